@@ -1,0 +1,51 @@
+// The two rank grids of Megatron-Core's parallel folding over one set of GPUs.
+//
+// Attention / dense part: tp x dp x pp. Expert part: expert_tp x ep x edp x pp. Both lay ranks
+// out by the same rank order (most adjacent axis first); in the expert grid tp reads as
+// expert_tp and dp as edp, and the attention grid ignores ep. Rank r runs on GPU r.
+#pragma once
+
+#include "moeplan/Description/Spec.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moeplan {
+
+struct MeshCoord {
+  int64_t tp, dp, pp;            // attention grid
+  int64_t etp, ep, edp, expertPp;  // expert grid
+};
+
+class DeviceMesh {
+public:
+  // Requires a strategy whose expert grid folds (StrategySpec::expertDp() > 0).
+  explicit DeviceMesh(const StrategySpec &s);
+
+  int64_t world() const { return world_; }
+  MeshCoord coord(int64_t rank) const;
+  // Ranks of each pipeline stage in the attention grid, ascending.
+  std::vector<std::vector<int64_t>> ranksByStage() const;
+  // True when every rank has the same pipeline stage in both grids, as Megatron requires.
+  bool pipelineGroupsAgree() const;
+
+private:
+  struct Grid {
+    std::vector<Axis> order;
+    std::vector<int64_t> sizes;    // per axis in `order`
+    std::vector<int64_t> strides;  // per axis in `order`
+    int64_t coord(int64_t rank, Axis a) const;
+  };
+  static Grid makeGrid(const std::vector<Axis> &order, int64_t tp, int64_t ep, int64_t dp,
+                       int64_t pp);
+
+  int64_t world_;
+  int64_t ppSize_;
+  Grid attention_, expert_;
+};
+
+// "0-3, 8-11": a sorted list of GPU ids as ranges.
+std::string formatIdRanges(const std::vector<int64_t> &ids);
+
+} // namespace moeplan

@@ -1,0 +1,113 @@
+// The deployment as plain numbers, after field-level checks and defaults: what the analyses
+// and rules work on. Built once from the protobuf by resolveSpec().
+#pragma once
+
+#include "moeplan/Description/Finding.h"
+#include "moeplan/schema/deployment.pb.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moeplan {
+
+enum class Axis { TP, EP, DP, PP };
+const char *axisName(Axis a);
+
+struct ModelSpec {
+  int64_t layers = 0, dModel = 0, heads = 0, headDim = 0, kvHeads = 0;
+  int64_t experts = 0, topK = 0, expertHidden = 0, denseFfnHidden = 0;
+  // Layer i is MoE when moeEveryNth > 0 and i % moeEveryNth == 0; 0 means no MoE layer.
+  int64_t moeEveryNth = 1;
+  desc::Norm norm = desc::LAYER_NORM;
+  desc::Activation activation = desc::GELU;
+  int64_t vocab = 0;  // 0: no embedding, no LM head
+  bool tieEmbeddings = false;
+  bool linearBias = false;
+  desc::DType dtype = desc::FP16;
+  std::optional<double> declaredParams;
+
+  bool isMoeLayer(int64_t layer) const {
+    return moeEveryNth > 0 && layer % moeEveryNth == 0;
+  }
+  int64_t moeLayerCount() const;
+  int64_t denseLayerCount() const { return layers - moeLayerCount(); }
+  int64_t bytesPerParam() const;
+  // Weight matrices in one FFN: 2 for GELU (up, down), 3 for SwiGLU (gate, up, down).
+  int64_t ffnMatrices() const { return activation == desc::SWIGLU ? 3 : 2; }
+};
+
+struct LinkSpec {
+  double bandwidthBytesPerS = 0;
+  double latencyS = 0;
+};
+
+struct ClusterSpec {
+  int64_t nodes = 0, gpusPerNode = 0;
+  double peakFlops = 0, mfu = 0, memoryBytes = 0, memoryBandwidth = 0, memoryBandwidthUtil = 0;
+  LinkSpec intraNode, interNode;
+  int64_t gpus() const { return nodes * gpusPerNode; }
+};
+
+struct WorkloadSpec {
+  int64_t sequences = 0, seqLenMin = 0, seqLenMax = 0;
+  desc::Phase phase = desc::PREFILL;
+  int64_t kvCacheLen = 0;
+};
+
+struct StagePlacementSpec {
+  int64_t stage = -1;
+  std::vector<int64_t> gpus;
+  std::optional<int64_t> firstLayer, lastLayer;
+  int index = 0;  // position in strategy.placement, for field paths
+};
+
+struct StrategySpec {
+  int64_t tp = 1, pp = 1, dp = 1, ep = 1, expertTp = 1, microBatches = 1;
+  bool expertTpDefaulted = false;  // expert_tp was left out and follows tp
+  std::optional<double> capacityFactor;
+  desc::Schedule schedule = desc::ONE_F_ONE_B;
+  std::vector<Axis> rankOrder{Axis::TP, Axis::EP, Axis::DP, Axis::PP};
+  std::vector<StagePlacementSpec> placement;
+
+  // GPUs the strategy occupies: tp x pp x dp.
+  int64_t world() const { return tp * pp * dp; }
+  // Expert data parallel: tp x dp / (expert_tp x ep); 0 when that does not divide.
+  int64_t expertDp() const;
+  std::string str() const;  // "tp 2 pp 2 dp 2 ep 4 etp 1 mb 8"
+};
+
+struct RequirementsSpec {
+  std::optional<double> maxLatencyMs, minThroughputTokensPerS, maxMemoryPerGpuGb,
+      minLoadBalance, maxCommOverhead, minGpuUtilization;
+};
+
+struct DeploymentSpec {
+  std::string name;
+  ModelSpec model;
+  ClusterSpec cluster;
+  WorkloadSpec workload;
+  StrategySpec strategy;
+  RequirementsSpec requirements;
+};
+
+// Limits past which a value is not a plausible deployment but a typo or an attack; they keep
+// every product the analyses form far inside 64 bits.
+struct FieldLimits {
+  static constexpr int64_t kLayers = 4096, kDModel = 1 << 18, kHeads = 4096, kHeadDim = 4096;
+  static constexpr int64_t kExperts = 1 << 16, kHidden = 1 << 20, kVocab = 1 << 24;
+  static constexpr int64_t kNodes = 1 << 16, kGpusPerNode = 1024, kGpus = 1 << 20;
+  static constexpr int64_t kSequences = 1 << 24, kSeqLen = 1 << 24, kDegree = 1 << 20;
+  static constexpr double kTflops = 1e6, kMemoryGb = 1e6, kBandwidthTb = 1e4, kLatencyUs = 1e6;
+};
+
+// Checks every field on its own (present when required, positive, inside its limits,
+// fractions in range, rank order well formed) and fills in defaults. Findings go to `out`
+// with rule ids "field.*". Returns nullopt when the description cannot be used.
+std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector<Finding> &out);
+
+// Parses "tp-ep-dp-pp"; returns nullopt and sets `error` when malformed.
+std::optional<std::vector<Axis>> parseRankOrder(const std::string &s, std::string &error);
+
+} // namespace moeplan

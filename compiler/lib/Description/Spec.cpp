@@ -1,0 +1,398 @@
+#include "moeplan/Description/Spec.h"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+namespace moeplan {
+
+const char *axisName(Axis a) {
+  switch (a) {
+  case Axis::TP: return "tp";
+  case Axis::EP: return "ep";
+  case Axis::DP: return "dp";
+  case Axis::PP: return "pp";
+  }
+  return "?";
+}
+
+int64_t ModelSpec::moeLayerCount() const {
+  if (moeEveryNth <= 0) return 0;
+  return (layers + moeEveryNth - 1) / moeEveryNth;  // layers 0, n, 2n, ... below `layers`
+}
+
+int64_t ModelSpec::bytesPerParam() const {
+  switch (dtype) {
+  case desc::FP32: return 4;
+  case desc::FP8: return 1;
+  default: return 2;
+  }
+}
+
+int64_t StrategySpec::expertDp() const {
+  int64_t expertGrid = expertTp * ep;
+  if (expertGrid <= 0 || (tp * dp) % expertGrid != 0) return 0;
+  return tp * dp / expertGrid;
+}
+
+std::string StrategySpec::str() const {
+  std::ostringstream s;
+  s << "tp " << tp << " pp " << pp << " dp " << dp << " ep " << ep << " expert_tp " << expertTp
+    << " micro_batches " << microBatches;
+  return s.str();
+}
+
+std::optional<std::vector<Axis>> parseRankOrder(const std::string &s, std::string &error) {
+  std::vector<Axis> order;
+  std::set<std::string> seen;
+  std::stringstream in(s);
+  std::string token;
+  while (std::getline(in, token, '-')) {
+    Axis a;
+    if (token == "tp") a = Axis::TP;
+    else if (token == "ep") a = Axis::EP;
+    else if (token == "dp") a = Axis::DP;
+    else if (token == "pp") a = Axis::PP;
+    else {
+      error = "unknown axis '" + token + "' (axes are tp, ep, dp, pp; cp is not supported)";
+      return std::nullopt;
+    }
+    if (!seen.insert(token).second) {
+      error = "axis '" + token + "' appears twice";
+      return std::nullopt;
+    }
+    order.push_back(a);
+  }
+  if (order.size() != 4) {
+    error = "must name each of tp, ep, dp, pp exactly once, e.g. \"tp-ep-dp-pp\"";
+    return std::nullopt;
+  }
+  return order;
+}
+
+namespace {
+
+// Reads fields one by one, recording a finding for each that is missing or out of range.
+class FieldChecker {
+public:
+  explicit FieldChecker(std::vector<Finding> &out) : out_(out) {}
+
+  void report(const std::string &rule, const std::string &path, const std::string &message,
+              Severity sev = Severity::Error, std::vector<FindingValue> values = {}) {
+    Finding f;
+    f.rule = rule;
+    f.severity = sev;
+    f.fieldPath = path;
+    f.message = path + " " + message;
+    f.values = std::move(values);
+    out_.push_back(std::move(f));
+  }
+  void missing(const std::string &path, const std::string &why = "") {
+    report("field.required", path, "is required" + why);
+  }
+
+  // A positive count, at most `limit`.
+  int64_t count(bool has, uint64_t v, const std::string &path, int64_t limit,
+                std::optional<int64_t> dflt = std::nullopt) {
+    if (!has) {
+      if (dflt) return *dflt;
+      missing(path);
+      return 0;
+    }
+    if (v == 0) {
+      report("field.positive", path, "must be at least 1, got 0", Severity::Error, {{path, 0}});
+      return 0;
+    }
+    if (v > static_cast<uint64_t>(limit)) {
+      report("field.limit", path,
+             "is " + std::to_string(v) + ", above the limit of " + std::to_string(limit) +
+                 " for this field",
+             Severity::Error, {{path, double(v)}, {"limit", double(limit)}});
+      return 0;
+    }
+    return static_cast<int64_t>(v);
+  }
+
+  // A finite real in (0, limit].
+  double positive(bool has, double v, const std::string &path, double limit,
+                  std::optional<double> dflt = std::nullopt) {
+    if (!has) {
+      if (dflt) return *dflt;
+      missing(path);
+      return 0;
+    }
+    if (!std::isfinite(v)) {
+      report("field.finite", path, "must be a finite number, got " + formatNumber(v));
+      return 0;
+    }
+    if (v <= 0) {
+      report("field.positive", path, "must be greater than 0, got " + formatNumber(v),
+             Severity::Error, {{path, v}});
+      return 0;
+    }
+    if (v > limit) {
+      report("field.limit", path,
+             "is " + formatNumber(v) + ", above the limit of " + formatNumber(limit),
+             Severity::Error, {{path, v}, {"limit", limit}});
+      return 0;
+    }
+    return v;
+  }
+
+  // A share in (0, 1], or [0, 1] when zero is meaningful.
+  std::optional<double> fraction(bool has, double v, const std::string &path, bool required,
+                                 bool allowZero = false) {
+    if (!has) {
+      if (required) missing(path);
+      return std::nullopt;
+    }
+    bool ok = std::isfinite(v) && v <= 1 && (allowZero ? v >= 0 : v > 0);
+    if (!ok) {
+      report("field.fraction", path,
+             std::string("must be a fraction in ") + (allowZero ? "[0, 1]" : "(0, 1]") +
+                 " (0.9 for 90%), got " + formatNumber(v),
+             Severity::Error, {{path, v}});
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  template <typename Enum>
+  Enum enumValue(bool has, Enum v, Enum unspecified, const std::string &path,
+                 std::optional<Enum> dflt = std::nullopt) {
+    if (!has || v == unspecified) {
+      if (dflt) return *dflt;
+      missing(path, has ? " (the UNSPECIFIED value does not count)" : "");
+    }
+    return v;
+  }
+
+private:
+  std::vector<Finding> &out_;
+};
+
+using L = FieldLimits;
+
+void resolveModel(const desc::Model &m, ModelSpec &s, FieldChecker &c) {
+  s.layers = c.count(m.has_layers(), m.layers(), "model.layers", L::kLayers);
+  s.dModel = c.count(m.has_d_model(), m.d_model(), "model.d_model", L::kDModel);
+  s.heads = c.count(m.has_heads(), m.heads(), "model.heads", L::kHeads);
+  s.headDim = c.count(m.has_head_dim(), m.head_dim(), "model.head_dim", L::kHeadDim);
+  s.kvHeads = c.count(m.has_kv_heads(), m.kv_heads(), "model.kv_heads", L::kHeads, s.heads);
+
+  switch (m.moe_layers().pattern_case()) {
+  case desc::MoeLayers::kAll:
+  case desc::MoeLayers::PATTERN_NOT_SET: s.moeEveryNth = 1; break;
+  case desc::MoeLayers::kNone: s.moeEveryNth = 0; break;
+  case desc::MoeLayers::kEveryNth:
+    s.moeEveryNth = c.count(true, m.moe_layers().every_nth(), "model.moe_layers.every_nth",
+                            L::kLayers);
+    break;
+  }
+  if (m.moe_layers().pattern_case() == desc::MoeLayers::kAll && !m.moe_layers().all())
+    c.report("field.value", "model.moe_layers.all",
+             "must be true when written; use `none: true` for a dense model");
+  if (m.moe_layers().pattern_case() == desc::MoeLayers::kNone && !m.moe_layers().none())
+    c.report("field.value", "model.moe_layers.none",
+             "must be true when written; use `all: true` for an all-MoE model");
+
+  bool hasMoe = s.moeEveryNth > 0;
+  bool hasDense = s.moeEveryNth != 1;
+  const std::string moeWhy = " because the model has MoE layers";
+  if (hasMoe) {
+    if (!m.has_experts()) c.missing("model.experts", moeWhy);
+    if (!m.has_top_k()) c.missing("model.top_k", moeWhy);
+    if (!m.has_expert_hidden()) c.missing("model.expert_hidden", moeWhy);
+  }
+  if (m.has_experts() || hasMoe)
+    s.experts = c.count(true, m.experts(), "model.experts", L::kExperts);
+  if (m.has_top_k() || hasMoe) s.topK = c.count(true, m.top_k(), "model.top_k", L::kExperts);
+  if (m.has_expert_hidden() || hasMoe)
+    s.expertHidden = c.count(true, m.expert_hidden(), "model.expert_hidden", L::kHidden);
+  if (hasDense && !m.has_dense_ffn_hidden())
+    c.missing("model.dense_ffn_hidden", " because some layers are dense (not MoE)");
+  else if (m.has_dense_ffn_hidden())
+    s.denseFfnHidden = c.count(true, m.dense_ffn_hidden(), "model.dense_ffn_hidden", L::kHidden);
+
+  s.norm = c.enumValue(m.has_norm(), m.norm(), desc::NORM_UNSPECIFIED, "model.norm");
+  s.activation = c.enumValue(m.has_activation(), m.activation(), desc::ACTIVATION_UNSPECIFIED,
+                             "model.activation");
+  s.dtype = c.enumValue(m.has_dtype(), m.dtype(), desc::DTYPE_UNSPECIFIED, "model.dtype");
+  if (m.has_vocab_size())
+    s.vocab = c.count(true, m.vocab_size(), "model.vocab_size", L::kVocab);
+  s.tieEmbeddings = m.tie_embeddings();
+  s.linearBias = m.linear_bias();
+  if (m.has_tie_embeddings() && m.tie_embeddings() && !m.has_vocab_size())
+    c.report("field.value", "model.tie_embeddings", "needs model.vocab_size (no embedding)");
+  if (m.has_declared_params())
+    s.declaredParams = c.positive(true, m.declared_params(), "model.declared_params", 1e16);
+}
+
+void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {
+  s.nodes = c.count(cl.has_nodes(), cl.nodes(), "cluster.nodes", L::kNodes);
+  s.gpusPerNode =
+      c.count(cl.has_gpus_per_node(), cl.gpus_per_node(), "cluster.gpus_per_node",
+              L::kGpusPerNode);
+  if (s.nodes * s.gpusPerNode > L::kGpus) {
+    c.report("field.limit", "cluster.nodes",
+             "x gpus_per_node is " + std::to_string(s.nodes * s.gpusPerNode) +
+                 " GPUs, above the limit of " + std::to_string(L::kGpus));
+    s.nodes = 0;
+  }
+  if (!cl.has_gpu()) {
+    c.missing("cluster.gpu");
+  } else {
+    const desc::Gpu &g = cl.gpu();
+    s.peakFlops = 1e12 * c.positive(g.has_peak_tflops(), g.peak_tflops(),
+                                    "cluster.gpu.peak_tflops", L::kTflops);
+    s.mfu = c.fraction(g.has_mfu(), g.mfu(), "cluster.gpu.mfu", true).value_or(0);
+    s.memoryBytes =
+        1e9 * c.positive(g.has_memory_gb(), g.memory_gb(), "cluster.gpu.memory_gb", L::kMemoryGb);
+    s.memoryBandwidth = 1e12 * c.positive(g.has_memory_bandwidth_tb_per_s(),
+                                          g.memory_bandwidth_tb_per_s(),
+                                          "cluster.gpu.memory_bandwidth_tb_per_s", L::kBandwidthTb);
+    s.memoryBandwidthUtil =
+        c.fraction(g.has_memory_bandwidth_utilization(), g.memory_bandwidth_utilization(),
+                   "cluster.gpu.memory_bandwidth_utilization", true)
+            .value_or(0);
+  }
+  auto link = [&](bool has, const desc::Link &l, const std::string &path, bool needed,
+                  const std::string &why, LinkSpec &out) {
+    if (!has && !needed) return;
+    if (!has) {
+      c.missing(path, why);
+      return;
+    }
+    out.bandwidthBytesPerS = 1e9 * c.positive(l.has_bandwidth_gb_per_s(), l.bandwidth_gb_per_s(),
+                                              path + ".bandwidth_gb_per_s", 1e3 * L::kBandwidthTb);
+    if (!l.has_latency_us()) {
+      c.report("field.default", path + ".latency_us",
+               "is not given: collective latency is taken as 0, so communication times are "
+               "lower bounds",
+               Severity::Note);
+    } else if (l.latency_us() != 0) {
+      out.latencyS = 1e-6 * c.positive(true, l.latency_us(), path + ".latency_us", L::kLatencyUs);
+    }
+  };
+  link(cl.has_intra_node(), cl.intra_node(), "cluster.intra_node", s.gpusPerNode > 1,
+       " because a node has more than one GPU", s.intraNode);
+  link(cl.has_inter_node(), cl.inter_node(), "cluster.inter_node", s.nodes > 1,
+       " because the cluster has more than one node", s.interNode);
+}
+
+void resolveWorkload(const desc::Workload &w, WorkloadSpec &s, FieldChecker &c) {
+  s.sequences = c.count(w.has_sequences(), w.sequences(), "workload.sequences", L::kSequences);
+  switch (w.seq_case()) {
+  case desc::Workload::SEQ_NOT_SET: c.missing("workload.seq_len", " (or workload.seq_len_range)"); break;
+  case desc::Workload::kSeqLen:
+    s.seqLenMin = s.seqLenMax = c.count(true, w.seq_len(), "workload.seq_len", L::kSeqLen);
+    break;
+  case desc::Workload::kSeqLenRange: {
+    const desc::SeqLenRange &r = w.seq_len_range();
+    s.seqLenMin = c.count(r.has_min(), r.min(), "workload.seq_len_range.min", L::kSeqLen);
+    s.seqLenMax = c.count(r.has_max(), r.max(), "workload.seq_len_range.max", L::kSeqLen);
+    if (s.seqLenMin > 0 && s.seqLenMax > 0 && s.seqLenMin > s.seqLenMax)
+      c.report("field.range-order", "workload.seq_len_range.min",
+               "(" + std::to_string(s.seqLenMin) + ") is greater than max (" +
+                   std::to_string(s.seqLenMax) + ")",
+               Severity::Error, {{"min", double(s.seqLenMin)}, {"max", double(s.seqLenMax)}});
+    break;
+  }
+  }
+  s.phase = c.enumValue(w.has_phase(), w.phase(), desc::PHASE_UNSPECIFIED, "workload.phase");
+  if (s.phase == desc::DECODE) {
+    s.kvCacheLen = c.count(w.has_kv_cache_len(), w.kv_cache_len(), "workload.kv_cache_len",
+                           L::kSeqLen);
+  } else if (w.has_kv_cache_len()) {
+    c.report("field.unused", "workload.kv_cache_len", "applies only to phase DECODE; ignored",
+             Severity::Warning);
+  }
+}
+
+void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c) {
+  s.tp = c.count(st.has_tp(), st.tp(), "strategy.tp", L::kDegree, 1);
+  s.pp = c.count(st.has_pp(), st.pp(), "strategy.pp", L::kDegree, 1);
+  s.dp = c.count(st.has_dp(), st.dp(), "strategy.dp", L::kDegree, 1);
+  s.ep = c.count(st.has_ep(), st.ep(), "strategy.ep", L::kDegree, 1);
+  s.expertTpDefaulted = !st.has_expert_tp();
+  s.expertTp = c.count(st.has_expert_tp(), st.expert_tp(), "strategy.expert_tp", L::kDegree, s.tp);
+  s.microBatches = c.count(st.has_micro_batches(), st.micro_batches(), "strategy.micro_batches",
+                           L::kSequences, 1);
+  if (st.has_capacity_factor())
+    s.capacityFactor =
+        c.positive(true, st.capacity_factor(), "strategy.capacity_factor", double(L::kExperts));
+  s.schedule = c.enumValue(st.has_schedule(), st.schedule(), desc::SCHEDULE_UNSPECIFIED,
+                           "strategy.schedule", std::optional(desc::ONE_F_ONE_B));
+  if (st.has_rank_order()) {
+    std::string error;
+    if (auto order = parseRankOrder(st.rank_order(), error))
+      s.rankOrder = *order;
+    else
+      c.report("field.rank-order", "strategy.rank_order",
+               "\"" + st.rank_order() + "\" is malformed: " + error);
+  }
+  for (int i = 0; i < st.placement_size(); ++i) {
+    const desc::StagePlacement &p = st.placement(i);
+    std::string path = "strategy.placement[" + std::to_string(i) + "]";
+    StagePlacementSpec sp;
+    sp.index = i;
+    if (!p.has_stage()) c.missing(path + ".stage");
+    else if (p.stage() > L::kDegree)
+      c.report("field.limit", path + ".stage", "is " + std::to_string(p.stage()) + ", too large");
+    else
+      sp.stage = p.stage();
+    if (p.gpus_size() == 0) c.missing(path + ".gpus", " (the GPUs serving this stage)");
+    for (int g = 0; g < p.gpus_size(); ++g) sp.gpus.push_back(p.gpus(g));
+    if (p.has_first_layer() != p.has_last_layer())
+      c.report("field.required", path + (p.has_first_layer() ? ".last_layer" : ".first_layer"),
+               "must be given together with its partner (first_layer and last_layer)");
+    if (p.has_first_layer() && p.has_last_layer()) {
+      sp.firstLayer = p.first_layer();
+      sp.lastLayer = p.last_layer();
+      if (p.first_layer() > p.last_layer())
+        c.report("field.range-order", path + ".first_layer",
+                 "(" + std::to_string(p.first_layer()) + ") is after last_layer (" +
+                     std::to_string(p.last_layer()) + ")");
+    }
+    s.placement.push_back(std::move(sp));
+  }
+}
+
+void resolveRequirements(const desc::Requirements &r, RequirementsSpec &s, FieldChecker &c) {
+  const double kHuge = 1e18;
+  if (r.has_max_latency_ms())
+    s.maxLatencyMs = c.positive(true, r.max_latency_ms(), "requirements.max_latency_ms", kHuge);
+  if (r.has_min_throughput_tokens_per_s())
+    s.minThroughputTokensPerS =
+        c.positive(true, r.min_throughput_tokens_per_s(),
+                   "requirements.min_throughput_tokens_per_s", kHuge);
+  if (r.has_max_memory_per_gpu_gb())
+    s.maxMemoryPerGpuGb = c.positive(true, r.max_memory_per_gpu_gb(),
+                                     "requirements.max_memory_per_gpu_gb", L::kMemoryGb);
+  s.minLoadBalance = c.fraction(r.has_min_load_balance(), r.min_load_balance(),
+                                "requirements.min_load_balance", false);
+  s.maxCommOverhead = c.fraction(r.has_max_comm_overhead(), r.max_comm_overhead(),
+                                 "requirements.max_comm_overhead", false, true);
+  s.minGpuUtilization = c.fraction(r.has_min_gpu_utilization(), r.min_gpu_utilization(),
+                                   "requirements.min_gpu_utilization", false);
+}
+
+} // namespace
+
+std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector<Finding> &out) {
+  size_t before = out.size();
+  FieldChecker c(out);
+  DeploymentSpec s;
+  s.name = d.has_name() ? d.name() : "";
+  if (d.has_model()) resolveModel(d.model(), s.model, c); else c.missing("model");
+  if (d.has_cluster()) resolveCluster(d.cluster(), s.cluster, c); else c.missing("cluster");
+  if (d.has_workload()) resolveWorkload(d.workload(), s.workload, c); else c.missing("workload");
+  if (!d.has_strategy()) c.missing("strategy");
+  resolveStrategy(d.strategy(), s.strategy, c);
+  resolveRequirements(d.requirements(), s.requirements, c);
+  for (size_t i = before; i < out.size(); ++i)
+    if (out[i].severity == Severity::Error) return std::nullopt;
+  return s;
+}
+
+} // namespace moeplan

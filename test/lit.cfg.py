@@ -1,0 +1,16 @@
+# lit configuration: FileCheck tests of the moeplan command line and, later, of each pass.
+import os
+
+import lit.formats
+
+config.name = "moeplan"
+config.test_format = lit.formats.ShTest(not lit_config.useValgrind)
+config.suffixes = [".textproto", ".test", ".mlir"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moeplan_obj_root, "test")
+config.excludes = ["unit", "fuzz", "Inputs", "lit.cfg.py", "lit.site.cfg.py.in", "CMakeLists.txt"]
+
+config.substitutions.append(("%examples", os.path.join(config.moeplan_src_root, "examples")))
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+config.environment["PATH"] = os.pathsep.join(
+    [config.moeplan_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])

@@ -1,0 +1,65 @@
+#include "moeplan/Analysis/DeviceMesh.h"
+
+#include <gtest/gtest.h>
+
+using namespace moeplan;
+
+namespace {
+StrategySpec strategy(int64_t tp, int64_t pp, int64_t dp, int64_t ep, int64_t etp) {
+  StrategySpec s;
+  s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
+  return s;
+}
+} // namespace
+
+TEST(DeviceMesh, DefaultOrderTpInnermostPpOutermost) {
+  DeviceMesh mesh(strategy(2, 2, 2, 4, 1));
+  MeshCoord c = mesh.coord(5);
+  EXPECT_EQ(c.tp, 1);
+  EXPECT_EQ(c.dp, 0);
+  EXPECT_EQ(c.pp, 1);
+  EXPECT_EQ(c.etp, 0);
+  EXPECT_EQ(c.ep, 1);
+  EXPECT_EQ(c.edp, 0);
+  EXPECT_EQ(c.expertPp, 1);
+  auto stages = mesh.ranksByStage();
+  ASSERT_EQ(stages.size(), 2u);
+  EXPECT_EQ(stages[0], (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(stages[1], (std::vector<int64_t>{4, 5, 6, 7}));
+  EXPECT_TRUE(mesh.pipelineGroupsAgree());
+}
+
+TEST(DeviceMesh, FoldingEpBeyondDp) {
+  // Megatron's example: attention tp 2 x pp 2 x dp 4, experts etp 1 x ep 8 x pp 2.
+  StrategySpec s = strategy(2, 2, 4, 8, 1);
+  EXPECT_EQ(s.expertDp(), 1);
+  DeviceMesh mesh(s);
+  for (int64_t r = 0; r < 8; ++r) EXPECT_EQ(mesh.coord(r).ep, r);
+  EXPECT_EQ(mesh.coord(9).ep, 1);
+  EXPECT_EQ(mesh.coord(9).expertPp, 1);
+}
+
+TEST(DeviceMesh, PipelineGroupsDisagreeWhenPpIsInnerAndExpertTpDiffers) {
+  StrategySpec s = strategy(2, 2, 2, 4, 1);
+  s.rankOrder = {Axis::TP, Axis::PP, Axis::DP, Axis::EP};
+  EXPECT_FALSE(DeviceMesh(s).pipelineGroupsAgree());
+  s.expertTp = 2, s.ep = 2;  // expert_tp == tp: both grids stride pp alike
+  EXPECT_TRUE(DeviceMesh(s).pipelineGroupsAgree());
+}
+
+TEST(DeviceMesh, FormatIdRanges) {
+  EXPECT_EQ(formatIdRanges({0, 1, 2, 3, 8, 10, 11}), "0-3, 8, 10-11");
+  EXPECT_EQ(formatIdRanges({}), "");
+}
+
+TEST(RankOrder, ParsesAndRejects) {
+  std::string err;
+  auto o = parseRankOrder("pp-dp-ep-tp", err);
+  ASSERT_TRUE(o);
+  EXPECT_EQ((*o)[0], Axis::PP);
+  EXPECT_FALSE(parseRankOrder("tp-cp-ep-dp-pp", err));
+  EXPECT_NE(err.find("cp"), std::string::npos);
+  EXPECT_FALSE(parseRankOrder("tp-tp-dp-pp", err));
+  EXPECT_FALSE(parseRankOrder("tp-dp-pp", err));
+  EXPECT_FALSE(parseRankOrder("", err));
+}
