@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every dependency moeplan needs on Debian bookworm (apt-get), then configures and
+# builds it into build/. Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake ninja-build ccache
+  clang-19 libclang-rt-19-dev              # compiler; libFuzzer and sanitizers
+  libmlir-19-dev mlir-19-tools llvm-19-dev llvm-19-tools  # MLIR 19, TableGen, lit, FileCheck
+  libcli11-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
+  libgtest-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin libopenblas-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+build=${MOEPLAN_BUILD_DIR:-build}
+if [ ! -f "$build/build.ninja" ]; then
+  CC=clang-19 CXX=clang++-19 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+# Two cores and 24 GB: two jobs keep the build fast without swapping.
+cmake --build "$build" -j "${MOEPLAN_JOBS:-2}"
