@@ -1,0 +1,115 @@
+//===- ModelOps.td - ops of the model dialect ----------------------------------------===//
+//
+// Activations are [batch, seq, d_model] tensors; token ids [batch, seq]. Each op with weights
+// names them by `weight_prefix`, the checkpoint prefix of its tensors (e.g.
+// "layers.3.attention"); the weights themselves stay implicit at this level.
+//
+//===----------------------------------------------------------------------------------===//
+#ifndef MOEPLAN_DIALECT_MODEL_MODELOPS_TD
+#define MOEPLAN_DIALECT_MODEL_MODELOPS_TD
+
+include "moeplan/Dialect/Model/ModelAttrs.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Model_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Model_Dialect, mnemonic, !listconcat([Pure], traits)>;
+
+def Model_Hidden : 3DTensorOf<[AnyFloat]>;
+def Model_TokenIds : 2DTensorOf<[I32, I64]>;
+def Model_TopKIndices : 3DTensorOf<[I32]>;
+def Model_TopKWeights : 3DTensorOf<[AnyFloat]>;
+
+def Model_EmbeddingOp : Model_Op<"embedding"> {
+  let summary = "token ids to hidden states";
+  let arguments = (ins Model_TokenIds:$ids, I64Attr:$vocab, StrAttr:$weight_prefix);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$ids attr-dict `:` type($ids) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Model_NormOp : Model_Op<"norm", [SameOperandsAndResultType]> {
+  let summary = "LayerNorm or RMSNorm over d_model";
+  let arguments = (ins Model_NormKindAttr:$kind, Model_Hidden:$input, StrAttr:$weight_prefix);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$kind $input attr-dict `:` type($input)";
+}
+
+def Model_AttentionOp : Model_Op<"attention", [SameOperandsAndResultType]> {
+  let summary = "causal multi-head / grouped-query self-attention with its projections";
+  let arguments = (ins Model_Hidden:$input, I64Attr:$heads, I64Attr:$kv_heads,
+                       I64Attr:$head_dim, StrAttr:$weight_prefix);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Model_RouterOp : Model_Op<"router"> {
+  let summary = "top-k expert choice per token: expert indices and gate weights";
+  let arguments = (ins Model_Hidden:$input, I64Attr:$experts, I64Attr:$top_k,
+                       StrAttr:$weight_prefix);
+  let results = (outs Model_TopKIndices:$indices, Model_TopKWeights:$gates);
+  let assemblyFormat =
+      "$input attr-dict `:` type($input) `->` type($indices) `,` type($gates)";
+  let hasVerifier = 1;
+}
+
+def Model_ExpertDispatchOp : Model_Op<"expert_dispatch"> {
+  let summary = "permute tokens into per-expert slots of fixed capacity";
+  let description = [{
+    Each token goes to each of its top-k experts, into the next free slot; a token whose
+    expert is full is dropped (its slot is -1). The tokens of one dispatch form the group
+    over which capacity = ceil(tokens x top_k / experts x capacity_factor) is counted.
+  }];
+  let arguments = (ins Model_Hidden:$input, Model_TopKIndices:$indices, I64Attr:$experts,
+                       I64Attr:$capacity);
+  let results = (outs 3DTensorOf<[AnyFloat]>:$dispatched, Model_TopKIndices:$slots);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` type($input) `,` type($indices) "
+                       "`->` type($dispatched) `,` type($slots)";
+  let hasVerifier = 1;
+}
+
+def Model_ExpertFfnOp : Model_Op<"expert_ffn", [SameOperandsAndResultType]> {
+  let summary = "every expert's FFN applied to its [capacity, d_model] slots";
+  let arguments = (ins Model_ActivationAttr:$activation, 3DTensorOf<[AnyFloat]>:$input,
+                       I64Attr:$hidden, StrAttr:$weight_prefix);
+  let results = (outs 3DTensorOf<[AnyFloat]>:$result);
+  let assemblyFormat = "$activation $input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Model_ExpertCombineOp : Model_Op<"expert_combine"> {
+  let summary = "un-permute expert outputs and sum them weighted by the gates";
+  let arguments = (ins 3DTensorOf<[AnyFloat]>:$expert_outputs, Model_TopKIndices:$indices,
+                       Model_TopKIndices:$slots, Model_TopKWeights:$gates);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$expert_outputs `,` $indices `,` $slots `,` $gates attr-dict `:` "
+                       "type($expert_outputs) `,` type($indices) `,` type($slots) `,` "
+                       "type($gates) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Model_DenseFfnOp : Model_Op<"dense_ffn", [SameOperandsAndResultType]> {
+  let summary = "the FFN of a dense (non-MoE) layer";
+  let arguments = (ins Model_ActivationAttr:$activation, Model_Hidden:$input, I64Attr:$hidden,
+                       StrAttr:$weight_prefix);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$activation $input attr-dict `:` type($input)";
+}
+
+def Model_AddOp : Model_Op<"add", [SameOperandsAndResultType, Commutative]> {
+  let summary = "residual addition";
+  let arguments = (ins Model_Hidden:$lhs, Model_Hidden:$rhs);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def Model_LmHeadOp : Model_Op<"lm_head"> {
+  let summary = "hidden states to vocabulary logits";
+  let arguments = (ins Model_Hidden:$input, I64Attr:$vocab, StrAttr:$weight_prefix);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif // MOEPLAN_DIALECT_MODEL_MODELOPS_TD

@@ -1,0 +1,136 @@
+#include "moeplan/Dialect/Model/ModelDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/SmallSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace moeplan::model;
+
+#include "moeplan/Dialect/Model/ModelOpsDialect.cpp.inc"
+#include "moeplan/Dialect/Model/ModelOpsEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "moeplan/Dialect/Model/ModelOpsAttributes.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "moeplan/Dialect/Model/ModelOps.cpp.inc"
+
+void ModelDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "moeplan/Dialect/Model/ModelOpsAttributes.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "moeplan/Dialect/Model/ModelOps.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------------------===//
+// Mesh
+//===----------------------------------------------------------------------------------===//
+
+LogicalResult MeshAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t tp,
+                               int64_t pp, int64_t dp, int64_t ep, int64_t etp,
+                               StringRef order) {
+  for (auto [name, v] : {std::pair<StringRef, int64_t>{"tp", tp}, {"pp", pp}, {"dp", dp},
+                         {"ep", ep}, {"etp", etp}})
+    if (v < 1) return emitError() << "mesh axis " << name << " must be at least 1, got " << v;
+  if ((tp * dp) % (etp * ep) != 0)
+    return emitError() << "expert grid etp x ep = " << etp * ep
+                       << " does not fold onto tp x dp = " << tp * dp;
+  SmallVector<StringRef> axes;
+  order.split(axes, '-');
+  llvm::SmallSet<StringRef, 4> seen;
+  for (StringRef a : axes)
+    if (!llvm::is_contained({"tp", "ep", "dp", "pp"}, a) || !seen.insert(a).second)
+      return emitError() << "rank order \"" << order << "\" must name tp, ep, dp, pp once each";
+  if (seen.size() != 4)
+    return emitError() << "rank order \"" << order << "\" must name tp, ep, dp, pp once each";
+  return success();
+}
+
+//===----------------------------------------------------------------------------------===//
+// Op verifiers: shapes must agree with the op's dimensions.
+//===----------------------------------------------------------------------------------===//
+
+namespace {
+RankedTensorType ranked(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+// Dimension `i` of a and b agree (dynamic sizes agree with anything).
+bool sameDim(RankedTensorType a, int64_t i, RankedTensorType b, int64_t j) {
+  return a.isDynamicDim(i) || b.isDynamicDim(j) || a.getDimSize(i) == b.getDimSize(j);
+}
+bool dimIs(RankedTensorType t, int64_t i, int64_t n) {
+  return t.isDynamicDim(i) || t.getDimSize(i) == n;
+}
+} // namespace
+
+LogicalResult EmbeddingOp::verify() {
+  auto ids = ranked(getIds()), out = ranked(getResult());
+  if (getVocab() < 1) return emitOpError("vocab must be at least 1");
+  if (!sameDim(ids, 0, out, 0) || !sameDim(ids, 1, out, 1))
+    return emitOpError("result [batch, seq] ") << out.getShape().take_front(2)
+                                               << " differs from the ids' " << ids.getShape();
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  if (getHeads() < 1 || getKvHeads() < 1 || getHeadDim() < 1)
+    return emitOpError("heads, kv_heads and head_dim must be at least 1");
+  if (getHeads() % getKvHeads() != 0)
+    return emitOpError("heads ") << getHeads() << " is not a multiple of kv_heads "
+                                 << getKvHeads();
+  return success();
+}
+
+LogicalResult RouterOp::verify() {
+  auto in = ranked(getInput()), idx = ranked(getIndices()), gates = ranked(getGates());
+  if (getExperts() < 1 || getTopK() < 1 || getTopK() > getExperts())
+    return emitOpError("needs 1 <= top_k <= experts, got top_k ")
+           << getTopK() << " and experts " << getExperts();
+  if (idx.getShape() != gates.getShape())
+    return emitOpError("indices and gates must have one shape");
+  if (!sameDim(in, 0, idx, 0) || !sameDim(in, 1, idx, 1) || !dimIs(idx, 2, getTopK()))
+    return emitOpError("indices must be [batch, seq, top_k = ") << getTopK() << "]";
+  return success();
+}
+
+LogicalResult ExpertDispatchOp::verify() {
+  auto in = ranked(getInput()), idx = ranked(getIndices()), out = ranked(getDispatched());
+  if (getExperts() < 1 || getCapacity() < 0)
+    return emitOpError("needs experts >= 1 and capacity >= 0");
+  if (!dimIs(out, 0, getExperts()) || !dimIs(out, 1, getCapacity()) || !sameDim(out, 2, in, 2))
+    return emitOpError("result must be [experts = ")
+           << getExperts() << ", capacity = " << getCapacity() << ", d_model]";
+  if (ranked(getSlots()).getShape() != idx.getShape())
+    return emitOpError("slots must have the shape of indices");
+  if (!sameDim(in, 0, idx, 0) || !sameDim(in, 1, idx, 1))
+    return emitOpError("indices must be [batch, seq, top_k] of the input's tokens");
+  return success();
+}
+
+LogicalResult ExpertFfnOp::verify() {
+  if (getHidden() < 1) return emitOpError("hidden must be at least 1");
+  return success();
+}
+
+LogicalResult ExpertCombineOp::verify() {
+  auto eo = ranked(getExpertOutputs()), idx = ranked(getIndices()), out = ranked(getResult());
+  if (ranked(getSlots()).getShape() != idx.getShape() ||
+      ranked(getGates()).getShape() != idx.getShape())
+    return emitOpError("indices, slots and gates must have one shape");
+  if (!sameDim(out, 0, idx, 0) || !sameDim(out, 1, idx, 1) || !sameDim(out, 2, eo, 2))
+    return emitOpError("result must be [batch, seq] of the indices by the experts' d_model");
+  return success();
+}
+
+LogicalResult LmHeadOp::verify() {
+  auto in = ranked(getInput()), out = ranked(getResult());
+  if (getVocab() < 1) return emitOpError("vocab must be at least 1");
+  if (!sameDim(in, 0, out, 0) || !sameDim(in, 1, out, 1) || !dimIs(out, 2, getVocab()))
+    return emitOpError("result must be [batch, seq, vocab = ") << getVocab() << "]";
+  return success();
+}
