@@ -26,7 +26,7 @@ TEST(DeviceMesh, DefaultOrderTpInnermostPpOutermost) {
   ASSERT_EQ(stages.size(), 2u);
   EXPECT_EQ(stages[0], (std::vector<int64_t>{0, 1, 2, 3}));
   EXPECT_EQ(stages[1], (std::vector<int64_t>{4, 5, 6, 7}));
-  EXPECT_TRUE(mesh.pipelineGroupsAgree());
+  EXPECT_EQ(mesh.firstPipelineDisagreement(), -1);
 }
 
 TEST(DeviceMesh, FoldingEpBeyondDp) {
@@ -42,9 +42,21 @@ TEST(DeviceMesh, FoldingEpBeyondDp) {
 TEST(DeviceMesh, PipelineGroupsDisagreeWhenPpIsInnerAndExpertTpDiffers) {
   StrategySpec s = strategy(2, 2, 2, 4, 1);
   s.rankOrder = {Axis::TP, Axis::PP, Axis::DP, Axis::EP};
-  EXPECT_FALSE(DeviceMesh(s).pipelineGroupsAgree());
+  // Attention grid tp-pp-dp: rank 1 is tp 1 of stage 0; expert grid etp-pp-ep: rank 1 is
+  // in stage 1.
+  EXPECT_EQ(DeviceMesh(s).firstPipelineDisagreement(), 1);
   s.expertTp = 2, s.ep = 2;  // expert_tp == tp: both grids stride pp alike
-  EXPECT_TRUE(DeviceMesh(s).pipelineGroupsAgree());
+  EXPECT_EQ(DeviceMesh(s).firstPipelineDisagreement(), -1);
+}
+
+TEST(DeviceMesh, AttentionGridWithoutExpertFold) {
+  StrategySpec s = strategy(2, 2, 2, 8, 1);  // etp x ep = 8 does not divide tp x dp = 4
+  DeviceMesh mesh(s);
+  EXPECT_FALSE(mesh.expertGridFolds());
+  EXPECT_EQ(mesh.coord(5).pp, 1);
+  EXPECT_EQ(mesh.coord(5).ep, -1);
+  EXPECT_EQ(mesh.firstPipelineDisagreement(), -1);
+  EXPECT_EQ(mesh.ranksByStage()[1], (std::vector<int64_t>{4, 5, 6, 7}));
 }
 
 TEST(DeviceMesh, FormatIdRanges) {

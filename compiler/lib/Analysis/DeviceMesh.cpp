@@ -1,7 +1,6 @@
 #include "moeplan/Analysis/DeviceMesh.h"
 
 #include <algorithm>
-#include <cassert>
 
 namespace moeplan {
 
@@ -25,17 +24,22 @@ int64_t DeviceMesh::Grid::coord(int64_t rank, Axis a) const {
   return 0;
 }
 
-DeviceMesh::DeviceMesh(const StrategySpec &s) : world_(s.world()), ppSize_(s.pp) {
-  assert(s.expertDp() > 0 && "expert grid must fold onto the attention grid");
+DeviceMesh::DeviceMesh(const StrategySpec &s)
+    : world_(s.world()), ppSize_(s.pp), expertFolds_(s.expertDp() > 0) {
   attention_ = makeGrid(s.rankOrder, s.tp, 1, s.dp, s.pp);
-  expert_ = makeGrid(s.rankOrder, s.expertTp, s.ep, s.expertDp(), s.pp);
+  if (expertFolds_) expert_ = makeGrid(s.rankOrder, s.expertTp, s.ep, s.expertDp(), s.pp);
 }
 
 MeshCoord DeviceMesh::coord(int64_t rank) const {
-  return MeshCoord{attention_.coord(rank, Axis::TP), attention_.coord(rank, Axis::DP),
-                   attention_.coord(rank, Axis::PP), expert_.coord(rank, Axis::TP),
-                   expert_.coord(rank, Axis::EP),    expert_.coord(rank, Axis::DP),
-                   expert_.coord(rank, Axis::PP)};
+  MeshCoord c{attention_.coord(rank, Axis::TP), attention_.coord(rank, Axis::DP),
+              attention_.coord(rank, Axis::PP), -1, -1, -1, -1};
+  if (expertFolds_) {
+    c.etp = expert_.coord(rank, Axis::TP);
+    c.ep = expert_.coord(rank, Axis::EP);
+    c.edp = expert_.coord(rank, Axis::DP);
+    c.expertPp = expert_.coord(rank, Axis::PP);
+  }
+  return c;
 }
 
 std::vector<std::vector<int64_t>> DeviceMesh::ranksByStage() const {
@@ -44,10 +48,11 @@ std::vector<std::vector<int64_t>> DeviceMesh::ranksByStage() const {
   return stages;
 }
 
-bool DeviceMesh::pipelineGroupsAgree() const {
+int64_t DeviceMesh::firstPipelineDisagreement() const {
+  if (!expertFolds_) return -1;
   for (int64_t r = 0; r < world_; ++r)
-    if (attention_.coord(r, Axis::PP) != expert_.coord(r, Axis::PP)) return false;
-  return true;
+    if (attention_.coord(r, Axis::PP) != expert_.coord(r, Axis::PP)) return r;
+  return -1;
 }
 
 std::string formatIdRanges(const std::vector<int64_t> &ids) {

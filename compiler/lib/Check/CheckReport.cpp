@@ -55,6 +55,7 @@ CheckReport checkDescription(const std::string &text, const std::string &file, i
   r.start = SourceLocation{file, firstLine, 1};
   LoadedDescription loaded = parseDescription(text, file, firstLine);
   r.findings = loaded.parseErrors;
+  r.name = loaded.deployment.name();
   if (hasErrors(loaded.parseErrors)) {
     r.unusable = true;
     return r;
@@ -75,7 +76,7 @@ CheckReport checkDescription(const std::string &text, const std::string &file, i
       r.params.reset();  // model.size-overflow is among the findings already
       r.weights.clear();
     }
-    if (d.strategy.expertDp() > 0 && d.strategy.world() <= FieldLimits::kGpus)
+    if (d.strategy.world() <= FieldLimits::kGpus)
       r.stageGpus = DeviceMesh(d.strategy).ranksByStage();
     for (const StagePlacementSpec &p : d.strategy.placement)
       r.placementClaimedGpus += int64_t(p.gpus.size());
@@ -125,7 +126,7 @@ std::vector<CheckReport> checkFile(const std::string &path, bool split,
 
 std::string renderText(const CheckReport &r) {
   std::ostringstream o;
-  std::string name = r.spec && !r.spec->name.empty() ? r.spec->name : "(unnamed)";
+  std::string name = r.name.empty() ? "(unnamed)" : r.name;
   o << "deployment " << name << " at " << r.start.str() << "\n";
   for (const Finding &f : r.findings)
     o << f.location.str() << ": " << severityName(f.severity) << ": [" << f.rule << "] "
@@ -233,6 +234,7 @@ nlohmann::json toJson(const CheckReport &r) {
   j["line"] = r.start.line;
   j["exit_status"] = r.exitStatus();
   j["usable"] = !r.unusable;
+  j["name"] = r.name;
   json findings = json::array();
   for (const Finding &f : r.findings) {
     json jf{{"rule", f.rule},
@@ -251,7 +253,6 @@ nlohmann::json toJson(const CheckReport &r) {
   if (!r.spec) return j;
   const DeploymentSpec &d = *r.spec;
   const StrategySpec &s = d.strategy;
-  j["name"] = d.name;
   j["gpus"] = {{"cluster", d.cluster.gpus()},
                {"strategy", s.world()},
                {"idle", std::max<int64_t>(0, d.cluster.gpus() - s.world())},

@@ -23,6 +23,7 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"field.finite", S::Error, "a real number is finite (no inf or nan)"},
       {"field.fraction", S::Error, "a share is a fraction in (0, 1] (or [0, 1])"},
       {"field.value", S::Error, "a flag that selects a variant is true when written"},
+      {"field.enum", S::Error, "an enum field holds one of its named values"},
       {"field.range-order", S::Error, "a range's lower end does not exceed its upper end"},
       {"field.rank-order", S::Error, "strategy.rank_order names tp, ep, dp and pp once each"},
       {"field.default", S::Note, "an optional field left out takes a stated default"},
@@ -103,6 +104,9 @@ private:
 };
 
 std::string str(int64_t v) { return std::to_string(v); }
+std::string plural(int64_t n, const std::string &noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
 double d(int64_t v) { return double(v); }
 
 } // namespace
@@ -165,8 +169,7 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
              }()) + " stay idle",
          {{"used_gpus", d(world)}, {"cluster_gpus", d(c.gpus())}});
 
-  bool folds = s.expertDp() > 0;
-  if (!folds)
+  if (s.expertDp() == 0)
     emit("strategy.expert-fold", s.expertTpDefaulted ? "strategy.ep" : "strategy.expert_tp",
          "expert_tp " + str(s.expertTp) + " x ep " + str(s.ep) + " = " + str(s.expertTp * s.ep) +
              " does not divide tp " + str(s.tp) + " x dp " + str(s.dp) + " = " +
@@ -176,14 +179,17 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
     emit("strategy.expert-tp-default", "strategy",
          "expert_tp is not set, so it follows tp = " + str(s.tp) +
              " (each expert split " + str(s.tp) + " ways); write expert_tp: 1 for whole experts");
-  if (folds && world <= FieldLimits::kGpus) {
+  if (world <= FieldLimits::kGpus) {
     DeviceMesh mesh(s);
-    if (!mesh.pipelineGroupsAgree())
+    int64_t split = mesh.firstPipelineDisagreement();
+    if (split >= 0) {
+      MeshCoord sc = mesh.coord(split);
       emit("strategy.pp-groups-agree", "strategy.rank_order",
-           "with this rank order and expert_tp " + str(s.expertTp) + " != tp " + str(s.tp) +
-               ", some GPUs fall in different pipeline stages in the attention and the expert "
-               "grid; put pp outermost",
-           {{"tp", d(s.tp)}, {"expert_tp", d(s.expertTp)}});
+           "with this rank order GPU " + str(split) + " is in pipeline stage " + str(sc.pp) +
+               " of the attention grid but stage " + str(sc.expertPp) +
+               " of the expert grid; pp must stride alike in both (put pp outermost)",
+           {{"gpu", d(split)}, {"attention_stage", d(sc.pp)}, {"expert_stage", d(sc.expertPp)}});
+    }
     if (s.tp > 1 && c.gpusPerNode > 0) {
       // A TP group is the ranks sharing (dp, pp); record each group's node on first sight.
       std::map<std::pair<int64_t, int64_t>, int64_t> groupNode;
@@ -193,7 +199,7 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
         if (!fresh && it->second != r / c.gpusPerNode) {
           emit("strategy.tp-within-node", "strategy.tp",
                "tensor-parallel groups of " + str(s.tp) + " GPUs span nodes of " +
-                   str(c.gpusPerNode) + " GPUs (rank order and gpus_per_node); every TP "
+                   plural(c.gpusPerNode, "GPU") + " (rank order and gpus_per_node); every TP "
                    "collective crosses the slower inter-node link",
                {{"tp", d(s.tp)}, {"gpus_per_node", d(c.gpusPerNode)}});
           break;
@@ -233,7 +239,7 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
              "; the vocabulary is padded to " + str(ceilDiv(m.vocab, s.tp) * s.tp),
          {{"tp", d(s.tp)}, {"vocab_size", d(m.vocab)}});
   if (!moe && (s.ep > 1 || (!s.expertTpDefaulted && s.expertTp > 1)))
-    emit("strategy.ep-without-experts", "strategy.ep",
+    emit("strategy.ep-without-experts", s.ep > 1 ? "strategy.ep" : "strategy.expert_tp",
          "the model has no MoE layer, so ep " + str(s.ep) + " and expert_tp " + str(s.expertTp) +
              " have no effect");
 
@@ -292,7 +298,7 @@ void checkPlacement(const DeploymentSpec &dep, std::vector<Finding> &out) {
 
   if (int64_t(s.placement.size()) != s.pp)
     emit("placement.stage-count", "strategy.placement",
-         "the placement lists " + str(s.placement.size()) + " stages, but pp is " + str(s.pp),
+         "the placement lists " + plural(s.placement.size(), "stage") + ", but pp is " + str(s.pp),
          {{"stages", d(s.placement.size())}, {"pp", d(s.pp)}});
 
   std::set<int64_t> stagesSeen;
@@ -328,8 +334,7 @@ void checkPlacement(const DeploymentSpec &dep, std::vector<Finding> &out) {
 
   // GPUs of each stage as the rank order assigns them, computed once.
   std::vector<std::vector<int64_t>> stageGpus;
-  if (s.expertDp() > 0 && s.world() <= FieldLimits::kGpus)
-    stageGpus = DeviceMesh(s).ranksByStage();
+  if (s.world() <= FieldLimits::kGpus) stageGpus = DeviceMesh(s).ranksByStage();
   for (const StagePlacementSpec &p : s.placement) {
     if (p.stage < 0 || p.stage >= s.pp) continue;
     if (int64_t(p.gpus.size()) != perStage) {

@@ -35,9 +35,13 @@ std::string formatNumber(double v) {
 }
 
 std::string formatCount(double n) {
+  char buf[64];
+  if (std::fabs(n) >= 1e15) {  // past trillions a suffix reads worse than an exponent
+    std::snprintf(buf, sizeof buf, "%.3g", n);
+    return buf;
+  }
   static const struct { double scale; const char *suffix; } units[] = {
       {1e12, " T"}, {1e9, " B"}, {1e6, " M"}, {1e3, " K"}};
-  char buf[64];
   for (const auto &u : units) {
     if (std::fabs(n) >= u.scale) {
       std::snprintf(buf, sizeof buf, "%.3g%s", n / u.scale, u.suffix);

@@ -3,6 +3,8 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -49,22 +51,60 @@ public:
   }
 
 private:
-  // The parser reports an unknown field after reading its name; point at the name instead.
-  int columnOfNamedField(int line, int column, const std::string &message) const {
-    const std::string marker = "no field named \"";
-    size_t at = message.find(marker);
-    if (at == std::string::npos || line < 0 || column < 0) return column;
-    std::string name = message.substr(at + marker.size());
-    name = name.substr(0, name.find('"'));
-    size_t begin = 0;
-    for (int l = 0; l < line && begin != std::string::npos; ++l) {
-      begin = text_.find('\n', begin);
-      if (begin != std::string::npos) ++begin;
+  // The parser reports some errors at the token after the culprit (an unknown or repeated
+  // field name, an unknown enum value, a second oneof member). Point at the culprit instead:
+  // the first name quoted in the message found on the reported line, before the reported
+  // column, or on the line above (an enum value ends a line, the error lands on the next).
+  int columnOfNamedField(int &line, int column, const std::string &message) const {
+    static const char *const reportedAfter[] = {"no field named", "specified multiple times",
+                                                "another member of oneof",
+                                                "Unknown enumeration value"};
+    bool after = false;
+    for (const char *m : reportedAfter) after |= message.find(m) != std::string::npos;
+    if (!after || line < 0 || column < 0) return column;
+    for (size_t q = message.find('"'); q != std::string::npos;) {
+      size_t end = message.find('"', q + 1);
+      if (end == std::string::npos) break;
+      std::string name = message.substr(q + 1, end - q - 1);
+      q = message.find('"', end + 1);
+      if (name.empty()) continue;
+      for (int l = line, limit = column; l >= 0 && l >= line - 1; --l, limit = -1) {
+        std::string text = lineText(l);
+        size_t found = findWord(text, name, limit < 0 ? text.size() : size_t(limit));
+        if (found != std::string::npos) {
+          line = l;
+          return int(found);
+        }
+      }
     }
-    if (begin == std::string::npos || name.empty()) return column;
-    std::string lineText = text_.substr(begin, text_.find('\n', begin) - begin);
-    size_t found = lineText.rfind(name, size_t(column));
-    return found == std::string::npos ? column : int(found);
+    return column;
+  }
+
+  std::string lineText(int line) const {
+    size_t begin = 0;
+    for (int l = 0; l < line; ++l) {
+      begin = text_.find('\n', begin);
+      if (begin == std::string::npos) return "";
+      ++begin;
+    }
+    size_t end = text_.find('\n', begin);
+    return text_.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  }
+
+  // The last whole-word occurrence of `word` starting before `before`.
+  static size_t findWord(const std::string &text, const std::string &word, size_t before) {
+    auto isWordChar = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    size_t pos = text.size();
+    while (pos > 0) {
+      pos = text.rfind(word, pos - 1);
+      if (pos == std::string::npos) return pos;
+      bool startOk = pos == 0 || !isWordChar(text[pos - 1]);
+      size_t after = pos + word.size();
+      bool endOk = after >= text.size() || !isWordChar(text[after]);
+      if (startOk && endOk && pos < before) return pos;
+      if (pos == 0) break;
+    }
+    return std::string::npos;
   }
 
   std::vector<Finding> &out_;
@@ -73,38 +113,107 @@ private:
   const std::string &text_;
 };
 
+// Positions (0-based line, column) of a text, for scanning from a parser location.
+class TextPositions {
+public:
+  explicit TextPositions(const std::string &text) : text_(text) {
+    lineStarts_.push_back(0);
+    for (size_t i = 0; i < text.size(); ++i)
+      if (text[i] == '\n') lineStarts_.push_back(i + 1);
+  }
+
+  // Where each value written by the occurrence of a repeated scalar field whose name starts
+  // at (line, column) begins: one position for `gpus: 3`, one per element for `gpus: [3, 4]`.
+  std::vector<std::pair<int, int>> valuesOfOccurrence(int line, int column) const {
+    std::vector<std::pair<int, int>> out;
+    if (line < 0 || size_t(line) >= lineStarts_.size()) return out;
+    size_t i = lineStarts_[line] + size_t(column);
+    while (i < text_.size() && (std::isalnum(uchar(text_[i])) || text_[i] == '_')) ++i;
+    skipSpace(i);
+    if (i >= text_.size() || text_[i] != ':') return out;
+    ++i;
+    skipSpace(i);
+    if (i < text_.size() && text_[i] != '[') {
+      out.push_back(position(i));
+      return out;
+    }
+    ++i;  // past '['
+    for (;;) {
+      skipSpace(i);
+      if (i >= text_.size() || text_[i] == ']') return out;
+      out.push_back(position(i));
+      while (i < text_.size() && text_[i] != ',' && text_[i] != ']' && !std::isspace(uchar(text_[i])))
+        ++i;
+      skipSpace(i);
+      if (i < text_.size() && text_[i] == ',') ++i;
+    }
+  }
+
+private:
+  static unsigned char uchar(char c) { return static_cast<unsigned char>(c); }
+  void skipSpace(size_t &i) const {
+    while (i < text_.size()) {
+      if (std::isspace(uchar(text_[i]))) ++i;
+      else if (text_[i] == '#') while (i < text_.size() && text_[i] != '\n') ++i;
+      else break;
+    }
+  }
+  std::pair<int, int> position(size_t offset) const {
+    size_t line = std::upper_bound(lineStarts_.begin(), lineStarts_.end(), offset) -
+                  lineStarts_.begin() - 1;
+    return {int(line), int(offset - lineStarts_[line])};
+  }
+
+  const std::string &text_;
+  std::vector<size_t> lineStarts_;
+};
+
 void indexMessage(const pb::Message &msg, const pb::TextFormat::ParseInfoTree *tree,
-                  const std::string &prefix, LocationIndex &index, int firstLine) {
+                  const std::string &prefix, LocationIndex &index, int firstLine,
+                  const TextPositions &text) {
   if (!tree) return;
   const pb::Reflection *refl = msg.GetReflection();
   std::vector<const pb::FieldDescriptor *> fields;
   refl->ListFields(msg, &fields);
-  auto locate = [&](const pb::FieldDescriptor *f, int i) -> std::optional<SourceLocation> {
-    pb::TextFormat::ParseLocation l = tree->GetLocation(f, i);
-    if (l.line < 0) return std::nullopt;
-    return SourceLocation{index.file(), l.line + firstLine, l.column + 1};
+  auto at = [&](int line, int column) {
+    return SourceLocation{index.file(), line + firstLine, column + 1};
   };
   for (const pb::FieldDescriptor *f : fields) {
     std::string path = prefix.empty() ? f->name() : prefix + "." + f->name();
     bool isMessage = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE;
-    if (f->is_repeated()) {
-      int n = refl->FieldSize(msg, f);
-      for (int i = 0; i < n; ++i) {
-        std::string elem = path + "[" + std::to_string(i) + "]";
-        if (auto loc = locate(f, i)) {
-          if (i == 0) index.add(path, *loc);
-          index.add(elem, *loc);
-        }
-        if (isMessage)
-          indexMessage(refl->GetRepeatedMessage(msg, f, i), tree->GetTreeForNested(f, i), elem,
-                       index, firstLine);
-      }
-    } else {
-      if (auto loc = locate(f, -1)) index.add(path, *loc);
+    if (!f->is_repeated()) {
+      pb::TextFormat::ParseLocation l = tree->GetLocation(f, -1);
+      if (l.line >= 0) index.add(path, at(l.line, l.column));
       if (isMessage)
         indexMessage(refl->GetMessage(msg, f), tree->GetTreeForNested(f, -1), path, index,
-                     firstLine);
+                     firstLine, text);
+      continue;
     }
+    int n = refl->FieldSize(msg, f);
+    pb::TextFormat::ParseLocation first = tree->GetLocation(f, 0);
+    if (first.line >= 0) index.add(path, at(first.line, first.column));
+    if (isMessage) {
+      // One location (and one nested tree) per message written.
+      for (int i = 0; i < n; ++i) {
+        std::string elem = path + "[" + std::to_string(i) + "]";
+        pb::TextFormat::ParseLocation l = tree->GetLocation(f, i);
+        if (l.line >= 0) index.add(elem, at(l.line, l.column));
+        indexMessage(refl->GetRepeatedMessage(msg, f, i), tree->GetTreeForNested(f, i), elem,
+                     index, firstLine, text);
+      }
+      continue;
+    }
+    // Scalars: the parser records one location per occurrence of the field name, and one
+    // occurrence may write a whole list; find each element's own position in the text.
+    std::vector<std::pair<int, int>> values;
+    for (int k = 0;; ++k) {
+      pb::TextFormat::ParseLocation l = tree->GetLocation(f, k);
+      if (l.line < 0) break;
+      for (auto v : text.valuesOfOccurrence(l.line, l.column)) values.push_back(v);
+    }
+    if (int(values.size()) != n) continue;  // unexpected layout: elements fall back to `path`
+    for (int i = 0; i < n; ++i)
+      index.add(path + "[" + std::to_string(i) + "]", at(values[i].first, values[i].second));
   }
 }
 
@@ -142,7 +251,7 @@ LoadedDescription parseDescription(const std::string &text, const std::string &f
     }
     return out;
   }
-  indexMessage(out.deployment, &tree, "", out.locations, firstLine);
+  indexMessage(out.deployment, &tree, "", out.locations, firstLine, TextPositions(text));
   return out;
 }
 

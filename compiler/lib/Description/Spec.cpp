@@ -45,16 +45,18 @@ std::string StrategySpec::str() const {
 std::optional<std::vector<Axis>> parseRankOrder(const std::string &s, std::string &error) {
   std::vector<Axis> order;
   std::set<std::string> seen;
-  std::stringstream in(s);
-  std::string token;
-  while (std::getline(in, token, '-')) {
+  size_t begin = 0;
+  for (;;) {
+    size_t dash = s.find('-', begin);
+    std::string token = s.substr(begin, dash == std::string::npos ? std::string::npos : dash - begin);
     Axis a;
     if (token == "tp") a = Axis::TP;
     else if (token == "ep") a = Axis::EP;
     else if (token == "dp") a = Axis::DP;
     else if (token == "pp") a = Axis::PP;
     else {
-      error = "unknown axis '" + token + "' (axes are tp, ep, dp, pp; cp is not supported)";
+      error = token.empty() ? "an axis name is empty (a leading, trailing or doubled '-')"
+                            : "unknown axis '" + token + "' (axes are tp, ep, dp, pp; cp is not supported)";
       return std::nullopt;
     }
     if (!seen.insert(token).second) {
@@ -62,6 +64,8 @@ std::optional<std::vector<Axis>> parseRankOrder(const std::string &s, std::strin
       return std::nullopt;
     }
     order.push_back(a);
+    if (dash == std::string::npos) break;
+    begin = dash + 1;
   }
   if (order.size() != 4) {
     error = "must name each of tp, ep, dp, pp exactly once, e.g. \"tp-ep-dp-pp\"";
@@ -157,9 +161,14 @@ public:
     return v;
   }
 
+  // proto3 enums are open: text format accepts any number, so names are checked here.
   template <typename Enum>
-  Enum enumValue(bool has, Enum v, Enum unspecified, const std::string &path,
-                 std::optional<Enum> dflt = std::nullopt) {
+  Enum enumValue(bool has, Enum v, Enum unspecified, bool (*isValid)(int),
+                 const std::string &path, std::optional<Enum> dflt = std::nullopt) {
+    if (has && !isValid(int(v))) {
+      report("field.enum", path, "is " + std::to_string(int(v)) + ", which names no value");
+      return unspecified;
+    }
     if (!has || v == unspecified) {
       if (dflt) return *dflt;
       missing(path, has ? " (the UNSPECIFIED value does not count)" : "");
@@ -198,26 +207,30 @@ void resolveModel(const desc::Model &m, ModelSpec &s, FieldChecker &c) {
 
   bool hasMoe = s.moeEveryNth > 0;
   bool hasDense = s.moeEveryNth != 1;
+  // Expert fields are required exactly when some layer is MoE; a dense model may omit them.
   const std::string moeWhy = " because the model has MoE layers";
-  if (hasMoe) {
-    if (!m.has_experts()) c.missing("model.experts", moeWhy);
-    if (!m.has_top_k()) c.missing("model.top_k", moeWhy);
-    if (!m.has_expert_hidden()) c.missing("model.expert_hidden", moeWhy);
-  }
-  if (m.has_experts() || hasMoe)
-    s.experts = c.count(true, m.experts(), "model.experts", L::kExperts);
-  if (m.has_top_k() || hasMoe) s.topK = c.count(true, m.top_k(), "model.top_k", L::kExperts);
-  if (m.has_expert_hidden() || hasMoe)
-    s.expertHidden = c.count(true, m.expert_hidden(), "model.expert_hidden", L::kHidden);
+  auto expertField = [&](bool has, uint32_t v, const std::string &path, int64_t limit) {
+    if (!has && hasMoe) {
+      c.missing(path, moeWhy);
+      return int64_t(0);
+    }
+    return c.count(has, v, path, limit, int64_t(0));
+  };
+  s.experts = expertField(m.has_experts(), m.experts(), "model.experts", L::kExperts);
+  s.topK = expertField(m.has_top_k(), m.top_k(), "model.top_k", L::kExperts);
+  s.expertHidden =
+      expertField(m.has_expert_hidden(), m.expert_hidden(), "model.expert_hidden", L::kHidden);
   if (hasDense && !m.has_dense_ffn_hidden())
     c.missing("model.dense_ffn_hidden", " because some layers are dense (not MoE)");
   else if (m.has_dense_ffn_hidden())
     s.denseFfnHidden = c.count(true, m.dense_ffn_hidden(), "model.dense_ffn_hidden", L::kHidden);
 
-  s.norm = c.enumValue(m.has_norm(), m.norm(), desc::NORM_UNSPECIFIED, "model.norm");
+  s.norm = c.enumValue(m.has_norm(), m.norm(), desc::NORM_UNSPECIFIED, desc::Norm_IsValid,
+                       "model.norm");
   s.activation = c.enumValue(m.has_activation(), m.activation(), desc::ACTIVATION_UNSPECIFIED,
-                             "model.activation");
-  s.dtype = c.enumValue(m.has_dtype(), m.dtype(), desc::DTYPE_UNSPECIFIED, "model.dtype");
+                             desc::Activation_IsValid, "model.activation");
+  s.dtype = c.enumValue(m.has_dtype(), m.dtype(), desc::DTYPE_UNSPECIFIED, desc::DType_IsValid,
+                        "model.dtype");
   if (m.has_vocab_size())
     s.vocab = c.count(true, m.vocab_size(), "model.vocab_size", L::kVocab);
   s.tieEmbeddings = m.tie_embeddings();
@@ -299,7 +312,8 @@ void resolveWorkload(const desc::Workload &w, WorkloadSpec &s, FieldChecker &c) 
     break;
   }
   }
-  s.phase = c.enumValue(w.has_phase(), w.phase(), desc::PHASE_UNSPECIFIED, "workload.phase");
+  s.phase = c.enumValue(w.has_phase(), w.phase(), desc::PHASE_UNSPECIFIED, desc::Phase_IsValid,
+                        "workload.phase");
   if (s.phase == desc::DECODE) {
     s.kvCacheLen = c.count(w.has_kv_cache_len(), w.kv_cache_len(), "workload.kv_cache_len",
                            L::kSeqLen);
@@ -322,7 +336,8 @@ void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c)
     s.capacityFactor =
         c.positive(true, st.capacity_factor(), "strategy.capacity_factor", double(L::kExperts));
   s.schedule = c.enumValue(st.has_schedule(), st.schedule(), desc::SCHEDULE_UNSPECIFIED,
-                           "strategy.schedule", std::optional(desc::ONE_F_ONE_B));
+                           desc::Schedule_IsValid, "strategy.schedule",
+                           std::optional(desc::ONE_F_ONE_B));
   if (st.has_rank_order()) {
     std::string error;
     if (auto order = parseRankOrder(st.rank_order(), error))

@@ -14,21 +14,24 @@
 namespace moeplan {
 
 struct MeshCoord {
-  int64_t tp, dp, pp;            // attention grid
-  int64_t etp, ep, edp, expertPp;  // expert grid
+  int64_t tp, dp, pp;              // attention grid
+  int64_t etp, ep, edp, expertPp;  // expert grid; -1 when it does not fold
 };
 
 class DeviceMesh {
 public:
-  // Requires a strategy whose expert grid folds (StrategySpec::expertDp() > 0).
+  // The attention grid always; the expert grid only when it folds (expertDp() > 0).
   explicit DeviceMesh(const StrategySpec &s);
+
+  bool expertGridFolds() const { return expertFolds_; }
 
   int64_t world() const { return world_; }
   MeshCoord coord(int64_t rank) const;
   // Ranks of each pipeline stage in the attention grid, ascending.
   std::vector<std::vector<int64_t>> ranksByStage() const;
-  // True when every rank has the same pipeline stage in both grids, as Megatron requires.
-  bool pipelineGroupsAgree() const;
+  // The first rank whose pipeline stage differs between the two grids (Megatron requires
+  // none), or -1. Also -1 when the expert grid does not fold.
+  int64_t firstPipelineDisagreement() const;
 
 private:
   struct Grid {
@@ -42,6 +45,7 @@ private:
 
   int64_t world_;
   int64_t ppSize_;
+  bool expertFolds_;
   Grid attention_, expert_;
 };
 

@@ -21,6 +21,7 @@ struct CheckOptions {
 
 struct CheckReport {
   SourceLocation start;  // where the description begins
+  std::string name;      // the description's name field, when it parsed
   std::vector<Finding> findings;  // located, in rule order
   bool unusable = false;          // syntax or field errors: nothing could be derived
   std::optional<DeploymentSpec> spec;
