@@ -59,6 +59,41 @@ TEST(DeviceMesh, AttentionGridWithoutExpertFold) {
   EXPECT_EQ(mesh.ranksByStage()[1], (std::vector<int64_t>{4, 5, 6, 7}));
 }
 
+// The closed forms against a brute-force walk over every rank.
+TEST(DeviceMesh, ClosedFormsMatchBruteForce) {
+  const std::vector<std::vector<Axis>> orders = {
+      {Axis::TP, Axis::EP, Axis::DP, Axis::PP}, {Axis::TP, Axis::PP, Axis::DP, Axis::EP},
+      {Axis::DP, Axis::TP, Axis::EP, Axis::PP}, {Axis::PP, Axis::DP, Axis::EP, Axis::TP},
+      {Axis::EP, Axis::PP, Axis::TP, Axis::DP}};
+  int checked = 0;
+  for (const auto &order : orders)
+    for (int64_t tp : {1, 2, 3, 4})
+      for (int64_t pp : {1, 2, 3})
+        for (int64_t dp : {1, 2, 4})
+          for (int64_t ep : {1, 2, 4})
+            for (int64_t etp : {1, 2}) {
+              StrategySpec s = strategy(tp, pp, dp, ep, etp);
+              s.rankOrder = order;
+              if (s.expertDp() == 0) continue;
+              DeviceMesh mesh(s);
+              int64_t first = -1;
+              for (int64_t r = 0; r < s.world() && first < 0; ++r)
+                if (mesh.coord(r).pp != mesh.coord(r).expertPp) first = r;
+              EXPECT_EQ(mesh.firstPipelineDisagreement(), first) << s.str();
+              for (int64_t node : {1, 2, 3, 4, 6, 8}) {
+                bool spans = false;
+                for (int64_t r = 0; r < s.world(); ++r)
+                  for (int64_t q = 0; q < s.world(); ++q) {
+                    MeshCoord a = mesh.coord(r), b = mesh.coord(q);
+                    if (a.dp == b.dp && a.pp == b.pp && r / node != q / node) spans = true;
+                  }
+                EXPECT_EQ(mesh.tensorParallelSpansNodes(node), spans) << s.str() << " node " << node;
+                ++checked;
+              }
+            }
+  EXPECT_GT(checked, 1000);
+}
+
 TEST(DeviceMesh, FormatIdRanges) {
   EXPECT_EQ(formatIdRanges({0, 1, 2, 3, 8, 10, 11}), "0-3, 8, 10-11");
   EXPECT_EQ(formatIdRanges({}), "");

@@ -1,6 +1,7 @@
 #include "moeplan/Analysis/DeviceMesh.h"
 
 #include <algorithm>
+#include <numeric>
 
 namespace moeplan {
 
@@ -30,6 +31,18 @@ DeviceMesh::DeviceMesh(const StrategySpec &s)
   if (expertFolds_) expert_ = makeGrid(s.rankOrder, s.expertTp, s.ep, s.expertDp(), s.pp);
 }
 
+int64_t DeviceMesh::Grid::size(Axis a) const {
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i] == a) return sizes[i];
+  return 1;
+}
+
+int64_t DeviceMesh::Grid::stride(Axis a) const {
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i] == a) return strides[i];
+  return 1;
+}
+
 MeshCoord DeviceMesh::coord(int64_t rank) const {
   MeshCoord c{attention_.coord(rank, Axis::TP), attention_.coord(rank, Axis::DP),
               attention_.coord(rank, Axis::PP), -1, -1, -1, -1};
@@ -49,10 +62,26 @@ std::vector<std::vector<int64_t>> DeviceMesh::ranksByStage() const {
 }
 
 int64_t DeviceMesh::firstPipelineDisagreement() const {
-  if (!expertFolds_) return -1;
-  for (int64_t r = 0; r < world_; ++r)
-    if (attention_.coord(r, Axis::PP) != expert_.coord(r, Axis::PP)) return r;
-  return -1;
+  // Both grids give rank r the stage (r / stride) % pp with the same pp, so they agree
+  // everywhere iff their pp strides are equal. Otherwise the smaller stride is the first rank
+  // in stage 1 of one grid while still in stage 0 of the other.
+  if (!expertFolds_ || ppSize_ == 1) return -1;
+  int64_t a = attention_.stride(Axis::PP), e = expert_.stride(Axis::PP);
+  return a == e ? -1 : std::min(a, e);
+}
+
+bool DeviceMesh::tensorParallelSpansNodes(int64_t gpusPerNode) const {
+  const int64_t tp = attention_.size(Axis::TP), s = attention_.stride(Axis::TP);
+  if (tp == 1 || gpusPerNode <= 0) return false;
+  // A group is b, b + s, ..., b + (tp-1) s for each base b with TP coordinate 0; as nodes
+  // are runs of consecutive GPUs, it spans nodes iff its first and last GPU do.
+  const int64_t extent = (tp - 1) * s;
+  if (extent >= gpusPerNode) return true;
+  // Bases repeat with period s * tp, nodes with gpusPerNode: one common period decides.
+  const int64_t period = std::lcm(s * tp, gpusPerNode);
+  for (int64_t b = 0; b < std::min(world_, period); ++b)
+    if ((b / s) % tp == 0 && b / gpusPerNode != (b + extent) / gpusPerNode) return true;
+  return false;
 }
 
 std::string formatIdRanges(const std::vector<int64_t> &ids) {

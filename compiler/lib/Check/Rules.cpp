@@ -190,22 +190,12 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
                " of the expert grid; pp must stride alike in both (put pp outermost)",
            {{"gpu", d(split)}, {"attention_stage", d(sc.pp)}, {"expert_stage", d(sc.expertPp)}});
     }
-    if (s.tp > 1 && c.gpusPerNode > 0) {
-      // A TP group is the ranks sharing (dp, pp); record each group's node on first sight.
-      std::map<std::pair<int64_t, int64_t>, int64_t> groupNode;
-      for (int64_t r = 0; r < world; ++r) {
-        MeshCoord rc = mesh.coord(r);
-        auto [it, fresh] = groupNode.emplace(std::make_pair(rc.dp, rc.pp), r / c.gpusPerNode);
-        if (!fresh && it->second != r / c.gpusPerNode) {
-          emit("strategy.tp-within-node", "strategy.tp",
-               "tensor-parallel groups of " + str(s.tp) + " GPUs span nodes of " +
-                   plural(c.gpusPerNode, "GPU") + " (rank order and gpus_per_node); every TP "
-                   "collective crosses the slower inter-node link",
-               {{"tp", d(s.tp)}, {"gpus_per_node", d(c.gpusPerNode)}});
-          break;
-        }
-      }
-    }
+    if (mesh.tensorParallelSpansNodes(c.gpusPerNode))
+      emit("strategy.tp-within-node", "strategy.tp",
+           "tensor-parallel groups of " + str(s.tp) + " GPUs span nodes of " +
+               plural(c.gpusPerNode, "GPU") + " (rank order and gpus_per_node); every TP "
+               "collective crosses the slower inter-node link",
+           {{"tp", d(s.tp)}, {"gpus_per_node", d(c.gpusPerNode)}});
   }
 
   if (m.heads % s.tp != 0)

@@ -30,8 +30,11 @@ public:
   // Ranks of each pipeline stage in the attention grid, ascending.
   std::vector<std::vector<int64_t>> ranksByStage() const;
   // The first rank whose pipeline stage differs between the two grids (Megatron requires
-  // none), or -1. Also -1 when the expert grid does not fold.
+  // none), or -1. Also -1 when the expert grid does not fold. O(1).
   int64_t firstPipelineDisagreement() const;
+  // True when some tensor-parallel group holds GPUs of two nodes (rank r on GPU r, nodes of
+  // `gpusPerNode` consecutive GPUs). Cost independent of the world size for realistic nodes.
+  bool tensorParallelSpansNodes(int64_t gpusPerNode) const;
 
 private:
   struct Grid {
@@ -39,6 +42,8 @@ private:
     std::vector<int64_t> sizes;    // per axis in `order`
     std::vector<int64_t> strides;  // per axis in `order`
     int64_t coord(int64_t rank, Axis a) const;
+    int64_t size(Axis a) const;
+    int64_t stride(Axis a) const;
   };
   static Grid makeGrid(const std::vector<Axis> &order, int64_t tp, int64_t ep, int64_t dp,
                        int64_t pp);
