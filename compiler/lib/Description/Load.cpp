@@ -27,92 +27,6 @@ SourceLocation LocationIndex::lookup(const std::string &path) const {
 
 namespace {
 
-// Collects the text-format parser's complaints as findings.
-class FindingCollector : public pb::io::ErrorCollector {
-public:
-  FindingCollector(std::vector<Finding> &out, const std::string &file, int firstLine,
-                   const std::string &text)
-      : out_(out), file_(file), firstLine_(firstLine), text_(text) {}
-
-  void AddError(int line, pb::io::ColumnNumber column, const std::string &message) override {
-    column = columnOfNamedField(line, column, message);
-    Finding f;
-    f.rule = "syntax";
-    f.severity = Severity::Error;
-    f.message = message;
-    // The tokenizer counts from 0; a negative line means "no position".
-    f.location = SourceLocation{file_, line >= 0 ? line + firstLine_ : firstLine_,
-                                column >= 0 ? column + 1 : 1};
-    out_.push_back(std::move(f));
-  }
-  void AddWarning(int line, pb::io::ColumnNumber column, const std::string &message) override {
-    AddError(line, column, message);
-    out_.back().severity = Severity::Warning;
-  }
-
-private:
-  // The parser reports some errors at the token after the culprit (an unknown or repeated
-  // field name, an unknown enum value, a second oneof member). Point at the culprit instead:
-  // the first name quoted in the message found on the reported line, before the reported
-  // column, or on the line above (an enum value ends a line, the error lands on the next).
-  int columnOfNamedField(int &line, int column, const std::string &message) const {
-    static const char *const reportedAfter[] = {"no field named", "specified multiple times",
-                                                "another member of oneof",
-                                                "Unknown enumeration value"};
-    bool after = false;
-    for (const char *m : reportedAfter) after |= message.find(m) != std::string::npos;
-    if (!after || line < 0 || column < 0) return column;
-    for (size_t q = message.find('"'); q != std::string::npos;) {
-      size_t end = message.find('"', q + 1);
-      if (end == std::string::npos) break;
-      std::string name = message.substr(q + 1, end - q - 1);
-      q = message.find('"', end + 1);
-      if (name.empty()) continue;
-      for (int l = line, limit = column; l >= 0 && l >= line - 1; --l, limit = -1) {
-        std::string text = lineText(l);
-        size_t found = findWord(text, name, limit < 0 ? text.size() : size_t(limit));
-        if (found != std::string::npos) {
-          line = l;
-          return int(found);
-        }
-      }
-    }
-    return column;
-  }
-
-  std::string lineText(int line) const {
-    size_t begin = 0;
-    for (int l = 0; l < line; ++l) {
-      begin = text_.find('\n', begin);
-      if (begin == std::string::npos) return "";
-      ++begin;
-    }
-    size_t end = text_.find('\n', begin);
-    return text_.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-  }
-
-  // The last whole-word occurrence of `word` starting before `before`.
-  static size_t findWord(const std::string &text, const std::string &word, size_t before) {
-    auto isWordChar = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-    size_t pos = text.size();
-    while (pos > 0) {
-      pos = text.rfind(word, pos - 1);
-      if (pos == std::string::npos) return pos;
-      bool startOk = pos == 0 || !isWordChar(text[pos - 1]);
-      size_t after = pos + word.size();
-      bool endOk = after >= text.size() || !isWordChar(text[after]);
-      if (startOk && endOk && pos < before) return pos;
-      if (pos == 0) break;
-    }
-    return std::string::npos;
-  }
-
-  std::vector<Finding> &out_;
-  const std::string &file_;
-  int firstLine_;
-  const std::string &text_;
-};
-
 // Positions (0-based line, column) of a text, for scanning from a parser location.
 class TextPositions {
 public:
@@ -122,13 +36,23 @@ public:
       if (text[i] == '\n') lineStarts_.push_back(i + 1);
   }
 
+  static bool isWordChar(char c) { return std::isalnum(uchar(c)) || c == '_'; }
+
+  // Line `line` (from 0) without its newline; empty past the end.
+  std::string lineText(int line) const {
+    if (line < 0 || size_t(line) >= lineStarts_.size()) return "";
+    size_t begin = lineStarts_[line];
+    size_t end = text_.find('\n', begin);
+    return text_.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  }
+
   // Where each value written by the occurrence of a repeated scalar field whose name starts
   // at (line, column) begins: one position for `gpus: 3`, one per element for `gpus: [3, 4]`.
   std::vector<std::pair<int, int>> valuesOfOccurrence(int line, int column) const {
     std::vector<std::pair<int, int>> out;
     if (line < 0 || size_t(line) >= lineStarts_.size()) return out;
     size_t i = lineStarts_[line] + size_t(column);
-    while (i < text_.size() && (std::isalnum(uchar(text_[i])) || text_[i] == '_')) ++i;
+    while (i < text_.size() && isWordChar(text_[i])) ++i;
     skipSpace(i);
     if (i >= text_.size() || text_[i] != ':') return out;
     ++i;
@@ -166,6 +90,80 @@ private:
 
   const std::string &text_;
   std::vector<size_t> lineStarts_;
+};
+
+// Collects the text-format parser's complaints as findings.
+class FindingCollector : public pb::io::ErrorCollector {
+public:
+  FindingCollector(std::vector<Finding> &out, const std::string &file, int firstLine,
+                   const TextPositions &text)
+      : out_(out), file_(file), firstLine_(firstLine), text_(text) {}
+
+  void AddError(int line, pb::io::ColumnNumber column, const std::string &message) override {
+    column = columnOfNamedField(line, column, message);
+    Finding f;
+    f.rule = "syntax";
+    f.severity = Severity::Error;
+    f.message = message;
+    // The tokenizer counts from 0; a negative line means "no position".
+    f.location = SourceLocation{file_, line >= 0 ? line + firstLine_ : firstLine_,
+                                column >= 0 ? column + 1 : 1};
+    out_.push_back(std::move(f));
+  }
+  void AddWarning(int line, pb::io::ColumnNumber column, const std::string &message) override {
+    AddError(line, column, message);
+    out_.back().severity = Severity::Warning;
+  }
+
+private:
+  // The parser reports some errors at the token after the culprit (an unknown or repeated
+  // field name, an unknown enum value, a second oneof member). Point at the culprit instead:
+  // the first name quoted in the message found on the reported line, before the reported
+  // column, or on the line above (an enum value ends a line, the error lands on the next).
+  int columnOfNamedField(int &line, int column, const std::string &message) const {
+    static const char *const reportedAfter[] = {"no field named", "specified multiple times",
+                                                "another member of oneof",
+                                                "Unknown enumeration value"};
+    bool after = false;
+    for (const char *m : reportedAfter) after |= message.find(m) != std::string::npos;
+    if (!after || line < 0 || column < 0) return column;
+    for (size_t q = message.find('"'); q != std::string::npos;) {
+      size_t end = message.find('"', q + 1);
+      if (end == std::string::npos) break;
+      std::string name = message.substr(q + 1, end - q - 1);
+      q = message.find('"', end + 1);
+      if (name.empty()) continue;
+      for (int l = line, limit = column; l >= 0 && l >= line - 1; --l, limit = -1) {
+        std::string text = text_.lineText(l);
+        size_t found = findWord(text, name, limit < 0 ? text.size() : size_t(limit));
+        if (found != std::string::npos) {
+          line = l;
+          return int(found);
+        }
+      }
+    }
+    return column;
+  }
+
+  // The last whole-word occurrence of `word` starting before `before`.
+  static size_t findWord(const std::string &text, const std::string &word, size_t before) {
+    size_t pos = text.size();
+    while (pos > 0) {
+      pos = text.rfind(word, pos - 1);
+      if (pos == std::string::npos) return pos;
+      bool startOk = pos == 0 || !TextPositions::isWordChar(text[pos - 1]);
+      size_t after = pos + word.size();
+      bool endOk = after >= text.size() || !TextPositions::isWordChar(text[after]);
+      if (startOk && endOk && pos < before) return pos;
+      if (pos == 0) break;
+    }
+    return std::string::npos;
+  }
+
+  std::vector<Finding> &out_;
+  const std::string &file_;
+  int firstLine_;
+  const TextPositions &text_;
 };
 
 void indexMessage(const pb::Message &msg, const pb::TextFormat::ParseInfoTree *tree,
@@ -233,7 +231,8 @@ LoadedDescription parseDescription(const std::string &text, const std::string &f
     out.parseErrors.push_back(std::move(f));
     return out;
   }
-  FindingCollector collector(out.parseErrors, file, firstLine, text);
+  TextPositions positions(text);
+  FindingCollector collector(out.parseErrors, file, firstLine, positions);
   pb::TextFormat::ParseInfoTree tree;
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&collector);
@@ -251,7 +250,7 @@ LoadedDescription parseDescription(const std::string &text, const std::string &f
     }
     return out;
   }
-  indexMessage(out.deployment, &tree, "", out.locations, firstLine, TextPositions(text));
+  indexMessage(out.deployment, &tree, "", out.locations, firstLine, positions);
   return out;
 }
 
