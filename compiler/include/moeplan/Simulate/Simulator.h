@@ -1,0 +1,60 @@
+// Discrete-event simulation of every rank of a plan: streams run in issue order, events
+// order streams, a collective starts when every member of its group has reached it, a RECV
+// completes when its SEND has. From the per-rank timelines come the predicted figures that
+// `check`, `inspect` and `diff` report.
+#pragma once
+
+#include "moeplan/Trace/Trace.h"
+#include "moeplan/schema/plan.pb.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moeplan::sim {
+
+struct InstructionTiming {
+  uint32_t instruction = 0;  // index in the rank's program
+  double start = 0, end = 0;
+};
+
+struct RankTimeline {
+  uint32_t rank = 0;
+  std::vector<InstructionTiming> instructions;  // in issue order
+  double end = 0;               // completion of the rank's last instruction
+  double computeBusy = 0;       // stream 0 busy time
+  double commBusy = 0;          // time some collective or transfer of this rank is running
+  double exposedComm = 0;       // stream-0 idle time spent waiting on a collective (not a RECV)
+  double bubble = 0;            // stream-0 idle time waiting on a RECV, before the first or
+                                // after the last compute instruction
+  double computeSeconds = 0;    // roofline parts: sum of flops / (peak x mfu)
+  double memorySeconds = 0;     //   sum of memory bytes / (HBM x utilisation)
+  double commSeconds = 0;       //   sum of collective times
+  uint64_t flops = 0;
+};
+
+struct Prediction {
+  double latencySeconds = 0;          // makespan of the whole batch (all micro-batches)
+  double throughputTokensPerSecond = 0;
+  double bubbleFraction = 0;          // mean over ranks of bubble / makespan
+  double commShare = 0;               // mean over ranks of commBusy / makespan
+  double exposedCommShare = 0;        // mean over ranks of exposedComm / makespan
+  double overlappedCommShare = 0;     // commShare - exposedCommShare
+  double utilization = 0;             // model FLOPs / (ranks x peak x makespan)
+  double loadBalance = 1;             // mean / max routed load over EP ranks
+  double droppedTokenFraction = 0;    // expected share of routed tokens over capacity
+  double rooflineSeconds = 0;         // max over ranks of max(compute, memory, comm)
+  uint32_t rooflineRank = 0;          // the rank that bounds it
+  std::string rooflineBound;          // "compute", "memory" or "communication"
+  std::vector<RankTimeline> ranks;
+};
+
+// Throws std::invalid_argument when the plan deadlocks (names the ranks and instructions
+// that wait on each other); plans from validatePlan() and the compiler never do.
+Prediction simulate(const plan::Plan &p);
+
+// The simulated timeline as trace events (stream names: compute, collectives, pipeline).
+std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred);
+const std::vector<std::string> &streamNames();
+
+} // namespace moeplan::sim
