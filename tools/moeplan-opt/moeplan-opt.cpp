@@ -1,14 +1,14 @@
-// moeplan-opt: mlir-opt with moeplan's dialects (and, as they arrive, its passes), for tests
-// and debugging single passes.
-#include "moeplan/Dialect/Model/ModelDialect.h"
+// moeplan-opt: mlir-opt with moeplan's dialects and passes, for tests and for debugging one
+// pass at a time.
+#include "moeplan/Compiler/Pipeline.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<moeplan::model::ModelDialect, mlir::func::FuncDialect>();
+  moeplan::registerCompilerDialects(registry);
+  moeplan::registerCompilerPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "moeplan optimizer driver\n", registry));
 }

@@ -1,6 +1,8 @@
 // moeplan: the command line. Subcommands are thin: parse flags, call the library, print.
 #include "moeplan/Check/CheckReport.h"
 #include "moeplan/Check/Rules.h"
+#include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Plan/PlanFile.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -42,6 +44,21 @@ int runRules(bool json) {
   return 0;
 }
 
+int runCompile(const std::string &file, const std::string &output,
+               const std::vector<std::string> &emit) {
+  moeplan::CompileOptions options;
+  options.emit.insert(emit.begin(), emit.end());
+  moeplan::CompileResult result = moeplan::compileDescriptionFile(file, options);
+  if (result.unusable) return 2;
+  if (!result.plan) return 1;
+  std::string error;
+  if (!output.empty() && !moeplan::planfile::writePlanFile(*result.plan, output, error)) {
+    std::cerr << "moeplan: error: " << error << "\n";
+    return 2;
+  }
+  return result.errors > 0 ? 1 : 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -67,6 +84,19 @@ int main(int argc, char **argv) {
   bool rulesJson = false;
   rules->add_flag("--json", rulesJson, "print JSON");
 
+  CLI::App *compile = app.add_subcommand(
+      "compile", "Lower a deployment description to its per-GPU plan (protobuf binary).\n"
+                 "Exit status: 0 compiled; 1 errors found (the plan is still written when\n"
+                 "none of them blocks lowering); 2 unusable input.");
+  std::string compileFile, compileOutput;
+  std::vector<std::string> emit;
+  compile->add_option("DESC", compileFile, "deployment description, protobuf text format")
+      ->required();
+  compile->add_option("-o,--output", compileOutput, "where to write the plan");
+  compile->add_option("--emit", emit, "print the MLIR after these stages")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"model", "sharded", "plan"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -81,5 +111,6 @@ int main(int argc, char **argv) {
   }
   if (*check) return runCheck(files, json, split, repairs);
   if (*rules) return runRules(rulesJson);
+  if (*compile) return runCompile(compileFile, compileOutput, emit);
   return 2;
 }

@@ -23,6 +23,7 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"field.finite", S::Error, "a real number is finite (no inf or nan)"},
       {"field.fraction", S::Error, "a share is a fraction in (0, 1] (or [0, 1])"},
       {"field.value", S::Error, "a flag that selects a variant is true when written"},
+      {"field.load", S::Error, "expert loads are finite, at least 0, and not all 0"},
       {"field.enum", S::Error, "an enum field holds one of its named values"},
       {"field.range-order", S::Error, "a range's lower end does not exceed its upper end"},
       {"field.rank-order", S::Error, "strategy.rank_order names tp, ep, dp and pp once each"},
@@ -54,6 +55,10 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"strategy.expert-tp-default", S::Note, "expert_tp left out follows tp, as in Megatron"},
       // Strategy against workload.
       {"strategy.batch-split", S::Error, "dp x micro_batches divides the batch's sequences"},
+      {"workload.expert-load-size", S::Error,
+       "workload.expert_load gives one load per expert"},
+      {"strategy.tokens-by-tp", S::Error,
+       "tp divides the tokens of a micro-batch (sequence parallelism splits them over tp)"},
       {"strategy.micro-batches-fill-pipeline", S::Warning,
        "micro_batches is at least pp, so every stage has work at once"},
       {"strategy.capacity-below-one", S::Warning,
@@ -118,6 +123,11 @@ void checkModel(const DeploymentSpec &dep, std::vector<Finding> &out) {
     emit("model.heads-by-kv-heads", "model.kv_heads",
          "heads " + str(m.heads) + " is not a multiple of kv_heads " + str(m.kvHeads),
          {{"heads", d(m.heads)}, {"kv_heads", d(m.kvHeads)}});
+  const std::vector<double> &load = dep.workload.expertLoad;
+  if (!load.empty() && int64_t(load.size()) != m.experts)
+    emit("workload.expert-load-size", "workload.expert_load",
+         "gives " + str(int64_t(load.size())) + " loads for " + str(m.experts) + " experts",
+         {{"loads", d(int64_t(load.size()))}, {"experts", d(m.experts)}});
   if (m.moeLayerCount() > 0 && m.topK > m.experts)
     emit("model.top-k-le-experts", "model.top_k",
          "top_k " + str(m.topK) + " exceeds experts " + str(m.experts),
@@ -239,6 +249,12 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
          "dp " + str(s.dp) + " x micro_batches " + str(s.microBatches) + " = " + str(split) +
              " does not divide the batch of " + str(w.sequences) + " sequences",
          {{"dp", d(s.dp)}, {"micro_batches", d(s.microBatches)}, {"sequences", d(w.sequences)}});
+  else if (int64_t tokens = w.sequences / split * (w.phase == desc::DECODE ? 1 : w.seqLenMax);
+           tokens % s.tp != 0)
+    emit("strategy.tokens-by-tp", "strategy.tp",
+         "tp " + str(s.tp) + " does not divide the " + str(tokens) +
+             " tokens of a micro-batch, which sequence parallelism splits over tp",
+         {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
   if (s.pp > 1 && s.microBatches < s.pp) {
     char bubble[32];
     std::snprintf(bubble, sizeof bubble, "%.0f%%",
@@ -361,6 +377,16 @@ std::vector<Finding> checkDeployment(const DeploymentSpec &d) {
   checkStrategy(d, out);
   checkPlacement(d, out);
   return out;
+}
+
+bool blocksLowering(const std::string &rule) {
+  static const char *const documentOnly[] = {
+      "model.params-declared",   "memory.weights-capacity",    "memory.weights-requirement",
+      "placement.gpu-in-cluster", "placement.gpu-unique",       "placement.gpu-count",
+      "placement.stage-size",    "placement.matches-rank-order"};
+  for (const char *r : documentOnly)
+    if (rule == r) return false;
+  return true;
 }
 
 } // namespace moeplan

@@ -321,6 +321,20 @@ void resolveWorkload(const desc::Workload &w, WorkloadSpec &s, FieldChecker &c) 
     c.report("field.unused", "workload.kv_cache_len", "applies only to phase DECODE; ignored",
              Severity::Warning);
   }
+  double total = 0;
+  for (int i = 0; i < w.expert_load_size(); ++i) {
+    double v = w.expert_load(i);
+    std::string path = "workload.expert_load[" + std::to_string(i) + "]";
+    if (!std::isfinite(v) || v < 0)
+      c.report("field.load", path, "must be a finite load of at least 0", Severity::Error,
+               {{"expert_load", v}});
+    else
+      total += v;
+    s.expertLoad.push_back(v);
+  }
+  if (w.expert_load_size() > 0 && total <= 0)
+    c.report("field.load", "workload.expert_load", "must give some expert a positive load",
+             Severity::Error);
 }
 
 void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c) {

@@ -66,14 +66,24 @@ bool sameDim(RankedTensorType a, int64_t i, RankedTensorType b, int64_t j) {
 bool dimIs(RankedTensorType t, int64_t i, int64_t n) {
   return t.isDynamicDim(i) || t.getDimSize(i) == n;
 }
+// The token dimensions ([batch, seq] or, once sharded, [tokens]) of `a` (all its dims but
+// `aTrailing` last ones) equal those of `b`.
+bool sameTokens(RankedTensorType a, int64_t aTrailing, RankedTensorType b, int64_t bTrailing) {
+  int64_t n = a.getRank() - aTrailing;
+  if (n != b.getRank() - bTrailing) return false;
+  for (int64_t i = 0; i < n; ++i)
+    if (!sameDim(a, i, b, i)) return false;
+  return true;
+}
+int64_t last(RankedTensorType t) { return t.getRank() - 1; }
 } // namespace
 
 LogicalResult EmbeddingOp::verify() {
   auto ids = ranked(getIds()), out = ranked(getResult());
   if (getVocab() < 1) return emitOpError("vocab must be at least 1");
-  if (!sameDim(ids, 0, out, 0) || !sameDim(ids, 1, out, 1))
-    return emitOpError("result [batch, seq] ") << out.getShape().take_front(2)
-                                               << " differs from the ids' " << ids.getShape();
+  if (!sameTokens(ids, 0, out, 1))
+    return emitOpError("result tokens ") << out.getShape().drop_back()
+                                         << " differ from the ids' " << ids.getShape();
   return success();
 }
 
@@ -93,8 +103,8 @@ LogicalResult RouterOp::verify() {
            << getTopK() << " and experts " << getExperts();
   if (idx.getShape() != gates.getShape())
     return emitOpError("indices and gates must have one shape");
-  if (!sameDim(in, 0, idx, 0) || !sameDim(in, 1, idx, 1) || !dimIs(idx, 2, getTopK()))
-    return emitOpError("indices must be [batch, seq, top_k = ") << getTopK() << "]";
+  if (!sameTokens(in, 1, idx, 1) || !dimIs(idx, last(idx), getTopK()))
+    return emitOpError("indices must be [tokens..., top_k = ") << getTopK() << "]";
   return success();
 }
 
@@ -102,13 +112,14 @@ LogicalResult ExpertDispatchOp::verify() {
   auto in = ranked(getInput()), idx = ranked(getIndices()), out = ranked(getDispatched());
   if (getExperts() < 1 || getCapacity() < 0)
     return emitOpError("needs experts >= 1 and capacity >= 0");
-  if (!dimIs(out, 0, getExperts()) || !dimIs(out, 1, getCapacity()) || !sameDim(out, 2, in, 2))
+  if (!dimIs(out, 0, getExperts()) || !dimIs(out, 1, getCapacity()) ||
+      !sameDim(out, 2, in, last(in)))
     return emitOpError("result must be [experts = ")
            << getExperts() << ", capacity = " << getCapacity() << ", d_model]";
   if (ranked(getSlots()).getShape() != idx.getShape())
     return emitOpError("slots must have the shape of indices");
-  if (!sameDim(in, 0, idx, 0) || !sameDim(in, 1, idx, 1))
-    return emitOpError("indices must be [batch, seq, top_k] of the input's tokens");
+  if (!sameTokens(in, 1, idx, 1))
+    return emitOpError("indices must be [tokens..., top_k] of the input's tokens");
   return success();
 }
 
@@ -122,15 +133,44 @@ LogicalResult ExpertCombineOp::verify() {
   if (ranked(getSlots()).getShape() != idx.getShape() ||
       ranked(getGates()).getShape() != idx.getShape())
     return emitOpError("indices, slots and gates must have one shape");
-  if (!sameDim(out, 0, idx, 0) || !sameDim(out, 1, idx, 1) || !sameDim(out, 2, eo, 2))
-    return emitOpError("result must be [batch, seq] of the indices by the experts' d_model");
+  if (!sameTokens(out, 1, idx, 1) || !sameDim(out, last(out), eo, 2))
+    return emitOpError("result must be the indices' tokens by the experts' d_model");
   return success();
 }
 
 LogicalResult LmHeadOp::verify() {
   auto in = ranked(getInput()), out = ranked(getResult());
   if (getVocab() < 1) return emitOpError("vocab must be at least 1");
-  if (!sameDim(in, 0, out, 0) || !sameDim(in, 1, out, 1) || !dimIs(out, 2, getVocab()))
-    return emitOpError("result must be [batch, seq, vocab = ") << getVocab() << "]";
+  if (!sameTokens(in, 1, out, 1) || !dimIs(out, last(out), getVocab()))
+    return emitOpError("result must be [tokens..., vocab = ") << getVocab() << "]";
+  return success();
+}
+
+LogicalResult ReshardOp::verify() {
+  auto in = ranked(getInput()), out = ranked(getResult());
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("must keep the element type");
+  if (!in.hasStaticShape() || !out.hasStaticShape()) return success();
+  int64_t a = in.getNumElements(), b = out.getNumElements();
+  switch (getKind()) {
+  case ReshardKind::all_gather:
+    if (b % a != 0) return emitOpError("all_gather result must be a multiple of its input");
+    break;
+  case ReshardKind::reduce_scatter:
+    if (a % b != 0) return emitOpError("reduce_scatter input must be a multiple of its result");
+    break;
+  case ReshardKind::all_reduce:
+  case ReshardKind::all_to_all:
+    if (a != b) return emitOpError() << stringifyReshardKind(getKind())
+                                     << " keeps the number of elements";
+    break;
+  }
+  return success();
+}
+
+LogicalResult TransferOp::verify() {
+  if (getFromStage() < 0 || getToStage() != getFromStage() + 1)
+    return emitOpError("transfers from a stage to the next one, got ")
+           << getFromStage() << " -> " << getToStage();
   return success();
 }

@@ -30,6 +30,12 @@ void checkPlacement(const DeploymentSpec &d, std::vector<Finding> &out);
 // All of the above.
 std::vector<Finding> checkDeployment(const DeploymentSpec &d);
 
+// Whether an error of this rule leaves nothing to lower. The others are mistakes of the
+// document that a plan does not depend on (a declared parameter count, an explicit GPU list
+// the rank order overrides) or that the plan itself reports (memory): compile reports them
+// and still writes the plan.
+bool blocksLowering(const std::string &rule);
+
 // Tolerance of model.params-declared: declared counts are rounded ("30B", "7B"); a relative
 // difference beyond this is a mistake, not rounding.
 constexpr double kDeclaredParamsTolerance = 0.05;

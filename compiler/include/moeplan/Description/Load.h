@@ -20,6 +20,7 @@ public:
   // "model"), or the start of the file when nothing of it was written.
   SourceLocation lookup(const std::string &path) const;
   const std::string &file() const { return file_; }
+  const std::map<std::string, SourceLocation> &entries() const { return locations_; }
   void setFile(std::string file, int firstLine) { file_ = std::move(file); firstLine_ = firstLine; }
 
 private:

@@ -54,6 +54,7 @@ struct WorkloadSpec {
   int64_t sequences = 0, seqLenMin = 0, seqLenMax = 0;
   desc::Phase phase = desc::PREFILL;
   int64_t kvCacheLen = 0;
+  std::vector<double> expertLoad;  // empty: uniform routing
 };
 
 struct StagePlacementSpec {

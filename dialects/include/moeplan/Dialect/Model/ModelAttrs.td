@@ -36,4 +36,12 @@ def Model_Activation : I32EnumAttr<"Activation", "FFN activation", [
 }
 def Model_ActivationAttr : EnumAttr<Model_Dialect, Model_Activation, "activation">;
 
+def Model_ReshardKind : I32EnumAttr<"ReshardKind", "data movement of a reshard", [
+    I32EnumAttrCase<"all_gather", 0>, I32EnumAttrCase<"reduce_scatter", 1>,
+    I32EnumAttrCase<"all_reduce", 2>, I32EnumAttrCase<"all_to_all", 3>]> {
+  let cppNamespace = "::moeplan::model";
+  let genSpecializedAttr = 0;
+}
+def Model_ReshardKindAttr : EnumAttr<Model_Dialect, Model_ReshardKind, "reshard_kind">;
+
 #endif // MOEPLAN_DIALECT_MODEL_MODELATTRS_TD

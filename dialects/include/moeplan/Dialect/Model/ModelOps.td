@@ -1,6 +1,9 @@
 //===- ModelOps.td - ops of the model dialect ----------------------------------------===//
 //
-// Activations are [batch, seq, d_model] tensors; token ids [batch, seq]. Each op with weights
+// Activations are [batch, seq, d_model] tensors and token ids [batch, seq] before sharding;
+// model-shard makes them local [tokens, d_model] and [tokens], tokens position-major (token
+// p x batch + b; sequence parallelism cuts this order into contiguous pieces). Expert index
+// and gate tensors add a trailing top_k dimension. Each op with weights
 // names them by `weight_prefix`, the checkpoint prefix of its tensors (e.g.
 // "layers.3.attention"); the weights themselves stay implicit at this level.
 //
@@ -15,10 +18,10 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 class Model_Op<string mnemonic, list<Trait> traits = []>
     : Op<Model_Dialect, mnemonic, !listconcat([Pure], traits)>;
 
-def Model_Hidden : 3DTensorOf<[AnyFloat]>;
-def Model_TokenIds : 2DTensorOf<[I32, I64]>;
-def Model_TopKIndices : 3DTensorOf<[I32]>;
-def Model_TopKWeights : 3DTensorOf<[AnyFloat]>;
+def Model_Hidden : TensorRankOf<[AnyFloat], [2, 3]>;
+def Model_TokenIds : TensorRankOf<[I32, I64], [1, 2]>;
+def Model_TopKIndices : TensorRankOf<[I32], [2, 3]>;
+def Model_TopKWeights : TensorRankOf<[AnyFloat], [2, 3]>;
 
 def Model_EmbeddingOp : Model_Op<"embedding"> {
   let summary = "token ids to hidden states";
@@ -109,6 +112,28 @@ def Model_LmHeadOp : Model_Op<"lm_head"> {
   let arguments = (ins Model_Hidden:$input, I64Attr:$vocab, StrAttr:$weight_prefix);
   let results = (outs Model_Hidden:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Model_ReshardOp : Model_Op<"reshard"> {
+  let summary = "data movement between shardings over one mesh axis";
+  let description = [{
+    Inserted by model-shard where the sharding of a value changes: `all_gather` (tokens
+    split -> whole), `reduce_scatter` (partial sums -> summed, tokens split), `all_reduce`
+    (partial sums -> summed), `all_to_all` (tokens' slots -> the experts' owners, or back).
+    Lowered to the collective of the same name on the communicator group of `axis`.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, Model_ReshardKindAttr:$kind, StrAttr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$kind $input `over` $axis attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Model_TransferOp : Model_Op<"transfer", [SameOperandsAndResultType]> {
+  let summary = "the residual stream passed from one pipeline stage to the next";
+  let arguments = (ins Model_Hidden:$input, I64Attr:$from_stage, I64Attr:$to_stage);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$input `from` $from_stage `to` $to_stage attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 

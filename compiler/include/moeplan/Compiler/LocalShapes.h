@@ -1,0 +1,30 @@
+// The local sizes one rank works on, for one micro-batch: what model-shard writes into the
+// types and model-to-plan into buffers and kernels. One place derives them from the strategy.
+#pragma once
+
+#include "moeplan/Description/Spec.h"
+
+#include <cstdint>
+
+namespace moeplan {
+
+struct LocalShapes {
+  int64_t sequences = 0;  // per micro-batch and data-parallel replica
+  int64_t queryLen = 0;   // query tokens per sequence (prefill: seq_len; decode: 1)
+  int64_t kvLen = 0;      // decode: cached tokens per sequence; prefill: 0
+  int64_t tokens = 0;     // T = sequences x queryLen, position-major
+  int64_t tokensPerTp = 0;  // T / tp: sequence parallelism between attention and FFN
+  int64_t heads = 0, kvHeads = 0;  // local attention heads; kv heads replicate below tp
+  int64_t kvParts = 0;    // pieces the kv-head dim is cut into (kv_heads or tp)
+  int64_t localExperts = 0;  // experts / ep
+  int64_t capacity = 0;      // slots per expert for one rank's tokensPerTp tokens
+  int64_t expertRows = 0;    // rows each local expert computes: etp x ep x capacity
+  int64_t expertHidden = 0;  // expert_hidden / expert_tp
+  int64_t denseHidden = 0;   // dense_ffn_hidden / tp
+  int64_t vocab = 0;         // vocab / tp
+};
+
+// Requires a deployment that passed model-validate (divisibility holds).
+LocalShapes localShapes(const DeploymentSpec &d);
+
+} // namespace moeplan

@@ -1,0 +1,41 @@
+// The compile pipeline from a description to a plan, in stages that `--emit` can print.
+#pragma once
+
+#include "moeplan/schema/plan.pb.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+#include <set>
+#include <string>
+
+namespace moeplan {
+
+void registerCompilerDialects(mlir::DialectRegistry &registry);
+// Registers the passes and the pipeline "moeplan-compile" with mlir-opt style tools.
+void registerCompilerPasses();
+
+// The stages of the pipeline, each a pass list: model (validate), sharded (shard, pipeline
+// partition), plan (model-to-plan, schedule, memory, cost).
+void buildModelStage(mlir::OpPassManager &pm);
+void buildShardedStage(mlir::OpPassManager &pm);
+void buildPlanStage(mlir::OpPassManager &pm);
+
+struct CompileOptions {
+  std::set<std::string> emit;  // "model", "sharded", "plan": print the module after that stage
+  llvm::raw_ostream *emitStream = &llvm::outs();
+};
+
+struct CompileResult {
+  std::optional<plan::Plan> plan;  // absent: unusable input or an error that blocks lowering
+  bool unusable = false;           // the description could not be read or resolved
+  int errors = 0;                  // error diagnostics reported, blocking or not
+};
+
+// Loads, imports, runs every stage and exports. Diagnostics (rule findings at their
+// .textproto locations, pass errors) go to llvm::errs() with source lines.
+CompileResult compileDescriptionFile(const std::string &path, const CompileOptions &options = {});
+
+} // namespace moeplan

@@ -1,0 +1,294 @@
+#include "moeplan/Compiler/Export.h"
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/LocalShapes.h"
+#include "moeplan/Compiler/PlanOrder.h"
+#include "moeplan/Plan/PlanFile.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace moeplan::planir;
+
+namespace moeplan {
+namespace {
+
+const char *const kAxes[] = {"tp", "dp", "pp", "ep", "etp", "edp"};
+
+plan::DType dtypeOf(Type t) {
+  if (t.isInteger(32)) return plan::I32;
+  if (t.isF32()) return plan::F32;
+  if (t.isBF16()) return plan::BF16;
+  if (t.isF16()) return plan::F16;
+  return plan::F8;
+}
+
+plan::DType dtypeOf(desc::DType d) {
+  switch (d) {
+  case desc::FP32: return plan::F32;
+  case desc::BF16: return plan::BF16;
+  case desc::FP8: return plan::F8;
+  default: return plan::F16;
+  }
+}
+
+void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan &p) {
+  p.set_format(planfile::kPlanFormat);
+  p.set_schema_version(planfile::kPlanSchemaVersion);
+  p.set_name(d.name);
+  p.set_source(source);
+  const ModelSpec &m = d.model;
+  plan::Model *pm = p.mutable_model();
+  pm->set_layers(m.layers);
+  pm->set_d_model(m.dModel);
+  pm->set_heads(m.heads);
+  pm->set_kv_heads(m.kvHeads);
+  pm->set_head_dim(m.headDim);
+  pm->set_experts(m.experts);
+  pm->set_top_k(m.topK);
+  pm->set_expert_hidden(m.expertHidden);
+  pm->set_dense_ffn_hidden(m.denseFfnHidden);
+  pm->set_moe_every_nth(m.moeEveryNth);
+  pm->set_norm(m.norm == desc::RMS_NORM ? plan::RMS_NORM : plan::LAYER_NORM);
+  pm->set_activation(m.activation == desc::SWIGLU ? plan::SWIGLU : plan::GELU);
+  pm->set_vocab(m.vocab);
+  pm->set_tie_embeddings(m.tieEmbeddings);
+  pm->set_linear_bias(m.linearBias);
+  pm->set_dtype(dtypeOf(m.dtype));
+  pm->set_norm_epsilon(1e-5);
+  for (double w : d.workload.expertLoad) pm->add_expert_load(w);
+
+  const ClusterSpec &c = d.cluster;
+  plan::Cluster *pc = p.mutable_cluster();
+  pc->set_nodes(c.nodes);
+  pc->set_gpus_per_node(c.gpusPerNode);
+  pc->set_peak_flops(c.peakFlops);
+  pc->set_mfu(c.mfu);
+  pc->set_memory_bytes(c.memoryBytes);
+  pc->set_memory_bandwidth_bytes_per_s(c.memoryBandwidth);
+  pc->set_memory_bandwidth_utilization(c.memoryBandwidthUtil);
+  pc->mutable_intra_node()->set_bandwidth_bytes_per_s(c.intraNode.bandwidthBytesPerS);
+  pc->mutable_intra_node()->set_latency_s(c.intraNode.latencyS);
+  pc->mutable_inter_node()->set_bandwidth_bytes_per_s(c.interNode.bandwidthBytesPerS);
+  pc->mutable_inter_node()->set_latency_s(c.interNode.latencyS);
+
+  LocalShapes l = localShapes(d);
+  plan::Workload *pw = p.mutable_workload();
+  pw->set_phase(d.workload.phase == desc::DECODE ? plan::DECODE : plan::PREFILL);
+  pw->set_sequences(d.workload.sequences);
+  pw->set_seq_len(d.workload.seqLenMax);
+  pw->set_kv_cache_len(d.workload.kvCacheLen);
+  pw->set_sequences_per_micro_batch(l.sequences);
+  pw->set_tokens_per_micro_batch(l.tokens);
+
+  const StrategySpec &s = d.strategy;
+  plan::Strategy *ps = p.mutable_strategy();
+  ps->set_tp(s.tp);
+  ps->set_pp(s.pp);
+  ps->set_dp(s.dp);
+  ps->set_ep(s.ep);
+  ps->set_expert_tp(s.expertTp);
+  ps->set_expert_dp(s.expertDp());
+  ps->set_micro_batches(s.microBatches);
+  ps->set_capacity_factor(s.capacityFactor.value_or(0));
+  ps->set_schedule(s.schedule == desc::GPIPE ? plan::GPIPE : plan::ONE_F_ONE_B);
+  std::string order;
+  for (Axis a : s.rankOrder) order += (order.empty() ? "" : "-") + std::string(axisName(a));
+  ps->set_rank_order(order);
+  ps->set_capacity(l.capacity);
+
+  const RequirementsSpec &r = d.requirements;
+  plan::Requirements *pr = p.mutable_requirements();
+  if (r.maxLatencyMs) pr->set_max_latency_s(*r.maxLatencyMs / 1e3);
+  if (r.minThroughputTokensPerS) pr->set_min_throughput_tokens_per_s(*r.minThroughputTokensPerS);
+  if (r.maxMemoryPerGpuGb) pr->set_max_memory_per_gpu_bytes(*r.maxMemoryPerGpuGb * 1e9);
+  if (r.minLoadBalance) pr->set_min_load_balance(*r.minLoadBalance);
+  if (r.maxCommOverhead) pr->set_max_comm_overhead(*r.maxCommOverhead);
+  if (r.minGpuUtilization) pr->set_min_gpu_utilization(*r.minGpuUtilization);
+}
+
+void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan::Kernel *out) {
+  out->set_kind(plan::KernelKind(static_cast<int>(k.getKind())));
+  for (Value v : k.getInputs()) out->add_inputs(bufferIndex.lookup(v));
+  for (Value v : k.getOutputs()) out->add_outputs(bufferIndex.lookup(v));
+  out->set_m(k.dim("m"));
+  out->set_n(k.dim("n"));
+  out->set_k(k.dim("k"));
+  out->set_groups(k.dim("groups"));
+  out->set_inner(k.dim("inner"));
+  out->set_tokens(k.dim("tokens"));
+  out->set_experts(k.dim("experts"));
+  out->set_top_k(k.dim("top_k"));
+  out->set_capacity(k.dim("capacity"));
+  out->set_sequences(k.dim("sequences"));
+  out->set_seq_len(k.dim("seq_len"));
+  out->set_kv_len(k.dim("kv_len"));
+  out->set_heads(k.dim("heads"));
+  out->set_kv_heads(k.dim("kv_heads"));
+  out->set_head_dim(k.dim("head_dim"));
+  out->set_vocab_begin(k.dim("vocab_begin"));
+  out->set_vocab_end(k.dim("vocab_end"));
+  if (auto t = k.getDims().getAs<BoolAttr>("transpose_b")) out->set_transpose_b(t.getValue());
+  if (auto n = k.getDims().getAs<StringAttr>("norm"))
+    out->set_norm(n.getValue() == "rms_norm" ? plan::RMS_NORM : plan::LAYER_NORM);
+  if (auto a = k.getDims().getAs<StringAttr>("activation"))
+    out->set_activation(a.getValue() == "swiglu" ? plan::SWIGLU : plan::GELU);
+  if (auto e = k.getDims().getAs<FloatAttr>("epsilon")) out->set_epsilon(e.getValueAsDouble());
+}
+
+LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &bufferIndex,
+                               plan::Collective *out) {
+  plan::CollectiveKind kind = llvm::TypeSwitch<Operation *, plan::CollectiveKind>(op)
+                                  .Case<AllReduceOp>([](auto) { return plan::ALL_REDUCE; })
+                                  .Case<AllGatherOp>([](auto) { return plan::ALL_GATHER; })
+                                  .Case<ReduceScatterOp>([](auto) { return plan::REDUCE_SCATTER; })
+                                  .Case<AllToAllOp>([](auto) { return plan::ALL_TO_ALL; })
+                                  .Case<SendOp>([](auto) { return plan::SEND; })
+                                  .Case<RecvOp>([](auto) { return plan::RECV; })
+                                  .Default([](auto) { return plan::COLLECTIVE_KIND_UNSPECIFIED; });
+  out->set_kind(kind);
+  out->set_axis(op->getAttrOfType<StringAttr>("axis").str());
+  out->set_count(op->getAttrOfType<IntegerAttr>("count").getInt());
+  Value data;
+  if (auto r = dyn_cast<RecvOp>(op)) {
+    out->set_output(bufferIndex.lookup(r.getOutput()));
+    data = r.getOutput();
+  } else if (auto s = dyn_cast<SendOp>(op)) {
+    out->set_input(bufferIndex.lookup(s.getInput()));
+    data = s.getInput();
+  } else {
+    out->set_input(bufferIndex.lookup(op->getOperand(0)));
+    out->set_output(bufferIndex.lookup(op->getOperand(1)));
+    data = op->getOperand(0);
+  }
+  out->set_dtype(dtypeOf(cast<MemRefType>(data.getType()).getElementType()));
+  if (auto peer = op->getAttrOfType<IntegerAttr>("peer")) out->set_peer(peer.getInt());
+  if (auto a = dyn_cast<AllToAllOp>(op)) {
+    for (int64_t c : a.getSendCounts()) out->add_send_counts(c);
+    for (int64_t c : a.getRecvCounts()) out->add_recv_counts(c);
+  }
+  auto seq = op->getAttrOfType<IntegerAttr>("sequence");
+  if (!seq) return op->emitOpError("has no place in the collective order: run plan-schedule");
+  out->set_sequence(seq.getInt());
+  return success();
+}
+
+LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
+  out->set_stage(program.getStage());
+  out->set_first_layer(program.getFirstLayer());
+  out->set_end_layer(program.getEndLayer());
+  if (!program.getArenaBytes()) return program.emitOpError("is not placed: run plan-memory");
+  out->set_arena_bytes(*program.getArenaBytes());
+  out->set_streams(kStreams);
+  DenseMap<Value, uint32_t> bufferIndex;
+  int64_t events = 0;
+  for (Operation &op : program.getBody().front()) {
+    if (auto b = dyn_cast<BufferOp>(op)) {
+      bufferIndex[b] = out->buffers_size();
+      plan::Buffer *pb = out->add_buffers();
+      pb->set_name(b.getName().str());
+      pb->set_kind(plan::BufferKind(static_cast<int>(b.getKind())));
+      auto t = cast<MemRefType>(b.getType());
+      pb->set_dtype(dtypeOf(t.getElementType()));
+      for (int64_t d : t.getShape()) pb->add_shape(d);
+      pb->set_bytes(b.getBytes());
+      if (!b.getOffset() || !b.getLive()) return b.emitOpError("is not placed: run plan-memory");
+      pb->set_offset(*b.getOffset());
+      pb->set_live_begin((*b.getLive())[0]);
+      pb->set_live_end((*b.getLive())[1]);
+      if (auto s = b.getSlice()) {
+        plan::TensorSlice *ps = pb->mutable_slice();
+        ps->set_tensor(s->getTensor().str());
+        for (int64_t d : s->getFullShape()) ps->add_full_shape(d);
+        for (SplitAttr sp : s->getSplits()) {
+          plan::Split *x = ps->add_splits();
+          x->set_dim(sp.getDim());
+          x->set_axis(sp.getAxis().str());
+          x->set_parts(sp.getParts());
+        }
+        ps->set_micro_batch(s->getMicroBatch());
+      }
+      continue;
+    }
+    if (!isInstruction(&op)) continue;
+    plan::Instruction *pi = out->add_instructions();
+    if (auto k = dyn_cast<KernelOp>(op)) exportKernel(k, bufferIndex, pi->mutable_kernel());
+    else if (failed(exportCollective(&op, bufferIndex, pi->mutable_collective()))) return failure();
+    pi->set_stream(streamOf(&op));
+    if (auto w = op.getAttrOfType<DenseI64ArrayAttr>("waits"))
+      for (int64_t e : w.asArrayRef()) pi->add_wait_events(e);
+    if (auto r = op.getAttrOfType<IntegerAttr>("record")) {
+      pi->set_record_event(r.getInt());
+      events = std::max(events, r.getInt());
+    }
+    pi->set_micro_batch(op.getAttrOfType<IntegerAttr>("mb").getInt());
+    pi->set_layer(op.getAttrOfType<IntegerAttr>("layer").getInt());
+    pi->set_label(op.getAttrOfType<StringAttr>("label").str());
+    auto cost = op.getAttrOfType<CostAttr>("cost");
+    if (!cost) return op.emitOpError("has no cost: run plan-cost");
+    pi->mutable_cost()->set_flops(cost.getFlops());
+    pi->mutable_cost()->set_memory_bytes(cost.getMemoryBytes());
+    pi->mutable_cost()->set_comm_bytes(cost.getCommBytes());
+  }
+  out->set_events(events);
+  return success();
+}
+
+} // namespace
+
+LogicalResult exportPlan(ModuleOp module, plan::Plan &out) {
+  std::optional<DeploymentSpec> spec = deploymentOf(module);
+  if (!spec) return failure();
+  std::string source;
+  if (auto l = dyn_cast<FileLineColLoc>(module.getLoc())) source = l.getFilename().str();
+  exportHeader(*spec, source, out);
+
+  // Groups in axis order, then ranks with one membership per axis.
+  std::map<std::string, std::vector<GroupOp>> byAxis;
+  for (GroupOp g : module.getOps<GroupOp>()) byAxis[g.getAxis().str()].push_back(g);
+  int64_t world = spec->strategy.world();
+  int64_t perNode = spec->cluster.gpusPerNode;
+  std::vector<std::vector<plan::GroupMembership>> membership(world);
+  for (const char *axis : kAxes) {
+    for (GroupOp g : byAxis[axis]) {
+      uint32_t id = out.groups_size();
+      plan::Group *pg = out.add_groups();
+      pg->set_axis(axis);
+      bool intra = true;
+      for (auto [pos, r] : llvm::enumerate(g.getRanks())) {
+        if (r >= world) return g.emitOpError("rank ") << r << " is outside the world of " << world;
+        pg->add_ranks(r);
+        intra &= r / perNode == g.getRanks()[0] / perNode;
+        plan::GroupMembership m;
+        m.set_axis(axis);
+        m.set_group(id);
+        m.set_index(pos);
+        membership[r].push_back(m);
+      }
+      pg->set_intra_node(intra);
+    }
+  }
+  for (int64_t r = 0; r < world; ++r) {
+    plan::Rank *pr = out.add_ranks();
+    pr->set_node(r / perNode);
+    pr->set_local_gpu(r % perNode);
+    for (const plan::GroupMembership &m : membership[r]) *pr->add_groups() = m;
+  }
+  for (ProgramOp program : module.getOps<ProgramOp>()) {
+    uint32_t index = out.programs_size();
+    if (failed(exportProgram(program, out.add_programs()))) return failure();
+    for (int64_t r : program.getRanks()) {
+      if (r >= world) return program.emitOpError("rank ") << r << " is outside the world";
+      out.mutable_ranks(r)->set_program(index);
+    }
+  }
+  int64_t gpus = spec->cluster.gpus();
+  if (gpus > world)
+    out.add_notes("GPUs " + std::to_string(world) + "-" + std::to_string(gpus - 1) +
+                  " of the cluster's " + std::to_string(gpus) + " are idle: the strategy occupies " +
+                  std::to_string(world));
+  return success();
+}
+
+} // namespace moeplan

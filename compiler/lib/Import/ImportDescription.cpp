@@ -1,0 +1,171 @@
+// Import: description -> model dialect (the whole batch, unsharded).
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Analysis/Capacity.h"
+#include "moeplan/Dialect/Model/ModelDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+
+namespace moeplan {
+
+Type modelElementType(MLIRContext *ctx, desc::DType dtype) {
+  Builder b(ctx);
+  switch (dtype) {
+  case desc::FP32: return b.getF32Type();
+  case desc::BF16: return b.getBF16Type();
+  case desc::FP8: return b.getFloat8E4M3FNType();
+  default: return b.getF16Type();
+  }
+}
+
+namespace {
+
+Location fieldLoc(MLIRContext *ctx, const LocationIndex &index, const std::string &path) {
+  SourceLocation l = index.lookup(path);
+  return FileLineColLoc::get(ctx, l.file, std::max(l.line, 0), std::max(l.column, 0));
+}
+
+std::string strategyOrder(const StrategySpec &s) {
+  std::string order;
+  for (Axis a : s.rankOrder) order += (order.empty() ? "" : "-") + std::string(axisName(a));
+  return order;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription &loaded,
+                                       const DeploymentSpec &spec) {
+  ctx->loadDialect<model::ModelDialect, func::FuncDialect>();
+  const LocationIndex &locs = loaded.locations;
+  OpBuilder b(ctx);
+  OwningOpRef<ModuleOp> module =
+      ModuleOp::create(fieldLoc(ctx, locs, ""), StringRef(spec.name.empty() ? "deployment" : spec.name));
+
+  SmallVector<NamedAttribute> where;
+  for (const auto &[path, l] : locs.entries())
+    where.push_back(b.getNamedAttr(path, FileLineColLoc::get(ctx, l.file, l.line, l.column)));
+  const StrategySpec &s = spec.strategy;
+  (*module)->setAttr(kDeploymentAttr, messageToAttr(ctx, loaded.deployment));
+  (*module)->setAttr(kLocationsAttr, b.getDictionaryAttr(where));
+  (*module)->setAttr(kMeshAttr, model::MeshAttr::get(ctx, s.tp, s.pp, s.dp, s.ep, s.expertTp,
+                                                     strategyOrder(s)));
+
+  const ModelSpec &m = spec.model;
+  const WorkloadSpec &w = spec.workload;
+  Type et = modelElementType(ctx, m.dtype);
+  // Prefill: every token of every sequence; decode: one new token per sequence.
+  int64_t seq = w.phase == desc::DECODE ? 1 : w.seqLenMax;
+  int64_t batch = w.sequences;
+  auto hidden = RankedTensorType::get({batch, seq, m.dModel}, et);
+  auto ids = RankedTensorType::get({batch, seq}, b.getI32Type());
+  Type input = m.vocab ? Type(ids) : Type(hidden);
+  Type output = m.vocab ? Type(RankedTensorType::get({batch, seq, m.vocab}, et)) : Type(hidden);
+
+  b.setInsertionPointToEnd(module->getBody());
+  auto fn = b.create<func::FuncOp>(fieldLoc(ctx, locs, "model"), "forward",
+                                   b.getFunctionType({input}, {output}));
+  b.setInsertionPointToEnd(fn.addEntryBlock());
+  Value x = fn.getArgument(0);
+  auto layerAttr = [&](Operation *op, int64_t layer) {
+    op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+    return op;
+  };
+  auto normKind = m.norm == desc::RMS_NORM ? model::NormKind::rms_norm : model::NormKind::layer_norm;
+  auto act = model::ActivationAttr::get(ctx, m.activation == desc::SWIGLU ? model::Activation::swiglu : model::Activation::gelu);
+  Location normLoc = fieldLoc(ctx, locs, "model.norm");
+
+  if (m.vocab) {
+    auto e = b.create<model::EmbeddingOp>(fieldLoc(ctx, locs, "model.vocab_size"), hidden, x,
+                                          b.getI64IntegerAttr(m.vocab), b.getStringAttr("embedding"));
+    x = layerAttr(e, -1)->getResult(0);
+  }
+  // The whole batch as one dispatch group; model-shard recomputes it per dispatching rank.
+  int64_t capacity = m.experts ? expertCapacity(batch * seq, m.topK, m.experts, s.capacityFactor) : 0;
+  for (int64_t i = 0; i < m.layers; ++i) {
+    std::string p = "layers." + std::to_string(i);
+    Value n1 = layerAttr(b.create<model::NormOp>(normLoc, normKind, x, b.getStringAttr(p + ".norm1")), i)->getResult(0);
+    Value a = layerAttr(b.create<model::AttentionOp>(
+                            fieldLoc(ctx, locs, "model.heads"), n1, b.getI64IntegerAttr(m.heads),
+                            b.getI64IntegerAttr(m.kvHeads), b.getI64IntegerAttr(m.headDim),
+                            b.getStringAttr(p + ".attention")), i)->getResult(0);
+    x = layerAttr(b.create<model::AddOp>(normLoc, x, a), i)->getResult(0);
+    Value n2 = layerAttr(b.create<model::NormOp>(normLoc, normKind, x, b.getStringAttr(p + ".norm2")), i)->getResult(0);
+    Value f;
+    if (m.isMoeLayer(i)) {
+      Location el = fieldLoc(ctx, locs, "model.experts");
+      auto idxT = RankedTensorType::get({batch, seq, m.topK}, b.getI32Type());
+      auto gateT = RankedTensorType::get({batch, seq, m.topK}, et);
+      auto router = b.create<model::RouterOp>(el, idxT, gateT, n2, b.getI64IntegerAttr(m.experts),
+                                              b.getI64IntegerAttr(m.topK), b.getStringAttr(p + ".router"));
+      layerAttr(router, i);
+      auto slotsT = RankedTensorType::get({m.experts, capacity, m.dModel}, et);
+      auto dispatch = b.create<model::ExpertDispatchOp>(
+          el, slotsT, idxT, n2, router.getIndices(), b.getI64IntegerAttr(m.experts),
+          b.getI64IntegerAttr(capacity));
+      layerAttr(dispatch, i);
+      Value y = layerAttr(b.create<model::ExpertFfnOp>(
+                              fieldLoc(ctx, locs, "model.expert_hidden"), act, dispatch.getDispatched(),
+                              b.getI64IntegerAttr(m.expertHidden), b.getStringAttr(p + ".experts")), i)->getResult(0);
+      f = layerAttr(b.create<model::ExpertCombineOp>(el, hidden, y, router.getIndices(),
+                                                     dispatch.getSlots(), router.getGates()), i)->getResult(0);
+    } else {
+      f = layerAttr(b.create<model::DenseFfnOp>(fieldLoc(ctx, locs, "model.dense_ffn_hidden"), act, n2,
+                                                b.getI64IntegerAttr(m.denseFfnHidden),
+                                                b.getStringAttr(p + ".ffn")), i)->getResult(0);
+    }
+    x = layerAttr(b.create<model::AddOp>(normLoc, x, f), i)->getResult(0);
+  }
+  x = layerAttr(b.create<model::NormOp>(normLoc, normKind, x, b.getStringAttr("final_norm")), -1)->getResult(0);
+  if (m.vocab) {
+    auto head = b.create<model::LmHeadOp>(fieldLoc(ctx, locs, "model.vocab_size"), output, x,
+                                          b.getI64IntegerAttr(m.vocab),
+                                          b.getStringAttr(m.tieEmbeddings ? "embedding" : "lm_head"));
+    x = layerAttr(head, -1)->getResult(0);
+  }
+  b.create<func::ReturnOp>(fn.getLoc(), x);
+  return module;
+}
+
+LocationIndex locationsOf(ModuleOp module) {
+  LocationIndex index;
+  std::string file;
+  if (auto where = module->getAttrOfType<DictionaryAttr>(kLocationsAttr)) {
+    for (NamedAttribute e : where) {
+      auto l = dyn_cast<FileLineColLoc>(e.getValue());
+      if (!l) continue;
+      file = l.getFilename().str();
+      index.add(e.getName().str(), SourceLocation{file, int(l.getLine()), int(l.getColumn())});
+    }
+  }
+  if (auto l = dyn_cast<FileLineColLoc>(module.getLoc())) index.setFile(l.getFilename().str(), int(l.getLine()));
+  else index.setFile(file, 1);
+  return index;
+}
+
+std::optional<DeploymentSpec> deploymentOf(ModuleOp module, std::vector<Finding> *fieldFindings) {
+  auto attr = module->getAttrOfType<DictionaryAttr>(kDeploymentAttr);
+  if (!attr) {
+    module.emitError("the module carries no deployment (") << kDeploymentAttr << ")";
+    return std::nullopt;
+  }
+  desc::Deployment d;
+  std::string error;
+  if (!attrToMessage(attr, d, error)) {
+    module.emitError() << kDeploymentAttr << "." << error;
+    return std::nullopt;
+  }
+  std::vector<Finding> findings;
+  std::optional<DeploymentSpec> spec = resolveSpec(d, findings);
+  if (!spec) {
+    for (const Finding &f : findings)
+      if (f.severity == Severity::Error)
+        module.emitError() << "[" << f.rule << "] " << f.fieldPath << ": " << f.message;
+    return std::nullopt;
+  }
+  if (fieldFindings) fieldFindings->insert(fieldFindings->end(), findings.begin(), findings.end());
+  return spec;
+}
+
+} // namespace moeplan

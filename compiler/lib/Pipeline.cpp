@@ -1,0 +1,102 @@
+#include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Compiler/Export.h"
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/SourceMgr.h"
+#include "mlir/IR/Diagnostics.h"
+
+using namespace mlir;
+
+namespace moeplan {
+
+void registerCompilerDialects(DialectRegistry &registry) {
+  registry.insert<model::ModelDialect, planir::PlanDialect, func::FuncDialect>();
+}
+
+void buildModelStage(OpPassManager &pm) { pm.addPass(createModelValidate()); }
+void buildShardedStage(OpPassManager &pm) {
+  pm.addPass(createModelShard());
+  pm.addPass(createModelPipelinePartition());
+}
+void buildPlanStage(OpPassManager &pm) {
+  pm.addPass(createModelToPlan());
+  pm.addPass(createPlanSchedule());
+  pm.addPass(createPlanMemory());
+  pm.addPass(createPlanCost());
+}
+
+void registerCompilerPasses() {
+  registerMoeplanPasses();
+  PassPipelineRegistration<>("moeplan-compile", "every stage from model-validate to plan-cost",
+                             [](OpPassManager &pm) {
+                               buildModelStage(pm);
+                               buildShardedStage(pm);
+                               buildPlanStage(pm);
+                             });
+}
+
+CompileResult compileDescriptionFile(const std::string &path, const CompileOptions &options) {
+  CompileResult result;
+  std::string error;
+  std::optional<std::string> text = readFile(path, error);
+  if (!text) {
+    llvm::errs() << "moeplan: error: " << error << "\n";
+    result.unusable = true;
+    return result;
+  }
+  DialectRegistry registry;
+  registerCompilerDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  llvm::SourceMgr sources;
+  sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(*text, path), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sources, &ctx);
+  // Counts errors on the way to the printer.
+  ScopedDiagnosticHandler counter(&ctx, [&](Diagnostic &d) {
+    if (d.getSeverity() == DiagnosticSeverity::Error) ++result.errors;
+    return failure();  // not handled: the source manager handler prints it
+  });
+
+  LoadedDescription loaded = parseDescription(*text, path, 1);
+  std::vector<Finding> findings = loaded.parseErrors;
+  std::optional<DeploymentSpec> spec;
+  if (!hasErrors(findings)) spec = resolveSpec(loaded.deployment, findings);
+  if (!spec) {
+    // Unusable: the field findings are all there is to say (model-validate says the rest).
+    locateFindings(findings, loaded.locations);
+    for (const Finding &f : findings) {
+      Location loc = FileLineColLoc::get(&ctx, f.location.file, std::max(f.location.line, 0),
+                                         std::max(f.location.column, 0));
+      std::string msg = "[" + f.rule + "] " + f.message;
+      if (f.severity == Severity::Error) emitError(loc, msg);
+      else if (f.severity == Severity::Warning) emitWarning(loc, msg);
+      else emitRemark(loc, msg);
+    }
+    result.unusable = true;
+    return result;
+  }
+  OwningOpRef<ModuleOp> module = importDeployment(&ctx, loaded, *spec);
+  auto stage = [&](const char *name, void (*build)(OpPassManager &)) {
+    PassManager pm(&ctx);
+    build(pm);
+    if (failed(pm.run(*module))) return false;
+    if (options.emit.count(name)) {
+      OpPrintingFlags flags;
+      module->print(*options.emitStream, flags);
+      *options.emitStream << "\n";
+    }
+    return true;
+  };
+  if (!stage("model", buildModelStage) || !stage("sharded", buildShardedStage) ||
+      !stage("plan", buildPlanStage))
+    return result;
+  plan::Plan out;
+  if (succeeded(exportPlan(*module, out))) result.plan = std::move(out);
+  return result;
+}
+
+} // namespace moeplan

@@ -1,0 +1,30 @@
+#include "moeplan/Compiler/LocalShapes.h"
+#include "moeplan/Analysis/Capacity.h"
+
+namespace moeplan {
+
+LocalShapes localShapes(const DeploymentSpec &d) {
+  const ModelSpec &m = d.model;
+  const StrategySpec &s = d.strategy;
+  LocalShapes l;
+  bool decode = d.workload.phase == desc::DECODE;
+  l.sequences = d.workload.sequences / (s.dp * s.microBatches);
+  l.queryLen = decode ? 1 : d.workload.seqLenMax;
+  l.kvLen = decode ? d.workload.kvCacheLen : 0;
+  l.tokens = l.sequences * l.queryLen;
+  l.tokensPerTp = l.tokens / s.tp;
+  l.heads = m.heads / s.tp;
+  l.kvParts = m.kvHeads >= s.tp ? s.tp : m.kvHeads;
+  l.kvHeads = m.kvHeads >= s.tp ? m.kvHeads / s.tp : 1;
+  if (m.experts) {
+    l.localExperts = m.experts / s.ep;
+    l.capacity = expertCapacity(l.tokensPerTp, m.topK, m.experts, s.capacityFactor);
+    l.expertRows = s.expertTp * s.ep * l.capacity;
+    l.expertHidden = m.expertHidden / s.expertTp;
+  }
+  l.denseHidden = m.denseFfnHidden / s.tp;
+  l.vocab = m.vocab / s.tp;
+  return l;
+}
+
+} // namespace moeplan

@@ -1,0 +1,586 @@
+// model-to-plan: the sharded, partitioned model -> communicator groups and one plan.program
+// per pipeline stage holding one micro-batch's instructions (plan-schedule expands them).
+//
+// Weights are named as in the unsharded checkpoint (docs in runtime/schema/plan.proto):
+//   embedding.weight [vocab, d]              layers.i.norm{1,2}.weight/.bias [d]
+//   layers.i.attention.w{q,k,v} [d, heads x head_dim]   layers.i.attention.wo [heads x hd, d]
+//   layers.i.router.weight [d, experts]      layers.i.experts.w_{gate,up} [experts, d, hidden]
+//   layers.i.experts.w_down [experts, hidden, d]         layers.i.ffn.w_{gate,up,down}
+//   final_norm.weight [d]                    lm_head.weight [d, vocab]
+#include "moeplan/Analysis/DeviceMesh.h"
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/LocalShapes.h"
+#include "moeplan/Compiler/Passes.h"
+#include "moeplan/Support/CheckedMath.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <map>
+
+namespace moeplan {
+#define GEN_PASS_DEF_MODELTOPLAN
+#include "moeplan/Compiler/Passes.h.inc"
+} // namespace moeplan
+
+using namespace mlir;
+using namespace moeplan::planir;
+
+namespace moeplan {
+namespace {
+
+constexpr double kNormEpsilon = 1e-5;
+
+struct Split {
+  int64_t dim;
+  const char *axis;
+  int64_t parts;
+};
+
+// Emits one stage's program.
+class StageLowering {
+public:
+  StageLowering(ProgramOp program, const DeploymentSpec &d)
+      : ctx_(program.getContext()), b_(ctx_), d_(d), m_(d.model), s_(d.strategy),
+        l_(localShapes(d)), et_(modelElementType(ctx_, d.model.dtype)) {
+    body_ = new Block();
+    program.getBody().push_back(body_);
+    b_.setInsertionPointToEnd(body_);
+  }
+
+  LogicalResult lower(Operation *op);
+
+private:
+  MLIRContext *ctx_;
+  OpBuilder b_;
+  const DeploymentSpec &d_;
+  const ModelSpec &m_;
+  const StrategySpec &s_;
+  LocalShapes l_;
+  Type et_;
+  Block *body_;
+  Operation *lastWeight_ = nullptr;  // weights lead the program, in order of first use
+  DenseMap<Value, Value> buffers_;
+  std::map<std::string, Value> weights_;
+  int64_t layer_ = -1;
+  std::string prefix_;
+
+  Type i32() { return b_.getI32Type(); }
+
+  SliceAttr slice(StringRef tensor, ArrayRef<int64_t> full, ArrayRef<Split> splits, int64_t mb) {
+    SmallVector<SplitAttr> ss;
+    for (const Split &s : splits) ss.push_back(SplitAttr::get(ctx_, s.dim, s.axis, s.parts));
+    return SliceAttr::get(ctx_, tensor, full, ss, mb);
+  }
+
+  Value buffer(BufferKind kind, StringRef name, ArrayRef<int64_t> shape, Type t,
+               SliceAttr sl = {}) {
+    return b_.create<BufferOp>(b_.getUnknownLoc(), MemRefType::get(shape, t),
+                               BufferKindAttr::get(ctx_, kind), b_.getStringAttr(name), sl,
+                               IntegerAttr(), DenseI64ArrayAttr());
+  }
+  Value activation(StringRef suffix, ArrayRef<int64_t> shape, Type t = {}) {
+    return buffer(BufferKind::activation, prefix_ + "." + suffix.str(), shape, t ? t : et_);
+  }
+
+  // The rank's slice of a checkpoint tensor; pieces are ceil(dim / parts) (a vocabulary
+  // that tp does not divide is padded with zero rows).
+  Value weight(const std::string &name, ArrayRef<int64_t> full, ArrayRef<Split> splits) {
+    auto it = weights_.find(name);
+    if (it != weights_.end()) return it->second;
+    SmallVector<int64_t> local(full);
+    for (const Split &s : splits) local[s.dim] = ceilDiv(local[s.dim], s.parts);
+    OpBuilder::InsertionGuard guard(b_);
+    if (lastWeight_) b_.setInsertionPointAfter(lastWeight_);
+    else b_.setInsertionPointToStart(body_);
+    Value w = buffer(BufferKind::weight, name, local, et_, slice(name, full, splits, -1));
+    lastWeight_ = w.getDefiningOp();
+    return weights_[name] = w;
+  }
+
+  template <typename OpT, typename... Args>
+  OpT instruction(StringRef suffix, Args &&...args) {
+    auto op = b_.create<OpT>(b_.getUnknownLoc(), std::forward<Args>(args)...);
+    op->setAttr("label", b_.getStringAttr(prefix_ + (suffix.empty() ? "" : "." + suffix.str())));
+    op->setAttr("layer", b_.getI64IntegerAttr(layer_));
+    return op;
+  }
+  void kernel(KernelKind kind, StringRef suffix, ValueRange ins, ValueRange outs,
+              ArrayRef<std::pair<StringRef, int64_t>> dims,
+              ArrayRef<NamedAttribute> extra = {}) {
+    SmallVector<NamedAttribute> attrs;
+    for (auto [name, v] : dims) attrs.push_back(b_.getNamedAttr(name, b_.getI64IntegerAttr(v)));
+    attrs.append(extra.begin(), extra.end());
+    auto op = b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
+                                  b_.getDictionaryAttr(attrs), b_.getI64IntegerAttr(0),
+                                  b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
+                                  b_.getI64IntegerAttr(0), DenseI64ArrayAttr(), IntegerAttr(),
+                                  CostAttr());
+    op->setAttr("label", b_.getStringAttr(prefix_ + "." + suffix.str()));
+  }
+  Value gemm(StringRef suffix, Value a, Value w, int64_t m, int64_t k, int64_t n,
+             BufferKind outKind = BufferKind::activation, SliceAttr outSlice = {}) {
+    Value c = outKind == BufferKind::activation ? activation(suffix, {m, n})
+                                                : buffer(outKind, prefix_ + "." + suffix.str(), {m, n}, et_, outSlice);
+    kernel(KernelKind::gemm, suffix, {a, w}, {c}, {{"m", m}, {"n", n}, {"k", k}});
+    return c;
+  }
+  Value biasAdd(StringRef suffix, Value x, const std::string &bias, ArrayRef<int64_t> full,
+                ArrayRef<Split> splits, int64_t groups, int64_t m, int64_t n) {
+    if (!m_.linearBias) return x;
+    Value bb = weight(bias, full, splits);
+    kernel(KernelKind::bias_add, suffix.str() + ".bias", {x, bb}, {x},
+           {{"groups", groups}, {"m", m}, {"n", n}});
+    return x;
+  }
+  Value transpose(StringRef suffix, Value x, int64_t rows, int64_t cols, int64_t inner,
+                  ArrayRef<int64_t> outShape) {
+    Value y = activation(suffix, outShape);
+    kernel(KernelKind::transpose, suffix, {x}, {y}, {{"m", rows}, {"n", cols}, {"inner", inner}});
+    return y;
+  }
+  Value activationFn(StringRef suffix, model::Activation act, Value gate, Value up, int64_t m,
+                     int64_t n, ArrayRef<int64_t> shape) {
+    Value y = activation(suffix, shape);
+    SmallVector<Value> ins{up};
+    if (act == model::Activation::swiglu) ins.insert(ins.begin(), gate);
+    kernel(KernelKind::activation, suffix, ins, {y}, {{"m", m}, {"n", n}},
+           {b_.getNamedAttr("activation", b_.getStringAttr(act == model::Activation::swiglu ? "swiglu" : "gelu"))});
+    return y;
+  }
+
+  // Pending bias of a row-parallel output: added once the partial sums are reduced.
+  DenseMap<Value, std::function<Value(Value)>> pendingBias_;
+
+  LogicalResult lowerReshard(model::ReshardOp r);
+  Value lowerAttention(model::AttentionOp a, Value x);
+  Value lowerExpertFfn(model::ExpertFfnOp f, Value x);
+  Value lowerDenseFfn(model::DenseFfnOp f, Value x);
+
+public:
+  void setLayer(int64_t layer, std::string prefix) {
+    layer_ = layer;
+    prefix_ = std::move(prefix);
+  }
+  void bind(Value model, Value buf) { buffers_[model] = buf; }
+  Value lookup(Value model) { return buffers_.lookup(model); }
+  Value input() {
+    int64_t mb = 0;
+    if (m_.vocab)
+      return buffer(BufferKind::input, "tokens", {l_.tokens}, i32(),
+                    slice("tokens", {d_.workload.sequences, l_.queryLen}, {{0, "dp", s_.dp}}, mb));
+    return buffer(BufferKind::input, "hidden_in", {l_.tokensPerTp, m_.dModel}, et_,
+                  slice("hidden_in", {d_.workload.sequences, l_.queryLen, m_.dModel}, {{0, "dp", s_.dp}}, mb));
+  }
+  void output(Value v) {
+    // The result lands in an OUTPUT buffer the runtime reads after the run.
+    auto bufOp = cast<BufferOp>(v.getDefiningOp());
+    bufOp.setKindAttr(BufferKindAttr::get(ctx_, BufferKind::output));
+    if (m_.vocab)
+      bufOp.setSliceAttr(slice("logits", {d_.workload.sequences, l_.queryLen, m_.vocab},
+                               {{0, "dp", s_.dp}, {2, "tp", s_.tp}}, 0));
+    else
+      bufOp.setSliceAttr(slice("hidden_out", {d_.workload.sequences, l_.queryLen, m_.dModel},
+                               {{0, "dp", s_.dp}}, 0));
+  }
+  Value recv(int64_t stage) {
+    setLayer(-1, "pipeline.recv");
+    Value buf = buffer(BufferKind::comm, "pipeline.recv", {l_.tokensPerTp, m_.dModel}, et_);
+    instruction<RecvOp>("", buf, b_.getI64IntegerAttr(stage - 1), b_.getStringAttr("pp"),
+                        b_.getI64IntegerAttr(l_.tokensPerTp * m_.dModel), IntegerAttr(),
+                        b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
+    return buf;
+  }
+  void send(Value buf, int64_t stage) {
+    setLayer(-1, "pipeline.send");
+    instruction<SendOp>("", buf, b_.getI64IntegerAttr(stage + 1), b_.getStringAttr("pp"),
+                        b_.getI64IntegerAttr(l_.tokensPerTp * m_.dModel), IntegerAttr(),
+                        b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
+  }
+};
+
+LogicalResult StageLowering::lower(Operation *op) {
+  Value in0 = op->getNumOperands() ? lookup(op->getOperand(0)) : Value();
+  const int64_t D = m_.dModel, T = l_.tokens, Tsp = l_.tokensPerTp;
+  if (auto e = dyn_cast<model::EmbeddingOp>(op)) {
+    setLayer(-1, "embedding");
+    Value table = weight("embedding.weight", {m_.vocab, D}, {{0, "tp", s_.tp}});
+    Value x = activation("out", {T, D});
+    kernel(KernelKind::embedding, "lookup", {in0, table}, {x},
+           {{"m", T}, {"n", D}, {"vocab_begin", 0}, {"vocab_end", l_.vocab}});
+    bind(e.getResult(), x);
+    return success();
+  }
+  int64_t layer = -1;
+  if (auto a = op->getAttrOfType<IntegerAttr>(kLayerAttr)) layer = a.getInt();
+  std::string lp = layer >= 0 ? "layers." + std::to_string(layer) : "";
+  if (auto n = dyn_cast<model::NormOp>(op)) {
+    std::string name = n.getWeightPrefix().str();
+    setLayer(layer, name);
+    int64_t rows = cast<RankedTensorType>(n.getType()).getDimSize(0);
+    Value w = weight(name + ".weight", {D}, {});
+    SmallVector<Value> ins{in0, w};
+    if (n.getKind() == model::NormKind::layer_norm) ins.push_back(weight(name + ".bias", {D}, {}));
+    Value y = activation("out", {rows, D});
+    kernel(KernelKind::norm, "norm", ins, {y}, {{"m", rows}, {"n", D}},
+           {b_.getNamedAttr("norm", b_.getStringAttr(n.getKind() == model::NormKind::rms_norm ? "rms_norm" : "layer_norm")),
+            b_.getNamedAttr("epsilon", b_.getF64FloatAttr(kNormEpsilon))});
+    bind(n.getResult(), y);
+    return success();
+  }
+  if (auto r = dyn_cast<model::ReshardOp>(op)) {
+    setLayer(layer, lp.empty() ? "head" : lp);
+    return lowerReshard(r);
+  }
+  if (auto a = dyn_cast<model::AttentionOp>(op)) {
+    setLayer(layer, a.getWeightPrefix().str());
+    bind(a.getResult(), lowerAttention(a, in0));
+    return success();
+  }
+  if (auto add = dyn_cast<model::AddOp>(op)) {
+    setLayer(layer, lp + ".residual");
+    int64_t n = cast<RankedTensorType>(add.getType()).getNumElements();
+    Value c = activation("sum", cast<RankedTensorType>(add.getType()).getShape());
+    kernel(KernelKind::add, "add", {in0, lookup(add.getRhs())}, {c}, {{"n", n}});
+    bind(add.getResult(), c);
+    return success();
+  }
+  if (auto r = dyn_cast<model::RouterOp>(op)) {
+    setLayer(layer, r.getWeightPrefix().str());
+    Value w = weight(r.getWeightPrefix().str() + ".weight", {D, m_.experts}, {});
+    Value logits = buffer(BufferKind::workspace, prefix_ + ".logits", {Tsp, m_.experts}, et_);
+    kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", Tsp}, {"n", m_.experts}, {"k", D}});
+    Value idx = activation("indices", {Tsp, m_.topK}, i32());
+    Value gates = activation("gates", {Tsp, m_.topK});
+    kernel(KernelKind::router, "topk", {logits}, {idx, gates},
+           {{"tokens", Tsp}, {"experts", m_.experts}, {"top_k", m_.topK}});
+    bind(r.getIndices(), idx);
+    bind(r.getGates(), gates);
+    return success();
+  }
+  if (auto dsp = dyn_cast<model::ExpertDispatchOp>(op)) {
+    setLayer(layer, lp + ".experts");
+    Value slotsX = activation("dispatched", {m_.experts, l_.capacity, D});
+    Value slots = activation("slots", {Tsp, m_.topK}, i32());
+    kernel(KernelKind::dispatch, "dispatch", {in0, lookup(dsp.getIndices())}, {slotsX, slots},
+           {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
+            {"capacity", l_.capacity}});
+    bind(dsp.getDispatched(), slotsX);
+    bind(dsp.getSlots(), slots);
+    return success();
+  }
+  if (auto f = dyn_cast<model::ExpertFfnOp>(op)) {
+    setLayer(layer, f.getWeightPrefix().str());
+    bind(f.getResult(), lowerExpertFfn(f, in0));
+    return success();
+  }
+  if (auto c = dyn_cast<model::ExpertCombineOp>(op)) {
+    setLayer(layer, lp + ".experts");
+    Value y = activation("combined", {Tsp, D});
+    kernel(KernelKind::combine, "combine",
+           {in0, lookup(c.getIndices()), lookup(c.getSlots()), lookup(c.getGates())}, {y},
+           {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
+            {"capacity", l_.capacity}});
+    bind(c.getResult(), y);
+    return success();
+  }
+  if (auto f = dyn_cast<model::DenseFfnOp>(op)) {
+    setLayer(layer, f.getWeightPrefix().str());
+    bind(f.getResult(), lowerDenseFfn(f, in0));
+    return success();
+  }
+  if (auto h = dyn_cast<model::LmHeadOp>(op)) {
+    setLayer(-1, "lm_head");
+    Value logits = activation("logits", {T, l_.vocab});
+    if (m_.tieEmbeddings) {
+      Value table = weight("embedding.weight", {m_.vocab, D}, {{0, "tp", s_.tp}});
+      kernel(KernelKind::gemm, "logits", {in0, table}, {logits}, {{"m", T}, {"n", l_.vocab}, {"k", D}},
+             {b_.getNamedAttr("transpose_b", b_.getBoolAttr(true))});
+    } else {
+      Value w = weight("lm_head.weight", {D, m_.vocab}, {{1, "tp", s_.tp}});
+      kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", T}, {"n", l_.vocab}, {"k", D}});
+    }
+    bind(h.getResult(), logits);
+    return success();
+  }
+  return op->emitOpError("model-to-plan cannot lower this op");
+}
+
+Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
+  const int64_t D = m_.dModel, T = l_.tokens, hd = m_.headDim;
+  std::string p = a.getWeightPrefix().str();
+  int64_t q = l_.heads * hd, kv = l_.kvHeads * hd;
+  Split headsSplit{1, "tp", s_.tp}, kvSplit{1, "tp", l_.kvParts};
+  Value wq = weight(p + ".wq", {D, m_.heads * hd}, {headsSplit});
+  Value wk = weight(p + ".wk", {D, m_.kvHeads * hd}, {kvSplit});
+  Value wv = weight(p + ".wv", {D, m_.kvHeads * hd}, {kvSplit});
+  Value qb = gemm("q", x, wq, T, D, q);
+  biasAdd("q", qb, p + ".bq", {m_.heads * hd}, {{0, "tp", s_.tp}}, 1, T, q);
+  bool decode = d_.workload.phase == desc::DECODE;
+  // Prefill keeps every key and value as the KV cache of later decode steps.
+  auto cacheSlice = [&](const char *which, int64_t len) {
+    return slice(p + "." + which + "_cache", {d_.workload.sequences, len, m_.kvHeads * hd},
+                 {{0, "dp", s_.dp}, {2, "tp", l_.kvParts}}, 0);
+  };
+  Value kb = decode ? gemm("k", x, wk, T, D, kv)
+                    : gemm("k", x, wk, T, D, kv, BufferKind::kv_cache, cacheSlice("k", l_.queryLen));
+  Value vb = decode ? gemm("v", x, wv, T, D, kv)
+                    : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
+  biasAdd("k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
+  biasAdd("v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
+  SmallVector<Value> ins{qb, kb, vb};
+  if (decode) {
+    int64_t rows = l_.sequences * l_.kvLen;
+    ins.push_back(buffer(BufferKind::kv_cache, prefix_ + ".k_cache", {rows, kv}, et_, cacheSlice("k", l_.kvLen)));
+    ins.push_back(buffer(BufferKind::kv_cache, prefix_ + ".v_cache", {rows, kv}, et_, cacheSlice("v", l_.kvLen)));
+  }
+  Value o = activation("context", {T, q});
+  kernel(KernelKind::attention, "core", ins, {o},
+         {{"sequences", l_.sequences}, {"seq_len", l_.queryLen},
+          {"kv_len", decode ? l_.kvLen : l_.queryLen}, {"heads", l_.heads},
+          {"kv_heads", l_.kvHeads}, {"head_dim", hd}});
+  Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
+  Value out = gemm("o", o, wo, T, q, D);
+  if (m_.linearBias) {
+    std::string bias = p + ".bo";
+    pendingBias_[out] = [this, bias, D](Value reduced) {
+      int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
+      return biasAdd("o", reduced, bias, {D}, {}, 1, rows, D);
+    };
+  }
+  return out;
+}
+
+Value StageLowering::lowerDenseFfn(model::DenseFfnOp f, Value x) {
+  const int64_t D = m_.dModel, T = l_.tokens, F = l_.denseHidden;
+  std::string p = f.getWeightPrefix().str();
+  Split col{1, "tp", s_.tp};
+  Value up = gemm("up", x, weight(p + ".w_up", {D, m_.denseFfnHidden}, {col}), T, D, F);
+  biasAdd("up", up, p + ".b_up", {m_.denseFfnHidden}, {{0, "tp", s_.tp}}, 1, T, F);
+  Value gate;
+  if (f.getActivation() == model::Activation::swiglu) {
+    gate = gemm("gate", x, weight(p + ".w_gate", {D, m_.denseFfnHidden}, {col}), T, D, F);
+    biasAdd("gate", gate, p + ".b_gate", {m_.denseFfnHidden}, {{0, "tp", s_.tp}}, 1, T, F);
+  }
+  Value h = activationFn("act", f.getActivation(), gate, up, T, F, {T, F});
+  Value out = gemm("down", h, weight(p + ".w_down", {m_.denseFfnHidden, D}, {{0, "tp", s_.tp}}), T, F, D);
+  if (m_.linearBias) {
+    std::string bias = p + ".b_down";
+    pendingBias_[out] = [this, bias, D](Value reduced) {
+      int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
+      return biasAdd("down", reduced, bias, {D}, {}, 1, rows, D);
+    };
+  }
+  return out;
+}
+
+Value StageLowering::lowerExpertFfn(model::ExpertFfnOp f, Value x) {
+  const int64_t D = m_.dModel, E = m_.experts, El = l_.localExperts, M = l_.expertRows;
+  const int64_t H = l_.expertHidden;
+  std::string p = f.getWeightPrefix().str();
+  Split byExpert{0, "ep", s_.ep};
+  Split col{2, "etp", s_.expertTp}, row{1, "etp", s_.expertTp};
+  Value up = activation("up", {El, M, H});
+  kernel(KernelKind::grouped_gemm, "up", {x, weight(p + ".w_up", {E, D, m_.expertHidden}, {byExpert, col})},
+         {up}, {{"groups", El}, {"m", M}, {"n", H}, {"k", D}});
+  biasAdd("up", up, p + ".b_up", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
+  Value gate;
+  if (f.getActivation() == model::Activation::swiglu) {
+    gate = activation("gate", {El, M, H});
+    kernel(KernelKind::grouped_gemm, "gate",
+           {x, weight(p + ".w_gate", {E, D, m_.expertHidden}, {byExpert, col})}, {gate},
+           {{"groups", El}, {"m", M}, {"n", H}, {"k", D}});
+    biasAdd("gate", gate, p + ".b_gate", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
+  }
+  Value h = activationFn("act", f.getActivation(), gate, up, El * M, H, {El, M, H});
+  Value out = activation("down", {El, M, D});
+  kernel(KernelKind::grouped_gemm, "down",
+         {h, weight(p + ".w_down", {E, m_.expertHidden, D}, {byExpert, row})}, {out},
+         {{"groups", El}, {"m", M}, {"n", D}, {"k", H}});
+  if (m_.linearBias) {
+    std::string bias = p + ".b_down";
+    auto add = [this, bias, D, El, E, byExpert](Value reduced) {
+      int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(1);
+      return biasAdd("down", reduced, bias, {E, D}, {byExpert}, El, rows, D);
+    };
+    if (s_.expertTp > 1) pendingBias_[out] = add;
+    else add(out);
+  }
+  return out;
+}
+
+LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
+  Value x = lookup(r.getInput());
+  auto inT = cast<RankedTensorType>(r.getInput().getType());
+  auto outT = cast<RankedTensorType>(r.getType());
+  int64_t inN = inT.getNumElements(), outN = outT.getNumElements();
+  StringRef axis = r.getAxis();
+  std::string what = (axis + "." + stringifyReshardKind(r.getKind())).str();
+  auto coll = [&](auto tag, Value in, Value out, int64_t count) {
+    using OpT = decltype(tag);
+    instruction<OpT>(what, in, out, b_.getStringAttr(axis), b_.getI64IntegerAttr(count),
+                     IntegerAttr(), b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(layer_),
+                     b_.getStringAttr(""), b_.getI64IntegerAttr(1), DenseI64ArrayAttr(),
+                     IntegerAttr(), CostAttr());
+  };
+  const int64_t D = m_.dModel, El = l_.localExperts, C = l_.capacity;
+  Value y;
+  switch (r.getKind()) {
+  case model::ReshardKind::all_gather: {
+    if (axis == "etp") {
+      // [El, ep C, D] from each etp peer -> [etp, El, ep C, D] -> [El, etp ep C, D].
+      Value g = activation(what, {s_.expertTp, El, s_.ep * C, D});
+      coll(AllGatherOp(), x, g, inN);
+      y = transpose(what + ".regroup", g, s_.expertTp, El, s_.ep * C * D, outT.getShape());
+    } else {
+      y = activation(what, outT.getShape());
+      coll(AllGatherOp(), x, y, inN);
+    }
+    break;
+  }
+  case model::ReshardKind::reduce_scatter: {
+    if (axis == "etp") {
+      Value t = transpose(what + ".regroup", x, El, s_.expertTp, s_.ep * C * D,
+                          {s_.expertTp, El, s_.ep * C, D});
+      y = activation(what, outT.getShape());
+      coll(ReduceScatterOp(), t, y, outN);
+    } else {
+      y = activation(what, outT.getShape());
+      coll(ReduceScatterOp(), x, y, outN);
+    }
+    break;
+  }
+  case model::ReshardKind::all_reduce:
+    y = activation(what, outT.getShape());
+    coll(AllReduceOp(), x, y, outN);
+    break;
+  case model::ReshardKind::all_to_all: {
+    auto dir = r->getAttrOfType<StringAttr>("direction");
+    bool toExperts = dir && dir.getValue() == "to_experts";
+    int64_t chunk = El * C * D;
+    SmallVector<int64_t> counts(s_.ep, chunk);
+    auto a2a = [&](Value in, Value out) {
+      instruction<AllToAllOp>(what, in, out, b_.getDenseI64ArrayAttr(counts),
+                              b_.getDenseI64ArrayAttr(counts), b_.getStringAttr(axis),
+                              b_.getI64IntegerAttr(inN), IntegerAttr(), b_.getI64IntegerAttr(0),
+                              b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
+                              b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
+    };
+    if (toExperts) {
+      // [E, C, D] = [ep, El, C, D] in owner order -> from every source [ep, El, C, D]
+      // -> [El, ep C, D].
+      Value recv = activation(what + ".recv", {s_.ep, El, C, D});
+      a2a(x, recv);
+      y = transpose(what + ".regroup", recv, s_.ep, El, C * D, outT.getShape());
+    } else {
+      Value t = transpose(what + ".regroup", x, El, s_.ep, C * D, {s_.ep, El, C, D});
+      y = activation(what + ".recv", outT.getShape());
+      a2a(t, y);
+    }
+    break;
+  }
+  }
+  if (auto it = pendingBias_.find(x); it != pendingBias_.end()) y = it->second(y);
+  bind(r.getResult(), y);
+  return success();
+}
+
+// Communicator groups of every mesh axis: ranks sharing all other coordinates, ordered by
+// their coordinate on the axis.
+void emitGroups(OpBuilder &b, const DeploymentSpec &d, std::map<std::string, int> &count) {
+  DeviceMesh mesh(d.strategy);
+  struct AxisDef {
+    const char *name;
+    std::function<std::array<int64_t, 3>(const MeshCoord &)> key;
+    std::function<int64_t(const MeshCoord &)> position;
+  };
+  std::vector<AxisDef> axes = {
+      {"tp", [](const MeshCoord &c) { return std::array<int64_t, 3>{c.dp, c.pp, 0}; }, [](const MeshCoord &c) { return c.tp; }},
+      {"dp", [](const MeshCoord &c) { return std::array<int64_t, 3>{c.tp, c.pp, 0}; }, [](const MeshCoord &c) { return c.dp; }},
+      {"pp", [](const MeshCoord &c) { return std::array<int64_t, 3>{c.tp, c.dp, 0}; }, [](const MeshCoord &c) { return c.pp; }},
+      {"ep", [](const MeshCoord &c) { return std::array<int64_t, 3>{c.etp, c.edp, c.pp}; }, [](const MeshCoord &c) { return c.ep; }},
+      {"etp", [](const MeshCoord &c) { return std::array<int64_t, 3>{c.ep, c.edp, c.pp}; }, [](const MeshCoord &c) { return c.etp; }},
+      {"edp", [](const MeshCoord &c) { return std::array<int64_t, 3>{c.etp, c.ep, c.pp}; }, [](const MeshCoord &c) { return c.edp; }},
+  };
+  for (const AxisDef &a : axes) {
+    std::map<std::array<int64_t, 3>, std::vector<std::pair<int64_t, int64_t>>> groups;
+    std::vector<std::array<int64_t, 3>> order;
+    for (int64_t r = 0; r < mesh.world(); ++r) {
+      MeshCoord c = mesh.coord(r);
+      auto k = a.key(c);
+      auto [it, fresh] = groups.try_emplace(k);
+      if (fresh) order.push_back(k);
+      it->second.push_back({a.position(c), r});
+    }
+    for (const auto &k : order) {
+      auto members = groups[k];
+      llvm::sort(members);
+      SmallVector<int64_t> ranks;
+      for (auto [pos, r] : members) ranks.push_back(r);
+      std::string name = std::string(a.name) + "_" + std::to_string(count[a.name]++);
+      b.create<GroupOp>(b.getUnknownLoc(), name, a.name, b.getDenseI64ArrayAttr(ranks));
+    }
+  }
+}
+
+struct ModelToPlanPass : impl::ModelToPlanBase<ModelToPlanPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<DeploymentSpec> spec = deploymentOf(module);
+    if (!spec) return signalPassFailure();
+    auto fn = module.lookupSymbol<func::FuncOp>("forward");
+    if (!fn || !module->hasAttr(kShardingAttr)) {
+      module.emitError("model-to-plan needs the sharded, partitioned func.func @forward");
+      return signalPassFailure();
+    }
+    const DeploymentSpec &d = *spec;
+    OpBuilder b(module.getContext());
+    b.setInsertionPoint(fn);
+    std::map<std::string, int> groupCount;
+    emitGroups(b, d, groupCount);
+
+    auto byStage = DeviceMesh(d.strategy).ranksByStage();
+    int64_t pp = d.strategy.pp;
+    // Each stage's layer range, from the ops the partition put there.
+    std::vector<int64_t> first(pp, INT64_MAX), end(pp, 0);
+    for (Operation &op : fn.getBody().front()) {
+      auto st = op.getAttrOfType<IntegerAttr>(kStageAttr);
+      auto layer = op.getAttrOfType<IntegerAttr>(kLayerAttr);
+      if (!st || !layer || layer.getInt() < 0) continue;
+      first[st.getInt()] = std::min(first[st.getInt()], layer.getInt());
+      end[st.getInt()] = std::max(end[st.getInt()], layer.getInt() + 1);
+    }
+    for (int64_t s = 0; s < pp; ++s) {
+      if (first[s] == INT64_MAX) first[s] = end[s] = 0;
+      auto program = b.create<ProgramOp>(fn.getLoc(), "stage" + std::to_string(s), s, first[s],
+                                         end[s], b.getDenseI64ArrayAttr(byStage[s]), IntegerAttr());
+      StageLowering lowering(program, d);
+      if (s == 0) lowering.bind(fn.getArgument(0), lowering.input());
+      for (Operation &op : fn.getBody().front()) {
+        if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+          if (s == pp - 1) lowering.output(lowering.lookup(ret.getOperand(0)));
+          continue;
+        }
+        auto st = op.getAttrOfType<IntegerAttr>(kStageAttr);
+        if (!st) {
+          op.emitOpError("has no stage: run model-pipeline-partition first");
+          return signalPassFailure();
+        }
+        if (auto t = dyn_cast<model::TransferOp>(op)) {
+          if (t.getFromStage() == s) lowering.send(lowering.lookup(t.getInput()), s);
+          if (t.getToStage() == s) lowering.bind(t.getResult(), lowering.recv(s));
+          continue;
+        }
+        if (st.getInt() != s) continue;
+        if (failed(lowering.lower(&op))) return signalPassFailure();
+      }
+    }
+    fn.erase();
+    module->removeAttr(kShardingAttr);
+  }
+};
+
+} // namespace
+} // namespace moeplan

@@ -1,0 +1,71 @@
+// plan-cost: the work of every instruction, counted from its shapes.
+//
+// FLOPs count matrix multiplies (2 x M x N x K), as the published formulas do (Narayanan et
+// al. 2021); attention counts its full score matrix, QK^T and PV, as that formula does.
+// Elementwise kernels are costed by the bytes they move. Communication bytes are the
+// nccl-tests S of the operation: the buffer for all-reduce and send/recv, the whole gathered
+// (or scattered) buffer for all-gather, reduce-scatter and all-to-all.
+#include "moeplan/Compiler/Passes.h"
+#include "moeplan/Compiler/PlanOrder.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace moeplan {
+#define GEN_PASS_DEF_PLANCOST
+#include "moeplan/Compiler/Passes.h.inc"
+} // namespace moeplan
+
+using namespace mlir;
+using namespace moeplan::planir;
+
+namespace moeplan {
+namespace {
+
+int64_t bytesOf(Value v) {
+  auto t = cast<MemRefType>(v.getType());
+  return t.getNumElements() * elementBytes(t.getElementType());
+}
+
+CostAttr kernelCost(KernelOp k) {
+  int64_t moved = 0;
+  for (Value v : k.getInputs()) moved += bytesOf(v);
+  for (Value v : k.getOutputs()) moved += bytesOf(v);
+  int64_t flops = 0;
+  switch (k.getKind()) {
+  case KernelKind::gemm:
+    flops = 2 * k.dim("m") * k.dim("n") * k.dim("k");
+    break;
+  case KernelKind::grouped_gemm:
+    flops = 2 * k.dim("groups", 1) * k.dim("m") * k.dim("n") * k.dim("k");
+    break;
+  case KernelKind::attention:
+    // QK^T and PV: 2 x (2 x seq_len x kv_len x head_dim) per head and sequence.
+    flops = 4 * k.dim("sequences") * k.dim("heads") * k.dim("seq_len") *
+            (k.dim("kv_len") + (k.getInputs().size() > 3 ? 1 : 0)) * k.dim("head_dim");
+    break;
+  default:
+    break;
+  }
+  return CostAttr::get(k.getContext(), flops, moved, 0);
+}
+
+CostAttr collectiveCost(Operation *op) {
+  int64_t s = 0;
+  if (isa<AllReduceOp, SendOp>(op)) s = bytesOf(op->getOperand(0));
+  else if (auto r = dyn_cast<RecvOp>(op)) s = bytesOf(r.getOutput());
+  else if (isa<AllGatherOp>(op)) s = bytesOf(op->getOperand(1));
+  else s = bytesOf(op->getOperand(0));  // reduce-scatter and all-to-all: the whole input
+  return CostAttr::get(op->getContext(), 0, 0, s);
+}
+
+struct PlanCostPass : impl::PlanCostBase<PlanCostPass> {
+  void runOnOperation() override {
+    getOperation().walk([](Operation *op) {
+      if (!isInstruction(op)) return;
+      op->setAttr("cost", isa<KernelOp>(op) ? kernelCost(cast<KernelOp>(op)) : collectiveCost(op));
+    });
+  }
+};
+
+} // namespace
+} // namespace moeplan

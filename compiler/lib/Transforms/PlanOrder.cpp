@@ -1,0 +1,61 @@
+#include "moeplan/Compiler/PlanOrder.h"
+
+using namespace mlir;
+using namespace moeplan::planir;
+
+namespace moeplan {
+
+bool isInstruction(Operation *op) {
+  return isa<KernelOp, AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, SendOp, RecvOp>(op);
+}
+
+int64_t streamOf(Operation *op) {
+  if (auto s = op->getAttrOfType<IntegerAttr>("stream")) return s.getInt();
+  return 0;
+}
+
+void bufferAccesses(Operation *op, SmallVectorImpl<Value> &reads, SmallVectorImpl<Value> &writes) {
+  if (auto k = dyn_cast<KernelOp>(op)) {
+    reads.append(k.getInputs().begin(), k.getInputs().end());
+    writes.append(k.getOutputs().begin(), k.getOutputs().end());
+  } else if (auto s = dyn_cast<SendOp>(op)) {
+    reads.push_back(s.getInput());
+  } else if (auto r = dyn_cast<RecvOp>(op)) {
+    writes.push_back(r.getOutput());
+  } else if (isInstruction(op)) {
+    reads.push_back(op->getOperand(0));
+    writes.push_back(op->getOperand(1));
+  }
+}
+
+ProgramOrder::ProgramOrder(ProgramOp program) {
+  DenseMap<int64_t, int64_t> recorder;  // event -> instruction recording it
+  std::array<int64_t, kStreams> last{-1, -1, -1};  // latest instruction on each stream
+  for (Operation &op : program.getBody().front()) {
+    if (!isInstruction(&op)) continue;
+    int64_t i = instructions.size();
+    instructions.push_back(&op);
+    index[&op] = i;
+    int64_t s = std::clamp<int64_t>(streamOf(&op), 0, kStreams - 1);
+    stream.push_back(s);
+    std::array<int64_t, kStreams> c{-1, -1, -1};
+    // The previous instruction on this stream, then every event waited for.
+    if (last[s] >= 0) c = clock[last[s]];
+    last[s] = i;
+    if (auto waits = op.getAttrOfType<DenseI64ArrayAttr>("waits"))
+      for (int64_t e : waits.asArrayRef())
+        if (auto it = recorder.find(e); it != recorder.end())
+          for (int t = 0; t < kStreams; ++t) c[t] = std::max(c[t], clock[it->second][t]);
+    c[s] = i;
+    clock.push_back(c);
+    if (auto r = op.getAttrOfType<IntegerAttr>("record")) recorder[r.getInt()] = i;
+  }
+}
+
+bool ProgramOrder::allBefore(ArrayRef<int64_t> uses, int64_t i) const {
+  for (int64_t u : uses)
+    if (clock[i][stream[u]] < u) return false;
+  return true;
+}
+
+} // namespace moeplan

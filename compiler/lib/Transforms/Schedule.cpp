@@ -1,0 +1,265 @@
+// plan-schedule: micro-batches in schedule order, streams, events, and one global order of
+// all communication.
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/Passes.h"
+#include "moeplan/Compiler/PlanOrder.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <deque>
+#include <map>
+#include <unordered_map>
+
+namespace moeplan {
+#define GEN_PASS_DEF_PLANSCHEDULE
+#include "moeplan/Compiler/Passes.h.inc"
+} // namespace moeplan
+
+using namespace mlir;
+using namespace moeplan::planir;
+
+namespace moeplan {
+
+// One step of a pipeline schedule: the forward or backward pass of a micro-batch.
+struct PipelineStep {
+  bool forward;
+  int64_t microBatch;
+};
+
+// Each schedule's order of steps on `stage` of `stages` with `m` micro-batches.
+// GPipe: every forward, then every backward (last micro-batch first). 1F1B: stages - stage
+// - 1 warm-up forwards, then alternate one forward and one backward, then the remaining
+// backwards (Narayanan et al. 2021, section 2.2).
+std::vector<PipelineStep> pipelineSteps(desc::Schedule schedule, int64_t stages, int64_t stage,
+                                        int64_t m) {
+  std::vector<PipelineStep> steps;
+  if (schedule == desc::GPIPE) {
+    for (int64_t i = 0; i < m; ++i) steps.push_back({true, i});
+    for (int64_t i = m - 1; i >= 0; --i) steps.push_back({false, i});
+    return steps;
+  }
+  int64_t warmup = std::min(stages - stage - 1, m);
+  for (int64_t i = 0; i < warmup; ++i) steps.push_back({true, i});
+  for (int64_t i = 0; i < m - warmup; ++i) {
+    steps.push_back({true, warmup + i});
+    steps.push_back({false, i});
+  }
+  for (int64_t i = m - warmup; i < m; ++i) steps.push_back({false, i});
+  return steps;
+}
+
+namespace {
+
+bool persistent(BufferOp b) { return b.getKind() == BufferKind::weight; }
+
+// Replaces the one-micro-batch template with every micro-batch in schedule order. The RECV
+// of micro-batch j + 1 is issued before micro-batch j's compute so the transfer overlaps it.
+void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
+  Block &body = program.getBody().front();
+  SmallVector<Operation *> tmpl, recvGroup;
+  for (Operation &op : body) {
+    if (auto b = dyn_cast<BufferOp>(op); b && persistent(b)) continue;
+    tmpl.push_back(&op);
+  }
+  for (Operation *op : tmpl)
+    if (auto r = dyn_cast<RecvOp>(op)) {
+      recvGroup.push_back(r.getOutput().getDefiningOp());
+      recvGroup.push_back(op);
+    }
+  OpBuilder b(program.getContext());
+  b.setInsertionPointToEnd(&body);
+  std::map<int64_t, IRMapping> maps;
+  auto emit = [&](Operation *op, int64_t mb) {
+    Operation *c = b.clone(*op, maps[mb]);
+    if (c->hasAttr("mb")) c->setAttr("mb", b.getI64IntegerAttr(mb));
+    if (auto buf = dyn_cast<BufferOp>(c); buf && buf.getSlice() && buf.getSlice()->getMicroBatch() >= 0) {
+      SliceAttr s = *buf.getSlice();
+      buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));
+    }
+    if (auto buf = dyn_cast<BufferOp>(c); buf && order.size() > 1)
+      buf.setNameAttr(b.getStringAttr(buf.getName() + ".mb" + std::to_string(mb)));
+  };
+  auto isRecvGroup = [&](Operation *op) { return llvm::is_contained(recvGroup, op); };
+  if (!order.empty())
+    for (Operation *op : recvGroup) emit(op, order[0]);
+  for (size_t j = 0; j < order.size(); ++j) {
+    if (j + 1 < order.size())
+      for (Operation *op : recvGroup) emit(op, order[j + 1]);
+    for (Operation *op : tmpl)
+      if (!isRecvGroup(op)) emit(op, order[j]);
+  }
+  for (Operation *op : llvm::reverse(tmpl)) op->erase();
+}
+
+// Streams by kind, and an event for every dependency that crosses streams.
+void assignStreamsAndEvents(ProgramOp program) {
+  OpBuilder b(program.getContext());
+  std::vector<Operation *> insts;
+  for (Operation &op : program.getBody().front())
+    if (isInstruction(&op)) insts.push_back(&op);
+  std::vector<int64_t> stream(insts.size());
+  for (size_t i = 0; i < insts.size(); ++i) {
+    Operation *op = insts[i];
+    stream[i] = isa<KernelOp>(op) ? kComputeStream
+                : isa<SendOp, RecvOp>(op) ? kPipelineStream : kCollectiveStream;
+    op->setAttr("stream", b.getI64IntegerAttr(stream[i]));
+  }
+  struct Access {
+    int64_t lastWrite = -1;
+    std::vector<int64_t> readsSinceWrite;
+  };
+  DenseMap<Value, Access> access;
+  std::vector<int64_t> event(insts.size(), 0);
+  int64_t events = 0;
+  for (size_t i = 0; i < insts.size(); ++i) {
+    SmallVector<Value> reads, writes;
+    bufferAccesses(insts[i], reads, writes);
+    std::array<int64_t, kStreams> latest{-1, -1, -1};
+    auto need = [&](int64_t j) {
+      if (j >= 0 && stream[j] != stream[i]) latest[stream[j]] = std::max(latest[stream[j]], j);
+    };
+    for (Value v : reads) need(access[v].lastWrite);
+    for (Value v : writes) {
+      need(access[v].lastWrite);
+      for (int64_t r : access[v].readsSinceWrite) need(r);
+    }
+    SmallVector<int64_t> waits;
+    for (int64_t j : latest) {
+      if (j < 0) continue;
+      if (!event[j]) {
+        event[j] = ++events;
+        insts[j]->setAttr("record", b.getI64IntegerAttr(event[j]));
+      }
+      waits.push_back(event[j]);
+    }
+    if (!waits.empty()) insts[i]->setAttr("waits", b.getDenseI64ArrayAttr(waits));
+    for (Value v : reads) access[v].readsSinceWrite.push_back(i);
+    for (Value v : writes) access[v] = Access{int64_t(i), {}};
+  }
+}
+
+// Key of one collective instance across ranks.
+struct InstanceKey {
+  int64_t a, b, c;  // (group, k, -1) or (sender, receiver, k)
+  bool operator==(const InstanceKey &o) const { return a == o.a && b == o.b && c == o.c; }
+};
+struct InstanceKeyHash {
+  size_t operator()(const InstanceKey &k) const {
+    return std::hash<int64_t>()(k.a * 1000003 + k.b * 10007 + k.c);
+  }
+};
+
+// One global order of communication consistent with every rank's issue order: the depth of
+// each collective instance in the graph whose edges are each rank's consecutive
+// communication. A cycle means some ranks would wait on each other forever.
+LogicalResult orderCollectives(ModuleOp module) {
+  // (axis, rank) -> (group index, position in the group).
+  std::map<std::string, std::unordered_map<int64_t, std::pair<int64_t, int64_t>>> member;
+  SmallVector<GroupOp> groups(module.getOps<GroupOp>());
+  for (auto [g, group] : llvm::enumerate(groups))
+    for (auto [pos, r] : llvm::enumerate(group.getRanks()))
+      member[group.getAxis().str()][r] = {int64_t(g), int64_t(pos)};
+  std::unordered_map<InstanceKey, int64_t, InstanceKeyHash> ids;
+  std::vector<std::vector<int64_t>> succ;
+  std::vector<int64_t> indegree;
+  // Per program: for each rank, its instance ids in issue order.
+  std::vector<std::pair<ProgramOp, std::vector<std::vector<int64_t>>>> perProgram;
+  for (ProgramOp program : module.getOps<ProgramOp>()) {
+    std::vector<Operation *> comm;
+    for (Operation &op : program.getBody().front())
+      if (isInstruction(&op) && !isa<KernelOp>(op)) comm.push_back(&op);
+    std::vector<std::vector<int64_t>> byRank;
+    for (int64_t r : program.getRanks()) {
+      // How many collectives the rank issued on each group, and transfers to each peer.
+      std::map<int64_t, int64_t> onGroup;
+      std::map<std::pair<int64_t, int64_t>, int64_t> onPair;
+      std::vector<int64_t> seq;
+      for (Operation *op : comm) {
+        std::string axis = op->getAttrOfType<StringAttr>("axis").str();
+        auto it = member[axis].find(r);
+        if (it == member[axis].end())
+          return op->emitOpError("rank ") << r << " is in no group on axis " << axis;
+        auto [group, pos] = it->second;
+        InstanceKey key;
+        if (isa<SendOp, RecvOp>(op)) {
+          int64_t peerPos = op->getAttrOfType<IntegerAttr>("peer").getInt();
+          GroupOp groupOp = groups[group];
+          if (peerPos < 0 || peerPos >= int64_t(groupOp.getRanks().size()))
+            return op->emitOpError("peer ") << peerPos << " is outside its group";
+          int64_t peer = groupOp.getRanks()[peerPos];
+          bool send = isa<SendOp>(op);
+          int64_t from = send ? r : peer, to = send ? peer : r;
+          int64_t k = onPair[{from, to}]++;
+          key = {from, to, k};
+        } else {
+          int64_t k = onGroup[group]++;
+          key = {-1 - group, k, -1};
+        }
+        auto [idIt, fresh] = ids.try_emplace(key, int64_t(succ.size()));
+        if (fresh) {
+          succ.emplace_back();
+          indegree.push_back(0);
+        }
+        if (!seq.empty()) {
+          succ[seq.back()].push_back(idIt->second);
+          ++indegree[idIt->second];
+        }
+        seq.push_back(idIt->second);
+      }
+      byRank.push_back(std::move(seq));
+    }
+    perProgram.push_back({program, std::move(byRank)});
+  }
+  // Kahn's algorithm with depths.
+  std::vector<int64_t> depth(succ.size(), 0);
+  std::deque<int64_t> ready;
+  for (size_t i = 0; i < succ.size(); ++i)
+    if (!indegree[i]) ready.push_back(i);
+  size_t done = 0;
+  while (!ready.empty()) {
+    int64_t n = ready.front();
+    ready.pop_front();
+    ++done;
+    for (int64_t s : succ[n]) {
+      depth[s] = std::max(depth[s], depth[n] + 1);
+      if (!--indegree[s]) ready.push_back(s);
+    }
+  }
+  if (done != succ.size())
+    return module.emitError("the ranks' communication orders form a cycle: some collectives or "
+                            "transfers would wait on each other forever");
+  OpBuilder b(module.getContext());
+  for (auto &[program, byRank] : perProgram) {
+    std::vector<Operation *> comm;
+    for (Operation &op : program.getBody().front())
+      if (isInstruction(&op) && !isa<KernelOp>(op)) comm.push_back(&op);
+    for (size_t i = 0; i < comm.size(); ++i) {
+      int64_t d = 0;
+      for (const auto &seq : byRank) d = std::max(d, depth[seq[i]]);
+      comm[i]->setAttr("sequence", b.getI64IntegerAttr(d));
+    }
+  }
+  return success();
+}
+
+struct PlanSchedulePass : impl::PlanScheduleBase<PlanSchedulePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<DeploymentSpec> spec = deploymentOf(module);
+    if (!spec) return signalPassFailure();
+    const StrategySpec &s = spec->strategy;
+    for (ProgramOp program : module.getOps<ProgramOp>()) {
+      // Forward-only workloads: the schedule's forward steps, in its order.
+      std::vector<int64_t> order;
+      for (PipelineStep step : pipelineSteps(s.schedule, s.pp, program.getStage(), s.microBatches))
+        if (step.forward) order.push_back(step.microBatch);
+      expandMicroBatches(program, order);
+      assignStreamsAndEvents(program);
+    }
+    if (failed(orderCollectives(module))) return signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace moeplan

@@ -1,0 +1,180 @@
+// model-shard: local shapes of one micro-batch on one rank, and explicit reshards.
+//
+// Residual stream: [T/tp, D] (tokens split over tp). Around attention, the dense FFN and the
+// LM head: all-gather over tp -> [T, D], column- then row-parallel weights, and (except the
+// LM head, whose logits stay split over the vocabulary) reduce-scatter of the partial sums
+// back to [T/tp, D]. MoE: each rank routes and dispatches its own T/tp tokens into
+// [E, C, D]; all-to-all over ep gives each rank its E/ep experts' slots from every ep peer
+// [E/ep, ep C, D]; with expert_tp > 1 an all-gather over etp adds the etp peers' slots, the
+// expert hidden is split over etp and a reduce-scatter sums the partial outputs; the reverse
+// all-to-all brings results home for combine.
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/LocalShapes.h"
+#include "moeplan/Compiler/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace moeplan {
+#define GEN_PASS_DEF_MODELSHARD
+#include "moeplan/Compiler/Passes.h.inc"
+} // namespace moeplan
+
+using namespace mlir;
+
+namespace moeplan {
+namespace {
+
+struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<DeploymentSpec> spec = deploymentOf(module);
+    if (!spec) return signalPassFailure();
+    auto fn = module.lookupSymbol<func::FuncOp>("forward");
+    if (!fn) {
+      module.emitError("model-shard needs func.func @forward");
+      return signalPassFailure();
+    }
+    if (module->hasAttr(kShardingAttr)) return;  // already sharded
+    if (failed(shard(fn, *spec))) return signalPassFailure();
+    module->setAttr(kShardingAttr, describe(module.getContext(), *spec));
+  }
+
+  static DictionaryAttr describe(MLIRContext *ctx, const DeploymentSpec &d) {
+    LocalShapes l = localShapes(d);
+    Builder b(ctx);
+    auto i = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+    return b.getDictionaryAttr({
+        b.getNamedAttr("sequences_per_micro_batch", i(l.sequences)),
+        b.getNamedAttr("tokens", i(l.tokens)),
+        b.getNamedAttr("tokens_per_tp", i(l.tokensPerTp)),
+        b.getNamedAttr("capacity", i(l.capacity)),
+        b.getNamedAttr("micro_batches", i(d.strategy.microBatches)),
+    });
+  }
+
+  LogicalResult shard(func::FuncOp fn, const DeploymentSpec &d) {
+    MLIRContext *ctx = fn.getContext();
+    const StrategySpec &s = d.strategy;
+    const ModelSpec &m = d.model;
+    LocalShapes l = localShapes(d);
+    OpBuilder b(ctx);
+    Type et = modelElementType(ctx, m.dtype);
+    auto tensor = [&](ArrayRef<int64_t> shape, Type t) { return RankedTensorType::get(shape, t); };
+    auto residual = tensor({l.tokensPerTp, m.dModel}, et);
+    auto gathered = tensor({l.tokens, m.dModel}, et);
+    auto topk = [&](Type t) { return tensor({l.tokensPerTp, m.topK}, t); };
+
+    Block &body = fn.getBody().front();
+    b.setInsertionPointToStart(&body);
+    IRMapping map;
+    auto reshard = [&](Location loc, Value v, model::ReshardKind kind, StringRef axis,
+                       Type to, int64_t layer) -> Value {
+      auto op = b.create<model::ReshardOp>(loc, to, v, kind, b.getStringAttr(axis));
+      op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+      return op;
+    };
+    // Tokens split over tp <-> whole, skipped when tp == 1.
+    auto gatherTp = [&](Location loc, Value v, int64_t layer) {
+      return s.tp == 1 ? v : reshard(loc, v, model::ReshardKind::all_gather, "tp", gathered, layer);
+    };
+    auto scatterTp = [&](Location loc, Value v, int64_t layer) {
+      return s.tp == 1 ? v : reshard(loc, v, model::ReshardKind::reduce_scatter, "tp", residual, layer);
+    };
+
+    // New argument and result types.
+    Type inT = m.vocab ? Type(tensor({l.tokens}, b.getI32Type())) : Type(residual);
+    Type outT = m.vocab ? Type(tensor({l.tokens, l.vocab}, et)) : Type(residual);
+    Value oldArg = fn.getArgument(0);
+    Value arg = body.addArgument(inT, oldArg.getLoc());
+    map.map(oldArg, arg);
+
+    SmallVector<Operation *> old;
+    for (Operation &op : body) old.push_back(&op);
+    for (Operation *op : old) {
+      Location loc = op->getLoc();
+      int64_t layer = -1;
+      if (auto a = op->getAttrOfType<IntegerAttr>(kLayerAttr)) layer = a.getInt();
+      auto keep = [&](Operation *created) {
+        created->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        for (auto [o, n] : llvm::zip(op->getResults(), created->getResults())) map.map(o, n);
+        return created;
+      };
+      Value in0 = op->getNumOperands() ? map.lookupOrDefault(op->getOperand(0)) : Value();
+
+      if (auto e = dyn_cast<model::EmbeddingOp>(op)) {
+        // Vocabulary-parallel: each rank holds vocab/tp rows; partial sums over tp.
+        Value x = b.create<model::EmbeddingOp>(loc, gathered, in0, b.getI64IntegerAttr(l.vocab),
+                                               e.getWeightPrefixAttr());
+        x.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        map.map(e.getResult(), scatterTp(loc, x, layer));
+      } else if (auto n = dyn_cast<model::NormOp>(op)) {
+        keep(b.create<model::NormOp>(loc, n.getKind(), in0, n.getWeightPrefixAttr()));
+      } else if (auto a = dyn_cast<model::AttentionOp>(op)) {
+        Value x = gatherTp(loc, in0, layer);
+        auto att = b.create<model::AttentionOp>(loc, x, b.getI64IntegerAttr(l.heads),
+                                                b.getI64IntegerAttr(l.kvHeads), a.getHeadDimAttr(),
+                                                a.getWeightPrefixAttr());
+        att->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        map.map(a.getResult(), scatterTp(loc, att, layer));
+      } else if (auto add = dyn_cast<model::AddOp>(op)) {
+        keep(b.create<model::AddOp>(loc, in0, map.lookup(add.getRhs())));
+      } else if (auto r = dyn_cast<model::RouterOp>(op)) {
+        keep(b.create<model::RouterOp>(loc, topk(b.getI32Type()), topk(et), in0, r.getExpertsAttr(),
+                                       r.getTopKAttr(), r.getWeightPrefixAttr()));
+      } else if (auto dsp = dyn_cast<model::ExpertDispatchOp>(op)) {
+        keep(b.create<model::ExpertDispatchOp>(
+            loc, tensor({m.experts, l.capacity, m.dModel}, et), topk(b.getI32Type()), in0,
+            map.lookup(dsp.getIndices()), dsp.getExpertsAttr(), b.getI64IntegerAttr(l.capacity)));
+      } else if (auto f = dyn_cast<model::ExpertFfnOp>(op)) {
+        Value x = in0;
+        auto slots = [&](int64_t rows) { return tensor({l.localExperts, rows, m.dModel}, et); };
+        if (s.ep > 1) {
+          x = reshard(loc, x, model::ReshardKind::all_to_all, "ep", slots(s.ep * l.capacity), layer);
+          x.getDefiningOp()->setAttr("direction", b.getStringAttr("to_experts"));
+        }
+        if (s.expertTp > 1)
+          x = reshard(loc, x, model::ReshardKind::all_gather, "etp", slots(l.expertRows), layer);
+        Value y = b.create<model::ExpertFfnOp>(loc, f.getActivationAttr(), x,
+                                               b.getI64IntegerAttr(l.expertHidden),
+                                               f.getWeightPrefixAttr());
+        y.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        if (s.expertTp > 1)
+          y = reshard(loc, y, model::ReshardKind::reduce_scatter, "etp", slots(s.ep * l.capacity), layer);
+        if (s.ep > 1) {
+          y = reshard(loc, y, model::ReshardKind::all_to_all, "ep",
+                      tensor({m.experts, l.capacity, m.dModel}, et), layer);
+          y.getDefiningOp()->setAttr("direction", b.getStringAttr("to_tokens"));
+        }
+        map.map(f.getResult(), y);
+      } else if (auto c = dyn_cast<model::ExpertCombineOp>(op)) {
+        keep(b.create<model::ExpertCombineOp>(loc, residual, in0, map.lookup(c.getIndices()),
+                                              map.lookup(c.getSlots()), map.lookup(c.getGates())));
+      } else if (auto f = dyn_cast<model::DenseFfnOp>(op)) {
+        Value x = gatherTp(loc, in0, layer);
+        Value y = b.create<model::DenseFfnOp>(loc, f.getActivationAttr(), x,
+                                              b.getI64IntegerAttr(l.denseHidden), f.getWeightPrefixAttr());
+        y.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        map.map(f.getResult(), scatterTp(loc, y, layer));
+      } else if (auto h = dyn_cast<model::LmHeadOp>(op)) {
+        Value x = gatherTp(loc, in0, layer);
+        keep(b.create<model::LmHeadOp>(loc, outT, x, b.getI64IntegerAttr(l.vocab), h.getWeightPrefixAttr()));
+      } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+        b.create<func::ReturnOp>(loc, in0);
+      } else {
+        return op->emitOpError("model-shard does not know how to shard this op");
+      }
+    }
+    for (Operation *op : llvm::reverse(old)) {
+      op->dropAllUses();
+      op->erase();
+    }
+    body.eraseArgument(0);
+    fn.setFunctionType(b.getFunctionType({inT}, {outT}));
+    return success();
+  }
+};
+
+} // namespace
+} // namespace moeplan

@@ -1,0 +1,48 @@
+// model-validate: the rules of `moeplan check` as MLIR diagnostics at the fields at fault.
+#include "moeplan/Check/Rules.h"
+#include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/Passes.h"
+
+namespace moeplan {
+#define GEN_PASS_DEF_MODELVALIDATE
+#include "moeplan/Compiler/Passes.h.inc"
+} // namespace moeplan
+
+using namespace mlir;
+
+namespace moeplan {
+namespace {
+
+struct ModelValidatePass : impl::ModelValidateBase<ModelValidatePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::vector<Finding> findings;
+    std::optional<DeploymentSpec> spec = deploymentOf(module, &findings);
+    if (!spec) return signalPassFailure();
+    std::vector<Finding> rules = checkDeployment(*spec);
+    findings.insert(findings.end(), rules.begin(), rules.end());
+    locateFindings(findings, locationsOf(module));
+    bool failed = false;
+    for (const Finding &f : findings) {
+      Location loc = FileLineColLoc::get(module.getContext(), f.location.file,
+                                         std::max(f.location.line, 0), std::max(f.location.column, 0));
+      std::string text = "[" + f.rule + "] " + f.message;
+      switch (f.severity) {
+      case Severity::Error:
+        if (blocksLowering(f.rule)) {
+          emitError(loc, text);
+          failed = true;
+        } else {
+          emitError(loc, text).attachNote() << "the plan does not depend on this rule; compiling on";
+        }
+        break;
+      case Severity::Warning: emitWarning(loc, text); break;
+      case Severity::Note: emitRemark(loc, text); break;
+      }
+    }
+    if (failed) signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace moeplan

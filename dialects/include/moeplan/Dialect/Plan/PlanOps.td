@@ -1,0 +1,194 @@
+//===- PlanOps.td - ops of the plan dialect -------------------------------------------===//
+#ifndef MOEPLAN_DIALECT_PLAN_PLANOPS_TD
+#define MOEPLAN_DIALECT_PLAN_PLANOPS_TD
+
+include "moeplan/Dialect/Plan/PlanDialect.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/IR/OpAsmInterface.td"
+
+//===----------------------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------------------===//
+
+def Plan_BufferKind : I32EnumAttr<"BufferKind", "what a buffer holds", [
+    I32EnumAttrCase<"weight", 1>, I32EnumAttrCase<"activation", 2>,
+    I32EnumAttrCase<"kv_cache", 3>, I32EnumAttrCase<"comm", 4>,
+    I32EnumAttrCase<"workspace", 5>, I32EnumAttrCase<"input", 6>,
+    I32EnumAttrCase<"output", 7>]> {
+  let cppNamespace = "::moeplan::planir";
+  let genSpecializedAttr = 0;
+}
+def Plan_BufferKindAttr : EnumAttr<Plan_Dialect, Plan_BufferKind, "buffer_kind">;
+
+def Plan_KernelKind : I32EnumAttr<"KernelKind", "kernel", [
+    I32EnumAttrCase<"embedding", 1>, I32EnumAttrCase<"norm", 2>, I32EnumAttrCase<"gemm", 3>,
+    I32EnumAttrCase<"attention", 4>, I32EnumAttrCase<"activation", 5>,
+    I32EnumAttrCase<"router", 6>, I32EnumAttrCase<"dispatch", 7>,
+    I32EnumAttrCase<"grouped_gemm", 8>, I32EnumAttrCase<"combine", 9>,
+    I32EnumAttrCase<"add", 10>, I32EnumAttrCase<"transpose", 11>,
+    I32EnumAttrCase<"bias_add", 12>]> {
+  let cppNamespace = "::moeplan::planir";
+  let genSpecializedAttr = 0;
+}
+def Plan_KernelKindAttr : EnumAttr<Plan_Dialect, Plan_KernelKind, "kernel_kind">;
+
+// `dim` of the full tensor cut into `parts` pieces over the group on `axis`.
+def Plan_SplitAttr : AttrDef<Plan_Dialect, "Split"> {
+  let mnemonic = "split";
+  let parameters = (ins "int64_t":$dim, StringRefParameter<"mesh axis">:$axis,
+                        "int64_t":$parts);
+  let assemblyFormat = "`<` $dim `over` $axis `parts` $parts `>`";
+}
+
+// The slice of a named full tensor (checkpoint weight, input, output) a buffer holds.
+def Plan_SliceAttr : AttrDef<Plan_Dialect, "Slice"> {
+  let mnemonic = "slice";
+  let parameters = (ins StringRefParameter<"full tensor name">:$tensor,
+                        ArrayRefParameter<"int64_t">:$full_shape,
+                        OptionalArrayRefParameter<"::moeplan::planir::SplitAttr">:$splits,
+                        DefaultValuedParameter<"int64_t", "-1">:$micro_batch);
+  let assemblyFormat =
+      "`<` $tensor `[` $full_shape `]` (`splits` `[` $splits^ `]`)? (`mb` $micro_batch^)? `>`";
+}
+
+// Work an instruction does, counted from its shapes.
+def Plan_CostAttr : AttrDef<Plan_Dialect, "Cost"> {
+  let mnemonic = "cost";
+  let parameters = (ins "int64_t":$flops, "int64_t":$memory_bytes, "int64_t":$comm_bytes);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+//===----------------------------------------------------------------------------------===//
+// Structure
+//===----------------------------------------------------------------------------------===//
+
+class Plan_Op<string mnemonic, list<Trait> traits = []> : Op<Plan_Dialect, mnemonic, traits>;
+
+def Plan_GroupOp : Plan_Op<"group", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "a communicator group: ranks sharing every mesh coordinate but `axis`";
+  let arguments = (ins SymbolNameAttr:$sym_name, StrAttr:$axis, DenseI64ArrayAttr:$ranks);
+  let assemblyFormat = "$sym_name $axis $ranks attr-dict";
+  let hasVerifier = 1;
+}
+
+def Plan_ProgramOp : Plan_Op<"program", [Symbol, IsolatedFromAbove, SingleBlock, NoTerminator,
+    HasParent<"::mlir::ModuleOp">, RegionKindInterface]> {
+  let summary = "the instruction stream of the ranks of one pipeline stage";
+  let description = [{
+    Ops in the body are listed in issue order. Before scheduling the body is a template for
+    one micro-batch; `plan-schedule` expands it over the micro-batches.
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, I64Attr:$stage, I64Attr:$first_layer,
+                       I64Attr:$end_layer, DenseI64ArrayAttr:$ranks,
+                       OptionalAttr<I64Attr>:$arena_bytes);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$sym_name `stage` $stage `layers` `[` $first_layer `,` $end_layer `)` "
+                       "`ranks` $ranks attr-dict-with-keyword $body";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    static ::mlir::RegionKind getRegionKind(unsigned) { return ::mlir::RegionKind::SSACFG; }
+  }];
+}
+
+def Plan_BufferOp : Plan_Op<"buffer", [DeclareOpInterfaceMethods<OpAsmOpInterface,
+                                                                 ["getAsmResultNames"]>]> {
+  let summary = "a buffer of the rank's arena";
+  let description = [{
+    `offset` (set by plan-memory) places it in the arena; `live` gives the issue-order range
+    of instructions during which its bytes are in use.
+  }];
+  let arguments = (ins Plan_BufferKindAttr:$kind, StrAttr:$name,
+                       OptionalAttr<Plan_SliceAttr>:$slice, OptionalAttr<I64Attr>:$offset,
+                       OptionalAttr<DenseI64ArrayAttr>:$live);
+  let results = (outs AnyStaticShapeMemRef:$result);
+  let assemblyFormat = "$kind $name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{ int64_t getBytes(); }];
+}
+
+//===----------------------------------------------------------------------------------===//
+// Instructions. Every one carries its schedule: micro-batch, layer, stream, events.
+//===----------------------------------------------------------------------------------===//
+
+class Plan_InstructionOp<string mnemonic, list<Trait> traits = []>
+    : Plan_Op<mnemonic, !listconcat([HasParent<"ProgramOp">], traits)> {
+  dag scheduleArgs = (ins DefaultValuedAttr<I64Attr, "0">:$mb,
+                          DefaultValuedAttr<I64Attr, "-1">:$layer, StrAttr:$label,
+                          DefaultValuedAttr<I64Attr, "0">:$stream,
+                          OptionalAttr<DenseI64ArrayAttr>:$waits,
+                          OptionalAttr<I64Attr>:$record,
+                          OptionalAttr<Plan_CostAttr>:$cost);
+}
+
+def Plan_KernelOp : Plan_InstructionOp<"kernel", [AttrSizedOperandSegments]> {
+  let summary = "a kernel launch on local shards";
+  let description = [{
+    Operands are the kernel's inputs then its outputs (see KernelKind in plan.proto for
+    their order per kind); `dims` holds the kernel's dimensions by name (m, n, k, tokens...).
+  }];
+  let arguments = !con((ins Plan_KernelKindAttr:$kind,
+                            Variadic<AnyStaticShapeMemRef>:$inputs,
+                            Variadic<AnyStaticShapeMemRef>:$outputs,
+                            DictionaryAttr:$dims), scheduleArgs);
+  let assemblyFormat = "$kind `(` $inputs `)` `->` `(` $outputs `)` $dims attr-dict `:` "
+                       "functional-type($inputs, $outputs)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    // The named dimension, or `fallback` when absent.
+    int64_t dim(::llvm::StringRef name, int64_t fallback = 0);
+  }];
+}
+
+class Plan_CollectiveOp<string mnemonic> : Plan_InstructionOp<mnemonic> {
+  dag collectiveArgs = (ins StrAttr:$axis, I64Attr:$count,
+                            OptionalAttr<I64Attr>:$sequence);
+}
+
+class Plan_SymmetricCollectiveOp<string mnemonic, string what>
+    : Plan_CollectiveOp<mnemonic> {
+  let summary = what;
+  let arguments = !con((ins AnyStaticShapeMemRef:$input, AnyStaticShapeMemRef:$output),
+                       collectiveArgs, scheduleArgs);
+  let assemblyFormat = "$input `->` $output `on` $axis `count` $count attr-dict `:` "
+                       "type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Plan_AllReduceOp : Plan_SymmetricCollectiveOp<"all_reduce",
+    "sum of `count` elements over the group">;
+def Plan_AllGatherOp : Plan_SymmetricCollectiveOp<"all_gather",
+    "each member's `count` elements, concatenated in group order">;
+def Plan_ReduceScatterOp : Plan_SymmetricCollectiveOp<"reduce_scatter",
+    "the sum of every member's piece i (of `count` elements) to member i">;
+
+def Plan_AllToAllOp : Plan_CollectiveOp<"all_to_all"> {
+  let summary = "send_counts[j] elements to member j, recv_counts[j] from it";
+  let arguments = !con((ins AnyStaticShapeMemRef:$input, AnyStaticShapeMemRef:$output,
+                            DenseI64ArrayAttr:$send_counts, DenseI64ArrayAttr:$recv_counts),
+                       collectiveArgs, scheduleArgs);
+  let assemblyFormat = "$input `->` $output `on` $axis `send` $send_counts `recv` $recv_counts "
+                       "`count` $count attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Plan_SendOp : Plan_CollectiveOp<"send"> {
+  let summary = "send `count` elements to member `peer` of the group";
+  let arguments = !con((ins AnyStaticShapeMemRef:$input, I64Attr:$peer), collectiveArgs,
+                       scheduleArgs);
+  let assemblyFormat = "$input `to` $peer `on` $axis `count` $count attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Plan_RecvOp : Plan_CollectiveOp<"recv"> {
+  let summary = "receive `count` elements from member `peer` of the group";
+  let arguments = !con((ins AnyStaticShapeMemRef:$output, I64Attr:$peer), collectiveArgs,
+                       scheduleArgs);
+  let assemblyFormat = "$output `from` $peer `on` $axis `count` $count attr-dict `:` "
+                       "type($output)";
+  let hasVerifier = 1;
+}
+
+#endif // MOEPLAN_DIALECT_PLAN_PLANOPS_TD
