@@ -54,7 +54,7 @@ ProgramOrder::ProgramOrder(ProgramOp program) {
 
 bool ProgramOrder::allBefore(ArrayRef<int64_t> uses, int64_t i) const {
   for (int64_t u : uses)
-    if (clock[i][stream[u]] < u) return false;
+    if (u >= i || clock[i][stream[u]] < u) return false;
   return true;
 }
 

@@ -30,7 +30,8 @@ struct ProgramOrder {
   std::vector<int64_t> stream;
 
   explicit ProgramOrder(planir::ProgramOp program);
-  // Every one of `uses` (instruction indices) happens before instruction `i`.
+  // Every one of `uses` (instruction indices) happens strictly before instruction `i` (an
+  // instruction's own operands never share bytes).
   bool allBefore(llvm::ArrayRef<int64_t> uses, int64_t i) const;
 };
 
