@@ -1,0 +1,216 @@
+// The compiled plan against the published formulas (reference.md section 4) and hand
+// counts: FLOPs (Narayanan et al. 2021), pipeline bubble, weight and activation bytes; and
+// properties every plan must have: deterministic bytes, no two buffers sharing bytes
+// unless one's uses all happen before the other's.
+#include "moeplan/Analysis/WeightMemory.h"
+#include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Description/Load.h"
+#include "moeplan/Plan/PlanFile.h"
+#include "moeplan/Simulate/CostModel.h"
+#include "moeplan/Simulate/Simulator.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace moeplan {
+namespace {
+
+std::string examplePath(const std::string &name) {
+  return std::string(MOEPLAN_SOURCE_DIR) + "/examples/" + name + "/deployment.textproto";
+}
+
+plan::Plan compileText(const std::string &text) {
+  char path[] = "/tmp/moeplan-compiler-test-XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << text;
+  CompileResult r = compileDescriptionFile(path);
+  std::remove(path);
+  EXPECT_TRUE(r.plan.has_value()) << text;
+  return r.plan.value_or(plan::Plan());
+}
+
+plan::Plan compileFile(const std::string &path) {
+  CompileResult r = compileDescriptionFile(path);
+  EXPECT_TRUE(r.plan.has_value()) << path;
+  return r.plan.value_or(plan::Plan());
+}
+
+// A dense GPT layer stack: 4h FFN with GELU, heads x head_dim = h.
+std::string denseGpt(int64_t layers, int64_t h, int64_t heads, int64_t vocab, int64_t batch,
+                     int64_t seq, const std::string &strategy, const std::string &links) {
+  return "name: \"gpt\"\nmodel { layers: " + std::to_string(layers) + " d_model: " +
+         std::to_string(h) + " heads: " + std::to_string(heads) + " head_dim: " +
+         std::to_string(h / heads) + " moe_layers { none: true } dense_ffn_hidden: " +
+         std::to_string(4 * h) + " norm: LAYER_NORM activation: GELU " +
+         (vocab ? "vocab_size: " + std::to_string(vocab) : std::string()) +
+         " dtype: FP16 }\ncluster { nodes: 1 gpus_per_node: 8 gpu { peak_tflops: 400 mfu: 0.5 "
+         "memory_gb: 80 memory_bandwidth_tb_per_s: 2 memory_bandwidth_utilization: 0.8 } " +
+         links + " }\nworkload { sequences: " + std::to_string(batch) + " seq_len: " +
+         std::to_string(seq) + " phase: PREFILL }\nstrategy { " + strategy + " }\n";
+}
+
+// Matrix-multiply FLOPs of all ranks: what the formula counts.
+uint64_t matmulFlops(const plan::Plan &p) {
+  uint64_t total = 0;
+  for (const plan::Rank &r : p.ranks())
+    for (const plan::Instruction &i : p.programs(r.program()).instructions())
+      if (i.has_kernel()) total += i.cost().flops();
+  return total;
+}
+
+TEST(CompiledPlan, ForwardFlopsMatchNarayanan) {
+  // Forward pass: 24 B s l h^2 (1 + s / (6h)) + 2 B s h V, written without division.
+  for (const char *strategy : {"tp: 1 pp: 1 dp: 1", "tp: 2 pp: 2 dp: 2 micro_batches: 2",
+                               "tp: 4 pp: 2 dp: 1 micro_batches: 4"}) {
+    const int64_t l = 4, h = 256, heads = 8, V = 1024, B = 8, s = 64;
+    plan::Plan p = compileText(denseGpt(l, h, heads, V, B, s, strategy,
+                                        "intra_node { bandwidth_gb_per_s: 300 latency_us: 5 }"));
+    uint64_t expected = 24 * B * s * l * h * h + 4 * B * s * s * l * h + 2 * B * s * h * V;
+    EXPECT_EQ(matmulFlops(p), expected) << strategy;
+  }
+}
+
+TEST(CompiledPlan, BubbleMatchesPipelineFormula) {
+  // No embedding or head and (nearly) free transfers. With stage s taking t_s per
+  // micro-batch, GPipe takes sum_s t_s + (m - 1) max_s t_s, and the bubble is what the
+  // stages leave idle of it; for equal stages that is (p - 1) / (m + p - 1). Here the last
+  // stage also runs the final norm, so the stages differ by that much.
+  for (auto [pp, m] : {std::pair<int64_t, int64_t>{2, 2}, {2, 8}, {4, 4}, {4, 16}}) {
+    std::string strategy = "tp: 1 pp: " + std::to_string(pp) + " dp: 1 micro_batches: " +
+                           std::to_string(m) + " schedule: GPIPE";
+    plan::Plan p = compileText(denseGpt(8, 256, 8, 0, 64, 64, strategy,
+                                        "intra_node { bandwidth_gb_per_s: 1e6 latency_us: 0 }"));
+    std::vector<double> stage(pp, 0.0);
+    double transfer = 0;
+    for (const plan::Program &prog : p.programs())
+      for (const plan::Instruction &i : prog.instructions())
+        if (i.micro_batch() == 0) {
+          if (i.has_kernel()) stage[prog.stage()] += sim::kernelSeconds(p.cluster(), i.cost());
+          else if (i.collective().kind() == plan::SEND)
+            transfer = sim::collectiveSeconds(p.cluster(), plan::SEND, i.cost().comm_bytes(), 2, true);
+        }
+    double sum = 0, longest = 0;
+    for (double t : stage) sum += t, longest = std::max(longest, t);
+    double makespan = sum + double(m - 1) * longest;
+    sim::Prediction pred = sim::simulate(p);
+    // Each transfer on the critical path may add its (tiny) time.
+    EXPECT_NEAR(pred.latencySeconds, makespan, double(pp - 1 + m) * transfer + 1e-12);
+    EXPECT_NEAR(pred.bubbleFraction, 1 - double(m) * sum / (double(pp) * makespan), 1e-3);
+    double equalStages = double(pp - 1) / double(m + pp - 1);
+    EXPECT_NEAR(pred.bubbleFraction, equalStages, 0.1 * equalStages) << "pp " << pp << " m " << m;
+  }
+}
+
+TEST(CompiledPlan, WeightBytesMatchTheAnalysis) {
+  LoadedDescription loaded;
+  std::string error;
+  for (const char *example : {"tiny-moe", "seed-moe-30b"}) {
+    std::string path = examplePath(example);
+    auto text = readFile(path, error);
+    ASSERT_TRUE(text) << error;
+    loaded = parseDescription(*text, path);
+    std::vector<Finding> findings;
+    std::optional<DeploymentSpec> spec = resolveSpec(loaded.deployment, findings);
+    ASSERT_TRUE(spec);
+    std::vector<StageWeights> expected = weightsPerGpu(spec->model, spec->strategy);
+    plan::Plan p = compileFile(path);
+    ASSERT_EQ(p.programs_size(), int(expected.size()));
+    for (const plan::Program &prog : p.programs()) {
+      uint64_t weights = 0;
+      for (const plan::Buffer &b : prog.buffers())
+        if (b.kind() == plan::WEIGHT) weights += b.bytes();
+      EXPECT_EQ(int64_t(weights), expected[prog.stage()].bytesPerGpu) << example << " stage " << prog.stage();
+    }
+  }
+}
+
+TEST(CompiledPlan, ActivationShapesMatchHandCounts) {
+  // tiny-moe: 16 sequences of 32 tokens, dp 4, 2 micro-batches: 2 sequences = 64 tokens per
+  // micro-batch, 32 per tp rank. 64 experts, top-1, capacity factor 1.25:
+  // ceil(32 x 1 / 64 x 1.25) = 1 slot; ep 8 gives 8 local experts.
+  plan::Plan p = compileFile(examplePath("tiny-moe"));
+  EXPECT_EQ(p.workload().tokens_per_micro_batch(), 64u);
+  EXPECT_EQ(p.strategy().capacity(), 1u);
+  std::map<std::string, uint64_t> bytes;
+  for (const plan::Buffer &b : p.programs(0).buffers()) bytes[b.name()] = b.bytes();
+  const uint64_t f32 = 4, D = 128;
+  EXPECT_EQ(bytes["layers.0.residual.sum.mb0"], 32 * D * f32);           // [T/tp, D]
+  EXPECT_EQ(bytes["layers.0.tp.all_gather.mb0"], 64 * D * f32);          // [T, D]
+  EXPECT_EQ(bytes["layers.0.attention.q.mb0"], 64 * (4 / 2) * 32 * f32);  // 2 of 4 heads
+  EXPECT_EQ(bytes["layers.0.experts.dispatched.mb0"], 64 * 1 * D * f32);  // [E, C, D]
+  EXPECT_EQ(bytes["layers.0.ep.all_to_all.recv.mb0"], 8 * 8 * 1 * D * f32);  // [ep, E/ep, C, D]
+  EXPECT_EQ(bytes["layers.0.experts.up.mb0"], 8 * 8 * 256 * f32);         // [E/ep, ep C, H]
+}
+
+TEST(CompiledPlan, SameInputSameBytes) {
+  for (const char *example : {"tiny-moe", "seed-moe-30b"}) {
+    std::string a = planfile::serializePlan(compileFile(examplePath(example)));
+    std::string b = planfile::serializePlan(compileFile(examplePath(example)));
+    EXPECT_EQ(a, b) << example;
+  }
+}
+
+// Happens-before on a plan program: clock[i][s] = last instruction of stream s ordered at
+// or before i (streams in issue order, events across them).
+std::vector<std::array<int64_t, 3>> clocks(const plan::Program &prog) {
+  std::vector<std::array<int64_t, 3>> clock;
+  std::array<int64_t, 3> last{-1, -1, -1};
+  std::map<uint32_t, int64_t> recorder;
+  for (int64_t i = 0; i < prog.instructions_size(); ++i) {
+    const plan::Instruction &inst = prog.instructions(i);
+    std::array<int64_t, 3> c{-1, -1, -1};
+    if (last[inst.stream()] >= 0) c = clock[last[inst.stream()]];
+    for (uint32_t e : inst.wait_events())
+      for (int s = 0; s < 3; ++s) c[s] = std::max(c[s], clock[recorder.at(e)][s]);
+    c[inst.stream()] = i;
+    clock.push_back(c);
+    last[inst.stream()] = i;
+    if (inst.record_event()) recorder[inst.record_event()] = i;
+  }
+  return clock;
+}
+
+TEST(CompiledPlan, BuffersShareBytesOnlyWhenOrdered) {
+  for (const char *example : {"tiny-moe", "seed-moe-30b"}) {
+    plan::Plan p = compileFile(examplePath(example));
+    for (const plan::Program &prog : p.programs()) {
+      auto clock = clocks(prog);
+      std::vector<std::vector<int64_t>> uses(prog.buffers_size());
+      for (int64_t i = 0; i < prog.instructions_size(); ++i) {
+        const plan::Instruction &inst = prog.instructions(i);
+        std::vector<uint32_t> ops;
+        if (inst.has_kernel()) {
+          ops.assign(inst.kernel().inputs().begin(), inst.kernel().inputs().end());
+          ops.insert(ops.end(), inst.kernel().outputs().begin(), inst.kernel().outputs().end());
+        } else {
+          if (inst.collective().kind() != plan::RECV) ops.push_back(inst.collective().input());
+          if (inst.collective().kind() != plan::SEND) ops.push_back(inst.collective().output());
+        }
+        for (uint32_t b : ops) uses[b].push_back(i);
+      }
+      auto before = [&](const std::vector<int64_t> &a, const std::vector<int64_t> &b) {
+        for (int64_t u : a)
+          for (int64_t v : b)
+            if (u >= v || clock[v][prog.instructions(u).stream()] < u) return false;
+        return true;
+      };
+      for (int x = 0; x < prog.buffers_size(); ++x)
+        for (int y = x + 1; y < prog.buffers_size(); ++y) {
+          const plan::Buffer &a = prog.buffers(x), &b = prog.buffers(y);
+          bool overlap = a.offset() < b.offset() + b.bytes() && b.offset() < a.offset() + a.bytes();
+          if (!overlap || uses[x].empty() || uses[y].empty()) continue;
+          EXPECT_TRUE(before(uses[x], uses[y]) || before(uses[y], uses[x]))
+              << example << " stage " << prog.stage() << ": " << a.name() << " and " << b.name();
+        }
+    }
+  }
+}
+
+} // namespace
+} // namespace moeplan
