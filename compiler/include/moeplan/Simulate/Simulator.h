@@ -18,12 +18,17 @@ struct InstructionTiming {
   double start = 0, end = 0;
 };
 
+// Stream-0 idle time is attributed to the constraint that released the next stream-0
+// instruction last (the producer of the latest of its wait_events): a SEND/RECV makes it
+// bubble, another collective exposed communication, a kernel neither. A collective issued on
+// stream 0 holds it: its wait for the group and its duration count the same way.
 struct RankTimeline {
   uint32_t rank = 0;
   std::vector<InstructionTiming> instructions;  // in issue order
   double end = 0;               // completion of the rank's last instruction
-  double computeBusy = 0;       // stream 0 busy time
+  double computeBusy = 0;       // stream 0 busy time (its kernels)
   double commBusy = 0;          // time some collective or transfer of this rank is running
+                                // (union of their intervals, whatever their stream)
   double exposedComm = 0;       // stream-0 idle time spent waiting on a collective (not a RECV)
   double bubble = 0;            // stream-0 idle time waiting on a RECV, before the first or
                                 // after the last compute instruction
@@ -50,7 +55,11 @@ struct Prediction {
 };
 
 // Throws std::invalid_argument when the plan deadlocks (names the ranks and instructions
-// that wait on each other); plans from validatePlan() and the compiler never do.
+// that wait on each other); plans from validatePlan() and the compiler never do. Also throws
+// on plans it cannot time (a collective's kinds differ between members, a rank without a
+// group on a collective's axis, a cluster rate of zero where there is work for it).
+// A wait on an event is a wait for its latest record issued before the waiter (as a CUDA
+// stream wait), or for its first record when none is issued before.
 Prediction simulate(const plan::Plan &p);
 
 // The simulated timeline as trace events (stream names: compute, collectives, pipeline).

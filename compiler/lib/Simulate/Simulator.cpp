@@ -1,0 +1,634 @@
+#include "moeplan/Simulate/Simulator.h"
+
+#include "moeplan/Simulate/CostModel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
+
+namespace moeplan::sim {
+
+namespace {
+
+constexpr uint32_t kComputeStream = 0;
+constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+// How many blocked ranks a deadlock report names.
+constexpr size_t kReportedBlockedRanks = 3;
+const double kUnset = std::numeric_limits<double>::quiet_NaN();
+
+bool isTransfer(plan::CollectiveKind kind) { return kind == plan::SEND || kind == plan::RECV; }
+
+std::string quoted(const plan::Instruction &inst) { return "\"" + inst.label() + "\""; }
+
+// The static structure of one program, shared by every rank that runs it.
+struct ProgramIndex {
+  std::vector<uint32_t> prevOnStream, nextOnStream;  // kNone at a stream's ends
+  std::vector<uint32_t> streamHeads;
+  // Per instruction, one producer per wait_events entry (same order): the instruction whose
+  // record_event it waits for, kNone when nothing records that event.
+  std::vector<uint32_t> producerBegin, producers;
+  std::vector<uint32_t> waiterBegin, waiters;  // the inverse of producers
+  std::vector<double> kernelSeconds;           // kernels only
+  std::vector<uint32_t> channel;               // collectives only: index into channels
+  std::vector<uint32_t> ordinal;               // collectives: position on their channel
+  // A channel is a communicator as the program names it: group collectives by axis,
+  // transfers by axis, peer position and direction; each rank resolves it to a group or a
+  // peer rank. Kept as the channel's first collective.
+  std::vector<const plan::Collective *> channels;
+};
+
+// The producer of each wait is the latest record of that event issued before the waiter (what
+// a CUDA stream wait means); failing that, the first record issued after it.
+ProgramIndex indexProgram(const plan::Cluster &cluster, const plan::Program &program,
+                          uint32_t programIndex) {
+  const uint32_t n = uint32_t(program.instructions_size());
+  ProgramIndex index;
+  index.prevOnStream.assign(n, kNone);
+  index.nextOnStream.assign(n, kNone);
+  index.kernelSeconds.assign(n, 0);
+  index.channel.assign(n, kNone);
+  index.ordinal.assign(n, 0);
+
+  std::unordered_map<uint32_t, uint32_t> firstRecord, lastRecord, lastOnStream;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t event = program.instructions(int(i)).record_event();
+    if (event != 0) firstRecord.emplace(event, i);
+  }
+
+  std::map<std::tuple<int, std::string, uint32_t>, uint32_t> channelIds;
+  std::vector<uint32_t> channelUses;
+  index.producerBegin.reserve(n + 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    const plan::Instruction &inst = program.instructions(int(i));
+    auto [last, isHead] = lastOnStream.try_emplace(inst.stream(), i);
+    if (isHead) {
+      index.streamHeads.push_back(i);
+    } else {
+      index.prevOnStream[i] = last->second;
+      index.nextOnStream[last->second] = i;
+      last->second = i;
+    }
+
+    index.producerBegin.push_back(uint32_t(index.producers.size()));
+    for (uint32_t event : inst.wait_events()) {
+      auto earlier = lastRecord.find(event);
+      auto any = firstRecord.find(event);
+      index.producers.push_back(earlier != lastRecord.end() ? earlier->second
+                                : any != firstRecord.end()  ? any->second
+                                                            : kNone);
+    }
+    if (inst.record_event() != 0) lastRecord[inst.record_event()] = i;
+
+    if (inst.has_kernel()) {
+      index.kernelSeconds[i] = kernelSeconds(cluster, inst.cost());
+    } else if (inst.has_collective()) {
+      const plan::Collective &c = inst.collective();
+      bool transfer = isTransfer(c.kind());
+      auto key = std::make_tuple(transfer ? int(c.kind()) : 0, c.axis(), transfer ? c.peer() : 0);
+      auto [it, added] = channelIds.try_emplace(key, uint32_t(index.channels.size()));
+      if (added) {
+        index.channels.push_back(&c);
+        channelUses.push_back(0);
+      }
+      index.channel[i] = it->second;
+      index.ordinal[i] = channelUses[it->second]++;
+    } else {
+      throw std::invalid_argument("program " + std::to_string(programIndex) + " instruction " +
+                                  std::to_string(i) + " " + quoted(inst) +
+                                  " is neither a kernel nor a collective");
+    }
+  }
+  index.producerBegin.push_back(uint32_t(index.producers.size()));
+
+  // Invert producers into waiters (counting sort by producer).
+  index.waiterBegin.assign(n + 1, 0);
+  for (uint32_t producer : index.producers)
+    if (producer != kNone) ++index.waiterBegin[producer + 1];
+  for (uint32_t i = 0; i < n; ++i) index.waiterBegin[i + 1] += index.waiterBegin[i];
+  index.waiters.resize(index.waiterBegin[n]);
+  std::vector<uint32_t> fill(index.waiterBegin.begin(), index.waiterBegin.end() - 1);
+  for (uint32_t i = 0; i < n; ++i)
+    for (uint32_t k = index.producerBegin[i]; k < index.producerBegin[i + 1]; ++k)
+      if (index.producers[k] != kNone) index.waiters[fill[index.producers[k]]++] = i;
+  return index;
+}
+
+// What one rank's program channels resolve to.
+struct RankState {
+  uint32_t program = 0;
+  std::vector<CollectiveRoute> routes;  // per program channel
+  // Empty when the rank's channels resolve to distinct communicators (the program's ordinals
+  // hold); otherwise ordinals counted per communicator, since two axes that resolve to one
+  // group (or two peers that are one rank) share its order.
+  std::vector<uint32_t> ordinals;
+  uint32_t finished = 0;  // instructions completed
+};
+
+struct Participant {
+  uint32_t rank, instruction;
+};
+
+// Members of one collective (or the two sides of one transfer) gathering: it starts when the
+// last arrives and lasts as long as its slowest member's share.
+struct Meeting {
+  plan::CollectiveKind kind = plan::COLLECTIVE_KIND_UNSPECIFIED;
+  uint32_t expected = 0;
+  double start = 0, seconds = 0;
+  std::vector<Participant> arrived;
+};
+
+struct TransferKey {
+  uint32_t sender, receiver, ordinal;
+  bool operator==(const TransferKey &o) const {
+    return sender == o.sender && receiver == o.receiver && ordinal == o.ordinal;
+  }
+};
+struct TransferKeyHash {
+  size_t operator()(const TransferKey &k) const {
+    uint64_t ranks = (uint64_t(k.sender) << 32) | k.receiver;
+    return std::hash<uint64_t>()(ranks * 0x9E3779B97F4A7C15ull ^ k.ordinal);
+  }
+};
+
+// Times are fixed by dependencies alone (durations do not depend on contention), so the
+// simulation propagates completions through a worklist: when an instruction completes, the
+// next one on its stream and those waiting on its event are tried; a collective waits in its
+// meeting until every member has arrived.
+class Simulation {
+public:
+  explicit Simulation(const plan::Plan &p) : plan_(p) {}
+
+  std::vector<RankTimeline> run() {
+    indexPrograms();
+    resolveRanks();
+    for (uint32_t r = 0; r < ranks_.size(); ++r)
+      for (uint32_t head : programs_[ranks_[r].program].streamHeads) tryStart(r, head);
+    while (!completed_.empty()) {
+      Participant done = completed_.back();
+      completed_.pop_back();
+      const ProgramIndex &index = programs_[ranks_[done.rank].program];
+      if (index.nextOnStream[done.instruction] != kNone)
+        tryStart(done.rank, index.nextOnStream[done.instruction]);
+      for (uint32_t k = index.waiterBegin[done.instruction];
+           k < index.waiterBegin[done.instruction + 1]; ++k)
+        tryStart(done.rank, index.waiters[k]);
+    }
+    for (uint32_t r = 0; r < ranks_.size(); ++r)
+      if (ranks_[r].finished < timelines_[r].instructions.size()) throw deadlock();
+    return std::move(timelines_);
+  }
+
+  const ProgramIndex &programOf(uint32_t rank) const { return programs_[ranks_[rank].program]; }
+  const RankState &rank(uint32_t r) const { return ranks_[r]; }
+
+private:
+  const plan::Plan &plan_;
+  std::vector<ProgramIndex> programs_;
+  std::vector<RankState> ranks_;
+  std::vector<RankTimeline> timelines_;
+  std::vector<Participant> completed_;                 // completions not yet propagated
+  std::unordered_map<uint64_t, Meeting> collectives_;  // by group << 32 | ordinal
+  std::unordered_map<TransferKey, Meeting, TransferKeyHash> transfers_;
+
+  void indexPrograms() {
+    programs_.reserve(size_t(plan_.programs_size()));
+    for (int i = 0; i < plan_.programs_size(); ++i)
+      programs_.push_back(indexProgram(plan_.cluster(), plan_.programs(i), uint32_t(i)));
+  }
+
+  void resolveRanks() {
+    const uint32_t world = uint32_t(plan_.ranks_size());
+    ranks_.resize(world);
+    timelines_.resize(world);
+    for (uint32_t r = 0; r < world; ++r) {
+      RankState &state = ranks_[r];
+      state.program = plan_.ranks(int(r)).program();
+      if (state.program >= programs_.size())
+        throw std::invalid_argument("rank " + std::to_string(r) + " runs program " +
+                                    std::to_string(state.program) + ", which does not exist");
+      const ProgramIndex &index = programs_[state.program];
+      for (const plan::Collective *channel : index.channels)
+        state.routes.push_back(routeCollective(plan_, r, *channel));
+      countOrdinalsPerCommunicator(state, index);
+
+      RankTimeline &timeline = timelines_[r];
+      timeline.rank = r;
+      timeline.instructions.resize(index.prevOnStream.size());
+      for (uint32_t i = 0; i < timeline.instructions.size(); ++i)
+        timeline.instructions[i] = {i, kUnset, kUnset};
+    }
+  }
+
+  // The communicator a channel resolves to on one rank: a group, or a direction and peer.
+  std::pair<int, uint32_t> communicator(const RankState &state, const ProgramIndex &index,
+                                        uint32_t channel) const {
+    plan::CollectiveKind kind = index.channels[channel]->kind();
+    const CollectiveRoute &route = state.routes[channel];
+    return isTransfer(kind) ? std::make_pair(int(kind), route.peerRank)
+                            : std::make_pair(0, route.group);
+  }
+
+  void countOrdinalsPerCommunicator(RankState &state, const ProgramIndex &index) {
+    std::map<std::pair<int, uint32_t>, uint32_t> distinct;
+    std::vector<uint32_t> communicatorOf;
+    for (uint32_t c = 0; c < index.channels.size(); ++c)
+      communicatorOf.push_back(
+          distinct.try_emplace(communicator(state, index, c), uint32_t(distinct.size()))
+              .first->second);
+    if (distinct.size() == index.channels.size()) return;
+    std::vector<uint32_t> uses(distinct.size(), 0);
+    state.ordinals.assign(index.channel.size(), 0);
+    for (uint32_t i = 0; i < index.channel.size(); ++i)
+      if (index.channel[i] != kNone) state.ordinals[i] = uses[communicatorOf[index.channel[i]]]++;
+  }
+
+  uint32_t ordinalOf(const RankState &state, const ProgramIndex &index, uint32_t i) const {
+    return state.ordinals.empty() ? index.ordinal[i] : state.ordinals[i];
+  }
+
+  // Starts `i` on rank `r` (or lets it arrive at its meeting) if its stream predecessor and
+  // every event it waits for have completed. A no-op when it already has.
+  void tryStart(uint32_t r, uint32_t i) {
+    std::vector<InstructionTiming> &times = timelines_[r].instructions;
+    if (!std::isnan(times[i].start)) return;
+    const ProgramIndex &index = programOf(r);
+    double ready = 0;
+    if (uint32_t prev = index.prevOnStream[i]; prev != kNone) {
+      if (std::isnan(times[prev].end)) return;
+      ready = times[prev].end;
+    }
+    for (uint32_t k = index.producerBegin[i]; k < index.producerBegin[i + 1]; ++k) {
+      uint32_t producer = index.producers[k];
+      if (producer == kNone || std::isnan(times[producer].end)) return;
+      ready = std::max(ready, times[producer].end);
+    }
+    if (index.channel[i] == kNone)
+      finish(r, i, ready, ready + index.kernelSeconds[i]);
+    else
+      arrive(r, i, ready);
+  }
+
+  void arrive(uint32_t r, uint32_t i, double ready) {
+    timelines_[r].instructions[i].start = ready;  // marks arrival; the meeting sets the start
+    const RankState &state = ranks_[r];
+    const ProgramIndex &index = programs_[state.program];
+    const plan::Instruction &inst = plan_.programs(int(state.program)).instructions(int(i));
+    const plan::CollectiveKind kind = inst.collective().kind();
+    const CollectiveRoute &route = state.routes[index.channel[i]];
+    const uint32_t ordinal = ordinalOf(state, index, i);
+    const double seconds = collectiveSeconds(plan_.cluster(), kind, inst.cost().comm_bytes(),
+                                             route.groupSize, route.intraNode);
+    if (isTransfer(kind)) {
+      bool send = kind == plan::SEND;
+      TransferKey key{send ? r : route.peerRank, send ? route.peerRank : r, ordinal};
+      auto it = transfers_.try_emplace(key).first;
+      if (join(it->second, kind, 2, r, i, ready, seconds)) transfers_.erase(it);
+    } else {
+      auto it = collectives_.try_emplace((uint64_t(route.group) << 32) | ordinal).first;
+      if (it->second.kind != kind && !it->second.arrived.empty())
+        throw std::invalid_argument(
+            "collective mismatch on group " + std::to_string(route.group) + ": rank " +
+            std::to_string(r) + " issues " + plan::CollectiveKind_Name(kind) + " " + quoted(inst) +
+            " where rank " + std::to_string(it->second.arrived.front().rank) + " issued " +
+            plan::CollectiveKind_Name(it->second.kind));
+      if (join(it->second, kind, route.groupSize, r, i, ready, seconds)) collectives_.erase(it);
+    }
+  }
+
+  // Adds a member; when it is the last, completes everyone. Returns whether it completed.
+  bool join(Meeting &m, plan::CollectiveKind kind, uint32_t expected, uint32_t r, uint32_t i,
+            double ready, double seconds) {
+    if (m.arrived.empty()) {
+      m.kind = kind;
+      m.expected = expected;
+      m.arrived.reserve(expected);
+    }
+    m.start = std::max(m.start, ready);
+    m.seconds = std::max(m.seconds, seconds);
+    m.arrived.push_back({r, i});
+    if (m.arrived.size() < m.expected) return false;
+    for (const Participant &p : m.arrived)
+      finish(p.rank, p.instruction, m.start, m.start + m.seconds);
+    return true;
+  }
+
+  void finish(uint32_t r, uint32_t i, double start, double end) {
+    InstructionTiming &t = timelines_[r].instructions[i];
+    t.start = start;
+    t.end = end;
+    ++ranks_[r].finished;
+    completed_.push_back({r, i});
+  }
+
+  // Names the first blocked ranks, the instruction each stream is stuck at and what it waits on.
+  std::invalid_argument deadlock() const {
+    std::vector<uint32_t> blocked;
+    for (uint32_t r = 0; r < ranks_.size(); ++r)
+      if (ranks_[r].finished < timelines_[r].instructions.size()) blocked.push_back(r);
+    std::ostringstream out;
+    out << "plan deadlocks: " << blocked.size() << " of " << ranks_.size()
+        << " ranks cannot finish";
+    for (size_t b = 0; b < std::min(blocked.size(), kReportedBlockedRanks); ++b)
+      describeBlockedRank(out, blocked[b]);
+    if (blocked.size() > kReportedBlockedRanks)
+      out << "; and " << blocked.size() - kReportedBlockedRanks << " more ranks";
+    return std::invalid_argument(out.str());
+  }
+
+  void describeBlockedRank(std::ostringstream &out, uint32_t r) const {
+    const std::vector<InstructionTiming> &times = timelines_[r].instructions;
+    const ProgramIndex &index = programOf(r);
+    const plan::Program &program = plan_.programs(int(ranks_[r].program));
+    out << "; rank " << r << ":";
+    const char *separator = "";
+    for (uint32_t head : index.streamHeads) {
+      uint32_t i = head;
+      while (i != kNone && !std::isnan(times[i].end)) i = index.nextOnStream[i];
+      if (i == kNone) continue;
+      const plan::Instruction &inst = program.instructions(int(i));
+      out << separator << " instruction " << i << " " << quoted(inst) << " (stream "
+          << inst.stream() << ")";
+      if (!std::isnan(times[i].start))
+        describeMeeting(out, r, i, inst);
+      else
+        describeMissingEvents(out, times, index, program, i, inst);
+      separator = ",";
+    }
+  }
+
+  void describeMeeting(std::ostringstream &out, uint32_t r, uint32_t i,
+                       const plan::Instruction &inst) const {
+    const RankState &state = ranks_[r];
+    const ProgramIndex &index = programs_[state.program];
+    const plan::Collective &c = inst.collective();
+    const CollectiveRoute &route = state.routes[index.channel[i]];
+    const uint32_t ordinal = ordinalOf(state, index, i);
+    if (c.kind() == plan::SEND) {
+      out << " waits for rank " << route.peerRank << " to post RECV #" << ordinal << " from it";
+    } else if (c.kind() == plan::RECV) {
+      out << " waits for rank " << route.peerRank << " to post SEND #" << ordinal << " to it";
+    } else {
+      out << " waits in " << plan::CollectiveKind_Name(c.kind()) << " #" << ordinal << " on group "
+          << route.group << " (axis " << c.axis() << ") for ranks";
+      const Meeting &m = collectives_.at((uint64_t(route.group) << 32) | ordinal);
+      for (uint32_t member : plan_.groups(int(route.group)).ranks())
+        if (std::none_of(m.arrived.begin(), m.arrived.end(),
+                         [&](const Participant &p) { return p.rank == member; }))
+          out << " " << member;
+    }
+  }
+
+  static void describeMissingEvents(std::ostringstream &out,
+                                    const std::vector<InstructionTiming> &times,
+                                    const ProgramIndex &index, const plan::Program &program,
+                                    uint32_t i, const plan::Instruction &inst) {
+    out << " waits for";
+    for (int w = 0; w < inst.wait_events_size(); ++w) {
+      uint32_t producer = index.producers[index.producerBegin[i] + uint32_t(w)];
+      if (producer == kNone)
+        out << " event " << inst.wait_events(w) << " (which no instruction records)";
+      else if (std::isnan(times[producer].end))
+        out << " event " << inst.wait_events(w) << " (recorded by instruction " << producer << " "
+            << quoted(program.instructions(int(producer))) << ")";
+    }
+  }
+};
+
+double share(double part, double whole) { return whole > 0 ? part / whole : 0; }
+
+// Which kind of wait a stretch of compute-stream idle time is.
+enum class IdleCause { Pipeline, Collective, Other };
+
+IdleCause causeOf(const plan::Instruction &releaser) {
+  if (!releaser.has_collective()) return IdleCause::Other;
+  return isTransfer(releaser.collective().kind()) ? IdleCause::Pipeline : IdleCause::Collective;
+}
+
+// Splits the compute stream's time into kernels, exposed communication and bubble; sums the
+// rank's roofline parts and the union of its communication intervals.
+void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &program,
+                   const ProgramIndex &index, const RankState &state, double makespan) {
+  const plan::Cluster &cluster = p.cluster();
+  std::vector<std::pair<double, double>> commIntervals;
+  for (const InstructionTiming &timing : t.instructions) {
+    const uint32_t i = timing.instruction;
+    const plan::Instruction &inst = program.instructions(int(i));
+    t.end = std::max(t.end, timing.end);
+    if (inst.has_kernel()) {
+      t.flops += inst.cost().flops();
+      t.computeSeconds += kernelComputeSeconds(cluster, inst.cost());
+      t.memorySeconds += kernelMemorySeconds(cluster, inst.cost());
+    } else {
+      const CollectiveRoute &route = state.routes[index.channel[i]];
+      t.commSeconds +=
+          collectiveSeconds(cluster, inst.collective().kind(), inst.cost().comm_bytes(),
+                            route.groupSize, route.intraNode);
+      commIntervals.emplace_back(timing.start, timing.end);
+    }
+  }
+
+  std::sort(commIntervals.begin(), commIntervals.end());
+  double coveredUntil = 0;
+  for (auto [start, end] : commIntervals) {
+    start = std::max(start, coveredUntil);
+    if (end > start) t.commBusy += end - start;
+    coveredUntil = std::max(coveredUntil, end);
+  }
+
+  auto addIdle = [&](IdleCause cause, double seconds) {
+    if (seconds <= 0) return;
+    if (cause == IdleCause::Pipeline) t.bubble += seconds;
+    if (cause == IdleCause::Collective) t.exposedComm += seconds;
+  };
+  // A collective on the compute stream holds it; that time is a wait like any other.
+  double streamFreeAt = 0;
+  bool first = true;
+  for (uint32_t head : index.streamHeads) {
+    if (program.instructions(int(head)).stream() != kComputeStream) continue;
+    for (uint32_t i = head; i != kNone; i = index.nextOnStream[i]) {
+      const plan::Instruction &inst = program.instructions(int(i));
+      const InstructionTiming &timing = t.instructions[i];
+      if (first) {
+        addIdle(IdleCause::Pipeline, timing.start - streamFreeAt);
+      } else {
+        // The constraint that released it last: its predecessor on the stream (no gap) or
+        // the latest of the events it waited for; a collective may then wait for its group.
+        double released = streamFreeAt;
+        const plan::Instruction *releaser = nullptr;
+        for (uint32_t k = index.producerBegin[i]; k < index.producerBegin[i + 1]; ++k) {
+          uint32_t producer = index.producers[k];
+          if (t.instructions[producer].end > released) {
+            released = t.instructions[producer].end;
+            releaser = &program.instructions(int(producer));
+          }
+        }
+        if (releaser) addIdle(causeOf(*releaser), released - streamFreeAt);
+        addIdle(causeOf(inst), timing.start - released);
+      }
+      if (inst.has_kernel())
+        t.computeBusy += timing.end - timing.start;
+      else
+        addIdle(causeOf(inst), timing.end - timing.start);
+      streamFreeAt = timing.end;
+      first = false;
+    }
+  }
+  addIdle(IdleCause::Pipeline, makespan - streamFreeAt);
+}
+
+// Mean over EP positions of the routed load / its maximum; expert e sits at position
+// e x ep / experts (e / (experts / ep) when ep divides experts).
+std::vector<double> expertWeights(const plan::Plan &p) {
+  const uint32_t experts = p.model().experts();
+  if (p.model().expert_load_size() == 0) return std::vector<double>(experts, 1.0);
+  if (uint32_t(p.model().expert_load_size()) != experts)
+    throw std::invalid_argument("model.expert_load has " +
+                                std::to_string(p.model().expert_load_size()) + " entries for " +
+                                std::to_string(experts) + " experts");
+  return {p.model().expert_load().begin(), p.model().expert_load().end()};
+}
+
+double loadBalance(const plan::Plan &p, const std::vector<double> &weights) {
+  const uint64_t experts = weights.size();
+  if (experts == 0) return 1;
+  const uint64_t ep = std::max<uint32_t>(1, p.strategy().ep());
+  std::vector<double> load(ep, 0.0);
+  for (uint64_t e = 0; e < experts; ++e) load[e * ep / experts] += weights[e];
+  double max = *std::max_element(load.begin(), load.end());
+  double mean = 0;
+  for (double l : load) mean += l / double(ep);
+  return max > 0 ? mean / max : 1;
+}
+
+// Expected tokens routed to expert e per dispatching rank and micro-batch:
+// (tokens_per_micro_batch / tp) x top_k x w_e / sum(w); those above capacity are dropped.
+double droppedTokenFraction(const plan::Plan &p, const std::vector<double> &weights) {
+  double total = 0;
+  for (double w : weights) total += w;
+  if (weights.empty() || total <= 0) return 0;
+  const double tokensPerRank = double(p.workload().tokens_per_micro_batch()) /
+                               double(std::max<uint32_t>(1, p.strategy().tp()));
+  const double capacity = double(p.strategy().capacity());
+  double routed = 0, dropped = 0;
+  for (double w : weights) {
+    double load = tokensPerRank * double(p.model().top_k()) * w / total;
+    routed += load;
+    dropped += std::max(0.0, load - capacity);
+  }
+  return share(dropped, routed);
+}
+
+std::string compactRanks(const plan::Group &group) {
+  std::string out;
+  for (int i = 0; i < group.ranks_size();) {
+    int runEnd = i;
+    while (runEnd + 1 < group.ranks_size() && group.ranks(runEnd + 1) == group.ranks(runEnd) + 1)
+      ++runEnd;
+    if (!out.empty()) out += ",";
+    out += std::to_string(group.ranks(i));
+    if (runEnd > i) out += "-" + std::to_string(group.ranks(runEnd));
+    i = runEnd + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+Prediction simulate(const plan::Plan &p) {
+  Simulation simulation(p);
+  Prediction pred;
+  pred.ranks = simulation.run();
+
+  double makespan = 0;
+  for (const RankTimeline &t : pred.ranks)
+    for (const InstructionTiming &timing : t.instructions)
+      makespan = std::max(makespan, timing.end);
+
+  double bubble = 0, comm = 0, exposed = 0, flops = 0;
+  for (RankTimeline &t : pred.ranks) {
+    const RankState &state = simulation.rank(t.rank);
+    summarizeRank(t, p, p.programs(int(state.program)), simulation.programOf(t.rank), state,
+                  makespan);
+    bubble += share(t.bubble, makespan);
+    comm += share(t.commBusy, makespan);
+    exposed += share(t.exposedComm, makespan);
+    flops += double(t.flops);
+    const std::pair<double, const char *> bounds[] = {{t.computeSeconds, "compute"},
+                                                      {t.memorySeconds, "memory"},
+                                                      {t.commSeconds, "communication"}};
+    for (const auto &[seconds, bound] : bounds)
+      if (seconds > pred.rooflineSeconds || pred.rooflineBound.empty()) {
+        pred.rooflineSeconds = seconds;
+        pred.rooflineRank = t.rank;
+        pred.rooflineBound = bound;
+      }
+  }
+
+  const double ranks = double(pred.ranks.size());
+  pred.latencySeconds = makespan;
+  const plan::Workload &w = p.workload();
+  double tokens = w.phase() == plan::DECODE ? double(w.sequences())
+                                            : double(w.sequences()) * double(w.seq_len());
+  pred.throughputTokensPerSecond = share(tokens, makespan);
+  pred.bubbleFraction = share(bubble, ranks);
+  pred.commShare = share(comm, ranks);
+  pred.exposedCommShare = share(exposed, ranks);
+  pred.overlappedCommShare = pred.commShare - pred.exposedCommShare;
+  pred.utilization = share(flops, ranks * p.cluster().peak_flops() * makespan);
+  std::vector<double> weights = expertWeights(p);
+  pred.loadBalance = loadBalance(p, weights);
+  pred.droppedTokenFraction = droppedTokenFraction(p, weights);
+  return pred;
+}
+
+const std::vector<std::string> &streamNames() {
+  static const std::vector<std::string> names = {"compute", "collectives", "pipeline"};
+  return names;
+}
+
+std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred) {
+  std::vector<trace::TraceEvent> events;
+  size_t executed = 0;
+  for (const RankTimeline &t : pred.ranks) executed += t.instructions.size();
+  events.reserve(executed);
+  std::vector<std::string> groupRanks(size_t(p.groups_size()));
+  for (int g = 0; g < p.groups_size(); ++g) groupRanks[size_t(g)] = compactRanks(p.groups(g));
+
+  for (const RankTimeline &t : pred.ranks) {
+    const plan::Program &program = p.programs(int(p.ranks(int(t.rank)).program()));
+    for (const InstructionTiming &timing : t.instructions) {
+      const plan::Instruction &inst = program.instructions(int(timing.instruction));
+      trace::TraceEvent e;
+      e.rank = t.rank;
+      e.stream = inst.stream();
+      e.startSeconds = timing.start;
+      e.durationSeconds = timing.end - timing.start;
+      e.args["micro_batch"] = std::to_string(inst.micro_batch());
+      e.args["layer"] = std::to_string(inst.layer());
+      e.args["flops"] = std::to_string(inst.cost().flops());
+      e.args["memory_bytes"] = std::to_string(inst.cost().memory_bytes());
+      e.args["comm_bytes"] = std::to_string(inst.cost().comm_bytes());
+      if (inst.has_kernel()) {
+        e.name = inst.label().empty() ? plan::KernelKind_Name(inst.kernel().kind()) : inst.label();
+        e.category = "kernel";
+      } else {
+        const plan::Collective &c = inst.collective();
+        CollectiveRoute route = routeCollective(p, t.rank, c);
+        e.name = inst.label().empty() ? plan::CollectiveKind_Name(c.kind()) : inst.label();
+        e.category = isTransfer(c.kind()) ? "p2p" : "collective";
+        e.args["axis"] = c.axis();
+        e.args["group"] = groupRanks[route.group];
+        if (isTransfer(c.kind())) e.args["peer"] = std::to_string(route.peerRank);
+      }
+      events.push_back(std::move(e));
+    }
+  }
+  return events;
+}
+
+}  // namespace moeplan::sim

@@ -1,0 +1,404 @@
+// The simulator against closed forms (reference.md section 4) on synthetic plans: expected
+// values are computed here from the formulas and the plans' inputs.
+#include "moeplan/Simulate/Simulator.h"
+
+#include "moeplan/Simulate/CostModel.h"
+
+#include "TestPlans.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+using namespace moeplan;
+using namespace moeplan::sim;
+using namespace moeplan::testing;
+
+namespace {
+
+// Simulated times are sums of a few doubles: equal up to rounding.
+#define EXPECT_CLOSE(actual, expected)                                                             \
+  EXPECT_NEAR(actual, expected, 1e-9 * std::abs(expected) + 1e-15)
+
+const plan::Cost kStageCost = flopsCost(uint64_t(1e12));
+
+std::string deadlockMessage(const plan::Plan &p) {
+  try {
+    simulate(p);
+  } catch (const std::invalid_argument &e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Simulator, PipelineBubbleAndLatencyMatchTheClosedForm) {
+  struct Shape {
+    uint32_t stages, microBatches;
+  };
+  for (Shape shape : {Shape{1, 1}, Shape{1, 4}, Shape{2, 1}, Shape{2, 4}, Shape{4, 8}, Shape{8, 3},
+                      Shape{3, 16}}) {
+    const double p = shape.stages, m = shape.microBatches;
+    SCOPED_TRACE("p " + std::to_string(shape.stages) + " m " + std::to_string(shape.microBatches));
+    plan::Plan plan =
+        withoutLinkLatency(pipelinePlan(shape.stages, shape.microBatches, kStageCost, 0));
+    const double t = kernelSeconds(plan.cluster(), kStageCost);
+    Prediction pred = simulate(plan);
+
+    EXPECT_CLOSE(pred.latencySeconds, (m + p - 1) * t);
+    EXPECT_CLOSE(pred.bubbleFraction, (p - 1) / (m + p - 1));
+    // Every stage computes m x t and idles (p - 1) x t: before its first and after its last.
+    for (const RankTimeline &rank : pred.ranks) {
+      EXPECT_CLOSE(rank.computeBusy, m * t);
+      EXPECT_CLOSE(rank.bubble, (p - 1) * t);
+      EXPECT_EQ(rank.exposedComm, 0);
+      EXPECT_CLOSE(rank.end,
+                   rank.rank + 1 == shape.stages ? pred.latencySeconds : (m + rank.rank) * t);
+    }
+    // Model FLOPs p x m x flops over p GPUs for the makespan: mfu x m / (m + p - 1).
+    EXPECT_CLOSE(pred.utilization, plan.cluster().mfu() * m / (m + p - 1));
+    EXPECT_EQ(pred.exposedCommShare, 0);
+  }
+}
+
+// One micro-batch: the stages and transfers form one chain, p x t + (p - 1) x transfer.
+TEST(Simulator, PipelineTransfersLieOnTheCriticalPath) {
+  const uint64_t bytes = uint64_t(1) << 26;
+  for (uint32_t stages : {2u, 4u}) {
+    plan::Plan plan = pipelinePlan(stages, 1, kStageCost, bytes);
+    const plan::Cluster &c = plan.cluster();
+    const double t = kernelSeconds(c, kStageCost);
+    const double transfer = collectiveSeconds(c, plan::SEND, bytes, stages, true);
+    ASSERT_GT(transfer, 0);
+    Prediction pred = simulate(plan);
+    EXPECT_CLOSE(pred.latencySeconds, stages * t + (stages - 1) * transfer);
+    // Waiting for a RECV is bubble: every stage idles for all but its own kernel.
+    for (const RankTimeline &rank : pred.ranks) {
+      EXPECT_CLOSE(rank.bubble, pred.latencySeconds - t);
+      EXPECT_EQ(rank.exposedComm, 0);
+    }
+    // Stage 1's RECV of the first micro-batch starts when stage 0's SEND can: after its kernel.
+    const InstructionTiming &recv = pred.ranks[1].instructions[0];
+    EXPECT_CLOSE(recv.start, t);
+    EXPECT_CLOSE(recv.end, t + transfer);
+  }
+}
+
+// Two stages, two micro-batches, transfers slower than a kernel (x > t): stage 1 finishes its
+// first kernel before the second transfer lands, and that wait for a RECV is bubble too.
+TEST(Simulator, ComputeStarvedByATransferIdlesInBubble) {
+  const uint64_t bytes = uint64_t(1) << 30;
+  plan::Plan plan = pipelinePlan(2, 2, kStageCost, bytes);
+  const double t = kernelSeconds(plan.cluster(), kStageCost);
+  const double transfer = collectiveSeconds(plan.cluster(), plan::SEND, bytes, 2, true);
+  ASSERT_GT(transfer, t);
+  Prediction pred = simulate(plan);
+  EXPECT_CLOSE(pred.latencySeconds, 2 * t + 2 * transfer);
+  const RankTimeline &last = pred.ranks[1];
+  EXPECT_CLOSE(last.computeBusy, 2 * t);
+  EXPECT_CLOSE(last.bubble, pred.latencySeconds - 2 * t);
+  EXPECT_EQ(last.exposedComm, 0);
+}
+
+// The k-th SEND meets the k-th RECV, whatever stream the receiver posts it on.
+TEST(Simulator, TransfersMatchInIssueOrder) {
+  PlanBuilder b(2, 8);
+  b.addGroup("pp", {0, 1});
+  const uint64_t small = uint64_t(1) << 20, large = uint64_t(1) << 28;
+  ProgramBuilder sender = b.addProgram({0});
+  sender.send("pp", 1, small);
+  sender.send("pp", 1, large);
+  ProgramBuilder receiver = b.addProgram({1});
+  receiver.recv("pp", 0, small, kPipelineStream);
+  receiver.recv("pp", 0, large, kCollectiveStream);
+  plan::Plan plan = b.build();
+  const double first = collectiveSeconds(plan.cluster(), plan::SEND, small, 2, true);
+  const double second = collectiveSeconds(plan.cluster(), plan::SEND, large, 2, true);
+
+  Prediction pred = simulate(plan);
+  EXPECT_CLOSE(pred.ranks[1].instructions[0].end, first);
+  EXPECT_CLOSE(pred.ranks[1].instructions[1].start, first);
+  EXPECT_CLOSE(pred.ranks[1].instructions[1].end, first + second);
+  // Both streams of the receiver carry transfers, but only one at a time.
+  EXPECT_CLOSE(pred.ranks[1].commBusy, first + second);
+}
+
+TEST(Simulator, IndependentCollectiveOverlapsCompute) {
+  PlanBuilder b(2, 8);
+  b.addGroup("tp", {0, 1});
+  const uint64_t bytes = uint64_t(1) << 26;
+  ProgramBuilder prog = b.addProgram({0, 1});
+  prog.kernel(kStageCost);
+  prog.collective(plan::ALL_REDUCE, "tp", bytes);
+  plan::Plan plan = b.build();
+  const double t = kernelSeconds(plan.cluster(), kStageCost);
+  const double comm = collectiveSeconds(plan.cluster(), plan::ALL_REDUCE, bytes, 2, true);
+
+  Prediction pred = simulate(plan);
+  EXPECT_CLOSE(pred.latencySeconds, std::max(t, comm));
+  EXPECT_EQ(pred.exposedCommShare, 0);
+  EXPECT_GT(pred.commShare, 0);
+  EXPECT_CLOSE(pred.commShare, comm / pred.latencySeconds);
+  EXPECT_CLOSE(pred.overlappedCommShare, pred.commShare);
+  for (const RankTimeline &rank : pred.ranks) {
+    EXPECT_EQ(rank.exposedComm, 0);
+    EXPECT_CLOSE(rank.commBusy, comm);
+    EXPECT_CLOSE(rank.commSeconds, comm);
+  }
+}
+
+TEST(Simulator, DependentCollectiveIsExposed) {
+  PlanBuilder b(2, 8);
+  b.addGroup("tp", {0, 1});
+  const uint64_t bytes = uint64_t(1) << 26;
+  ProgramBuilder prog = b.addProgram({0, 1});
+  uint32_t produced = prog.record(prog.kernel(kStageCost));
+  uint32_t reduced =
+      prog.record(prog.collective(plan::ALL_REDUCE, "tp", bytes, kCollectiveStream, {produced}));
+  prog.kernel(kStageCost, kComputeStream, {reduced});
+  plan::Plan plan = b.build();
+  const double t = kernelSeconds(plan.cluster(), kStageCost);
+  const double comm = collectiveSeconds(plan.cluster(), plan::ALL_REDUCE, bytes, 2, true);
+
+  Prediction pred = simulate(plan);
+  EXPECT_CLOSE(pred.latencySeconds, 2 * t + comm);
+  for (const RankTimeline &rank : pred.ranks) {
+    EXPECT_CLOSE(rank.exposedComm, comm);
+    EXPECT_EQ(rank.bubble, 0);
+    EXPECT_CLOSE(rank.computeBusy, 2 * t);
+  }
+  EXPECT_CLOSE(pred.exposedCommShare, comm / pred.latencySeconds);
+  EXPECT_CLOSE(pred.overlappedCommShare, 0);
+}
+
+// Rank r runs r + 1 kernels, then an all-reduce of (r + 1) x S on the compute stream: all
+// start when the slowest arrives and last as long as the largest share.
+TEST(Simulator, CollectiveStartsWhenItsSlowestMemberArrives) {
+  const uint32_t n = 4;
+  const uint64_t bytes = uint64_t(1) << 24;
+  PlanBuilder b(n, 8);
+  b.addGroup("tp", {0, 1, 2, 3});
+  for (uint32_t r = 0; r < n; ++r) {
+    ProgramBuilder prog = b.addProgram({r});
+    for (uint32_t k = 0; k <= r; ++k) prog.kernel(kStageCost);
+    prog.collective(plan::ALL_REDUCE, "tp", (r + 1) * bytes, kComputeStream);
+  }
+  plan::Plan plan = b.build();
+  const double t = kernelSeconds(plan.cluster(), kStageCost);
+  const double slowest = collectiveSeconds(plan.cluster(), plan::ALL_REDUCE, n * bytes, n, true);
+
+  Prediction pred = simulate(plan);
+  for (const RankTimeline &rank : pred.ranks) {
+    const InstructionTiming &allReduce = rank.instructions.back();
+    EXPECT_CLOSE(allReduce.start, n * t);
+    EXPECT_CLOSE(allReduce.end, n * t + slowest);
+    // The compute stream waits for the others, then holds the collective: all exposed.
+    EXPECT_CLOSE(rank.exposedComm, (n - 1 - rank.rank) * t + slowest);
+  }
+}
+
+// Two axes that resolve to one group are one communicator: the k-th collective on either
+// meets the other ranks' k-th on the group, even when the two are on different streams.
+TEST(Simulator, AxesOfOneGroupShareItsOrder) {
+  PlanBuilder b(2, 8);
+  uint32_t group = b.addGroup("tp", {0, 1});
+  for (uint32_t r = 0; r < 2; ++r) {
+    plan::GroupMembership &etp = *b.plan().mutable_ranks(int(r))->add_groups();
+    etp.set_axis("etp");
+    etp.set_group(group);
+    etp.set_index(r);
+  }
+  const uint64_t small = uint64_t(1) << 20, large = uint64_t(1) << 28;
+  ProgramBuilder prog = b.addProgram({0, 1});
+  prog.collective(plan::ALL_REDUCE, "tp", small, kCollectiveStream);
+  prog.collective(plan::ALL_REDUCE, "etp", large, kPipelineStream);
+  plan::Plan plan = b.build();
+  const double first = collectiveSeconds(plan.cluster(), plan::ALL_REDUCE, small, 2, true);
+  const double second = collectiveSeconds(plan.cluster(), plan::ALL_REDUCE, large, 2, true);
+
+  Prediction pred = simulate(plan);
+  for (const RankTimeline &rank : pred.ranks) {
+    EXPECT_CLOSE(rank.instructions[0].end, first);
+    EXPECT_CLOSE(rank.instructions[1].end, second);
+  }
+}
+
+TEST(Simulator, CollectivesInOppositeOrderDeadlock) {
+  PlanBuilder b(2, 8);
+  b.addGroup("tp", {0, 1});
+  b.addGroup("ep", {0, 1});
+  ProgramBuilder first = b.addProgram({0});
+  first.collective(plan::ALL_REDUCE, "tp", 1024, kCollectiveStream, {}, "rank0.tp");
+  first.collective(plan::ALL_TO_ALL, "ep", 1024, kCollectiveStream, {}, "rank0.ep");
+  ProgramBuilder second = b.addProgram({1});
+  second.collective(plan::ALL_TO_ALL, "ep", 1024, kCollectiveStream, {}, "rank1.ep");
+  second.collective(plan::ALL_REDUCE, "tp", 1024, kCollectiveStream, {}, "rank1.tp");
+
+  std::string message = deadlockMessage(b.build());
+  ASSERT_FALSE(message.empty()) << "expected a deadlock";
+  for (const char *part : {"rank 0", "rank 1", "\"rank0.tp\"", "\"rank1.ep\"", "ALL_REDUCE"})
+    EXPECT_NE(message.find(part), std::string::npos) << part << " missing from: " << message;
+}
+
+TEST(Simulator, WaitOnAnEventNothingRecordsDeadlocks) {
+  PlanBuilder b(1, 8);
+  b.addProgram({0}).kernel(kStageCost, kComputeStream, {7}, "orphan");
+  std::string message = deadlockMessage(b.build());
+  EXPECT_NE(message.find("\"orphan\""), std::string::npos) << message;
+  EXPECT_NE(message.find("event 7"), std::string::npos) << message;
+}
+
+TEST(Simulator, MismatchedCollectiveKindsAreRejected) {
+  PlanBuilder b(2, 8);
+  b.addGroup("tp", {0, 1});
+  b.addProgram({0}).collective(plan::ALL_REDUCE, "tp", 1024);
+  b.addProgram({1}).collective(plan::ALL_GATHER, "tp", 1024);
+  EXPECT_THROW(simulate(b.build()), std::invalid_argument);
+}
+
+// reference.md section 3: load balance is mean / max routed load over the EP ranks; tokens
+// routed beyond an expert's capacity are dropped.
+TEST(Simulator, LoadBalanceAndDroppedTokensFromTheRoutingHistogram) {
+  const std::vector<double> histogram = {8, 1, 1, 2, 4, 4, 3, 1};
+  const uint32_t experts = uint32_t(histogram.size()), ep = 4, tp = 2, topK = 2;
+  const uint32_t tokens = 512, capacity = 64;
+  PlanBuilder b(1, 8);
+  b.addProgram({0});
+  plan::Plan &plan = b.plan();
+  plan.mutable_model()->set_experts(experts);
+  plan.mutable_model()->set_top_k(topK);
+  plan.mutable_strategy()->set_ep(ep);
+  plan.mutable_strategy()->set_tp(tp);
+  plan.mutable_strategy()->set_capacity(capacity);
+  plan.mutable_workload()->set_tokens_per_micro_batch(tokens);
+
+  {  // uniform routing: balanced, and nothing dropped while capacity holds the mean load
+    const double load = double(tokens) / tp * topK / experts;
+    plan.mutable_strategy()->set_capacity(uint32_t(std::ceil(load)));
+    Prediction pred = simulate(plan);
+    EXPECT_EQ(pred.loadBalance, 1);
+    EXPECT_EQ(pred.droppedTokenFraction, 0);
+    plan.mutable_strategy()->set_capacity(uint32_t(load / 2));
+    EXPECT_CLOSE(simulate(plan).droppedTokenFraction, (load - uint32_t(load / 2)) / load);
+    plan.mutable_strategy()->set_capacity(capacity);
+  }
+
+  for (double w : histogram) plan.mutable_model()->add_expert_load(w);
+  double total = 0;
+  for (double w : histogram) total += w;
+  std::vector<double> perPosition(ep, 0);
+  for (uint32_t e = 0; e < experts; ++e) perPosition[e / (experts / ep)] += histogram[e];
+  double mean = 0;
+  for (double l : perPosition) mean += l / ep;
+  const double maxLoad = *std::max_element(perPosition.begin(), perPosition.end());
+  double routed = 0, dropped = 0;
+  for (double w : histogram) {
+    double load = double(tokens) / tp * topK * w / total;
+    routed += load;
+    dropped += std::max(0.0, load - capacity);
+  }
+  ASSERT_GT(dropped, 0);
+
+  Prediction pred = simulate(plan);
+  EXPECT_CLOSE(pred.loadBalance, mean / maxLoad);
+  EXPECT_CLOSE(pred.droppedTokenFraction, dropped / routed);
+
+  plan.mutable_model()->add_expert_load(1);  // one entry too many
+  EXPECT_THROW(simulate(plan), std::invalid_argument);
+}
+
+TEST(Simulator, NoExpertsMeansBalancedAndNothingDropped) {
+  PlanBuilder b(1, 8);
+  b.addProgram({0}).kernel(kStageCost);
+  Prediction pred = simulate(b.build());
+  EXPECT_EQ(pred.loadBalance, 1);
+  EXPECT_EQ(pred.droppedTokenFraction, 0);
+}
+
+// Two ranks of a tp group: rank 0 runs a compute-heavy kernel, rank 1 a memory-heavy one,
+// rank 1 reduces twice rank 0's bytes. Each setting makes a different part the largest.
+TEST(Simulator, RooflineIsTheLargestPartOnTheBusiestRank) {
+  struct Setting {
+    uint64_t flops, memoryBytes, commBytes;
+    const char *bound;
+  };
+  for (Setting s : {Setting{uint64_t(1e13), uint64_t(1e9), uint64_t(1e6), "compute"},
+                    Setting{uint64_t(1e9), uint64_t(1e11), uint64_t(1e6), "memory"},
+                    Setting{uint64_t(1e9), uint64_t(1e6), uint64_t(1e11), "communication"}}) {
+    SCOPED_TRACE(s.bound);
+    PlanBuilder b(2, 8);
+    b.addGroup("tp", {0, 1});
+    const plan::Cost costs[] = {flopsCost(s.flops), makeCost(0, s.memoryBytes)};
+    for (uint32_t r = 0; r < 2; ++r) {
+      ProgramBuilder prog = b.addProgram({r});
+      prog.kernel(costs[r]);
+      prog.collective(plan::ALL_REDUCE, "tp", (r + 1) * s.commBytes);
+    }
+    plan::Plan plan = b.build();
+    const plan::Cluster &c = plan.cluster();
+
+    double expectedSeconds = -1;
+    uint32_t expectedRank = 0;
+    std::string expectedBound;
+    for (uint32_t r = 0; r < 2; ++r) {
+      const double parts[] = {
+          double(costs[r].flops()) / (c.peak_flops() * c.mfu()),
+          double(costs[r].memory_bytes()) /
+              (c.memory_bandwidth_bytes_per_s() * c.memory_bandwidth_utilization()),
+          c.intra_node().latency_s() + 2.0 * (2 - 1) / 2 * double((r + 1) * s.commBytes) /
+                                           c.intra_node().bandwidth_bytes_per_s()};
+      const char *names[] = {"compute", "memory", "communication"};
+      for (int k = 0; k < 3; ++k)
+        if (parts[k] > expectedSeconds)
+          expectedSeconds = parts[k], expectedRank = r, expectedBound = names[k];
+    }
+    ASSERT_EQ(expectedBound, s.bound);
+
+    Prediction pred = simulate(plan);
+    EXPECT_CLOSE(pred.rooflineSeconds, expectedSeconds);
+    EXPECT_EQ(pred.rooflineRank, expectedRank);
+    EXPECT_EQ(pred.rooflineBound, expectedBound);
+    EXPECT_LE(pred.rooflineSeconds, pred.latencySeconds * (1 + 1e-12));
+  }
+}
+
+TEST(Simulator, ThroughputCountsTokensOfThePhase) {
+  plan::Plan plan = pipelinePlan(2, 4, kStageCost, 0);
+  plan.mutable_workload()->set_sequences(16);
+  plan.mutable_workload()->set_seq_len(512);
+  plan.mutable_workload()->set_phase(plan::PREFILL);
+  Prediction prefill = simulate(plan);
+  EXPECT_CLOSE(prefill.throughputTokensPerSecond, 16.0 * 512 / prefill.latencySeconds);
+  plan.mutable_workload()->set_phase(plan::DECODE);
+  Prediction decode = simulate(plan);
+  EXPECT_CLOSE(decode.throughputTokensPerSecond, 16.0 / decode.latencySeconds);
+}
+
+TEST(Simulator, EmptyPlanHasNoTimeAndZeroShares) {
+  PlanBuilder b(2, 8);
+  b.addProgram({0, 1});
+  Prediction pred = simulate(b.build());
+  EXPECT_EQ(pred.latencySeconds, 0);
+  EXPECT_EQ(pred.throughputTokensPerSecond, 0);
+  EXPECT_EQ(pred.bubbleFraction, 0);
+  EXPECT_EQ(pred.commShare, 0);
+  EXPECT_EQ(pred.utilization, 0);
+  ASSERT_EQ(pred.ranks.size(), 2u);
+}
+
+TEST(Simulator, TimelinesListInstructionsInIssueOrder) {
+  plan::Plan plan = pipelinePlan(3, 2, kStageCost, 1024);
+  Prediction pred = simulate(plan);
+  ASSERT_EQ(pred.ranks.size(), 3u);
+  for (const RankTimeline &rank : pred.ranks) {
+    const plan::Program &program = plan.programs(int(plan.ranks(int(rank.rank)).program()));
+    ASSERT_EQ(rank.instructions.size(), size_t(program.instructions_size()));
+    for (uint32_t i = 0; i < rank.instructions.size(); ++i) {
+      EXPECT_EQ(rank.instructions[i].instruction, i);
+      EXPECT_LE(rank.instructions[i].start, rank.instructions[i].end);
+    }
+  }
+}
