@@ -1,6 +1,9 @@
 // moeplan: the command line. Subcommands are thin: parse flags, call the library, print.
 #include "moeplan/Check/CheckReport.h"
 #include "moeplan/Check/Rules.h"
+#include "moeplan/Plan/PlanFile.h"
+#include "moeplan/Report/Diff.h"
+#include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
 #include "moeplan/Plan/PlanFile.h"
 
@@ -8,7 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 namespace {
 
@@ -59,6 +67,97 @@ int runCompile(const std::string &file, const std::string &output,
   return result.errors > 0 ? 1 : 0;
 }
 
+// Reads a plan for inspect and diff; on failure prints one error line per problem.
+std::optional<moeplan::plan::Plan> loadPlan(const std::string &file) {
+  std::vector<moeplan::planfile::PlanError> errors;
+  std::optional<moeplan::plan::Plan> p = moeplan::planfile::readPlanFile(file, errors);
+  if (!p) {
+    std::istringstream lines(moeplan::planfile::formatErrors(file, errors));
+    for (std::string line; std::getline(lines, line);) std::cerr << "moeplan: error: " << line << "\n";
+  }
+  return p;
+}
+
+struct InspectOptions {
+  std::string plan, traceFile;
+  uint32_t rank = 0;
+  CLI::Option *rankGiven = nullptr;
+  bool json = false;
+};
+
+CLI::App *addInspectCommand(CLI::App &app, InspectOptions &o) {
+  CLI::App *inspect = app.add_subcommand(
+      "inspect", "Summarise a compiled plan per GPU: memory, kernels, collectives, the simulated\n"
+                 "prediction and the requirements. Exit status: 0, or 2 for an unusable plan.");
+  inspect->add_option("PLAN", o.plan, "compiled plan (binary protobuf)")->required();
+  o.rankGiven = inspect->add_option("--rank", o.rank, "list every instruction rank N runs instead");
+  inspect->add_flag("--json", o.json, "print JSON");
+  inspect->add_option("--trace", o.traceFile,
+                      "write the simulated timeline to FILE (Chrome/Perfetto trace JSON)");
+  return inspect;
+}
+
+int runInspect(const InspectOptions &o) {
+  std::optional<moeplan::plan::Plan> p = loadPlan(o.plan);
+  if (!p) return 2;
+  try {
+    if (o.rankGiven->count() > 0) {
+      if (o.json)
+        std::cout << moeplan::report::rankJson(*p, o.rank).dump(2) << "\n";
+      else
+        std::cout << moeplan::report::renderRankText(*p, o.rank);
+    }
+    if (o.rankGiven->count() > 0 && o.traceFile.empty()) return 0;
+    moeplan::sim::Prediction prediction = moeplan::sim::simulate(*p);
+    if (!o.traceFile.empty()) {
+      std::ofstream out(o.traceFile, std::ios::binary | std::ios::trunc);
+      if (!(out << moeplan::report::renderTraceJson(*p, prediction)) || !out.flush()) {
+        std::cerr << "moeplan: error: " << o.traceFile << ": cannot write: " << std::strerror(errno)
+                  << "\n";
+        return 2;
+      }
+    }
+    if (o.rankGiven->count() > 0) return 0;
+    moeplan::report::InspectReport r = moeplan::report::inspectPlan(*p, std::move(prediction));
+    if (o.json)
+      std::cout << moeplan::report::inspectJson(r).dump(2) << "\n";
+    else
+      std::cout << moeplan::report::renderInspectText(r);
+  } catch (const std::out_of_range &e) {
+    std::cerr << "moeplan: error: --rank " << o.rank << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception &e) {  // a plan the simulator cannot run
+    std::cerr << "moeplan: error: " << o.plan << ": " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+struct DiffOptions {
+  std::vector<std::string> plans;
+  bool json = false;
+};
+
+CLI::App *addDiffCommand(CLI::App &app, DiffOptions &o) {
+  CLI::App *diff = app.add_subcommand(
+      "diff", "Compare two compiled plans: fields, memory and work per stage, communication,\n"
+              "prediction, instructions. Exit status: 0 identical, 1 different, 2 unusable plan.");
+  diff->add_option("A B", o.plans, "the two plans")->required()->expected(2);
+  diff->add_flag("--json", o.json, "print JSON");
+  return diff;
+}
+
+int runDiff(const DiffOptions &o) {
+  std::optional<moeplan::plan::Plan> a = loadPlan(o.plans[0]), b = loadPlan(o.plans[1]);
+  if (!a || !b) return 2;
+  moeplan::report::DiffReport r = moeplan::report::diffPlans(*a, *b);
+  if (o.json)
+    std::cout << moeplan::report::diffJson(r).dump(2) << "\n";
+  else
+    std::cout << moeplan::report::renderDiffText(r, o.plans[0], o.plans[1]);
+  return r.exitStatus();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -97,6 +196,11 @@ int main(int argc, char **argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"model", "sharded", "plan"}));
 
+  InspectOptions inspectOptions;
+  CLI::App *inspect = addInspectCommand(app, inspectOptions);
+  DiffOptions diffOptions;
+  CLI::App *diff = addDiffCommand(app, diffOptions);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -111,6 +215,8 @@ int main(int argc, char **argv) {
   }
   if (*check) return runCheck(files, json, split, repairs);
   if (*rules) return runRules(rulesJson);
+  if (*inspect) return runInspect(inspectOptions);
+  if (*diff) return runDiff(diffOptions);
   if (*compile) return runCompile(compileFile, compileOutput, emit);
   return 2;
 }

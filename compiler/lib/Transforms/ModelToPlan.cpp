@@ -73,12 +73,16 @@ private:
     return SliceAttr::get(ctx_, tensor, full, ss, mb);
   }
 
+  // Buffer names are unique in a program: a repeated one gets ".2", ".3", ...
   Value buffer(BufferKind kind, StringRef name, ArrayRef<int64_t> shape, Type t,
                SliceAttr sl = {}) {
+    int &seen = names_[name.str()];
+    std::string unique = ++seen == 1 ? name.str() : name.str() + "." + std::to_string(seen);
     return b_.create<BufferOp>(b_.getUnknownLoc(), MemRefType::get(shape, t),
-                               BufferKindAttr::get(ctx_, kind), b_.getStringAttr(name), sl,
+                               BufferKindAttr::get(ctx_, kind), b_.getStringAttr(unique), sl,
                                IntegerAttr(), DenseI64ArrayAttr());
   }
+  std::map<std::string, int> names_;
   Value activation(StringRef suffix, ArrayRef<int64_t> shape, Type t = {}) {
     return buffer(BufferKind::activation, prefix_ + "." + suffix.str(), shape, t ? t : et_);
   }
@@ -170,7 +174,8 @@ public:
       return buffer(BufferKind::input, "tokens", {l_.tokens}, i32(),
                     slice("tokens", {d_.workload.sequences, l_.queryLen}, {{0, "dp", s_.dp}}, mb));
     return buffer(BufferKind::input, "hidden_in", {l_.tokensPerTp, m_.dModel}, et_,
-                  slice("hidden_in", {d_.workload.sequences, l_.queryLen, m_.dModel}, {{0, "dp", s_.dp}}, mb));
+                  slice("hidden_in", {d_.workload.sequences, l_.queryLen, m_.dModel},
+                        {{0, "dp", s_.dp}, {1, "tp", s_.tp}}, mb));
   }
   void output(Value v) {
     // The result lands in an OUTPUT buffer the runtime reads after the run.
@@ -181,7 +186,7 @@ public:
                                {{0, "dp", s_.dp}, {2, "tp", s_.tp}}, 0));
     else
       bufOp.setSliceAttr(slice("hidden_out", {d_.workload.sequences, l_.queryLen, m_.dModel},
-                               {{0, "dp", s_.dp}}, 0));
+                               {{0, "dp", s_.dp}, {1, "tp", s_.tp}}, 0));
   }
   Value recv(int64_t stage) {
     setLayer(-1, "pipeline.recv");

@@ -32,7 +32,7 @@ func.func @topk(%x: tensor<2x8x128xf32>) {
 // -----
 
 func.func @router_shape(%x: tensor<2x8x128xf32>) {
-  // expected-error @+1 {{indices must be [batch, seq, top_k = 2]}}
+  // expected-error @+1 {{indices must be [tokens..., top_k = 2]}}
   %i, %g = model.router %x {experts = 8 : i64, top_k = 2 : i64, weight_prefix = "r"} : tensor<2x8x128xf32> -> tensor<2x8x1xi32>, tensor<2x8x1xf32>
   return
 }
@@ -56,7 +56,7 @@ func.func @combine(%e: tensor<4x2x128xf32>, %i: tensor<2x8x1xi32>, %s: tensor<2x
 // -----
 
 func.func @embedding(%ids: tensor<2x8xi32>) {
-  // expected-error @+1 {{result [batch, seq]}}
+  // expected-error @+1 {{result tokens}}
   %x = model.embedding %ids {vocab = 16 : i64, weight_prefix = "e"} : tensor<2x8xi32> -> tensor<2x9x128xf32>
   return
 }
@@ -64,7 +64,7 @@ func.func @embedding(%ids: tensor<2x8xi32>) {
 // -----
 
 func.func @lm_head(%x: tensor<2x8x128xf32>) {
-  // expected-error @+1 {{result must be [batch, seq, vocab = 512]}}
+  // expected-error @+1 {{result must be [tokens..., vocab = 512]}}
   %l = model.lm_head %x {vocab = 512 : i64, weight_prefix = "h"} : tensor<2x8x128xf32> -> tensor<2x8x500xf32>
   return
 }

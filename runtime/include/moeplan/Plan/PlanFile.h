@@ -18,6 +18,19 @@ constexpr uint32_t kPlanSchemaVersion = 1;
 // Largest plan file accepted (a 1024-GPU, 128-layer plan is a few MB).
 constexpr uint64_t kMaxPlanBytes = uint64_t(1) << 30;
 
+// Bounds that keep every reader's work and memory proportional to the plan's size. Model,
+// cluster and workload bounds are the description's (compiler FieldLimits).
+struct PlanLimits {
+  static constexpr uint64_t kRanks = uint64_t(1) << 20;  // also the cluster's GPUs
+  static constexpr uint64_t kElements = uint64_t(1) << 60;  // of any shape or kernel operand
+  static constexpr int kShapeRank = 8;
+  static constexpr uint32_t kStreams = 16;
+  static constexpr uint32_t kLayers = 4096, kDModel = 1 << 18, kHeads = 4096, kHeadDim = 4096;
+  static constexpr uint32_t kExperts = 1 << 16, kHidden = 1 << 20, kVocab = 1 << 24;
+  static constexpr uint32_t kSequences = 1 << 24, kSeqLen = 1 << 24;
+  static constexpr size_t kReportedErrors = 100;  // validatePlan lists at most this many
+};
+
 // One thing wrong with a plan: where (a field path such as
 // "programs[0].instructions[12].kernel.inputs[1]") and which rule it breaks.
 struct PlanError {
@@ -30,7 +43,14 @@ std::string formatErrors(const std::string &file, const std::vector<PlanError> &
 // format and version, ranks/programs/groups consistent, buffer and event indices in range,
 // buffers inside the arena, shapes agree with byte sizes, kernel operand counts and shapes
 // per kind, collectives' groups exist on every rank of the program and counts agree with
-// buffer sizes, send/recv pair up between programs.
+// buffer sizes, send/recv pair up between programs. Linear in the plan's size (buffer
+// placement: n log n); after kReportedErrors errors one more says how many were left out.
+//
+// The rules also make a valid plan free of deadlock, which the simulator and runtime rely
+// on: one program per pipeline stage and every group other than pp inside one stage (so
+// its members issue the same collectives), events waited only after they are recorded,
+// SEND/RECV only over pp and paired with equal `sequence`, and `sequence` increasing in
+// issue order: every wait then points back in issue order or in the global order.
 std::vector<PlanError> validatePlan(const plan::Plan &p);
 
 // Parses bytes (binary protobuf) and validates. On failure returns nullopt and fills errors.

@@ -1,0 +1,149 @@
+// `moeplan inspect`: what a compiled plan does on each GPU, and what the simulator predicts
+// for it. Every figure comes from the plan (buffers, instructions, their counted costs) or
+// from sim::simulate(plan); nothing is typed in.
+//
+// JSON (inspectJson), schema "moeplan-inspect" version 1. Bytes, seconds and FLOPs are
+// numbers in base units; shares are fractions (0.25, not 25).
+//   {"schema": "moeplan-inspect", "version": 1, "name", "source",
+//    "strategy": {"tp", "pp", "dp", "ep", "expert_tp", "expert_dp", "micro_batches",
+//                 "capacity_factor", "capacity", "schedule", "rank_order"},
+//    "mesh": {"ranks", "nodes", "gpus_per_node", "cluster_gpus",
+//             "idle_gpus": {"count", "first"}},           // idle GPUs are first..first+count-1
+//    "programs": [{"program", "stage", "first_layer", "end_layer", "ranks": [..],
+//                  "instructions",
+//                  "memory": {"peak_instruction", "peak_label", "live_bytes", "arena_bytes",
+//                             "fragmentation_bytes",
+//                             "by_kind": {"weights", "activations", "kv_cache",
+//                                         "communication", "workspace", "inputs_outputs"}},
+//                  "flops",
+//                  "kernels": [{"kind", "count", "flops"}],              // KernelKind order
+//                  "collectives": [{"axis", "count", "comm_bytes",
+//                                   "kinds": {"ALL_REDUCE": count, ..}}]}],  // axis order
+//    "prediction": {"latency_s", "throughput_tokens_per_s", "bubble_fraction", "comm_share",
+//                   "exposed_comm_share", "overlapped_comm_share", "utilization",
+//                   "load_balance", "dropped_token_fraction",
+//                   "roofline": {"seconds", "rank", "bound"}},
+//    "requirements": [{"name", "field", "comparison": "<=" | ">=", "required", "predicted",
+//                      "pass"}],                           // only those the plan sets
+//    "notes": [..]}
+//
+// Rank listing (rankJson), schema "moeplan-inspect-rank" version 1:
+//   {"schema", "version", "rank", "node", "local_gpu", "program", "stage",
+//    "groups": [{"axis", "group", "index", "ranks": [..]}],
+//    "instructions": [{"index", "stream", "wait_events": [..], "record_event",
+//                      "micro_batch", "layer", "label",
+//                      "kernel": {"kind", "dims": {"m": .., ..}}            // or
+//                      "collective": {"kind", "axis", "group", "ranks": [..], "count",
+//                                     "dtype", "peer_rank"?, "send_counts"?, "recv_counts"?},
+//                      "inputs": [buffer names], "outputs": [buffer names],
+//                      "flops", "memory_bytes", "comm_bytes", "seconds"}]}
+#pragma once
+
+#include "moeplan/Simulate/Simulator.h"
+#include "moeplan/schema/plan.pb.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moeplan::report {
+
+// What buffers hold, as the memory breakdown names it (inputs and outputs together).
+enum class MemoryKind { Weights, Activations, KvCache, Communication, Workspace, InputsOutputs };
+constexpr size_t kMemoryKinds = 6;
+const char *memoryKindName(MemoryKind k);  // "weights", "activations", "kv_cache", ...
+const char *memoryKindTitle(MemoryKind k); // "weights", "activations", "KV cache", ...
+MemoryKind memoryKindOf(plan::BufferKind k);
+
+// The buffers live at the instruction where their sum is largest (the first such).
+struct MemoryAtPeak {
+  uint32_t instruction = 0;
+  uint64_t liveBytes = 0;
+  std::array<uint64_t, kMemoryKinds> byKind{};
+  uint64_t arenaBytes = 0;  // what a rank running the program holds
+  // Arena bytes no live buffer uses at the peak: the price of fixed offsets.
+  uint64_t fragmentationBytes() const { return arenaBytes > liveBytes ? arenaBytes - liveBytes : 0; }
+};
+MemoryAtPeak memoryAtPeak(const plan::Program &program);
+
+struct KernelTotals {
+  plan::KernelKind kind = plan::KERNEL_KIND_UNSPECIFIED;
+  uint64_t count = 0, flops = 0;
+};
+
+struct CollectiveTotals {
+  std::string axis;
+  uint64_t count = 0, commBytes = 0;
+  std::map<std::string, uint64_t> kinds;  // CollectiveKind name -> count
+};
+
+// One program (pipeline stage) as each of its ranks runs it.
+struct ProgramSummary {
+  uint32_t program = 0, stage = 0, firstLayer = 0, endLayer = 0;
+  std::vector<uint32_t> ranks;
+  uint64_t instructions = 0;
+  std::string peakLabel;  // label of the instruction at the memory peak
+  MemoryAtPeak memory;
+  uint64_t flops = 0;
+  std::vector<KernelTotals> kernels;          // kinds present, in KernelKind order
+  std::vector<CollectiveTotals> collectives;  // axes present, in mesh axis order
+};
+// Every program, by stage.
+std::vector<ProgramSummary> summarizePrograms(const plan::Plan &p);
+
+// The mesh axes in the order ranks list their groups: tp dp pp ep etp edp.
+const std::vector<std::string> &meshAxes();
+
+// A requirement of the plan against what it gets. atMost: `required` is an upper bound.
+struct RequirementCheck {
+  std::string name;   // "memory per GPU", "latency", ...
+  std::string field;  // the plan field it comes from, e.g. "requirements.max_latency_s"
+  bool atMost = true;
+  double required = 0, predicted = 0;
+  enum class Unit { Bytes, Seconds, TokensPerSecond, Fraction } unit = Unit::Fraction;
+  bool pass = false;
+};
+
+struct InspectReport {
+  std::string name, source;
+  plan::Strategy strategy;
+  plan::Cluster cluster;
+  uint32_t ranks = 0;
+  uint64_t clusterGpus = 0, idleGpus = 0;  // idle: GPUs ranks..clusterGpus-1
+  std::vector<ProgramSummary> programs;    // by stage
+  uint64_t maxArenaBytes = 0;              // the largest per-GPU memory
+  uint32_t maxArenaStage = 0;
+  sim::Prediction prediction;
+  std::vector<RequirementCheck> requirements;
+  std::vector<std::string> notes;
+
+  bool requirementsMet() const;
+};
+
+// Reads the plan (valid: see planfile::validatePlan) with a prediction already made, or
+// simulates it (throws what sim::simulate throws).
+InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction);
+InspectReport inspectPlan(const plan::Plan &p);
+
+std::string renderInspectText(const InspectReport &r);
+nlohmann::json inspectJson(const InspectReport &r);
+
+// One line per instruction of `rank`'s program, as that rank runs it. Throws
+// std::out_of_range naming the plan's ranks when `rank` is not one of them.
+std::string renderRankText(const plan::Plan &p, uint32_t rank);
+nlohmann::json rankJson(const plan::Plan &p, uint32_t rank);
+
+// The simulated timeline as Chrome/Perfetto trace JSON.
+std::string renderTraceJson(const plan::Plan &p, const sim::Prediction &prediction);
+
+// "0-3,8-11", "2,3": ranks (sorted) as runs of three or more; past 16 entries the middle
+// is elided and the count given.
+std::string formatRanks(const std::vector<uint32_t> &ranks);
+// "12.3 us", "4.56 ms", "1.2 s".
+std::string formatSeconds(double seconds);
+
+} // namespace moeplan::report

@@ -1,0 +1,598 @@
+#include "moeplan/Report/Inspect.h"
+
+#include "moeplan/Description/Finding.h"
+#include "moeplan/Simulate/CostModel.h"
+#include "moeplan/Trace/Trace.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+
+namespace moeplan::report {
+
+namespace {
+
+// Ranks a group line lists before eliding the middle.
+constexpr size_t kListedRuns = 16;
+
+std::string percent(double fraction) {
+  char buf[32];
+  double pct = 100 * fraction;
+  // Small shares keep two significant digits instead of reading as 0.0%.
+  std::snprintf(buf, sizeof buf, pct != 0 && std::fabs(pct) < 1 ? "%.2g%%" : "%.1f%%", pct);
+  return buf;
+}
+
+std::string flopsText(double flops) { return formatCount(flops) + " FLOP"; }
+
+std::string quoted(const std::string &s) { return "\"" + s + "\""; }
+
+int axisPosition(const std::string &axis) {
+  const std::vector<std::string> &axes = meshAxes();
+  auto it = std::find(axes.begin(), axes.end(), axis);
+  return it == axes.end() ? int(axes.size()) : int(it - axes.begin());
+}
+
+std::string formatRequirementValue(RequirementCheck::Unit unit, double v) {
+  switch (unit) {
+  case RequirementCheck::Unit::Bytes: return formatBytes(v);
+  case RequirementCheck::Unit::Seconds: return formatSeconds(v);
+  case RequirementCheck::Unit::TokensPerSecond: return formatCount(v) + " tokens/s";
+  case RequirementCheck::Unit::Fraction: return percent(v);
+  }
+  return formatNumber(v);
+}
+
+// The dimensions each kernel kind reads (plan.proto), for listing.
+std::vector<std::pair<const char *, int64_t>> kernelDims(const plan::Kernel &k) {
+  switch (k.kind()) {
+  case plan::EMBEDDING:
+    return {{"m", k.m()}, {"n", k.n()}, {"vocab_begin", k.vocab_begin()}, {"vocab_end", k.vocab_end()}};
+  case plan::NORM:
+  case plan::ACTIVATION_FUNCTION: return {{"m", k.m()}, {"n", k.n()}};
+  case plan::GEMM: return {{"m", k.m()}, {"n", k.n()}, {"k", k.k()}};
+  case plan::ATTENTION:
+    return {{"sequences", k.sequences()}, {"seq_len", k.seq_len()}, {"kv_len", k.kv_len()},
+            {"heads", k.heads()},         {"kv_heads", k.kv_heads()}, {"head_dim", k.head_dim()}};
+  case plan::ROUTER: return {{"tokens", k.tokens()}, {"experts", k.experts()}, {"top_k", k.top_k()}};
+  case plan::DISPATCH:
+  case plan::COMBINE:
+    return {{"tokens", k.tokens()}, {"n", k.n()}, {"experts", k.experts()},
+            {"capacity", k.capacity()}, {"top_k", k.top_k()}};
+  case plan::GROUPED_GEMM: return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}, {"k", k.k()}};
+  case plan::ADD: return {{"n", k.n()}};
+  case plan::TRANSPOSE: return {{"m", k.m()}, {"n", k.n()}, {"inner", k.inner()}};
+  case plan::BIAS_ADD: return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}};
+  default: return {};
+  }
+}
+
+// The kind qualifiers a kernel carries beside its dimensions.
+std::string kernelVariant(const plan::Kernel &k) {
+  if (k.kind() == plan::NORM) return plan::NormKind_Name(k.norm());
+  if (k.kind() == plan::ACTIVATION_FUNCTION) return plan::ActivationKind_Name(k.activation());
+  if (k.kind() == plan::GEMM && k.transpose_b()) return "transpose_b";
+  return "";
+}
+
+std::string bufferName(const plan::Program &program, uint32_t index) {
+  return index < uint32_t(program.buffers_size()) ? program.buffers(int(index)).name()
+                                                   : "buffers[" + std::to_string(index) + "]";
+}
+
+std::string streamName(uint32_t stream) {
+  const std::vector<std::string> &names = sim::streamNames();
+  return stream < names.size() ? names[stream] : "stream " + std::to_string(stream);
+}
+
+std::vector<uint32_t> groupRanks(const plan::Group &g) { return {g.ranks().begin(), g.ranks().end()}; }
+
+std::string joinCounts(const google::protobuf::RepeatedField<uint64_t> &counts) {
+  std::string s;
+  for (uint64_t c : counts) s += (s.empty() ? "" : ",") + std::to_string(c);
+  return s;
+}
+
+// Operands an instruction reads and writes, by buffer index.
+void operands(const plan::Instruction &inst, std::vector<uint32_t> &in, std::vector<uint32_t> &out) {
+  if (inst.has_kernel()) {
+    in.assign(inst.kernel().inputs().begin(), inst.kernel().inputs().end());
+    out.assign(inst.kernel().outputs().begin(), inst.kernel().outputs().end());
+    return;
+  }
+  const plan::Collective &c = inst.collective();
+  if (c.kind() != plan::RECV) in.push_back(c.input());
+  if (c.kind() != plan::SEND) out.push_back(c.output());
+}
+
+const plan::Rank &checkedRank(const plan::Plan &p, uint32_t rank) {
+  if (rank >= uint32_t(p.ranks_size()))
+    throw std::out_of_range("rank " + std::to_string(rank) + " is not in the plan, which has " +
+                            std::to_string(p.ranks_size()) + " ranks (0-" +
+                            std::to_string(p.ranks_size() - 1) + ")");
+  return p.ranks(int(rank));
+}
+
+} // namespace
+
+const std::vector<std::string> &meshAxes() {
+  static const std::vector<std::string> axes = {"tp", "dp", "pp", "ep", "etp", "edp"};
+  return axes;
+}
+
+const char *memoryKindName(MemoryKind k) {
+  static const char *names[] = {"weights",       "activations", "kv_cache",
+                                "communication", "workspace",   "inputs_outputs"};
+  return names[size_t(k)];
+}
+
+const char *memoryKindTitle(MemoryKind k) {
+  static const char *titles[] = {"weights",       "activations", "KV cache",
+                                 "communication", "workspace",   "inputs/outputs"};
+  return titles[size_t(k)];
+}
+
+MemoryKind memoryKindOf(plan::BufferKind k) {
+  switch (k) {
+  case plan::WEIGHT: return MemoryKind::Weights;
+  case plan::KV_CACHE: return MemoryKind::KvCache;
+  case plan::COMM: return MemoryKind::Communication;
+  case plan::WORKSPACE: return MemoryKind::Workspace;
+  case plan::INPUT:
+  case plan::OUTPUT: return MemoryKind::InputsOutputs;
+  default: return MemoryKind::Activations;
+  }
+}
+
+MemoryAtPeak memoryAtPeak(const plan::Program &program) {
+  MemoryAtPeak peak;
+  peak.arenaBytes = program.arena_bytes();
+  const size_t n = size_t(program.instructions_size());
+  if (n == 0) return peak;
+  // Live bytes per instruction from a difference array over the buffers' live ranges.
+  std::vector<uint64_t> starting(n, 0), ending(n + 1, 0);
+  for (const plan::Buffer &b : program.buffers()) {
+    if (b.live_begin() > b.live_end() || b.live_end() >= n) continue;  // refused by validation
+    starting[b.live_begin()] += b.bytes();
+    ending[b.live_end() + 1] += b.bytes();
+  }
+  uint64_t live = 0;
+  for (size_t i = 0; i < n; ++i) {
+    live += starting[i];
+    live -= ending[i];
+    if (live > peak.liveBytes) peak.liveBytes = live, peak.instruction = uint32_t(i);
+  }
+  for (const plan::Buffer &b : program.buffers())
+    if (b.live_begin() <= peak.instruction && peak.instruction <= b.live_end())
+      peak.byKind[size_t(memoryKindOf(b.kind()))] += b.bytes();
+  return peak;
+}
+
+std::vector<ProgramSummary> summarizePrograms(const plan::Plan &p) {
+  std::vector<ProgramSummary> programs(size_t(p.programs_size()));
+  for (int r = 0; r < p.ranks_size(); ++r)
+    if (p.ranks(r).program() < programs.size())
+      programs[p.ranks(r).program()].ranks.push_back(uint32_t(r));
+  for (size_t pi = 0; pi < programs.size(); ++pi) {
+    const plan::Program &program = p.programs(int(pi));
+    ProgramSummary &s = programs[pi];
+    s.program = uint32_t(pi);
+    s.stage = program.stage();
+    s.firstLayer = program.first_layer();
+    s.endLayer = program.end_layer();
+    s.instructions = uint64_t(program.instructions_size());
+    s.memory = memoryAtPeak(program);
+    if (s.instructions > 0) s.peakLabel = program.instructions(int(s.memory.instruction)).label();
+    std::map<int, KernelTotals> kernels;
+    std::map<int, CollectiveTotals> collectives;  // by axis position
+    for (const plan::Instruction &inst : program.instructions()) {
+      if (inst.has_kernel()) {
+        KernelTotals &k = kernels[inst.kernel().kind()];
+        k.kind = inst.kernel().kind();
+        ++k.count;
+        k.flops += inst.cost().flops();
+        s.flops += inst.cost().flops();
+      } else if (inst.has_collective()) {
+        const plan::Collective &c = inst.collective();
+        CollectiveTotals &t = collectives[axisPosition(c.axis())];
+        t.axis = c.axis();
+        ++t.count;
+        t.commBytes += inst.cost().comm_bytes();
+        ++t.kinds[plan::CollectiveKind_Name(c.kind())];
+      }
+    }
+    for (auto &[kind, totals] : kernels) s.kernels.push_back(totals);
+    for (auto &[axis, totals] : collectives) s.collectives.push_back(std::move(totals));
+  }
+  std::sort(programs.begin(), programs.end(), [](const ProgramSummary &a, const ProgramSummary &b) {
+    return a.stage != b.stage ? a.stage < b.stage : a.program < b.program;
+  });
+  return programs;
+}
+
+bool InspectReport::requirementsMet() const {
+  return std::all_of(requirements.begin(), requirements.end(),
+                     [](const RequirementCheck &c) { return c.pass; });
+}
+
+InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
+  InspectReport r;
+  r.name = p.name();
+  r.source = p.source();
+  r.strategy = p.strategy();
+  r.cluster = p.cluster();
+  r.ranks = uint32_t(p.ranks_size());
+  r.clusterGpus = uint64_t(p.cluster().nodes()) * p.cluster().gpus_per_node();
+  r.idleGpus = r.clusterGpus > r.ranks ? r.clusterGpus - r.ranks : 0;
+  r.programs = summarizePrograms(p);
+  for (const ProgramSummary &s : r.programs)
+    if (s.memory.arenaBytes > r.maxArenaBytes)
+      r.maxArenaBytes = s.memory.arenaBytes, r.maxArenaStage = s.stage;
+  r.prediction = std::move(prediction);
+  r.notes.assign(p.notes().begin(), p.notes().end());
+
+  using Unit = RequirementCheck::Unit;
+  auto check = [&](std::string name, std::string field, bool atMost, double required,
+                   double predicted, Unit unit) {
+    bool pass = atMost ? predicted <= required : predicted >= required;
+    r.requirements.push_back({std::move(name), std::move(field), atMost, required, predicted, unit, pass});
+  };
+  const double memory = double(r.maxArenaBytes);
+  const sim::Prediction &pred = r.prediction;
+  const plan::Requirements &req = p.requirements();
+  check("memory per GPU", "cluster.memory_bytes", true, p.cluster().memory_bytes(), memory, Unit::Bytes);
+  if (req.has_max_memory_per_gpu_bytes())
+    check("memory per GPU", "requirements.max_memory_per_gpu_bytes", true,
+          req.max_memory_per_gpu_bytes(), memory, Unit::Bytes);
+  if (req.has_max_latency_s())
+    check("latency", "requirements.max_latency_s", true, req.max_latency_s(), pred.latencySeconds,
+          Unit::Seconds);
+  if (req.has_min_throughput_tokens_per_s())
+    check("throughput", "requirements.min_throughput_tokens_per_s", false,
+          req.min_throughput_tokens_per_s(), pred.throughputTokensPerSecond, Unit::TokensPerSecond);
+  if (req.has_min_load_balance())
+    check("load balance", "requirements.min_load_balance", false, req.min_load_balance(),
+          pred.loadBalance, Unit::Fraction);
+  if (req.has_max_comm_overhead())
+    check("communication overhead (exposed)", "requirements.max_comm_overhead", true,
+          req.max_comm_overhead(), pred.exposedCommShare, Unit::Fraction);
+  if (req.has_min_gpu_utilization())
+    check("GPU utilization", "requirements.min_gpu_utilization", false, req.min_gpu_utilization(),
+          pred.utilization, Unit::Fraction);
+  return r;
+}
+
+InspectReport inspectPlan(const plan::Plan &p) { return inspectPlan(p, sim::simulate(p)); }
+
+std::string formatRanks(const std::vector<uint32_t> &ranks) {
+  std::vector<std::string> runs;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t end = i;
+    while (end + 1 < ranks.size() && ranks[end + 1] == ranks[end] + 1) ++end;
+    if (end == i + 1) end = i;  // two in a row read better as "2,3"
+    runs.push_back(std::to_string(ranks[i]) + (end > i ? "-" + std::to_string(ranks[end]) : ""));
+    i = end + 1;
+  }
+  std::string out;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs.size() > kListedRuns && i == kListedRuns / 2) {
+      out += ",...," + runs.back() + " (" + std::to_string(ranks.size()) + " ranks)";
+      break;
+    }
+    out += (i ? "," : "") + runs[i];
+  }
+  return out;
+}
+
+std::string formatSeconds(double seconds) {
+  static const struct { double scale; const char *unit; } units[] = {
+      {1, " s"}, {1e-3, " ms"}, {1e-6, " us"}, {1e-9, " ns"}};
+  if (seconds == 0) return "0 s";
+  const auto *u = std::begin(units);
+  while (seconds < u->scale && u + 1 != std::end(units)) ++u;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g%s", seconds / u->scale, u->unit);
+  return buf;
+}
+
+std::string renderInspectText(const InspectReport &r) {
+  std::ostringstream out;
+  const plan::Strategy &s = r.strategy;
+  out << "plan " << quoted(r.name);
+  if (!r.source.empty()) out << " (compiled from " << r.source << ")";
+  out << "\nstrategy: tp " << s.tp() << ", pp " << s.pp() << ", dp " << s.dp() << ", ep " << s.ep()
+      << ", expert_tp " << s.expert_tp() << ", expert_dp " << s.expert_dp() << "; "
+      << s.micro_batches() << " micro-batches (" << plan::Schedule_Name(s.schedule())
+      << "); capacity " << s.capacity() << " (factor " << formatNumber(s.capacity_factor()) << ")";
+  if (!s.rank_order().empty()) out << "; rank order " << s.rank_order();
+  out << "\nmesh: " << r.ranks << " ranks on " << r.cluster.nodes() << " node"
+      << (r.cluster.nodes() == 1 ? "" : "s") << " x " << r.cluster.gpus_per_node() << " GPUs";
+  if (r.idleGpus > 0)
+    out << "; " << r.idleGpus << " of " << r.clusterGpus << " GPUs idle ("
+        << (r.idleGpus == 1 ? std::to_string(r.ranks)
+                            : std::to_string(r.ranks) + "-" + std::to_string(r.clusterGpus - 1))
+        << ")";
+  out << "\n";
+
+  for (const ProgramSummary &p : r.programs) {
+    out << "\nstage " << p.stage << " (program " << p.program << "): layers [" << p.firstLayer
+        << ", " << p.endLayer << "), ranks " << formatRanks(p.ranks) << "\n";
+    const MemoryAtPeak &m = p.memory;
+    out << "  memory: " << formatBytes(double(m.arenaBytes)) << " arena per GPU; at the peak, "
+        << "instruction " << m.instruction << " " << quoted(p.peakLabel) << ", "
+        << formatBytes(double(m.liveBytes)) << " live:\n    ";
+    for (size_t k = 0; k < kMemoryKinds; ++k)
+      out << (k ? ", " : "") << memoryKindTitle(MemoryKind(k)) << " "
+          << formatBytes(double(m.byKind[k]));
+    out << "\n    fragmentation " << formatBytes(double(m.fragmentationBytes()))
+        << " (arena bytes no live buffer uses at the peak)\n";
+    uint64_t kernelCount = 0;
+    for (const KernelTotals &k : p.kernels) kernelCount += k.count;
+    out << "  kernels: " << kernelCount << " of " << p.instructions << " instructions, "
+        << flopsText(double(p.flops)) << "\n";
+    for (const KernelTotals &k : p.kernels)
+      out << "    " << plan::KernelKind_Name(k.kind) << " " << k.count << ", "
+          << flopsText(double(k.flops)) << "\n";
+    if (!p.collectives.empty()) out << "  collectives:\n";
+    for (const CollectiveTotals &c : p.collectives) {
+      out << "    " << c.axis << ": " << c.count << " (";
+      bool first = true;
+      for (const auto &[kind, count] : c.kinds) out << (first ? "" : ", ") << kind << " " << count, first = false;
+      out << "), " << formatBytes(double(c.commBytes)) << "\n";
+    }
+  }
+
+  const sim::Prediction &pred = r.prediction;
+  out << "\nprediction (simulated)\n"
+      << "  latency " << formatSeconds(pred.latencySeconds) << ", throughput "
+      << formatCount(pred.throughputTokensPerSecond) << " tokens/s\n"
+      << "  pipeline bubble " << percent(pred.bubbleFraction) << "; communication "
+      << percent(pred.commShare) << " of the time (exposed " << percent(pred.exposedCommShare)
+      << ", overlapped " << percent(pred.overlappedCommShare) << ")\n"
+      << "  utilization " << percent(pred.utilization) << ", load balance "
+      << percent(pred.loadBalance) << ", dropped tokens " << percent(pred.droppedTokenFraction)
+      << "\n"
+      << "  roofline: at least " << formatSeconds(pred.rooflineSeconds) << ", bound by "
+      << pred.rooflineBound << " on rank " << pred.rooflineRank << "\n";
+
+  out << "\nrequirements\n";
+  for (const RequirementCheck &c : r.requirements)
+    out << "  " << (c.pass ? "pass" : "FAIL") << "  " << c.name << ": "
+        << formatRequirementValue(c.unit, c.predicted) << (c.atMost ? " <= " : " >= ")
+        << formatRequirementValue(c.unit, c.required) << " (" << c.field << ")\n";
+
+  if (!r.notes.empty()) {
+    out << "\nnotes\n";
+    for (const std::string &n : r.notes) out << "  " << n << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json inspectJson(const InspectReport &r) {
+  using nlohmann::json;
+  const plan::Strategy &s = r.strategy;
+  json j = {{"schema", "moeplan-inspect"}, {"version", 1}, {"name", r.name}, {"source", r.source}};
+  j["strategy"] = {{"tp", s.tp()},
+                   {"pp", s.pp()},
+                   {"dp", s.dp()},
+                   {"ep", s.ep()},
+                   {"expert_tp", s.expert_tp()},
+                   {"expert_dp", s.expert_dp()},
+                   {"micro_batches", s.micro_batches()},
+                   {"capacity_factor", s.capacity_factor()},
+                   {"capacity", s.capacity()},
+                   {"schedule", plan::Schedule_Name(s.schedule())},
+                   {"rank_order", s.rank_order()}};
+  j["mesh"] = {{"ranks", r.ranks},
+               {"nodes", r.cluster.nodes()},
+               {"gpus_per_node", r.cluster.gpus_per_node()},
+               {"cluster_gpus", r.clusterGpus},
+               {"idle_gpus", {{"count", r.idleGpus}, {"first", r.ranks}}}};
+  json programs = json::array();
+  for (const ProgramSummary &p : r.programs) {
+    json byKind = json::object();
+    for (size_t k = 0; k < kMemoryKinds; ++k) byKind[memoryKindName(MemoryKind(k))] = p.memory.byKind[k];
+    json kernels = json::array();
+    for (const KernelTotals &k : p.kernels)
+      kernels.push_back({{"kind", plan::KernelKind_Name(k.kind)}, {"count", k.count}, {"flops", k.flops}});
+    json collectives = json::array();
+    for (const CollectiveTotals &c : p.collectives)
+      collectives.push_back(
+          {{"axis", c.axis}, {"count", c.count}, {"comm_bytes", c.commBytes}, {"kinds", c.kinds}});
+    programs.push_back({{"program", p.program},
+                        {"stage", p.stage},
+                        {"first_layer", p.firstLayer},
+                        {"end_layer", p.endLayer},
+                        {"ranks", p.ranks},
+                        {"instructions", p.instructions},
+                        {"memory",
+                         {{"peak_instruction", p.memory.instruction},
+                          {"peak_label", p.peakLabel},
+                          {"live_bytes", p.memory.liveBytes},
+                          {"arena_bytes", p.memory.arenaBytes},
+                          {"fragmentation_bytes", p.memory.fragmentationBytes()},
+                          {"by_kind", byKind}}},
+                        {"flops", p.flops},
+                        {"kernels", kernels},
+                        {"collectives", collectives}});
+  }
+  j["programs"] = programs;
+  const sim::Prediction &pred = r.prediction;
+  j["prediction"] = {{"latency_s", pred.latencySeconds},
+                     {"throughput_tokens_per_s", pred.throughputTokensPerSecond},
+                     {"bubble_fraction", pred.bubbleFraction},
+                     {"comm_share", pred.commShare},
+                     {"exposed_comm_share", pred.exposedCommShare},
+                     {"overlapped_comm_share", pred.overlappedCommShare},
+                     {"utilization", pred.utilization},
+                     {"load_balance", pred.loadBalance},
+                     {"dropped_token_fraction", pred.droppedTokenFraction},
+                     {"roofline",
+                      {{"seconds", pred.rooflineSeconds},
+                       {"rank", pred.rooflineRank},
+                       {"bound", pred.rooflineBound}}}};
+  json requirements = json::array();
+  for (const RequirementCheck &c : r.requirements)
+    requirements.push_back({{"name", c.name},
+                            {"field", c.field},
+                            {"comparison", c.atMost ? "<=" : ">="},
+                            {"required", c.required},
+                            {"predicted", c.predicted},
+                            {"pass", c.pass}});
+  j["requirements"] = requirements;
+  j["notes"] = r.notes;
+  return j;
+}
+
+namespace {
+
+// One instruction as `rank` runs it: its group resolved to members, its operands by name.
+struct ResolvedInstruction {
+  std::string op;  // "GEMM m 4 n 4 k 8" or "ALL_REDUCE tp group 0 {0,1}, 32 x F16"
+  nlohmann::json opJson;
+  std::vector<std::string> inputs, outputs;
+  double seconds = 0;
+};
+
+ResolvedInstruction resolve(const plan::Plan &p, uint32_t rank, const plan::Program &program,
+                            const plan::Instruction &inst) {
+  ResolvedInstruction r;
+  std::vector<uint32_t> in, out;
+  operands(inst, in, out);
+  for (uint32_t b : in) r.inputs.push_back(bufferName(program, b));
+  for (uint32_t b : out) r.outputs.push_back(bufferName(program, b));
+  r.seconds = sim::instructionSeconds(p, rank, inst);
+  if (inst.has_kernel()) {
+    const plan::Kernel &k = inst.kernel();
+    r.op = plan::KernelKind_Name(k.kind());
+    nlohmann::json dims = nlohmann::json::object();
+    for (const auto &[name, value] : kernelDims(k)) {
+      r.op += std::string(" ") + name + " " + std::to_string(value);
+      dims[name] = value;
+    }
+    std::string variant = kernelVariant(k);
+    if (!variant.empty()) r.op += " " + variant;
+    r.opJson = {{"kernel", {{"kind", plan::KernelKind_Name(k.kind())}, {"dims", dims}}}};
+    if (!variant.empty()) r.opJson["kernel"]["variant"] = variant;
+    return r;
+  }
+  const plan::Collective &c = inst.collective();
+  sim::CollectiveRoute route = sim::routeCollective(p, rank, c);
+  std::vector<uint32_t> members = groupRanks(p.groups(int(route.group)));
+  std::string kind = plan::CollectiveKind_Name(c.kind());
+  std::string dtype = plan::DType_Name(c.dtype());
+  r.op = kind + " " + c.axis() + " group " + std::to_string(route.group) + " {" +
+         formatRanks(members) + "}";
+  nlohmann::json collective = {{"kind", kind},     {"axis", c.axis()},   {"group", route.group},
+                               {"ranks", members}, {"count", c.count()}, {"dtype", dtype}};
+  if (c.kind() == plan::SEND || c.kind() == plan::RECV) {
+    r.op += (c.kind() == plan::SEND ? " to rank " : " from rank ") + std::to_string(route.peerRank);
+    collective["peer_rank"] = route.peerRank;
+  }
+  if (c.kind() == plan::ALL_TO_ALL) {
+    r.op += ", send " + joinCounts(c.send_counts()) + " recv " + joinCounts(c.recv_counts()) + " x " + dtype;
+    collective["send_counts"] = std::vector<uint64_t>(c.send_counts().begin(), c.send_counts().end());
+    collective["recv_counts"] = std::vector<uint64_t>(c.recv_counts().begin(), c.recv_counts().end());
+  } else {
+    r.op += ", " + std::to_string(c.count()) + " x " + dtype;
+  }
+  r.opJson = {{"collective", collective}};
+  return r;
+}
+
+std::string joinNames(const std::vector<std::string> &names) {
+  std::string s;
+  for (const std::string &n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+} // namespace
+
+std::string renderRankText(const plan::Plan &p, uint32_t rank) {
+  const plan::Rank &rk = checkedRank(p, rank);
+  const plan::Program &program = p.programs(int(rk.program()));
+  std::ostringstream out;
+  out << "rank " << rank << ": node " << rk.node() << " GPU " << rk.local_gpu() << ", stage "
+      << program.stage() << " (program " << rk.program() << "), layers [" << program.first_layer()
+      << ", " << program.end_layer() << "), " << program.instructions_size() << " instructions\n";
+  out << "groups:";
+  for (int g = 0; g < rk.groups_size(); ++g) {
+    const plan::GroupMembership &m = rk.groups(g);
+    out << (g ? "; " : " ") << m.axis() << " group " << m.group() << " {"
+        << formatRanks(groupRanks(p.groups(int(m.group())))) << "} at " << m.index();
+  }
+  out << "\n";
+  for (int i = 0; i < program.instructions_size(); ++i) {
+    const plan::Instruction &inst = program.instructions(i);
+    ResolvedInstruction r = resolve(p, rank, program, inst);
+    std::string events;
+    for (uint32_t e : inst.wait_events()) events += (events.empty() ? "wait " : ",") + std::to_string(e);
+    if (inst.record_event() != 0)
+      events += (events.empty() ? "" : " ") + std::string("record ") + std::to_string(inst.record_event());
+    char head[128];
+    std::snprintf(head, sizeof head, "%5d  %-11s %-18s mb %-3u ", i, streamName(inst.stream()).c_str(),
+                  events.empty() ? "-" : events.c_str(), inst.micro_batch());
+    out << head << (inst.label().empty() ? "(no label)" : inst.label()) << ": " << r.op;
+    if (!r.inputs.empty()) out << "; in " << joinNames(r.inputs);
+    if (!r.outputs.empty()) out << "; out " << joinNames(r.outputs);
+    const plan::Cost &cost = inst.cost();
+    if (inst.has_kernel())
+      out << "; " << flopsText(double(cost.flops())) << ", " << formatBytes(double(cost.memory_bytes()))
+          << " HBM";
+    else
+      out << "; " << formatBytes(double(cost.comm_bytes())) << " moved";
+    out << "; " << formatSeconds(r.seconds) << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json rankJson(const plan::Plan &p, uint32_t rank) {
+  using nlohmann::json;
+  const plan::Rank &rk = checkedRank(p, rank);
+  const plan::Program &program = p.programs(int(rk.program()));
+  json groups = json::array();
+  for (const plan::GroupMembership &m : rk.groups())
+    groups.push_back({{"axis", m.axis()},
+                      {"group", m.group()},
+                      {"index", m.index()},
+                      {"ranks", groupRanks(p.groups(int(m.group())))}});
+  json instructions = json::array();
+  for (int i = 0; i < program.instructions_size(); ++i) {
+    const plan::Instruction &inst = program.instructions(i);
+    ResolvedInstruction r = resolve(p, rank, program, inst);
+    json line = {{"index", i},
+                 {"stream", inst.stream()},
+                 {"wait_events", std::vector<uint32_t>(inst.wait_events().begin(), inst.wait_events().end())},
+                 {"record_event", inst.record_event()},
+                 {"micro_batch", inst.micro_batch()},
+                 {"layer", inst.layer()},
+                 {"label", inst.label()},
+                 {"inputs", r.inputs},
+                 {"outputs", r.outputs},
+                 {"flops", inst.cost().flops()},
+                 {"memory_bytes", inst.cost().memory_bytes()},
+                 {"comm_bytes", inst.cost().comm_bytes()},
+                 {"seconds", r.seconds}};
+    line.update(r.opJson);
+    instructions.push_back(std::move(line));
+  }
+  return {{"schema", "moeplan-inspect-rank"},
+          {"version", 1},
+          {"rank", rank},
+          {"node", rk.node()},
+          {"local_gpu", rk.local_gpu()},
+          {"program", rk.program()},
+          {"stage", program.stage()},
+          {"groups", groups},
+          {"instructions", instructions}};
+}
+
+std::string renderTraceJson(const plan::Plan &p, const sim::Prediction &prediction) {
+  return trace::renderTrace(sim::traceEvents(p, prediction), sim::streamNames());
+}
+
+} // namespace moeplan::report
