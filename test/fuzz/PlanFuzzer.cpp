@@ -26,10 +26,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sim::Prediction prediction = sim::simulate(*p);
     report::InspectReport r = report::inspectPlan(*p, prediction);
     (void)report::renderInspectText(r);
-    (void)report::inspectJson(r);
-    (void)report::renderRankText(*p, uint32_t(p->ranks_size() - 1));
+    (void)report::inspectJson(r).dump();
+    uint32_t lastRank = uint32_t(p->ranks_size() - 1);
+    (void)report::renderRankText(*p, lastRank);
+    (void)report::rankJson(*p, lastRank).dump();
     (void)report::renderTraceJson(*p, prediction);
-    (void)report::renderDiffText(report::diffPlans(*p, *p), "a", "b");
+    plan::Plan renamed = *p;  // differs in one field, so the whole comparison runs
+    renamed.set_name(p->name() + "'");
+    report::DiffReport diff = report::diffPlans(*p, renamed);
+    (void)report::renderDiffText(diff, "a", "b");
+    (void)report::diffJson(diff).dump();
   } catch (const std::invalid_argument &) {
     // validatePlan promises plans that simulate; the simulator's refusal is still no crash
   }

@@ -2,6 +2,7 @@
 // (from test/unit/TestPlans.h, serialized with serializePlan) and the ways plan files go
 // wrong (truncated, another schema version, another format). Rerun it when the schema or
 // the synthetic plans change:  plan-corpus-writer test/fuzz/plan-corpus
+// (valid-compiled-tiny-moe.plan beside them is `moeplan compile examples/tiny-moe/...`.)
 #include "TestPlans.h"
 
 #include "moeplan/Plan/PlanFile.h"

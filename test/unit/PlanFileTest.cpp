@@ -83,9 +83,12 @@ void regroup(plan::Plan &p, const std::string &axis,
 const std::vector<RuleCase> &ruleCases() {
   static const std::vector<RuleCase> cases = {
       // header and plan-wide sections
-      {"Format", [](plan::Plan &p) { p.set_format("other"); }, "format", "expected \"moeplan-plan\""},
-      {"Version", [](plan::Plan &p) { p.set_schema_version(2); }, "schema_version", "reads version 1"},
-      {"TopK", [](plan::Plan &p) { p.mutable_model()->set_top_k(9); }, "model.top_k", "must be in 1..4"},
+      {"Format", [](plan::Plan &p) { p.set_format("other"); },
+       "format", "expected \"moeplan-plan\""},
+      {"Version", [](plan::Plan &p) { p.set_schema_version(2); },
+       "schema_version", "reads version 1"},
+      {"TopK", [](plan::Plan &p) { p.mutable_model()->set_top_k(9); },
+       "model.top_k", "must be in 1..4"},
       {"ModelLayersLimit", [](plan::Plan &p) { p.mutable_model()->set_layers(1 << 20); },
        "model.layers", "more than the limit 4096"},
       {"ModelNorm", [](plan::Plan &p) { p.mutable_model()->set_norm(plan::NormKind(7)); },
@@ -103,7 +106,9 @@ const std::vector<RuleCase> &ruleCases() {
       {"PeakFlops", [](plan::Plan &p) { p.mutable_cluster()->set_peak_flops(0.5); },
        "cluster.peak_flops", "peak_flops x mfu >= 1"},
       {"IntraNodeBandwidth",
-       [](plan::Plan &p) { p.mutable_cluster()->mutable_intra_node()->set_bandwidth_bytes_per_s(0); },
+       [](plan::Plan &p) {
+         p.mutable_cluster()->mutable_intra_node()->set_bandwidth_bytes_per_s(0);
+       },
        "cluster.intra_node.bandwidth_bytes_per_s", ">= 1"},
       {"LinkLatency",
        [](plan::Plan &p) { p.mutable_cluster()->mutable_intra_node()->set_latency_s(NAN); },
@@ -113,17 +118,22 @@ const std::vector<RuleCase> &ruleCases() {
          p.mutable_cluster()->set_nodes(1 << 16), p.mutable_cluster()->set_gpus_per_node(1024);
        },
        "cluster", "more than the limit 1048576"},
-      {"Degree", [](plan::Plan &p) { p.mutable_strategy()->set_tp(0); }, "strategy.tp", "must be in 1.."},
+      {"Degree", [](plan::Plan &p) { p.mutable_strategy()->set_tp(0); },
+       "strategy.tp", "must be in 1.."},
       {"WorldLimit",
-       [](plan::Plan &p) { p.mutable_strategy()->set_tp(1 << 20), p.mutable_strategy()->set_dp(2); },
+       [](plan::Plan &p) {
+         p.mutable_strategy()->set_tp(1 << 20), p.mutable_strategy()->set_dp(2);
+       },
        "strategy", "tp x pp x dp exceeds 1048576"},
       {"ExpertGrid", [](plan::Plan &p) { p.mutable_strategy()->set_ep(4); }, "strategy",
        "expert_tp x ep x expert_dp must equal tp x dp (2)"},
-      {"Schedule", [](plan::Plan &p) { p.mutable_strategy()->set_schedule(plan::SCHEDULE_UNSPECIFIED); },
+      {"Schedule",
+       [](plan::Plan &p) { p.mutable_strategy()->set_schedule(plan::SCHEDULE_UNSPECIFIED); },
        "strategy.schedule", "not a schedule"},
       {"MicroBatchesOfBatch", [](plan::Plan &p) { p.mutable_workload()->set_sequences(3); },
        "workload.sequences_per_micro_batch", "sequences / (dp x micro_batches) = 3 / (1 x 2)"},
-      {"TokensPerMicroBatch", [](plan::Plan &p) { p.mutable_workload()->set_tokens_per_micro_batch(5); },
+      {"TokensPerMicroBatch",
+       [](plan::Plan &p) { p.mutable_workload()->set_tokens_per_micro_batch(5); },
        "workload.tokens_per_micro_batch", "expected sequences_per_micro_batch x seq_len = 4"},
       {"Requirement", [](plan::Plan &p) { p.mutable_requirements()->set_max_latency_s(-1); },
        "requirements.max_latency_s", "finite and >= 0"},
@@ -138,24 +148,28 @@ const std::vector<RuleCase> &ruleCases() {
        "the plan has 2 programs"},
       {"MembershipCount", [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups()->RemoveLast(); },
        "ranks[1].groups", "one per axis, in the order tp dp pp ep etp edp"},
-      {"MembershipOrder", [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(1)->set_axis("pp"); },
+      {"MembershipOrder",
+       [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(1)->set_axis("pp"); },
        "ranks[1].groups[1].axis", "expected \"dp\""},
-      {"MembershipGroupRange", [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(0)->set_group(99); },
+      {"MembershipGroupRange",
+       [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(0)->set_group(99); },
        "ranks[1].groups[0].group", "the plan has 18 groups"},
       {"MembershipGroupListsRank",
        [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(0)->set_group(kTpGroup1); },
        "ranks[1].groups[0].group", "rank 1 is listed in groups[0]"},
-      {"MembershipIndex", [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(0)->set_index(0); },
+      {"MembershipIndex",
+       [](plan::Plan &p) { p.mutable_ranks(1)->mutable_groups(0)->set_index(0); },
        "ranks[1].groups[0].index", "not at that position of groups[0]"},
-      {"GroupAxis", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->set_axis("xx"); }, "groups[0].axis",
-       "not a mesh axis"},
-      {"GroupSize", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->add_ranks(2); }, "groups[0].ranks",
-       "has 3 ranks, but the strategy's tp degree is 2"},
+      {"GroupAxis", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->set_axis("xx"); },
+       "groups[0].axis", "not a mesh axis"},
+      {"GroupSize", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->add_ranks(2); },
+       "groups[0].ranks", "has 3 ranks, but the strategy's tp degree is 2"},
       {"GroupMemberRange", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->set_ranks(1, 9); },
        "groups[0].ranks[1]", "rank 9 is not in the plan"},
       {"GroupMemberTwice", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->set_ranks(1, 0); },
        "groups[0].ranks[1]", "appears twice"},
-      {"GroupMemberInTwoGroups", [](plan::Plan &p) { p.mutable_groups(kTpGroup1)->set_ranks(0, 0); },
+      {"GroupMemberInTwoGroups",
+       [](plan::Plan &p) { p.mutable_groups(kTpGroup1)->set_ranks(0, 0); },
        "groups[1].ranks[0]", "also in groups[0] on axis tp"},
       {"GroupIntraNode", [](plan::Plan &p) { p.mutable_groups(kTpGroup0)->set_intra_node(false); },
        "groups[0].intra_node", "every member is on one node"},
@@ -163,33 +177,37 @@ const std::vector<RuleCase> &ruleCases() {
        "groups[8].ranks[1]", "groups on ep lie within one pipeline stage"},
       {"ProgramRun", [](plan::Plan &p) { *p.add_programs() = p.programs(1); }, "programs[2]",
        "run by no rank"},
-      {"StageRange", [](plan::Plan &p) { p.mutable_programs(1)->set_stage(5); }, "programs[1].stage",
-       "the strategy has pp 2"},
-      {"StageUnique", [](plan::Plan &p) { p.mutable_programs(1)->set_stage(0); }, "programs[1].stage",
-       "each stage has one program"},
+      {"StageRange", [](plan::Plan &p) { p.mutable_programs(1)->set_stage(5); },
+       "programs[1].stage", "the strategy has pp 2"},
+      {"StageUnique", [](plan::Plan &p) { p.mutable_programs(1)->set_stage(0); },
+       "programs[1].stage", "each stage has one program"},
       {"StageIsPipelinePosition",
-       [](plan::Plan &p) { p.mutable_programs(0)->set_stage(1), p.mutable_programs(1)->set_stage(0); },
+       [](plan::Plan &p) {
+         p.mutable_programs(0)->set_stage(1), p.mutable_programs(1)->set_stage(0);
+       },
        "ranks[0].program", "runs stage 1, but the rank is at position 0 of its pp group"},
       // programs and buffers
       {"ProgramLayers", [](plan::Plan &p) { p.mutable_programs(1)->set_end_layer(3); },
        "programs[1].end_layer", "not inside the model's 2 layers"},
-      {"Streams", [](plan::Plan &p) { p.mutable_programs(0)->set_streams(17); }, "programs[0].streams",
-       "must be in 1..16"},
-      {"EventsBound", [](plan::Plan &p) { p.mutable_programs(0)->set_events(11); }, "programs[0].events",
-       "more than the 10 instructions"},
+      {"Streams", [](plan::Plan &p) { p.mutable_programs(0)->set_streams(17); },
+       "programs[0].streams", "must be in 1..16"},
+      {"EventsBound", [](plan::Plan &p) { p.mutable_programs(0)->set_events(11); },
+       "programs[0].events", "more than the 10 instructions"},
       {"BufferName", [](plan::Plan &p) { buffer(p, 0, kY0).set_name("x.mb0"); },
        "programs[0].buffers[5].name", "names another buffer too"},
-      {"BufferKind", [](plan::Plan &p) { buffer(p, 0, kY0).set_kind(plan::BUFFER_KIND_UNSPECIFIED); },
+      {"BufferKind",
+       [](plan::Plan &p) { buffer(p, 0, kY0).set_kind(plan::BUFFER_KIND_UNSPECIFIED); },
        "programs[0].buffers[5].kind", "not a buffer kind"},
       {"BufferDtype", [](plan::Plan &p) { buffer(p, 0, kY0).set_dtype(plan::DType(42)); },
        "programs[0].buffers[5].dtype", "not a dtype"},
-      {"BufferBytes", [](plan::Plan &p) { buffer(p, 0, kY0).set_bytes(65); }, "programs[0].buffers[5].bytes",
-       "the shape holds 32 elements of 2 bytes = 64"},
+      {"BufferBytes", [](plan::Plan &p) { buffer(p, 0, kY0).set_bytes(65); },
+       "programs[0].buffers[5].bytes", "the shape holds 32 elements of 2 bytes = 64"},
       {"ShapeNegative", [](plan::Plan &p) { buffer(p, 0, kY0).set_shape(0, -4); },
        "programs[0].buffers[5].shape[0]", "negative"},
       {"ShapeOverflow",
        [](plan::Plan &p) {
-         buffer(p, 0, kY0).set_shape(0, int64_t(1) << 40), buffer(p, 0, kY0).set_shape(1, int64_t(1) << 40);
+         buffer(p, 0, kY0).set_shape(0, int64_t(1) << 40);
+         buffer(p, 0, kY0).set_shape(1, int64_t(1) << 40);
        },
        "programs[0].buffers[5].shape[1]", "exceed 1152921504606846976"},
       {"ShapeRank",
@@ -197,53 +215,65 @@ const std::vector<RuleCase> &ruleCases() {
          for (int i = 0; i < 7; ++i) buffer(p, 0, kY0).add_shape(1);
        },
        "programs[0].buffers[5].shape", "9 dimensions, more than 8"},
-      {"BufferInArena", [](plan::Plan &p) { buffer(p, 0, kY0).set_offset(p.programs(0).arena_bytes() - 1); },
+      {"BufferInArena",
+       [](plan::Plan &p) { buffer(p, 0, kY0).set_offset(p.programs(0).arena_bytes() - 1); },
        "programs[0].buffers[5].offset", "run past the arena"},
       {"BufferOffsetOverflow",
-       [](plan::Plan &p) { buffer(p, 0, kY0).set_offset(std::numeric_limits<uint64_t>::max() - 8); },
+       [](plan::Plan &p) {
+         buffer(p, 0, kY0).set_offset(std::numeric_limits<uint64_t>::max() - 8);
+       },
        "programs[0].buffers[5].offset", "run past the arena"},
-      {"LiveRange", [](plan::Plan &p) { buffer(p, 0, kY0).set_live_end(10); }, "programs[0].buffers[5].live_end",
-       "not within the program's 10 instructions"},
+      {"LiveRange", [](plan::Plan &p) { buffer(p, 0, kY0).set_live_end(10); },
+       "programs[0].buffers[5].live_end", "not within the program's 10 instructions"},
       {"LiveBuffersShareBytes",
        [](plan::Plan &p) { buffer(p, 0, kY0).set_offset(buffer(p, 0, kX0).offset() + 2); },
        "programs[0].buffers[5].offset", "overlap \"x.mb0\" (buffers[4]"},
-      {"SliceMissing", [](plan::Plan &p) { buffer(p, 0, kTable).clear_slice(); }, "programs[0].buffers[0].slice",
-       "a WEIGHT buffer names the slice"},
+      {"SliceMissing", [](plan::Plan &p) { buffer(p, 0, kTable).clear_slice(); },
+       "programs[0].buffers[0].slice", "a WEIGHT buffer names the slice"},
       {"SliceSplitDim",
        [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->mutable_splits(0)->set_dim(2); },
        "programs[0].buffers[0].slice.splits[0].dim", "the full shape has 2 dimensions"},
       {"SliceSplitAxis",
-       [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->mutable_splits(0)->set_axis("zz"); },
+       [](plan::Plan &p) {
+         buffer(p, 0, kTable).mutable_slice()->mutable_splits(0)->set_axis("zz");
+       },
        "programs[0].buffers[0].slice.splits[0].axis", "not a mesh axis"},
       {"SliceSplitParts",
        [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->mutable_splits(0)->set_parts(3); },
        "programs[0].buffers[0].slice.splits[0].parts", "must be in 1..2"},
-      {"SliceUnevenPieces", [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->set_full_shape(0, 18); },
+      {"SliceUnevenPieces",
+       [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->set_full_shape(0, 18); },
        "programs[0].buffers[0].shape", "holds 64 elements, but the slice is 72"},
-      {"SliceElements", [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->set_full_shape(0, 32); },
+      {"SliceElements",
+       [](plan::Plan &p) { buffer(p, 0, kTable).mutable_slice()->set_full_shape(0, 32); },
        "programs[0].buffers[0].shape", "holds 64 elements, but the slice is 128"},
-      {"SliceMicroBatch", [](plan::Plan &p) { buffer(p, 0, 3).mutable_slice()->set_micro_batch(2); },
+      {"SliceMicroBatch",
+       [](plan::Plan &p) { buffer(p, 0, 3).mutable_slice()->set_micro_batch(2); },
        "programs[0].buffers[3].slice.micro_batch", "must be -1 or in 0..1"},
       // instructions
-      {"Stream", [](plan::Plan &p) { inst(p, 0, kNorm0).set_stream(3); }, "programs[0].instructions[2].stream",
-       "the program has 3 streams"},
+      {"Stream", [](plan::Plan &p) { inst(p, 0, kNorm0).set_stream(3); },
+       "programs[0].instructions[2].stream", "the program has 3 streams"},
       {"WaitEventRange", [](plan::Plan &p) { inst(p, 0, kNorm0).add_wait_events(7); },
        "programs[0].instructions[2].wait_events[1]", "event 7 is not in 1..6"},
       {"WaitBeforeRecord", [](plan::Plan &p) { inst(p, 0, kEmbed0).add_wait_events(1); },
-       "programs[0].instructions[0].wait_events[0]", "waited before any earlier instruction records it"},
+       "programs[0].instructions[0].wait_events[0]",
+       "waited before any earlier instruction records it"},
       {"RecordTwice", [](plan::Plan &p) { inst(p, 0, kNorm0).set_record_event(1); },
        "programs[0].instructions[2].record_event", "recorded again (first by instructions[0])"},
       {"MicroBatch", [](plan::Plan &p) { inst(p, 0, kNorm0).set_micro_batch(2); },
        "programs[0].instructions[2].micro_batch", "the strategy has 2 micro-batches"},
-      {"Layer", [](plan::Plan &p) { inst(p, 0, kNorm0).set_layer(1); }, "programs[0].instructions[2].layer",
-       "the program's layers [0, 1)"},
-      {"NoOperation", [](plan::Plan &p) { inst(p, 0, kNorm0).clear_op(); }, "programs[0].instructions[2]",
-       "neither a kernel nor a collective"},
-      {"KernelKind", [](plan::Plan &p) { inst(p, 0, kNorm0).mutable_kernel()->set_kind(plan::KernelKind(99)); },
+      {"Layer", [](plan::Plan &p) { inst(p, 0, kNorm0).set_layer(1); },
+       "programs[0].instructions[2].layer", "the program's layers [0, 1)"},
+      {"NoOperation", [](plan::Plan &p) { inst(p, 0, kNorm0).clear_op(); },
+       "programs[0].instructions[2]", "neither a kernel nor a collective"},
+      {"KernelKind",
+       [](plan::Plan &p) { inst(p, 0, kNorm0).mutable_kernel()->set_kind(plan::KernelKind(99)); },
        "programs[0].instructions[2].kernel.kind", "not a kernel kind"},
-      {"KernelInputCount", [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->add_inputs(0); },
+      {"KernelInputCount",
+       [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->add_inputs(0); },
        "programs[0].instructions[3].kernel.inputs", "GEMM takes 2 inputs (a, b), not 3"},
-      {"KernelOperandRange", [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_outputs(0, 99); },
+      {"KernelOperandRange",
+       [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_outputs(0, 99); },
        "programs[0].instructions[3].kernel.outputs[0]", "the program has 11 buffers"},
       {"KernelOperandSize", [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_m(8); },
        "programs[0].instructions[3].kernel.inputs[0]", "holds 32 elements, fewer than the 64"},
@@ -251,8 +281,10 @@ const std::vector<RuleCase> &ruleCases() {
        "programs[0].instructions[3].kernel", "GEMM dimensions are negative"},
       {"KernelIndicesDtype", [](plan::Plan &p) { buffer(p, 0, 3).set_dtype(plan::F32); },
        "programs[0].instructions[0].kernel.inputs[0]", "must be I32, not F32"},
-      {"KernelOperandLive", [](plan::Plan &p) { inst(p, 0, kNorm0).mutable_kernel()->set_inputs(0, kX1); },
-       "programs[0].instructions[2].kernel.inputs[0]", "used at instruction 2 but live only over [5, 7]"},
+      {"KernelOperandLive",
+       [](plan::Plan &p) { inst(p, 0, kNorm0).mutable_kernel()->set_inputs(0, kX1); },
+       "programs[0].instructions[2].kernel.inputs[0]",
+       "used at instruction 2 but live only over [5, 7]"},
       {"NormBias",
        [](plan::Plan &p) {
          inst(p, 0, kNorm0).mutable_kernel()->set_norm(plan::LAYER_NORM);
@@ -260,16 +292,22 @@ const std::vector<RuleCase> &ruleCases() {
          inst(p, 0, kNorm0).mutable_kernel()->add_inputs(kNormWeight);
        },
        "programs[0].instructions[2].kernel.inputs", "NORM takes 2 or 3 inputs"},
-      {"EmbeddingRows", [](plan::Plan &p) { inst(p, 0, kEmbed0).mutable_kernel()->set_vocab_begin(9); },
+      {"EmbeddingRows",
+       [](plan::Plan &p) { inst(p, 0, kEmbed0).mutable_kernel()->set_vocab_begin(9); },
        "programs[0].instructions[0].kernel.vocab_end", "are not a range"},
-      {"CollectiveAxis", [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_axis("zz"); },
+      {"CollectiveAxis",
+       [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_axis("zz"); },
        "programs[0].instructions[1].collective.axis", "not a mesh axis"},
       {"CollectiveDtype",
-       [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_dtype(plan::DTYPE_UNSPECIFIED); },
+       [](plan::Plan &p) {
+         inst(p, 0, kReduce0).mutable_collective()->set_dtype(plan::DTYPE_UNSPECIFIED);
+       },
        "programs[0].instructions[1].collective.dtype", "not a dtype"},
-      {"CollectiveBufferDtype", [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_dtype(plan::F32); },
+      {"CollectiveBufferDtype",
+       [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_dtype(plan::F32); },
        "programs[0].instructions[1].collective.input", "the collective moves F32"},
-      {"CollectiveCount", [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_count(33); },
+      {"CollectiveCount",
+       [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_count(33); },
        "programs[0].instructions[1].collective.input", "fewer than the 33"},
       {"AllGatherOutput",
        [](plan::Plan &p) {
@@ -277,7 +315,8 @@ const std::vector<RuleCase> &ruleCases() {
          inst(p, 0, kReduce0).mutable_collective()->set_count(17);
        },
        "programs[0].instructions[1].collective.output", "holds 32 elements, fewer than the 34"},
-      {"AllToAllCounts", [](plan::Plan &p) { inst(p, 1, kExchange1).mutable_collective()->add_send_counts(0); },
+      {"AllToAllCounts",
+       [](plan::Plan &p) { inst(p, 1, kExchange1).mutable_collective()->add_send_counts(0); },
        "programs[1].instructions[3].collective.send_counts", "one per member of the ep group (2)"},
       {"AllToAllAgreement",
        [](plan::Plan &p) {
@@ -285,17 +324,23 @@ const std::vector<RuleCase> &ruleCases() {
          inst(p, 1, kExchange1).mutable_collective()->set_send_counts(1, 24);
        },
        "programs[1].instructions[3].collective.recv_counts", "each send_counts[j] must equal"},
-      {"Sequence", [](plan::Plan &p) { inst(p, 1, kExchange1).mutable_collective()->set_sequence(3); },
+      {"Sequence",
+       [](plan::Plan &p) { inst(p, 1, kExchange1).mutable_collective()->set_sequence(3); },
        "programs[1].instructions[3].collective.sequence", "sequences increase in issue order"},
-      {"TransferAxis", [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_axis("tp"); },
+      {"TransferAxis",
+       [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_axis("tp"); },
        "programs[0].instructions[4].collective.axis", "SEND and RECV are pipeline transfers"},
       {"TransferPeer", [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_peer(2); },
        "programs[0].instructions[4].collective.peer", "the pp group has 2 members"},
-      {"TransferToSelf", [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_peer(0); },
+      {"TransferToSelf",
+       [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_peer(0); },
        "programs[0].instructions[4].collective.peer", "the program's own stage"},
-      {"TransferCount", [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_count(8); },
-       "programs[1].instructions[0].collective", "does not match its SEND at programs[0].instructions[4]"},
-      {"TransferSequence", [](plan::Plan &p) { inst(p, 1, kRecv1).mutable_collective()->set_sequence(1); },
+      {"TransferCount",
+       [](plan::Plan &p) { inst(p, 0, kSend0).mutable_collective()->set_count(8); },
+       "programs[1].instructions[0].collective",
+       "does not match its SEND at programs[0].instructions[4]"},
+      {"TransferSequence",
+       [](plan::Plan &p) { inst(p, 1, kRecv1).mutable_collective()->set_sequence(1); },
        "programs[1].instructions[0].collective", "(count 16 F16 sequence 1) does not match"},
       {"TransferUnpaired",
        [](plan::Plan &p) {
@@ -338,8 +383,10 @@ INSTANTIATE_TEST_SUITE_P(EachRule, PlanRule, ::testing::ValuesIn(ruleCases()),
 
 TEST(ValidatePlan, ListsAtMostTheErrorLimit) {
   plan::Plan p = validatedPlan();
-  for (int b = 0; b < p.programs(0).buffers_size(); ++b) buffer(p, 0, b).set_kind(plan::BufferKind(50));
-  for (int b = 0; b < p.programs(1).buffers_size(); ++b) buffer(p, 1, b).set_kind(plan::BufferKind(50));
+  for (int b = 0; b < p.programs(0).buffers_size(); ++b)
+    buffer(p, 0, b).set_kind(plan::BufferKind(50));
+  for (int b = 0; b < p.programs(1).buffers_size(); ++b)
+    buffer(p, 1, b).set_kind(plan::BufferKind(50));
   for (int i = 0; i < 200; ++i) p.add_groups()->set_axis("zz");
   std::vector<PlanError> errors = planfile::validatePlan(p);
   ASSERT_EQ(errors.size(), planfile::PlanLimits::kReportedErrors + 1);
@@ -360,7 +407,8 @@ std::vector<PlanError> parseErrors(std::string_view bytes) {
 
 TEST(ParsePlan, AcceptsValidBytes) {
   std::vector<PlanError> errors;
-  std::optional<plan::Plan> p = planfile::parsePlan(planfile::serializePlan(validatedPlan()), errors);
+  std::optional<plan::Plan> p =
+      planfile::parsePlan(planfile::serializePlan(validatedPlan()), errors);
   ASSERT_TRUE(p) << describe(errors);
   EXPECT_EQ(planfile::serializePlan(*p), planfile::serializePlan(validatedPlan()));
 }
@@ -393,7 +441,8 @@ TEST(ParsePlan, OtherSchemaVersionAsksToRecompile) {
   p.set_schema_version(7);
   std::vector<PlanError> errors = parseErrors(planfile::serializePlan(p));
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0].message, "plan schema version 7, this moeplan reads version 1; recompile the plan");
+  EXPECT_EQ(errors[0].message,
+            "plan schema version 7, this moeplan reads version 1; recompile the plan");
 }
 
 TEST(ParsePlan, InvalidPlanGivesValidationErrors) {

@@ -428,7 +428,8 @@ inline plan::Plan validatedPlan() {
                                                     kCollectiveStream, {}, "layers.1.dispatch");
     plan::Collective &cx = *exchange.mutable_collective();
     cx.set_input(o), cx.set_output(routed), cx.set_dtype(plan::F16);
-    for (int j = 0; j < 2; ++j) cx.add_send_counts(activation / 2), cx.add_recv_counts(activation / 2);
+    for (int j = 0; j < 2; ++j)
+      cx.add_send_counts(activation / 2), cx.add_recv_counts(activation / 2);
     cx.set_sequence(sequence(mb, 4));
     uint32_t exchanged = second.record(exchange);
     plan::Instruction &add = second.kernel(makeCost(activation, 6 * activation), kComputeStream,

@@ -73,7 +73,8 @@ std::optional<moeplan::plan::Plan> loadPlan(const std::string &file) {
   std::optional<moeplan::plan::Plan> p = moeplan::planfile::readPlanFile(file, errors);
   if (!p) {
     std::istringstream lines(moeplan::planfile::formatErrors(file, errors));
-    for (std::string line; std::getline(lines, line);) std::cerr << "moeplan: error: " << line << "\n";
+    for (std::string line; std::getline(lines, line);)
+      std::cerr << "moeplan: error: " << line << "\n";
   }
   return p;
 }

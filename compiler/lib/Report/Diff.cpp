@@ -53,15 +53,15 @@ std::string valueText(const pb::Message &m, const pb::FieldDescriptor *f, int in
   }
   case pb::FieldDescriptor::CPPTYPE_STRING:
     return "\"" + (repeated ? r->GetRepeatedString(m, f, index) : r->GetString(m, f)) + "\"";
-  case pb::FieldDescriptor::CPPTYPE_MESSAGE:
-    return "{...}";
+  case pb::FieldDescriptor::CPPTYPE_MESSAGE: return "{...}";
   }
   return "?";
 }
 
 std::string fieldText(const pb::Message &m, const pb::FieldDescriptor *f) {
   if (!f->is_repeated())
-    return f->has_presence() && !m.GetReflection()->HasField(m, f) ? "(absent)" : valueText(m, f, -1);
+    return f->has_presence() && !m.GetReflection()->HasField(m, f) ? "(absent)"
+                                                                   : valueText(m, f, -1);
   int n = m.GetReflection()->FieldSize(m, f);
   std::string s = "[";
   for (int i = 0; i < n && i < kListedValues; ++i) s += (i ? ", " : "") + valueText(m, f, i);
@@ -77,7 +77,8 @@ void compareFields(const pb::Message &a, const pb::Message &b, const std::string
     const pb::FieldDescriptor *f = d->field(i);
     std::string path = prefix.empty() ? f->name() : prefix + "." + f->name();
     if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE && !f->is_repeated()) {
-      compareFields(a.GetReflection()->GetMessage(a, f), b.GetReflection()->GetMessage(b, f), path, out);
+      compareFields(a.GetReflection()->GetMessage(a, f), b.GetReflection()->GetMessage(b, f), path,
+                    out);
       continue;
     }
     std::string ta = fieldText(a, f), tb = fieldText(b, f);
@@ -98,7 +99,8 @@ std::vector<FieldChange> deploymentChanges(const plan::Plan &a, const plan::Plan
   // Strategy first: it is what a user changes to compare two plans.
   for (const char *section : {"strategy", "model", "cluster", "workload", "requirements"}) {
     const pb::FieldDescriptor *f = plan::Plan::descriptor()->FindFieldByName(section);
-    compareFields(a.GetReflection()->GetMessage(a, f), b.GetReflection()->GetMessage(b, f), section, out);
+    compareFields(a.GetReflection()->GetMessage(a, f), b.GetReflection()->GetMessage(b, f), section,
+                  out);
   }
   for (const char *field : {"name", "source", "notes"}) {
     const pb::FieldDescriptor *f = plan::Plan::descriptor()->FindFieldByName(field);
@@ -111,9 +113,10 @@ std::vector<FieldChange> deploymentChanges(const plan::Plan &a, const plan::Plan
                    count(b.groups_size(), "groups") +
                        (a.groups_size() == b.groups_size() ? " (members differ)" : "")});
   if (!sameElements(a.ranks(), b.ranks()))
-    out.push_back({"ranks", count(a.ranks_size(), "ranks"),
-                   count(b.ranks_size(), "ranks") +
-                       (a.ranks_size() == b.ranks_size() ? " (placement or memberships differ)" : "")});
+    out.push_back(
+        {"ranks", count(a.ranks_size(), "ranks"),
+         count(b.ranks_size(), "ranks") +
+             (a.ranks_size() == b.ranks_size() ? " (placement or memberships differ)" : "")});
   return out;
 }
 
@@ -177,7 +180,8 @@ alignSequences(const std::vector<uint32_t> &x, const std::vector<uint32_t> &y, s
     int64_t k = i - j;
     int64_t prevK = (k == -d || (k != d && at(k - 1) < at(k + 1))) ? k + 1 : k - 1;
     int64_t prevI = d == 0 ? 0 : at(prevK), prevJ = d == 0 ? 0 : prevI - prevK;
-    while (i > prevI && j > prevJ) --i, --j, middle.push_back({uint32_t(prefix + i), uint32_t(prefix + j)});
+    while (i > prevI && j > prevJ)
+      --i, --j, middle.push_back({uint32_t(prefix + i), uint32_t(prefix + j)});
     i = prevI, j = prevJ;
   }
   std::reverse(middle.begin(), middle.end());
@@ -217,8 +221,8 @@ InstructionParts partsOf(const plan::Program &program, const plan::Instruction &
   return parts;
 }
 
-std::string changedParts(const plan::Program &pa, const plan::Instruction &a, const plan::Program &pb,
-                         const plan::Instruction &b) {
+std::string changedParts(const plan::Program &pa, const plan::Instruction &a,
+                         const plan::Program &pb, const plan::Instruction &b) {
   InstructionParts x = partsOf(pa, a), y = partsOf(pb, b);
   std::string what;
   auto note = [&](bool differs, const char *part) {
@@ -296,6 +300,7 @@ std::optional<double> relativeChange(double a, double b) {
 DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b) {
   DiffReport r;
   r.identical = planfile::serializePlan(a) == planfile::serializePlan(b);
+  if (r.identical) return r;
   r.fields = deploymentChanges(a, b);
 
   std::vector<ProgramSummary> sa = summarizePrograms(a), sb = summarizePrograms(b);
@@ -318,7 +323,8 @@ DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b) {
     };
     fill(pa, false);
     fill(pb, true);
-    if (pa && pb) compareInstructions(a.programs(int(pa->program)), b.programs(int(pb->program)), d);
+    if (pa && pb)
+      compareInstructions(a.programs(int(pa->program)), b.programs(int(pb->program)), d);
     r.stages.push_back(std::move(d));
   }
 
@@ -326,7 +332,8 @@ DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b) {
   auto addVolumes = [&](const std::vector<ProgramSummary> &summaries, bool isB) {
     for (const ProgramSummary &s : summaries)
       for (const CollectiveTotals &c : s.collectives) {
-        size_t order = size_t(std::find(meshAxes().begin(), meshAxes().end(), c.axis) - meshAxes().begin());
+        size_t order =
+            size_t(std::find(meshAxes().begin(), meshAxes().end(), c.axis) - meshAxes().begin());
         Pair<uint64_t> &bytes = volumes[{order, c.axis}];
         (isB ? bytes.b : bytes.a) += c.commBytes * s.ranks.size();
       }
@@ -354,7 +361,8 @@ DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b) {
   return r;
 }
 
-std::string renderDiffText(const DiffReport &r, const std::string &nameA, const std::string &nameB) {
+std::string renderDiffText(const DiffReport &r, const std::string &nameA,
+                           const std::string &nameB) {
   std::ostringstream out;
   out << "--- " << nameA << "\n+++ " << nameB << "\n";
   if (r.identical) {
@@ -364,7 +372,8 @@ std::string renderDiffText(const DiffReport &r, const std::string &nameA, const 
   bool listed = false;
   if (!r.fields.empty()) {
     out << "fields\n";
-    for (const FieldChange &f : r.fields) out << "  " << f.field << ": " << f.a << " -> " << f.b << "\n";
+    for (const FieldChange &f : r.fields)
+      out << "  " << f.field << ": " << f.a << " -> " << f.b << "\n";
     listed = true;
   }
   for (const StageDiff &s : r.stages) {
@@ -382,23 +391,26 @@ std::string renderDiffText(const DiffReport &r, const std::string &nameA, const 
       lines << "  ranks " << formatRanks(s.ranks.a) << " -> " << formatRanks(s.ranks.b) << "\n";
     if (s.arenaBytes.differs())
       lines << "  arena " << formatBytes(double(s.arenaBytes.a)) << " -> "
-            << formatBytes(double(s.arenaBytes.b)) << changeText(double(s.arenaBytes.a), double(s.arenaBytes.b))
-            << "\n";
+            << formatBytes(double(s.arenaBytes.b))
+            << changeText(double(s.arenaBytes.a), double(s.arenaBytes.b)) << "\n";
     std::string memory;
     for (size_t k = 0; k < kMemoryKinds; ++k)
       if (s.memoryAtPeak[k].differs())
         memory += (memory.empty() ? "" : ", ") + std::string(memoryKindTitle(MemoryKind(k))) + " " +
-                  formatBytes(double(s.memoryAtPeak[k].a)) + " -> " + formatBytes(double(s.memoryAtPeak[k].b));
+                  formatBytes(double(s.memoryAtPeak[k].a)) + " -> " +
+                  formatBytes(double(s.memoryAtPeak[k].b));
     if (!memory.empty()) lines << "  memory at peak: " << memory << "\n";
     if (s.flops.differs())
-      lines << "  FLOPs " << formatCount(double(s.flops.a)) << " -> " << formatCount(double(s.flops.b))
-            << changeText(double(s.flops.a), double(s.flops.b)) << "\n";
+      lines << "  FLOPs " << formatCount(double(s.flops.a)) << " -> "
+            << formatCount(double(s.flops.b)) << changeText(double(s.flops.a), double(s.flops.b))
+            << "\n";
     if (s.inserted + s.removed + s.changed > 0) {
       lines << "  instructions " << s.instructions.a << " -> " << s.instructions.b << ": "
-            << s.inserted << " inserted, " << s.removed << " removed, " << s.changed << " changed\n";
+            << s.inserted << " inserted, " << s.removed << " removed, " << s.changed
+            << " changed\n";
       for (const InstructionEdit &e : s.edits) {
-        lines << "    " << e.op << " [" << e.index << "] " << (e.label.empty() ? "(no label)" : e.label)
-              << " (mb " << e.microBatch << ")";
+        lines << "    " << e.op << " [" << e.index << "] "
+              << (e.label.empty() ? "(no label)" : e.label) << " (mb " << e.microBatch << ")";
         if (!e.what.empty()) lines << ": " << e.what;
         lines << "\n";
       }
@@ -414,23 +426,26 @@ std::string renderDiffText(const DiffReport &r, const std::string &nameA, const 
   for (const AxisVolume &v : r.communication)
     if (v.commBytes.differs())
       comm << "  " << v.axis << " " << formatBytes(double(v.commBytes.a)) << " -> "
-           << formatBytes(double(v.commBytes.b)) << changeText(double(v.commBytes.a), double(v.commBytes.b))
-           << "\n";
+           << formatBytes(double(v.commBytes.b))
+           << changeText(double(v.commBytes.a), double(v.commBytes.b)) << "\n";
   if (!comm.str().empty()) {
     out << "communication (all ranks)\n" << comm.str();
     listed = true;
   }
   if (r.latencySeconds && (r.latencySeconds->differs() || r.throughputTokensPerSecond->differs())) {
     out << "prediction\n"
-        << "  latency " << formatSeconds(r.latencySeconds->a) << " -> " << formatSeconds(r.latencySeconds->b)
+        << "  latency " << formatSeconds(r.latencySeconds->a) << " -> "
+        << formatSeconds(r.latencySeconds->b)
         << changeText(r.latencySeconds->a, r.latencySeconds->b) << "\n"
         << "  throughput " << formatCount(r.throughputTokensPerSecond->a) << " -> "
         << formatCount(r.throughputTokensPerSecond->b) << " tokens/s"
         << changeText(r.throughputTokensPerSecond->a, r.throughputTokensPerSecond->b) << "\n";
     listed = true;
   }
-  if (!r.simulationErrorA.empty()) out << "prediction of " << nameA << " failed: " << r.simulationErrorA << "\n";
-  if (!r.simulationErrorB.empty()) out << "prediction of " << nameB << " failed: " << r.simulationErrorB << "\n";
+  if (!r.simulationErrorA.empty())
+    out << "prediction of " << nameA << " failed: " << r.simulationErrorA << "\n";
+  if (!r.simulationErrorB.empty())
+    out << "prediction of " << nameB << " failed: " << r.simulationErrorB << "\n";
   if (!listed)
     out << "the plans differ only in details not summarised here (buffer offsets, events, "
            "collective order)\n";
@@ -440,14 +455,19 @@ std::string renderDiffText(const DiffReport &r, const std::string &nameA, const 
 nlohmann::json diffJson(const DiffReport &r) {
   using nlohmann::json;
   json fields = json::array();
-  for (const FieldChange &f : r.fields) fields.push_back({{"field", f.field}, {"a", f.a}, {"b", f.b}});
+  for (const FieldChange &f : r.fields)
+    fields.push_back({{"field", f.field}, {"a", f.a}, {"b", f.b}});
   json stages = json::array();
   for (const StageDiff &s : r.stages) {
     json memory = json::object();
-    for (size_t k = 0; k < kMemoryKinds; ++k) memory[memoryKindName(MemoryKind(k))] = pairJson(s.memoryAtPeak[k]);
+    for (size_t k = 0; k < kMemoryKinds; ++k)
+      memory[memoryKindName(MemoryKind(k))] = pairJson(s.memoryAtPeak[k]);
     json edits = json::array();
     for (const InstructionEdit &e : s.edits) {
-      json edit = {{"op", std::string(1, e.op)}, {"index", e.index}, {"label", e.label}, {"micro_batch", e.microBatch}};
+      json edit = {{"op", std::string(1, e.op)},
+                   {"index", e.index},
+                   {"label", e.label},
+                   {"micro_batch", e.microBatch}};
       if (!e.what.empty()) edit["what"] = e.what;
       edits.push_back(std::move(edit));
     }
@@ -475,8 +495,8 @@ nlohmann::json diffJson(const DiffReport &r) {
   }
   if (!r.simulationErrorA.empty()) prediction["error_a"] = r.simulationErrorA;
   if (!r.simulationErrorB.empty()) prediction["error_b"] = r.simulationErrorB;
-  return {{"schema", "moeplan-diff"}, {"version", 1},        {"identical", r.identical},
-          {"fields", fields},         {"stages", stages},    {"communication", communication},
+  return {{"schema", "moeplan-diff"}, {"version", 1},     {"identical", r.identical},
+          {"fields", fields},         {"stages", stages}, {"communication", communication},
           {"prediction", prediction}};
 }
 

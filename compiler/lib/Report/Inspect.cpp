@@ -51,19 +51,25 @@ std::string formatRequirementValue(RequirementCheck::Unit unit, double v) {
 std::vector<std::pair<const char *, int64_t>> kernelDims(const plan::Kernel &k) {
   switch (k.kind()) {
   case plan::EMBEDDING:
-    return {{"m", k.m()}, {"n", k.n()}, {"vocab_begin", k.vocab_begin()}, {"vocab_end", k.vocab_end()}};
+    return {
+        {"m", k.m()}, {"n", k.n()}, {"vocab_begin", k.vocab_begin()}, {"vocab_end", k.vocab_end()}};
   case plan::NORM:
   case plan::ACTIVATION_FUNCTION: return {{"m", k.m()}, {"n", k.n()}};
   case plan::GEMM: return {{"m", k.m()}, {"n", k.n()}, {"k", k.k()}};
   case plan::ATTENTION:
-    return {{"sequences", k.sequences()}, {"seq_len", k.seq_len()}, {"kv_len", k.kv_len()},
+    return {{"sequences", k.sequences()}, {"seq_len", k.seq_len()},   {"kv_len", k.kv_len()},
             {"heads", k.heads()},         {"kv_heads", k.kv_heads()}, {"head_dim", k.head_dim()}};
-  case plan::ROUTER: return {{"tokens", k.tokens()}, {"experts", k.experts()}, {"top_k", k.top_k()}};
+  case plan::ROUTER:
+    return {{"tokens", k.tokens()}, {"experts", k.experts()}, {"top_k", k.top_k()}};
   case plan::DISPATCH:
   case plan::COMBINE:
-    return {{"tokens", k.tokens()}, {"n", k.n()}, {"experts", k.experts()},
-            {"capacity", k.capacity()}, {"top_k", k.top_k()}};
-  case plan::GROUPED_GEMM: return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}, {"k", k.k()}};
+    return {{"tokens", k.tokens()},
+            {"n", k.n()},
+            {"experts", k.experts()},
+            {"capacity", k.capacity()},
+            {"top_k", k.top_k()}};
+  case plan::GROUPED_GEMM:
+    return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}, {"k", k.k()}};
   case plan::ADD: return {{"n", k.n()}};
   case plan::TRANSPOSE: return {{"m", k.m()}, {"n", k.n()}, {"inner", k.inner()}};
   case plan::BIAS_ADD: return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}};
@@ -81,7 +87,7 @@ std::string kernelVariant(const plan::Kernel &k) {
 
 std::string bufferName(const plan::Program &program, uint32_t index) {
   return index < uint32_t(program.buffers_size()) ? program.buffers(int(index)).name()
-                                                   : "buffers[" + std::to_string(index) + "]";
+                                                  : "buffers[" + std::to_string(index) + "]";
 }
 
 std::string streamName(uint32_t stream) {
@@ -89,7 +95,9 @@ std::string streamName(uint32_t stream) {
   return stream < names.size() ? names[stream] : "stream " + std::to_string(stream);
 }
 
-std::vector<uint32_t> groupRanks(const plan::Group &g) { return {g.ranks().begin(), g.ranks().end()}; }
+std::vector<uint32_t> groupRanks(const plan::Group &g) {
+  return {g.ranks().begin(), g.ranks().end()};
+}
 
 std::string joinCounts(const google::protobuf::RepeatedField<uint64_t> &counts) {
   std::string s;
@@ -98,7 +106,8 @@ std::string joinCounts(const google::protobuf::RepeatedField<uint64_t> &counts) 
 }
 
 // Operands an instruction reads and writes, by buffer index.
-void operands(const plan::Instruction &inst, std::vector<uint32_t> &in, std::vector<uint32_t> &out) {
+void operands(const plan::Instruction &inst, std::vector<uint32_t> &in,
+              std::vector<uint32_t> &out) {
   if (inst.has_kernel()) {
     in.assign(inst.kernel().inputs().begin(), inst.kernel().inputs().end());
     out.assign(inst.kernel().outputs().begin(), inst.kernel().outputs().end());
@@ -239,12 +248,14 @@ InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
   auto check = [&](std::string name, std::string field, bool atMost, double required,
                    double predicted, Unit unit) {
     bool pass = atMost ? predicted <= required : predicted >= required;
-    r.requirements.push_back({std::move(name), std::move(field), atMost, required, predicted, unit, pass});
+    r.requirements.push_back(
+        {std::move(name), std::move(field), atMost, required, predicted, unit, pass});
   };
   const double memory = double(r.maxArenaBytes);
   const sim::Prediction &pred = r.prediction;
   const plan::Requirements &req = p.requirements();
-  check("memory per GPU", "cluster.memory_bytes", true, p.cluster().memory_bytes(), memory, Unit::Bytes);
+  check("memory per GPU", "cluster.memory_bytes", true, p.cluster().memory_bytes(), memory,
+        Unit::Bytes);
   if (req.has_max_memory_per_gpu_bytes())
     check("memory per GPU", "requirements.max_memory_per_gpu_bytes", true,
           req.max_memory_per_gpu_bytes(), memory, Unit::Bytes);
@@ -289,8 +300,10 @@ std::string formatRanks(const std::vector<uint32_t> &ranks) {
 }
 
 std::string formatSeconds(double seconds) {
-  static const struct { double scale; const char *unit; } units[] = {
-      {1, " s"}, {1e-3, " ms"}, {1e-6, " us"}, {1e-9, " ns"}};
+  static const struct {
+    double scale;
+    const char *unit;
+  } units[] = {{1, " s"}, {1e-3, " ms"}, {1e-6, " us"}, {1e-9, " ns"}};
   if (seconds == 0) return "0 s";
   const auto *u = std::begin(units);
   while (seconds < u->scale && u + 1 != std::end(units)) ++u;
@@ -341,7 +354,8 @@ std::string renderInspectText(const InspectReport &r) {
     for (const CollectiveTotals &c : p.collectives) {
       out << "    " << c.axis << ": " << c.count << " (";
       bool first = true;
-      for (const auto &[kind, count] : c.kinds) out << (first ? "" : ", ") << kind << " " << count, first = false;
+      for (const auto &[kind, count] : c.kinds)
+        out << (first ? "" : ", ") << kind << " " << count, first = false;
       out << "), " << formatBytes(double(c.commBytes)) << "\n";
     }
   }
@@ -395,10 +409,12 @@ nlohmann::json inspectJson(const InspectReport &r) {
   json programs = json::array();
   for (const ProgramSummary &p : r.programs) {
     json byKind = json::object();
-    for (size_t k = 0; k < kMemoryKinds; ++k) byKind[memoryKindName(MemoryKind(k))] = p.memory.byKind[k];
+    for (size_t k = 0; k < kMemoryKinds; ++k)
+      byKind[memoryKindName(MemoryKind(k))] = p.memory.byKind[k];
     json kernels = json::array();
     for (const KernelTotals &k : p.kernels)
-      kernels.push_back({{"kind", plan::KernelKind_Name(k.kind)}, {"count", k.count}, {"flops", k.flops}});
+      kernels.push_back(
+          {{"kind", plan::KernelKind_Name(k.kind)}, {"count", k.count}, {"flops", k.flops}});
     json collectives = json::array();
     for (const CollectiveTotals &c : p.collectives)
       collectives.push_back(
@@ -494,9 +510,12 @@ ResolvedInstruction resolve(const plan::Plan &p, uint32_t rank, const plan::Prog
     collective["peer_rank"] = route.peerRank;
   }
   if (c.kind() == plan::ALL_TO_ALL) {
-    r.op += ", send " + joinCounts(c.send_counts()) + " recv " + joinCounts(c.recv_counts()) + " x " + dtype;
-    collective["send_counts"] = std::vector<uint64_t>(c.send_counts().begin(), c.send_counts().end());
-    collective["recv_counts"] = std::vector<uint64_t>(c.recv_counts().begin(), c.recv_counts().end());
+    r.op += ", send " + joinCounts(c.send_counts()) + " recv " + joinCounts(c.recv_counts()) +
+            " x " + dtype;
+    collective["send_counts"] =
+        std::vector<uint64_t>(c.send_counts().begin(), c.send_counts().end());
+    collective["recv_counts"] =
+        std::vector<uint64_t>(c.recv_counts().begin(), c.recv_counts().end());
   } else {
     r.op += ", " + std::to_string(c.count()) + " x " + dtype;
   }
@@ -530,19 +549,22 @@ std::string renderRankText(const plan::Plan &p, uint32_t rank) {
     const plan::Instruction &inst = program.instructions(i);
     ResolvedInstruction r = resolve(p, rank, program, inst);
     std::string events;
-    for (uint32_t e : inst.wait_events()) events += (events.empty() ? "wait " : ",") + std::to_string(e);
+    for (uint32_t e : inst.wait_events())
+      events += (events.empty() ? "wait " : ",") + std::to_string(e);
     if (inst.record_event() != 0)
-      events += (events.empty() ? "" : " ") + std::string("record ") + std::to_string(inst.record_event());
+      events += (events.empty() ? "" : " ") + std::string("record ") +
+                std::to_string(inst.record_event());
     char head[128];
-    std::snprintf(head, sizeof head, "%5d  %-11s %-18s mb %-3u ", i, streamName(inst.stream()).c_str(),
-                  events.empty() ? "-" : events.c_str(), inst.micro_batch());
+    std::snprintf(head, sizeof head, "%5d  %-11s %-18s mb %-3u ", i,
+                  streamName(inst.stream()).c_str(), events.empty() ? "-" : events.c_str(),
+                  inst.micro_batch());
     out << head << (inst.label().empty() ? "(no label)" : inst.label()) << ": " << r.op;
     if (!r.inputs.empty()) out << "; in " << joinNames(r.inputs);
     if (!r.outputs.empty()) out << "; out " << joinNames(r.outputs);
     const plan::Cost &cost = inst.cost();
     if (inst.has_kernel())
-      out << "; " << flopsText(double(cost.flops())) << ", " << formatBytes(double(cost.memory_bytes()))
-          << " HBM";
+      out << "; " << flopsText(double(cost.flops())) << ", "
+          << formatBytes(double(cost.memory_bytes())) << " HBM";
     else
       out << "; " << formatBytes(double(cost.comm_bytes())) << " moved";
     out << "; " << formatSeconds(r.seconds) << "\n";
@@ -566,7 +588,8 @@ nlohmann::json rankJson(const plan::Plan &p, uint32_t rank) {
     ResolvedInstruction r = resolve(p, rank, program, inst);
     json line = {{"index", i},
                  {"stream", inst.stream()},
-                 {"wait_events", std::vector<uint32_t>(inst.wait_events().begin(), inst.wait_events().end())},
+                 {"wait_events",
+                  std::vector<uint32_t>(inst.wait_events().begin(), inst.wait_events().end())},
                  {"record_event", inst.record_event()},
                  {"micro_batch", inst.micro_batch()},
                  {"layer", inst.layer()},

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -47,8 +48,7 @@ uint64_t dtypeBytes(int dtype) {
 std::string quoted(const std::string &s) {
   // Hostile names may be long or binary: keep messages one readable line.
   std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < 64; ++i)
-    out += (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+  for (size_t i = 0; i < s.size() && i < 64; ++i) out += (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
   if (s.size() > 64) out += "...";
   return out + "\"";
 }
@@ -101,8 +101,7 @@ public:
       checkSendRecvPairs();
       checkPipelineCollectives();
     }
-    if (omitted_ > 0)
-      errors_.push_back({"", str(omitted_) + " more errors not listed"});
+    if (omitted_ > 0) errors_.push_back({"", str(omitted_) + " more errors not listed"});
     return std::move(errors_);
   }
 
@@ -118,10 +117,9 @@ private:
   // groupOf_[axis][rank]: the group that lists the rank on that axis (kNone: none yet).
   std::vector<uint32_t> groupOf_[kAxisCount];
   // Every group well formed (axis, size, members); then every rank's program and
-  // memberships consistent with them; stageProgram_[s] runs stage s.
+  // memberships consistent with them, one program per stage.
   bool groupsValid_ = false;
   bool ranksValid_ = false;
-  std::vector<uint32_t> stageProgram_;
   // SENDs and RECVs keyed by (from stage, to stage), in issue order.
   std::map<std::pair<uint64_t, uint64_t>, std::vector<P2P>> sends_, recvs_;
   // Collectives other than SEND/RECV over pp, per program: every stage must issue the same.
@@ -180,8 +178,8 @@ private:
     atMost("model.moe_every_nth", m.moe_every_nth(), L::kLayers);
     atMost("model.vocab", m.vocab(), L::kVocab);
     if (m.experts() > 0 && (m.top_k() == 0 || m.top_k() > m.experts()))
-      error("model.top_k", "is " + str(m.top_k()) + ", must be in 1.." + str(m.experts()) +
-                               " (the experts)");
+      error("model.top_k",
+            "is " + str(m.top_k()) + ", must be in 1.." + str(m.experts()) + " (the experts)");
     if (m.norm() == plan::NORM_KIND_UNSPECIFIED || !plan::NormKind_IsValid(m.norm()))
       error("model.norm", "is " + str(int(m.norm())) + ", not a norm kind");
     if (m.activation() == plan::ACTIVATION_KIND_UNSPECIFIED ||
@@ -193,8 +191,8 @@ private:
     if (m.expert_load_size() == 0) return;
     if (uint64_t(m.expert_load_size()) != m.experts()) {
       error("model.expert_load", "has " + str(m.expert_load_size()) +
-                                     " entries, expected one per expert (" +
-                                     str(m.experts()) + ") or none");
+                                     " entries, expected one per expert (" + str(m.experts()) +
+                                     ") or none");
       return;
     }
     double total = 0;
@@ -229,8 +227,8 @@ private:
     // The rates divide work: at least 1 per second keeps every time finite.
     double flops = c.peak_flops() * c.mfu();
     if (!(std::isfinite(c.peak_flops()) && flops >= 1))
-      error("cluster.peak_flops", "is " + num(c.peak_flops()) +
-                                      ", must be finite with peak_flops x mfu >= 1 FLOP/s");
+      error("cluster.peak_flops",
+            "is " + num(c.peak_flops()) + ", must be finite with peak_flops x mfu >= 1 FLOP/s");
     double hbm = c.memory_bandwidth_bytes_per_s() * c.memory_bandwidth_utilization();
     if (!(std::isfinite(c.memory_bandwidth_bytes_per_s()) && hbm >= 1))
       error("cluster.memory_bandwidth_bytes_per_s",
@@ -244,8 +242,8 @@ private:
 
   void checkStrategy() {
     const plan::Strategy &s = p_.strategy();
-    const uint32_t degrees[kAxisCount] = {s.tp(), s.dp(), s.pp(), s.ep(), s.expert_tp(),
-                                          s.expert_dp()};
+    const uint32_t degrees[kAxisCount] = {s.tp(), s.dp(),        s.pp(),
+                                          s.ep(), s.expert_tp(), s.expert_dp()};
     const char *fields[kAxisCount] = {"tp", "dp", "pp", "ep", "expert_tp", "expert_dp"};
     bool usable = true;
     for (int a = 0; a < kAxisCount; ++a) {
@@ -292,8 +290,9 @@ private:
     if (dp > 0 && microBatches_ > 0 &&
         uint64_t(w.sequences_per_micro_batch()) * dp * microBatches_ != w.sequences())
       error("workload.sequences_per_micro_batch",
-            "is " + str(w.sequences_per_micro_batch()) + ", but sequences / (dp x micro_batches) = " +
-                str(w.sequences()) + " / (" + str(dp) + " x " + str(microBatches_) + ")");
+            "is " + str(w.sequences_per_micro_batch()) +
+                ", but sequences / (dp x micro_batches) = " + str(w.sequences()) + " / (" +
+                str(dp) + " x " + str(microBatches_) + ")");
     uint64_t tokensPerSequence = w.phase() == plan::DECODE ? 1 : w.seq_len();
     if (uint64_t(w.tokens_per_micro_batch()) != w.sequences_per_micro_batch() * tokensPerSequence)
       error("workload.tokens_per_micro_batch",
@@ -333,8 +332,8 @@ private:
     }
     if (world_ == 0) return false;  // strategy errors already listed
     if (n != world_) {
-      error("ranks", "has " + str(n) + " ranks, but the strategy's world tp x pp x dp is " +
-                         str(world_));
+      error("ranks",
+            "has " + str(n) + " ranks, but the strategy's world tp x pp x dp is " + str(world_));
       return false;
     }
     uint64_t gpus = uint64_t(p_.cluster().nodes()) * p_.cluster().gpus_per_node();
@@ -364,17 +363,17 @@ private:
       for (int i = 0; i < group.ranks_size(); ++i) {
         uint32_t r = group.ranks(i);
         if (r >= uint32_t(p_.ranks_size())) {
-          error(indexPath(path + ".ranks", i), "rank " + str(r) + " is not in the plan (" +
-                                                   str(p_.ranks_size()) + " ranks)");
+          error(indexPath(path + ".ranks", i),
+                "rank " + str(r) + " is not in the plan (" + str(p_.ranks_size()) + " ranks)");
           continue;
         }
         uint32_t &owner = groupOf_[axis][r];
         if (owner == uint32_t(g)) {
           error(indexPath(path + ".ranks", i), "rank " + str(r) + " appears twice in the group");
         } else if (owner != kNone) {
-          error(indexPath(path + ".ranks", i),
-                "rank " + str(r) + " is also in groups[" + str(owner) + "] on axis " +
-                    kAxes[axis] + "; a rank is in exactly one group per axis");
+          error(indexPath(path + ".ranks", i), "rank " + str(r) + " is also in groups[" +
+                                                   str(owner) + "] on axis " + kAxes[axis] +
+                                                   "; a rank is in exactly one group per axis");
         } else {
           owner = uint32_t(g);
         }
@@ -424,22 +423,23 @@ private:
           continue;
         }
         if (m.group() >= uint32_t(p_.groups_size())) {
-          error(mpath + ".group", "is " + str(m.group()) + ", but the plan has " +
-                                      str(p_.groups_size()) + " groups");
+          error(mpath + ".group",
+                "is " + str(m.group()) + ", but the plan has " + str(p_.groups_size()) + " groups");
           valid = false;
           continue;
         }
         if (groupOf_[a][r] != m.group()) {
-          error(mpath + ".group", "is " + str(m.group()) + ", but " +
-                                      (groupOf_[a][r] == kNone
-                                           ? "no " + std::string(kAxes[a]) + " group lists rank " + str(r)
-                                           : "rank " + str(r) + " is listed in groups[" +
-                                                 str(groupOf_[a][r]) + "]"));
+          error(mpath + ".group",
+                "is " + str(m.group()) + ", but " +
+                    (groupOf_[a][r] == kNone
+                         ? "no " + std::string(kAxes[a]) + " group lists rank " + str(r)
+                         : "rank " + str(r) + " is listed in groups[" + str(groupOf_[a][r]) + "]"));
           valid = false;
           continue;
         }
         const plan::Group &group = p_.groups(int(m.group()));
-        if (m.index() >= uint32_t(group.ranks_size()) || group.ranks(int(m.index())) != uint32_t(r)) {
+        if (m.index() >= uint32_t(group.ranks_size()) ||
+            group.ranks(int(m.index())) != uint32_t(r)) {
           error(mpath + ".index", "is " + str(m.index()) + ", but rank " + str(r) +
                                       " is not at that position of groups[" + str(m.group()) + "]");
           valid = false;
@@ -454,20 +454,20 @@ private:
     if (!valid) return;
 
     // One program per stage, and a rank's position in its pp group is its program's stage.
-    stageProgram_.assign(degree_[kPipelineAxis], kNone);
+    std::vector<uint32_t> programOfStage(degree_[kPipelineAxis], kNone);
     for (int pi = 0; pi < p_.programs_size(); ++pi) {
       uint32_t stage = p_.programs(pi).stage();
       if (stage >= degree_[kPipelineAxis]) {
         error(programPath(pi) + ".stage",
               "is " + str(stage) + ", but the strategy has pp " + str(degree_[kPipelineAxis]));
         valid = false;
-      } else if (stageProgram_[stage] != kNone) {
+      } else if (programOfStage[stage] != kNone) {
         error(programPath(pi) + ".stage", "is " + str(stage) + ", like programs[" +
-                                              str(stageProgram_[stage]) +
+                                              str(programOfStage[stage]) +
                                               "]; each stage has one program");
         valid = false;
       } else {
-        stageProgram_[stage] = uint32_t(pi);
+        programOfStage[stage] = uint32_t(pi);
       }
     }
     if (!valid) return;
@@ -530,8 +530,7 @@ private:
       error(path + ".streams", "is " + str(prog.streams()) + ", must be in 1.." + str(L::kStreams));
     const uint64_t instructions = uint64_t(prog.instructions_size());
     if (prog.events() > instructions)
-      error(path + ".events", "is " + str(prog.events()) + ", more than the " +
-                                  str(instructions) +
+      error(path + ".events", "is " + str(prog.events()) + ", more than the " + str(instructions) +
                                   " instructions (each records at most one event)");
     std::vector<BufferInfo> buffers(size_t(prog.buffers_size()));
     std::unordered_set<std::string> names;
@@ -560,8 +559,8 @@ private:
     if (elements && elementBytes > 0) {
       info.elements = elements;
       if (b.bytes() != *elements * elementBytes)  // both bounded: no overflow
-        error(path + ".bytes", "is " + str(b.bytes()) + ", but the shape holds " +
-                                   str(*elements) + " elements of " + str(elementBytes) +
+        error(path + ".bytes", "is " + str(b.bytes()) + ", but the shape holds " + str(*elements) +
+                                   " elements of " + str(elementBytes) +
                                    " bytes = " + str(*elements * elementBytes));
     }
     bool placed = true;
@@ -592,9 +591,9 @@ private:
     for (int d = 0; d < shape.size(); ++d) {
       std::optional<uint64_t> next = boundedProduct({int64_t(product), shape[d]});
       if (!next) {
-        error(indexPath(path, d), shape[d] < 0 ? "is " + str(shape[d]) + ", a negative size"
-                                               : "makes the element count exceed " +
-                                                     str(L::kElements));
+        error(indexPath(path, d), shape[d] < 0
+                                      ? "is " + str(shape[d]) + ", a negative size"
+                                      : "makes the element count exceed " + str(L::kElements));
         return std::nullopt;
       }
       product = *next;
@@ -661,9 +660,8 @@ private:
     }
     if (localElements && *localElements != sliceElements)
       error(bufferPath + ".shape", "holds " + str(*localElements) + " elements, but the slice is " +
-                                       str(sliceElements) + " (full shape " +
-                                       str(*fullElements) + " elements in pieces of " +
-                                       "ceil(dim / pieces))");
+                                       str(sliceElements) + " (full shape " + str(*fullElements) +
+                                       " elements in pieces of " + "ceil(dim / pieces))");
   }
 
   // Buffers live at the same time must not share arena bytes: a sweep over issue order
@@ -674,7 +672,8 @@ private:
     for (size_t bi = 0; bi < buffers.size(); ++bi)
       if (buffers[bi].placed && prog.buffers(int(bi)).bytes() > 0) order.push_back(uint32_t(bi));
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      uint32_t beginA = prog.buffers(int(a)).live_begin(), beginB = prog.buffers(int(b)).live_begin();
+      uint32_t beginA = prog.buffers(int(a)).live_begin(),
+               beginB = prog.buffers(int(b)).live_begin();
       return beginA != beginB ? beginA < beginB : a < b;
     });
     using Ending = std::pair<uint32_t, uint32_t>;  // (live_end, buffer)
@@ -747,7 +746,8 @@ private:
         if (e > events)
           error(path + ".record_event", "event " + str(e) + " is not in 1.." + str(events));
         else if (recordedAt[e] >= 0)
-          error(path + ".record_event", "event " + str(e) + " is recorded again (first by instructions[" +
+          error(path + ".record_event", "event " + str(e) +
+                                            " is recorded again (first by instructions[" +
                                             str(recordedAt[e]) + "])");
         else
           recordedAt[e] = ii;
@@ -757,7 +757,8 @@ private:
                                          str(microBatches_) + " micro-batches");
       if (inst.layer() < -1 || (inst.layer() >= 0 && (uint32_t(inst.layer()) < prog.first_layer() ||
                                                       uint32_t(inst.layer()) >= prog.end_layer())))
-        error(path + ".layer", "is " + str(inst.layer()) + ", must be -1 or one of the program's layers [" +
+        error(path + ".layer", "is " + str(inst.layer()) +
+                                   ", must be -1 or one of the program's layers [" +
                                    str(prog.first_layer()) + ", " + str(prog.end_layer()) + ")");
       if (inst.has_kernel()) {
         checkKernel(pi, size_t(ii), buffers);
@@ -787,17 +788,18 @@ private:
       return;
     }
     const plan::Buffer &b = prog.buffers(int(index));
-    std::string named = quoted(b.name()) + " (buffers[" + str(index) + "])";
+    auto named = [&] { return quoted(b.name()) + " (buffers[" + str(index) + "])"; };
     if (b.live_begin() > ii || b.live_end() < ii)
-      error(path, what + " " + named + " is used at instruction " + str(ii) +
-                      " but live only over [" + str(b.live_begin()) + ", " + str(b.live_end()) + "]");
+      error(path, what + " " + named() + " is used at instruction " + str(ii) +
+                      " but live only over [" + str(b.live_begin()) + ", " + str(b.live_end()) +
+                      "]");
     if (indices && b.dtype() != plan::I32)
-      error(path, what + " " + named + " must be I32, not " + plan::DType_Name(b.dtype()));
+      error(path, what + " " + named() + " must be I32, not " + plan::DType_Name(b.dtype()));
     if (dtype != 0 && b.dtype() != dtype)
-      error(path, what + " " + named + " is " + plan::DType_Name(b.dtype()) +
+      error(path, what + " " + named() + " is " + plan::DType_Name(b.dtype()) +
                       ", but the collective moves " + plan::DType_Name(plan::DType(dtype)));
     if (need && buffers[index].elements && *buffers[index].elements < *need)
-      error(path, what + " " + named + " holds " + str(*buffers[index].elements) +
+      error(path, what + " " + named() + " holds " + str(*buffers[index].elements) +
                       " elements, fewer than the " + str(*need) + " it needs");
   }
 
@@ -826,7 +828,8 @@ private:
       if (!std::isfinite(k.epsilon()) || k.epsilon() < 0)
         error(path + ".epsilon", "is " + num(k.epsilon()) + ", must be finite and >= 0");
       in = {{"x", elems({k.m(), k.n()})}, {"weight", elems({k.n()})}};
-      if (k.norm() == plan::LAYER_NORM && k.inputs_size() == 3) in.push_back({"bias", elems({k.n()})});
+      if (k.norm() == plan::LAYER_NORM && k.inputs_size() == 3)
+        in.push_back({"bias", elems({k.n()})});
       out = {{"y", elems({k.m(), k.n()})}};
       break;
     case plan::GEMM:
@@ -835,15 +838,18 @@ private:
       break;
     case plan::ATTENTION: {
       if (k.kv_heads() <= 0 || k.heads() < 0 || k.heads() % k.kv_heads() != 0)
-        error(path + ".kv_heads", "is " + str(k.kv_heads()) + ", must be positive and divide heads (" +
-                                      str(k.heads()) + ")");
+        error(path + ".kv_heads", "is " + str(k.kv_heads()) +
+                                      ", must be positive and divide heads (" + str(k.heads()) +
+                                      ")");
       std::optional<uint64_t> q = elems({k.sequences(), k.seq_len(), k.heads(), k.head_dim()});
       std::optional<uint64_t> kv = elems({k.sequences(), k.seq_len(), k.kv_heads(), k.head_dim()});
       in = {{"q", q}, {"k", kv}, {"v", kv}};
       if (p_.workload().phase() == plan::DECODE) {
         if (k.seq_len() != 1)
-          error(path + ".seq_len", "is " + str(k.seq_len()) + ", but a DECODE step attends 1 new token");
-        std::optional<uint64_t> cache = elems({k.sequences(), k.kv_len(), k.kv_heads(), k.head_dim()});
+          error(path + ".seq_len",
+                "is " + str(k.seq_len()) + ", but a DECODE step attends 1 new token");
+        std::optional<uint64_t> cache =
+            elems({k.sequences(), k.kv_len(), k.kv_heads(), k.head_dim()});
         in.push_back({"k_cache", cache});
         in.push_back({"v_cache", cache});
       } else if (k.kv_len() != k.seq_len()) {
@@ -863,10 +869,11 @@ private:
       break;
     case plan::ROUTER:
       if (k.top_k() < 1 || k.top_k() > k.experts())
-        error(path + ".top_k", "is " + str(k.top_k()) + ", must be in 1.." + str(k.experts()) +
-                                   " (the experts)");
+        error(path + ".top_k",
+              "is " + str(k.top_k()) + ", must be in 1.." + str(k.experts()) + " (the experts)");
       in = {{"logits", elems({k.tokens(), k.experts()})}};
-      out = {{"indices", elems({k.tokens(), k.top_k()}), true}, {"gates", elems({k.tokens(), k.top_k()})}};
+      out = {{"indices", elems({k.tokens(), k.top_k()}), true},
+             {"gates", elems({k.tokens(), k.top_k()})}};
       break;
     case plan::DISPATCH:
       in = {{"x", elems({k.tokens(), k.n()})}, {"indices", elems({k.tokens(), k.top_k()}), true}};
@@ -896,9 +903,7 @@ private:
       in = {{"x", elems({k.groups(), k.m(), k.n()})}, {"bias", elems({k.groups(), k.n()})}};
       out = {{"y", elems({k.groups(), k.m(), k.n()})}};
       break;
-    default:
-      error(path + ".kind", "is " + str(int(k.kind())) + ", not a kernel kind");
-      return;
+    default: error(path + ".kind", "is " + str(int(k.kind())) + ", not a kernel kind"); return;
     }
     std::string kind = plan::KernelKind_Name(k.kind());
     if (!dimsValid)
@@ -912,7 +917,8 @@ private:
                          const std::vector<Operand> &expected) {
       if (size_t(given.size()) != expected.size()) {
         std::string counts = str(expected.size());
-        if (k.kind() == plan::NORM && k.norm() == plan::LAYER_NORM && std::string(field) == "inputs")
+        if (k.kind() == plan::NORM && k.norm() == plan::LAYER_NORM &&
+            std::string(field) == "inputs")
           counts = "2 or 3";
         error(path + "." + field, kind + " takes " + counts + " " + field + " (" +
                                       operandNames(expected) + "), not " + str(given.size()));
@@ -946,7 +952,9 @@ private:
       return r;
     };
     auto tooLarge = [&](std::optional<uint64_t> e) {
-      if (!e) error(path + ".count", "is " + str(c.count()) + ": the elements moved exceed " + str(L::kElements));
+      if (!e)
+        error(path + ".count",
+              "is " + str(c.count()) + ": the elements moved exceed " + str(L::kElements));
       return e;
     };
     auto input = [&](std::optional<uint64_t> need) {
@@ -968,16 +976,10 @@ private:
       input(tooLarge(scaled(c.count(), n)));
       output(scaled(c.count(), 1));
       break;
-    case plan::ALL_TO_ALL:
-      checkAllToAll(pi, ii, buffers, path, axis);
-      break;
+    case plan::ALL_TO_ALL: checkAllToAll(pi, ii, buffers, path, axis); break;
     case plan::SEND:
-    case plan::RECV:
-      checkPointToPoint(pi, ii, buffers, path, axis);
-      break;
-    default:
-      error(path + ".kind", "is " + str(int(c.kind())) + ", not a collective kind");
-      return;
+    case plan::RECV: checkPointToPoint(pi, ii, buffers, path, axis); break;
+    default: error(path + ".kind", "is " + str(int(c.kind())) + ", not a collective kind"); return;
     }
     if (axis == kPipelineAxis && c.kind() != plan::SEND && c.kind() != plan::RECV)
       pipelineCollectives_[pi].push_back(&c);
@@ -987,11 +989,13 @@ private:
                      const std::string &path, int axis) {
     const plan::Collective &c = p_.programs(int(pi)).instructions(int(ii)).collective();
     const uint64_t n = degree_[axis];
-    auto total = [&](const char *field, const google::protobuf::RepeatedField<uint64_t> &counts)
-        -> std::optional<uint64_t> {
+    auto total =
+        [&](const char *field,
+            const google::protobuf::RepeatedField<uint64_t> &counts) -> std::optional<uint64_t> {
       if (n > 0 && uint64_t(counts.size()) != n) {
-        error(path + "." + field, "has " + str(counts.size()) + " entries, expected one per member of the " +
-                                      kAxes[axis] + " group (" + str(n) + ")");
+        error(path + "." + field, "has " + str(counts.size()) +
+                                      " entries, expected one per member of the " + kAxes[axis] +
+                                      " group (" + str(n) + ")");
         return std::nullopt;
       }
       uint64_t sum = 0;
@@ -1005,7 +1009,8 @@ private:
     std::optional<uint64_t> sent = total("send_counts", c.send_counts());
     std::optional<uint64_t> received = total("recv_counts", c.recv_counts());
     checkOperand(pi, ii, buffers, path + ".input", c.input(), "input", sent, false, c.dtype());
-    checkOperand(pi, ii, buffers, path + ".output", c.output(), "output", received, false, c.dtype());
+    checkOperand(pi, ii, buffers, path + ".output", c.output(), "output", received, false,
+                 c.dtype());
     if (!sent || !received || axis == kPipelineAxis || c.send_counts_size() == 0) return;
     // Every member runs this program: member i sends send_counts[j] to j, which expects
     // recv_counts[i] from i, so all entries are one value.
@@ -1014,8 +1019,9 @@ private:
       if (c.send_counts(j) != each || c.recv_counts(j) != each) {
         error(path + ".recv_counts",
               "every member of the group runs this program, so each send_counts[j] must equal "
-              "each recv_counts[i] (entry " + str(j) + ": send " + str(c.send_counts(j)) +
-                  ", recv " + str(c.recv_counts(j)) + ", send_counts[0] " + str(each) + ")");
+              "each recv_counts[i] (entry " +
+                  str(j) + ": send " + str(c.send_counts(j)) + ", recv " + str(c.recv_counts(j)) +
+                  ", send_counts[0] " + str(each) + ")");
         return;
       }
   }
@@ -1032,14 +1038,17 @@ private:
     if (send)
       checkOperand(pi, ii, buffers, path + ".input", c.input(), "input", count, false, c.dtype());
     else
-      checkOperand(pi, ii, buffers, path + ".output", c.output(), "output", count, false, c.dtype());
+      checkOperand(pi, ii, buffers, path + ".output", c.output(), "output", count, false,
+                   c.dtype());
     if (axis != kPipelineAxis) {
-      error(path + ".axis", "is " + quoted(c.axis()) + ": SEND and RECV are pipeline transfers, over \"pp\"");
+      error(path + ".axis",
+            "is " + quoted(c.axis()) + ": SEND and RECV are pipeline transfers, over \"pp\"");
       return;
     }
     const uint64_t stage = p_.programs(int(pi)).stage();
     if (c.peer() >= degree_[axis]) {
-      error(path + ".peer", "is " + str(c.peer()) + ", but the pp group has " + str(degree_[axis]) + " members");
+      error(path + ".peer",
+            "is " + str(c.peer()) + ", but the pp group has " + str(degree_[axis]) + " members");
       return;
     }
     if (c.peer() == stage) {
@@ -1107,8 +1116,9 @@ private:
       size_t common = std::min(first.size(), mine.size());
       for (size_t i = 0; i < common; ++i)
         if (!same(*first[i], *mine[i])) {
-          error(programPath(pi), "collective " + str(i) + " over pp differs from programs[0]'s; "
-                                 "every stage issues the same collectives over pp");
+          error(programPath(pi), "collective " + str(i) +
+                                     " over pp differs from programs[0]'s; "
+                                     "every stage issues the same collectives over pp");
           break;
         }
       if (first.size() != mine.size())
@@ -1136,21 +1146,25 @@ std::optional<plan::Plan> parsePlan(std::string_view bytes, std::vector<PlanErro
     return std::nullopt;
   }
   plan::Plan p;
-  if (!p.ParseFromArray(bytes.data(), int(bytes.size()))) {
+  bool parsed;
+  {
+    google::protobuf::LogSilencer quiet;  // invalid UTF-8 is reported below, not logged
+    parsed = p.ParseFromArray(bytes.data(), int(bytes.size()));
+  }
+  if (!parsed) {
     errors.push_back({"", "not a moeplan plan: the bytes do not parse as a plan "
                           "(truncated or corrupt)"});
     return std::nullopt;
   }
   if (p.format() != kPlanFormat) {
-    errors.push_back({"", "not a moeplan plan: format is " + quoted(p.format()) +
-                                    ", expected \"" + kPlanFormat + "\""});
+    errors.push_back({"", "not a moeplan plan: format is " + quoted(p.format()) + ", expected \"" +
+                              kPlanFormat + "\""});
     return std::nullopt;
   }
   if (p.schema_version() != kPlanSchemaVersion) {
     errors.push_back({"", "plan schema version " + std::to_string(p.schema_version()) +
-                                            ", this moeplan reads version " +
-                                            std::to_string(kPlanSchemaVersion) +
-                                            "; recompile the plan"});
+                              ", this moeplan reads version " + std::to_string(kPlanSchemaVersion) +
+                              "; recompile the plan"});
     return std::nullopt;
   }
   std::vector<PlanError> invalid = validatePlan(p);

@@ -83,7 +83,8 @@ struct DiffReport {
 
 constexpr size_t kListedEdits = 20;
 
-// Compares two valid plans (see planfile::validatePlan); simulates both.
+// Compares two valid plans (see planfile::validatePlan); simulates both unless they are
+// identical (then nothing else is filled in).
 DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b);
 
 std::string renderDiffText(const DiffReport &r, const std::string &nameA, const std::string &nameB);

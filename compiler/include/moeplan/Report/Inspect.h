@@ -55,8 +55,8 @@ namespace moeplan::report {
 // What buffers hold, as the memory breakdown names it (inputs and outputs together).
 enum class MemoryKind { Weights, Activations, KvCache, Communication, Workspace, InputsOutputs };
 constexpr size_t kMemoryKinds = 6;
-const char *memoryKindName(MemoryKind k);  // "weights", "activations", "kv_cache", ...
-const char *memoryKindTitle(MemoryKind k); // "weights", "activations", "KV cache", ...
+const char *memoryKindName(MemoryKind k);   // "weights", "activations", "kv_cache", ...
+const char *memoryKindTitle(MemoryKind k);  // "weights", "activations", "KV cache", ...
 MemoryKind memoryKindOf(plan::BufferKind k);
 
 // The buffers live at the instruction where their sum is largest (the first such).
@@ -66,7 +66,9 @@ struct MemoryAtPeak {
   std::array<uint64_t, kMemoryKinds> byKind{};
   uint64_t arenaBytes = 0;  // what a rank running the program holds
   // Arena bytes no live buffer uses at the peak: the price of fixed offsets.
-  uint64_t fragmentationBytes() const { return arenaBytes > liveBytes ? arenaBytes - liveBytes : 0; }
+  uint64_t fragmentationBytes() const {
+    return arenaBytes > liveBytes ? arenaBytes - liveBytes : 0;
+  }
 };
 MemoryAtPeak memoryAtPeak(const plan::Program &program);
 

@@ -18,7 +18,8 @@ constexpr uint32_t kPlanSchemaVersion = 1;
 // Largest plan file accepted (a 1024-GPU, 128-layer plan is a few MB).
 constexpr uint64_t kMaxPlanBytes = uint64_t(1) << 30;
 
-// Bounds that keep every reader's work and memory proportional to the plan's size. Model,
+// Bounds that keep every reader's work and memory proportional to the plan's size (a
+// simulation of all ranks still takes ranks x instructions of their programs). Model,
 // cluster and workload bounds are the description's (compiler FieldLimits).
 struct PlanLimits {
   static constexpr uint64_t kRanks = uint64_t(1) << 20;  // also the cluster's GPUs
@@ -49,8 +50,9 @@ std::string formatErrors(const std::string &file, const std::vector<PlanError> &
 // The rules also make a valid plan free of deadlock, which the simulator and runtime rely
 // on: one program per pipeline stage and every group other than pp inside one stage (so
 // its members issue the same collectives), events waited only after they are recorded,
-// SEND/RECV only over pp and paired with equal `sequence`, and `sequence` increasing in
-// issue order: every wait then points back in issue order or in the global order.
+// SEND/RECV only over pp and paired with equal `sequence`, other collectives over pp the
+// same in every program, and `sequence` increasing in issue order: every wait then points
+// back in issue order or in the global order.
 std::vector<PlanError> validatePlan(const plan::Plan &p);
 
 // Parses bytes (binary protobuf) and validates. On failure returns nullopt and fills errors.
