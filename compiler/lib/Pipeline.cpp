@@ -68,14 +68,7 @@ CompileResult compileDescriptionFile(const std::string &path, const CompileOptio
   if (!spec) {
     // Unusable: the field findings are all there is to say (model-validate says the rest).
     locateFindings(findings, loaded.locations);
-    for (const Finding &f : findings) {
-      Location loc = FileLineColLoc::get(&ctx, f.location.file, std::max(f.location.line, 0),
-                                         std::max(f.location.column, 0));
-      std::string msg = "[" + f.rule + "] " + f.message;
-      if (f.severity == Severity::Error) emitError(loc, msg);
-      else if (f.severity == Severity::Warning) emitWarning(loc, msg);
-      else emitRemark(loc, msg);
-    }
+    for (const Finding &f : findings) emitFinding(&ctx, f);
     result.unusable = true;
     return result;
   }

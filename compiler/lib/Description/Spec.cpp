@@ -42,6 +42,12 @@ std::string StrategySpec::str() const {
   return s.str();
 }
 
+std::string formatRankOrder(const std::vector<Axis> &order) {
+  std::string s;
+  for (Axis a : order) s += (s.empty() ? "" : "-") + std::string(axisName(a));
+  return s;
+}
+
 std::optional<std::vector<Axis>> parseRankOrder(const std::string &s, std::string &error) {
   std::vector<Axis> order;
   std::set<std::string> seen;

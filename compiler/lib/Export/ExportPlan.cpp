@@ -56,7 +56,7 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   pm->set_tie_embeddings(m.tieEmbeddings);
   pm->set_linear_bias(m.linearBias);
   pm->set_dtype(dtypeOf(m.dtype));
-  pm->set_norm_epsilon(1e-5);
+  pm->set_norm_epsilon(kNormEpsilon);
   for (double w : d.workload.expertLoad) pm->add_expert_load(w);
 
   const ClusterSpec &c = d.cluster;
@@ -93,9 +93,7 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   ps->set_micro_batches(s.microBatches);
   ps->set_capacity_factor(s.capacityFactor.value_or(0));
   ps->set_schedule(s.schedule == desc::GPIPE ? plan::GPIPE : plan::ONE_F_ONE_B);
-  std::string order;
-  for (Axis a : s.rankOrder) order += (order.empty() ? "" : "-") + std::string(axisName(a));
-  ps->set_rank_order(order);
+  ps->set_rank_order(formatRankOrder(s.rankOrder));
   ps->set_capacity(l.capacity);
 
   const RequirementsSpec &r = d.requirements;

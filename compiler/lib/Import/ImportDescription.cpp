@@ -27,12 +27,6 @@ Location fieldLoc(MLIRContext *ctx, const LocationIndex &index, const std::strin
   return FileLineColLoc::get(ctx, l.file, std::max(l.line, 0), std::max(l.column, 0));
 }
 
-std::string strategyOrder(const StrategySpec &s) {
-  std::string order;
-  for (Axis a : s.rankOrder) order += (order.empty() ? "" : "-") + std::string(axisName(a));
-  return order;
-}
-
 } // namespace
 
 OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription &loaded,
@@ -50,7 +44,7 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
   (*module)->setAttr(kDeploymentAttr, messageToAttr(ctx, loaded.deployment));
   (*module)->setAttr(kLocationsAttr, b.getDictionaryAttr(where));
   (*module)->setAttr(kMeshAttr, model::MeshAttr::get(ctx, s.tp, s.pp, s.dp, s.ep, s.expertTp,
-                                                     strategyOrder(s)));
+                                                     formatRankOrder(s.rankOrder)));
 
   const ModelSpec &m = spec.model;
   const WorkloadSpec &w = spec.workload;
@@ -126,6 +120,24 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
   }
   b.create<func::ReturnOp>(fn.getLoc(), x);
   return module;
+}
+
+InFlightDiagnostic emitFinding(MLIRContext *ctx, const Finding &f) {
+  Location loc = FileLineColLoc::get(ctx, f.location.file, std::max(f.location.line, 0),
+                                     std::max(f.location.column, 0));
+  std::string text = "[" + f.rule + "] " + f.message;
+  switch (f.severity) {
+  case Severity::Error: return emitError(loc, text);
+  case Severity::Warning: return emitWarning(loc, text);
+  case Severity::Note: break;
+  }
+  return emitRemark(loc, text);
+}
+
+func::FuncOp forwardFunction(ModuleOp module, StringRef pass) {
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn) module.emitError(pass) << " needs func.func @forward";
+  return fn;
 }
 
 LocationIndex locationsOf(ModuleOp module) {

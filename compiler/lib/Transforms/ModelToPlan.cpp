@@ -29,8 +29,6 @@ using namespace moeplan::planir;
 namespace moeplan {
 namespace {
 
-constexpr double kNormEpsilon = 1e-5;
-
 struct Split {
   int64_t dim;
   const char *axis;

@@ -39,11 +39,8 @@ struct ModelPipelinePartitionPass
     ModuleOp module = getOperation();
     std::optional<DeploymentSpec> spec = deploymentOf(module);
     if (!spec) return signalPassFailure();
-    auto fn = module.lookupSymbol<func::FuncOp>("forward");
-    if (!fn) {
-      module.emitError("model-pipeline-partition needs func.func @forward");
-      return signalPassFailure();
-    }
+    func::FuncOp fn = forwardFunction(module, getArgument());
+    if (!fn) return signalPassFailure();
     std::vector<int64_t> stageOf = stageOfLayers(*spec);
     int64_t last = spec->strategy.pp - 1;
     OpBuilder b(module.getContext());

@@ -163,8 +163,12 @@ LogicalResult orderCollectives(ModuleOp module) {
   std::unordered_map<InstanceKey, int64_t, InstanceKeyHash> ids;
   std::vector<std::vector<int64_t>> succ;
   std::vector<int64_t> indegree;
-  // Per program: for each rank, its instance ids in issue order.
-  std::vector<std::pair<ProgramOp, std::vector<std::vector<int64_t>>>> perProgram;
+  // Per program: its communication in issue order and, per rank, the instance of each.
+  struct ProgramComm {
+    std::vector<Operation *> comm;
+    std::vector<std::vector<int64_t>> instances;
+  };
+  std::vector<ProgramComm> perProgram;
   for (ProgramOp program : module.getOps<ProgramOp>()) {
     std::vector<Operation *> comm;
     for (Operation &op : program.getBody().front())
@@ -209,7 +213,7 @@ LogicalResult orderCollectives(ModuleOp module) {
       }
       byRank.push_back(std::move(seq));
     }
-    perProgram.push_back({program, std::move(byRank)});
+    perProgram.push_back({std::move(comm), std::move(byRank)});
   }
   // Kahn's algorithm with depths.
   std::vector<int64_t> depth(succ.size(), 0);
@@ -230,16 +234,12 @@ LogicalResult orderCollectives(ModuleOp module) {
     return module.emitError("the ranks' communication orders form a cycle: some collectives or "
                             "transfers would wait on each other forever");
   OpBuilder b(module.getContext());
-  for (auto &[program, byRank] : perProgram) {
-    std::vector<Operation *> comm;
-    for (Operation &op : program.getBody().front())
-      if (isInstruction(&op) && !isa<KernelOp>(op)) comm.push_back(&op);
-    for (size_t i = 0; i < comm.size(); ++i) {
+  for (const ProgramComm &p : perProgram)
+    for (size_t i = 0; i < p.comm.size(); ++i) {
       int64_t d = 0;
-      for (const auto &seq : byRank) d = std::max(d, depth[seq[i]]);
-      comm[i]->setAttr("sequence", b.getI64IntegerAttr(d));
+      for (const auto &seq : p.instances) d = std::max(d, depth[seq[i]]);
+      p.comm[i]->setAttr("sequence", b.getI64IntegerAttr(d));
     }
-  }
   return success();
 }
 

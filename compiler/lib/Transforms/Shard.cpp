@@ -31,11 +31,8 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     ModuleOp module = getOperation();
     std::optional<DeploymentSpec> spec = deploymentOf(module);
     if (!spec) return signalPassFailure();
-    auto fn = module.lookupSymbol<func::FuncOp>("forward");
-    if (!fn) {
-      module.emitError("model-shard needs func.func @forward");
-      return signalPassFailure();
-    }
+    func::FuncOp fn = forwardFunction(module, getArgument());
+    if (!fn) return signalPassFailure();
     if (module->hasAttr(kShardingAttr)) return;  // already sharded
     if (failed(shard(fn, *spec))) return signalPassFailure();
     module->setAttr(kShardingAttr, describe(module.getContext(), *spec));

@@ -24,21 +24,10 @@ struct ModelValidatePass : impl::ModelValidateBase<ModelValidatePass> {
     locateFindings(findings, locationsOf(module));
     bool failed = false;
     for (const Finding &f : findings) {
-      Location loc = FileLineColLoc::get(module.getContext(), f.location.file,
-                                         std::max(f.location.line, 0), std::max(f.location.column, 0));
-      std::string text = "[" + f.rule + "] " + f.message;
-      switch (f.severity) {
-      case Severity::Error:
-        if (blocksLowering(f.rule)) {
-          emitError(loc, text);
-          failed = true;
-        } else {
-          emitError(loc, text).attachNote() << "the plan does not depend on this rule; compiling on";
-        }
-        break;
-      case Severity::Warning: emitWarning(loc, text); break;
-      case Severity::Note: emitRemark(loc, text); break;
-      }
+      InFlightDiagnostic d = emitFinding(module.getContext(), f);
+      if (f.severity != Severity::Error) continue;
+      if (blocksLowering(f.rule)) failed = true;
+      else d.attachNote() << "the plan does not depend on this rule; compiling on";
     }
     if (failed) signalPassFailure();
   }

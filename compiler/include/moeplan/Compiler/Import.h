@@ -10,6 +10,7 @@
 #include "moeplan/Description/Load.h"
 #include "moeplan/Description/Spec.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -47,6 +48,12 @@ mlir::OwningOpRef<mlir::ModuleOp> importDeployment(mlir::MLIRContext *ctx,
 // when given.
 std::optional<DeploymentSpec> deploymentOf(mlir::ModuleOp module,
                                            std::vector<Finding> *fieldFindings = nullptr);
+
+// Reports a finding as a diagnostic of its severity at its .textproto location.
+mlir::InFlightDiagnostic emitFinding(mlir::MLIRContext *ctx, const Finding &f);
+
+// The module's func.func @forward; emits an error naming `pass` when there is none.
+mlir::func::FuncOp forwardFunction(mlir::ModuleOp module, llvm::StringRef pass);
 
 // The location index a module carries (empty when it has none).
 LocationIndex locationsOf(mlir::ModuleOp module);

@@ -8,6 +8,9 @@
 
 namespace moeplan {
 
+// Epsilon of every norm (LayerNorm and RMSNorm), as in Megatron-Core's default.
+constexpr double kNormEpsilon = 1e-5;
+
 struct LocalShapes {
   int64_t sequences = 0;  // per micro-batch and data-parallel replica
   int64_t queryLen = 0;   // query tokens per sequence (prefill: seq_len; decode: 1)

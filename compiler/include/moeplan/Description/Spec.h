@@ -108,6 +108,9 @@ struct FieldLimits {
 // with rule ids "field.*". Returns nullopt when the description cannot be used.
 std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector<Finding> &out);
 
+// "tp-ep-dp-pp": the inverse of parseRankOrder.
+std::string formatRankOrder(const std::vector<Axis> &order);
+
 // Parses "tp-ep-dp-pp"; returns nullopt and sets `error` when malformed.
 std::optional<std::vector<Axis>> parseRankOrder(const std::string &s, std::string &error);
 
