@@ -1,4 +1,5 @@
-// RUN: moeplan-opt %s --model-to-plan | FileCheck %s
+// RUN: not moeplan-opt %s --split-input-file --model-to-plan 2>/dev/null | FileCheck %s
+// RUN: not moeplan-opt %s --split-input-file --model-to-plan 2>&1 >/dev/null | FileCheck %s --check-prefix=ERR
 
 // Groups of every mesh axis from the rank order tp-ep-dp-pp (tp adjacent): ranks 0, 1 form
 // stage 0's tp group; the pipeline pairs 0-2 and 1-3.
@@ -92,6 +93,265 @@ module @small attributes {model.deployment = {cluster = {gpu = {memory_bandwidth
     %12 = model.add %6, %11 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
     %13 = model.transfer %12 from 0 to 1 {stage = 1 : i64} : tensor<2x8xf32>
     %14 = model.norm  rms_norm %13 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm1"} : tensor<2x8xf32>
+    %15 = model.reshard  all_gather %14 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %16 = model.attention %15 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.attention"} : tensor<4x8xf32>
+    %17 = model.reshard  reduce_scatter %16 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %18 = model.add %13, %17 {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %19 = model.norm  rms_norm %18 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm2"} : tensor<2x8xf32>
+    %20 = model.reshard  all_gather %19 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %21 = model.dense_ffn  gelu %20 {hidden = 8 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.ffn"} : tensor<4x8xf32>
+    %22 = model.reshard  reduce_scatter %21 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %23 = model.add %18, %22 {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %24 = model.norm  rms_norm %23 {layer = -1 : i64, stage = 1 : i64, weight_prefix = "final_norm"} : tensor<2x8xf32>
+    %25 = model.reshard  all_gather %24 over "tp" {layer = -1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %26 = model.lm_head %25 {layer = -1 : i64, stage = 1 : i64, vocab = 8 : i64, weight_prefix = "lm_head"} : tensor<4x8xf32> -> tensor<4x8xf32>
+    return %26 : tensor<4x8xf32>
+  }
+}
+
+// -----
+
+// Decode (small.textproto with phase DECODE, kv_cache_len 6, 8 sequences): one new token per
+// sequence, so 4 tokens per micro-batch. The new K and V stay activations; the attention
+// reads the KV cache of kv_len 6 per sequence, a per-layer per-micro-batch buffer sliced
+// from [sequences, kv_len, kv_heads x head_dim] over dp (sequences) and tp (KV heads).
+// CHECK-LABEL: module @small_decode
+// CHECK: plan.program @stage0 stage 0 layers[0, 1) ranks [0, 1] {
+// CHECK: plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[8, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
+// CHECK: %[[K:.*]] = plan.buffer  activation "layers.0.attention.k" : memref<4x4xf32>
+// CHECK: %[[V:.*]] = plan.buffer  activation "layers.0.attention.v" : memref<4x4xf32>
+// CHECK: %[[KC:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[8, 6, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<24x4xf32>
+// CHECK: %[[VC:.*]] = plan.buffer  kv_cache "layers.0.attention.v_cache" {slice = #plan.slice<"layers.0.attention.v_cache"[8, 6, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<24x4xf32>
+// CHECK: plan.kernel  attention(%{{.*}}, %[[K]], %[[V]], %[[KC]], %[[VC]]) -> ({{.*}}) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 6 : i64, seq_len = 1 : i64, sequences = 4 : i64}
+// CHECK: plan.program @stage1
+// CHECK: plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[8, 1, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x8xf32>
+#loc = loc("small_decode.textproto":5:1)
+#loc1 = loc("small_decode.textproto":6:3)
+#loc2 = loc("small_decode.textproto":6:49)
+#loc3 = loc("small_decode.textproto":6:78)
+#loc4 = loc("small_decode.textproto":6:35)
+#loc5 = loc("small_decode.textproto":6:26)
+#loc6 = loc("small_decode.textproto":6:9)
+#loc7 = loc("small_decode.textproto":5:20)
+#loc8 = loc("small_decode.textproto":7:3)
+#loc9 = loc("small_decode.textproto":7:16)
+#loc10 = loc("small_decode.textproto":7:40)
+#loc11 = loc("small_decode.textproto":5:11)
+#loc12 = loc("small_decode.textproto":2:1)
+#loc13 = loc("small_decode.textproto":4:9)
+#loc14 = loc("small_decode.textproto":2:19)
+#loc15 = loc("small_decode.textproto":3:55)
+#loc16 = loc("small_decode.textproto":4:41)
+#loc17 = loc("small_decode.textproto":3:9)
+#loc18 = loc("small_decode.textproto":2:63)
+#loc19 = loc("small_decode.textproto":2:39)
+#loc20 = loc("small_decode.textproto":2:30)
+#loc21 = loc("small_decode.textproto":2:51)
+#loc22 = loc("small_decode.textproto":2:9)
+#loc23 = loc("small_decode.textproto":3:27)
+#loc24 = loc("small_decode.textproto":3:40)
+#loc25 = loc("small_decode.textproto":3:76)
+#loc26 = loc("small_decode.textproto":2:74)
+#loc27 = loc("small_decode.textproto":4:26)
+#loc28 = loc("small_decode.textproto":1:1)
+#loc29 = loc("small_decode.textproto":9:1)
+#loc30 = loc("small_decode.textproto":9:66)
+#loc31 = loc("small_decode.textproto":9:24)
+#loc32 = loc("small_decode.textproto":9:30)
+#loc33 = loc("small_decode.textproto":9:36)
+#loc34 = loc("small_decode.textproto":9:49)
+#loc35 = loc("small_decode.textproto":9:18)
+#loc36 = loc("small_decode.textproto":9:85)
+#loc37 = loc("small_decode.textproto":9:12)
+#loc38 = loc("small_decode.textproto":8:1)
+#loc39 = loc("small_decode.textproto":8:50)
+#loc40 = loc("small_decode.textproto":8:36)
+#loc41 = loc("small_decode.textproto":8:25)
+#loc42 = loc("small_decode.textproto":8:12)
+module @small_decode attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_tb_per_s = 1.000000e+00 : f64, memory_bandwidth_utilization = 8.000000e-01 : f64, memory_gb = 1.600000e+01 : f64, mfu = 5.000000e-01 : f64, peak_tflops = 1.000000e+02 : f64}, gpus_per_node = 4 : i64, intra_node = {bandwidth_gb_per_s = 1.000000e+02 : f64, latency_us = 5.000000e+00 : f64}, nodes = 1 : i64}, model = {activation = "GELU", d_model = 8 : i64, dense_ffn_hidden = 16 : i64, dtype = "FP32", expert_hidden = 16 : i64, experts = 4 : i64, head_dim = 4 : i64, heads = 2 : i64, kv_heads = 2 : i64, layers = 2 : i64, moe_layers = {every_nth = 2 : i64}, norm = "RMS_NORM", top_k = 1 : i64, vocab_size = 16 : i64}, name = "small_decode", strategy = {capacity_factor = 2.000000e+00 : f64, dp = 1 : i64, ep = 2 : i64, expert_tp = 1 : i64, micro_batches = 2 : i64, pp = 2 : i64, schedule = "GPIPE", tp = 2 : i64}, workload = {kv_cache_len = 6 : i64, phase = "DECODE", seq_len = 4 : i64, sequences = 8 : i64}}, model.locations = {cluster = #loc, cluster.gpu = #loc1, cluster.gpu.memory_bandwidth_tb_per_s = #loc2, cluster.gpu.memory_bandwidth_utilization = #loc3, cluster.gpu.memory_gb = #loc4, cluster.gpu.mfu = #loc5, cluster.gpu.peak_tflops = #loc6, cluster.gpus_per_node = #loc7, cluster.intra_node = #loc8, cluster.intra_node.bandwidth_gb_per_s = #loc9, cluster.intra_node.latency_us = #loc10, cluster.nodes = #loc11, model = #loc12, model.activation = #loc13, model.d_model = #loc14, model.dense_ffn_hidden = #loc15, model.dtype = #loc16, model.expert_hidden = #loc17, model.experts = #loc18, model.head_dim = #loc19, model.heads = #loc20, model.kv_heads = #loc21, model.layers = #loc22, model.moe_layers = #loc23, model.moe_layers.every_nth = #loc24, model.norm = #loc25, model.top_k = #loc26, model.vocab_size = #loc27, name = #loc28, strategy = #loc29, strategy.capacity_factor = #loc30, strategy.dp = #loc31, strategy.ep = #loc32, strategy.expert_tp = #loc33, strategy.micro_batches = #loc34, strategy.pp = #loc35, strategy.schedule = #loc36, strategy.tp = #loc37, workload = #loc38, workload.kv_cache_len = #loc39, workload.phase = #loc40, workload.seq_len = #loc41, workload.sequences = #loc42}, model.mesh = #model.mesh<tp = 2, pp = 2, dp = 1, ep = 2, etp = 1, order = "tp-ep-dp-pp">, model.sharding = {capacity = 1 : i64, micro_batches = 2 : i64, sequences_per_micro_batch = 4 : i64, tokens = 4 : i64, tokens_per_tp = 2 : i64}} {
+  func.func @forward(%arg0: tensor<4xi32>) -> tensor<4x8xf32> {
+    %0 = model.embedding %arg0 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "embedding"} : tensor<4xi32> -> tensor<4x8xf32>
+    %1 = model.reshard  reduce_scatter %0 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %2 = model.norm  rms_norm %1 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<2x8xf32>
+    %3 = model.reshard  all_gather %2 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<4x8xf32>
+    %5 = model.reshard  reduce_scatter %4 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %6 = model.add %1, %5 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
+    %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<2x8xf32>
+    %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, stage = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
+    %dispatched, %slots = model.expert_dispatch %7, %indices {capacity = 1 : i64, experts = 4 : i64, layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>, tensor<2x1xi32> -> tensor<4x1x8xf32>, tensor<2x1xi32>
+    %8 = model.reshard  all_to_all %dispatched over "ep" {direction = "to_experts", layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    %9 = model.expert_ffn  gelu %8 {hidden = 16 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.experts"} : tensor<2x2x8xf32>
+    %10 = model.reshard  all_to_all %9 over "ep" {direction = "to_tokens", layer = 0 : i64, stage = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    %11 = model.expert_combine %10, %indices, %slots, %gates {layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x1xf32> -> tensor<2x8xf32>
+    %12 = model.add %6, %11 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
+    %13 = model.transfer %12 from 0 to 1 {stage = 1 : i64} : tensor<2x8xf32>
+    %14 = model.norm  rms_norm %13 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm1"} : tensor<2x8xf32>
+    %15 = model.reshard  all_gather %14 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %16 = model.attention %15 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.attention"} : tensor<4x8xf32>
+    %17 = model.reshard  reduce_scatter %16 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %18 = model.add %13, %17 {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %19 = model.norm  rms_norm %18 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm2"} : tensor<2x8xf32>
+    %20 = model.reshard  all_gather %19 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %21 = model.dense_ffn  gelu %20 {hidden = 8 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.ffn"} : tensor<4x8xf32>
+    %22 = model.reshard  reduce_scatter %21 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %23 = model.add %18, %22 {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %24 = model.norm  rms_norm %23 {layer = -1 : i64, stage = 1 : i64, weight_prefix = "final_norm"} : tensor<2x8xf32>
+    %25 = model.reshard  all_gather %24 over "tp" {layer = -1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %26 = model.lm_head %25 {layer = -1 : i64, stage = 1 : i64, vocab = 8 : i64, weight_prefix = "lm_head"} : tensor<4x8xf32> -> tensor<4x8xf32>
+    return %26 : tensor<4x8xf32>
+  }
+}
+
+// -----
+
+// A transfer must send a value its from-stage computes (here layer 0's last add was moved
+// to stage 1 by hand).
+// ERR: error: 'model.transfer' op sends from stage 0 a value that stage 0 does not compute
+#loc = loc("small_decode.textproto":5:1)
+#loc1 = loc("small_decode.textproto":6:3)
+#loc2 = loc("small_decode.textproto":6:49)
+#loc3 = loc("small_decode.textproto":6:78)
+#loc4 = loc("small_decode.textproto":6:35)
+#loc5 = loc("small_decode.textproto":6:26)
+#loc6 = loc("small_decode.textproto":6:9)
+#loc7 = loc("small_decode.textproto":5:20)
+#loc8 = loc("small_decode.textproto":7:3)
+#loc9 = loc("small_decode.textproto":7:16)
+#loc10 = loc("small_decode.textproto":7:40)
+#loc11 = loc("small_decode.textproto":5:11)
+#loc12 = loc("small_decode.textproto":2:1)
+#loc13 = loc("small_decode.textproto":4:9)
+#loc14 = loc("small_decode.textproto":2:19)
+#loc15 = loc("small_decode.textproto":3:55)
+#loc16 = loc("small_decode.textproto":4:41)
+#loc17 = loc("small_decode.textproto":3:9)
+#loc18 = loc("small_decode.textproto":2:63)
+#loc19 = loc("small_decode.textproto":2:39)
+#loc20 = loc("small_decode.textproto":2:30)
+#loc21 = loc("small_decode.textproto":2:51)
+#loc22 = loc("small_decode.textproto":2:9)
+#loc23 = loc("small_decode.textproto":3:27)
+#loc24 = loc("small_decode.textproto":3:40)
+#loc25 = loc("small_decode.textproto":3:76)
+#loc26 = loc("small_decode.textproto":2:74)
+#loc27 = loc("small_decode.textproto":4:26)
+#loc28 = loc("small_decode.textproto":1:1)
+#loc29 = loc("small_decode.textproto":9:1)
+#loc30 = loc("small_decode.textproto":9:66)
+#loc31 = loc("small_decode.textproto":9:24)
+#loc32 = loc("small_decode.textproto":9:30)
+#loc33 = loc("small_decode.textproto":9:36)
+#loc34 = loc("small_decode.textproto":9:49)
+#loc35 = loc("small_decode.textproto":9:18)
+#loc36 = loc("small_decode.textproto":9:85)
+#loc37 = loc("small_decode.textproto":9:12)
+#loc38 = loc("small_decode.textproto":8:1)
+#loc39 = loc("small_decode.textproto":8:50)
+#loc40 = loc("small_decode.textproto":8:36)
+#loc41 = loc("small_decode.textproto":8:25)
+#loc42 = loc("small_decode.textproto":8:12)
+module @send_from_wrong_stage attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_tb_per_s = 1.000000e+00 : f64, memory_bandwidth_utilization = 8.000000e-01 : f64, memory_gb = 1.600000e+01 : f64, mfu = 5.000000e-01 : f64, peak_tflops = 1.000000e+02 : f64}, gpus_per_node = 4 : i64, intra_node = {bandwidth_gb_per_s = 1.000000e+02 : f64, latency_us = 5.000000e+00 : f64}, nodes = 1 : i64}, model = {activation = "GELU", d_model = 8 : i64, dense_ffn_hidden = 16 : i64, dtype = "FP32", expert_hidden = 16 : i64, experts = 4 : i64, head_dim = 4 : i64, heads = 2 : i64, kv_heads = 2 : i64, layers = 2 : i64, moe_layers = {every_nth = 2 : i64}, norm = "RMS_NORM", top_k = 1 : i64, vocab_size = 16 : i64}, name = "small_decode", strategy = {capacity_factor = 2.000000e+00 : f64, dp = 1 : i64, ep = 2 : i64, expert_tp = 1 : i64, micro_batches = 2 : i64, pp = 2 : i64, schedule = "GPIPE", tp = 2 : i64}, workload = {kv_cache_len = 6 : i64, phase = "DECODE", seq_len = 4 : i64, sequences = 8 : i64}}, model.locations = {cluster = #loc, cluster.gpu = #loc1, cluster.gpu.memory_bandwidth_tb_per_s = #loc2, cluster.gpu.memory_bandwidth_utilization = #loc3, cluster.gpu.memory_gb = #loc4, cluster.gpu.mfu = #loc5, cluster.gpu.peak_tflops = #loc6, cluster.gpus_per_node = #loc7, cluster.intra_node = #loc8, cluster.intra_node.bandwidth_gb_per_s = #loc9, cluster.intra_node.latency_us = #loc10, cluster.nodes = #loc11, model = #loc12, model.activation = #loc13, model.d_model = #loc14, model.dense_ffn_hidden = #loc15, model.dtype = #loc16, model.expert_hidden = #loc17, model.experts = #loc18, model.head_dim = #loc19, model.heads = #loc20, model.kv_heads = #loc21, model.layers = #loc22, model.moe_layers = #loc23, model.moe_layers.every_nth = #loc24, model.norm = #loc25, model.top_k = #loc26, model.vocab_size = #loc27, name = #loc28, strategy = #loc29, strategy.capacity_factor = #loc30, strategy.dp = #loc31, strategy.ep = #loc32, strategy.expert_tp = #loc33, strategy.micro_batches = #loc34, strategy.pp = #loc35, strategy.schedule = #loc36, strategy.tp = #loc37, workload = #loc38, workload.kv_cache_len = #loc39, workload.phase = #loc40, workload.seq_len = #loc41, workload.sequences = #loc42}, model.mesh = #model.mesh<tp = 2, pp = 2, dp = 1, ep = 2, etp = 1, order = "tp-ep-dp-pp">, model.sharding = {capacity = 1 : i64, micro_batches = 2 : i64, sequences_per_micro_batch = 4 : i64, tokens = 4 : i64, tokens_per_tp = 2 : i64}} {
+  func.func @forward(%arg0: tensor<4xi32>) -> tensor<4x8xf32> {
+    %0 = model.embedding %arg0 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "embedding"} : tensor<4xi32> -> tensor<4x8xf32>
+    %1 = model.reshard  reduce_scatter %0 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %2 = model.norm  rms_norm %1 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<2x8xf32>
+    %3 = model.reshard  all_gather %2 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<4x8xf32>
+    %5 = model.reshard  reduce_scatter %4 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %6 = model.add %1, %5 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
+    %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<2x8xf32>
+    %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, stage = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
+    %dispatched, %slots = model.expert_dispatch %7, %indices {capacity = 1 : i64, experts = 4 : i64, layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>, tensor<2x1xi32> -> tensor<4x1x8xf32>, tensor<2x1xi32>
+    %8 = model.reshard  all_to_all %dispatched over "ep" {direction = "to_experts", layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    %9 = model.expert_ffn  gelu %8 {hidden = 16 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.experts"} : tensor<2x2x8xf32>
+    %10 = model.reshard  all_to_all %9 over "ep" {direction = "to_tokens", layer = 0 : i64, stage = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    %11 = model.expert_combine %10, %indices, %slots, %gates {layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x1xf32> -> tensor<2x8xf32>
+    %12 = model.add %6, %11 {layer = 0 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %13 = model.transfer %12 from 0 to 1 {stage = 1 : i64} : tensor<2x8xf32>
+    %14 = model.norm  rms_norm %13 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm1"} : tensor<2x8xf32>
+    %15 = model.reshard  all_gather %14 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %16 = model.attention %15 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.attention"} : tensor<4x8xf32>
+    %17 = model.reshard  reduce_scatter %16 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %18 = model.add %13, %17 {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %19 = model.norm  rms_norm %18 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm2"} : tensor<2x8xf32>
+    %20 = model.reshard  all_gather %19 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %21 = model.dense_ffn  gelu %20 {hidden = 8 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.ffn"} : tensor<4x8xf32>
+    %22 = model.reshard  reduce_scatter %21 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %23 = model.add %18, %22 {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32>
+    %24 = model.norm  rms_norm %23 {layer = -1 : i64, stage = 1 : i64, weight_prefix = "final_norm"} : tensor<2x8xf32>
+    %25 = model.reshard  all_gather %24 over "tp" {layer = -1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %26 = model.lm_head %25 {layer = -1 : i64, stage = 1 : i64, vocab = 8 : i64, weight_prefix = "lm_head"} : tensor<4x8xf32> -> tensor<4x8xf32>
+    return %26 : tensor<4x8xf32>
+  }
+}
+
+// -----
+
+// A later stage may not read an earlier stage's value directly.
+// ERR: error: 'model.norm' op on stage 1 uses a value that stage 1 does not compute; values cross stages only through model.transfer
+#loc = loc("small_decode.textproto":5:1)
+#loc1 = loc("small_decode.textproto":6:3)
+#loc2 = loc("small_decode.textproto":6:49)
+#loc3 = loc("small_decode.textproto":6:78)
+#loc4 = loc("small_decode.textproto":6:35)
+#loc5 = loc("small_decode.textproto":6:26)
+#loc6 = loc("small_decode.textproto":6:9)
+#loc7 = loc("small_decode.textproto":5:20)
+#loc8 = loc("small_decode.textproto":7:3)
+#loc9 = loc("small_decode.textproto":7:16)
+#loc10 = loc("small_decode.textproto":7:40)
+#loc11 = loc("small_decode.textproto":5:11)
+#loc12 = loc("small_decode.textproto":2:1)
+#loc13 = loc("small_decode.textproto":4:9)
+#loc14 = loc("small_decode.textproto":2:19)
+#loc15 = loc("small_decode.textproto":3:55)
+#loc16 = loc("small_decode.textproto":4:41)
+#loc17 = loc("small_decode.textproto":3:9)
+#loc18 = loc("small_decode.textproto":2:63)
+#loc19 = loc("small_decode.textproto":2:39)
+#loc20 = loc("small_decode.textproto":2:30)
+#loc21 = loc("small_decode.textproto":2:51)
+#loc22 = loc("small_decode.textproto":2:9)
+#loc23 = loc("small_decode.textproto":3:27)
+#loc24 = loc("small_decode.textproto":3:40)
+#loc25 = loc("small_decode.textproto":3:76)
+#loc26 = loc("small_decode.textproto":2:74)
+#loc27 = loc("small_decode.textproto":4:26)
+#loc28 = loc("small_decode.textproto":1:1)
+#loc29 = loc("small_decode.textproto":9:1)
+#loc30 = loc("small_decode.textproto":9:66)
+#loc31 = loc("small_decode.textproto":9:24)
+#loc32 = loc("small_decode.textproto":9:30)
+#loc33 = loc("small_decode.textproto":9:36)
+#loc34 = loc("small_decode.textproto":9:49)
+#loc35 = loc("small_decode.textproto":9:18)
+#loc36 = loc("small_decode.textproto":9:85)
+#loc37 = loc("small_decode.textproto":9:12)
+#loc38 = loc("small_decode.textproto":8:1)
+#loc39 = loc("small_decode.textproto":8:50)
+#loc40 = loc("small_decode.textproto":8:36)
+#loc41 = loc("small_decode.textproto":8:25)
+#loc42 = loc("small_decode.textproto":8:12)
+module @use_without_transfer attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_tb_per_s = 1.000000e+00 : f64, memory_bandwidth_utilization = 8.000000e-01 : f64, memory_gb = 1.600000e+01 : f64, mfu = 5.000000e-01 : f64, peak_tflops = 1.000000e+02 : f64}, gpus_per_node = 4 : i64, intra_node = {bandwidth_gb_per_s = 1.000000e+02 : f64, latency_us = 5.000000e+00 : f64}, nodes = 1 : i64}, model = {activation = "GELU", d_model = 8 : i64, dense_ffn_hidden = 16 : i64, dtype = "FP32", expert_hidden = 16 : i64, experts = 4 : i64, head_dim = 4 : i64, heads = 2 : i64, kv_heads = 2 : i64, layers = 2 : i64, moe_layers = {every_nth = 2 : i64}, norm = "RMS_NORM", top_k = 1 : i64, vocab_size = 16 : i64}, name = "small_decode", strategy = {capacity_factor = 2.000000e+00 : f64, dp = 1 : i64, ep = 2 : i64, expert_tp = 1 : i64, micro_batches = 2 : i64, pp = 2 : i64, schedule = "GPIPE", tp = 2 : i64}, workload = {kv_cache_len = 6 : i64, phase = "DECODE", seq_len = 4 : i64, sequences = 8 : i64}}, model.locations = {cluster = #loc, cluster.gpu = #loc1, cluster.gpu.memory_bandwidth_tb_per_s = #loc2, cluster.gpu.memory_bandwidth_utilization = #loc3, cluster.gpu.memory_gb = #loc4, cluster.gpu.mfu = #loc5, cluster.gpu.peak_tflops = #loc6, cluster.gpus_per_node = #loc7, cluster.intra_node = #loc8, cluster.intra_node.bandwidth_gb_per_s = #loc9, cluster.intra_node.latency_us = #loc10, cluster.nodes = #loc11, model = #loc12, model.activation = #loc13, model.d_model = #loc14, model.dense_ffn_hidden = #loc15, model.dtype = #loc16, model.expert_hidden = #loc17, model.experts = #loc18, model.head_dim = #loc19, model.heads = #loc20, model.kv_heads = #loc21, model.layers = #loc22, model.moe_layers = #loc23, model.moe_layers.every_nth = #loc24, model.norm = #loc25, model.top_k = #loc26, model.vocab_size = #loc27, name = #loc28, strategy = #loc29, strategy.capacity_factor = #loc30, strategy.dp = #loc31, strategy.ep = #loc32, strategy.expert_tp = #loc33, strategy.micro_batches = #loc34, strategy.pp = #loc35, strategy.schedule = #loc36, strategy.tp = #loc37, workload = #loc38, workload.kv_cache_len = #loc39, workload.phase = #loc40, workload.seq_len = #loc41, workload.sequences = #loc42}, model.mesh = #model.mesh<tp = 2, pp = 2, dp = 1, ep = 2, etp = 1, order = "tp-ep-dp-pp">, model.sharding = {capacity = 1 : i64, micro_batches = 2 : i64, sequences_per_micro_batch = 4 : i64, tokens = 4 : i64, tokens_per_tp = 2 : i64}} {
+  func.func @forward(%arg0: tensor<4xi32>) -> tensor<4x8xf32> {
+    %0 = model.embedding %arg0 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "embedding"} : tensor<4xi32> -> tensor<4x8xf32>
+    %1 = model.reshard  reduce_scatter %0 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %2 = model.norm  rms_norm %1 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<2x8xf32>
+    %3 = model.reshard  all_gather %2 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
+    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<4x8xf32>
+    %5 = model.reshard  reduce_scatter %4 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
+    %6 = model.add %1, %5 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
+    %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<2x8xf32>
+    %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, stage = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
+    %dispatched, %slots = model.expert_dispatch %7, %indices {capacity = 1 : i64, experts = 4 : i64, layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>, tensor<2x1xi32> -> tensor<4x1x8xf32>, tensor<2x1xi32>
+    %8 = model.reshard  all_to_all %dispatched over "ep" {direction = "to_experts", layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    %9 = model.expert_ffn  gelu %8 {hidden = 16 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.experts"} : tensor<2x2x8xf32>
+    %10 = model.reshard  all_to_all %9 over "ep" {direction = "to_tokens", layer = 0 : i64, stage = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    %11 = model.expert_combine %10, %indices, %slots, %gates {layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x1xf32> -> tensor<2x8xf32>
+    %12 = model.add %6, %11 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
+    %13 = model.transfer %12 from 0 to 1 {stage = 1 : i64} : tensor<2x8xf32>
+    %14 = model.norm  rms_norm %12 {layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.norm1"} : tensor<2x8xf32>
     %15 = model.reshard  all_gather %14 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
     %16 = model.attention %15 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 1 : i64, stage = 1 : i64, weight_prefix = "layers.1.attention"} : tensor<4x8xf32>
     %17 = model.reshard  reduce_scatter %16 over "tp" {layer = 1 : i64, stage = 1 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>

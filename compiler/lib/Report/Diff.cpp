@@ -304,6 +304,21 @@ DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b) {
   r.fields = deploymentChanges(a, b);
 
   std::vector<ProgramSummary> sa = summarizePrograms(a), sb = summarizePrograms(b);
+  // Sums bytes per mesh axis, in mesh-axis order, into `volumes` on side A or B.
+  using AxisVolumes = std::map<std::pair<size_t, std::string>, Pair<uint64_t>>;
+  auto addVolumes = [](AxisVolumes &volumes, const ProgramSummary &s, uint64_t ranks, bool isB) {
+    for (const CollectiveTotals &c : s.collectives) {
+      size_t order =
+          size_t(std::find(meshAxes().begin(), meshAxes().end(), c.axis) - meshAxes().begin());
+      Pair<uint64_t> &bytes = volumes[{order, c.axis}];
+      (isB ? bytes.b : bytes.a) += c.commBytes * ranks;
+    }
+  };
+  auto listVolumes = [](const AxisVolumes &volumes) {
+    std::vector<AxisVolume> list;
+    for (const auto &[axis, bytes] : volumes) list.push_back({axis.second, bytes});
+    return list;
+  };
   std::map<uint32_t, std::pair<const ProgramSummary *, const ProgramSummary *>> stages;
   for (const ProgramSummary &s : sa) stages[s.stage].first = &s;
   for (const ProgramSummary &s : sb) stages[s.stage].second = &s;
@@ -323,24 +338,19 @@ DiffReport diffPlans(const plan::Plan &a, const plan::Plan &b) {
     };
     fill(pa, false);
     fill(pb, true);
+    AxisVolumes perGpu;
+    if (pa) addVolumes(perGpu, *pa, 1, false);
+    if (pb) addVolumes(perGpu, *pb, 1, true);
+    d.communicationPerGpu = listVolumes(perGpu);
     if (pa && pb)
       compareInstructions(a.programs(int(pa->program)), b.programs(int(pb->program)), d);
     r.stages.push_back(std::move(d));
   }
 
-  std::map<std::pair<size_t, std::string>, Pair<uint64_t>> volumes;  // (axis order, axis)
-  auto addVolumes = [&](const std::vector<ProgramSummary> &summaries, bool isB) {
-    for (const ProgramSummary &s : summaries)
-      for (const CollectiveTotals &c : s.collectives) {
-        size_t order =
-            size_t(std::find(meshAxes().begin(), meshAxes().end(), c.axis) - meshAxes().begin());
-        Pair<uint64_t> &bytes = volumes[{order, c.axis}];
-        (isB ? bytes.b : bytes.a) += c.commBytes * s.ranks.size();
-      }
-  };
-  addVolumes(sa, false);
-  addVolumes(sb, true);
-  for (const auto &[axis, bytes] : volumes) r.communication.push_back({axis.second, bytes});
+  AxisVolumes allRanks;
+  for (const ProgramSummary &s : sa) addVolumes(allRanks, s, s.ranks.size(), false);
+  for (const ProgramSummary &s : sb) addVolumes(allRanks, s, s.ranks.size(), true);
+  r.communication = listVolumes(allRanks);
 
   std::optional<sim::Prediction> predA, predB;
   try {
@@ -404,6 +414,12 @@ std::string renderDiffText(const DiffReport &r, const std::string &nameA,
       lines << "  FLOPs " << formatCount(double(s.flops.a)) << " -> "
             << formatCount(double(s.flops.b)) << changeText(double(s.flops.a), double(s.flops.b))
             << "\n";
+    std::string comm;
+    for (const AxisVolume &v : s.communicationPerGpu)
+      if (v.commBytes.differs())
+        comm += (comm.empty() ? "" : ", ") + v.axis + " " + formatBytes(double(v.commBytes.a)) +
+                " -> " + formatBytes(double(v.commBytes.b));
+    if (!comm.empty()) lines << "  communication per GPU: " << comm << "\n";
     if (s.inserted + s.removed + s.changed > 0) {
       lines << "  instructions " << s.instructions.a << " -> " << s.instructions.b << ": "
             << s.inserted << " inserted, " << s.removed << " removed, " << s.changed
@@ -457,6 +473,12 @@ nlohmann::json diffJson(const DiffReport &r) {
   json fields = json::array();
   for (const FieldChange &f : r.fields)
     fields.push_back({{"field", f.field}, {"a", f.a}, {"b", f.b}});
+  auto volumesJson = [](const std::vector<AxisVolume> &volumes) {
+    json list = json::array();
+    for (const AxisVolume &v : volumes)
+      list.push_back({{"axis", v.axis}, {"comm_bytes", pairJson(v.commBytes)}});
+    return list;
+  };
   json stages = json::array();
   for (const StageDiff &s : r.stages) {
     json memory = json::object();
@@ -479,15 +501,14 @@ nlohmann::json diffJson(const DiffReport &r) {
                       {"flops", pairJson(s.flops)},
                       {"instructions", pairJson(s.instructions)},
                       {"memory_at_peak", memory},
+                      {"communication_per_gpu", volumesJson(s.communicationPerGpu)},
                       {"inserted", s.inserted},
                       {"removed", s.removed},
                       {"changed", s.changed},
                       {"edits", edits},
                       {"edits_truncated", s.editsTruncated}});
   }
-  json communication = json::array();
-  for (const AxisVolume &v : r.communication)
-    communication.push_back({{"axis", v.axis}, {"comm_bytes", pairJson(v.commBytes)}});
+  json communication = volumesJson(r.communication);
   json prediction = json::object();
   if (r.latencySeconds) {
     prediction["latency_s"] = predictionJson(*r.latencySeconds);

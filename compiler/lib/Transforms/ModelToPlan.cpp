@@ -572,11 +572,26 @@ struct ModelToPlanPass : impl::ModelToPlanBase<ModelToPlanPass> {
           return signalPassFailure();
         }
         if (auto t = dyn_cast<model::TransferOp>(op)) {
-          if (t.getFromStage() == s) lowering.send(lowering.lookup(t.getInput()), s);
+          if (t.getFromStage() == s) {
+            Value sent = lowering.lookup(t.getInput());
+            if (!sent) {
+              t.emitOpError("sends from stage ") << s << " a value that stage " << s
+                                                 << " does not compute";
+              return signalPassFailure();
+            }
+            lowering.send(sent, s);
+          }
           if (t.getToStage() == s) lowering.bind(t.getResult(), lowering.recv(s));
           continue;
         }
         if (st.getInt() != s) continue;
+        for (Value operand : op.getOperands())
+          if (!lowering.lookup(operand)) {
+            op.emitOpError("on stage ")
+                << s << " uses a value that stage " << s
+                << " does not compute; values cross stages only through model.transfer";
+            return signalPassFailure();
+          }
         if (failed(lowering.lower(&op))) return signalPassFailure();
       }
     }

@@ -50,6 +50,11 @@ struct ModelPipelinePartitionPass
     bool seenLayer = false;
     for (Operation &op : fn.getBody().front()) {
       if (isa<func::ReturnOp>(op)) continue;
+      // A transfer from an earlier run of this pass already sits at its receiving stage.
+      if (auto t = dyn_cast<model::TransferOp>(op)) {
+        op.setAttr(kStageAttr, b.getI64IntegerAttr(t.getToStage()));
+        continue;
+      }
       auto layer = op.getAttrOfType<IntegerAttr>(kLayerAttr);
       int64_t l = layer ? layer.getInt() : -1;
       int64_t stage;
@@ -76,6 +81,7 @@ struct ModelPipelinePartitionPass
         int64_t from = stageAttr.getInt();
         SmallVector<OpOperand *> later;
         for (OpOperand &use : v.getUses()) {
+          if (isa<model::TransferOp>(use.getOwner())) continue;  // already crosses
           auto us = use.getOwner()->getAttrOfType<IntegerAttr>(kStageAttr);
           if (us && us.getInt() > from) later.push_back(&use);
         }

@@ -10,6 +10,7 @@
 //    "stages": [{"stage", "in_a", "in_b", "ranks": {"a": [..], "b": [..]},
 //                "arena_bytes": {..}, "flops": {..}, "instructions": {..},
 //                "memory_at_peak": {"weights": {..}, "activations": {..}, ..},
+//                "communication_per_gpu": [{"axis", "comm_bytes": {..}}],
 //                "inserted", "removed", "changed",      // counts of instruction edits
 //                "edits": [{"op": "+" | "-" | "~", "index", "label", "micro_batch",
 //                           "what"?}],
@@ -54,20 +55,21 @@ template <typename T> struct Pair {
   bool differs() const { return a != b; }
 };
 
+struct AxisVolume {
+  std::string axis;
+  Pair<uint64_t> commBytes;  // per GPU in StageDiff, summed over every rank in DiffReport
+};
+
 struct StageDiff {
   uint32_t stage = 0;
   bool inA = false, inB = false;
   Pair<std::vector<uint32_t>> ranks;
   Pair<uint64_t> arenaBytes, flops, instructions;
   std::array<Pair<uint64_t>, kMemoryKinds> memoryAtPeak;
+  std::vector<AxisVolume> communicationPerGpu;  // in mesh-axis order
   uint64_t inserted = 0, removed = 0, changed = 0;
   std::vector<InstructionEdit> edits;  // at most kListedEdits, in program order
   bool editsTruncated = false;
-};
-
-struct AxisVolume {
-  std::string axis;
-  Pair<uint64_t> commBytes;  // summed over every rank
 };
 
 struct DiffReport {
