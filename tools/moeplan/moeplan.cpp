@@ -5,7 +5,7 @@
 #include "moeplan/Report/Diff.h"
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
-#include "moeplan/Plan/PlanFile.h"
+#include "moeplan/Runtime/InitWeights.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -65,6 +65,21 @@ int runCompile(const std::string &file, const std::string &output,
     return 2;
   }
   return result.errors > 0 ? 1 : 0;
+}
+
+// Compiles the description (its strategy decides nothing about the weights' full shapes) and
+// writes every weight the plan names.
+int runInitWeights(const std::string &file, const std::string &output, uint64_t seed) {
+  moeplan::CompileResult result = moeplan::compileDescriptionFile(file, moeplan::CompileOptions{});
+  if (result.unusable) return 2;
+  if (!result.plan) return 1;
+  try {
+    moeplan::runtime::initWeights(*result.plan, seed).write(output);
+  } catch (const std::exception &e) {
+    std::cerr << "moeplan: error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
 }
 
 // Reads a plan for inspect and diff; on failure prints one error line per problem.
@@ -197,6 +212,16 @@ int main(int argc, char **argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"model", "sharded", "plan"}));
 
+  CLI::App *initWeights = app.add_subcommand(
+      "init-weights", "Write a deterministic random checkpoint (safetensors, unsharded layout)\n"
+                      "for the weights of a deployment's model.");
+  std::string initFile, initOutput;
+  uint64_t initSeed = 0;
+  initWeights->add_option("DESC", initFile, "deployment description, protobuf text format")
+      ->required();
+  initWeights->add_option("-o,--output", initOutput, "where to write the checkpoint")->required();
+  initWeights->add_option("--seed", initSeed, "random seed (default 0)");
+
   InspectOptions inspectOptions;
   CLI::App *inspect = addInspectCommand(app, inspectOptions);
   DiffOptions diffOptions;
@@ -219,5 +244,6 @@ int main(int argc, char **argv) {
   if (*inspect) return runInspect(inspectOptions);
   if (*diff) return runDiff(diffOptions);
   if (*compile) return runCompile(compileFile, compileOutput, emit);
+  if (*initWeights) return runInitWeights(initFile, initOutput, initSeed);
   return 2;
 }

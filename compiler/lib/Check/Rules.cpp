@@ -59,6 +59,8 @@ const std::vector<RuleInfo> &ruleCatalog() {
        "workload.expert_load gives one load per expert"},
       {"strategy.tokens-by-tp", S::Error,
        "tp divides the tokens of a micro-batch (sequence parallelism splits them over tp)"},
+      {"strategy.dispatch-groups", S::Error,
+       "dispatch_groups divides the tokens each rank dispatches per micro-batch"},
       {"strategy.micro-batches-fill-pipeline", S::Warning,
        "micro_batches is at least pp, so every stage has work at once"},
       {"strategy.capacity-below-one", S::Warning,
@@ -255,6 +257,11 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
          "tp " + str(s.tp) + " does not divide the " + str(tokens) +
              " tokens of a micro-batch, which sequence parallelism splits over tp",
          {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
+  else if (tokens / s.tp % s.dispatchGroups != 0)
+    emit("strategy.dispatch-groups", "strategy.dispatch_groups",
+         "dispatch_groups " + str(s.dispatchGroups) + " does not divide the " +
+             str(tokens / s.tp) + " tokens each rank dispatches per micro-batch",
+         {{"dispatch_groups", d(s.dispatchGroups)}, {"tokens", d(tokens / s.tp)}});
   if (s.pp > 1 && s.microBatches < s.pp) {
     char bubble[32];
     std::snprintf(bubble, sizeof bubble, "%.0f%%",

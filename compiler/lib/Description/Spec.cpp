@@ -355,6 +355,8 @@ void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c)
   if (st.has_capacity_factor())
     s.capacityFactor =
         c.positive(true, st.capacity_factor(), "strategy.capacity_factor", double(L::kExperts));
+  s.dispatchGroups = c.count(st.has_dispatch_groups(), st.dispatch_groups(),
+                             "strategy.dispatch_groups", L::kSequences, 1);
   s.schedule = c.enumValue(st.has_schedule(), st.schedule(), desc::SCHEDULE_UNSPECIFIED,
                            desc::Schedule_IsValid, "strategy.schedule",
                            std::optional(desc::ONE_F_ONE_B));

@@ -95,6 +95,7 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   ps->set_schedule(s.schedule == desc::GPIPE ? plan::GPIPE : plan::ONE_F_ONE_B);
   ps->set_rank_order(formatRankOrder(s.rankOrder));
   ps->set_capacity(l.capacity);
+  if (l.dispatchGroups > 1) ps->set_dispatch_groups(uint32_t(l.dispatchGroups));
 
   const RequirementsSpec &r = d.requirements;
   plan::Requirements *pr = p.mutable_requirements();

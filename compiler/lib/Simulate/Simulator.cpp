@@ -586,10 +586,7 @@ Prediction simulate(const plan::Plan &p) {
   return pred;
 }
 
-const std::vector<std::string> &streamNames() {
-  static const std::vector<std::string> names = {"compute", "collectives", "pipeline"};
-  return names;
-}
+const std::vector<std::string> &streamNames() { return trace::planStreamNames(); }
 
 std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred) {
   std::vector<trace::TraceEvent> events;

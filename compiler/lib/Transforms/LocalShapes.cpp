@@ -18,7 +18,10 @@ LocalShapes localShapes(const DeploymentSpec &d) {
   l.kvHeads = m.kvHeads >= s.tp ? m.kvHeads / s.tp : 1;
   if (m.experts) {
     l.localExperts = m.experts / s.ep;
-    l.capacity = expertCapacity(l.tokensPerTp, m.topK, m.experts, s.capacityFactor);
+    l.dispatchGroups = s.dispatchGroups;
+    l.groupCapacity =
+        expertCapacity(l.tokensPerTp / s.dispatchGroups, m.topK, m.experts, s.capacityFactor);
+    l.capacity = l.dispatchGroups * l.groupCapacity;
     l.expertRows = s.expertTp * s.ep * l.capacity;
     l.expertHidden = m.expertHidden / s.expertTp;
   }

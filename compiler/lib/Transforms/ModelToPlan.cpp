@@ -269,7 +269,7 @@ LogicalResult StageLowering::lower(Operation *op) {
     Value slots = activation("slots", {Tsp, m_.topK}, i32());
     kernel(KernelKind::dispatch, "dispatch", {in0, lookup(dsp.getIndices())}, {slotsX, slots},
            {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
-            {"capacity", l_.capacity}});
+            {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
     bind(dsp.getDispatched(), slotsX);
     bind(dsp.getSlots(), slots);
     return success();

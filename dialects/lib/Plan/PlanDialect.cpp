@@ -148,7 +148,10 @@ LogicalResult KernelOp::verify() {
   case KernelKind::dispatch:
     if (failed(arity({2}, 2))) return failure();
     return success(succeeded(sized(getInputs()[0], dim("tokens") * n, "input")) &&
-                   succeeded(sized(getOutputs()[0], dim("experts") * dim("capacity") * n, "slots_x")));
+                   succeeded(sized(getOutputs()[0],
+                                   dim("experts") * std::max<int64_t>(1, dim("groups")) *
+                                       dim("capacity") * n,
+                                   "slots_x")));
   case KernelKind::combine:
     if (failed(arity({4}, 1))) return failure();
     return success(succeeded(sized(getInputs()[0], dim("experts") * dim("capacity") * n, "expert outputs")) &&

@@ -877,7 +877,8 @@ private:
       break;
     case plan::DISPATCH:
       in = {{"x", elems({k.tokens(), k.n()})}, {"indices", elems({k.tokens(), k.top_k()}), true}};
-      out = {{"slots_x", elems({k.experts(), k.capacity(), k.n()})},
+      // groups 0 (unset) is one group.
+      out = {{"slots_x", elems({k.experts(), std::max<int64_t>(1, k.groups()) * k.capacity(), k.n()})},
              {"slots", elems({k.tokens(), k.top_k()}), true}};
       break;
     case plan::GROUPED_GEMM:

@@ -52,6 +52,11 @@ void appendEvent(std::string &out, const nlohmann::json &event) {
 
 }  // namespace
 
+const std::vector<std::string> &planStreamNames() {
+  static const std::vector<std::string> names = {"compute", "collectives", "pipeline"};
+  return names;
+}
+
 std::string renderTrace(const std::vector<TraceEvent> &events,
                         const std::vector<std::string> &streamNames) {
   std::vector<const TraceEvent *> order;

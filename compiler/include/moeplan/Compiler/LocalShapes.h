@@ -20,7 +20,9 @@ struct LocalShapes {
   int64_t heads = 0, kvHeads = 0;  // local attention heads; kv heads replicate below tp
   int64_t kvParts = 0;    // pieces the kv-head dim is cut into (kv_heads or tp)
   int64_t localExperts = 0;  // experts / ep
-  int64_t capacity = 0;      // slots per expert for one rank's tokensPerTp tokens
+  int64_t dispatchGroups = 1;  // capacity groups of one rank's tokensPerTp tokens
+  int64_t groupCapacity = 0;   // slots per expert in one group
+  int64_t capacity = 0;      // slots per expert for one rank's tokens: groups x groupCapacity
   int64_t expertRows = 0;    // rows each local expert computes: etp x ep x capacity
   int64_t expertHidden = 0;  // expert_hidden / expert_tp
   int64_t denseHidden = 0;   // dense_ffn_hidden / tp

@@ -68,6 +68,7 @@ struct StrategySpec {
   int64_t tp = 1, pp = 1, dp = 1, ep = 1, expertTp = 1, microBatches = 1;
   bool expertTpDefaulted = false;  // expert_tp was left out and follows tp
   std::optional<double> capacityFactor;
+  int64_t dispatchGroups = 1;  // capacity groups per dispatching rank and micro-batch
   desc::Schedule schedule = desc::ONE_F_ONE_B;
   std::vector<Axis> rankOrder{Axis::TP, Axis::EP, Axis::DP, Axis::PP};
   std::vector<StagePlacementSpec> placement;

@@ -19,6 +19,9 @@ struct TraceEvent {
   std::map<std::string, std::string> args;
 };
 
+// The plan's streams by index (plan.proto, Instruction.stream): thread names of a trace.
+const std::vector<std::string> &planStreamNames();
+
 // Renders the trace. Process names are "GPU <rank>", thread names from `streamNames`
 // (index = stream). Events on one stream must not partially overlap (checked: throws
 // std::invalid_argument naming the two events).

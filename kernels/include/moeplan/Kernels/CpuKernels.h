@@ -1,0 +1,85 @@
+// The CPU backend's kernels: fp32, row-major, host pointers, one call per plan kernel
+// (runtime/schema/plan.proto, KernelKind, documents operands and semantics). GEMMs go
+// through OpenBLAS; everything else loops over the per-element logic of Elementwise.h,
+// which a CUDA backend shares.
+//
+// Token layout: a micro-batch's tokens are position-major (token = position x sequences +
+// sequence), so attention finds sequence s's position p at row p * sequences + s.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace moeplan::kernels {
+
+// One BLAS thread per process: ranks already fill the cores, and one thread keeps GEMM
+// summation order (so results) independent of the machine's core count.
+void useOneBlasThread();
+
+// c[m, n] = a[m, k] b[k, n] (b[n, k] when transposeB).
+void gemm(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
+          bool transposeB = false);
+
+// c[g] = a[g] b[g] for g < groups; a[groups, m, k], b[groups, k, n], c[groups, m, n].
+void groupedGemm(const float *a, const float *b, float *c, int64_t groups, int64_t m,
+                 int64_t n, int64_t k);
+
+// out[t] = table[ids[t] - firstId] for ids in [idBegin, idEnd), zeros otherwise: a rank of a
+// vocab-parallel group sees only its rows, and the group's sum is the full lookup.
+void embedding(const int32_t *ids, const float *table, float *out, int64_t m, int64_t n,
+               int64_t firstId, int64_t idBegin, int64_t idEnd);
+
+// y[m, n] = norm of each row; bias null for RMSNorm.
+enum class NormKind { LayerNorm, RmsNorm };
+void norm(const float *x, const float *weight, const float *bias, float *y, int64_t m,
+          int64_t n, NormKind kind, float epsilon);
+
+enum class Activation { Gelu, SwiGlu };
+// y = gelu(x) over count elements (gate unused), or silu(gate) * x for SwiGlu.
+void activation(Activation kind, const float *gate, const float *x, float *y, int64_t count);
+
+// Causal self-attention. Prefill: q[S*L, H*d], k, v[S*L, Hkv*d], o like q; sequence s,
+// position p at row p*S + s; query head h reads kv head h / (H / Hkv).
+void attentionPrefill(const float *q, const float *k, const float *v, float *o,
+                      int64_t sequences, int64_t seqLen, int64_t heads, int64_t kvHeads,
+                      int64_t headDim);
+// Decode: one new token per sequence; q[S, H*d], k, v[S, Hkv*d], caches [kvLen*S, Hkv*d]
+// (position-major); keys are the kvLen cached ones, then the new one.
+void attentionDecode(const float *q, const float *k, const float *v, const float *kCache,
+                     const float *vCache, float *o, int64_t sequences, int64_t kvLen,
+                     int64_t heads, int64_t kvHeads, int64_t headDim);
+
+// logits[tokens, experts] -> indices, gates [tokens, topK] (routeToken per token).
+void router(const float *logits, int32_t *indices, float *gates, int64_t tokens,
+            int64_t experts, int64_t topK);
+
+// What a dispatch did, for the runtime's load-balance report.
+struct DispatchCounts {
+  std::vector<int64_t> routed;  // per expert: choices routed to it, dropped ones included
+  int64_t dropped = 0;          // choices that found no free slot
+};
+
+// x[tokens, n], indices[tokens, topK] -> slotsX[experts, groups * capacity, n] (unused slots
+// zero) and slots[tokens, topK]: the tokens are cut into `groups` equal contiguous groups,
+// each with `capacity` slots per expert (rows g*capacity ..); in token order (t, then j),
+// token t's j-th choice e takes the next free slot of its group at e, or is dropped (-1).
+// counts, when given, accumulates what happened.
+void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
+              int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
+              int64_t groups, DispatchCounts *counts);
+
+// x[t] = sum_j gates[t, j] y[indices[t, j], slots[t, j]] over choices not dropped;
+// y[experts, rows, n].
+void combine(const float *y, const int32_t *indices, const int32_t *slots, const float *gates,
+             float *x, int64_t tokens, int64_t n, int64_t experts, int64_t rows, int64_t topK);
+
+// c = a + b over count elements (c may alias a or b).
+void add(const float *a, const float *b, float *c, int64_t count);
+
+// y[n, m, inner] = x[m, n, inner] transposed in its first two dims.
+void transpose(const float *x, float *y, int64_t m, int64_t n, int64_t inner);
+
+// y[g, i, :] = x[g, i, :] + bias[g, :] for groups x m rows of n (y may alias x).
+void biasAdd(const float *x, const float *bias, float *y, int64_t groups, int64_t m, int64_t n);
+
+} // namespace moeplan::kernels

@@ -1,0 +1,192 @@
+#include "moeplan/Kernels/CpuKernels.h"
+#include "moeplan/Kernels/Elementwise.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace moeplan::kernels {
+
+void useOneBlasThread() { openblas_set_num_threads(1); }
+
+void gemm(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
+          bool transposeB) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    std::fill(c, c + m * n, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, int(m), int(n),
+              int(k), 1.0f, a, int(k), b, transposeB ? int(k) : int(n), 0.0f, c, int(n));
+}
+
+void groupedGemm(const float *a, const float *b, float *c, int64_t groups, int64_t m,
+                 int64_t n, int64_t k) {
+  for (int64_t g = 0; g < groups; ++g) gemm(a + g * m * k, b + g * k * n, c + g * m * n, m, n, k);
+}
+
+void embedding(const int32_t *ids, const float *table, float *out, int64_t m, int64_t n,
+               int64_t firstId, int64_t idBegin, int64_t idEnd) {
+  for (int64_t t = 0; t < m; ++t) {
+    float *row = out + t * n;
+    const int64_t id = ids[t];
+    if (id >= idBegin && id < idEnd)
+      std::copy(table + (id - firstId) * n, table + (id - firstId + 1) * n, row);
+    else
+      std::fill(row, row + n, 0.0f);
+  }
+}
+
+void norm(const float *x, const float *weight, const float *bias, float *y, int64_t m,
+          int64_t n, NormKind kind, float epsilon) {
+  for (int64_t r = 0; r < m; ++r) {
+    const float *xr = x + r * n;
+    float *yr = y + r * n;
+    // Statistics in double: the row sums are the one place fp32 loses digits with n.
+    double mean = 0, square = 0;
+    if (kind == NormKind::LayerNorm) {
+      for (int64_t i = 0; i < n; ++i) mean += xr[i];
+      mean /= double(n);
+    }
+    for (int64_t i = 0; i < n; ++i) square += (xr[i] - mean) * (xr[i] - mean);
+    const float invStd = float(1.0 / std::sqrt(square / double(n) + epsilon));
+    for (int64_t i = 0; i < n; ++i)
+      yr[i] = normalize(xr[i], float(mean), invStd, weight[i], bias ? bias[i] : 0.0f);
+  }
+}
+
+void activation(Activation kind, const float *gate, const float *x, float *y, int64_t count) {
+  if (kind == Activation::Gelu)
+    for (int64_t i = 0; i < count; ++i) y[i] = gelu(x[i]);
+  else
+    for (int64_t i = 0; i < count; ++i) y[i] = swiglu(gate[i], x[i]);
+}
+
+namespace {
+void checkHeads(int64_t heads, int64_t kvHeads) {
+  if (kvHeads <= 0 || heads % kvHeads != 0)
+    throw std::invalid_argument("attention: " + std::to_string(heads) +
+                                " heads are not a multiple of " + std::to_string(kvHeads) +
+                                " KV heads");
+}
+} // namespace
+
+void attentionPrefill(const float *q, const float *k, const float *v, float *o,
+                      int64_t sequences, int64_t seqLen, int64_t heads, int64_t kvHeads,
+                      int64_t headDim) {
+  checkHeads(heads, kvHeads);
+  const int64_t qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+  const int64_t perKv = heads / kvHeads;
+  std::vector<float> scores(static_cast<size_t>(seqLen));
+  for (int64_t s = 0; s < sequences; ++s)
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t kvCol = (h / perKv) * headDim;
+      auto key = [&](int64_t i) { return k + (i * sequences + s) * kvWidth + kvCol; };
+      auto value = [&](int64_t i) { return v + (i * sequences + s) * kvWidth + kvCol; };
+      for (int64_t p = 0; p < seqLen; ++p) {
+        const int64_t row = p * sequences + s;
+        attendRow(q + row * qWidth + h * headDim, headDim, p + 1, key, value, scores.data(),
+                  o + row * qWidth + h * headDim);
+      }
+    }
+}
+
+void attentionDecode(const float *q, const float *k, const float *v, const float *kCache,
+                     const float *vCache, float *o, int64_t sequences, int64_t kvLen,
+                     int64_t heads, int64_t kvHeads, int64_t headDim) {
+  checkHeads(heads, kvHeads);
+  const int64_t qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+  const int64_t perKv = heads / kvHeads;
+  std::vector<float> scores(static_cast<size_t>(kvLen + 1));
+  for (int64_t s = 0; s < sequences; ++s)
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t kvCol = (h / perKv) * headDim;
+      auto row = [&](const float *cache, const float *fresh, int64_t i) {
+        return i < kvLen ? cache + (i * sequences + s) * kvWidth + kvCol
+                         : fresh + s * kvWidth + kvCol;
+      };
+      attendRow(q + s * qWidth + h * headDim, headDim, kvLen + 1,
+                [&](int64_t i) { return row(kCache, k, i); },
+                [&](int64_t i) { return row(vCache, v, i); }, scores.data(),
+                o + s * qWidth + h * headDim);
+    }
+}
+
+void router(const float *logits, int32_t *indices, float *gates, int64_t tokens,
+            int64_t experts, int64_t topK) {
+  for (int64_t t = 0; t < tokens; ++t)
+    routeToken(logits + t * experts, experts, topK, indices + t * topK, gates + t * topK);
+}
+
+void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
+              int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
+              int64_t groups, DispatchCounts *counts) {
+  groups = std::max<int64_t>(groups, 1);
+  if (tokens % groups != 0)
+    throw std::invalid_argument("dispatch: " + std::to_string(groups) + " groups do not divide " +
+                                std::to_string(tokens) + " tokens");
+  const int64_t rows = groups * capacity, perGroup = tokens / groups;
+  std::fill(slotsX, slotsX + experts * rows * n, 0.0f);
+  if (counts && counts->routed.size() != size_t(experts)) counts->routed.assign(size_t(experts), 0);
+  std::vector<int64_t> used(static_cast<size_t>(experts));
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (t % perGroup == 0) std::fill(used.begin(), used.end(), 0);
+    const int64_t group = t / perGroup;
+    for (int64_t j = 0; j < topK; ++j) {
+      const int64_t e = indices[t * topK + j];
+      if (e < 0 || e >= experts)
+        throw std::out_of_range("dispatch: token " + std::to_string(t) + " routed to expert " +
+                                std::to_string(e) + " of " + std::to_string(experts));
+      if (counts) ++counts->routed[size_t(e)];
+      if (used[size_t(e)] == capacity) {
+        slots[t * topK + j] = -1;
+        if (counts) ++counts->dropped;
+        continue;
+      }
+      const int64_t slot = group * capacity + used[size_t(e)]++;
+      slots[t * topK + j] = int32_t(slot);
+      std::copy(x + t * n, x + (t + 1) * n, slotsX + (e * rows + slot) * n);
+    }
+  }
+}
+
+void combine(const float *y, const int32_t *indices, const int32_t *slots, const float *gates,
+             float *x, int64_t tokens, int64_t n, int64_t experts, int64_t rows, int64_t topK) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    float *out = x + t * n;
+    std::fill(out, out + n, 0.0f);
+    for (int64_t j = 0; j < topK; ++j) {
+      const int64_t e = indices[t * topK + j], slot = slots[t * topK + j];
+      if (slot < 0) continue;
+      if (e < 0 || e >= experts || slot >= rows)
+        throw std::out_of_range("combine: token " + std::to_string(t) + " names expert " +
+                                std::to_string(e) + " slot " + std::to_string(slot));
+      const float gate = gates[t * topK + j];
+      const float *src = y + (e * rows + slot) * n;
+      for (int64_t i = 0; i < n; ++i) out[i] += gate * src[i];
+    }
+  }
+}
+
+void add(const float *a, const float *b, float *c, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) c[i] = a[i] + b[i];
+}
+
+void transpose(const float *x, float *y, int64_t m, int64_t n, int64_t inner) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      std::copy(x + (i * n + j) * inner, x + (i * n + j + 1) * inner, y + (j * m + i) * inner);
+}
+
+void biasAdd(const float *x, const float *bias, float *y, int64_t groups, int64_t m, int64_t n) {
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < m; ++i) {
+      const float *xr = x + (g * m + i) * n;
+      float *yr = y + (g * m + i) * n;
+      for (int64_t c = 0; c < n; ++c) yr[c] = xr[c] + bias[g * n + c];
+    }
+}
+
+} // namespace moeplan::kernels

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The equivalence matrix: every listed strategy of the tiny model, compiled and run on
+N CPU ranks (mpirun), must compute what one rank computes.
+
+For each strategy, two runs:
+  dropping  capacity_factor as in examples/tiny-moe (tokens are dropped), against a single
+            rank with the same token groups: micro_batches = dp x micro_batches and
+            dispatch_groups = tp, so each capacity group holds the same tokens;
+  dropless  no capacity factor, against the plain single-rank result.
+
+Tolerance (fp32): |sharded - single| <= ATOL + RTOL * max|single| for every logit. Sharding
+changes only the order of fp32 sums (tensor-parallel partial GEMMs summed by reduce-scatter,
+vocab-parallel embeddings summed, expert-TP partial outputs summed); each reordering moves a
+sum by a few units of its last place, 2^-24 ~ 6e-8 relative, growing with sqrt of the terms
+(K <= 256 here) and compounding over the layers. RTOL = 1e-4 leaves two orders of magnitude
+above what we measure (printed per run) while any real mistake - a wrong shard, a missing
+reduction, a misrouted token - moves logits by 1e-2 or more.
+
+Prints the strategies it covered and the largest error of each run; exit 1 on any failure.
+"""
+import argparse
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
+import numpy as np  # noqa: E402
+import safetensors_io  # noqa: E402
+
+RTOL, ATOL = 1e-4, 1e-6
+
+# (ranks, tp, pp, dp, ep, expert_tp, micro_batches, schedule)
+MATRIX = [
+    # 16 ranks: every tp x pp, ep from 1 to 16, expert-TP, micro-batch counts, both schedules.
+    (16, 1, 1, 16, 16, 1, 1, "ONE_F_ONE_B"),
+    (16, 1, 1, 16, 8, 2, 1, "GPIPE"),
+    (16, 1, 2, 8, 8, 1, 2, "ONE_F_ONE_B"),
+    (16, 1, 4, 4, 4, 1, 4, "GPIPE"),
+    (16, 2, 1, 8, 16, 1, 2, "ONE_F_ONE_B"),
+    (16, 2, 1, 8, 4, 4, 1, "GPIPE"),
+    (16, 2, 2, 4, 8, 1, 2, "ONE_F_ONE_B"),
+    (16, 2, 2, 4, 4, 2, 4, "GPIPE"),
+    (16, 2, 2, 4, 1, 8, 2, "ONE_F_ONE_B"),
+    (16, 2, 4, 2, 4, 1, 4, "ONE_F_ONE_B"),
+    (16, 2, 4, 2, 2, 2, 8, "GPIPE"),
+    (16, 4, 1, 4, 16, 1, 1, "GPIPE"),
+    (16, 4, 1, 4, 8, 2, 2, "ONE_F_ONE_B"),
+    (16, 4, 2, 2, 2, 4, 2, "GPIPE"),
+    (16, 4, 2, 2, 8, 1, 4, "ONE_F_ONE_B"),
+    (16, 4, 4, 1, 4, 1, 4, "ONE_F_ONE_B"),
+    (16, 4, 4, 1, 1, 4, 8, "GPIPE"),
+    # Smaller worlds.
+    (8, 2, 2, 2, 4, 1, 2, "ONE_F_ONE_B"),
+    (8, 1, 1, 8, 8, 1, 2, "GPIPE"),
+    (8, 4, 2, 1, 2, 2, 4, "ONE_F_ONE_B"),
+    (4, 2, 2, 1, 2, 1, 2, "GPIPE"),
+    (4, 1, 4, 1, 1, 1, 4, "ONE_F_ONE_B"),
+    (4, 4, 1, 1, 4, 1, 1, "ONE_F_ONE_B"),
+    (2, 2, 1, 1, 2, 1, 2, "GPIPE"),
+    (2, 1, 2, 1, 1, 1, 2, "ONE_F_ONE_B"),
+    (2, 1, 1, 2, 2, 1, 1, "GPIPE"),
+]
+
+
+def strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor, dispatch_groups=1):
+    lines = ["strategy {", f"  tp: {tp}", f"  pp: {pp}", f"  dp: {dp}", f"  ep: {ep}",
+             f"  expert_tp: {etp}", f"  micro_batches: {mb}", f"  schedule: {schedule}",
+             '  rank_order: "tp-ep-dp-pp"']
+    if capacity_factor is not None:
+        lines.append(f"  capacity_factor: {capacity_factor}")
+    if dispatch_groups > 1:
+        lines.append(f"  dispatch_groups: {dispatch_groups}")
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.base = open(args.description).read()
+        m = re.search(r"capacity_factor:\s*([0-9.eE+-]+)", self.base)
+        self.capacity_factor = float(m.group(1))
+        os.makedirs(args.work, exist_ok=True)
+
+    def description(self, name, strategy):
+        text = re.sub(r"\nstrategy \{.*?\n\}\n", "\n" + strategy, self.base, flags=re.S)
+        path = os.path.join(self.args.work, name + ".textproto")
+        with open(path, "w") as f:
+            f.write(text.replace('name: "tiny-moe"', f'name: "{name}"'))
+        return path
+
+    def run(self, cmd, **kw):
+        r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+        if r.returncode != 0:
+            raise RuntimeError("`%s` exited %d:\n%s%s" % (" ".join(cmd), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def compile_and_run(self, name, strategy, ranks):
+        desc = self.description(name, strategy)
+        plan = os.path.join(self.args.work, name + ".plan")
+        out = os.path.join(self.args.work, name + ".out.safetensors")
+        self.run([self.args.moeplan, "compile", desc, "-o", plan])
+        self.run(self.args.mpirun + ["-np", str(ranks), self.args.moeplan_run, plan,
+                                     "--checkpoint", self.args.checkpoint,
+                                     "--input", self.args.input, "--output", out])
+        tensors, _ = safetensors_io.read(out)
+        return tensors["logits"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--moeplan", required=True)
+    ap.add_argument("--moeplan-run", required=True)
+    ap.add_argument("--description", required=True, help="the tiny model (examples/tiny-moe)")
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--ranks", type=int, nargs="*", help="only these world sizes")
+    ap.add_argument("--mpirun", default="mpirun --oversubscribe")
+    args = ap.parse_args()
+    args.mpirun = args.mpirun.split()
+    runner = Runner(args)
+    references = {}
+
+    def reference(mb, groups, capacity_factor):
+        key = (mb, groups, capacity_factor)
+        if key not in references:
+            name = "single-mb%d-g%d-%s" % (mb, groups, "drop" if capacity_factor else "dropless")
+            references[key] = runner.compile_and_run(
+                name, strategy_text(1, 1, 1, 1, 1, mb, "ONE_F_ONE_B", capacity_factor, groups), 1)
+        return references[key]
+
+    failures, covered = 0, []
+    for (ranks, tp, pp, dp, ep, etp, mb, schedule) in MATRIX:
+        if args.ranks and ranks not in args.ranks:
+            continue
+        label = f"{ranks:2d} ranks: tp {tp} pp {pp} dp {dp} ep {ep:2d} expert_tp {etp} micro_batches {mb} {schedule}"
+        for capacity_factor in (runner.capacity_factor, None):
+            mode = "dropping" if capacity_factor else "dropless"
+            name = f"r{ranks}-tp{tp}-pp{pp}-dp{dp}-ep{ep}-etp{etp}-mb{mb}-{schedule}-{mode}"
+            start = time.time()
+            try:
+                got = runner.compile_and_run(name, strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor), ranks)
+                want = reference(dp * mb, tp, capacity_factor) if capacity_factor else reference(1, 1, None)
+                err = float(np.max(np.abs(got - want)))
+                bound = ATOL + RTOL * float(np.max(np.abs(want)))
+                ok = got.shape == want.shape and err <= bound
+            except RuntimeError as e:
+                ok, err, bound = False, float("nan"), 0.0
+                print(e, file=sys.stderr)
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {label} {mode:8s} max |error| {err:.2e} (bound {bound:.2e}) {time.time() - start:.1f} s", flush=True)
+        covered.append((tp, pp, dp, ep, etp, mb, schedule))
+    axes = {name: sorted({c[i] for c in covered}) for i, name in
+            enumerate(["tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule"])}
+    print("covered %d strategies; %s" % (len(covered), "; ".join(f"{k} {v}" for k, v in axes.items())))
+    print("%d failure(s)" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

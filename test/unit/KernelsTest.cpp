@@ -1,0 +1,176 @@
+// The CPU kernels against straightforward loops written from plan.proto's kernel
+// documentation, and against each other where one kernel's meaning is another's special case.
+#include "moeplan/Kernels/CpuKernels.h"
+#include "moeplan/Kernels/Elementwise.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace moeplan::kernels;
+
+namespace {
+
+std::vector<float> randomValues(size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(n);
+  for (float &x : v) x = u(gen);
+  return v;
+}
+
+void expectNear(const std::vector<float> &a, const std::vector<float> &b, float tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], tol) << "at " << i;
+}
+
+TEST(Kernels, GemmMatchesLoops) {
+  const int64_t m = 5, n = 7, k = 9;
+  auto a = randomValues(m * k, 1), b = randomValues(k * n, 2);
+  std::vector<float> c(m * n), bt(n * k), ct(m * n), want(m * n, 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t l = 0; l < k; ++l) want[i * n + j] += a[i * k + l] * b[l * n + j];
+  for (int64_t l = 0; l < k; ++l)
+    for (int64_t j = 0; j < n; ++j) bt[j * k + l] = b[l * n + j];
+  gemm(a.data(), b.data(), c.data(), m, n, k);
+  gemm(a.data(), bt.data(), ct.data(), m, n, k, /*transposeB=*/true);
+  expectNear(c, want, 1e-5f);
+  expectNear(ct, want, 1e-5f);
+}
+
+TEST(Kernels, GeluAndSiluValues) {
+  EXPECT_FLOAT_EQ(gelu(0), 0);
+  EXPECT_NEAR(gelu(1), 0.8411920f, 1e-6f);   // tanh approximation
+  EXPECT_NEAR(gelu(-2), -0.0454023f, 1e-6f);
+  EXPECT_NEAR(silu(1), 1 / (1 + std::exp(-1.0f)), 1e-7f);
+  EXPECT_NEAR(swiglu(2, 3), 3 * 2 / (1 + std::exp(-2.0f)), 1e-6f);
+}
+
+TEST(Kernels, LayerNormAndRmsNorm) {
+  const int64_t m = 3, n = 8;
+  auto x = randomValues(m * n, 3);
+  std::vector<float> ones(n, 1), zeros(n, 0), y(m * n);
+  norm(x.data(), ones.data(), zeros.data(), y.data(), m, n, NormKind::LayerNorm, 1e-5f);
+  for (int64_t r = 0; r < m; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i) mean += y[r * n + i] / n;
+    for (int64_t i = 0; i < n; ++i) var += (y[r * n + i] - mean) * (y[r * n + i] - mean) / n;
+    EXPECT_NEAR(mean, 0, 1e-6);
+    EXPECT_NEAR(var, 1, 1e-3);  // eps shrinks it slightly
+  }
+  norm(x.data(), ones.data(), nullptr, y.data(), m, n, NormKind::RmsNorm, 0);
+  for (int64_t r = 0; r < m; ++r) {
+    double square = 0;
+    for (int64_t i = 0; i < n; ++i) square += y[r * n + i] * y[r * n + i] / n;
+    EXPECT_NEAR(square, 1, 1e-5);
+  }
+}
+
+// Position-major rows, grouped-query heads: a naive per (sequence, head, position) loop.
+TEST(Kernels, AttentionPrefillMatchesLoops) {
+  const int64_t S = 3, L = 4, H = 4, Hkv = 2, d = 5;
+  auto q = randomValues(S * L * H * d, 4), k = randomValues(S * L * Hkv * d, 5),
+       v = randomValues(S * L * Hkv * d, 6);
+  std::vector<float> o(S * L * H * d), want(S * L * H * d);
+  attentionPrefill(q.data(), k.data(), v.data(), o.data(), S, L, H, Hkv, d);
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t p = 0; p < L; ++p) {
+        const int64_t row = p * S + s, g = h / (H / Hkv);
+        std::vector<double> w(p + 1);
+        double max = -1e30, sum = 0;
+        for (int64_t i = 0; i <= p; ++i) {
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c) dot += q[row * H * d + h * d + c] * k[(i * S + s) * Hkv * d + g * d + c];
+          w[i] = dot / std::sqrt(double(d));
+          max = std::max(max, w[i]);
+        }
+        for (double &x : w) sum += (x = std::exp(x - max));
+        for (int64_t c = 0; c < d; ++c) {
+          double acc = 0;
+          for (int64_t i = 0; i <= p; ++i) acc += w[i] / sum * v[(i * S + s) * Hkv * d + g * d + c];
+          want[row * H * d + h * d + c] = float(acc);
+        }
+      }
+  expectNear(o, want, 1e-5f);
+}
+
+// A decode step over a cache of the first L-1 positions is prefill's last position.
+TEST(Kernels, AttentionDecodeIsPrefillsLastPosition) {
+  const int64_t S = 2, L = 5, H = 2, Hkv = 1, d = 4;
+  auto q = randomValues(S * L * H * d, 7), k = randomValues(S * L * Hkv * d, 8),
+       v = randomValues(S * L * Hkv * d, 9);
+  std::vector<float> o(S * L * H * d);
+  attentionPrefill(q.data(), k.data(), v.data(), o.data(), S, L, H, Hkv, d);
+  const int64_t last = (L - 1) * S;  // first row of the last position
+  std::vector<float> od(S * H * d);
+  attentionDecode(q.data() + last * H * d, k.data() + last * Hkv * d, v.data() + last * Hkv * d,
+                  k.data(), v.data(), od.data(), S, L - 1, H, Hkv, d);
+  expectNear(od, std::vector<float>(o.begin() + last * H * d, o.end()), 1e-6f);
+}
+
+TEST(Kernels, RouterPicksLargestProbabilitiesTiesToLowerIndex) {
+  const std::vector<float> logits = {0.5f, 2.0f, 2.0f, -1.0f};
+  std::vector<int32_t> idx(2);
+  std::vector<float> gates(2);
+  router(logits.data(), idx.data(), gates.data(), 1, 4, 2);
+  EXPECT_EQ(idx[0], 1);
+  EXPECT_EQ(idx[1], 2);
+  double sum = 0;
+  for (float l : logits) sum += std::exp(l);
+  EXPECT_NEAR(gates[0], std::exp(2.0) / sum, 1e-6);  // not renormalised over the top-k
+  EXPECT_NEAR(gates[1], std::exp(2.0) / sum, 1e-6);
+}
+
+// Capacity 1 per group, two groups of two tokens: first come, first served in (token,
+// choice) order within each group; combine sums the kept choices' gated rows.
+TEST(Kernels, DispatchDropsInTokenOrderPerGroupAndCombineInverts) {
+  const int64_t T = 4, n = 2, E = 2, K = 1, C = 1, G = 2;
+  const std::vector<float> x = {1, 1, 2, 2, 3, 3, 4, 4};
+  const std::vector<int32_t> idx = {0, 0, 1, 0};  // token 1 finds expert 0 full in group 0
+  std::vector<float> slotsX(E * G * C * n);
+  std::vector<int32_t> slots(T * K);
+  DispatchCounts counts;
+  dispatch(x.data(), idx.data(), slotsX.data(), slots.data(), T, n, E, K, C, G, &counts);
+  EXPECT_EQ(slots, (std::vector<int32_t>{0, -1, 1, 1}));
+  EXPECT_EQ(slotsX, (std::vector<float>{1, 1, 4, 4, 0, 0, 3, 3}));
+  EXPECT_EQ(counts.routed, (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(counts.dropped, 1);
+  const std::vector<float> gates = {0.5f, 0.5f, 0.25f, 1.0f};
+  std::vector<float> y(T * n);
+  combine(slotsX.data(), idx.data(), slots.data(), gates.data(), y.data(), T, n, E, G * C, K);
+  EXPECT_EQ(y, (std::vector<float>{0.5f, 0.5f, 0, 0, 0.75f, 0.75f, 4, 4}));
+}
+
+TEST(Kernels, DispatchRejectsGroupsThatDoNotDivideTokens) {
+  std::vector<float> x(6), sx(12);
+  std::vector<int32_t> idx(3), slots(3);
+  EXPECT_THROW(dispatch(x.data(), idx.data(), sx.data(), slots.data(), 3, 2, 2, 1, 3, 2, nullptr),
+               std::invalid_argument);
+}
+
+TEST(Kernels, EmbeddingZerosOutsideItsRows) {
+  const std::vector<float> table = {1, 1, 2, 2};  // ids 10 and 11
+  const std::vector<int32_t> ids = {11, 3, 10};
+  std::vector<float> out(6);
+  embedding(ids.data(), table.data(), out.data(), 3, 2, 10, 10, 12);
+  EXPECT_EQ(out, (std::vector<float>{2, 2, 0, 0, 1, 1}));
+}
+
+TEST(Kernels, TransposeBiasAddAdd) {
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};  // [2, 3, 1]
+  std::vector<float> y(6);
+  transpose(x.data(), y.data(), 2, 3, 1);
+  EXPECT_EQ(y, (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  const std::vector<float> bias = {10, 20, 30, 40};  // [2 groups, 2]
+  std::vector<float> z = {1, 1, 2, 2};                // [2 groups, 1 row, 2]
+  biasAdd(z.data(), bias.data(), z.data(), 2, 1, 2);
+  EXPECT_EQ(z, (std::vector<float>{11, 21, 32, 42}));
+  add(z.data(), z.data(), z.data(), 4);
+  EXPECT_EQ(z, (std::vector<float>{22, 42, 64, 84}));
+}
+
+} // namespace

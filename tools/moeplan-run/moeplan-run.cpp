@@ -1,0 +1,73 @@
+// moeplan-run PLAN: executes a compiled plan, one process per plan rank:
+//   mpirun -np N moeplan-run PLAN --checkpoint CKPT (--input FILE | --input-seed S) [--output OUT]
+// The engine is moeplan::runtime::runPlan (runtime/lib/Runtime/Executor.cpp).
+#include "moeplan/Kernels/CpuKernels.h"
+#include "moeplan/Runtime/Executor.h"
+
+#include <CLI/CLI.hpp>
+#include <mpi.h>
+
+#include <cstdio>
+#include <string>
+
+int main(int argc, char **argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+
+  moeplan::runtime::RunOptions options;
+  CLI::App app{"Execute a compiled moeplan plan: one process per plan rank, under mpirun.\n"
+               "Exit status: 0 ran; 1 the run's results could not be written; 2 unusable plan,\n"
+               "world size, checkpoint, input or command line (every rank stops before compute).\n"
+               "A failure during the run aborts every rank (status 3)."};
+  app.add_option("plan", options.planPath, "compiled plan (moeplan compile)")->required();
+  app.add_option("--checkpoint", options.checkpoint,
+                 "weights: safetensors in the unsharded layout (moeplan init-weights)");
+  auto *input = app.add_option("--input", options.input,
+                               "input: safetensors with \"tokens\" I32 [sequences, seq_len]");
+  uint64_t seed = 0;
+  app.add_option("--input-seed", seed, "deterministic random input instead of --input")
+      ->excludes(input);
+  app.add_option("--write-input", options.writeInput, "write the seeded input here (rank 0)");
+  app.add_option("--output", options.output, "write \"logits\" [sequences, seq_len, vocab] here");
+  app.add_option("--trace", options.trace, "write the measured timeline (Perfetto JSON) here");
+  app.add_option("--report-json", options.reportJson, "write the measurements as JSON here");
+  app.add_option("--stall-timeout", options.stallSeconds,
+                 "abort when communication makes no progress for this many seconds")
+      ->check(CLI::PositiveNumber);
+  std::string dieAt;
+  app.add_option("--die-at", dieAt, "testing: RANK:INSTRUCTION kills that rank there")
+      ->check([](const std::string &v) {
+        unsigned r, i;
+        char end;
+        return std::sscanf(v.c_str(), "%u:%u%c", &r, &i, &end) == 2 ? "" : "expected RANK:INSTRUCTION";
+      });
+  int status = 0;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    // Every rank sees the same command line; rank 0 speaks for all.
+    if (rank == 0) status = app.exit(e);
+    else status = e.get_exit_code();
+    MPI_Finalize();
+    return status == 0 ? 0 : 2;
+  }
+  if (app.count("--input-seed")) options.inputSeed = seed;
+  if (!dieAt.empty()) {
+    unsigned r = 0, i = 0;
+    std::sscanf(dieAt.c_str(), "%u:%u", &r, &i);
+    options.dieAt = std::make_pair(uint32_t(r), uint32_t(i));
+  }
+  if (provided < MPI_THREAD_SERIALIZED) {
+    if (rank == 0)
+      std::fprintf(stderr, "moeplan-run: error: the MPI library offers thread level %d; moeplan-run "
+                           "needs MPI_THREAD_SERIALIZED for its communication thread\n", provided);
+    MPI_Finalize();
+    return 2;
+  }
+  moeplan::kernels::useOneBlasThread();
+  status = moeplan::runtime::runPlan(options);
+  MPI_Finalize();
+  return status;
+}
