@@ -8,9 +8,17 @@ config.test_format = lit.formats.ShTest(not lit_config.useValgrind)
 config.suffixes = [".textproto", ".test", ".mlir"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moeplan_obj_root, "test")
-config.excludes = ["unit", "fuzz", "Inputs", "lit.cfg.py", "lit.site.cfg.py.in", "CMakeLists.txt"]
+config.excludes = ["unit", "fuzz", "oracle", "Inputs", "lit.cfg.py", "lit.site.cfg.py.in", "CMakeLists.txt"]
 
 config.substitutions.append(("%examples", os.path.join(config.moeplan_src_root, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.environment["PATH"] = os.pathsep.join(
     [config.moeplan_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+
+# mpirun: as root in CI (refused without these), and more ranks than cores.
+for var, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                   ("OMPI_MCA_rmaps_base_oversubscribe", "1")]:
+    config.environment[var] = value
+config.substitutions.append(("%mpirun", "mpirun"))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(("%oracle", os.path.join(config.test_source_root, "oracle")))

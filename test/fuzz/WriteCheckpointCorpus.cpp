@@ -6,6 +6,7 @@
 // within tolerance, one with differing values, one with NaN and infinity, and one whose
 // names, dtypes and shapes differ. Rerun it when they change:
 //   checkpoint-corpus-writer test/fuzz/checkpoint-corpus
+// (regression-*.safetensors beside them are inputs the fuzzer once failed on.)
 #include "moeplan/Checkpoint/Safetensors.h"
 
 #include <cmath>

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The runtime's end-to-end checks on the tiny model (examples/tiny-moe), run by ctest:
+#   runtime-tests.sh equivalence BUILD WORK   every strategy of equivalence.py's matrix
+#                                             against one rank (mpirun, CPU ranks)
+#   runtime-tests.sh oracle BUILD WORK        one rank against the PyTorch oracle
+#                                             (test/oracle/moe_oracle.py), with and
+#                                             without token dropping
+# Both share a checkpoint (moeplan init-weights --seed 1) and an input (--input-seed 7).
+set -euo pipefail
+mode=$1 build=$(realpath "$2") work=$3
+src=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$work"
+work=$(realpath "$work")
+# mpirun refuses root without these (CI runs as root); 16 ranks share few cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+python=/usr/bin/python3  # Debian's, with python3-torch and python3-numpy
+moeplan=$build/tools/moeplan run=$build/tools/moeplan-run compare=$build/tools/moeplan-compare
+tiny=$src/examples/tiny-moe/deployment.textproto
+
+"$moeplan" init-weights "$tiny" -o "$work/tiny.ckpt" --seed 1
+"$moeplan" compile "$tiny" -o "$work/tiny.plan"
+mpirun -np 16 "$run" "$work/tiny.plan" --checkpoint "$work/tiny.ckpt" --input-seed 7 \
+  --write-input "$work/tiny.in" > /dev/null
+
+# A one-rank strategy for the tiny model: micro-batches, dispatch groups, capacity factor.
+single() {
+  local name=$1 mb=$2 groups=$3 cf=$4
+  sed -e '/^strategy {/,/^}/c\
+strategy { tp: 1 pp: 1 dp: 1 ep: 1 expert_tp: 1 micro_batches: '"$mb"' dispatch_groups: '"$groups"' '"$cf"' }' \
+    -e 's/^  nodes: 2/  nodes: 1/; s/^  gpus_per_node: 8/  gpus_per_node: 1/' "$tiny" > "$work/$name.textproto"
+  "$moeplan" compile "$work/$name.textproto" -o "$work/$name.plan"
+  mpirun -np 1 "$run" "$work/$name.plan" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+    --output "$work/$name.out" | grep -E "dropped|balance" || true
+}
+
+case $mode in
+equivalence)
+  "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
+    --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work"
+  ;;
+oracle)
+  # With dropping: 8 micro-batches in 2 dispatch groups each (the token groups of tiny's own
+  # tp 2 x dp 4 x 2 micro-batches), capacity factor 1.25; and dropless.
+  single drop 8 2 "capacity_factor: 1.25"
+  "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+    --output "$work/oracle-drop.out" --micro-batches 8 --dispatch-groups 2 --capacity-factor 1.25
+  "$compare" "$work/drop.out" "$work/oracle-drop.out"
+  single dropless 1 1 ""
+  "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+    --output "$work/oracle-dropless.out"
+  "$compare" "$work/dropless.out" "$work/oracle-dropless.out"
+  ;;
+*)
+  echo "usage: runtime-tests.sh equivalence|oracle BUILD WORK" >&2
+  exit 2
+  ;;
+esac
