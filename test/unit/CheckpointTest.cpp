@@ -218,6 +218,32 @@ TEST(Checkpoint, ReadBlock3DAgainstElementByElement) {
   EXPECT_EQ(blocks, 3 * 4 * 4 * 5 * 5 * 6);
 }
 
+// A block reads only its own bytes: with the file cut short after opening, the rows before
+// the cut still read, and reading past it names the file that changed.
+TEST(Checkpoint, ReadBlockTouchesOnlyItsBytes) {
+  TempDir dir;
+  const std::string path = dir.file("w.safetensors");
+  std::vector<float> values = iota(32);
+  SafetensorsWriter writer;
+  writer.add("w", DType::F32, {4, 8}, values.data());
+  writer.write(path);
+  SafetensorsReader reader = SafetensorsReader::open(path);
+  const uint64_t dataStart = fs::file_size(path) - 32 * sizeof(float);
+  fs::resize_file(path, dataStart + 2 * 8 * sizeof(float));  // rows 0 and 1 remain
+
+  std::vector<float> block(2 * 8);
+  reader.readBlock("w", DType::F32, {4, 8}, {0, 0}, {2, 8}, block.data());
+  EXPECT_EQ(block, std::vector<float>(values.begin(), values.begin() + 16));
+  try {
+    reader.readBlock("w", DType::F32, {4, 8}, {1, 0}, {2, 8}, block.data());
+    FAIL() << "read past the end of the file";
+  } catch (const CheckpointError &e) {
+    EXPECT_EQ(std::string(e.what()), path + ": the file ends at offset " +
+                                         std::to_string(dataStart + 64) +
+                                         ", before the data its header describes (did it change?)");
+  }
+}
+
 TEST(Checkpoint, ReadBlockI32) {
   std::vector<int32_t> tokens{1, 2, 3, 4, 5, 6};  // [2, 3]
   SafetensorsWriter writer;
@@ -355,7 +381,8 @@ TEST(Checkpoint, RefusesMalformedEntries) {
                 R"({"w":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}})"),
             prefix + ".shape: [4611686018427387904] has more elements than a file can hold");
   // A zero dim makes the count zero, however large the others.
-  EXPECT_EQ(headerError(R"({"w":{"dtype":"F32","shape":[9223372036854775807,9223372036854775807,0],"data_offsets":[0,0]}})"),
+  EXPECT_EQ(headerError(R"({"w":{"dtype":"F32","shape":[9223372036854775807,)"
+                        R"(9223372036854775807,0],"data_offsets":[0,0]}})"),
             "");
   EXPECT_EQ(headerError(R"({"w":{"dtype":"F32","shape":[2]}})"),
             prefix + ".data_offsets is missing");
@@ -371,7 +398,8 @@ TEST(Checkpoint, RefusesMalformedEntries) {
             prefix + ".data_offsets: [16, 8] ends before it begins");
   EXPECT_EQ(headerError(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[60,68]}})"),
             prefix + ".data_offsets: [60, 68] runs past the data section (64 bytes)");
-  EXPECT_EQ(headerError(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})"),
+  EXPECT_EQ(headerError(R"({"w":{"dtype":"F32","shape":[2],)"
+                        R"("data_offsets":[0,18446744073709551615]}})"),
             prefix + ".data_offsets: [0, 18446744073709551615] runs past the data section (64 "
                      "bytes)");
   EXPECT_EQ(headerError(R"({"w":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}})"),

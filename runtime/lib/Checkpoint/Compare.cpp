@@ -61,7 +61,8 @@ void compareF32(const SafetensorsReader &a, const SafetensorsReader &b, const Te
       else
         diff = std::fabs(double(x[i]) - double(y[i]));
       if (diff > c.maxAbsDiff) c.maxAbsDiff = diff, maxIndex = first + i;
-      if (std::isfinite(y[i])) c.maxAbsReference = std::max(c.maxAbsReference, std::fabs(double(y[i])));
+      if (std::isfinite(y[i]))
+        c.maxAbsReference = std::max(c.maxAbsReference, std::fabs(double(y[i])));
     }
   });
   if (maxIndex >= 0) c.maxAbsDiffIndex = multiIndex(maxIndex, t.shape);

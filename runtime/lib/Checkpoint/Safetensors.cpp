@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <tuple>
 #include <utility>
@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 // Tensor data is little-endian in the file and copied as is.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "moeplan checkpoints need a little-endian host");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "moeplan checkpoints need a little-endian host");
 
 namespace moeplan::checkpoint {
 namespace {
@@ -73,7 +74,7 @@ void writeAll(int fd, const char *data, size_t size, const std::string &path) {
 }
 
 // "an array", "a number", "null", ...: what a JSON value is, for messages.
-std::string article(const json &value) {
+std::string kindOf(const json &value) {
   std::string type = value.type_name();
   if (value.is_null()) return type;
   return (type[0] == 'a' || type[0] == 'o' ? "an " : "a ") + type;
@@ -83,26 +84,26 @@ std::string article(const json &value) {
 class EntryParser {
 public:
   EntryParser(const std::string &path, const std::string &name, const json &entry)
-      : path_(path), place_("header[" + jsonQuoted(name) + "]"), entry_(entry) {}
+      : path_(path), name_(name), place_("header[" + jsonQuoted(name) + "]"), entry_(entry) {}
 
   [[noreturn]] void fail(const std::string &what) const {
     throw CheckpointError(path_ + ": " + what);
   }
 
-  TensorInfo parse(const std::string &name, uint64_t dataBytes) const {
+  TensorInfo parse(uint64_t dataBytes) const {
     if (!entry_.is_object())
-      fail(place_ + " is " + article(entry_) + ", not an object");
+      fail(place_ + " is " + kindOf(entry_) + ", not an object");
     TensorInfo t;
-    t.name = name;
+    t.name = name_;
     const json &dtype = field("dtype");
     if (!dtype.is_string())
-      fail(place_ + ".dtype is " + article(dtype) + ", not a string");
+      fail(place_ + ".dtype is " + kindOf(dtype) + ", not a string");
     t.dtype = dtype.get<std::string>();
     int bits = dtypeBits(t.dtype);
     if (bits == 0) fail(place_ + ".dtype " + jsonQuoted(t.dtype) + " is not a safetensors dtype");
 
     const json &shape = field("shape");
-    if (!shape.is_array()) fail(place_ + ".shape is " + article(shape) + ", not an array");
+    if (!shape.is_array()) fail(place_ + ".shape is " + kindOf(shape) + ", not an array");
     for (size_t i = 0; i < shape.size(); ++i) {
       std::string dimPlace = place_ + ".shape[" + std::to_string(i) + "]";
       t.shape.push_back(nonNegative(shape[i], dimPlace, INT64_MAX));
@@ -115,7 +116,7 @@ public:
 
     const json &offsets = field("data_offsets");
     if (!offsets.is_array())
-      fail(place_ + ".data_offsets is " + article(offsets) + ", not an array [begin, end]");
+      fail(place_ + ".data_offsets is " + kindOf(offsets) + ", not an array [begin, end]");
     if (offsets.size() != 2)
       fail(place_ + ".data_offsets has " + std::to_string(offsets.size()) +
            " entries, not [begin, end]");
@@ -151,10 +152,10 @@ private:
     }
     if (value.is_number_integer())  // signed only when negative
       fail(place + " is " + std::to_string(value.get<int64_t>()) + ", negative");
-    fail(place + " is " + article(value) + ", not an integer");
+    fail(place + " is " + kindOf(value) + ", not an integer");
   }
 
-  const std::string &path_;
+  const std::string &path_, &name_;
   std::string place_;
   const json &entry_;
 };
@@ -211,7 +212,8 @@ SafetensorsReader SafetensorsReader::open(const std::string &path) {
 SafetensorsReader SafetensorsReader::openBytes(std::string_view bytes,
                                                const std::string &displayName) {
   int fd = ::memfd_create("moeplan-checkpoint", MFD_CLOEXEC);
-  if (fd < 0) throw CheckpointError(displayName + ": cannot create an in-memory file: " + systemError());
+  if (fd < 0)
+    throw CheckpointError(displayName + ": cannot create an in-memory file: " + systemError());
   SafetensorsReader reader(fd, displayName);
   writeAll(fd, bytes.data(), bytes.size(), displayName);
   reader.readHeader();
@@ -269,23 +271,23 @@ void SafetensorsReader::readHeader() {
     throw CheckpointError(path_ + ": header is not valid JSON: " + what);
   }
   if (!header.is_object())
-    throw CheckpointError(path_ + ": header is " + article(header) + ", not a JSON object");
+    throw CheckpointError(path_ + ": header is " + kindOf(header) + ", not a JSON object");
 
   const uint64_t dataBytes = fileBytes - dataStart_;
   for (const auto &[name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object())
-        throw CheckpointError(path_ + ": header[\"__metadata__\"] is " + article(entry) +
+        throw CheckpointError(path_ + ": header[\"__metadata__\"] is " + kindOf(entry) +
                               ", not an object of strings");
       for (const auto &[key, value] : entry.items()) {
         if (!value.is_string())
           throw CheckpointError(path_ + ": header[\"__metadata__\"][" + jsonQuoted(key) + "] is " +
-                                article(value) + ", not a string");
+                                kindOf(value) + ", not a string");
         metadata_[key] = value.get<std::string>();
       }
       continue;
     }
-    tensors_[name] = EntryParser(path_, name, entry).parse(name, dataBytes);
+    tensors_[name] = EntryParser(path_, name, entry).parse(dataBytes);
   }
 
   // Tensors may leave gaps between them but never share bytes (empty ones hold none).
@@ -334,7 +336,8 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
     throw CheckpointError(path_ + ": " + tensor + " has rank " + std::to_string(t->shape.size()) +
                           ", the block " + blockText + " does not");
   int64_t blockElements = 0;
-  bool fits = elementCount(count, blockElements) && uint64_t(blockElements) <= SIZE_MAX / kDTypeBytes;
+  bool fits =
+      elementCount(count, blockElements) && uint64_t(blockElements) <= SIZE_MAX / kDTypeBytes;
   for (size_t d = 0; d < count.size(); ++d) {
     int64_t blockEnd = 0;
     fits = fits && begin[d] >= 0 && count[d] >= 0 &&
@@ -373,10 +376,10 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
     char *rowOut = out + size_t(written) * kDTypeBytes;
     bool inside = true;
     int64_t offset = 0;  // in elements, of the row's first element in the tensor
-    for (size_t d = 0; d + 1 < rank; ++d) {
+    for (size_t d = 0; d + 1 < rank && inside; ++d) {
       int64_t i = start[d] + row[d];
-      inside = inside && i < shape[d];
-      offset = offset * shape[d] + i;
+      inside = i < shape[d];
+      if (inside) offset = offset * shape[d] + i;
     }
     int64_t copied = 0;
     if (inside) {
@@ -385,7 +388,8 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
       preadExactly(rowOut, size_t(copied) * kDTypeBytes,
                    tensorStart + uint64_t(offset) * kDTypeBytes);
     }
-    std::memset(rowOut + size_t(copied) * kDTypeBytes, 0, size_t(rowLength - copied) * kDTypeBytes);
+    std::memset(rowOut + size_t(copied) * kDTypeBytes, 0,
+                size_t(rowLength - copied) * kDTypeBytes);
     for (size_t d = rank - 1; d-- > 0;) {
       if (++row[d] < extent[d]) break;
       row[d] = 0;

@@ -829,7 +829,7 @@ int runPlan(const RunOptions &options) {
     if (!options.trace.empty()) gatherTrace(*plan, run, uint32_t(worldRank), options.trace);
     if (worldRank == 0) {
       nlohmann::json report = reportJson(*plan, m);
-      std::fputs(reportText(report).c_str(), stdout);
+      if (options.printReport) std::fputs(reportText(report).c_str(), stdout);
       if (!options.reportJson.empty()) {
         std::ofstream out(options.reportJson);
         out << report.dump(1) << "\n";

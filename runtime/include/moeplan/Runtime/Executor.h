@@ -24,6 +24,7 @@ struct RunOptions {
   std::string output;                     // where rank 0 writes "logits" (or "hidden_out")
   std::string trace;                      // measured timeline, Perfetto JSON
   std::string reportJson;                 // the measurements as JSON
+  bool printReport = true;                // rank 0 prints the measurements
   double stallSeconds = 120;              // communication that makes no progress this long aborts
   std::optional<std::pair<uint32_t, uint32_t>> dieAt;  // testing: rank, instruction to die at
 };
