@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libopenblas-dev
+  python3-numpy python3-torch              # the PyTorch oracle of the runtime tests
 )
 
 missing=()

@@ -707,7 +707,7 @@ std::string reportText(const nlohmann::json &j) {
     return t;
   }();
   out << "moeplan-run: plan \"" << j["plan"].get<std::string>() << "\" on " << wall.size()
-      << " ranks\n";
+      << (wall.size() == 1 ? " rank\n" : " ranks\n");
   out << "wall time per rank:";
   for (size_t r = 0; r < wall.size(); ++r) out << (r % 8 == 0 ? "\n " : "") << " " << r << ": " << formatSeconds(wall[r]);
   out << "\nthroughput: " << j["tokens"].get<double>() << " tokens in "
@@ -715,6 +715,7 @@ std::string reportText(const nlohmann::json &j) {
       << j["tokens_per_second"].get<double>() << " tokens/s\n";
   auto table = [&](const char *title, const nlohmann::json &kinds) {
     out << title << " (summed over ranks; share of all ranks' wall time)\n";
+    if (kinds.empty()) out << "  none\n";
     for (auto it = kinds.begin(); it != kinds.end(); ++it) {
       char line[160];
       const double s = it.value()["seconds"];

@@ -83,9 +83,11 @@ private:
 
 class SafetensorsWriter {
 public:
-  // Copies the data (product(shape) elements). Throws CheckpointError for a duplicate or
-  // reserved name ("__metadata__"), a negative dim or an element count that overflows.
+  // Copies the data (product(shape) elements). Throws CheckpointError for a duplicate,
+  // reserved ("__metadata__") or non-UTF-8 name, a negative dim or an element count that
+  // overflows.
   void add(const std::string &name, DType dtype, std::vector<int64_t> shape, const void *data);
+  // Throws CheckpointError for a key or value that is not UTF-8 (JSON cannot hold it).
   void setMetadata(const std::string &key, const std::string &value);
   // Deterministic bytes: tensors in name order, the header padded with spaces to a multiple
   // of 8 bytes (so the data section is 8-byte aligned).
