@@ -16,6 +16,10 @@ sum by a few units of its last place, 2^-24 ~ 6e-8 relative, growing with sqrt o
 above what we measure (printed per run) while any real mistake - a wrong shard, a missing
 reduction, a misrouted token - moves logits by 1e-2 or more.
 
+A second model, VARIANT (SwiGLU, RMSNorm, biases on every linear layer, a dense FFN in
+every other layer, tied embeddings), runs a few strategies the same way, so that every
+kernel and weight kind the compiler emits is exercised, tied embeddings on pp > 1 included.
+
 Prints the strategies it covered and the largest error of each run; exit 1 on any failure.
 """
 import argparse
@@ -65,6 +69,24 @@ MATRIX = [
 ]
 
 
+# Model fields replaced in the variant (kept: sizes, vocabulary, dtype).
+VARIANT = {"moe_layers { all: true }": "moe_layers { every_nth: 2 }\n  dense_ffn_hidden: 256",
+           "norm: LAYER_NORM": "norm: RMS_NORM",
+           "activation: GELU": "activation: SWIGLU\n  linear_bias: true\n  tie_embeddings: true"}
+VARIANT_MATRIX = [
+    (16, 2, 2, 4, 8, 1, 2, "ONE_F_ONE_B"),
+    (16, 4, 4, 1, 2, 2, 4, "GPIPE"),
+    (8, 2, 4, 1, 2, 1, 4, "ONE_F_ONE_B"),
+]
+
+
+def variant_text(base):
+    for old, new in VARIANT.items():
+        assert old in base, old
+        base = base.replace(old, new)
+    return base.replace('name: "tiny-moe"', 'name: "tiny-moe-variant"')
+
+
 def strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor, dispatch_groups=1):
     lines = ["strategy {", f"  tp: {tp}", f"  pp: {pp}", f"  dp: {dp}", f"  ep: {ep}",
              f"  expert_tp: {etp}", f"  micro_batches: {mb}", f"  schedule: {schedule}",
@@ -77,18 +99,20 @@ def strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor, dispatch_g
 
 
 class Runner:
-    def __init__(self, args):
+    def __init__(self, args, base, checkpoint, tag):
         self.args = args
-        self.base = open(args.description).read()
+        self.base = base
+        self.checkpoint = checkpoint
+        self.tag = tag
         m = re.search(r"capacity_factor:\s*([0-9.eE+-]+)", self.base)
         self.capacity_factor = float(m.group(1))
         os.makedirs(args.work, exist_ok=True)
 
     def description(self, name, strategy):
         text = re.sub(r"\nstrategy \{.*?\n\}\n", "\n" + strategy, self.base, flags=re.S)
-        path = os.path.join(self.args.work, name + ".textproto")
+        path = os.path.join(self.args.work, self.tag + name + ".textproto")
         with open(path, "w") as f:
-            f.write(text.replace('name: "tiny-moe"', f'name: "{name}"'))
+            f.write(text.replace('name: "tiny-moe"', f'name: "{self.tag}{name}"'))
         return path
 
     def run(self, cmd, **kw):
@@ -99,29 +123,19 @@ class Runner:
 
     def compile_and_run(self, name, strategy, ranks):
         desc = self.description(name, strategy)
-        plan = os.path.join(self.args.work, name + ".plan")
-        out = os.path.join(self.args.work, name + ".out.safetensors")
+        plan = os.path.join(self.args.work, self.tag + name + ".plan")
+        out = os.path.join(self.args.work, self.tag + name + ".out.safetensors")
         self.run([self.args.moeplan, "compile", desc, "-o", plan])
         self.run(self.args.mpirun + ["-np", str(ranks), self.args.moeplan_run, plan,
-                                     "--checkpoint", self.args.checkpoint,
+                                     "--checkpoint", self.checkpoint,
                                      "--input", self.args.input, "--output", out])
         tensors, _ = safetensors_io.read(out)
         return tensors["logits"]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--moeplan", required=True)
-    ap.add_argument("--moeplan-run", required=True)
-    ap.add_argument("--description", required=True, help="the tiny model (examples/tiny-moe)")
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--input", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--ranks", type=int, nargs="*", help="only these world sizes")
-    ap.add_argument("--mpirun", default="mpirun --oversubscribe")
-    args = ap.parse_args()
-    args.mpirun = args.mpirun.split()
-    runner = Runner(args)
+def run_matrix(args, runner, matrix):
+    """Runs `matrix` on the runner's model; returns (failures, strategies covered)."""
+    failures, covered = 0, []
     references = {}
 
     def reference(mb, groups, capacity_factor):
@@ -132,11 +146,10 @@ def main():
                 name, strategy_text(1, 1, 1, 1, 1, mb, "ONE_F_ONE_B", capacity_factor, groups), 1)
         return references[key]
 
-    failures, covered = 0, []
-    for (ranks, tp, pp, dp, ep, etp, mb, schedule) in MATRIX:
+    for (ranks, tp, pp, dp, ep, etp, mb, schedule) in matrix:
         if args.ranks and ranks not in args.ranks:
             continue
-        label = f"{ranks:2d} ranks: tp {tp} pp {pp} dp {dp} ep {ep:2d} expert_tp {etp} micro_batches {mb} {schedule}"
+        label = f"{runner.tag}{ranks:2d} ranks: tp {tp} pp {pp} dp {dp} ep {ep:2d} expert_tp {etp} micro_batches {mb} {schedule}"
         for capacity_factor in (runner.capacity_factor, None):
             mode = "dropping" if capacity_factor else "dropless"
             name = f"r{ranks}-tp{tp}-pp{pp}-dp{dp}-ep{ep}-etp{etp}-mb{mb}-{schedule}-{mode}"
@@ -153,6 +166,45 @@ def main():
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {label} {mode:8s} max |error| {err:.2e} (bound {bound:.2e}) {time.time() - start:.1f} s", flush=True)
         covered.append((tp, pp, dp, ep, etp, mb, schedule))
+    return failures, covered
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--description", required=True, help="the tiny model (examples/tiny-moe)")
+    ap.add_argument("--write-variant", help="only write the variant's description here")
+    ap.add_argument("--moeplan")
+    ap.add_argument("--moeplan-run")
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--input")
+    ap.add_argument("--work")
+    ap.add_argument("--ranks", type=int, nargs="*", help="only these world sizes")
+    ap.add_argument("--mpirun", default="mpirun --oversubscribe")
+    args = ap.parse_args()
+    args.mpirun = args.mpirun.split()
+    base = open(args.description).read()
+    variant = variant_text(base)
+    if args.write_variant:
+        with open(args.write_variant, "w") as f:
+            f.write(variant)
+        return 0
+    for required in ("moeplan", "moeplan_run", "checkpoint", "input", "work"):
+        if not getattr(args, required):
+            ap.error("--%s is required" % required.replace("_", "-"))
+    variant_path = os.path.join(args.work, "variant.textproto")
+    os.makedirs(args.work, exist_ok=True)
+    with open(variant_path, "w") as f:
+        f.write(variant)
+    variant_checkpoint = os.path.join(args.work, "variant.ckpt")
+    subprocess.run([args.moeplan, "init-weights", variant_path, "-o", variant_checkpoint, "--seed", "2"],
+                   check=True, capture_output=True)
+    failures, covered = 0, []
+    for tag, text, checkpoint, matrix in [("", base, args.checkpoint, MATRIX),
+                                          ("variant-", variant, variant_checkpoint, VARIANT_MATRIX)]:
+        runner = Runner(args, text, checkpoint, tag)
+        f, c = run_matrix(args, runner, matrix)
+        failures += f
+        covered += c
     axes = {name: sorted({c[i] for c in covered}) for i, name in
             enumerate(["tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule"])}
     print("covered %d strategies; %s" % (len(covered), "; ".join(f"{k} {v}" for k, v in axes.items())))

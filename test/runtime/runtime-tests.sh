@@ -23,14 +23,14 @@ tiny=$src/examples/tiny-moe/deployment.textproto
 mpirun -np 16 "$run" "$work/tiny.plan" --checkpoint "$work/tiny.ckpt" --input-seed 7 \
   --write-input "$work/tiny.in" > /dev/null
 
-# A one-rank strategy for the tiny model: micro-batches, dispatch groups, capacity factor.
+# A one-rank strategy for a model: micro-batches, dispatch groups, capacity factor.
 single() {
-  local name=$1 mb=$2 groups=$3 cf=$4
+  local model=$1 ckpt=$2 name=$3 mb=$4 groups=$5 cf=$6
   sed -e '/^strategy {/,/^}/c\
 strategy { tp: 1 pp: 1 dp: 1 ep: 1 expert_tp: 1 micro_batches: '"$mb"' dispatch_groups: '"$groups"' '"$cf"' }' \
-    -e 's/^  nodes: 2/  nodes: 1/; s/^  gpus_per_node: 8/  gpus_per_node: 1/' "$tiny" > "$work/$name.textproto"
+    -e 's/^  nodes: 2/  nodes: 1/; s/^  gpus_per_node: 8/  gpus_per_node: 1/' "$model" > "$work/$name.textproto"
   "$moeplan" compile "$work/$name.textproto" -o "$work/$name.plan"
-  mpirun -np 1 "$run" "$work/$name.plan" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+  mpirun -np 1 "$run" "$work/$name.plan" --checkpoint "$ckpt" --input "$work/tiny.in" \
     --output "$work/$name.out" | grep -E "dropped|balance" || true
 }
 
@@ -40,16 +40,23 @@ equivalence)
     --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work"
   ;;
 oracle)
-  # With dropping: 8 micro-batches in 2 dispatch groups each (the token groups of tiny's own
-  # tp 2 x dp 4 x 2 micro-batches), capacity factor 1.25; and dropless.
-  single drop 8 2 "capacity_factor: 1.25"
-  "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
-    --output "$work/oracle-drop.out" --micro-batches 8 --dispatch-groups 2 --capacity-factor 1.25
-  "$compare" "$work/drop.out" "$work/oracle-drop.out"
-  single dropless 1 1 ""
-  "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
-    --output "$work/oracle-dropless.out"
-  "$compare" "$work/dropless.out" "$work/oracle-dropless.out"
+  # The tiny model, and the variant of equivalence.py (SwiGLU, RMSNorm, biases, dense layers,
+  # tied embeddings). With dropping: 8 micro-batches in 2 dispatch groups each (the token
+  # groups of tiny's own tp 2 x dp 4 x 2 micro-batches), capacity factor 1.25; and dropless.
+  "$python" "$src/test/runtime/equivalence.py" --description "$tiny" --write-variant "$work/variant.textproto"
+  "$moeplan" init-weights "$work/variant.textproto" -o "$work/variant.ckpt" --seed 2
+  for model in tiny variant; do
+    desc=$tiny ckpt=$work/tiny.ckpt
+    [ $model = variant ] && desc=$work/variant.textproto ckpt=$work/variant.ckpt
+    single "$desc" "$ckpt" $model-drop 8 2 "capacity_factor: 1.25"
+    "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$ckpt" --input "$work/tiny.in" \
+      --output "$work/oracle-$model-drop.out" --micro-batches 8 --dispatch-groups 2 --capacity-factor 1.25
+    "$compare" "$work/$model-drop.out" "$work/oracle-$model-drop.out"
+    single "$desc" "$ckpt" $model-dropless 1 1 ""
+    "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$ckpt" --input "$work/tiny.in" \
+      --output "$work/oracle-$model-dropless.out"
+    "$compare" "$work/$model-dropless.out" "$work/oracle-$model-dropless.out"
+  done
   ;;
 *)
   echo "usage: runtime-tests.sh equivalence|oracle BUILD WORK" >&2

@@ -347,11 +347,14 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
   Value out = gemm("o", o, wo, T, q, D);
   if (m_.linearBias) {
+    // Row-parallel: the bias goes on once, after the partial sums are reduced over tp.
     std::string bias = p + ".bo";
-    pendingBias_[out] = [this, bias, D](Value reduced) {
+    auto add = [this, bias, D](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
       return biasAdd("o", reduced, bias, {D}, {}, 1, rows, D);
     };
+    if (s_.tp > 1) pendingBias_[out] = add;
+    else add(out);
   }
   return out;
 }
@@ -371,10 +374,12 @@ Value StageLowering::lowerDenseFfn(model::DenseFfnOp f, Value x) {
   Value out = gemm("down", h, weight(p + ".w_down", {m_.denseFfnHidden, D}, {{0, "tp", s_.tp}}), T, F, D);
   if (m_.linearBias) {
     std::string bias = p + ".b_down";
-    pendingBias_[out] = [this, bias, D](Value reduced) {
+    auto add = [this, bias, D](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
       return biasAdd("down", reduced, bias, {D}, {}, 1, rows, D);
     };
+    if (s_.tp > 1) pendingBias_[out] = add;
+    else add(out);
   }
   return out;
 }
