@@ -130,6 +130,36 @@ TEST(CompiledPlan, WeightBytesMatchTheAnalysis) {
   }
 }
 
+// Which weights a model has does not depend on how it is split: every strategy's plan names
+// the same tensors at the same full shapes (a tp 1 plan once lost the output biases, which
+// only a tp reduction used to add).
+TEST(CompiledPlan, WeightTensorsDoNotDependOnTheStrategy) {
+  auto tensors = [](const plan::Plan &p) {
+    std::map<std::string, std::vector<int64_t>> all;
+    for (const plan::Program &prog : p.programs())
+      for (const plan::Buffer &b : prog.buffers())
+        if (b.kind() == plan::WEIGHT)
+          all[b.slice().tensor()] = {b.slice().full_shape().begin(), b.slice().full_shape().end()};
+    return all;
+  };
+  const std::string model =
+      "name: \"m\"\nmodel { layers: 4 d_model: 64 heads: 4 head_dim: 16 kv_heads: 2 experts: 8 "
+      "top_k: 2 expert_hidden: 64 moe_layers { every_nth: 2 } dense_ffn_hidden: 128 norm: "
+      "RMS_NORM activation: SWIGLU vocab_size: 128 linear_bias: true dtype: FP32 }\n"
+      "cluster { nodes: 1 gpus_per_node: 8 gpu { peak_tflops: 100 mfu: 0.5 memory_gb: 16 "
+      "memory_bandwidth_tb_per_s: 1 memory_bandwidth_utilization: 0.8 } intra_node { "
+      "bandwidth_gb_per_s: 100 latency_us: 5 } }\nworkload { sequences: 8 seq_len: 16 phase: "
+      "PREFILL }\n";
+  const auto single = tensors(compileText(model + "strategy { }\n"));
+  EXPECT_EQ(single.count("layers.0.attention.bo"), 1u);
+  EXPECT_EQ(single.count("layers.1.ffn.b_down"), 1u);
+  EXPECT_EQ(single.count("layers.0.experts.b_down"), 1u);
+  for (const char *strategy : {"tp: 2 pp: 2 dp: 2 ep: 4 expert_tp: 1 micro_batches: 2",
+                               "tp: 4 pp: 2 ep: 2 expert_tp: 2 micro_batches: 2",
+                               "pp: 4 dp: 2 ep: 2 expert_tp: 1 micro_batches: 4"})
+    EXPECT_EQ(tensors(compileText(model + "strategy { " + strategy + " }\n")), single) << strategy;
+}
+
 TEST(CompiledPlan, ActivationShapesMatchHandCounts) {
   // tiny-moe: 16 sequences of 32 tokens, dp 4, 2 micro-batches: 2 sequences = 64 tokens per
   // micro-batch, 32 per tp rank. 64 experts, top-1, capacity factor 1.25:
