@@ -36,13 +36,17 @@ int main(int argc, char **argv) {
   app.add_option("--stall-timeout", options.stallSeconds,
                  "abort when communication makes no progress for this many seconds")
       ->check(CLI::PositiveNumber);
-  std::string dieAt;
-  app.add_option("--die-at", dieAt, "testing: RANK:INSTRUCTION kills that rank there")
-      ->check([](const std::string &v) {
-        unsigned r, i;
-        char end;
-        return std::sscanf(v.c_str(), "%u:%u%c", &r, &i, &end) == 2 ? "" : "expected RANK:INSTRUCTION";
-      });
+  auto rankAndInstruction = [](const std::string &v) -> std::string {
+    unsigned r, i;
+    char end;
+    return std::sscanf(v.c_str(), "%u:%u%c", &r, &i, &end) == 2 ? "" : "expected RANK:INSTRUCTION";
+  };
+  std::string dieAt, hangAt;
+  auto *die = app.add_option("--die-at", dieAt, "testing: RANK:INSTRUCTION kills that rank there")
+                  ->check(rankAndInstruction);
+  app.add_option("--hang-at", hangAt, "testing: RANK:INSTRUCTION stops that rank there for good")
+      ->check(rankAndInstruction)
+      ->excludes(die);
   int status = 0;
   try {
     app.parse(argc, argv);
@@ -54,10 +58,12 @@ int main(int argc, char **argv) {
     return status == 0 ? 0 : 2;
   }
   if (app.count("--input-seed")) options.inputSeed = seed;
-  if (!dieAt.empty()) {
+  for (const auto &[text, kind] : {std::make_pair(dieAt, moeplan::runtime::RunOptions::Fault::Die),
+                                    std::make_pair(hangAt, moeplan::runtime::RunOptions::Fault::Hang)}) {
+    if (text.empty()) continue;
     unsigned r = 0, i = 0;
-    std::sscanf(dieAt.c_str(), "%u:%u", &r, &i);
-    options.dieAt = std::make_pair(uint32_t(r), uint32_t(i));
+    std::sscanf(text.c_str(), "%u:%u", &r, &i);
+    options.fault = moeplan::runtime::RunOptions::InjectedFault{kind, uint32_t(r), uint32_t(i)};
   }
   if (provided < MPI_THREAD_SERIALIZED) {
     if (rank == 0)

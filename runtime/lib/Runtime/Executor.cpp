@@ -256,12 +256,15 @@ private:
 
   // -- execution --------------------------------------------------------------------------
 
-  void dieIfAsked(int instruction) const {
-    if (options_.dieAt && options_.dieAt->first == rank_ && options_.dieAt->second == uint32_t(instruction)) {
-      std::fprintf(stderr, "moeplan-run: %s: dying here, as --die-at asked\n", where(instruction).c_str());
-      std::fflush(stderr);
-      std::raise(SIGKILL);
-    }
+  void faultIfAsked(int instruction) const {
+    const auto &f = options_.fault;
+    if (!f || f->rank != rank_ || f->instruction != uint32_t(instruction)) return;
+    const bool die = f->kind == RunOptions::Fault::Die;
+    std::fprintf(stderr, "moeplan-run: %s: %s here, as --%s asked\n", where(instruction).c_str(),
+                 die ? "dying" : "hanging", die ? "die-at" : "hang-at");
+    std::fflush(stderr);
+    if (die) std::raise(SIGKILL);
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 
   [[noreturn]] void abortRun(const std::string &message) const {
@@ -276,7 +279,7 @@ private:
       const plan::Instruction &inst = program_.instructions(i);
       if (!inst.has_kernel()) continue;
       events_.wait(inst);
-      dieIfAsked(i);
+      faultIfAsked(i);
       timings_[size_t(i)].start = seconds(Clock::now());
       try {
         runKernel(inst);
@@ -387,7 +390,7 @@ private:
         const int i = comm[next];
         const plan::Instruction &inst = program_.instructions(i);
         if (busy[inst.stream()] >= 0 || !events_.ready(inst)) break;
-        dieIfAsked(i);
+        faultIfAsked(i);
         timings_[size_t(i)].start = seconds(Clock::now());
         outstanding.push_back({i, post(i)});
         busy[inst.stream()] = i;

@@ -26,7 +26,14 @@ struct RunOptions {
   std::string reportJson;                 // the measurements as JSON
   bool printReport = true;                // rank 0 prints the measurements
   double stallSeconds = 120;              // communication that makes no progress this long aborts
-  std::optional<std::pair<uint32_t, uint32_t>> dieAt;  // testing: rank, instruction to die at
+  // Testing the fault paths: (rank, instruction) where that rank is killed (SIGKILL), or
+  // where it stops making progress for good.
+  enum class Fault { Die, Hang };
+  struct InjectedFault {
+    Fault kind = Fault::Die;
+    uint32_t rank = 0, instruction = 0;
+  };
+  std::optional<InjectedFault> fault;
 };
 
 // Runs the plan on this process's MPI rank. MPI must be initialised. Returns the exit status
