@@ -154,6 +154,13 @@ private:
   // Pending bias of a row-parallel output: added once the partial sums are reduced.
   DenseMap<Value, std::function<Value(Value)>> pendingBias_;
 
+  // The bias of a row-parallel output split `parts` ways goes on once, after the reshard
+  // that sums the partial outputs; unsplit (parts 1) there is no such reshard: now.
+  void biasAfterSum(Value partial, int64_t parts, std::function<Value(Value)> add) {
+    if (parts > 1) pendingBias_[partial] = std::move(add);
+    else add(partial);
+  }
+
   LogicalResult lowerReshard(model::ReshardOp r);
   Value lowerAttention(model::AttentionOp a, Value x);
   Value lowerExpertFfn(model::ExpertFfnOp f, Value x);
@@ -346,16 +353,11 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
           {"kv_heads", l_.kvHeads}, {"head_dim", hd}});
   Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
   Value out = gemm("o", o, wo, T, q, D);
-  if (m_.linearBias) {
-    // Row-parallel: the bias goes on once, after the partial sums are reduced over tp.
-    std::string bias = p + ".bo";
-    auto add = [this, bias, D](Value reduced) {
+  if (m_.linearBias)
+    biasAfterSum(out, s_.tp, [this, bias = p + ".bo", D](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
       return biasAdd("o", reduced, bias, {D}, {}, 1, rows, D);
-    };
-    if (s_.tp > 1) pendingBias_[out] = add;
-    else add(out);
-  }
+    });
   return out;
 }
 
@@ -372,15 +374,11 @@ Value StageLowering::lowerDenseFfn(model::DenseFfnOp f, Value x) {
   }
   Value h = activationFn("act", f.getActivation(), gate, up, T, F, {T, F});
   Value out = gemm("down", h, weight(p + ".w_down", {m_.denseFfnHidden, D}, {{0, "tp", s_.tp}}), T, F, D);
-  if (m_.linearBias) {
-    std::string bias = p + ".b_down";
-    auto add = [this, bias, D](Value reduced) {
+  if (m_.linearBias)
+    biasAfterSum(out, s_.tp, [this, bias = p + ".b_down", D](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
       return biasAdd("down", reduced, bias, {D}, {}, 1, rows, D);
-    };
-    if (s_.tp > 1) pendingBias_[out] = add;
-    else add(out);
-  }
+    });
   return out;
 }
 
@@ -407,15 +405,11 @@ Value StageLowering::lowerExpertFfn(model::ExpertFfnOp f, Value x) {
   kernel(KernelKind::grouped_gemm, "down",
          {h, weight(p + ".w_down", {E, m_.expertHidden, D}, {byExpert, row})}, {out},
          {{"groups", El}, {"m", M}, {"n", D}, {"k", H}});
-  if (m_.linearBias) {
-    std::string bias = p + ".b_down";
-    auto add = [this, bias, D, El, E, byExpert](Value reduced) {
+  if (m_.linearBias)
+    biasAfterSum(out, s_.expertTp, [this, bias = p + ".b_down", D, El, E, byExpert](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(1);
       return biasAdd("down", reduced, bias, {E, D}, {byExpert}, El, rows, D);
-    };
-    if (s_.expertTp > 1) pendingBias_[out] = add;
-    else add(out);
-  }
+    });
   return out;
 }
 

@@ -186,21 +186,26 @@ private:
     for (int i = 0; i < program_.buffers_size(); ++i) {
       const plan::Buffer &b = program_.buffers(i);
       if (b.kind() != plan::WEIGHT) continue;
-      Block block = blockOf(b.slice(), axes_, plan_.strategy().micro_batches());
-      checkBlockFits(i, block);
-      std::vector<int64_t> full(b.slice().full_shape().begin(), b.slice().full_shape().end());
-      reader.readBlock(b.slice().tensor(), checkpoint::DType::F32, full, block.begin, block.count,
-                       arena_.get() + b.offset());
+      const Block block = bufferBlock(i);
+      reader.readBlock(b.slice().tensor(), checkpoint::DType::F32, fullShape(b), block.begin,
+                       block.count, arena_.get() + b.offset());
     }
   }
 
-  void checkBlockFits(int buffer, const Block &block) const {
+  // The block of its full tensor that buffer `buffer` holds on this rank, checked to fill it.
+  Block bufferBlock(int buffer) const {
     const plan::Buffer &b = program_.buffers(buffer);
+    Block block = blockOf(b.slice(), axes_, plan_.strategy().micro_batches());
     if (uint64_t(block.elements()) * dtypeBytes(b.dtype()) != b.bytes())
       throw UnusableInput("buffers[" + std::to_string(buffer) + "] \"" + b.name() + "\" holds " +
                           std::to_string(b.bytes()) + " bytes, but its slice of \"" +
                           b.slice().tensor() + "\" has " + std::to_string(block.elements()) +
                           " elements");
+    return block;
+  }
+
+  static std::vector<int64_t> fullShape(const plan::Buffer &b) {
+    return {b.slice().full_shape().begin(), b.slice().full_shape().end()};
   }
 
   void loadInputs() {
@@ -209,9 +214,8 @@ private:
     for (int i = 0; i < program_.buffers_size(); ++i) {
       const plan::Buffer &b = program_.buffers(i);
       if (b.kind() != plan::INPUT) continue;
-      Block block = blockOf(b.slice(), axes_, plan_.strategy().micro_batches());
-      checkBlockFits(i, block);
-      std::vector<int64_t> full(b.slice().full_shape().begin(), b.slice().full_shape().end());
+      const Block block = bufferBlock(i);
+      const std::vector<int64_t> full = fullShape(b);
       std::vector<std::byte> data(size_t(block.elements()) * 4);
       if (reader) {
         reader->readBlock(b.slice().tensor(),
@@ -409,6 +413,7 @@ private:
         timings_[size_t(i)].end = seconds(Clock::now());
         busy[inst.stream()] = -1;
         events_.record(inst.record_event());
+        allToAllCounts_.erase(i);
         outstanding.erase(outstanding.begin() + std::ptrdiff_t(o));
         progressed = true;
       }
@@ -447,19 +452,15 @@ private:
       MPI_Ireduce_scatter_block(in, out, count, type, MPI_SUM, comm, &request);
       break;
     case plan::ALL_TO_ALL: {
-      std::vector<int> &sc = countsScratch_[0], &sd = countsScratch_[1], &rc = countsScratch_[2],
-                       &rd = countsScratch_[3];
+      // MPI reads the count and displacement arrays until the request completes.
+      auto &[sc, sd, rc, rd] = allToAllCounts_[i];
       sc.assign(c.send_counts().begin(), c.send_counts().end());
       rc.assign(c.recv_counts().begin(), c.recv_counts().end());
       sd.assign(sc.size(), 0);
       rd.assign(rc.size(), 0);
       for (size_t j = 1; j < sc.size(); ++j) sd[j] = sd[j - 1] + sc[j - 1];
       for (size_t j = 1; j < rc.size(); ++j) rd[j] = rd[j - 1] + rc[j - 1];
-      // The count arrays must outlive the request: keep them with it.
-      auto &kept = keptCounts_[i];
-      kept = {sc, sd, rc, rd};
-      MPI_Ialltoallv(in, kept[0].data(), kept[1].data(), type, out, kept[2].data(),
-                     kept[3].data(), type, comm, &request);
+      MPI_Ialltoallv(in, sc.data(), sd.data(), type, out, rc.data(), rd.data(), type, comm, &request);
       break;
     }
     case plan::SEND:
@@ -486,8 +487,7 @@ private:
   Clock::time_point start_;
   double wallSeconds_ = 0;
   std::vector<int64_t> routed_, dropped_;
-  std::vector<int> countsScratch_[4];
-  std::map<int, std::array<std::vector<int>, 4>> keptCounts_;
+  std::map<int, std::array<std::vector<int>, 4>> allToAllCounts_;  // by instruction, in flight
 };
 
 // Whether any rank failed; every rank learns the lowest failing rank.
@@ -586,7 +586,6 @@ void writeSeededInput(const plan::Plan &plan, uint64_t seed, const std::string &
       const std::vector<int64_t> full(b.slice().full_shape().begin(), b.slice().full_shape().end());
       int64_t elements = 1;
       for (int64_t d : full) elements *= d;
-      const int64_t inner = elements / (full[0] * full[1]);
       if (b.dtype() == plan::I32) {
         std::vector<int32_t> data(static_cast<size_t>(elements));
         for (int64_t i = 0; i < elements; ++i)
@@ -595,7 +594,6 @@ void writeSeededInput(const plan::Plan &plan, uint64_t seed, const std::string &
       } else {
         std::vector<float> data(static_cast<size_t>(elements));
         for (int64_t i = 0; i < elements; ++i) data[size_t(i)] = seededUniform(seed, b.slice().tensor(), uint64_t(i));
-        (void)inner;
         writer.add(b.slice().tensor(), checkpoint::DType::F32, full, data.data());
       }
     }
@@ -745,7 +743,6 @@ std::string reportText(const nlohmann::json &j) {
 
 // Rank 0 collects every rank's timings and writes them as a Perfetto trace.
 void gatherTrace(const plan::Plan &plan, const RankRun &run, uint32_t rank, const std::string &path) {
-  const plan::Program &prog = run.program();
   std::vector<double> mine;
   for (const Timing &t : run.timings()) {
     mine.push_back(t.start);
@@ -777,7 +774,6 @@ void gatherTrace(const plan::Plan &plan, const RankRun &run, uint32_t rank, cons
       events.push_back(std::move(e));
     }
   }
-  (void)prog;
   std::ofstream out(path);
   out << trace::renderTrace(events, trace::planStreamNames());
   if (!out) throw std::runtime_error(path + ": cannot write the trace");
