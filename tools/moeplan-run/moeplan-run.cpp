@@ -1,5 +1,7 @@
 // moeplan-run PLAN: executes a compiled plan, one process per plan rank:
-//   mpirun -np N moeplan-run PLAN --checkpoint CKPT (--input FILE | --input-seed S) [--output OUT]
+//   mpirun -np N moeplan-run PLAN (--checkpoint CKPT | --random-weights S)
+//                                 (--input FILE | --input-seed S) [--output OUT]
+//                                 [--backend cpu|cuda] [--comm mpi|nccl] [--iterations N]
 // The engine is moeplan::runtime::runPlan (runtime/lib/Runtime/Executor.cpp).
 #include "moeplan/Kernels/CpuKernels.h"
 #include "moeplan/Runtime/Executor.h"
@@ -19,11 +21,19 @@ int main(int argc, char **argv) {
   moeplan::runtime::RunOptions options;
   CLI::App app{"Execute a compiled moeplan plan: one process per plan rank, under mpirun.\n"
                "Exit status: 0 ran; 1 the run's results could not be written; 2 unusable plan,\n"
-               "world size, checkpoint, input or command line (every rank stops before compute).\n"
+               "world size, placement, device, checkpoint, input or command line (every rank\n"
+               "stops before compute).\n"
                "A failure during the run aborts every rank (status 3)."};
   app.add_option("plan", options.planPath, "compiled plan (moeplan compile)")->required();
-  app.add_option("--checkpoint", options.checkpoint,
-                 "weights: safetensors in the unsharded layout (moeplan init-weights)");
+  auto *checkpoint = app.add_option(
+      "--checkpoint", options.checkpoint,
+      "weights: safetensors in the unsharded layout (moeplan init-weights), F32, F16 or BF16, "
+      "converted to the plan's dtype");
+  uint64_t weightSeed = 0;
+  app.add_option("--random-weights", weightSeed,
+                 "instead of --checkpoint: the weights `moeplan init-weights --seed SEED` writes, "
+                 "each rank generating only its shard (on the device with --backend cuda)")
+      ->excludes(checkpoint);
   auto *input = app.add_option("--input", options.input,
                                "input: safetensors with \"tokens\" I32 [sequences, seq_len]");
   uint64_t seed = 0;
@@ -33,6 +43,23 @@ int main(int argc, char **argv) {
   app.add_option("--output", options.output, "write \"logits\" [sequences, seq_len, vocab] here");
   app.add_option("--trace", options.trace, "write the measured timeline (Perfetto JSON) here");
   app.add_option("--report-json", options.reportJson, "write the measurements as JSON here");
+  app.add_option("--backend", options.backend,
+                 "compute backend: cpu (OpenBLAS, F32 plans) or cuda (cuBLAS and CUDA kernels); "
+                 "default cuda for F16/BF16 plans where a GPU is visible, else cpu")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--comm", options.comm,
+                 "communication backend: mpi (host memory; staged through pinned memory with "
+                 "cuda) or nccl (GPU memory, one GPU per rank); default nccl with cuda unless "
+                 "ranks share a GPU, else mpi")
+      ->check(CLI::IsMember({"mpi", "nccl"}));
+  app.add_option("--iterations", options.iterations,
+                 "measured forward passes; the report gives the median (default 1)")
+      ->check(CLI::Range(1u, 1000000u));
+  uint32_t warmup = 0;
+  app.add_option("--warmup", warmup, "unmeasured passes first (default 1 when --iterations > 1)");
+  app.add_flag("--graph", options.graph,
+               "cuda: capture the forward pass once as a CUDA graph and replay it for "
+               "--iterations (per-kernel times are then not measured)");
   app.add_option("--stall-timeout", options.stallSeconds,
                  "abort when communication makes no progress for this many seconds")
       ->check(CLI::PositiveNumber);
@@ -58,6 +85,8 @@ int main(int argc, char **argv) {
     return status == 0 ? 0 : 2;
   }
   if (app.count("--input-seed")) options.inputSeed = seed;
+  if (app.count("--random-weights")) options.randomWeights = weightSeed;
+  if (app.count("--warmup")) options.warmup = warmup;
   for (const auto &[text, kind] : {std::make_pair(dieAt, moeplan::runtime::RunOptions::Fault::Die),
                                     std::make_pair(hangAt, moeplan::runtime::RunOptions::Fault::Hang)}) {
     if (text.empty()) continue;

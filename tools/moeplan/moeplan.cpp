@@ -69,12 +69,14 @@ int runCompile(const std::string &file, const std::string &output,
 
 // Compiles the description (its strategy decides nothing about the weights' full shapes) and
 // writes every weight the plan names.
-int runInitWeights(const std::string &file, const std::string &output, uint64_t seed) {
+int runInitWeights(const std::string &file, const std::string &output, uint64_t seed,
+                   const std::string &dtype) {
   moeplan::CompileResult result = moeplan::compileDescriptionFile(file, moeplan::CompileOptions{});
   if (result.unusable) return 2;
   if (!result.plan) return 1;
   try {
-    moeplan::runtime::initWeights(*result.plan, seed).write(output);
+    moeplan::runtime::initWeights(*result.plan, seed, *moeplan::checkpoint::parseDType(dtype))
+        .write(output);
   } catch (const std::exception &e) {
     std::cerr << "moeplan: error: " << e.what() << "\n";
     return 2;
@@ -221,6 +223,12 @@ int main(int argc, char **argv) {
       ->required();
   initWeights->add_option("-o,--output", initOutput, "where to write the checkpoint")->required();
   initWeights->add_option("--seed", initSeed, "random seed (default 0)");
+  std::string initDType = "F32";
+  initWeights
+      ->add_option("--dtype", initDType,
+                   "stored element type: F32 (default), F16 or BF16 (values rounded once; "
+                   "moeplan-run converts to the plan's dtype on load)")
+      ->check(CLI::IsMember({"F32", "F16", "BF16"}));
 
   InspectOptions inspectOptions;
   CLI::App *inspect = addInspectCommand(app, inspectOptions);
@@ -244,6 +252,6 @@ int main(int argc, char **argv) {
   if (*inspect) return runInspect(inspectOptions);
   if (*diff) return runDiff(diffOptions);
   if (*compile) return runCompile(compileFile, compileOutput, emit);
-  if (*initWeights) return runInitWeights(initFile, initOutput, initSeed);
+  if (*initWeights) return runInitWeights(initFile, initOutput, initSeed, initDType);
   return 2;
 }

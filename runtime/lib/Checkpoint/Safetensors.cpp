@@ -162,7 +162,23 @@ private:
 
 } // namespace
 
-const char *dtypeName(DType dtype) { return dtype == DType::F32 ? "F32" : "I32"; }
+const char *dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::F32: return "F32";
+  case DType::I32: return "I32";
+  case DType::F16: return "F16";
+  case DType::BF16: return "BF16";
+  }
+  return "?";
+}
+
+size_t dtypeBytes(DType dtype) { return dtype == DType::F16 || dtype == DType::BF16 ? 2 : 4; }
+
+std::optional<DType> parseDType(const std::string &name) {
+  for (DType d : {DType::F32, DType::I32, DType::F16, DType::BF16})
+    if (name == dtypeName(d)) return d;
+  return std::nullopt;
+}
 
 std::string shapeText(const std::vector<int64_t> &dims) {
   std::string text = "[";
@@ -331,13 +347,14 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
   if (t->shape != expectShape)
     throw CheckpointError(path_ + ": " + tensor + " has shape " + shapeText(t->shape) +
                           " in the checkpoint, the plan expects " + shapeText(expectShape));
+  const size_t elementBytes = dtypeBytes(dtype);
   std::string blockText = "begin " + shapeText(begin) + " count " + shapeText(count);
   if (begin.size() != t->shape.size() || count.size() != t->shape.size())
     throw CheckpointError(path_ + ": " + tensor + " has rank " + std::to_string(t->shape.size()) +
                           ", the block " + blockText + " does not");
   int64_t blockElements = 0;
   bool fits =
-      elementCount(count, blockElements) && uint64_t(blockElements) <= SIZE_MAX / kDTypeBytes;
+      elementCount(count, blockElements) && uint64_t(blockElements) <= SIZE_MAX / elementBytes;
   for (size_t d = 0; d < count.size(); ++d) {
     int64_t blockEnd = 0;
     fits = fits && begin[d] >= 0 && count[d] >= 0 &&
@@ -350,7 +367,7 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
   if (blockElements == 0) return;
   for (size_t d = 0; d < count.size(); ++d)
     if (begin[d] >= t->shape[d]) {  // the whole block is padding
-      std::memset(out, 0, size_t(blockElements) * kDTypeBytes);
+      std::memset(out, 0, size_t(blockElements) * elementBytes);
       return;
     }
 
@@ -373,7 +390,7 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
   const uint64_t tensorStart = dataStart_ + t->begin;
   std::vector<int64_t> row(rank - 1, 0);  // the index of the current row within the block
   for (int64_t written = 0; written < blockElements; written += rowLength) {
-    char *rowOut = out + size_t(written) * kDTypeBytes;
+    char *rowOut = out + size_t(written) * elementBytes;
     bool inside = true;
     int64_t offset = 0;  // in elements, of the row's first element in the tensor
     for (size_t d = 0; d + 1 < rank && inside; ++d) {
@@ -385,16 +402,26 @@ void SafetensorsReader::readBlock(const std::string &name, DType dtype,
     if (inside) {
       offset = offset * shape.back() + start.back();
       copied = inExtent;
-      preadExactly(rowOut, size_t(copied) * kDTypeBytes,
-                   tensorStart + uint64_t(offset) * kDTypeBytes);
+      preadExactly(rowOut, size_t(copied) * elementBytes,
+                   tensorStart + uint64_t(offset) * elementBytes);
     }
-    std::memset(rowOut + size_t(copied) * kDTypeBytes, 0,
-                size_t(rowLength - copied) * kDTypeBytes);
+    std::memset(rowOut + size_t(copied) * elementBytes, 0,
+                size_t(rowLength - copied) * elementBytes);
     for (size_t d = rank - 1; d-- > 0;) {
       if (++row[d] < extent[d]) break;
       row[d] = 0;
     }
   }
+}
+
+DType SafetensorsReader::dtypeOf(const std::string &name) const {
+  const TensorInfo *t = find(name);
+  if (!t) throw CheckpointError(path_ + ": the checkpoint has no tensor " + jsonQuoted(name));
+  std::optional<DType> dtype = parseDType(t->dtype);
+  if (!dtype)
+    throw CheckpointError(path_ + ": tensor " + jsonQuoted(name) + " has dtype " + t->dtype +
+                          "; moeplan reads F32, F16, BF16 and I32");
+  return *dtype;
 }
 
 void SafetensorsReader::readAll(const std::string &name, DType dtype,
@@ -426,10 +453,10 @@ void SafetensorsWriter::add(const std::string &name, DType dtype, std::vector<in
     throw CheckpointError("tensor " + jsonQuoted(name) + " is added twice");
   int64_t elements = 0;
   if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; }) ||
-      !elementCount(shape, elements) || uint64_t(elements) > SIZE_MAX / kDTypeBytes)
+      !elementCount(shape, elements) || uint64_t(elements) > SIZE_MAX / dtypeBytes(dtype))
     throw CheckpointError("tensor " + jsonQuoted(name) + " has shape " + shapeText(shape) +
                           ": a negative dim or too many elements");
-  size_t bytes = size_t(elements) * kDTypeBytes;
+  size_t bytes = size_t(elements) * dtypeBytes(dtype);
   tensors_[name] = Tensor{dtype, std::move(shape),
                           bytes ? std::string(static_cast<const char *>(data), bytes) : ""};
 }

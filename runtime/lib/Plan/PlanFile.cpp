@@ -17,6 +17,17 @@
 
 namespace moeplan::planfile {
 
+uint64_t dtypeBytes(int dtype) {
+  switch (dtype) {
+  case plan::F32: return 4;
+  case plan::BF16: return 2;
+  case plan::F16: return 2;
+  case plan::F8: return 1;
+  case plan::I32: return 4;
+  default: return 0;
+  }
+}
+
 namespace {
 
 using L = PlanLimits;
@@ -34,16 +45,6 @@ int axisIndex(const std::string &axis) {
   return -1;
 }
 
-uint64_t dtypeBytes(int dtype) {
-  switch (dtype) {
-  case plan::F32: return 4;
-  case plan::BF16: return 2;
-  case plan::F16: return 2;
-  case plan::F8: return 1;
-  case plan::I32: return 4;
-  default: return 0;
-  }
-}
 
 std::string quoted(const std::string &s) {
   // Hostile names may be long or binary: keep messages one readable line.

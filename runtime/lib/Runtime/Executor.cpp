@@ -1,9 +1,12 @@
 #include "moeplan/Runtime/Executor.h"
 
 #include "moeplan/Checkpoint/Safetensors.h"
-#include "moeplan/Kernels/CpuKernels.h"
+#include "moeplan/Kernels/Seeded.h"
 #include "moeplan/Plan/PlanFile.h"
-#include "moeplan/Runtime/Seeded.h"
+#include "moeplan/Runtime/Backend.h"
+#include "moeplan/Runtime/DTypes.h"
+#include "moeplan/Runtime/InitWeights.h"
+#include "moeplan/Runtime/Placement.h"
 #include "moeplan/Runtime/Slices.h"
 #include "moeplan/Trace/Trace.h"
 
@@ -11,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -38,20 +40,15 @@ constexpr int kAbortStatus = 3;
 
 using Clock = std::chrono::steady_clock;
 
-// A problem with the plan, the world or the data, found before compute.
-struct UnusableInput : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+uint64_t bytesOf(plan::DType dtype) { return planfile::dtypeBytes(dtype); }
 
-size_t dtypeBytes(plan::DType t) { return t == plan::F32 || t == plan::I32 ? 4 : 0; }
-
-MPI_Datatype mpiType(plan::DType t) { return t == plan::I32 ? MPI_INT32_T : MPI_FLOAT; }
-
-// Events 1..n, each recorded once: the compute thread blocks on them, the communication
-// thread polls them.
+// Events 1..n, each recorded once per forward pass: a thread blocks or polls on them before
+// it issues an instruction that waits for them. (Queued backends additionally order the
+// device work with waitEvent/recordEvent.)
 class Events {
 public:
-  explicit Events(uint32_t count) : recorded_(size_t(count) + 1) {
+  explicit Events(uint32_t count) : recorded_(size_t(count) + 1) { reset(); }
+  void reset() {
     for (auto &r : recorded_) r.store(false);
   }
   void record(uint32_t e) {
@@ -79,72 +76,88 @@ private:
 };
 
 struct Timing {
-  double start = -1, end = -1;  // seconds since the common start
+  double start = -1, end = -1;  // seconds since the pass started
 };
+
+// One measured forward pass of this rank.
+struct Pass {
+  std::vector<Timing> timings;  // per instruction (empty under --graph)
+  double wall = 0;
+};
+
+std::string formatSeconds(double s) {
+  char buf[32];
+  if (s >= 1) std::snprintf(buf, sizeof buf, "%.3f s", s);
+  else if (s >= 1e-3) std::snprintf(buf, sizeof buf, "%.3f ms", s * 1e3);
+  else std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
+  return buf;
+}
+
+std::string formatBytes(double b) {
+  char buf[32];
+  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.2f MB", b / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.1f KB", b / 1e3);
+  return buf;
+}
 
 class RankRun {
 public:
-  RankRun(const plan::Plan &plan, uint32_t rank, const RunOptions &options)
-      : plan_(plan), rank_(rank), options_(options),
+  RankRun(const plan::Plan &plan, uint32_t rank, const RunOptions &options,
+          ComputeBackend &compute, CommBackend &comm)
+      : plan_(plan), rank_(rank), options_(options), compute_(compute), comm_(comm),
         program_(plan.programs(int(plan.ranks(int(rank)).program()))),
         axes_(axisCoordinates(plan, rank)), events_(program_.events()),
-        timings_(size_t(program_.instructions_size())) {}
-
-  ~RankRun() {
-    for (auto &[axis, comm] : comms_) MPI_Comm_free(&comm);
-  }
-
-  // Collective over the world: one communicator per mesh axis (color: this rank's group).
-  void createCommunicators() {
-    for (const plan::GroupMembership &m : plan_.ranks(int(rank_)).groups()) {
-      MPI_Comm comm;
-      MPI_Comm_split(MPI_COMM_WORLD, int(m.group()), int(m.index()), &comm);
-      comms_[m.axis()] = comm;
-    }
+        issued_(size_t(program_.instructions_size())) {
+    for (int i = 0; i < program_.instructions_size(); ++i)
+      (program_.instructions(i).has_kernel() ? kernels_ : collectives_).push_back(i);
   }
 
   // Local checks, the arena, weights and inputs. Throws UnusableInput.
   void prepare() {
     checkExecutable();
-    arena_.reset(static_cast<std::byte *>(std::aligned_alloc(256, alignedArenaBytes())));
-    if (!arena_) throw UnusableInput("cannot allocate the arena of " +
-                                     std::to_string(program_.arena_bytes()) + " bytes");
-    std::memset(arena_.get(), 0, alignedArenaBytes());
-    loadWeights();
+    compute_.check(plan_, program_);
+    compute_.allocate(program_.arena_bytes(), program_.streams(), program_.events(),
+                      uint32_t(2 * program_.instructions_size()));
+    resolveKernels();
+    if (options_.randomWeights) fillRandomWeights();
+    else loadWeights();
     loadInputs();
   }
 
+  // The forward passes --warmup and --iterations ask for; under --graph the first warm-up
+  // (at least one) runs eagerly, then one capture is replayed.
   void execute() {
-    MPI_Barrier(MPI_COMM_WORLD);
-    start_ = Clock::now();
-    std::thread comm([this] { communicate(); });
-    computeLoop();
-    comm.join();
-    wallSeconds_ = seconds(Clock::now());
+    const uint32_t warmup =
+        options_.warmup ? *options_.warmup : (options_.iterations > 1 ? 1u : 0u);
+    if (options_.graph) {
+      for (uint32_t i = 0; i < std::max(warmup, 1u); ++i) eagerPass();
+      restoreInputs();
+      compute_.beginCapture();
+      issueEverything(/*timed=*/false);
+      compute_.endCapture();
+      for (uint32_t i = 0; i < options_.iterations; ++i) passes_.push_back(graphPass());
+      return;
+    }
+    for (uint32_t i = 0; i < warmup; ++i) eagerPass();
+    for (uint32_t i = 0; i < options_.iterations; ++i) passes_.push_back(eagerPass());
   }
 
   const plan::Program &program() const { return program_; }
-  const std::vector<Timing> &timings() const { return timings_; }
-  double wallSeconds() const { return wallSeconds_; }
-  const std::vector<int64_t> &routed() const { return routed_; }
-  const std::vector<int64_t> &dropped() const { return dropped_; }
-  const std::byte *buffer(uint32_t b) const { return arena_.get() + program_.buffers(int(b)).offset(); }
-  const AxisCoordinates &axes() const { return axes_; }
-
-private:
-  struct FreeDeleter {
-    void operator()(std::byte *p) const { std::free(p); }
-  };
-
-  size_t alignedArenaBytes() const { return size_t((program_.arena_bytes() + 255) / 256 * 256 + 256); }
-
-  double seconds(Clock::time_point t) const {
-    return std::chrono::duration<double>(t - start_).count();
+  const std::vector<Pass> &passes() const { return passes_; }
+  RoutingCounts counts() { return compute_.counts(); }
+  ComputeBackend &compute() { return compute_; }
+  // Buffer b's bytes, copied from the arena (converted to F32 for float buffers).
+  std::vector<float> bufferAsF32(int b) {
+    const plan::Buffer &buf = program_.buffers(b);
+    std::vector<std::byte> raw(buf.bytes());
+    compute_.download(compute_.arena() + buf.offset(), raw.data(), buf.bytes());
+    std::vector<float> out(size_t(buf.bytes() / bytesOf(buf.dtype())));
+    convertToF32(buf.dtype(), raw.data(), out.data(), out.size());
+    return out;
   }
 
-  float *f32(uint32_t b) { return reinterpret_cast<float *>(arena_.get() + program_.buffers(int(b)).offset()); }
-  int32_t *i32(uint32_t b) { return reinterpret_cast<int32_t *>(arena_.get() + program_.buffers(int(b)).offset()); }
-
+private:
   std::string where(int instruction) const {
     const plan::Instruction &inst = program_.instructions(instruction);
     return "rank " + std::to_string(rank_) + ", programs[" +
@@ -153,19 +166,12 @@ private:
            std::to_string(inst.micro_batch()) + ")";
   }
 
-  // What this backend can run, beyond what validatePlan already guarantees.
+  // What the walker can run, beyond what validatePlan already guarantees.
   void checkExecutable() const {
-    for (int b = 0; b < program_.buffers_size(); ++b) {
-      const plan::Buffer &buf = program_.buffers(b);
-      if (dtypeBytes(buf.dtype()) == 0)
-        throw UnusableInput("programs[" + std::to_string(plan_.ranks(int(rank_)).program()) +
-                            "].buffers[" + std::to_string(b) + "] \"" + buf.name() + "\" is " +
-                            plan::DType_Name(buf.dtype()) +
-                            "; the CPU backend computes in F32 (compile with model.dtype FP32)");
-      if (buf.kind() == plan::KV_CACHE && plan_.workload().phase() == plan::DECODE)
+    for (int b = 0; b < program_.buffers_size(); ++b)
+      if (program_.buffers(b).kind() == plan::KV_CACHE && plan_.workload().phase() == plan::DECODE)
         throw UnusableInput("the plan is a DECODE step, which reads a KV cache; moeplan-run "
                             "executes PREFILL plans (the cache they write is not kept)");
-    }
     for (int i = 0; i < program_.instructions_size(); ++i) {
       const plan::Instruction &inst = program_.instructions(i);
       const bool isKernel = inst.has_kernel();
@@ -176,19 +182,29 @@ private:
     }
   }
 
-  void loadWeights() {
-    if (options_.checkpoint.empty()) {
-      for (const plan::Buffer &b : program_.buffers())
-        if (b.kind() == plan::WEIGHT) throw UnusableInput("the plan has weights; give --checkpoint");
-      return;
-    }
-    checkpoint::SafetensorsReader reader = checkpoint::SafetensorsReader::open(options_.checkpoint);
-    for (int i = 0; i < program_.buffers_size(); ++i) {
-      const plan::Buffer &b = program_.buffers(i);
-      if (b.kind() != plan::WEIGHT) continue;
-      const Block block = bufferBlock(i);
-      reader.readBlock(b.slice().tensor(), checkpoint::DType::F32, fullShape(b), block.begin,
-                       block.count, arena_.get() + b.offset());
+  std::byte *address(uint32_t buffer) { return compute_.arena() + program_.buffers(int(buffer)).offset(); }
+
+  // Every kernel's operands and plan-derived arguments, resolved once.
+  void resolveKernels() {
+    calls_.resize(size_t(program_.instructions_size()));
+    for (int i : kernels_) {
+      const plan::Kernel &k = program_.instructions(i).kernel();
+      KernelCall &call = calls_[size_t(i)];
+      call.kernel = &k;
+      call.dtype = plan_.model().dtype();
+      call.layer = program_.instructions(i).layer();
+      for (uint32_t b : k.inputs()) call.in.push_back(address(b));
+      for (uint32_t b : k.outputs()) call.out.push_back(address(b));
+      if (k.kind() == plan::EMBEDDING) {
+        // The table is this rank's slice of embedding.weight; vocab_begin/end count from it.
+        const plan::Buffer &table = program_.buffers(int(k.inputs(1)));
+        call.firstId = blockOf(table.slice(), axes_, plan_.strategy().micro_batches()).begin[0];
+      }
+      if (k.kind() == plan::COMBINE) {
+        // Rows per expert of y: the capacity of every dispatch group together.
+        const plan::Buffer &y = program_.buffers(int(k.inputs(0)));
+        call.combineRows = int64_t(y.bytes() / bytesOf(y.dtype())) / (k.experts() * k.n());
+      }
     }
   }
 
@@ -196,7 +212,7 @@ private:
   Block bufferBlock(int buffer) const {
     const plan::Buffer &b = program_.buffers(buffer);
     Block block = blockOf(b.slice(), axes_, plan_.strategy().micro_batches());
-    if (uint64_t(block.elements()) * dtypeBytes(b.dtype()) != b.bytes())
+    if (uint64_t(block.elements()) * bytesOf(b.dtype()) != b.bytes())
       throw UnusableInput("buffers[" + std::to_string(buffer) + "] \"" + b.name() + "\" holds " +
                           std::to_string(b.bytes()) + " bytes, but its slice of \"" +
                           b.slice().tensor() + "\" has " + std::to_string(block.elements()) +
@@ -208,6 +224,48 @@ private:
     return {b.slice().full_shape().begin(), b.slice().full_shape().end()};
   }
 
+  void fillRandomWeights() {
+    for (int i = 0; i < program_.buffers_size(); ++i) {
+      const plan::Buffer &b = program_.buffers(i);
+      if (b.kind() != plan::WEIGHT) continue;
+      const Block block = bufferBlock(i);
+      SeededBlock seeded{block.begin, block.count, fullShape(b), 0, 1, 0};
+      seeded.key = kernels::streamKey(*options_.randomWeights, b.slice().tensor());
+      const InitRule rule = initRule(b.slice().tensor(), seeded.full);
+      seeded.scale = rule.scale, seeded.offset = rule.offset;
+      compute_.fillSeeded(compute_.arena() + b.offset(), b.dtype(), seeded);
+    }
+  }
+
+  void loadWeights() {
+    if (options_.checkpoint.empty()) {
+      for (const plan::Buffer &b : program_.buffers())
+        if (b.kind() == plan::WEIGHT)
+          throw UnusableInput("the plan has weights; give --checkpoint DIR or --random-weights SEED");
+      return;
+    }
+    checkpoint::SafetensorsReader reader = checkpoint::SafetensorsReader::open(options_.checkpoint);
+    for (int i = 0; i < program_.buffers_size(); ++i) {
+      const plan::Buffer &b = program_.buffers(i);
+      if (b.kind() != plan::WEIGHT) continue;
+      const Block block = bufferBlock(i);
+      // As the file stores it (F32, F16 or BF16), converted to the plan's dtype on upload.
+      const checkpoint::DType fileType = reader.dtypeOf(b.slice().tensor());
+      if (!isFloat(planDType(fileType)))
+        throw UnusableInput(options_.checkpoint + ": tensor \"" + b.slice().tensor() + "\" is " +
+                            checkpoint::dtypeName(fileType) + ", not a float type");
+      const size_t elementBytes = checkpoint::dtypeBytes(fileType);
+      std::vector<std::byte> data(size_t(block.elements()) * elementBytes), laid(data.size());
+      reader.readBlock(b.slice().tensor(), fileType, fullShape(b), block.begin, block.count,
+                       data.data());
+      blockToBuffer(block, data.data(), laid.data(), elementBytes);
+      compute_.uploadConverted(compute_.arena() + b.offset(), b.dtype(), laid.data(),
+                               planDType(fileType), uint64_t(block.elements()));
+    }
+  }
+
+  // Reads or generates every INPUT buffer, keeping a copy in the buffer's dtype and layout:
+  // activations may reuse an input's bytes, so each pass starts by restoring them.
   void loadInputs() {
     std::optional<checkpoint::SafetensorsReader> reader;
     if (!options_.input.empty()) reader = checkpoint::SafetensorsReader::open(options_.input);
@@ -216,20 +274,32 @@ private:
       if (b.kind() != plan::INPUT) continue;
       const Block block = bufferBlock(i);
       const std::vector<int64_t> full = fullShape(b);
+      const bool ids = b.dtype() == plan::I32;
+      // Token ids as I32, hidden states as F32 (converted to the buffer's dtype below).
       std::vector<std::byte> data(size_t(block.elements()) * 4);
       if (reader) {
-        reader->readBlock(b.slice().tensor(),
-                          b.dtype() == plan::I32 ? checkpoint::DType::I32 : checkpoint::DType::F32,
+        reader->readBlock(b.slice().tensor(), ids ? checkpoint::DType::I32 : checkpoint::DType::F32,
                           full, block.begin, block.count, data.data());
-        if (b.dtype() == plan::I32) checkTokenIds(block, reinterpret_cast<const int32_t *>(data.data()));
+        if (ids) checkTokenIds(block, reinterpret_cast<const int32_t *>(data.data()));
       } else if (options_.inputSeed) {
         seededBlock(b.slice().tensor(), b.dtype(), full, block, data.data());
       } else {
         throw UnusableInput("the plan reads \"" + b.slice().tensor() +
                             "\"; give --input FILE or --input-seed N");
       }
-      blockToBuffer(block, data.data(), arena_.get() + b.offset(), 4);
+      std::vector<std::byte> laid(data.size());
+      blockToBuffer(block, data.data(), laid.data(), 4);
+      std::vector<std::byte> stored(b.bytes());
+      if (ids) std::memcpy(stored.data(), laid.data(), stored.size());
+      else convert(plan::F32, laid.data(), b.dtype(), stored.data(), uint64_t(block.elements()));
+      inputs_.push_back({i, std::move(stored)});
     }
+    restoreInputs();
+  }
+
+  void restoreInputs() {
+    for (const auto &[buffer, bytes] : inputs_)
+      compute_.upload(address(uint32_t(buffer)), bytes.data(), bytes.size());
   }
 
   void checkTokenIds(const Block &block, const int32_t *ids) const {
@@ -246,19 +316,72 @@ private:
   void seededBlock(const std::string &tensor, plan::DType dtype, const std::vector<int64_t> &full,
                    const Block &block, std::byte *out) const {
     const int64_t inner = block.elements() / (block.count[0] * block.count[1]);
+    const uint64_t key = kernels::streamKey(*options_.inputSeed, tensor);
     for (int64_t i = 0; i < block.elements(); ++i) {
       const int64_t s = block.begin[0] + i / (block.count[1] * inner);
       const int64_t p = block.begin[1] + (i / inner) % block.count[1];
       const int64_t c = i % inner;
       if (dtype == plan::I32)
-        reinterpret_cast<int32_t *>(out)[i] = seededToken(*options_.inputSeed, s, p, plan_.model().vocab());
+        reinterpret_cast<int32_t *>(out)[i] =
+            kernels::seededToken(*options_.inputSeed, s, p, plan_.model().vocab());
       else
-        reinterpret_cast<float *>(out)[i] = seededUniform(
-            *options_.inputSeed, tensor, uint64_t((s * full[1] + p) * inner + c));
+        reinterpret_cast<float *>(out)[i] =
+            kernels::seededUniformAt(key, uint64_t((s * full[1] + p) * inner + c));
     }
   }
 
-  // -- execution --------------------------------------------------------------------------
+  // -- one forward pass -------------------------------------------------------------------
+
+  Pass eagerPass() {
+    restoreInputs();
+    compute_.resetCounts();
+    MPI_Barrier(MPI_COMM_WORLD);
+    start_ = Clock::now();
+    compute_.startClock();
+    issueEverything(/*timed=*/true);
+    compute_.synchronize();
+    Pass pass;
+    pass.wall = seconds(Clock::now());
+    pass.timings.resize(size_t(program_.instructions_size()));
+    for (int i = 0; i < program_.instructions_size(); ++i) {
+      const bool hostTimed = program_.instructions(i).has_collective() && !comm_.queued();
+      pass.timings[size_t(i)] = hostTimed ? hostTimings_[size_t(i)]
+                                          : Timing{compute_.markSeconds(uint32_t(2 * i)),
+                                                   compute_.markSeconds(uint32_t(2 * i + 1))};
+    }
+    return pass;
+  }
+
+  Pass graphPass() {
+    restoreInputs();
+    compute_.resetCounts();
+    MPI_Barrier(MPI_COMM_WORLD);
+    Pass pass;
+    pass.wall = compute_.replay();
+    return pass;
+  }
+
+  // Issues every instruction of the program: kernels from this thread, communication from
+  // a thread of its own; with queued communication this thread then watches the device for
+  // progress, errors and stalls until the pass completes.
+  void issueEverything(bool timed) {
+    events_.reset();
+    for (auto &flag : issued_) flag.store(false);
+    hostTimings_.assign(size_t(program_.instructions_size()), Timing{});
+    timed_ = timed;
+    std::thread commThread;
+    if (!collectives_.empty()) commThread = std::thread([this] { communicate(); });
+    if (comm_.queued() && !collectives_.empty() && timed) {
+      std::thread computeThread([this] { computeLoop(); });
+      watchQueued();
+      computeThread.join();
+    } else {
+      computeLoop();
+    }
+    if (commThread.joinable()) commThread.join();
+  }
+
+  double seconds(Clock::time_point t) const { return std::chrono::duration<double>(t - start_).count(); }
 
   void faultIfAsked(int instruction) const {
     const auto &f = options_.fault;
@@ -271,149 +394,109 @@ private:
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 
-  [[noreturn]] void abortRun(const std::string &message) const {
+  [[noreturn]] void abortRun(const std::string &message) {
     std::fprintf(stderr, "moeplan-run: error: %s\n", message.c_str());
     std::fflush(stderr);
+    comm_.abort();
     MPI_Abort(MPI_COMM_WORLD, kAbortStatus);
     std::_Exit(kAbortStatus);
   }
 
+  // Work queued on a device orders itself by the backend's events; the host flags say the
+  // record has been issued, which a wait must follow.
+  void waitOnDevice(const plan::Instruction &inst) {
+    for (uint32_t e : inst.wait_events()) compute_.waitEvent(inst.stream(), e);
+  }
+  void recorded(int i, const plan::Instruction &inst) {
+    issued_[size_t(i)].store(true, std::memory_order_release);
+    if (inst.record_event() == 0) return;
+    compute_.recordEvent(inst.stream(), inst.record_event());
+    events_.record(inst.record_event());
+  }
+
   void computeLoop() {
-    for (int i = 0; i < program_.instructions_size(); ++i) {
+    for (int i : kernels_) {
       const plan::Instruction &inst = program_.instructions(i);
-      if (!inst.has_kernel()) continue;
       events_.wait(inst);
+      waitOnDevice(inst);
       faultIfAsked(i);
-      timings_[size_t(i)].start = seconds(Clock::now());
+      if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i));
       try {
-        runKernel(inst);
+        compute_.launch(inst.stream(), calls_[size_t(i)]);
       } catch (const std::exception &e) {
         abortRun(where(i) + ": " + e.what());
       }
-      timings_[size_t(i)].end = seconds(Clock::now());
-      events_.record(inst.record_event());
+      if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i + 1));
+      recorded(i, inst);
     }
   }
 
-  void runKernel(const plan::Instruction &inst) {
-    using namespace moeplan::kernels;
-    const plan::Kernel &k = inst.kernel();
-    auto in = [&](int i) { return k.inputs(i); };
-    auto out = [&](int i) { return k.outputs(i); };
-    switch (k.kind()) {
-    case plan::EMBEDDING: {
-      // The table is this rank's slice of embedding.weight; vocab_begin/end count from it.
-      const plan::Buffer &table = program_.buffers(int(in(1)));
-      const int64_t firstId = blockOf(table.slice(), axes_, plan_.strategy().micro_batches()).begin[0];
-      embedding(i32(in(0)), f32(in(1)), f32(out(0)), k.m(), k.n(), firstId,
-                firstId + k.vocab_begin(), firstId + k.vocab_end());
-      return;
-    }
-    case plan::NORM:
-      norm(f32(in(0)), f32(in(1)), k.inputs_size() > 2 ? f32(in(2)) : nullptr, f32(out(0)), k.m(),
-           k.n(), k.norm() == plan::RMS_NORM ? NormKind::RmsNorm : NormKind::LayerNorm,
-           float(k.epsilon()));
-      return;
-    case plan::GEMM:
-      gemm(f32(in(0)), f32(in(1)), f32(out(0)), k.m(), k.n(), k.k(), k.transpose_b());
-      return;
-    case plan::ATTENTION:
-      if (k.inputs_size() == 5)
-        attentionDecode(f32(in(0)), f32(in(1)), f32(in(2)), f32(in(3)), f32(in(4)), f32(out(0)),
-                        k.sequences(), k.kv_len(), k.heads(), k.kv_heads(), k.head_dim());
-      else
-        attentionPrefill(f32(in(0)), f32(in(1)), f32(in(2)), f32(out(0)), k.sequences(),
-                         k.seq_len(), k.heads(), k.kv_heads(), k.head_dim());
-      return;
-    case plan::ACTIVATION_FUNCTION:
-      if (k.activation() == plan::SWIGLU)
-        activation(Activation::SwiGlu, f32(in(0)), f32(in(1)), f32(out(0)), k.m() * k.n());
-      else
-        activation(Activation::Gelu, nullptr, f32(in(0)), f32(out(0)), k.m() * k.n());
-      return;
-    case plan::ROUTER:
-      router(f32(in(0)), i32(out(0)), f32(out(1)), k.tokens(), k.experts(), k.top_k());
-      return;
-    case plan::DISPATCH: {
-      DispatchCounts counts;
-      dispatch(f32(in(0)), i32(in(1)), f32(out(0)), i32(out(1)), k.tokens(), k.n(), k.experts(),
-               k.top_k(), k.capacity(), k.groups(), &counts);
-      recordDispatch(inst.layer(), counts);
-      return;
-    }
-    case plan::GROUPED_GEMM:
-      groupedGemm(f32(in(0)), f32(in(1)), f32(out(0)), k.groups(), k.m(), k.n(), k.k());
-      return;
-    case plan::COMBINE: {
-      // Rows per expert of y: the capacity of every dispatch group together.
-      const int64_t rows = int64_t(program_.buffers(int(in(0))).bytes() / 4) / (k.experts() * k.n());
-      combine(f32(in(0)), i32(in(1)), i32(in(2)), f32(in(3)), f32(out(0)), k.tokens(), k.n(),
-              k.experts(), rows, k.top_k());
-      return;
-    }
-    case plan::ADD:
-      add(f32(in(0)), f32(in(1)), f32(out(0)), k.n());
-      return;
-    case plan::TRANSPOSE:
-      transpose(f32(in(0)), f32(out(0)), k.m(), k.n(), k.inner());
-      return;
-    case plan::BIAS_ADD:
-      biasAdd(f32(in(0)), f32(in(1)), f32(out(0)), std::max<int64_t>(1, k.groups()), k.m(), k.n());
-      return;
-    default:
-      throw std::invalid_argument("kernel kind " + plan::KernelKind_Name(k.kind()) +
-                                  " has no CPU implementation");
+  // Whether a host-progressed operation may read its inputs: their producers completed.
+  bool inputsComplete(const plan::Instruction &inst) {
+    for (uint32_t e : inst.wait_events())
+      if (!compute_.eventComplete(e)) return false;
+    return true;
+  }
+
+  CommRequest startCollective(int i) {
+    const plan::Instruction &inst = program_.instructions(i);
+    const plan::Collective &c = inst.collective();
+    std::byte *in = nullptr, *out = nullptr;
+    uint64_t inBytes = 0, outBytes = 0;
+    if (c.kind() != plan::RECV) in = address(c.input()), inBytes = program_.buffers(int(c.input())).bytes();
+    if (c.kind() != plan::SEND) out = address(c.output()), outBytes = program_.buffers(int(c.output())).bytes();
+    try {
+      return comm_.start(i, inst.stream(), c, in, inBytes, out, outBytes);
+    } catch (const std::exception &e) {
+      abortRun(where(i) + ": " + e.what());
     }
   }
 
-  void recordDispatch(int32_t layer, const kernels::DispatchCounts &counts) {
-    const int64_t experts = plan_.model().experts(), layers = plan_.model().layers();
-    if (routed_.empty()) {
-      routed_.assign(size_t(layers * experts), 0);
-      dropped_.assign(size_t(layers), 0);
-    }
-    if (layer < 0 || layer >= layers || int64_t(counts.routed.size()) != experts) return;
-    for (int64_t e = 0; e < experts; ++e) routed_[size_t(layer * experts + e)] += counts.routed[size_t(e)];
-    dropped_[size_t(layer)] += counts.dropped;
-  }
-
-  // Posts communication in the plan's global order: an instruction is posted once every
-  // earlier one is, its events are recorded, and its stream's previous instruction has
-  // completed. Outstanding operations progress while later ones wait.
+  // Issues communication in the plan's global order: an instruction goes once every earlier
+  // one has, its events are recorded, and (host-progressed) its stream's previous operation
+  // has completed. Outstanding host operations progress while later ones wait.
   void communicate() {
-    std::vector<int> comm;
-    for (int i = 0; i < program_.instructions_size(); ++i)
-      if (program_.instructions(i).has_collective()) comm.push_back(i);
+    const bool queued = comm_.queued();
     std::vector<int> busy(program_.streams(), -1);  // outstanding instruction per stream
-    std::vector<std::pair<int, MPI_Request>> outstanding;
+    std::vector<CommRequest> outstanding;
     size_t next = 0;
     Clock::time_point lastProgress = Clock::now();
-    while (next < comm.size() || !outstanding.empty()) {
+    while (next < collectives_.size() || !outstanding.empty()) {
       bool progressed = false;
-      while (next < comm.size()) {
-        const int i = comm[next];
+      while (next < collectives_.size()) {
+        const int i = collectives_[next];
         const plan::Instruction &inst = program_.instructions(i);
-        if (busy[inst.stream()] >= 0 || !events_.ready(inst)) break;
+        if (queued) {
+          events_.wait(inst);
+          waitOnDevice(inst);
+        } else if (busy[inst.stream()] >= 0 || !events_.ready(inst) || !inputsComplete(inst)) {
+          break;
+        }
         faultIfAsked(i);
-        timings_[size_t(i)].start = seconds(Clock::now());
-        outstanding.push_back({i, post(i)});
-        busy[inst.stream()] = i;
+        if (queued) {
+          if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i));
+          startCollective(i);
+          if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i + 1));
+          recorded(i, inst);
+        } else {
+          hostTimings_[size_t(i)].start = seconds(Clock::now());
+          outstanding.push_back(startCollective(i));
+          busy[inst.stream()] = i;
+        }
         ++next;
         progressed = true;
       }
       for (size_t o = 0; o < outstanding.size();) {
-        int done = 0;
-        MPI_Test(&outstanding[o].second, &done, MPI_STATUS_IGNORE);
-        if (!done) {
+        if (!comm_.test(outstanding[o])) {
           ++o;
           continue;
         }
-        const int i = outstanding[o].first;
+        const int i = outstanding[o].instruction;
         const plan::Instruction &inst = program_.instructions(i);
-        timings_[size_t(i)].end = seconds(Clock::now());
+        hostTimings_[size_t(i)].end = seconds(Clock::now());
         busy[inst.stream()] = -1;
+        issued_[size_t(i)].store(true);
         events_.record(inst.record_event());
-        allToAllCounts_.erase(i);
         outstanding.erase(outstanding.begin() + std::ptrdiff_t(o));
         progressed = true;
       }
@@ -422,7 +505,7 @@ private:
         lastProgress = now;
       } else if (!outstanding.empty() &&
                  std::chrono::duration<double>(now - lastProgress).count() > options_.stallSeconds) {
-        abortRun(where(outstanding.front().first) + ": no progress for " +
+        abortRun(where(outstanding.front().instruction) + ": no progress for " +
                  std::to_string(int(options_.stallSeconds)) +
                  " s; a peer has stopped or died (see its messages)");
       } else {
@@ -432,62 +515,64 @@ private:
     }
   }
 
-  MPI_Request post(int i) {
-    const plan::Collective &c = program_.instructions(i).collective();
-    MPI_Comm comm = comms_.at(c.axis());
-    MPI_Datatype type = mpiType(c.dtype());
-    MPI_Request request = MPI_REQUEST_NULL;
-    void *in = c.kind() == plan::RECV ? nullptr : arena_.get() + program_.buffers(int(c.input())).offset();
-    void *out = c.kind() == plan::SEND ? nullptr : arena_.get() + program_.buffers(int(c.output())).offset();
-    const int count = int(c.count());
-    const int tag = int(c.sequence() % 32768);  // SEND/RECV pairs share their sequence
-    switch (c.kind()) {
-    case plan::ALL_REDUCE:
-      MPI_Iallreduce(in == out ? MPI_IN_PLACE : in, out, count, type, MPI_SUM, comm, &request);
-      break;
-    case plan::ALL_GATHER:
-      MPI_Iallgather(in, count, type, out, count, type, comm, &request);
-      break;
-    case plan::REDUCE_SCATTER:
-      MPI_Ireduce_scatter_block(in, out, count, type, MPI_SUM, comm, &request);
-      break;
-    case plan::ALL_TO_ALL: {
-      // MPI reads the count and displacement arrays until the request completes.
-      auto &[sc, sd, rc, rd] = allToAllCounts_[i];
-      sc.assign(c.send_counts().begin(), c.send_counts().end());
-      rc.assign(c.recv_counts().begin(), c.recv_counts().end());
-      sd.assign(sc.size(), 0);
-      rd.assign(rc.size(), 0);
-      for (size_t j = 1; j < sc.size(); ++j) sd[j] = sd[j - 1] + sc[j - 1];
-      for (size_t j = 1; j < rc.size(); ++j) rd[j] = rd[j - 1] + rc[j - 1];
-      MPI_Ialltoallv(in, sc.data(), sd.data(), type, out, rc.data(), rd.data(), type, comm, &request);
-      break;
+  // Queued communication (nccl): follows completion on the device through the timing marks
+  // of issued instructions, in issue order per stream. Aborts on an asynchronous error of
+  // the communicators, or when an issued collective has not completed and nothing on this
+  // rank has for --stall-timeout.
+  void watchQueued() {
+    std::vector<std::vector<int>> perStream(program_.streams());
+    for (int i = 0; i < program_.instructions_size(); ++i)
+      perStream[program_.instructions(i).stream()].push_back(i);
+    std::vector<size_t> done(perStream.size(), 0);
+    Clock::time_point lastProgress = Clock::now();
+    for (;;) {
+      bool progressed = false, finished = true;
+      for (size_t s = 0; s < perStream.size(); ++s) {
+        while (done[s] < perStream[s].size()) {
+          const int i = perStream[s][done[s]];
+          if (!issued_[size_t(i)].load(std::memory_order_acquire) ||
+              !compute_.markComplete(uint32_t(2 * i + 1)))
+            break;
+          ++done[s];
+          progressed = true;
+        }
+        finished = finished && done[s] == perStream[s].size();
+      }
+      if (finished) return;
+      if (std::string error = comm_.asyncError(); !error.empty())
+        abortRun("rank " + std::to_string(rank_) + ": " + comm_.name() + ": " + error);
+      const Clock::time_point now = Clock::now();
+      if (progressed) {
+        lastProgress = now;
+      } else if (std::chrono::duration<double>(now - lastProgress).count() > options_.stallSeconds) {
+        for (size_t s = 0; s < perStream.size(); ++s) {
+          if (done[s] == perStream[s].size()) continue;
+          const int i = perStream[s][done[s]];
+          if (program_.instructions(i).has_collective() && issued_[size_t(i)].load())
+            abortRun(where(i) + ": no progress for " + std::to_string(int(options_.stallSeconds)) +
+                     " s; a peer has stopped or died (see its messages)");
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    case plan::SEND:
-      MPI_Isend(in, count, type, int(c.peer()), tag, comm, &request);
-      break;
-    case plan::RECV:
-      MPI_Irecv(out, count, type, int(c.peer()), tag, comm, &request);
-      break;
-    default:
-      abortRun(where(i) + ": collective kind " + plan::CollectiveKind_Name(c.kind()) + " is not supported");
-    }
-    return request;
   }
 
   const plan::Plan &plan_;
   const uint32_t rank_;
   const RunOptions &options_;
+  ComputeBackend &compute_;
+  CommBackend &comm_;
   const plan::Program &program_;
   const AxisCoordinates axes_;
-  std::map<std::string, MPI_Comm> comms_;
-  std::unique_ptr<std::byte, FreeDeleter> arena_;
+  std::vector<int> kernels_, collectives_;  // instruction indices, in issue order
+  std::vector<KernelCall> calls_;           // by instruction
+  std::vector<std::pair<int, std::vector<std::byte>>> inputs_;  // buffer, its bytes
   Events events_;
-  std::vector<Timing> timings_;
+  std::vector<std::atomic<bool>> issued_;  // by instruction: issued (queued) or completed
+  std::vector<Timing> hostTimings_;        // host-progressed communication of this pass
+  bool timed_ = true;
   Clock::time_point start_;
-  double wallSeconds_ = 0;
-  std::vector<int64_t> routed_, dropped_;
-  std::map<int, std::array<std::vector<int>, 4>> allToAllCounts_;  // by instruction, in flight
+  std::vector<Pass> passes_;
 };
 
 // Whether any rank failed; every rank learns the lowest failing rank.
@@ -497,22 +582,26 @@ int lowestFailingRank(bool failed, int rank) {
   return lowest == std::numeric_limits<int>::max() ? -1 : lowest;
 }
 
-std::string formatSeconds(double s) {
-  char buf[32];
-  if (s >= 1) std::snprintf(buf, sizeof buf, "%.3f s", s);
-  else if (s >= 1e-3) std::snprintf(buf, sizeof buf, "%.3f ms", s * 1e3);
-  else std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
-  return buf;
+// Every rank calls this at the same point of start-up: true when some rank found a problem
+// (each failing rank prints its own, the others say whom they stop for).
+bool startupFailed(const std::string &problem, int rank) {
+  const int lowest = lowestFailingRank(!problem.empty(), rank);
+  if (lowest < 0) return false;
+  if (!problem.empty())
+    std::fprintf(stderr, "moeplan-run: error: rank %d: %s\n", rank, problem.c_str());
+  else
+    std::fprintf(stderr, "moeplan-run: error: rank %d: stopping before compute: rank %d could "
+                         "not start (see its message)\n", rank, lowest);
+  return true;
 }
-
 
 // -- after the run: outputs, measurements, trace, all gathered on rank 0 ------------------
 
 constexpr int kOutputTag = 1, kTraceTag = 2;
 
-// Rank 0 assembles every OUTPUT buffer of every rank into the full tensors and writes them.
-void gatherOutputs(const plan::Plan &plan, const RankRun &run, uint32_t rank,
-                   const std::string &path) {
+// Rank 0 assembles every OUTPUT buffer of every rank into the full tensors (F32) and writes
+// them.
+void gatherOutputs(const plan::Plan &plan, RankRun &run, uint32_t rank, const std::string &path) {
   const uint32_t world = uint32_t(plan.ranks_size());
   auto outputsOf = [&](uint32_t r) {
     std::vector<int> list;
@@ -523,8 +612,8 @@ void gatherOutputs(const plan::Plan &plan, const RankRun &run, uint32_t rank,
   };
   if (rank != 0) {
     for (int b : outputsOf(rank)) {
-      const plan::Buffer &buf = run.program().buffers(b);
-      MPI_Send(run.buffer(uint32_t(b)), int(buf.bytes() / 4), MPI_FLOAT, 0, kOutputTag, MPI_COMM_WORLD);
+      const std::vector<float> data = run.bufferAsF32(b);
+      MPI_Send(data.data(), int(data.size()), MPI_FLOAT, 0, kOutputTag, MPI_COMM_WORLD);
     }
     return;
   }
@@ -535,12 +624,14 @@ void gatherOutputs(const plan::Plan &plan, const RankRun &run, uint32_t rank,
     const AxisCoordinates axes = axisCoordinates(plan, r);
     for (int b : outputsOf(r)) {
       const plan::Buffer &buf = prog.buffers(b);
-      std::vector<float> data(static_cast<size_t>(buf.bytes() / 4));
-      if (r == 0)
-        std::memcpy(data.data(), run.buffer(uint32_t(b)), buf.bytes());
-      else
+      std::vector<float> data;
+      if (r == 0) {
+        data = run.bufferAsF32(b);
+      } else {
+        data.resize(size_t(buf.bytes() / planfile::dtypeBytes(buf.dtype())));
         MPI_Recv(data.data(), int(data.size()), MPI_FLOAT, int(r), kOutputTag, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
+      }
       const Block block = blockOf(buf.slice(), axes, plan.strategy().micro_batches());
       std::vector<float> blockData(data.size());
       bufferToBlock(block, data.data(), blockData.data(), 4);
@@ -551,21 +642,9 @@ void gatherOutputs(const plan::Plan &plan, const RankRun &run, uint32_t rank,
       tensor.resize(size_t(elements));
       shapes[buf.slice().tensor()] = full;
       // Scatter the block into the full tensor, skipping the padding past its extent.
-      const size_t dims = full.size();
-      std::vector<int64_t> index(dims, 0);
-      for (int64_t i = 0; i < block.elements(); ++i) {
-        int64_t rest = i, flat = 0;
-        bool inside = true;
-        for (size_t d = dims; d-- > 0;) {
-          index[d] = block.begin[d] + rest % block.count[d];
-          rest /= block.count[d];
-        }
-        for (size_t d = 0; d < dims; ++d) {
-          inside = inside && index[d] < full[d];
-          flat = flat * full[d] + index[d];
-        }
-        if (inside) tensor[size_t(flat)] = blockData[size_t(i)];
-      }
+      forEachBlockElement(block.begin, block.count, full, [&](int64_t i, int64_t flat) {
+        if (flat >= 0) tensor[size_t(flat)] = blockData[size_t(i)];
+      });
     }
   }
   checkpoint::SafetensorsWriter writer;
@@ -589,64 +668,105 @@ void writeSeededInput(const plan::Plan &plan, uint64_t seed, const std::string &
       if (b.dtype() == plan::I32) {
         std::vector<int32_t> data(static_cast<size_t>(elements));
         for (int64_t i = 0; i < elements; ++i)
-          data[size_t(i)] = seededToken(seed, i / full[1], i % full[1], plan.model().vocab());
+          data[size_t(i)] = kernels::seededToken(seed, i / full[1], i % full[1], plan.model().vocab());
         writer.add(b.slice().tensor(), checkpoint::DType::I32, full, data.data());
       } else {
         std::vector<float> data(static_cast<size_t>(elements));
-        for (int64_t i = 0; i < elements; ++i) data[size_t(i)] = seededUniform(seed, b.slice().tensor(), uint64_t(i));
+        const uint64_t key = kernels::streamKey(seed, b.slice().tensor());
+        for (int64_t i = 0; i < elements; ++i) data[size_t(i)] = kernels::seededUniformAt(key, uint64_t(i));
         writer.add(b.slice().tensor(), checkpoint::DType::F32, full, data.data());
       }
     }
   writer.write(path);
 }
 
+// How the run was set up, for the report.
+struct RunSetup {
+  std::string backend, comm;
+  std::vector<std::string> devices;        // per rank
+  std::vector<double> arenaPlan, arenaAllocated;  // bytes per rank
+  uint32_t iterations = 1, warmup = 0;
+  bool graph = false;
+};
+
 struct Measurements {
-  std::vector<double> wall;                       // per rank
+  std::vector<double> wall;                       // per rank: median over measured passes
   std::map<std::string, double> kernelSeconds;    // by kind, summed over ranks
   std::map<std::string, double> collectiveSeconds;
   std::map<std::string, uint64_t> kernelCounts, collectiveCounts;
   std::vector<int64_t> routed, dropped;           // [layer x expert], [layer]
 };
 
-// Sums each rank's time per kind; values reach rank 0 only.
-Measurements gatherMeasurements(const plan::Plan &plan, const RankRun &run, uint32_t rank) {
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The measured pass whose wall time is this rank's median (the lower one of an even count).
+size_t medianPass(const std::vector<Pass> &passes) {
+  std::vector<size_t> order(passes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return passes[a].wall < passes[b].wall; });
+  return order[(order.size() - 1) / 2];
+}
+
+// Sums each rank's time per kind (the median over passes); values reach rank 0 only.
+Measurements gatherMeasurements(const plan::Plan &plan, RankRun &run, uint32_t rank) {
   Measurements m;
   const uint32_t world = uint32_t(plan.ranks_size());
   // Fixed layout: one slot per kernel kind and per collective kind.
   const int kernelKinds = plan::KernelKind_ARRAYSIZE, collectiveKinds = plan::CollectiveKind_ARRAYSIZE;
-  std::vector<double> mine(static_cast<size_t>(2 * (kernelKinds + collectiveKinds)), 0.0), sum(mine.size());
+  const size_t kinds = size_t(kernelKinds + collectiveKinds);
+  std::vector<double> mine(2 * kinds, 0.0), sum(mine.size());
   const plan::Program &prog = run.program();
-  for (int i = 0; i < prog.instructions_size(); ++i) {
-    const Timing &t = run.timings()[size_t(i)];
-    const plan::Instruction &inst = prog.instructions(i);
-    const size_t slot = inst.has_kernel() ? size_t(inst.kernel().kind())
-                                          : size_t(kernelKinds + inst.collective().kind());
-    mine[slot] += t.end - t.start;
-    mine[size_t(kernelKinds + collectiveKinds) + slot] += 1;
+  const std::vector<Pass> &passes = run.passes();
+  std::vector<std::vector<double>> perPass(kinds);
+  for (const Pass &pass : passes) {
+    if (pass.timings.empty()) continue;  // --graph: no per-instruction times
+    std::vector<double> seconds(kinds, 0.0), counts(kinds, 0.0);
+    for (int i = 0; i < prog.instructions_size(); ++i) {
+      const Timing &t = pass.timings[size_t(i)];
+      const plan::Instruction &inst = prog.instructions(i);
+      const size_t slot = inst.has_kernel() ? size_t(inst.kernel().kind())
+                                            : size_t(kernelKinds + inst.collective().kind());
+      seconds[slot] += t.end - t.start;
+      counts[slot] += 1;
+    }
+    for (size_t k = 0; k < kinds; ++k) {
+      perPass[k].push_back(seconds[k]);
+      mine[kinds + k] = counts[k];
+    }
   }
+  for (size_t k = 0; k < kinds; ++k) mine[k] = median(perPass[k]);
   MPI_Reduce(mine.data(), sum.data(), int(mine.size()), MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-  double wall = run.wallSeconds();
+  std::vector<double> walls;
+  for (const Pass &pass : passes) walls.push_back(pass.wall);
+  double wall = median(walls);
   m.wall.resize(world);
   MPI_Gather(&wall, 1, MPI_DOUBLE, m.wall.data(), 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   const size_t layers = plan.model().layers(), experts = plan.model().experts();
-  std::vector<int64_t> routed = run.routed(), dropped = run.dropped();
-  routed.resize(layers * experts, 0);
-  dropped.resize(layers, 0);
-  m.routed.resize(routed.size());
-  m.dropped.resize(dropped.size());
-  MPI_Reduce(routed.data(), m.routed.data(), int(routed.size()), MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
-  MPI_Reduce(dropped.data(), m.dropped.data(), int(dropped.size()), MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+  RoutingCounts counts = run.counts();
+  counts.routed.resize(layers * experts, 0);
+  counts.dropped.resize(layers, 0);
+  m.routed.resize(counts.routed.size());
+  m.dropped.resize(counts.dropped.size());
+  MPI_Reduce(counts.routed.data(), m.routed.data(), int(counts.routed.size()), MPI_INT64_T, MPI_SUM,
+             0, MPI_COMM_WORLD);
+  MPI_Reduce(counts.dropped.data(), m.dropped.data(), int(counts.dropped.size()), MPI_INT64_T,
+             MPI_SUM, 0, MPI_COMM_WORLD);
   if (rank == 0)
-    for (int k = 0; k < kernelKinds + collectiveKinds; ++k) {
-      const double count = sum[size_t(kernelKinds + collectiveKinds + k)];
+    for (size_t k = 0; k < kinds; ++k) {
+      const double count = sum[kinds + k];
       if (count == 0) continue;
-      if (k < kernelKinds) {
+      if (int(k) < kernelKinds) {
         const std::string name = plan::KernelKind_Name(plan::KernelKind(k));
-        m.kernelSeconds[name] = sum[size_t(k)];
+        m.kernelSeconds[name] = sum[k];
         m.kernelCounts[name] = uint64_t(count);
       } else {
-        const std::string name = plan::CollectiveKind_Name(plan::CollectiveKind(k - kernelKinds));
-        m.collectiveSeconds[name] = sum[size_t(k)];
+        const std::string name = plan::CollectiveKind_Name(plan::CollectiveKind(int(k) - kernelKinds));
+        m.collectiveSeconds[name] = sum[k];
         m.collectiveCounts[name] = uint64_t(count);
       }
     }
@@ -665,14 +785,21 @@ double measuredLoadBalance(const plan::Plan &plan, const int64_t *routed) {
   return max > 0 ? mean / max : 1;
 }
 
-nlohmann::json reportJson(const plan::Plan &plan, const Measurements &m) {
+nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const Measurements &m) {
   const double tokens = double(plan.workload().sequences()) *
                         double(plan.workload().phase() == plan::DECODE ? 1 : plan.workload().seq_len());
   const double slowest = *std::max_element(m.wall.begin(), m.wall.end());
   nlohmann::json j = {{"schema", "moeplan-run"},
-                      {"version", 1},
+                      {"version", 2},
                       {"plan", plan.name()},
                       {"ranks", plan.ranks_size()},
+                      {"backend", setup.backend},
+                      {"comm", setup.comm},
+                      {"devices", setup.devices},
+                      {"graph", setup.graph},
+                      {"iterations", setup.iterations},
+                      {"warmup", setup.warmup},
+                      {"arena_bytes_per_rank", {{"plan", setup.arenaPlan}, {"allocated", setup.arenaAllocated}}},
                       {"wall_seconds_per_rank", m.wall},
                       {"tokens", tokens},
                       {"tokens_per_second", slowest > 0 ? tokens / slowest : 0.0}};
@@ -709,6 +836,18 @@ std::string reportText(const nlohmann::json &j) {
   }();
   out << "moeplan-run: plan \"" << j["plan"].get<std::string>() << "\" on " << wall.size()
       << (wall.size() == 1 ? " rank\n" : " ranks\n");
+  const std::vector<std::string> devices = j["devices"];
+  out << "backend " << j["backend"].get<std::string>() << " (rank 0: " << devices.front() << "), comm "
+      << j["comm"].get<std::string>();
+  const uint32_t iterations = j["iterations"], warmup = j["warmup"];
+  if (iterations > 1 || warmup > 0)
+    out << "; " << iterations << (iterations == 1 ? " pass" : " passes") << " after " << warmup
+        << " warm-up, median" << (j["graph"].get<bool>() ? ", replayed as a CUDA graph" : "");
+  const std::vector<double> planned = j["arena_bytes_per_rank"]["plan"],
+                            allocated = j["arena_bytes_per_rank"]["allocated"];
+  out << "\narena per rank: " << formatBytes(*std::max_element(allocated.begin(), allocated.end()))
+      << " allocated (plan: " << formatBytes(*std::max_element(planned.begin(), planned.end()))
+      << ", largest rank)\n";
   out << "wall time per rank:";
   for (size_t r = 0; r < wall.size(); ++r) out << (r % 8 == 0 ? "\n " : "") << " " << r << ": " << formatSeconds(wall[r]);
   out << "\nthroughput: " << j["tokens"].get<double>() << " tokens in "
@@ -716,7 +855,8 @@ std::string reportText(const nlohmann::json &j) {
       << j["tokens_per_second"].get<double>() << " tokens/s\n";
   auto table = [&](const char *title, const nlohmann::json &kinds) {
     out << title << " (summed over ranks; share of all ranks' wall time)\n";
-    if (kinds.empty()) out << "  none\n";
+    if (j["graph"].get<bool>()) out << "  not measured: a CUDA graph replays as one launch\n";
+    else if (kinds.empty()) out << "  none\n";
     for (auto it = kinds.begin(); it != kinds.end(); ++it) {
       char line[160];
       const double s = it.value()["seconds"];
@@ -741,10 +881,10 @@ std::string reportText(const nlohmann::json &j) {
   return out.str();
 }
 
-// Rank 0 collects every rank's timings and writes them as a Perfetto trace.
-void gatherTrace(const plan::Plan &plan, const RankRun &run, uint32_t rank, const std::string &path) {
+// Rank 0 collects every rank's timings of its median pass and writes them as a Perfetto trace.
+void gatherTrace(const plan::Plan &plan, RankRun &run, uint32_t rank, const std::string &path) {
   std::vector<double> mine;
-  for (const Timing &t : run.timings()) {
+  for (const Timing &t : run.passes()[medianPass(run.passes())].timings) {
     mine.push_back(t.start);
     mine.push_back(t.end);
   }
@@ -779,33 +919,134 @@ void gatherTrace(const plan::Plan &plan, const RankRun &run, uint32_t rank, cons
   if (!out) throw std::runtime_error(path + ": cannot write the trace");
 }
 
+// -- start-up: where the ranks are, which backends ------------------------------------------
+
+// Every rank's host, local rank and visible devices, gathered over the world.
+std::vector<RankPlace> gatherPlaces(int worldRank, int worldSize) {
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, worldRank, MPI_INFO_NULL, &local);
+  int localRank = 0;
+  MPI_Comm_rank(local, &localRank);
+  MPI_Comm_free(&local);
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  MPI_Get_processor_name(host, &length);
+  std::vector<char> hosts(size_t(worldSize) * MPI_MAX_PROCESSOR_NAME);
+  MPI_Allgather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts.data(), MPI_MAX_PROCESSOR_NAME,
+                MPI_CHAR, MPI_COMM_WORLD);
+  int mine[2] = {localRank, visibleCudaDevices()};
+  std::vector<int> all(size_t(worldSize) * 2);
+  MPI_Allgather(mine, 2, MPI_INT, all.data(), 2, MPI_INT, MPI_COMM_WORLD);
+  std::vector<RankPlace> places(static_cast<size_t>(worldSize));
+  for (int r = 0; r < worldSize; ++r) {
+    const char *h = hosts.data() + size_t(r) * MPI_MAX_PROCESSOR_NAME;
+    places[size_t(r)].host.assign(h, strnlen(h, MPI_MAX_PROCESSOR_NAME));
+    places[size_t(r)].localRank = uint32_t(all[size_t(2 * r)]);
+    places[size_t(r)].devices = all[size_t(2 * r + 1)];
+  }
+  return places;
+}
+
+// The backends this run uses and the start-up problems of the choice ("" if none).
+struct Choice {
+  std::string backend, comm, problem;
+  std::vector<std::string> notes;
+};
+
+Choice chooseBackends(const plan::Plan &plan, const RunOptions &options,
+                      const std::vector<RankPlace> &places, int worldRank) {
+  Choice c;
+  const plan::DType dtype = plan.model().dtype();
+  const bool halfPrecision = dtype == plan::F16 || dtype == plan::BF16;
+  const RankPlace &me = places[size_t(worldRank)];
+  c.backend = options.backend;
+  if (c.backend.empty()) c.backend = halfPrecision && me.devices > 0 && haveCudaBackend() ? "cuda" : "cpu";
+  if (c.backend == "cpu" && halfPrecision && options.backend.empty()) {
+    c.problem = "the plan computes in " + plan::DType_Name(dtype) + ", which the CPU backend "
+                "cannot; " + (haveCudaBackend() ? "this rank sees no CUDA device"
+                                                : "this moeplan-run was built without CUDA") +
+                " (compile with model.dtype FP32 to run on CPUs)";
+    return c;
+  }
+  const PlacementCheck placement = checkPlacement(plan, places);
+  c.notes = placement.notes;
+  if (!placement.errors.empty()) {
+    c.problem = placement.errors.front();
+    return c;
+  }
+  c.comm = options.comm;
+  if (c.comm.empty()) {
+    c.comm = c.backend == "cuda" && placement.sharedDevices.empty() ? "nccl" : "mpi";
+    if (c.backend == "cuda" && !placement.sharedDevices.empty())
+      c.notes.push_back("communication over MPI through host memory: ranks " +
+                        std::to_string(placement.sharedDevices.front().first) + " and " +
+                        std::to_string(placement.sharedDevices.front().second) +
+                        " (and maybe others) share a GPU, which NCCL refuses");
+  }
+  if (c.comm == "nccl" && c.backend != "cuda") {
+    c.problem = "--comm nccl moves device memory; it needs --backend cuda";
+  } else if (c.comm == "nccl" && !placement.sharedDevices.empty()) {
+    const auto [first, second] = placement.sharedDevices.front();
+    c.problem = "ranks " + std::to_string(first) + " and " + std::to_string(second) + " would share GPU " +
+                std::to_string(places[first].device()) + " of host \"" + places[first].host +
+                "\", which NCCL refuses: run one rank per GPU, or use --comm mpi";
+  } else if (options.graph && c.backend != "cuda") {
+    c.problem = "--graph captures a CUDA graph; it needs --backend cuda";
+  } else if (options.graph && c.comm == "mpi" && plan.ranks_size() > 1) {
+    c.problem = "--graph captures communication only with --comm nccl (MPI runs on the host)";
+  } else if (options.graph && !options.trace.empty()) {
+    c.problem = "--trace needs per-instruction times, which a CUDA graph replay does not give "
+                "(drop --graph or --trace)";
+  }
+  return c;
+}
+
 } // namespace
-
-} // namespace moeplan::runtime
-
-namespace moeplan::runtime {
 
 int runPlan(const RunOptions &options) {
   int worldRank = 0, worldSize = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
   MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
-  auto fail = [&](const std::string &message) {
-    std::fprintf(stderr, "moeplan-run: error: rank %d: %s\n", worldRank, message.c_str());
-    return kExitUnusable;
-  };
 
-  // Every rank reads and validates the plan itself: all reach the same verdict.
+  // Every rank reads and validates the plan itself, and every rank takes part in each
+  // agreement below, so that a rank with a different or missing file stops its peers too.
+  std::string problem;
   std::vector<planfile::PlanError> errors;
   std::optional<plan::Plan> plan = planfile::readPlanFile(options.planPath, errors);
-  if (!plan) return fail(planfile::formatErrors(options.planPath, errors));
-  if (plan->ranks_size() != worldSize)
-    return fail(options.planPath + ": the plan has " + std::to_string(plan->ranks_size()) +
-                " ranks, but mpirun started " + std::to_string(worldSize) + " (run it with mpirun -np " +
-                std::to_string(plan->ranks_size()) + ")");
+  if (!plan)
+    problem = planfile::formatErrors(options.planPath, errors);
+  else if (plan->ranks_size() != worldSize)
+    problem = options.planPath + ": the plan has " + std::to_string(plan->ranks_size()) +
+              " ranks, but mpirun started " + std::to_string(worldSize) + " (run it with mpirun -np " +
+              std::to_string(plan->ranks_size()) + ")";
+  if (startupFailed(problem, worldRank)) return kExitUnusable;
 
-  RankRun run(*plan, uint32_t(worldRank), options);
-  run.createCommunicators();
-  std::string problem;
+  const std::vector<RankPlace> places = gatherPlaces(worldRank, worldSize);
+  Choice choice = chooseBackends(*plan, options, places, worldRank);
+  if (startupFailed(choice.problem, worldRank)) return kExitUnusable;
+  if (worldRank == 0)
+    for (const std::string &note : choice.notes) std::fprintf(stderr, "moeplan-run: note: %s\n", note.c_str());
+
+  BackendOptions backendOptions;
+  backendOptions.localRank = places[size_t(worldRank)].localRank;
+  backendOptions.stallSeconds = options.stallSeconds;
+  std::unique_ptr<ComputeBackend> compute;
+  std::unique_ptr<CommBackend> comm;
+  try {
+    compute = makeComputeBackend(choice.backend, *plan, backendOptions);
+    comm = makeCommBackend(choice.comm, *compute, backendOptions);
+  } catch (const std::exception &e) {
+    problem = e.what();
+  }
+  if (startupFailed(problem, worldRank)) return kExitUnusable;
+  try {
+    comm->connect(*plan, uint32_t(worldRank));  // collective over the world
+  } catch (const std::exception &e) {
+    problem = e.what();
+  }
+  if (startupFailed(problem, worldRank)) return kExitUnusable;
+
+  RankRun run(*plan, uint32_t(worldRank), options, *compute, *comm);
   try {
     run.prepare();
     if (worldRank == 0 && !options.writeInput.empty() && options.inputSeed)
@@ -815,20 +1056,38 @@ int runPlan(const RunOptions &options) {
   }
   // Nobody computes unless every rank is ready: a rank that cannot load its shard would
   // otherwise leave its peers waiting in their first collective.
-  if (int lowest = lowestFailingRank(!problem.empty(), worldRank); lowest >= 0) {
-    if (!problem.empty()) return fail(problem);
-    return fail("stopping before compute: rank " + std::to_string(lowest) + " could not start (see its message)");
-  }
+  if (startupFailed(problem, worldRank)) return kExitUnusable;
 
   run.execute();
 
+  RunSetup setup;
+  setup.backend = choice.backend;
+  setup.comm = choice.comm;
+  setup.iterations = options.iterations;
+  setup.warmup = options.warmup ? *options.warmup : (options.iterations > 1 ? 1u : 0u);
+  if (options.graph) setup.warmup = std::max(setup.warmup, 1u);
+  setup.graph = options.graph;
   int status = 0;
   try {
+    // Devices and arena sizes of every rank (rank 0 reports them).
+    const std::string device = compute->device();
+    std::vector<char> names(size_t(worldSize) * 128);
+    char mine[128] = {};
+    std::snprintf(mine, sizeof mine, "%s", device.c_str());
+    MPI_Gather(mine, 128, MPI_CHAR, names.data(), 128, MPI_CHAR, 0, MPI_COMM_WORLD);
+    double arena[2] = {double(run.program().arena_bytes()), double(compute->allocatedBytes())};
+    std::vector<double> arenas(size_t(worldSize) * 2);
+    MPI_Gather(arena, 2, MPI_DOUBLE, arenas.data(), 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    for (int r = 0; r < worldSize; ++r) {
+      setup.devices.emplace_back(names.data() + size_t(r) * 128);
+      setup.arenaPlan.push_back(arenas[size_t(2 * r)]);
+      setup.arenaAllocated.push_back(arenas[size_t(2 * r + 1)]);
+    }
     if (!options.output.empty()) gatherOutputs(*plan, run, uint32_t(worldRank), options.output);
     Measurements m = gatherMeasurements(*plan, run, uint32_t(worldRank));
     if (!options.trace.empty()) gatherTrace(*plan, run, uint32_t(worldRank), options.trace);
     if (worldRank == 0) {
-      nlohmann::json report = reportJson(*plan, m);
+      nlohmann::json report = reportJson(*plan, setup, m);
       if (options.printReport) std::fputs(reportText(report).c_str(), stdout);
       if (!options.reportJson.empty()) {
         std::ofstream out(options.reportJson);

@@ -1,5 +1,7 @@
 #include "moeplan/Runtime/InitWeights.h"
-#include "moeplan/Runtime/Seeded.h"
+
+#include "moeplan/Kernels/Seeded.h"
+#include "moeplan/Runtime/DTypes.h"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -10,7 +12,21 @@
 
 namespace moeplan::runtime {
 
-checkpoint::SafetensorsWriter initWeights(const plan::Plan &plan, uint64_t seed) {
+InitRule initRule(const std::string &name, const std::vector<int64_t> &shape) {
+  // Bias names end in "bias", "bq".."bo" or "b_up"/"b_gate"/"b_down".
+  const std::string last = name.substr(name.rfind('.') + 1);
+  const bool bias = last == "bias" || last.rfind("b_", 0) == 0 || (last.size() == 2 && last[0] == 'b');
+  const bool normWeight = name.find("norm") != std::string::npos && last == "weight";
+  if (normWeight) return {0.1f, 1.0f};
+  if (bias) return {0.1f, 0.0f};
+  if (name != "embedding.weight" && shape.size() >= 2)
+    // Uniform in [-a, a) has variance a^2 / 3: a = sqrt(3 / fan_in) gives 1 / fan_in.
+    return {float(std::sqrt(3.0 / double(shape[shape.size() - 2]))), 0.0f};
+  return {};
+}
+
+checkpoint::SafetensorsWriter initWeights(const plan::Plan &plan, uint64_t seed,
+                                          checkpoint::DType dtype) {
   std::map<std::string, std::vector<int64_t>> tensors;  // name order: deterministic
   for (const plan::Program &prog : plan.programs())
     for (const plan::Buffer &b : prog.buffers())
@@ -21,23 +37,14 @@ checkpoint::SafetensorsWriter initWeights(const plan::Plan &plan, uint64_t seed)
   for (const auto &[name, shape] : tensors) {
     int64_t elements = 1;
     for (int64_t d : shape) elements *= d;
-    // Bias names end in "bias", "bq".."bo" or "b_up"/"b_gate"/"b_down".
-    const std::string last = name.substr(name.rfind('.') + 1);
-    const bool bias = last == "bias" || last.rfind("b_", 0) == 0 || (last.size() == 2 && last[0] == 'b');
-    const bool normWeight = name.find("norm") != std::string::npos && last == "weight";
-    float scale = 1, offset = 0;
-    if (normWeight) {
-      scale = 0.1f, offset = 1;
-    } else if (bias) {
-      scale = 0.1f;
-    } else if (name != "embedding.weight" && shape.size() >= 2) {
-      // Uniform in [-a, a) has variance a^2 / 3: a = sqrt(3 / fan_in) gives 1 / fan_in.
-      scale = float(std::sqrt(3.0 / double(shape[shape.size() - 2])));
-    }
+    const InitRule rule = initRule(name, shape);
+    const uint64_t key = kernels::streamKey(seed, name);
     std::vector<float> data(static_cast<size_t>(elements));
     for (int64_t i = 0; i < elements; ++i)
-      data[size_t(i)] = offset + scale * seededUniform(seed, name, uint64_t(i));
-    writer.add(name, checkpoint::DType::F32, shape, data.data());
+      data[size_t(i)] = rule.offset + rule.scale * kernels::seededUniformAt(key, uint64_t(i));
+    std::vector<std::byte> stored(size_t(elements) * checkpoint::dtypeBytes(dtype));
+    convert(plan::F32, data.data(), planDType(dtype), stored.data(), uint64_t(elements));
+    writer.add(name, dtype, shape, stored.data());
   }
 
   std::string model;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -15,11 +16,13 @@
 
 namespace moeplan::checkpoint {
 
-// The element types moeplan reads and writes. Files may hold others (F16, BF16, ...): they
-// are validated and listed, but readBlock refuses them.
-enum class DType { F32, I32 };
-const char *dtypeName(DType dtype);  // as the file spells it: "F32", "I32"
-constexpr size_t kDTypeBytes = 4;   // of both F32 and I32
+// The element types moeplan reads and writes (Float16.h converts the 16-bit ones). Files may
+// hold others (F64, F8_E4M3, ...): they are validated and listed, but readBlock refuses them.
+enum class DType { F32, I32, F16, BF16 };
+const char *dtypeName(DType dtype);  // as the file spells it: "F32", "I32", "F16", "BF16"
+size_t dtypeBytes(DType dtype);      // 4, 4, 2, 2
+// The DType a file's dtype string names, if moeplan reads it.
+std::optional<DType> parseDType(const std::string &name);
 std::string shapeText(const std::vector<int64_t> &dims);  // "[2, 4]", as messages show shapes
 
 // Largest JSON header accepted, as the reference implementation.
@@ -57,7 +60,7 @@ public:
   const std::map<std::string, std::string> &metadata() const { return metadata_; }
 
   // Reads the block [begin[d], begin[d] + count[d]) of each dim of tensor `name` into dst,
-  // row-major with shape `count`. Elements past the tensor's extent in any dim (the padding
+  // row-major with shape `count`, as the file holds it (dtypeBytes(dtype) per element). Elements past the tensor's extent in any dim (the padding
   // of a dim cut into ceil-sized pieces) are zero. Checks first that the tensor exists, has
   // `dtype` and exactly `expectShape`, and that begin/count have its rank and are
   // non-negative. Reads with pread in contiguous runs (a run spans the innermost dims the
@@ -68,6 +71,9 @@ public:
   // The whole tensor (its elements() values).
   void readAll(const std::string &name, DType dtype, const std::vector<int64_t> &expectShape,
                void *dst) const;
+  // The dtype tensor `name` has in the file, when moeplan reads it; throws CheckpointError
+  // naming the tensor when it is absent or of another dtype.
+  DType dtypeOf(const std::string &name) const;
 
 private:
   SafetensorsReader(int fd, std::string path);

@@ -32,6 +32,10 @@ struct PlanLimits {
   static constexpr size_t kReportedErrors = 100;  // validatePlan lists at most this many
 };
 
+// Bytes per element of a plan dtype (plan::DType, or any int read from a file); 0 for a
+// value that is no dtype.
+uint64_t dtypeBytes(int dtype);
+
 // One thing wrong with a plan: where (a field path such as
 // "programs[0].instructions[12].kernel.inputs[1]") and which rule it breaks.
 struct PlanError {

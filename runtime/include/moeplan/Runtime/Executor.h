@@ -1,9 +1,11 @@
-// moeplan-run's engine: one process per plan rank (under mpirun). It checks the plan and the
-// world before any compute, builds one MPI communicator per mesh axis, allocates the rank's
-// arena once, loads its weight shards and inputs, and executes its program: compute
-// (stream 0) on the calling thread, communication (streams 1 and 2) on a thread of its own
-// that posts non-blocking MPI operations in the plan's global order, so transfers overlap
-// compute exactly where the plan's events allow. It measures what it did.
+// moeplan-run's engine: one process per plan rank (under mpirun). It walks the rank's
+// program; a compute backend (cpu, cuda) and a communication backend (mpi, nccl) carry it
+// out (Backend.h). Before any compute it checks the plan, the world, the placement of ranks
+// on hosts and devices, then creates the backends and the communicators of the rank's
+// groups, allocates the arena once and loads the weight shards and inputs; every rank agrees
+// that every other is ready. Kernels (stream 0) are issued by one thread, communication
+// (streams 1 and 2) by another in the plan's global order, so transfers overlap compute
+// exactly where the plan's events allow. It measures what it did.
 #pragma once
 
 #include "moeplan/schema/plan.pb.h"
@@ -17,7 +19,8 @@ namespace moeplan::runtime {
 
 struct RunOptions {
   std::string planPath;
-  std::string checkpoint;                 // safetensors, unsharded layout
+  std::string checkpoint;                 // safetensors, unsharded layout (F32, F16 or BF16)
+  std::optional<uint64_t> randomWeights;  // instead of `checkpoint`: init-weights values
   std::string input;                      // safetensors with "tokens" (or "hidden_in")
   std::optional<uint64_t> inputSeed;      // instead of `input`: deterministic random input
   std::string writeInput;                 // where rank 0 writes the input it used
@@ -25,6 +28,13 @@ struct RunOptions {
   std::string trace;                      // measured timeline, Perfetto JSON
   std::string reportJson;                 // the measurements as JSON
   bool printReport = true;                // rank 0 prints the measurements
+  std::string backend;                    // "cpu", "cuda"; empty: cuda for F16/BF16 plans
+                                          // where a device is visible, else cpu
+  std::string comm;                       // "mpi", "nccl"; empty: nccl with cuda (mpi where
+                                          // ranks share a device), mpi with cpu
+  uint32_t iterations = 1;                // measured forward passes (the report: median)
+  std::optional<uint32_t> warmup;         // unmeasured passes first; default 1 if iterations > 1
+  bool graph = false;                     // cuda: capture the forward once, replay it
   double stallSeconds = 120;              // communication that makes no progress this long aborts
   // Testing the fault paths: (rank, instruction) where that rank is killed (SIGKILL), or
   // where it stops making progress for good.
