@@ -1,5 +1,7 @@
 # lit configuration: FileCheck tests of the moeplan command line and, later, of each pass.
 import os
+import shutil
+import subprocess
 
 import lit.formats
 
@@ -22,3 +24,10 @@ for var, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CON
 config.substitutions.append(("%mpirun", "mpirun"))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%oracle", os.path.join(config.test_source_root, "oracle")))
+
+# Features: "cuda-build" where moeplan-run has the CUDA backend, "cuda-device" where a GPU is
+# visible (tests of the no-device path say UNSUPPORTED: cuda-device).
+if config.moeplan_have_cuda:
+    config.available_features.add("cuda-build")
+if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
+    config.available_features.add("cuda-device")

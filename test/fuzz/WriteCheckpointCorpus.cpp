@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
   reshaped.add("extra", DType::F32, {2}, reference.wq.data());
   reshaped.add("empty", DType::F32, {0, 4}, nullptr);
 
-  // Dtypes moeplan lists but does not read, beside an F32 it does; no padding, as other
+  // 16-bit floats (read as stored), a dtype moeplan only lists (U8), and an F32; no padding, as other
   // writers leave it.
   const std::string otherDtypes = rawFile(
       R"({"half":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},)"

@@ -182,6 +182,8 @@ def check_weights(cfg, tensors, where="checkpoint"):
     weights = {}
     for name, shape in want.items():
         arr = np.asarray(tensors[name])
+        if arr.dtype == np.float16:  # F16 checkpoints: widened exactly, as moeplan-run loads them
+            arr = arr.astype(np.float32)
         if arr.dtype != np.float32:
             raise OracleError("%s: %s is %s, expected float32" % (where, name, arr.dtype))
         if tuple(arr.shape) != tuple(shape):

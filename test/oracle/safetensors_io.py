@@ -28,6 +28,9 @@ DTYPES = {
     "BOOL": np.dtype("?"),
 }
 _NAMES = {(dt.kind, dt.itemsize): name for name, dt in DTYPES.items()}
+# Read only: numpy has no bfloat16, so BF16 tensors come back widened to float32 (exactly:
+# a bfloat16 is the top half of a float32's bits).
+BF16 = np.dtype("<u2")
 
 METADATA_KEY = "__metadata__"
 
@@ -105,9 +108,9 @@ def deserialize(blob):
             dtype_name, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise SafetensorsError("tensor %r: malformed header entry %r" % (name, info))
-        if dtype_name not in DTYPES:
+        if dtype_name not in DTYPES and dtype_name != "BF16":
             raise SafetensorsError("tensor %r: unsupported dtype %r" % (name, dtype_name))
-        dt = DTYPES[dtype_name]
+        dt = BF16 if dtype_name == "BF16" else DTYPES[dtype_name]
         if not all(isinstance(d, int) and d >= 0 for d in shape):
             raise SafetensorsError("tensor %r: bad shape %r" % (name, shape))
         count = 1
@@ -117,7 +120,10 @@ def deserialize(blob):
             raise SafetensorsError("tensor %r: data_offsets [%d, %d] do not fit %s %r in a %d-byte "
                                    "data section" % (name, begin, end, dtype_name, shape, len(data)))
         arr = np.frombuffer(data[begin:end], dtype=dt, count=count).reshape(shape)
-        tensors[name] = arr.astype(dt.newbyteorder("="), copy=True)
+        arr = arr.astype(dt.newbyteorder("="), copy=True)
+        if dtype_name == "BF16":
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = arr
     return tensors, metadata
 
 

@@ -57,6 +57,15 @@ oracle)
       --output "$work/oracle-$model-dropless.out"
     "$compare" "$work/$model-dropless.out" "$work/oracle-$model-dropless.out"
   done
+  # 16-bit checkpoints: moeplan-run converts them on load, the oracle widens them in numpy.
+  for dtype in BF16 F16; do
+    "$moeplan" init-weights "$tiny" -o "$work/tiny-$dtype.ckpt" --seed 1 --dtype $dtype
+    mpirun -np 1 "$run" "$work/tiny-dropless.plan" --checkpoint "$work/tiny-$dtype.ckpt" \
+      --input "$work/tiny.in" --output "$work/tiny-$dtype.out" > /dev/null
+    "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$work/tiny-$dtype.ckpt" \
+      --input "$work/tiny.in" --output "$work/oracle-tiny-$dtype.out"
+    "$compare" "$work/tiny-$dtype.out" "$work/oracle-tiny-$dtype.out"
+  done
   ;;
 *)
   echo "usage: runtime-tests.sh equivalence|oracle BUILD WORK" >&2

@@ -253,6 +253,30 @@ TEST(Checkpoint, ReadBlockI32) {
   EXPECT_EQ(block, (std::vector<int32_t>{5, 6, 0, 0}));
 }
 
+TEST(Checkpoint, SixteenBitTensorsReadAsStored) {
+  // [2, 3] of BF16 and F16 bits; a block of each comes back in its own 2-byte elements.
+  std::vector<uint16_t> bf{0x3f80, 0x4000, 0x4040, 0x4080, 0x40a0, 0x40c0};  // 1..6
+  std::vector<uint16_t> half{0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600};
+  SafetensorsWriter writer;
+  writer.add("bf", DType::BF16, {2, 3}, bf.data());
+  writer.add("half", DType::F16, {2, 3}, half.data());
+  writer.add("wide", DType::F32, {1}, std::vector<float>{1}.data());
+  SafetensorsReader reader = openWriter(writer);
+  EXPECT_EQ(reader.find("bf")->dtype, "BF16");
+  EXPECT_EQ(reader.dtypeOf("bf"), DType::BF16);
+  EXPECT_EQ(reader.dtypeOf("half"), DType::F16);
+  std::vector<uint16_t> block(4, 0xffff);
+  reader.readBlock("bf", DType::BF16, {2, 3}, {0, 1}, {2, 2}, block.data());
+  EXPECT_EQ(block, (std::vector<uint16_t>{0x4000, 0x4040, 0x40a0, 0x40c0}));
+  reader.readBlock("half", DType::F16, {2, 3}, {1, 2}, {1, 2}, block.data());  // padded
+  EXPECT_EQ(block[0], 0x4600);
+  EXPECT_EQ(block[1], 0);
+  EXPECT_THROW(reader.readBlock("bf", DType::F32, {2, 3}, {0, 0}, {2, 3}, block.data()),
+               CheckpointError);
+  EXPECT_EQ(parseDType("F64"), std::nullopt);
+  EXPECT_EQ(dtypeBytes(DType::BF16), 2u);
+}
+
 TEST(Checkpoint, ReadBlockChecksTheRequestFirst) {
   std::vector<float> values = iota(32);
   SafetensorsWriter writer;

@@ -62,6 +62,16 @@ TEST(Slices, MicroBatchAndPositionMajorLayout) {
   EXPECT_EQ(back, block);
 }
 
+TEST(Slices, ForEachBlockElementNamesFullIndices) {
+  // The block [1, 3) x [2, 4) of a [2, 3] tensor: rows past 1 and columns past 2 are padding.
+  std::vector<std::pair<int64_t, int64_t>> seen;
+  forEachBlockElement({1, 2}, {2, 2}, {2, 3}, [&](int64_t i, int64_t flat) { seen.push_back({i, flat}); });
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, int64_t>>{{0, 5}, {1, -1}, {2, -1}, {3, -1}}));
+  seen.clear();
+  forEachBlockElement({0, 1}, {2, 2}, {2, 3}, [&](int64_t i, int64_t flat) { seen.push_back({i, flat}); });
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {1, 2}, {2, 4}, {3, 5}}));
+}
+
 TEST(Slices, UnknownAxisIsAnError) {
   EXPECT_THROW(blockOf(slice({4}, {{0, "tp", 2}}), {}, 1), std::invalid_argument);
   EXPECT_THROW(blockOf(slice({4}, {{1, "tp", 2}}), {{"tp", {0, 2}}}, 1), std::invalid_argument);

@@ -133,9 +133,13 @@ public:
     if (options_.graph) {
       for (uint32_t i = 0; i < std::max(warmup, 1u); ++i) eagerPass();
       restoreInputs();
-      compute_.beginCapture();
-      issueEverything(/*timed=*/false);
-      compute_.endCapture();
+      try {
+        compute_.beginCapture();
+        issueEverything(/*timed=*/false);
+        compute_.endCapture();
+      } catch (const std::exception &e) {
+        abortRun("rank " + std::to_string(rank_) + ": capturing the CUDA graph: " + e.what());
+      }
       for (uint32_t i = 0; i < options_.iterations; ++i) passes_.push_back(graphPass());
       return;
     }
@@ -339,7 +343,7 @@ private:
     start_ = Clock::now();
     compute_.startClock();
     issueEverything(/*timed=*/true);
-    compute_.synchronize();
+    synchronizeOrAbort();
     Pass pass;
     pass.wall = seconds(Clock::now());
     pass.timings.resize(size_t(program_.instructions_size()));
@@ -357,8 +361,21 @@ private:
     compute_.resetCounts();
     MPI_Barrier(MPI_COMM_WORLD);
     Pass pass;
-    pass.wall = compute_.replay();
+    try {
+      pass.wall = compute_.replay();
+    } catch (const std::exception &e) {
+      abortRun("rank " + std::to_string(rank_) + ": replaying the CUDA graph: " + e.what());
+    }
     return pass;
+  }
+
+  // Queued work fails asynchronously: its error surfaces here, without an instruction.
+  void synchronizeOrAbort() {
+    try {
+      compute_.synchronize();
+    } catch (const std::exception &e) {
+      abortRun("rank " + std::to_string(rank_) + ": " + e.what());
+    }
   }
 
   // Issues every instruction of the program: kernels from this thread, communication from
