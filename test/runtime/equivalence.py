@@ -21,6 +21,12 @@ every other layer, tied embeddings), runs a few strategies the same way, so that
 kernel and weight kind the compiler emits is exercised, tied embeddings on pp > 1 included.
 
 Prints the strategies it covered and the largest error of each run; exit 1 on any failure.
+
+On a GPU machine without the compiler (scripts/gpu-check.sh): --compile-only writes every plan
+on the build machine, --precompiled runs them there; --random-weights replaces the checkpoint
+files by the weights moeplan-run generates (the same values: init-weights' seeds 1 and 2);
+--run-args and --reference-run-args pass backend options to the sharded runs and to the
+single-rank references (e.g. "--backend cuda --comm mpi" against "--backend cpu").
 """
 import argparse
 import itertools
@@ -99,10 +105,10 @@ def strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor, dispatch_g
 
 
 class Runner:
-    def __init__(self, args, base, checkpoint, tag):
+    def __init__(self, args, base, weights, tag):
         self.args = args
         self.base = base
-        self.checkpoint = checkpoint
+        self.weights = weights  # moeplan-run arguments that give the weights
         self.tag = tag
         m = re.search(r"capacity_factor:\s*([0-9.eE+-]+)", self.base)
         self.capacity_factor = float(m.group(1))
@@ -121,14 +127,16 @@ class Runner:
             raise RuntimeError("`%s` exited %d:\n%s%s" % (" ".join(cmd), r.returncode, r.stdout, r.stderr))
         return r
 
-    def compile_and_run(self, name, strategy, ranks):
-        desc = self.description(name, strategy)
+    def compile_and_run(self, name, strategy, ranks, reference=False):
         plan = os.path.join(self.args.work, self.tag + name + ".plan")
         out = os.path.join(self.args.work, self.tag + name + ".out.safetensors")
-        self.run([self.args.moeplan, "compile", desc, "-o", plan])
-        self.run(self.args.mpirun + ["-np", str(ranks), self.args.moeplan_run, plan,
-                                     "--checkpoint", self.checkpoint,
-                                     "--input", self.args.input, "--output", out])
+        if not self.args.precompiled:
+            self.run([self.args.moeplan, "compile", self.description(name, strategy), "-o", plan])
+        if self.args.compile_only:
+            return None
+        extra = self.args.reference_run_args if reference else self.args.run_args
+        self.run(self.args.mpirun + ["-np", str(ranks), self.args.moeplan_run, plan] + self.weights +
+                 ["--input", self.args.input, "--output", out] + extra)
         tensors, _ = safetensors_io.read(out)
         return tensors["logits"]
 
@@ -143,7 +151,8 @@ def run_matrix(args, runner, matrix):
         if key not in references:
             name = "single-mb%d-g%d-%s" % (mb, groups, "drop" if capacity_factor else "dropless")
             references[key] = runner.compile_and_run(
-                name, strategy_text(1, 1, 1, 1, 1, mb, "ONE_F_ONE_B", capacity_factor, groups), 1)
+                name, strategy_text(1, 1, 1, 1, 1, mb, "ONE_F_ONE_B", capacity_factor, groups), 1,
+                reference=True)
         return references[key]
 
     for (ranks, tp, pp, dp, ep, etp, mb, schedule) in matrix:
@@ -157,6 +166,8 @@ def run_matrix(args, runner, matrix):
             try:
                 got = runner.compile_and_run(name, strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor), ranks)
                 want = reference(dp * mb, tp, capacity_factor) if capacity_factor else reference(1, 1, None)
+                if args.compile_only:
+                    continue
                 err = float(np.max(np.abs(got - want)))
                 bound = ATOL + RTOL * float(np.max(np.abs(want)))
                 ok = got.shape == want.shape and err <= bound
@@ -180,31 +191,50 @@ def main():
     ap.add_argument("--work")
     ap.add_argument("--ranks", type=int, nargs="*", help="only these world sizes")
     ap.add_argument("--mpirun", default="mpirun --oversubscribe")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="moeplan-run --random-weights 1 (2 for the variant) instead of checkpoints")
+    ap.add_argument("--run-args", default="", help="extra moeplan-run arguments, sharded runs")
+    ap.add_argument("--reference-run-args", default="", help="extra arguments, single-rank runs")
+    ap.add_argument("--compile-only", action="store_true", help="write every plan, run nothing")
+    ap.add_argument("--precompiled", action="store_true", help="run plans written by --compile-only")
     args = ap.parse_args()
     args.mpirun = args.mpirun.split()
+    args.run_args = args.run_args.split()
+    args.reference_run_args = args.reference_run_args.split()
     base = open(args.description).read()
     variant = variant_text(base)
     if args.write_variant:
         with open(args.write_variant, "w") as f:
             f.write(variant)
         return 0
-    for required in ("moeplan", "moeplan_run", "checkpoint", "input", "work"):
-        if not getattr(args, required):
-            ap.error("--%s is required" % required.replace("_", "-"))
-    variant_path = os.path.join(args.work, "variant.textproto")
+    required = ["work"]
+    required += [] if args.precompiled else ["moeplan"]
+    required += [] if args.compile_only else ["moeplan_run", "input"]
+    required += [] if args.random_weights or args.compile_only else ["checkpoint"]
+    for name in required:
+        if not getattr(args, name):
+            ap.error("--%s is required" % name.replace("_", "-"))
     os.makedirs(args.work, exist_ok=True)
-    with open(variant_path, "w") as f:
-        f.write(variant)
-    variant_checkpoint = os.path.join(args.work, "variant.ckpt")
-    subprocess.run([args.moeplan, "init-weights", variant_path, "-o", variant_checkpoint, "--seed", "2"],
-                   check=True, capture_output=True)
+    if args.random_weights or args.compile_only:
+        weights, variant_weights = ["--random-weights", "1"], ["--random-weights", "2"]
+    else:
+        variant_path = os.path.join(args.work, "variant.textproto")
+        with open(variant_path, "w") as f:
+            f.write(variant)
+        variant_checkpoint = os.path.join(args.work, "variant.ckpt")
+        subprocess.run([args.moeplan, "init-weights", variant_path, "-o", variant_checkpoint, "--seed", "2"],
+                       check=True, capture_output=True)
+        weights, variant_weights = ["--checkpoint", args.checkpoint], ["--checkpoint", variant_checkpoint]
     failures, covered = 0, []
-    for tag, text, checkpoint, matrix in [("", base, args.checkpoint, MATRIX),
-                                          ("variant-", variant, variant_checkpoint, VARIANT_MATRIX)]:
-        runner = Runner(args, text, checkpoint, tag)
+    for tag, text, weights, matrix in [("", base, weights, MATRIX),
+                                       ("variant-", variant, variant_weights, VARIANT_MATRIX)]:
+        runner = Runner(args, text, weights, tag)
         f, c = run_matrix(args, runner, matrix)
         failures += f
         covered += c
+    if args.compile_only:
+        print("compiled the plans of %d strategies into %s" % (len(covered), args.work))
+        return 0
     axes = {name: sorted({c[i] for c in covered}) for i, name in
             enumerate(["tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule"])}
     print("covered %d strategies; %s" % (len(covered), "; ".join(f"{k} {v}" for k, v in axes.items())))

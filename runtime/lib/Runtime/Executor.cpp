@@ -1020,7 +1020,7 @@ Choice chooseBackends(const plan::Plan &plan, const RunOptions &options,
 
 } // namespace
 
-int runPlan(const RunOptions &options) {
+int runPlan(const RunOptions &options, RunResult *result) {
   int worldRank = 0, worldSize = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
   MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
@@ -1076,6 +1076,13 @@ int runPlan(const RunOptions &options) {
   if (startupFailed(problem, worldRank)) return kExitUnusable;
 
   run.execute();
+  if (result) {
+    const Pass &pass = run.passes()[medianPass(run.passes())];
+    result->wallSeconds = pass.wall;
+    result->device = compute->device();
+    result->instructionSeconds.clear();
+    for (const Timing &t : pass.timings) result->instructionSeconds.push_back(t.end - t.start);
+  }
 
   RunSetup setup;
   setup.backend = choice.backend;

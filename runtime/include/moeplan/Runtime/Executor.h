@@ -46,10 +46,18 @@ struct RunOptions {
   std::optional<InjectedFault> fault;
 };
 
+// What this rank measured, for programs that run plans in-process (the benchmarks): the
+// median pass's wall time and per-instruction durations (empty under --graph).
+struct RunResult {
+  double wallSeconds = 0;
+  std::vector<double> instructionSeconds;  // by instruction of the rank's program
+  std::string device;                      // as the report names it
+};
+
 // Runs the plan on this process's MPI rank. MPI must be initialised. Returns the exit status
 // (0 ran; 2 unusable plan, world, checkpoint or input: every rank reports and stops before
 // compute). Failures during compute abort the whole job with a message naming the rank and
 // instruction.
-int runPlan(const RunOptions &options);
+int runPlan(const RunOptions &options, RunResult *result = nullptr);
 
 } // namespace moeplan::runtime
