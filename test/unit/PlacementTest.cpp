@@ -43,8 +43,8 @@ TEST(Placement, ANodeSpreadOverHostsIsAnError) {
   const auto check = runtime::checkPlacement(p, places({"a", "b", "a", "b", "a", "b", "a", "b"}, 4));
   ASSERT_EQ(check.errors.size(), 2u);
   EXPECT_EQ(check.errors[0],
-            "the plan puts ranks of node 0 on one host, but mpirun placed ranks 0, 2 on \"a\", "
-            "ranks 1, 3 on \"b\": their intra-node groups would cross the network; place 4 "
+            "the plan puts ranks of node 0 on one host, but mpirun placed ranks 0,2 on \"a\", "
+            "ranks 1,3 on \"b\": their intra-node groups would cross the network; place 4 "
             "consecutive ranks per host (a hostfile with slots=4 and mpirun --map-by slot, or "
             "--map-by ppr:4:node)");
 }

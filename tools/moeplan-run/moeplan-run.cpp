@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <sstream>
 #include <string>
 
 int main(int argc, char **argv) {
@@ -78,11 +79,15 @@ int main(int argc, char **argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
-    // Every rank sees the same command line; rank 0 speaks for all.
-    if (rank == 0) status = app.exit(e);
-    else status = e.get_exit_code();
+    std::ostringstream out, err;
+    status = app.exit(e, out, err);
+    if (status == 0) {  // --help: every rank has it; rank 0 prints it
+      if (rank == 0) std::fputs(out.str().c_str(), stdout);
+    } else {
+      status = moeplan::runtime::abandonRun(err.str());
+    }
     MPI_Finalize();
-    return status == 0 ? 0 : 2;
+    return status;
   }
   if (app.count("--input-seed")) options.inputSeed = seed;
   if (app.count("--random-weights")) options.randomWeights = weightSeed;
@@ -95,11 +100,11 @@ int main(int argc, char **argv) {
     options.fault = moeplan::runtime::RunOptions::InjectedFault{kind, uint32_t(r), uint32_t(i)};
   }
   if (provided < MPI_THREAD_SERIALIZED) {
-    if (rank == 0)
-      std::fprintf(stderr, "moeplan-run: error: the MPI library offers thread level %d; moeplan-run "
-                           "needs MPI_THREAD_SERIALIZED for its communication thread\n", provided);
+    status = moeplan::runtime::abandonRun(
+        "moeplan-run: error: the MPI library offers thread level " + std::to_string(provided) +
+        "; moeplan-run needs MPI_THREAD_SERIALIZED for its communication thread\n");
     MPI_Finalize();
-    return 2;
+    return status;
   }
   moeplan::kernels::useOneBlasThread();
   status = moeplan::runtime::runPlan(options);

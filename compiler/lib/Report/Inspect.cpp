@@ -17,7 +17,6 @@ namespace moeplan::report {
 namespace {
 
 // Ranks a group line lists before eliding the middle.
-constexpr size_t kListedRuns = 16;
 
 std::string percent(double fraction) {
   char buf[32];
@@ -278,26 +277,6 @@ InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
 }
 
 InspectReport inspectPlan(const plan::Plan &p) { return inspectPlan(p, sim::simulate(p)); }
-
-std::string formatRanks(const std::vector<uint32_t> &ranks) {
-  std::vector<std::string> runs;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t end = i;
-    while (end + 1 < ranks.size() && ranks[end + 1] == ranks[end] + 1) ++end;
-    if (end == i + 1) end = i;  // two in a row read better as "2,3"
-    runs.push_back(std::to_string(ranks[i]) + (end > i ? "-" + std::to_string(ranks[end]) : ""));
-    i = end + 1;
-  }
-  std::string out;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    if (runs.size() > kListedRuns && i == kListedRuns / 2) {
-      out += ",...," + runs.back() + " (" + std::to_string(ranks.size()) + " ranks)";
-      break;
-    }
-    out += (i ? "," : "") + runs[i];
-  }
-  return out;
-}
 
 std::string formatSeconds(double seconds) {
   static const struct {

@@ -122,7 +122,9 @@ public:
     if (cudaMalloc(reinterpret_cast<void **>(&arena_), bytes_) != cudaSuccess)
       throw UnusableInput("cudaMalloc of the arena (" + gib(double(bytes_)) + ") failed on " +
                           deviceName() + " with " + gib(double(free)) + " reported free");
+    // The legacy stream's memset does not order with the non-blocking streams below: wait.
     checkStart(cudaMemset(arena_, 0, bytes_), "zeroing the arena");
+    checkStart(cudaDeviceSynchronize(), "zeroing the arena");
     checkStart(cudaMalloc(&blasWorkspace_, kBlasWorkspaceBytes), "cuBLAS workspace");
     if (cublasSetWorkspace(blas_, blasWorkspace_, kBlasWorkspaceBytes) != CUBLAS_STATUS_SUCCESS)
       throw UnusableInput(deviceName() + ": cublasSetWorkspace failed");

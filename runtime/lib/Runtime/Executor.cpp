@@ -1020,6 +1020,14 @@ Choice chooseBackends(const plan::Plan &plan, const RunOptions &options,
 
 } // namespace
 
+int abandonRun(const std::string &problem) {
+  int worldRank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
+  // Usually every rank has the same command line: the lowest failing rank speaks for all.
+  if (lowestFailingRank(true, worldRank) == worldRank) std::fputs(problem.c_str(), stderr);
+  return kExitUnusable;
+}
+
 int runPlan(const RunOptions &options, RunResult *result) {
   int worldRank = 0, worldSize = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);

@@ -1,27 +1,11 @@
 #include "moeplan/Runtime/Placement.h"
 
+#include "moeplan/Plan/PlanFile.h"
+
 #include <map>
 #include <set>
 
 namespace moeplan::runtime {
-
-namespace {
-
-// "0-7" or "0, 2, 5": ranks as a short text.
-std::string rankList(const std::vector<uint32_t> &ranks) {
-  std::string out;
-  for (size_t i = 0; i < ranks.size();) {
-    size_t j = i;
-    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
-    if (!out.empty()) out += ", ";
-    out += std::to_string(ranks[i]);
-    if (j > i) out += "-" + std::to_string(ranks[j]);
-    i = j + 1;
-  }
-  return out;
-}
-
-} // namespace
 
 PlacementCheck checkPlacement(const plan::Plan &plan, const std::vector<RankPlace> &places) {
   PlacementCheck check;
@@ -39,8 +23,8 @@ PlacementCheck checkPlacement(const plan::Plan &plan, const std::vector<RankPlac
     if (hosts.size() < 2) continue;
     std::string where;
     for (const auto &[host, ranks] : hosts)
-      where += std::string(where.empty() ? "" : ", ") + "ranks " + rankList(ranks) + " on \"" +
-               host + "\"";
+      where += std::string(where.empty() ? "" : ", ") + "ranks " + planfile::formatRanks(ranks) +
+               " on \"" + host + "\"";
     check.errors.push_back(
         "the plan puts ranks of node " + std::to_string(node) + " on one host, but mpirun placed " +
         where + ": their intra-node groups would cross the network; place " +

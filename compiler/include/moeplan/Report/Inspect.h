@@ -39,6 +39,7 @@
 //                      "flops", "memory_bytes", "comm_bytes", "seconds"}]}
 #pragma once
 
+#include "moeplan/Plan/PlanFile.h"
 #include "moeplan/Simulate/Simulator.h"
 #include "moeplan/schema/plan.pb.h"
 
@@ -142,9 +143,7 @@ nlohmann::json rankJson(const plan::Plan &p, uint32_t rank);
 // The simulated timeline as Chrome/Perfetto trace JSON.
 std::string renderTraceJson(const plan::Plan &p, const sim::Prediction &prediction);
 
-// "0-3,8-11", "2,3": ranks (sorted) as runs of three or more; past 16 entries the middle
-// is elided and the count given.
-std::string formatRanks(const std::vector<uint32_t> &ranks);
+using planfile::formatRanks;
 // "12.3 us", "4.56 ms", "1.2 s".
 std::string formatSeconds(double seconds);
 

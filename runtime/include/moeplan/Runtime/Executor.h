@@ -60,4 +60,10 @@ struct RunResult {
 // instruction.
 int runPlan(const RunOptions &options, RunResult *result = nullptr);
 
+// For a rank that cannot even call runPlan (a bad command line): takes part in runPlan's
+// first start-up agreement, so that the other ranks stop too instead of waiting for it. The
+// lowest failing rank prints `problem` (text ending in a newline); returns the exit status
+// (2). MPI must be initialised.
+int abandonRun(const std::string &problem);
+
 } // namespace moeplan::runtime
