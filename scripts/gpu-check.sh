@@ -28,7 +28,10 @@ archive=${MOEPLAN_GPU_BUNDLE:-.gpu-bundle.tar.xz}
 [ -f "$archive" ] || { say "gpu-check: no $archive: run scripts/gpu-prepare.sh on a build machine first"; exit 2; }
 unpacked=$(mktemp -d)
 trap 'rm -rf "$unpacked"' EXIT
-tar -C "$unpacked" -xJf "$archive"
+# Python's tarfile where xz is missing.
+tar -C "$unpacked" -xJf "$archive" 2>/dev/null ||
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$archive" "$unpacked" ||
+  { say "gpu-check: cannot unpack $archive"; exit 2; }
 bundle=$unpacked/gpu-bundle
 say "gpu-check: bundle of commit $(cat "$bundle/commit"), checkout at $(git rev-parse HEAD 2>/dev/null || echo unknown)"
 
@@ -48,7 +51,11 @@ print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.p
 EOF
 )
 export LD_LIBRARY_PATH=$bundle/lib:$bundle/root/usr/lib/x86_64-linux-gnu:$bundle/root/usr/lib/x86_64-linux-gnu/openmpi/lib:${cuda_dirs}${wheel_dirs}:${LD_LIBRARY_PATH:-}
-export MOEPLAN_PYTHON=python3
+# Python keeps the machine's own libraries (the bundle's older libz and others are for
+# moeplan's binaries and OpenMPI only).
+printf '#!/bin/sh\nexec env -u LD_LIBRARY_PATH python3 "$@"\n' > "$unpacked/python3"
+chmod +x "$unpacked/python3"
+export MOEPLAN_PYTHON=$unpacked/python3
 
 failed=()
 # step NAME SECONDS COMMAND...: runs with a time limit (never past the deadline), output to
@@ -76,7 +83,7 @@ step() {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1
   echo "missing libraries:"
   ldd "$bundle/build/tools/moeplan-run" "$bundle/build/test/moeplan-runtime-bench" | grep 'not found' || echo "  none"
-  python3 -c 'import numpy; print("numpy", numpy.__version__)' 2>&1
+  "$MOEPLAN_PYTHON" -c 'import numpy; print("numpy", numpy.__version__)' 2>&1
 } | tee -a "$report"
 
 step kernels 90 "$bundle/build/test/moeplan-cuda-kernel-tests" --gtest_brief=1

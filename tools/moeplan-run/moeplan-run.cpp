@@ -46,8 +46,9 @@ int main(int argc, char **argv) {
   app.add_option("--report-json", options.reportJson, "write the measurements as JSON here");
   app.add_option("--backend", options.backend,
                  "compute backend: cpu (OpenBLAS, F32 plans) or cuda (cuBLAS and CUDA kernels); "
-                 "default cuda for F16/BF16 plans where a GPU is visible, else cpu")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+                 "default cuda for F16/BF16 plans where a GPU is visible, else cpu "
+                 "(cpu-queued: the CPU kernels queued per stream as on a GPU, for testing)")
+      ->check(CLI::IsMember({"cpu", "cuda", "cpu-queued"}));
   app.add_option("--comm", options.comm,
                  "communication backend: mpi (host memory; staged through pinned memory with "
                  "cuda) or nccl (GPU memory, one GPU per rank); default nccl with cuda unless "

@@ -3,7 +3,7 @@
 
 namespace moeplan::runtime {
 
-std::unique_ptr<ComputeBackend> makeCpuBackend(const plan::Plan &plan);
+std::unique_ptr<ComputeBackend> makeCpuBackend(const plan::Plan &plan, bool queued);
 std::unique_ptr<CommBackend> makeMpiComm(ComputeBackend &compute);
 #if MOEPLAN_HAVE_CUDA
 std::unique_ptr<ComputeBackend> makeCudaBackend(const plan::Plan &plan, const BackendOptions &options);
@@ -24,7 +24,7 @@ int visibleCudaDevices() {
 std::unique_ptr<ComputeBackend> makeComputeBackend(const std::string &name,
                                                    const plan::Plan &plan,
                                                    const BackendOptions &options) {
-  if (name == "cpu") return makeCpuBackend(plan);
+  if (name == "cpu" || name == "cpu-queued") return makeCpuBackend(plan, name == "cpu-queued");
   if (name == "cuda") {
 #if MOEPLAN_HAVE_CUDA
     return makeCudaBackend(plan, options);
@@ -34,7 +34,7 @@ std::unique_ptr<ComputeBackend> makeComputeBackend(const std::string &name,
                         "found when it was configured)");
 #endif
   }
-  throw UnusableInput("--backend " + name + ": not a backend (cpu, cuda)");
+  throw UnusableInput("--backend " + name + ": not a backend (cpu, cuda, cpu-queued)");
 }
 
 std::unique_ptr<CommBackend> makeCommBackend(const std::string &name, ComputeBackend &compute,

@@ -1,5 +1,11 @@
 // The CPU compute backend: the arena in host memory, kernels from CpuKernels.h (OpenBLAS
-// and Elementwise.h), each done when launch returns. Computes in F32 only.
+// and Elementwise.h). Computes in F32 only. Two modes:
+//   "cpu"         each kernel is done when launch returns;
+//   "cpu-queued"  launches, event records and waits, and timing marks are queued on one
+//                 worker thread per plan stream and ordered by events as CUDA streams are
+//                 (a wait waits for the event's latest record issued before it). It runs the
+//                 executor's paths for queued backends (device waits, staging, completion
+//                 polling) where there is no GPU; results equal "cpu"'s.
 #include "moeplan/Kernels/CpuKernels.h"
 #include "moeplan/Kernels/Seeded.h"
 #include "moeplan/Plan/PlanFile.h"
@@ -11,7 +17,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <mutex>
+#include <thread>
 
 namespace moeplan::runtime {
 
@@ -21,15 +31,23 @@ using Clock = std::chrono::steady_clock;
 
 class CpuBackend final : public ComputeBackend {
 public:
-  explicit CpuBackend(const plan::Plan &plan) : plan_(plan) {}
+  CpuBackend(const plan::Plan &plan, bool queued) : plan_(plan), queued_(queued) {}
   ~CpuBackend() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    for (std::thread &w : workers_) w.join();
     std::free(arena_);
     for (void *p : staging_) std::free(p);
   }
 
-  const char *name() const override { return "cpu"; }
-  std::string device() const override { return "host"; }
-  bool queued() const override { return false; }
+  const char *name() const override { return queued_ ? "cpu-queued" : "cpu"; }
+  std::string device() const override {
+    return queued_ ? "host, a worker thread per stream" : "host";
+  }
+  bool queued() const override { return queued_; }
 
   void check(const plan::Plan &plan, const plan::Program &program) const override {
     const uint32_t index = uint32_t(&program - &plan.programs(0));
@@ -44,7 +62,7 @@ public:
     }
   }
 
-  void allocate(uint64_t arenaBytes, uint32_t, uint32_t, uint32_t marks) override {
+  void allocate(uint64_t arenaBytes, uint32_t streams, uint32_t events, uint32_t marks) override {
     bytes_ = (arenaBytes + 255) / 256 * 256 + 256;
     arena_ = static_cast<std::byte *>(std::aligned_alloc(256, size_t(bytes_)));
     if (!arena_)
@@ -52,6 +70,11 @@ public:
                           " bytes in host memory");
     std::memset(arena_, 0, size_t(bytes_));
     marks_.assign(marks, 0.0);
+    if (!queued_) return;
+    eventRecords_.assign(size_t(events) + 1, 0), eventsDone_.assign(size_t(events) + 1, 0);
+    markRecords_.assign(marks, 0), marksDone_.assign(marks, 0);
+    queues_.resize(std::max<uint32_t>(streams, 1));
+    for (size_t s = 0; s < queues_.size(); ++s) workers_.emplace_back([this, s] { work(s); });
   }
   uint64_t allocatedBytes() const override { return bytes_; }
   std::byte *arena() override { return arena_; }
@@ -85,17 +108,72 @@ public:
     convertToF32(from, src, reinterpret_cast<float *>(dst), count);
   }
 
-  void launch(uint32_t, const KernelCall &call) override;
-  void waitEvent(uint32_t, uint32_t) override {}
-  void recordEvent(uint32_t, uint32_t) override {}
-  bool eventComplete(uint32_t) override { return true; }
-  void startClock() override { start_ = Clock::now(); }
-  void mark(uint32_t, uint32_t mark) override {
-    marks_[mark] = std::chrono::duration<double>(Clock::now() - start_).count();
+  void launch(uint32_t stream, const KernelCall &call) override {
+    if (!queued_) return runKernel(call);
+    enqueue(stream, [this, call] {
+      if (!failed()) try {
+          runKernel(call);
+        } catch (const std::exception &e) {
+          fail(e.what());
+        }
+    });
   }
-  bool markComplete(uint32_t) override { return true; }
+  void waitEvent(uint32_t stream, uint32_t event) override {
+    if (!queued_) return;
+    std::unique_lock<std::mutex> lock(mutex_);
+    const uint64_t record = eventRecords_[event];  // the latest record issued so far
+    lock.unlock();
+    enqueue(stream, [this, event, record] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return eventsDone_[event] >= record || !error_.empty(); });
+    });
+  }
+  void recordEvent(uint32_t stream, uint32_t event) override {
+    if (!queued_) return;
+    uint64_t record;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      record = ++eventRecords_[event];
+    }
+    enqueue(stream, [this, event, record] { complete(eventsDone_[event], record); });
+  }
+  bool eventComplete(uint32_t event) override {
+    if (!queued_) return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return eventsDone_[event] >= eventRecords_[event];
+  }
+  void startClock() override { start_ = Clock::now(); }
+  void mark(uint32_t stream, uint32_t mark) override {
+    if (!queued_) {
+      marks_[mark] = std::chrono::duration<double>(Clock::now() - start_).count();
+      return;
+    }
+    uint64_t record;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      record = ++markRecords_[mark];
+    }
+    enqueue(stream, [this, mark, record] {
+      marks_[mark] = std::chrono::duration<double>(Clock::now() - start_).count();
+      complete(marksDone_[mark], record);
+    });
+  }
+  bool markComplete(uint32_t mark) override {
+    if (!queued_) return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return marksDone_[mark] >= markRecords_[mark];
+  }
   double markSeconds(uint32_t mark) override { return marks_[mark]; }
-  void synchronize() override {}
+  void synchronize() override {
+    if (!queued_) return;
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] {
+      for (const auto &q : queues_)
+        if (!q.empty()) return false;
+      return true;
+    });
+    if (!error_.empty()) throw std::runtime_error(error_);
+  }
   void *nativeStream(uint32_t) override { return nullptr; }
 
   void resetCounts() override {
@@ -111,6 +189,53 @@ public:
   double replay() override { return 0; }
 
 private:
+  void runKernel(const KernelCall &call);
+
+  // -- cpu-queued: the workers ------------------------------------------------------------
+  void enqueue(uint32_t stream, std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queues_[stream].push_back(std::move(task));
+    }
+    changed_.notify_all();
+  }
+  // A task leaves its queue only when done, so an empty queue is an idle stream.
+  void work(size_t stream) {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return stopping_ || !queues_[stream].empty(); });
+        if (queues_[stream].empty()) return;  // stopping
+        task = queues_[stream].front();
+      }
+      task();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        queues_[stream].pop_front();
+      }
+      changed_.notify_all();
+    }
+  }
+  void complete(uint64_t &done, uint64_t record) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done = std::max(done, record);
+    }
+    changed_.notify_all();
+  }
+  bool failed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !error_.empty();
+  }
+  void fail(const std::string &message) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error_.empty()) error_ = message;
+    }
+    changed_.notify_all();
+  }
+
   static void requireF32(plan::DType dtype, const char *what) {
     if (dtype != plan::F32)
       throw UnusableInput(std::string("the CPU backend holds ") + what + " in F32, not " +
@@ -125,9 +250,19 @@ private:
   RoutingCounts counts_;
   std::mutex stagingMutex_;
   std::vector<void *> staging_;
+  // cpu-queued: per plan stream a queue of tasks and its worker; records issued and done
+  // per event and per mark; the first kernel error (later kernels are skipped).
+  const bool queued_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::deque<std::function<void()>>> queues_;
+  std::vector<std::thread> workers_;
+  std::vector<uint64_t> eventRecords_, eventsDone_, markRecords_, marksDone_;
+  std::string error_;
+  bool stopping_ = false;
 };
 
-void CpuBackend::launch(uint32_t, const KernelCall &call) {
+void CpuBackend::runKernel(const KernelCall &call) {
   using namespace moeplan::kernels;
   const plan::Kernel &k = *call.kernel;
   auto f32 = [](std::byte *p) { return reinterpret_cast<float *>(p); };
@@ -199,8 +334,8 @@ void CpuBackend::launch(uint32_t, const KernelCall &call) {
 
 } // namespace
 
-std::unique_ptr<ComputeBackend> makeCpuBackend(const plan::Plan &plan) {
-  return std::make_unique<CpuBackend>(plan);
+std::unique_ptr<ComputeBackend> makeCpuBackend(const plan::Plan &plan, bool queued) {
+  return std::make_unique<CpuBackend>(plan, queued);
 }
 
 } // namespace moeplan::runtime
