@@ -2,9 +2,10 @@
 # The runtime's end-to-end checks on the tiny model (examples/tiny-moe), run by ctest:
 #   runtime-tests.sh equivalence BUILD WORK   every strategy of equivalence.py's matrix
 #                                             against one rank (mpirun, CPU ranks)
-#   runtime-tests.sh queued BUILD WORK        the matrix again with --backend cpu-queued (the
-#                                             executor's paths for queued backends: device
-#                                             waits, MPI staging), against plain cpu ranks
+#   runtime-tests.sh queued BUILD WORK        the matrix again with --backend cpu-queued
+#                                             --comm mpi-queued (the executor's paths for
+#                                             queued backends, as on GPUs with NCCL), against
+#                                             plain cpu ranks
 #   runtime-tests.sh oracle BUILD WORK        one rank against the PyTorch oracle
 #                                             (test/oracle/moe_oracle.py), with and
 #                                             without token dropping
@@ -45,7 +46,7 @@ equivalence)
 queued)
   "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
     --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work" \
-    --run-args "--backend cpu-queued" --reference-run-args "--backend cpu"
+    --run-args "--backend cpu-queued --comm mpi-queued" --reference-run-args "--backend cpu"
   ;;
 oracle)
   # The tiny model, and the variant of equivalence.py (SwiGLU, RMSNorm, biases, dense layers,

@@ -52,8 +52,9 @@ int main(int argc, char **argv) {
   app.add_option("--comm", options.comm,
                  "communication backend: mpi (host memory; staged through pinned memory with "
                  "cuda) or nccl (GPU memory, one GPU per rank); default nccl with cuda unless "
-                 "ranks share a GPU, else mpi")
-      ->check(CLI::IsMember({"mpi", "nccl"}));
+                 "ranks share a GPU, else mpi (mpi-queued: MPI queued on the streams of "
+                 "cpu-queued, for testing)")
+      ->check(CLI::IsMember({"mpi", "nccl", "mpi-queued"}));
   app.add_option("--iterations", options.iterations,
                  "measured forward passes; the report gives the median (default 1)")
       ->check(CLI::Range(1u, 1000000u));

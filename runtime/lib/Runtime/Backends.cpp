@@ -4,7 +4,7 @@
 namespace moeplan::runtime {
 
 std::unique_ptr<ComputeBackend> makeCpuBackend(const plan::Plan &plan, bool queued);
-std::unique_ptr<CommBackend> makeMpiComm(ComputeBackend &compute);
+std::unique_ptr<CommBackend> makeMpiComm(ComputeBackend &compute, bool queued);
 #if MOEPLAN_HAVE_CUDA
 std::unique_ptr<ComputeBackend> makeCudaBackend(const plan::Plan &plan, const BackendOptions &options);
 std::unique_ptr<CommBackend> makeNcclComm(ComputeBackend &compute, const BackendOptions &options);
@@ -39,7 +39,7 @@ std::unique_ptr<ComputeBackend> makeComputeBackend(const std::string &name,
 
 std::unique_ptr<CommBackend> makeCommBackend(const std::string &name, ComputeBackend &compute,
                                              const BackendOptions &options) {
-  if (name == "mpi") return makeMpiComm(compute);
+  if (name == "mpi" || name == "mpi-queued") return makeMpiComm(compute, name == "mpi-queued");
   if (name == "nccl") {
 #if MOEPLAN_HAVE_CUDA
     return makeNcclComm(compute, options);
@@ -48,7 +48,7 @@ std::unique_ptr<CommBackend> makeCommBackend(const std::string &name, ComputeBac
     throw UnusableInput("--comm nccl: this moeplan-run was built without CUDA and NCCL");
 #endif
   }
-  throw UnusableInput("--comm " + name + ": not a communication backend (mpi, nccl)");
+  throw UnusableInput("--comm " + name + ": not a communication backend (mpi, nccl, mpi-queued)");
 }
 
 } // namespace moeplan::runtime

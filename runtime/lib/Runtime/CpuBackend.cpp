@@ -175,6 +175,16 @@ public:
     if (!error_.empty()) throw std::runtime_error(error_);
   }
   void *nativeStream(uint32_t) override { return nullptr; }
+  void enqueueHost(uint32_t stream, std::function<void()> task) override {
+    if (!queued_) return task();
+    enqueue(stream, [this, task = std::move(task)] {
+      if (!failed()) try {
+          task();
+        } catch (const std::exception &e) {
+          fail(e.what());
+        }
+    });
+  }
 
   void resetCounts() override {
     counts_.routed.assign(size_t(plan_.model().layers()) * plan_.model().experts(), 0);

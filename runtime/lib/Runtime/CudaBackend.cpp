@@ -11,6 +11,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -220,6 +222,18 @@ public:
     checkBadIndex();
   }
   void *nativeStream(uint32_t stream) override { return streams_[stream]; }
+  void enqueueHost(uint32_t stream, std::function<void()> task) override {
+    auto owned = std::make_unique<std::function<void()>>(std::move(task));
+    cudaCheck(cudaLaunchHostFunc(
+                  streams_[stream],
+                  [](void *data) {
+                    std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()> *>(data));
+                    (*f)();
+                  },
+                  owned.get()),
+              "cudaLaunchHostFunc");
+    owned.release();  // the callback owns it now
+  }
 
   void resetCounts() override {
     std::lock_guard<std::mutex> lock(copyMutex_);

@@ -3,6 +3,11 @@
 // progressed with MPI_Test. With a device arena (the cuda compute backend) each operation's
 // buffers are staged through pinned host memory: the input is copied down before the
 // operation is posted, the output copied up when it completes.
+//
+// "mpi-queued" (a test of the executor's paths for queued communication, as NCCL's): each
+// operation is a host task queued on its plan stream of the cpu-queued backend, which posts
+// it and polls it to completion in stream order; MPI calls from the stream workers are
+// serialised by a mutex (MPI_THREAD_SERIALIZED).
 #include "moeplan/Plan/PlanFile.h"
 #include "moeplan/Runtime/Backend.h"
 #include "moeplan/Runtime/DTypes.h"
@@ -10,6 +15,9 @@
 #include <mpi.h>
 
 #include <array>
+#include <chrono>
+#include <mutex>
+#include <thread>
 #include <climits>
 #include <map>
 #include <stdexcept>
@@ -35,13 +43,17 @@ int mpiCount(uint64_t count, const plan::Collective &c) {
 
 class MpiComm final : public CommBackend {
 public:
-  explicit MpiComm(ComputeBackend &compute) : compute_(compute) {}
+  MpiComm(ComputeBackend &compute, bool queued) : compute_(compute), queued_(queued) {
+    if (queued && std::string(compute.name()) != "cpu-queued")
+      throw UnusableInput("--comm mpi-queued queues MPI on the streams of --backend cpu-queued "
+                          "(a test of the executor); use --comm mpi or nccl");
+  }
   ~MpiComm() override {
     for (auto &[axis, comm] : comms_) MPI_Comm_free(&comm);
   }
 
-  const char *name() const override { return "mpi"; }
-  bool queued() const override { return false; }
+  const char *name() const override { return queued_ ? "mpi-queued" : "mpi"; }
+  bool queued() const override { return queued_; }
 
   void connect(const plan::Plan &plan, uint32_t rank) override {
     for (const plan::GroupMembership &m : plan.ranks(int(rank)).groups()) {
@@ -51,8 +63,24 @@ public:
     }
   }
 
-  CommRequest start(int instruction, uint32_t, const plan::Collective &c, std::byte *in,
+  CommRequest start(int instruction, uint32_t stream, const plan::Collective &c, std::byte *in,
                     uint64_t inBytes, std::byte *out, uint64_t outBytes) override {
+    if (queued_) {
+      // The arena is host memory, read and written in stream order.
+      compute_.enqueueHost(stream, [this, &c, in, out] {
+        InFlight f;
+        std::unique_lock<std::mutex> lock(mpiMutex_);
+        post(c, in, out, c.dtype(), f);
+        for (int done = 0;;) {
+          MPI_Test(&f.request, &done, MPI_STATUS_IGNORE);
+          if (done) return;
+          lock.unlock();
+          std::this_thread::sleep_for(std::chrono::microseconds(5));
+          lock.lock();
+        }
+      });
+      return CommRequest{instruction, 0};
+    }
     InFlight &f = inFlight_[instruction];
     void *sendBuf = in, *recvBuf = out;
     const bool reduction = c.kind() == plan::ALL_REDUCE || c.kind() == plan::REDUCE_SCATTER;
@@ -75,6 +103,28 @@ public:
       throw std::runtime_error(plan::CollectiveKind_Name(c.kind()) + " of " +
                                plan::DType_Name(type) + " on host memory: MPI has no 16-bit sum");
     }
+    post(c, sendBuf, recvBuf, type, f);
+    return CommRequest{instruction, 0};
+  }
+
+  bool test(CommRequest &r) override {
+    InFlight &f = inFlight_.at(r.instruction);
+    int done = 0;
+    MPI_Test(&f.request, &done, MPI_STATUS_IGNORE);
+    if (!done) return false;
+    if (f.stagedOut) upload(f.stagedOut, f.stagedOutHost, f.stagedOutBytes, f.widened);
+    inFlight_.erase(r.instruction);
+    return true;
+  }
+
+  std::string asyncError() override { return ""; }
+  void abort() override {}  // the walker's MPI_Abort ends every rank
+
+private:
+  struct InFlight;
+  // Posts `c` on buffers sendBuf/recvBuf of `type` (the collective's, or F32 where staging
+  // widened it); MPI keeps f's count arrays until the request completes.
+  void post(const plan::Collective &c, void *sendBuf, void *recvBuf, plan::DType type, InFlight &f) {
     MPI_Comm comm = comms_.at(c.axis());
     const MPI_Datatype mpiDType = mpiType(type);
     const int count = mpiCount(c.count(), c);
@@ -114,23 +164,8 @@ public:
       throw std::runtime_error("collective kind " + plan::CollectiveKind_Name(c.kind()) +
                                " is not supported");
     }
-    return CommRequest{instruction, 0};
   }
 
-  bool test(CommRequest &r) override {
-    InFlight &f = inFlight_.at(r.instruction);
-    int done = 0;
-    MPI_Test(&f.request, &done, MPI_STATUS_IGNORE);
-    if (!done) return false;
-    if (f.stagedOut) upload(f.stagedOut, f.stagedOutHost, f.stagedOutBytes, f.widened);
-    inFlight_.erase(r.instruction);
-    return true;
-  }
-
-  std::string asyncError() override { return ""; }
-  void abort() override {}  // the walker's MPI_Abort ends every rank
-
-private:
   // Copies between the arena and host staging; `widened` (a 16-bit dtype, or unspecified)
   // holds the host side as F32.
   void download(const std::byte *arena, void *host, uint64_t bytes, plan::DType widened) {
@@ -159,6 +194,8 @@ private:
   };
 
   ComputeBackend &compute_;
+  const bool queued_;
+  std::mutex mpiMutex_;  // mpi-queued: the stream workers' MPI calls, one at a time
   std::map<std::string, MPI_Comm> comms_;
   std::map<int, InFlight> inFlight_;  // by instruction
   std::map<int, Staging> staging_;
@@ -166,8 +203,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<CommBackend> makeMpiComm(ComputeBackend &compute) {
-  return std::make_unique<MpiComm>(compute);
+std::unique_ptr<CommBackend> makeMpiComm(ComputeBackend &compute, bool queued) {
+  return std::make_unique<MpiComm>(compute, queued);
 }
 
 } // namespace moeplan::runtime

@@ -6,7 +6,9 @@
 //   CommBackend     owns the communicators of the rank's groups and runs the plan's
 //                   collectives: "mpi" (non-blocking MPI progressed by the host; with a
 //                   device arena, buffers are staged through pinned host memory) or "nccl"
-//                   (queued on the compute backend's CUDA streams).
+//                   (queued on the compute backend's CUDA streams). "mpi-queued" queues
+//                   MPI operations on the streams of "cpu-queued" as NCCL queues its own,
+//                   to test the executor's paths for queued communication without GPUs.
 //
 // Plan streams and events map onto the compute backend: on cpu a stream is the thread that
 // issues it and an event a flag; on cuda each plan stream is a CUDA stream and each event a
@@ -18,6 +20,7 @@
 #include "moeplan/schema/plan.pb.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -102,6 +105,9 @@ public:
   // The native stream of a plan stream (cudaStream_t on cuda, null on cpu): the NCCL
   // backend queues collectives on it.
   virtual void *nativeStream(uint32_t stream) = 0;
+  // Runs `task` on the host in the order of plan stream `stream` (cudaLaunchHostFunc on
+  // cuda; the task must not call CUDA). The queued MPI backend (mpi-queued) is built on it.
+  virtual void enqueueHost(uint32_t stream, std::function<void()> task) = 0;
 
   // Routing counts since the last reset (what DISPATCH kernels recorded).
   virtual void resetCounts() = 0;
