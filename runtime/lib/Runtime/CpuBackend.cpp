@@ -49,8 +49,8 @@ public:
   }
   bool queued() const override { return queued_; }
 
-  void check(const plan::Plan &plan, const plan::Program &program) const override {
-    const uint32_t index = uint32_t(&program - &plan.programs(0));
+  void check(const plan::Plan &plan, uint32_t index) const override {
+    const plan::Program &program = plan.programs(int(index));
     for (int b = 0; b < program.buffers_size(); ++b) {
       const plan::Buffer &buf = program.buffers(b);
       if (buf.dtype() != plan::F32 && buf.dtype() != plan::I32)

@@ -116,7 +116,7 @@ public:
   // Local checks, the arena, weights and inputs. Throws UnusableInput.
   void prepare() {
     checkExecutable();
-    compute_.check(plan_, program_);
+    compute_.check(plan_, plan_.ranks(int(rank_)).program());
     compute_.allocate(program_.arena_bytes(), program_.streams(), program_.events(),
                       uint32_t(2 * program_.instructions_size()));
     resolveKernels();

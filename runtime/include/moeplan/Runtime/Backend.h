@@ -67,8 +67,9 @@ public:
   // eventComplete, and timing marks resolve after synchronize.
   virtual bool queued() const = 0;
 
-  // What this backend cannot run in `program` (dtypes, kernel kinds); throws UnusableInput.
-  virtual void check(const plan::Plan &plan, const plan::Program &program) const = 0;
+  // What this backend cannot run in plan.programs[program] (dtypes, kernel kinds); throws
+  // UnusableInput.
+  virtual void check(const plan::Plan &plan, uint32_t program) const = 0;
   // The arena (zero-filled), `events` plan events (1..events) and `marks` timing marks.
   // Throws UnusableInput when the arena does not fit.
   virtual void allocate(uint64_t arenaBytes, uint32_t streams, uint32_t events,
