@@ -278,19 +278,6 @@ InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
 
 InspectReport inspectPlan(const plan::Plan &p) { return inspectPlan(p, sim::simulate(p)); }
 
-std::string formatSeconds(double seconds) {
-  static const struct {
-    double scale;
-    const char *unit;
-  } units[] = {{1, " s"}, {1e-3, " ms"}, {1e-6, " us"}, {1e-9, " ns"}};
-  if (seconds == 0) return "0 s";
-  const auto *u = std::begin(units);
-  while (seconds < u->scale && u + 1 != std::end(units)) ++u;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3g%s", seconds / u->scale, u->unit);
-  return buf;
-}
-
 std::string renderInspectText(const InspectReport &r) {
   std::ostringstream out;
   const plan::Strategy &s = r.strategy;

@@ -1252,4 +1252,29 @@ std::string formatRanks(const std::vector<uint32_t> &ranks) {
   return out;
 }
 
+std::string formatSeconds(double seconds) {
+  static const struct {
+    double scale;
+    const char *unit;
+  } units[] = {{1, " s"}, {1e-3, " ms"}, {1e-6, " us"}, {1e-9, " ns"}};
+  if (seconds == 0) return "0 s";
+  const auto *u = std::begin(units);
+  while (seconds < u->scale && u + 1 != std::end(units)) ++u;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g%s", seconds / u->scale, u->unit);
+  return buf;
+}
+
+std::string formatBytes(double bytes) {
+  static const struct {
+    double scale;
+    const char *unit;
+  } units[] = {{1e12, " TB"}, {1e9, " GB"}, {1e6, " MB"}, {1e3, " KB"}, {1, " B"}};
+  const auto *u = std::begin(units);
+  while (std::fabs(bytes) < u->scale && u + 1 != std::end(units)) ++u;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g%s", bytes / u->scale, u->unit);
+  return buf;
+}
+
 } // namespace moeplan::planfile

@@ -144,7 +144,6 @@ nlohmann::json rankJson(const plan::Plan &p, uint32_t rank);
 std::string renderTraceJson(const plan::Plan &p, const sim::Prediction &prediction);
 
 using planfile::formatRanks;
-// "12.3 us", "4.56 ms", "1.2 s".
-std::string formatSeconds(double seconds);
+using planfile::formatSeconds;
 
 } // namespace moeplan::report

@@ -39,6 +39,9 @@ uint64_t dtypeBytes(int dtype);
 // "0-3,8-11", "2,3": ranks (sorted) as runs of three or more; past 16 entries the middle
 // is elided and the count given. How reports and the runtime's messages list ranks.
 std::string formatRanks(const std::vector<uint32_t> &ranks);
+// "12.3 us", "4.56 ms", "1.2 s"; "5.15 MB", "10.1 GB" (three significant digits).
+std::string formatSeconds(double seconds);
+std::string formatBytes(double bytes);
 
 // One thing wrong with a plan: where (a field path such as
 // "programs[0].instructions[12].kernel.inputs[1]") and which rule it breaks.
