@@ -5,7 +5,8 @@
 //   --backend cpu (default)
 //     1. dispatch overhead per instruction: plans of N no-op kernels (ADD of one element),
 //        and of kernels alternating with one-element all-reduces handed to the
-//        communication thread through events;
+//        communication thread through events, on cpu and on cpu-queued (the cost of
+//        queueing on stream workers, as a GPU backend queues);
 //     2. plan load time (read + validate) of --seed-plan;
 //     3. the one-rank --tiny-plan's forward pass against the OpenBLAS SGEMM rate measured
 //        here: at 1024^3 and at the plan's own largest GEMM shape.
@@ -139,21 +140,22 @@ double sgemmRate(int64_t m, int64_t n, int64_t k, int repeats) {
 
 int cpuBench(const std::string &seedPlan, const std::string &tinyPlan) {
   kernels::useOneBlasThread();
-  std::printf("1. executor dispatch overhead (one rank; wall time / instructions)\n");
-  for (bool collectives : {false, true}) {
-    const int n = 20000;
-    runtime::RunOptions o;
-    o.planPath = noOpPlan(n, collectives);
-    o.backend = "cpu";
-    runOnce(o);  // warm-up
-    const nlohmann::json r = runOnce(o);
-    const double wall = r["wall_seconds_per_rank"][0];
-    const int instructions = collectives ? 2 * n : n;
-    std::printf("   %-44s %6d instructions  %8.3f ms  %6.2f us per instruction\n",
-                collectives ? "no-op kernels + one-element all-reduces" : "no-op kernels",
-                instructions, wall * 1e3, wall / instructions * 1e6);
-    std::remove(o.planPath.c_str());
-  }
+  std::printf("1. executor dispatch overhead (one rank; wall time / instructions; median of 5)\n");
+  for (bool collectives : {false, true})
+    for (const char *backend : {"cpu", "cpu-queued"}) {
+      const int n = 20000;
+      runtime::RunOptions o;
+      o.planPath = noOpPlan(n, collectives);
+      o.backend = backend;
+      o.iterations = 5;
+      const nlohmann::json r = runOnce(o);
+      const double wall = r["wall_seconds_per_rank"][0];
+      const int instructions = collectives ? 2 * n : n;
+      std::printf("   %-10s %-40s %6d instructions  %8.3f ms  %6.2f us per instruction\n", backend,
+                  collectives ? "no-op kernels + one-element all-reduces" : "no-op kernels",
+                  instructions, wall * 1e3, wall / instructions * 1e6);
+      std::remove(o.planPath.c_str());
+    }
 
   if (!seedPlan.empty()) {
     std::printf("2. plan load (read + validate), %s\n", seedPlan.c_str());
