@@ -232,7 +232,7 @@ private:
     if (options_.checkpoint.empty()) {
       for (const plan::Buffer &b : program_.buffers())
         if (b.kind() == plan::WEIGHT)
-          throw UnusableInput("the plan has weights; give --checkpoint DIR or --random-weights SEED");
+          throw UnusableInput("the plan has weights; give --checkpoint FILE or --random-weights SEED");
       return;
     }
     checkpoint::SafetensorsReader reader = checkpoint::SafetensorsReader::open(options_.checkpoint);
