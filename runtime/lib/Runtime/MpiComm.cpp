@@ -79,7 +79,7 @@ public:
           lock.lock();
         }
       });
-      return CommRequest{instruction, 0};
+      return CommRequest{instruction};
     }
     InFlight &f = inFlight_[instruction];
     void *sendBuf = in, *recvBuf = out;
@@ -104,7 +104,7 @@ public:
                                plan::DType_Name(type) + " on host memory: MPI has no 16-bit sum");
     }
     post(c, sendBuf, recvBuf, type, f);
-    return CommRequest{instruction, 0};
+    return CommRequest{instruction};
   }
 
   bool test(CommRequest &r) override {

@@ -171,7 +171,7 @@ public:
     default:
       throw std::runtime_error("collective kind " + what + " is not supported");
     }
-    return CommRequest{instruction, 0};
+    return CommRequest{instruction};
   }
 
   bool test(CommRequest &) override { return true; }

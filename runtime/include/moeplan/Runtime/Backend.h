@@ -124,7 +124,6 @@ public:
 // A collective or pipeline transfer in flight.
 struct CommRequest {
   int instruction = -1;
-  uint64_t handle = 0;  // backend-specific
 };
 
 class CommBackend {
