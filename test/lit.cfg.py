@@ -17,6 +17,15 @@ config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "I
 config.environment["PATH"] = os.pathsep.join(
     [config.moeplan_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 
+# scripts/sanitize.sh: --param moeplan_run_build=DIR puts the tools of DIR, its ASan + UBSan
+# build without the compiler (moeplan-run, moeplan-compare), ahead of this build's, whose
+# moeplan still compiles the plans; the tests' outputs go under DIR/test.
+sanitized_build = lit_config.params.get("moeplan_run_build")
+if sanitized_build:
+    config.test_exec_root = os.path.join(sanitized_build, "test")
+    config.environment["PATH"] = os.pathsep.join(
+        [os.path.join(sanitized_build, "tools"), config.environment["PATH"]])
+
 # mpirun: as root in CI (refused without these), and more ranks than cores.
 for var, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
                    ("OMPI_MCA_rmaps_base_oversubscribe", "1")]:
@@ -26,8 +35,9 @@ config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%oracle", os.path.join(config.test_source_root, "oracle")))
 
 # Features: "cuda-build" where moeplan-run has the CUDA backend, "cuda-device" where a GPU is
-# visible (tests of the no-device path say UNSUPPORTED: cuda-device).
-if config.moeplan_have_cuda:
+# visible (tests of the no-device path say UNSUPPORTED: cuda-device). The sanitized build has
+# no CUDA.
+if config.moeplan_have_cuda and not sanitized_build:
     config.available_features.add("cuda-build")
 if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
     config.available_features.add("cuda-device")

@@ -20,13 +20,14 @@
 // CHECK: plan.reduce_scatter {{.*}} on "tp" count 16
 // CHECK: plan.kernel  attention({{.*}}) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64}
 // CHECK: plan.kernel  router
-// CHECK: plan.kernel  dispatch
+// DISPATCH and COMBINE: the same capacity per dispatch group and groups (here one group).
+// CHECK: plan.kernel  dispatch({{.*}}) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64}
 // All-to-all with one count per ep peer: 2 local experts x capacity 1 x d_model 8.
 // CHECK: plan.all_to_all {{.*}} on "ep" send [16, 16] recv [16, 16] count 32
 // CHECK: plan.kernel  transpose
 // CHECK: plan.kernel  grouped_gemm({{.*}}) {groups = 2 : i64, k = 8 : i64, m = 2 : i64, n = 16 : i64}
 // CHECK: plan.all_to_all {{.*}} on "ep"
-// CHECK: plan.kernel  combine
+// CHECK: plan.kernel  combine({{.*}}) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64}
 // CHECK: plan.send {{.*}} to 1 on "pp" count 16 {{.*}}stream = 2
 // Stage 1 receives first and ends with the logits as its output.
 // CHECK: plan.program @stage1 stage 1 layers[1, 2) ranks [2, 3] {

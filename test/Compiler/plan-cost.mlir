@@ -1,4 +1,4 @@
-// RUN: moeplan-opt %s --plan-cost | FileCheck %s
+// RUN: moeplan-opt %s --plan-cost --split-input-file --verify-diagnostics | FileCheck %s
 
 // GEMM [4, 16] x [16, 8]: 2 x 4 x 8 x 16 FLOPs; it moves (64 + 128 + 32) x 4 bytes.
 // CHECK: plan.kernel  gemm{{.*}}cost = #plan.cost<flops = 1024, memory_bytes = 896, comm_bytes = 0>
@@ -35,5 +35,18 @@ module {
     plan.reduce_scatter %big -> %x on "tp" count 32 {label = "rs", stream = 1 : i64} : memref<64xf32> -> memref<32xf32>
     plan.all_to_all %x -> %x on "ep" send [16, 16] recv [16, 16] count 32 {label = "a2a", stream = 1 : i64} : memref<32xf32> -> memref<32xf32>
     plan.send %x to 1 on "pp" count 32 {label = "s", stream = 2 : i64} : memref<32xf32>
+  }
+}
+
+// -----
+
+// Attention FLOPs 4 x S x H x L x L x d past 2^63: the pass fails naming the kernel
+// instead of writing a wrapped figure.
+module {
+  plan.program @p stage 0 layers [0, 1) ranks [0] {
+    %q = plan.buffer  activation "q" : memref<8388608x268435456xf32>
+    %o = plan.buffer  activation "o" : memref<8388608x268435456xf32>
+    // expected-error @below {{plan-cost: the instruction's FLOPs or bytes overflow 64 bits}}
+    plan.kernel  attention(%q, %q, %q) -> (%o) {head_dim = 4096 : i64, heads = 65536 : i64, kv_heads = 65536 : i64, kv_len = 4194304 : i64, seq_len = 4194304 : i64, sequences = 2 : i64} {label = "att"} : (memref<8388608x268435456xf32>, memref<8388608x268435456xf32>, memref<8388608x268435456xf32>) -> memref<8388608x268435456xf32>
   }
 }

@@ -351,7 +351,7 @@ void cudaBenchPlan(const std::string &path, uint32_t iterations) {
 
 int main(int argc, char **argv) {
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   CLI::App app{"moeplan-runtime-bench: the executor's costs, measured and printed"};
   std::string backend = "cpu", seedPlan, tinyPlan;
   std::vector<std::string> plans;

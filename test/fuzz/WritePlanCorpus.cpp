@@ -1,5 +1,6 @@
 // Writes the plan fuzzer's seed corpus into a directory: small plans that pass validatePlan
-// (from test/unit/TestPlans.h, serialized with serializePlan) and the ways plan files go
+// (from test/unit/TestPlans.h, serialized with serializePlan; valid-moe.plan holds the
+// router, DISPATCH, GROUPED_GEMM and COMBINE kernels) and the ways plan files go
 // wrong (truncated, another schema version, another format). Rerun it when the schema or
 // the synthetic plans change:  plan-corpus-writer test/fuzz/plan-corpus
 // (valid-compiled-tiny-moe.plan beside them is `moeplan compile examples/tiny-moe/...`.)
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
 
   bool ok = write(dir, "valid-two-stages.plan", bytes) &&
             write(dir, "valid-all-requirements.plan", planfile::serializePlan(demanding)) &&
+            write(dir, "valid-moe.plan", planfile::serializePlan(testing::moePlan())) &&
             write(dir, "corrupt-truncated.plan", bytes.substr(0, bytes.size() / 2)) &&
             write(dir, "corrupt-other-version.plan", planfile::serializePlan(otherVersion)) &&
             write(dir, "corrupt-other-format.plan", planfile::serializePlan(otherFormat));

@@ -10,7 +10,7 @@
 #                bit for bit those of the host
 #   bf16         the tiny model compiled for BF16 on cuda against the FP32 cpu result
 #   graph        --graph --iterations 3 computes what the eager pass computes
-#   faults       --die-at / --hang-at with 16 ranks sharing the GPU (--comm mpi): every rank
+#   faults       --die-at / --stop-at with 16 ranks sharing the GPU (--comm mpi): every rank
 #                ends, none hangs
 #   nccl         a plan with as many ranks as visible GPUs over NCCL, against one cpu rank
 #   equivalence  the runtime's equivalence matrix, 16 processes sharing one GPU (--comm mpi),
@@ -147,10 +147,10 @@ check_faults() {
   grep -q "dying here, as --die-at asked" "$log" && [ $status -ne 0 ] && [ $status -ne 124 ] ||
     { echo "--die-at: exit $status"; return 1; }
   timeout 120 mpirun -np 16 "$run" "$work/tiny.plan" --backend cuda --comm mpi --random-weights 1 \
-    --input "$work/tiny.in" --stall-timeout 5 --hang-at 5:40 > /dev/null 2>> "$log"
+    --input "$work/tiny.in" --stall-timeout 5 --stop-at 5:40 > /dev/null 2>> "$log"
   status=$?
-  grep -q "no progress for 5 s; a peer has stopped or died" "$log" && [ $status -ne 0 ] &&
-    [ $status -ne 124 ] || { echo "--hang-at: exit $status"; return 1; }
+  grep -q "rank 5 has sent no heartbeat for 5 s" "$log" && [ $status -ne 0 ] &&
+    [ $status -ne 124 ] || { echo "--stop-at: exit $status"; return 1; }
 }
 
 check_nccl() {

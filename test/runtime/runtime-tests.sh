@@ -9,6 +9,9 @@
 #   runtime-tests.sh oracle BUILD WORK        one rank against the PyTorch oracle
 #                                             (test/oracle/moe_oracle.py), with and
 #                                             without token dropping
+#   runtime-tests.sh faults BUILD WORK        20 trials that kill or stop a random rank at a
+#                                             random instruction (random-faults.py): every
+#                                             trial ends the whole job soon, naming the rank
 # Both share a checkpoint (moeplan init-weights --seed 1) and an input (--input-seed 7).
 set -euo pipefail
 mode=$1 build=$(realpath "$2") work=$3
@@ -39,6 +42,11 @@ strategy { tp: 1 pp: 1 dp: 1 ep: 1 expert_tp: 1 micro_batches: '"$mb"' dispatch_
 }
 
 case $mode in
+faults)
+  "$python" "$src/test/runtime/random-faults.py" --moeplan "$moeplan" --moeplan-run "$run" \
+    --plan "$work/tiny.plan" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+    --work "$work/faults" --trials 20 --stall-timeout 5
+  ;;
 equivalence)
   "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
     --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work"

@@ -583,7 +583,7 @@ TEST(Checkpoint, WriteReportsThePath) {
     FAIL() << "wrote into a missing directory";
   } catch (const CheckpointError &e) {
     EXPECT_EQ(std::string(e.what()), dir.file("no-such-dir/a.safetensors") +
-                                         ": cannot create: No such file or directory");
+                                         ": cannot write: No such file or directory");
   }
 }
 

@@ -641,14 +641,15 @@ TEST_F(CudaKernels, CombineMatchesCpu) {
       const auto gates = roundTo(dtype, randomValues(indices.size(), ++seed, 1));
       std::vector<float> want(static_cast<size_t>(c.tokens * c.n)), scale(want.size());
       combine(y.data(), indices.data(), slots.data(), gates.data(), want.data(), c.tokens, c.n,
-              c.experts, rows, c.topK);
+              c.experts, c.topK, c.capacity, c.groups);
       combine(absolute(y).data(), indices.data(), slots.data(), absolute(gates).data(),
-              scale.data(), c.tokens, c.n, c.experts, rows, c.topK);
+              scale.data(), c.tokens, c.n, c.experts, c.topK, c.capacity, c.groups);
       auto dy = upload(dtype, y), dgates = upload(dtype, gates);
       auto dindices = uploadRaw(indices), dslots = uploadRaw(slots);
       auto dx = garbage(dtype, want.size());
       cuda::combine(dtype, dy->get(), dindices->as<int32_t>(), dslots->as<int32_t>(),
-                    dgates->get(), dx->get(), c.tokens, c.n, c.experts, rows, c.topK, stream_);
+                    dgates->get(), dx->get(), c.tokens, c.n, c.experts, c.topK, c.capacity,
+                    c.groups, stream_);
       // fp32 sums of topK products (fused or not) then one rounding to the dtype.
       const double u = unitRoundoff(dtype);
       expectClose(
@@ -792,6 +793,47 @@ TEST_F(CudaKernels, ErrorsNameTheKernel) {
   expectErrorNaming(
       [&] { cuda::router(DType::BF16, nullptr, nullptr, nullptr, 3, 2, 3, stream_); }, "router",
       "exceeds 2 experts");
+}
+
+// Dimensions past the 32-bit ints cuBLAS and the slot arithmetic take are refused before
+// anything is launched (null pointers stand in for buffers of 2^31 elements and more), and
+// never wrap: 2^32 + 1 experts once narrowed to a router stride of 1.
+TEST_F(CudaKernels, DimensionsPastInt32AreRefused) {
+  const int64_t big = int64_t(1) << 31;
+  expectErrorNaming(
+      [&] { cuda::gemm(blas_, DType::F16, nullptr, nullptr, nullptr, 4, big, 2, true, stream_); },
+      "gemm", "n = 2147483648 does not fit");
+  expectErrorNaming(
+      [&] { cuda::gemm(blas_, DType::F32, nullptr, nullptr, nullptr, 4, 2, big, false, stream_); },
+      "gemm", "k = 2147483648 does not fit");
+  expectErrorNaming(
+      [&] {
+        cuda::groupedGemm(blas_, DType::BF16, nullptr, nullptr, nullptr, big, 2, 2, 2, stream_);
+      },
+      "groupedGemm", "groups = 2147483648 does not fit");
+  expectErrorNaming(
+      [&] {
+        cuda::router(DType::F32, nullptr, nullptr, nullptr, 4, (int64_t(1) << 32) + 1, 2, stream_);
+      },
+      "router", "4294967297 experts exceed the shared-memory limit");
+  expectErrorNaming(
+      [&] {
+        cuda::dispatch(DType::F32, nullptr, nullptr, nullptr, nullptr, 2, 4, 4, 1, big / 2, 2,
+                       nullptr, nullptr, nullptr, stream_);
+      },
+      "dispatch", "groups x capacity");
+  expectErrorNaming(
+      [&] {
+        cuda::combine(DType::F32, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 4, 4, 1,
+                      int64_t(1) << 40, int64_t(1) << 40, stream_);
+      },
+      "combine", "does not fit");
+  expectErrorNaming(
+      [&] {
+        cuda::combine(DType::F16, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 4, 4, 1, big / 2,
+                      2, stream_);
+      },
+      "combine", "groups x capacity");
 }
 
 } // namespace

@@ -141,7 +141,7 @@ TEST(Kernels, DispatchDropsInTokenOrderPerGroupAndCombineInverts) {
   EXPECT_EQ(counts.dropped, 1);
   const std::vector<float> gates = {0.5f, 0.5f, 0.25f, 1.0f};
   std::vector<float> y(T * n);
-  combine(slotsX.data(), idx.data(), slots.data(), gates.data(), y.data(), T, n, E, G * C, K);
+  combine(slotsX.data(), idx.data(), slots.data(), gates.data(), y.data(), T, n, E, K, C, G);
   EXPECT_EQ(y, (std::vector<float>{0.5f, 0.5f, 0, 0, 0.75f, 0.75f, 4, 4}));
 }
 
@@ -149,6 +149,42 @@ TEST(Kernels, DispatchRejectsGroupsThatDoNotDivideTokens) {
   std::vector<float> x(6), sx(12);
   std::vector<int32_t> idx(3), slots(3);
   EXPECT_THROW(dispatch(x.data(), idx.data(), sx.data(), slots.data(), 3, 2, 2, 1, 3, 2, nullptr),
+               std::invalid_argument);
+}
+
+// Groups 0 means 1: a combine without groups reads y[experts, capacity, n], as old plans
+// (capacity the total, no groups) meant.
+TEST(Kernels, CombineGroupsZeroIsOneGroup) {
+  const std::vector<float> y = {1, 2, 3, 4, 5, 6, 7, 8};  // [2 experts, 2 rows, 2]
+  const std::vector<int32_t> idx = {1, 0}, slots = {1, 0};
+  const std::vector<float> gates = {1, 2};
+  std::vector<float> zero(4), one(4);
+  combine(y.data(), idx.data(), slots.data(), gates.data(), zero.data(), 2, 2, 2, 1, 2, 0);
+  combine(y.data(), idx.data(), slots.data(), gates.data(), one.data(), 2, 2, 2, 1, 2, 1);
+  EXPECT_EQ(zero, (std::vector<float>{7, 8, 2, 4}));
+  EXPECT_EQ(one, zero);
+}
+
+// Dimensions past what the kernels' 32-bit interfaces take are refused before any operand is
+// touched (so null pointers stand in for buffers of 2^31 and more elements): BLAS takes
+// int m, n, k; slots are I32, so groups x capacity rows must fit one.
+TEST(Kernels, DimensionsPastInt32AreRefusedBeforeAnyAccess) {
+  const int64_t big = int64_t(1) << 31;
+  EXPECT_THROW(gemm(nullptr, nullptr, nullptr, big, 4, 4), std::invalid_argument);
+  EXPECT_THROW(gemm(nullptr, nullptr, nullptr, 4, big, 4), std::invalid_argument);
+  EXPECT_THROW(gemm(nullptr, nullptr, nullptr, 4, 4, big, /*transposeB=*/true),
+               std::invalid_argument);
+  EXPECT_THROW(groupedGemm(nullptr, nullptr, nullptr, 2, 4, 4, big), std::invalid_argument);
+  // 2 groups x 2^30 rows: 2^31, one past the largest I32 slot + 1.
+  EXPECT_THROW(dispatch(nullptr, nullptr, nullptr, nullptr, 2, 1, 1, 1, big / 2, 2, nullptr),
+               std::invalid_argument);
+  EXPECT_THROW(combine(nullptr, nullptr, nullptr, nullptr, nullptr, 2, 1, 1, 1, big / 2, 2),
+               std::invalid_argument);
+  EXPECT_THROW(combine(nullptr, nullptr, nullptr, nullptr, nullptr, 2, 1, 1, 1, big, 0),
+               std::invalid_argument);
+  // The products of huge factors are refused, not wrapped.
+  EXPECT_THROW(combine(nullptr, nullptr, nullptr, nullptr, nullptr, 2, 1, 1, 1, int64_t(1) << 40,
+                       int64_t(1) << 40),
                std::invalid_argument);
 }
 

@@ -27,6 +27,11 @@ constexpr int kEmbed0 = 0, kReduce0 = 1, kNorm0 = 2, kGemm0 = 3, kSend0 = 4;
 constexpr int kRecv1 = 0, kExchange1 = 3;
 constexpr int kTpGroup0 = 0, kTpGroup1 = 1;
 
+// Indices into testing::moePlan(): its buffers and (program 0's) instructions.
+constexpr int kMoeExpertOut = 8;
+constexpr int kMoeRouter = 1, kMoeDispatch = 2, kMoeExperts = 3, kMoeCombine = 4;
+constexpr int64_t kPast32Bits = int64_t(1) << 31;  // one more than BLAS's and I32's largest
+
 std::string describe(const std::vector<PlanError> &errors) {
   return planfile::formatErrors("plan", errors);
 }
@@ -46,6 +51,38 @@ TEST(ValidatePlan, SyntheticPlanIsValidAndSimulates) {
   EXPECT_GT(pred.latencySeconds, 0);
 }
 
+TEST(ValidatePlan, MoePlanIsValidAndSimulates) {
+  plan::Plan p = testing::moePlan();
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_TRUE(errors.empty()) << describe(errors);
+  EXPECT_GT(sim::simulate(p).latencySeconds, 0);
+}
+
+// Plans from before COMBINE had groups gave it the total capacity and no groups: groups 0
+// means 1, so they still read y[experts, capacity, n].
+TEST(ValidatePlan, CombineWithoutGroupsReadsTheTotalCapacity) {
+  plan::Plan p = testing::moePlan();
+  plan::Kernel &combine = *p.mutable_programs(0)->mutable_instructions(kMoeCombine)->mutable_kernel();
+  combine.set_capacity(4), combine.clear_groups();
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_TRUE(errors.empty()) << describe(errors);
+}
+
+// The limit is BLAS's int: 2^31 - 1 itself passes the rule (the operands, which would need
+// 2^33 elements here, do not; nothing is allocated to find out).
+TEST(ValidatePlan, BlasLimitIsTheLargestInt) {
+  plan::Plan p = validatedPlan();
+  p.mutable_programs(0)->mutable_instructions(kGemm0)->mutable_kernel()->set_k(kPast32Bits - 1);
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_FALSE(errors.empty());
+  for (const PlanError &e : errors) EXPECT_EQ(e.message.find("BLAS takes"), std::string::npos) << e.message;
+  p.mutable_programs(0)->mutable_instructions(kGemm0)->mutable_kernel()->set_k(kPast32Bits);
+  errors = planfile::validatePlan(p);
+  EXPECT_TRUE(std::any_of(errors.begin(), errors.end(), [](const PlanError &e) {
+    return e.path == "programs[0].instructions[3].kernel.k";
+  })) << describe(errors);
+}
+
 TEST(ValidatePlan, BuffersMayShareBytesWhenTheirLifetimesAreDisjoint) {
   plan::Plan p = validatedPlan();
   buffer(p, 0, kY1).set_offset(buffer(p, 0, kX0).offset());  // x.mb0 [0, 2], y.mb1 [7, 8]
@@ -58,7 +95,18 @@ struct RuleCase {
   std::function<void(plan::Plan &)> mutate;
   std::string path;     // the error's exact path
   std::string message;  // a part of its message
+  plan::Plan (*base)() = validatedPlan;  // the valid plan mutated
 };
+
+// Reshapes buffer b of program 0 (bytes to match) and lays the buffers out again.
+void reshape(plan::Plan &p, int b, const std::vector<int64_t> &shape) {
+  plan::Buffer &buf = buffer(p, 0, b);
+  buf.clear_shape();
+  uint64_t elements = 1;
+  for (int64_t d : shape) buf.add_shape(d), elements *= uint64_t(d);
+  buf.set_bytes(elements * testing::dtypeBytes(buf.dtype()));
+  testing::placeBuffers(*p.mutable_programs(0));
+}
 
 void PrintTo(const RuleCase &c, std::ostream *out) { *out << c.name; }
 
@@ -277,6 +325,21 @@ const std::vector<RuleCase> &ruleCases() {
        "programs[0].instructions[3].kernel.outputs[0]", "the program has 11 buffers"},
       {"KernelOperandSize", [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_m(8); },
        "programs[0].instructions[3].kernel.inputs[0]", "holds 32 elements, fewer than the 64"},
+      {"KernelOperandLarger", [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_m(2); },
+       "programs[0].instructions[3].kernel.inputs[0]",
+       "a \"y.mb0\" (buffers[5]) holds 32 elements, more than the 16 its dimensions give"},
+      {"GemmKPastBlas",
+       [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_k(3000000000); },
+       "programs[0].instructions[3].kernel.k", "is 3000000000, more than the 2147483647 BLAS takes"},
+      {"GemmMPastBlas",
+       [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_m(kPast32Bits); },
+       "programs[0].instructions[3].kernel.m", "is 2147483648, more than the 2147483647 BLAS takes"},
+      {"GemmNPastBlas",
+       [](plan::Plan &p) {
+         inst(p, 0, kGemm0).mutable_kernel()->set_n(kPast32Bits);
+         inst(p, 0, kGemm0).mutable_kernel()->set_transpose_b(true);
+       },
+       "programs[0].instructions[3].kernel.n", "is 2147483648, more than the 2147483647 BLAS takes"},
       {"KernelDimensions", [](plan::Plan &p) { inst(p, 0, kGemm0).mutable_kernel()->set_k(-1); },
        "programs[0].instructions[3].kernel", "GEMM dimensions are negative"},
       {"KernelIndicesDtype", [](plan::Plan &p) { buffer(p, 0, 3).set_dtype(plan::F32); },
@@ -309,6 +372,24 @@ const std::vector<RuleCase> &ruleCases() {
       {"CollectiveCount",
        [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_count(33); },
        "programs[0].instructions[1].collective.input", "fewer than the 33"},
+      {"CollectiveOperandLarger",
+       [](plan::Plan &p) { inst(p, 0, kReduce0).mutable_collective()->set_count(16); },
+       "programs[0].instructions[1].collective.input",
+       "holds 32 elements, more than the 16 the collective moves"},
+      {"AllToAllOperandLarger",
+       [](plan::Plan &p) {
+         plan::Collective &c = *inst(p, 1, kExchange1).mutable_collective();
+         for (int j = 0; j < 2; ++j) c.set_send_counts(j, 8), c.set_recv_counts(j, 8);
+       },
+       "programs[1].instructions[3].collective.output",
+       "holds 32 elements, more than the 16 the collective moves"},
+      {"TransferOperandLarger",
+       [](plan::Plan &p) {
+         inst(p, 0, kSend0).mutable_collective()->set_count(8);
+         inst(p, 1, kRecv1).mutable_collective()->set_count(8);
+       },
+       "programs[1].instructions[0].collective.output",
+       "holds 16 elements, more than the 8 the collective moves"},
       {"AllGatherOutput",
        [](plan::Plan &p) {
          inst(p, 0, kReduce0).mutable_collective()->set_kind(plan::ALL_GATHER);
@@ -358,6 +439,51 @@ const std::vector<RuleCase> &ruleCases() {
          c.set_axis("pp");
        },
        "programs[1]", "every stage issues the same"},
+      // the MoE block of moePlan(): COMBINE reads DISPATCH's layout, capacity per group
+      {"CombineYLarger", [](plan::Plan &p) { reshape(p, kMoeExpertOut, {2, 8, 4}); },
+       "programs[0].instructions[4].kernel.inputs[0]",
+       "y \"expert_out\" (buffers[8]) holds 64 elements, more than the 32 its dimensions give",
+       testing::moePlan},
+      {"CombineCapacityIsPerGroup",
+       [](plan::Plan &p) { inst(p, 0, kMoeCombine).mutable_kernel()->set_capacity(4); },
+       "programs[0].instructions[4].kernel.inputs[0]", "holds 32 elements, fewer than the 64",
+       testing::moePlan},
+      {"DispatchGroupsDivideTokens",
+       [](plan::Plan &p) { inst(p, 0, kMoeDispatch).mutable_kernel()->set_groups(3); },
+       "programs[0].instructions[2].kernel.groups", "is 3, which does not divide the 8 tokens",
+       testing::moePlan},
+      {"CombineSlotsFitI32",
+       [](plan::Plan &p) { inst(p, 0, kMoeCombine).mutable_kernel()->set_capacity(kPast32Bits / 2); },
+       "programs[0].instructions[4].kernel.capacity",
+       "groups x capacity = 2 x 1073741824 rows per expert, more than the 2147483647 an I32 slot "
+       "holds",
+       testing::moePlan},
+      {"DispatchSlotsFitI32",
+       [](plan::Plan &p) {
+         inst(p, 0, kMoeDispatch).mutable_kernel()->set_groups(1);
+         inst(p, 0, kMoeDispatch).mutable_kernel()->set_capacity(kPast32Bits);
+       },
+       "programs[0].instructions[2].kernel.capacity", "more than the 2147483647 an I32 slot holds",
+       testing::moePlan},
+      {"RouterExpertsFitI32",
+       [](plan::Plan &p) { inst(p, 0, kMoeRouter).mutable_kernel()->set_experts(kPast32Bits); },
+       "programs[0].instructions[1].kernel.experts",
+       "is 2147483648, more than the 2147483647 an I32 expert index holds", testing::moePlan},
+      {"GroupedGemmBatchPastBlas",
+       [](plan::Plan &p) { inst(p, 0, kMoeExperts).mutable_kernel()->set_groups(kPast32Bits); },
+       "programs[0].instructions[3].kernel.groups",
+       "is 2147483648, more than the 2147483647 BLAS takes", testing::moePlan},
+      {"GroupedGemmKPastBlas",
+       [](plan::Plan &p) { inst(p, 0, kMoeExperts).mutable_kernel()->set_k(3000000000); },
+       "programs[0].instructions[3].kernel.k", "is 3000000000, more than the 2147483647 BLAS takes",
+       testing::moePlan},
+      {"DispatchHugeGroupsAndCapacity",  // their product is never formed unchecked
+       [](plan::Plan &p) {
+         inst(p, 0, kMoeDispatch).mutable_kernel()->set_groups(int64_t(1) << 40);
+         inst(p, 0, kMoeDispatch).mutable_kernel()->set_capacity(int64_t(1) << 40);
+       },
+       "programs[0].instructions[2].kernel", "DISPATCH dimensions are negative or their products",
+       testing::moePlan},
   };
   return cases;
 }
@@ -366,7 +492,7 @@ class PlanRule : public ::testing::TestWithParam<RuleCase> {};
 
 TEST_P(PlanRule, BrokenFieldIsNamed) {
   const RuleCase &c = GetParam();
-  plan::Plan p = validatedPlan();
+  plan::Plan p = c.base();
   c.mutate(p);
   std::vector<PlanError> errors = planfile::validatePlan(p);
   bool found = std::any_of(errors.begin(), errors.end(), [&](const PlanError &e) {

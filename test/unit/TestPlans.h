@@ -446,4 +446,78 @@ inline plan::Plan validatedPlan() {
   return b.build();
 }
 
+// A one-rank plan that passes validatePlan and runs one MoE block the way the compiler emits
+// it: F32, 8 tokens of d_model 4, 2 experts, top-1, 2 dispatch groups of capacity 2 (4 slots
+// per expert). Stage 0 issues, on the compute stream: GEMM x . router -> logits, ROUTER,
+// DISPATCH, GROUPED_GEMM (the experts), COMBINE. Buffers, in order (see placeBuffers):
+//   weights router [4, 2], experts [2, 4, 4]; x [8, 4]; logits [8, 2] (WORKSPACE);
+//   indices, slots I32 [8, 1]; gates [8, 1]; dispatched, expert_out [2, 4, 4]; combined [8, 4]
+inline plan::Plan moePlan() {
+  constexpr int64_t kTokens = 8, kDModel = 4, kExperts = 2, kCapacity = 2, kGroups = 2;
+  constexpr int64_t kRows = kGroups * kCapacity;
+  PlanBuilder b(1, 8);
+  plan::Plan &p = b.plan();
+  p.set_name("moe");
+  p.set_source("synthetic-moe.textproto");
+  plan::Model &m = *p.mutable_model();
+  m.set_layers(1), m.set_d_model(kDModel), m.set_heads(1), m.set_kv_heads(1), m.set_head_dim(4);
+  m.set_experts(kExperts), m.set_top_k(1), m.set_expert_hidden(kDModel), m.set_moe_every_nth(1);
+  m.set_norm(plan::RMS_NORM), m.set_activation(plan::GELU), m.set_dtype(plan::F32);
+  m.set_norm_epsilon(1e-5);
+  plan::Strategy &s = *p.mutable_strategy();
+  s.set_capacity_factor(1.0), s.set_capacity(uint32_t(kRows));
+  s.set_dispatch_groups(uint32_t(kGroups)), s.set_schedule(plan::GPIPE);
+  s.set_rank_order("tp-ep-dp-pp");
+  plan::Workload &w = *p.mutable_workload();
+  w.set_sequences(1), w.set_seq_len(kTokens), w.set_sequences_per_micro_batch(1);
+  w.set_tokens_per_micro_batch(kTokens);
+  for (const char *axis : {"tp", "dp", "pp", "ep", "etp", "edp"}) b.addGroup(axis, {0});
+
+  ProgramBuilder stage = b.addProgram({0});
+  plan::Program &prog = stage.program();
+  prog.set_first_layer(0), prog.set_end_layer(1);
+  uint32_t router = addBuffer(prog, "layers.0.router.weight", plan::WEIGHT, plan::F32,
+                              {kDModel, kExperts});
+  setSlice(*prog.mutable_buffers(int(router)), "layers.0.router.weight", {kDModel, kExperts});
+  uint32_t experts = addBuffer(prog, "layers.0.experts.w", plan::WEIGHT, plan::F32,
+                               {kExperts, kDModel, kDModel});
+  setSlice(*prog.mutable_buffers(int(experts)), "layers.0.experts.w",
+           {kExperts, kDModel, kDModel});
+  uint32_t x = addBuffer(prog, "x", plan::ACTIVATION, plan::F32, {kTokens, kDModel});
+  uint32_t logits = addBuffer(prog, "logits", plan::WORKSPACE, plan::F32, {kTokens, kExperts});
+  uint32_t indices = addBuffer(prog, "indices", plan::ACTIVATION, plan::I32, {kTokens, 1});
+  uint32_t slots = addBuffer(prog, "slots", plan::ACTIVATION, plan::I32, {kTokens, 1});
+  uint32_t gates = addBuffer(prog, "gates", plan::ACTIVATION, plan::F32, {kTokens, 1});
+  uint32_t dispatched =
+      addBuffer(prog, "dispatched", plan::ACTIVATION, plan::F32, {kExperts, kRows, kDModel});
+  uint32_t expertOut =
+      addBuffer(prog, "expert_out", plan::ACTIVATION, plan::F32, {kExperts, kRows, kDModel});
+  uint32_t combined = addBuffer(prog, "combined", plan::ACTIVATION, plan::F32, {kTokens, kDModel});
+
+  auto kernel = [&](const std::string &label, plan::KernelKind kind,
+                    const std::vector<uint32_t> &in, const std::vector<uint32_t> &out) {
+    // A nominal cost: these plans are for validation and execution, not timing.
+    plan::Instruction &inst = stage.kernel(makeCost(1000, 1000), kComputeStream, {}, label);
+    inst.set_layer(0);
+    plan::Kernel &k = *inst.mutable_kernel();
+    setOperands(k, kind, in, out);
+    return &k;
+  };
+  plan::Kernel *k = kernel("layers.0.router.logits", plan::GEMM, {x, router}, {logits});
+  k->set_m(kTokens), k->set_n(kExperts), k->set_k(kDModel);
+  k = kernel("layers.0.router.topk", plan::ROUTER, {logits}, {indices, gates});
+  k->set_tokens(kTokens), k->set_experts(kExperts), k->set_top_k(1);
+  auto routing = [&](plan::Kernel *k) {
+    k->set_tokens(kTokens), k->set_n(kDModel), k->set_experts(kExperts), k->set_top_k(1);
+    k->set_capacity(kCapacity), k->set_groups(kGroups);
+  };
+  routing(kernel("layers.0.experts.dispatch", plan::DISPATCH, {x, indices}, {dispatched, slots}));
+  k = kernel("layers.0.experts.ffn", plan::GROUPED_GEMM, {dispatched, experts}, {expertOut});
+  k->set_groups(kExperts), k->set_m(kRows), k->set_n(kDModel), k->set_k(kDModel);
+  routing(kernel("layers.0.experts.combine", plan::COMBINE, {expertOut, indices, slots, gates},
+                 {combined}));
+  placeBuffers(prog);
+  return b.build();
+}
+
 } // namespace moeplan::testing

@@ -15,7 +15,7 @@
 
 int main(int argc, char **argv) {
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 
@@ -64,19 +64,40 @@ int main(int argc, char **argv) {
                "cuda: capture the forward pass once as a CUDA graph and replay it for "
                "--iterations (per-kernel times are then not measured)");
   app.add_option("--stall-timeout", options.stallSeconds,
-                 "abort when communication makes no progress for this many seconds")
+                 "end the job when a rank has been silent this many seconds (stopped, or its "
+                 "host unreachable), or when no rank has progressed for that long although all "
+                 "are alive (a deadlock); a rank busy computing is not a stall (default 120)")
       ->check(CLI::PositiveNumber);
-  auto rankAndInstruction = [](const std::string &v) -> std::string {
-    unsigned r, i;
-    char end;
-    return std::sscanf(v.c_str(), "%u:%u%c", &r, &i, &end) == 2 ? "" : "expected RANK:INSTRUCTION";
+  using Fault = moeplan::runtime::RunOptions::Fault;
+  auto faultAt = [](Fault kind) {
+    return [kind](const std::string &v) -> std::string {
+      unsigned r, i;
+      double seconds;
+      char end;
+      if (kind == Fault::Slow)
+        return std::sscanf(v.c_str(), "%u:%u:%lf%c", &r, &i, &seconds, &end) == 3 && seconds >= 0
+                   ? ""
+                   : "expected RANK:INSTRUCTION:SECONDS";
+      return std::sscanf(v.c_str(), "%u:%u%c", &r, &i, &end) == 2 ? "" : "expected RANK:INSTRUCTION";
+    };
   };
-  std::string dieAt, hangAt;
+  std::string dieAt, stopAt, hangAt, slowAt;
   auto *die = app.add_option("--die-at", dieAt, "testing: RANK:INSTRUCTION kills that rank there")
-                  ->check(rankAndInstruction);
-  app.add_option("--hang-at", hangAt, "testing: RANK:INSTRUCTION stops that rank there for good")
-      ->check(rankAndInstruction)
-      ->excludes(die);
+                  ->check(faultAt(Fault::Die));
+  auto *stop = app.add_option("--stop-at", stopAt,
+                              "testing: RANK:INSTRUCTION stops that rank there (SIGSTOP)")
+                   ->check(faultAt(Fault::Stop))
+                   ->excludes(die);
+  app.add_option("--hang-at", hangAt,
+                 "testing: RANK:INSTRUCTION makes that rank wait there forever, alive (a deadlock)")
+      ->check(faultAt(Fault::Hang))
+      ->excludes(die)
+      ->excludes(stop);
+  app.add_option("--slow-at", slowAt,
+                 "testing: RANK:INSTRUCTION:SECONDS makes that rank compute SECONDS longer there")
+      ->check(faultAt(Fault::Slow))
+      ->excludes(die)
+      ->excludes(stop);
   int status = 0;
   try {
     app.parse(argc, argv);
@@ -94,19 +115,13 @@ int main(int argc, char **argv) {
   if (app.count("--input-seed")) options.inputSeed = seed;
   if (app.count("--random-weights")) options.randomWeights = weightSeed;
   if (app.count("--warmup")) options.warmup = warmup;
-  for (const auto &[text, kind] : {std::make_pair(dieAt, moeplan::runtime::RunOptions::Fault::Die),
-                                    std::make_pair(hangAt, moeplan::runtime::RunOptions::Fault::Hang)}) {
+  for (const auto &[text, kind] : {std::make_pair(dieAt, Fault::Die), std::make_pair(stopAt, Fault::Stop),
+                                    std::make_pair(hangAt, Fault::Hang), std::make_pair(slowAt, Fault::Slow)}) {
     if (text.empty()) continue;
     unsigned r = 0, i = 0;
-    std::sscanf(text.c_str(), "%u:%u", &r, &i);
-    options.fault = moeplan::runtime::RunOptions::InjectedFault{kind, uint32_t(r), uint32_t(i)};
-  }
-  if (provided < MPI_THREAD_SERIALIZED) {
-    status = moeplan::runtime::abandonRun(
-        "moeplan-run: error: the MPI library offers thread level " + std::to_string(provided) +
-        "; moeplan-run needs MPI_THREAD_SERIALIZED for its communication thread\n");
-    MPI_Finalize();
-    return status;
+    double seconds = 0;
+    std::sscanf(text.c_str(), "%u:%u:%lf", &r, &i, &seconds);
+    options.fault = moeplan::runtime::RunOptions::InjectedFault{kind, uint32_t(r), uint32_t(i), seconds};
   }
   moeplan::kernels::useOneBlasThread();
   status = moeplan::runtime::runPlan(options);

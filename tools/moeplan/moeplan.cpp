@@ -6,6 +6,7 @@
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
 #include "moeplan/Runtime/InitWeights.h"
+#include "moeplan/Support/Files.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -128,10 +129,10 @@ int runInspect(const InspectOptions &o) {
     if (o.rankGiven->count() > 0 && o.traceFile.empty()) return 0;
     moeplan::sim::Prediction prediction = moeplan::sim::simulate(*p);
     if (!o.traceFile.empty()) {
-      std::ofstream out(o.traceFile, std::ios::binary | std::ios::trunc);
-      if (!(out << moeplan::report::renderTraceJson(*p, prediction)) || !out.flush()) {
-        std::cerr << "moeplan: error: " << o.traceFile << ": cannot write: " << std::strerror(errno)
-                  << "\n";
+      try {
+        moeplan::files::writeAtomically(o.traceFile, moeplan::report::renderTraceJson(*p, prediction));
+      } catch (const moeplan::files::WriteError &e) {
+        std::cerr << "moeplan: error: " << e.what() << "\n";
         return 2;
       }
     }

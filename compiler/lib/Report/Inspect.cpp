@@ -62,10 +62,12 @@ std::vector<std::pair<const char *, int64_t>> kernelDims(const plan::Kernel &k) 
     return {{"tokens", k.tokens()}, {"experts", k.experts()}, {"top_k", k.top_k()}};
   case plan::DISPATCH:
   case plan::COMBINE:
+    // capacity is per dispatch group; groups 0 (plans without groups) means 1.
     return {{"tokens", k.tokens()},
             {"n", k.n()},
             {"experts", k.experts()},
             {"capacity", k.capacity()},
+            {"groups", std::max<int64_t>(1, k.groups())},
             {"top_k", k.top_k()}};
   case plan::GROUPED_GEMM:
     return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}, {"k", k.k()}};

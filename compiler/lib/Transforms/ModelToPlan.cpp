@@ -292,7 +292,7 @@ LogicalResult StageLowering::lower(Operation *op) {
     kernel(KernelKind::combine, "combine",
            {in0, lookup(c.getIndices()), lookup(c.getSlots()), lookup(c.getGates())}, {y},
            {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
-            {"capacity", l_.capacity}});
+            {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
     bind(c.getResult(), y);
     return success();
   }

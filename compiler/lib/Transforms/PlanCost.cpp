@@ -10,6 +10,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <optional>
+
 namespace moeplan {
 #define GEN_PASS_DEF_PLANCOST
 #include "moeplan/Compiler/Passes.h.inc"
@@ -21,49 +23,73 @@ using namespace moeplan::planir;
 namespace moeplan {
 namespace {
 
-int64_t bytesOf(Value v) {
-  auto t = cast<MemRefType>(v.getType());
-  return t.getNumElements() * elementBytes(t.getElementType());
+// Products of shapes can pass 64 bits only for absurd sizes, which must fail the pass with
+// the instruction named rather than become a wrapped figure.
+std::optional<int64_t> product(std::initializer_list<int64_t> factors) {
+  int64_t r = 1;
+  for (int64_t f : factors)
+    if (__builtin_mul_overflow(r, f, &r)) return std::nullopt;
+  return r;
 }
 
-CostAttr kernelCost(KernelOp k) {
+std::optional<int64_t> bytesOf(Value v) {
+  auto t = cast<MemRefType>(v.getType());
+  return product({t.getNumElements(), elementBytes(t.getElementType())});
+}
+
+FailureOr<CostAttr> overflow(Operation *op) {
+  op->emitError("plan-cost: the instruction's FLOPs or bytes overflow 64 bits");
+  return failure();
+}
+
+FailureOr<CostAttr> kernelCost(KernelOp k) {
   int64_t moved = 0;
-  for (Value v : k.getInputs()) moved += bytesOf(v);
-  for (Value v : k.getOutputs()) moved += bytesOf(v);
-  int64_t flops = 0;
+  for (ValueRange operands : {ValueRange(k.getInputs()), ValueRange(k.getOutputs())})
+    for (Value v : operands) {
+      std::optional<int64_t> b = bytesOf(v);
+      if (!b || __builtin_add_overflow(moved, *b, &moved)) return overflow(k);
+    }
+  std::optional<int64_t> flops = 0;
   switch (k.getKind()) {
   case KernelKind::gemm:
-    flops = 2 * k.dim("m") * k.dim("n") * k.dim("k");
+    flops = product({2, k.dim("m"), k.dim("n"), k.dim("k")});
     break;
   case KernelKind::grouped_gemm:
-    flops = 2 * k.dim("groups", 1) * k.dim("m") * k.dim("n") * k.dim("k");
+    flops = product({2, k.dim("groups", 1), k.dim("m"), k.dim("n"), k.dim("k")});
     break;
   case KernelKind::attention:
     // QK^T and PV: 2 x (2 x seq_len x kv_len x head_dim) per head and sequence.
-    flops = 4 * k.dim("sequences") * k.dim("heads") * k.dim("seq_len") *
-            (k.dim("kv_len") + (k.getInputs().size() > 3 ? 1 : 0)) * k.dim("head_dim");
+    flops = product({4, k.dim("sequences"), k.dim("heads"), k.dim("seq_len"),
+                     k.dim("kv_len") + (k.getInputs().size() > 3 ? 1 : 0), k.dim("head_dim")});
     break;
   default:
     break;
   }
-  return CostAttr::get(k.getContext(), flops, moved, 0);
+  if (!flops) return overflow(k);
+  return CostAttr::get(k.getContext(), *flops, moved, 0);
 }
 
-CostAttr collectiveCost(Operation *op) {
-  int64_t s = 0;
+FailureOr<CostAttr> collectiveCost(Operation *op) {
+  std::optional<int64_t> s;
   if (isa<AllReduceOp, SendOp>(op)) s = bytesOf(op->getOperand(0));
   else if (auto r = dyn_cast<RecvOp>(op)) s = bytesOf(r.getOutput());
   else if (isa<AllGatherOp>(op)) s = bytesOf(op->getOperand(1));
   else s = bytesOf(op->getOperand(0));  // reduce-scatter and all-to-all: the whole input
-  return CostAttr::get(op->getContext(), 0, 0, s);
+  if (!s) return overflow(op);
+  return CostAttr::get(op->getContext(), 0, 0, *s);
 }
 
 struct PlanCostPass : impl::PlanCostBase<PlanCostPass> {
   void runOnOperation() override {
-    getOperation().walk([](Operation *op) {
-      if (!isInstruction(op)) return;
-      op->setAttr("cost", isa<KernelOp>(op) ? kernelCost(cast<KernelOp>(op)) : collectiveCost(op));
+    WalkResult walk = getOperation().walk([](Operation *op) {
+      if (!isInstruction(op)) return WalkResult::advance();
+      FailureOr<CostAttr> cost =
+          isa<KernelOp>(op) ? kernelCost(cast<KernelOp>(op)) : collectiveCost(op);
+      if (failed(cost)) return WalkResult::interrupt();
+      op->setAttr("cost", *cost);
+      return WalkResult::advance();
     });
+    if (walk.wasInterrupted()) signalPassFailure();
   }
 };
 

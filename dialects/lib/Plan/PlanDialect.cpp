@@ -154,7 +154,11 @@ LogicalResult KernelOp::verify() {
                                    "slots_x")));
   case KernelKind::combine:
     if (failed(arity({4}, 1))) return failure();
-    return success(succeeded(sized(getInputs()[0], dim("experts") * dim("capacity") * n, "expert outputs")) &&
+    // y[experts, groups x capacity, n], as dispatch's slots_x.
+    return success(succeeded(sized(getInputs()[0],
+                                   dim("experts") * std::max<int64_t>(1, dim("groups")) *
+                                       dim("capacity") * n,
+                                   "expert outputs")) &&
                    succeeded(sized(getOutputs()[0], dim("tokens") * n, "output")));
   case KernelKind::add:
     if (failed(arity({2}, 1))) return failure();

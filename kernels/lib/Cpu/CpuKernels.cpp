@@ -4,12 +4,35 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <climits>
 #include <stdexcept>
 #include <string>
 
 namespace moeplan::kernels {
 
 void useOneBlasThread() { openblas_set_num_threads(1); }
+
+namespace {
+// cblas_sgemm takes its dimensions and leading dimensions as int (the plan validator refuses
+// plans whose GEMMs exceed it; a direct caller gets this error instead of a wrapped value).
+int blasInt(const char *kernel, const char *what, int64_t value) {
+  if (value < 0 || value > INT_MAX)
+    throw std::invalid_argument(std::string(kernel) + ": " + what + " = " + std::to_string(value) +
+                                " does not fit the 32-bit int BLAS takes");
+  return int(value);
+}
+
+// Rows per expert of dispatch's slotsX and combine's y: groups (0 means 1) x capacity. Slots
+// are I32, so the last row, rows - 1, must fit one.
+int64_t slotRows(const char *kernel, int64_t capacity, int64_t groups) {
+  groups = std::max<int64_t>(groups, 1);
+  if (capacity < 0 || capacity > INT32_MAX / groups)
+    throw std::invalid_argument(std::string(kernel) + ": groups x capacity = " +
+                                std::to_string(groups) + " x " + std::to_string(capacity) +
+                                " rows do not fit the I32 slots");
+  return groups * capacity;
+}
+} // namespace
 
 void gemm(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
           bool transposeB) {
@@ -18,8 +41,11 @@ void gemm(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_
     std::fill(c, c + m * n, 0.0f);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, int(m), int(n),
-              int(k), 1.0f, a, int(k), b, transposeB ? int(k) : int(n), 0.0f, c, int(n));
+  // Leading dimensions: a's is k, b's n (k when transposed), c's n; so m, n, k cover them.
+  const int rows = blasInt("gemm", "m", m), cols = blasInt("gemm", "n", n);
+  const int depth = blasInt("gemm", "k", k);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, rows, cols,
+              depth, 1.0f, a, depth, b, transposeB ? depth : cols, 0.0f, c, cols);
 }
 
 void groupedGemm(const float *a, const float *b, float *c, int64_t groups, int64_t m,
@@ -127,7 +153,7 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
   if (tokens % groups != 0)
     throw std::invalid_argument("dispatch: " + std::to_string(groups) + " groups do not divide " +
                                 std::to_string(tokens) + " tokens");
-  const int64_t rows = groups * capacity, perGroup = tokens / groups;
+  const int64_t rows = slotRows("dispatch", capacity, groups), perGroup = tokens / groups;
   std::fill(slotsX, slotsX + experts * rows * n, 0.0f);
   if (counts && counts->routed.size() != size_t(experts)) counts->routed.assign(size_t(experts), 0);
   std::vector<int64_t> used(static_cast<size_t>(experts));
@@ -153,7 +179,9 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
 }
 
 void combine(const float *y, const int32_t *indices, const int32_t *slots, const float *gates,
-             float *x, int64_t tokens, int64_t n, int64_t experts, int64_t rows, int64_t topK) {
+             float *x, int64_t tokens, int64_t n, int64_t experts, int64_t topK,
+             int64_t capacity, int64_t groups) {
+  const int64_t rows = slotRows("combine", capacity, groups);
   for (int64_t t = 0; t < tokens; ++t) {
     float *out = x + t * n;
     std::fill(out, out + n, 0.0f);

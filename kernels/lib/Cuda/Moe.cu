@@ -158,11 +158,13 @@ void router(DType dtype, const void *logits, int32_t *indices, void *gates, int6
   if (topK > kRouterMaxTopK)
     fail(kernel, "top_k " + std::to_string(topK) + " exceeds the supported " +
                      std::to_string(kRouterMaxTopK));
+  // A row of logits must fit shared memory; checked before any int holds experts.
+  constexpr int64_t kMaxExperts = kRouterSharedBytes / int64_t(sizeof(float)) - 1;
+  if (experts > kMaxExperts)
+    fail(kernel, std::to_string(experts) + " experts exceed the shared-memory limit of " +
+                     std::to_string(kMaxExperts));
   const int stride = int(experts | 1); // odd: conflict-free shared-memory rows
   const int64_t rowBytes = int64_t(stride) * int64_t(sizeof(float));
-  if (rowBytes > kRouterSharedBytes)
-    fail(kernel, std::to_string(experts) + " experts exceed the shared-memory limit of " +
-                     std::to_string(kRouterSharedBytes / sizeof(float) - 1));
   int threads = int(std::min<int64_t>(kRouterThreads, kRouterSharedBytes / rowBytes));
   if (threads > 32) threads -= threads % 32;
   const unsigned blocks = unsigned(std::min((tokens + threads - 1) / threads, kMaxBlocks));
@@ -193,9 +195,12 @@ void dispatch(DType dtype, const void *x, const int32_t *indices, void *slotsX, 
     fail(kernel, std::to_string(experts) + " experts exceed the supported " +
                      std::to_string(kDispatchMaxExperts));
   const int bytes = dtypeBytes(dtype); // also rejects an unknown dtype
-  const int64_t rows = groups * capacity;
+  // Each factor fits an int first, so the products cannot overflow int64.
+  const int64_t rows =
+      int64_t(toInt(kernel, "groups", groups)) * toInt(kernel, "capacity", capacity);
   toInt(kernel, "groups x capacity (the largest slot)", rows);
-  toInt(kernel, "tokens x topK", tokens * topK);
+  toInt(kernel, "tokens x topK",
+        int64_t(toInt(kernel, "tokens", tokens)) * toInt(kernel, "topK", topK));
   // Unused slots are zero (all-zero bits: 0.0 in every dtype).
   const size_t slotsBytes = size_t(experts) * size_t(rows) * size_t(n) * size_t(bytes);
   if (slotsBytes) check(cudaMemsetAsync(slotsX, 0, slotsBytes, stream), kernel);
@@ -229,10 +234,17 @@ void dispatch(DType dtype, const void *x, const int32_t *indices, void *slotsX, 
 
 void combine(DType dtype, const void *y, const int32_t *indices, const int32_t *slots,
              const void *gates, void *x, int64_t tokens, int64_t n, int64_t experts,
-             int64_t rows, int64_t topK, cudaStream_t stream) {
+             int64_t topK, int64_t capacity, int64_t groups, cudaStream_t stream) {
   const char *kernel = "combine";
-  checkNonNegative(kernel, "tokens", tokens), checkNonNegative(kernel, "n", n);
-  checkNonNegative(kernel, "topK", topK);
+  for (auto [what, value] : {std::pair<const char *, int64_t>{"tokens", tokens}, {"n", n},
+                             {"experts", experts}, {"topK", topK}, {"capacity", capacity},
+                             {"groups", groups}})
+    checkNonNegative(kernel, what, value);
+  groups = std::max<int64_t>(groups, 1);
+  // As dispatch: rows of I32 slots, each factor an int first so the product cannot overflow.
+  const int64_t rows =
+      int64_t(toInt(kernel, "groups", groups)) * toInt(kernel, "capacity", capacity);
+  toInt(kernel, "groups x capacity (the largest slot)", rows);
   if (tokens == 0 || n == 0) return;
   withType(dtype, kernel, [&](auto tag) {
     using T = typename decltype(tag)::type;

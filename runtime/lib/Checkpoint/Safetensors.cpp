@@ -1,4 +1,5 @@
 #include "moeplan/Checkpoint/Safetensors.h"
+#include "moeplan/Support/Files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -489,16 +490,11 @@ std::string SafetensorsWriter::serialize() const {
 }
 
 void SafetensorsWriter::write(const std::string &path) const {
-  std::string bytes = serialize();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw CheckpointError(path + ": cannot create: " + systemError());
   try {
-    writeAll(fd, bytes.data(), bytes.size(), path);
-  } catch (...) {
-    ::close(fd);
-    throw;
+    files::writeAtomically(path, serialize());
+  } catch (const files::WriteError &e) {
+    throw CheckpointError(e.what());
   }
-  if (::close(fd) != 0) throw CheckpointError(path + ": cannot write: " + systemError());
 }
 
 } // namespace moeplan::checkpoint

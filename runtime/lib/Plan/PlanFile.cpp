@@ -1,4 +1,5 @@
 #include "moeplan/Plan/PlanFile.h"
+#include "moeplan/Support/Files.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -779,7 +780,10 @@ private:
   }
 
   // The buffer `index` as an operand of instruction ii: it exists, is live there, and holds
-  // at least `need` elements (of dtype I32 for indices, of `dtype` when given).
+  // exactly the `need` elements its instruction's dimensions or counts give (of dtype I32 for
+  // indices, of `dtype` when given). Exactly, not at least: the kernels and the runtime size
+  // what they touch from the dimensions alone, so a buffer of another size means dimensions
+  // and buffer disagree about the tensor, and every operand the compiler emits matches.
   void checkOperand(size_t pi, size_t ii, const std::vector<BufferInfo> &buffers,
                     const std::string &path, uint32_t index, const std::string &what,
                     std::optional<uint64_t> need, bool indices, int dtype = 0) {
@@ -799,9 +803,45 @@ private:
     if (dtype != 0 && b.dtype() != dtype)
       error(path, what + " " + named() + " is " + plan::DType_Name(b.dtype()) +
                       ", but the collective moves " + plan::DType_Name(plan::DType(dtype)));
-    if (need && buffers[index].elements && *buffers[index].elements < *need)
-      error(path, what + " " + named() + " holds " + str(*buffers[index].elements) +
-                      " elements, fewer than the " + str(*need) + " it needs");
+    if (!need || !buffers[index].elements) return;
+    const uint64_t holds = *buffers[index].elements;
+    if (holds < *need)
+      error(path, what + " " + named() + " holds " + str(holds) + " elements, fewer than the " +
+                      str(*need) + " it needs");
+    else if (holds > *need)  // collectives name their dtype, kernels do not
+      error(path, what + " " + named() + " holds " + str(holds) + " elements, more than the " +
+                      str(*need) + (dtype != 0 ? " the collective moves" : " its dimensions give") +
+                      " (operands hold exactly that)");
+  }
+
+  // BLAS (cblas_sgemm) and cuBLAS (cublasGemmEx, cublasGemmStridedBatchedEx) take the GEMM's
+  // m, n, k, leading dimensions and batch count as int. Row-major operands have leading
+  // dimensions k (a), n or k (b), n (c), so bounding m, n, k and the batch bounds them all;
+  // the batch strides are long long and the element bound already covers them.
+  void checkBlasDims(const std::string &path, const plan::Kernel &k) {
+    auto fits = [&](const char *field, int64_t value) {
+      if (value > L::kBlasInt)
+        error(path + "." + field,
+              "is " + str(value) + ", more than the " + str(L::kBlasInt) + " BLAS takes");
+    };
+    if (k.kind() == plan::GROUPED_GEMM) fits("groups", k.groups());
+    fits("m", k.m());
+    fits("n", k.n());
+    fits("k", k.k());
+  }
+
+  // I32 operands hold expert indices (ROUTER, DISPATCH, COMBINE) and slots, rows of
+  // slots_x / y counted from 0 (DISPATCH, COMBINE): the experts and the rows must fit one.
+  void checkIndexDims(const std::string &path, const plan::Kernel &k) {
+    if (k.experts() > L::kIndexMax)
+      error(path + ".experts", "is " + str(k.experts()) + ", more than the " + str(L::kIndexMax) +
+                                   " an I32 expert index holds");
+    if (k.kind() == plan::ROUTER || k.capacity() < 0) return;
+    const int64_t groups = std::max<int64_t>(1, k.groups());
+    if (k.capacity() > L::kIndexMax / groups)
+      error(path + ".capacity", "groups x capacity = " + str(groups) + " x " + str(k.capacity()) +
+                                    " rows per expert, more than the " + str(L::kIndexMax) +
+                                    " an I32 slot holds");
   }
 
   void checkKernel(size_t pi, size_t ii, const std::vector<BufferInfo> &buffers) {
@@ -834,6 +874,7 @@ private:
       out = {{"y", elems({k.m(), k.n()})}};
       break;
     case plan::GEMM:
+      checkBlasDims(path, k);
       in = {{"a", elems({k.m(), k.k()})}, {"b", elems({k.k(), k.n()})}};
       out = {{"c", elems({k.m(), k.n()})}};
       break;
@@ -869,6 +910,7 @@ private:
       out = {{"y", elems({k.m(), k.n()})}};
       break;
     case plan::ROUTER:
+      checkIndexDims(path, k);
       if (k.top_k() < 1 || k.top_k() > k.experts())
         error(path + ".top_k",
               "is " + str(k.top_k()) + ", must be in 1.." + str(k.experts()) + " (the experts)");
@@ -877,17 +919,25 @@ private:
              {"gates", elems({k.tokens(), k.top_k()})}};
       break;
     case plan::DISPATCH:
+      checkIndexDims(path, k);
+      // groups 0 (unset) is one group; the kernels cut the tokens into equal groups.
+      if (k.groups() > 1 && k.tokens() % k.groups() != 0)
+        error(path + ".groups", "is " + str(k.groups()) + ", which does not divide the " +
+                                    str(k.tokens()) + " tokens");
       in = {{"x", elems({k.tokens(), k.n()})}, {"indices", elems({k.tokens(), k.top_k()}), true}};
-      // groups 0 (unset) is one group.
-      out = {{"slots_x", elems({k.experts(), std::max<int64_t>(1, k.groups()) * k.capacity(), k.n()})},
+      out = {{"slots_x",
+              elems({k.experts(), std::max<int64_t>(1, k.groups()), k.capacity(), k.n()})},
              {"slots", elems({k.tokens(), k.top_k()}), true}};
       break;
     case plan::GROUPED_GEMM:
+      checkBlasDims(path, k);
       in = {{"a", elems({k.groups(), k.m(), k.k()})}, {"b", elems({k.groups(), k.k(), k.n()})}};
       out = {{"c", elems({k.groups(), k.m(), k.n()})}};
       break;
     case plan::COMBINE:
-      in = {{"y", elems({k.experts(), k.capacity(), k.n()})},
+      checkIndexDims(path, k);
+      // y is laid out as DISPATCH's slots_x: groups (0 means 1) x capacity rows per expert.
+      in = {{"y", elems({k.experts(), std::max<int64_t>(1, k.groups()), k.capacity(), k.n()})},
             {"indices", elems({k.tokens(), k.top_k()}), true},
             {"slots", elems({k.tokens(), k.top_k()}), true},
             {"gates", elems({k.tokens(), k.top_k()})}};
@@ -1210,22 +1260,10 @@ std::string serializePlan(const plan::Plan &p) {
 }
 
 bool writePlanFile(const plan::Plan &p, const std::string &path, std::string &error) {
-  // Written beside the target and renamed, so a reader never sees half a plan.
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    std::string bytes = serializePlan(p);
-    if (!out || !out.write(bytes.data(), std::streamsize(bytes.size())) || !out.flush()) {
-      error = "cannot write " + temporary + ": " + std::strerror(errno);
-      std::remove(temporary.c_str());
-      return false;
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    error = "cannot write " + path + ": " + ec.message();
-    std::remove(temporary.c_str());
+  try {
+    files::writeAtomically(path, serializePlan(p));  // a reader never sees half a plan
+  } catch (const files::WriteError &e) {
+    error = e.what();
     return false;
   }
   return true;

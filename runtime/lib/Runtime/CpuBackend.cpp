@@ -325,7 +325,7 @@ void CpuBackend::runKernel(const KernelCall &call) {
     return;
   case plan::COMBINE:
     combine(f32(in[0]), i32(in[1]), i32(in[2]), f32(in[3]), f32(out[0]), k.tokens(), k.n(),
-            k.experts(), call.combineRows, k.top_k());
+            k.experts(), k.top_k(), k.capacity(), k.groups());
     return;
   case plan::ADD:
     add(f32(in[0]), f32(in[1]), f32(out[0]), k.n());

@@ -376,7 +376,7 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
     return;
   case plan::COMBINE:
     kc::combine(t, in[0], i32(in[1]), i32(in[2]), in[3], out[0], k.tokens(), k.n(), k.experts(),
-                call.combineRows, k.top_k(), s);
+                k.top_k(), k.capacity(), k.groups(), s);
     return;
   case plan::ADD:
     kc::add(t, in[0], in[1], out[0], k.n(), s);

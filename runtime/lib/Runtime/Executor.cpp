@@ -6,8 +6,12 @@
 #include "moeplan/Runtime/Backend.h"
 #include "moeplan/Runtime/DTypes.h"
 #include "moeplan/Runtime/InitWeights.h"
+#include "moeplan/Runtime/Liveness.h"
+#include "moeplan/Runtime/MpiLarge.h"
+#include "moeplan/Runtime/MpiLowering.h"
 #include "moeplan/Runtime/Placement.h"
 #include "moeplan/Runtime/Slices.h"
+#include "moeplan/Support/Files.h"
 #include "moeplan/Trace/Trace.h"
 
 #include <mpi.h>
@@ -88,11 +92,27 @@ struct Pass {
 using planfile::formatBytes;
 using planfile::formatSeconds;
 
+// Ends the whole job from whichever thread finds a failure first (compute, communication,
+// queue watcher or liveness thread); a later caller, often reacting to the first failure's
+// consequences, waits for the end instead of printing a second story. MPI_THREAD_MULTIPLE
+// lets that one thread call MPI_Abort while others are inside MPI.
+[[noreturn]] void abortJob(const std::string &message, CommBackend *comm) {
+  static std::atomic<bool> aborting{false};
+  if (aborting.exchange(true))
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::fprintf(stderr, "moeplan-run: error: %s\n", message.c_str());
+  std::fflush(stderr);
+  if (comm) comm->abort();
+  MPI_Abort(MPI_COMM_WORLD, kAbortStatus);
+  std::_Exit(kAbortStatus);
+}
+
 class RankRun {
 public:
   RankRun(const plan::Plan &plan, uint32_t rank, const RunOptions &options,
-          ComputeBackend &compute, CommBackend &comm)
+          ComputeBackend &compute, CommBackend &comm, Liveness &liveness)
       : plan_(plan), rank_(rank), options_(options), compute_(compute), comm_(comm),
+        liveness_(liveness),
         program_(plan.programs(int(plan.ranks(int(rank)).program()))),
         axes_(axisCoordinates(plan, rank)), events_(program_.events()),
         issued_(size_t(program_.instructions_size())) {
@@ -115,6 +135,12 @@ public:
   // The forward passes --warmup and --iterations ask for; under --graph the first warm-up
   // (at least one) runs eagerly, then one capture is replayed.
   void execute() {
+    liveness_.beginExecute();
+    executePasses();
+    liveness_.endExecute();
+  }
+
+  void executePasses() {
     const uint32_t warmup =
         options_.warmup ? *options_.warmup : (options_.iterations > 1 ? 1u : 0u);
     if (options_.graph) {
@@ -190,11 +216,6 @@ private:
         // The table is this rank's slice of embedding.weight; vocab_begin/end count from it.
         const plan::Buffer &table = program_.buffers(int(k.inputs(1)));
         call.firstId = blockOf(table.slice(), axes_, plan_.strategy().micro_batches()).begin[0];
-      }
-      if (k.kind() == plan::COMBINE) {
-        // Rows per expert of y: the capacity of every dispatch group together.
-        const plan::Buffer &y = program_.buffers(int(k.inputs(0)));
-        call.combineRows = int64_t(y.bytes() / bytesOf(y.dtype())) / (k.experts() * k.n());
       }
     }
   }
@@ -323,9 +344,15 @@ private:
 
   // -- one forward pass -------------------------------------------------------------------
 
-  Pass eagerPass() {
+  // Host work before a pass, which the liveness thread must not take for a deadlock.
+  void betweenPasses() {
+    Busy busy(liveness_);
     restoreInputs();
     compute_.resetCounts();
+  }
+
+  Pass eagerPass() {
+    betweenPasses();
     MPI_Barrier(MPI_COMM_WORLD);
     start_ = Clock::now();
     compute_.startClock();
@@ -344,11 +371,11 @@ private:
   }
 
   Pass graphPass() {
-    restoreInputs();
-    compute_.resetCounts();
+    betweenPasses();
     MPI_Barrier(MPI_COMM_WORLD);
     Pass pass;
     try {
+      Busy busy(liveness_);  // one launch runs the whole pass
       pass.wall = compute_.replay();
     } catch (const std::exception &e) {
       abortRun("rank " + std::to_string(rank_) + ": replaying the CUDA graph: " + e.what());
@@ -387,24 +414,39 @@ private:
 
   double seconds(Clock::time_point t) const { return std::chrono::duration<double>(t - start_).count(); }
 
-  void faultIfAsked(int instruction) const {
+  // --die-at, --stop-at, --slow-at: this rank fails (or is slow) at this instruction.
+  void faultIfAsked(int instruction) {
     const auto &f = options_.fault;
     if (!f || f->rank != rank_ || f->instruction != uint32_t(instruction)) return;
-    const bool die = f->kind == RunOptions::Fault::Die;
-    std::fprintf(stderr, "moeplan-run: %s: %s here, as --%s asked\n", where(instruction).c_str(),
-                 die ? "dying" : "hanging", die ? "die-at" : "hang-at");
+    using Fault = RunOptions::Fault;
+    const char *what = f->kind == Fault::Die    ? "dying here, as --die-at asked"
+                       : f->kind == Fault::Stop ? "stopping here (SIGSTOP), as --stop-at asked"
+                       : f->kind == Fault::Hang ? "waiting here forever, as --hang-at asked"
+                                                : "computing slowly here, as --slow-at asked";
+    // The wall-clock time lets a test measure how long the job takes to end after it.
+    const double now = std::chrono::duration<double>(
+        std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "moeplan-run: %s: %s (at %.3f s since the epoch)\n",
+                 where(instruction).c_str(), what, now);
     std::fflush(stderr);
-    if (die) std::raise(SIGKILL);
-    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (f->kind == Fault::Die) std::raise(SIGKILL);
+    if (f->kind == Fault::Stop) std::raise(SIGSTOP);  // the whole process, liveness thread too
+    if (f->kind == Fault::Hang)  // alive, beating, but neither progressing nor computing
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (f->kind == Fault::Slow) {
+      Busy busy(liveness_);
+      std::this_thread::sleep_for(std::chrono::duration<double>(f->seconds));
+    }
   }
 
-  [[noreturn]] void abortRun(const std::string &message) {
-    std::fprintf(stderr, "moeplan-run: error: %s\n", message.c_str());
-    std::fflush(stderr);
-    comm_.abort();
-    MPI_Abort(MPI_COMM_WORLD, kAbortStatus);
-    std::_Exit(kAbortStatus);
-  }
+  [[noreturn]] void abortRun(const std::string &message) { abortJob(message, &comm_); }
+
+  // Marks this rank as computing for the liveness thread while in scope.
+  struct Busy {
+    explicit Busy(Liveness &l) : liveness(l) { liveness.busy(true); }
+    ~Busy() { liveness.busy(false); }
+    Liveness &liveness;
+  };
 
   // Work queued on a device orders itself by the backend's events; the host flags say the
   // record has been issued, which a wait must follow.
@@ -426,12 +468,14 @@ private:
       faultIfAsked(i);
       if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i));
       try {
+        Busy busy(liveness_);
         compute_.launch(inst.stream(), calls_[size_t(i)]);
       } catch (const std::exception &e) {
         abortRun(where(i) + ": " + e.what());
       }
       if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i + 1));
       recorded(i, inst);
+      liveness_.progressed();
     }
   }
 
@@ -464,7 +508,6 @@ private:
     std::vector<int> busy(program_.streams(), -1);  // outstanding instruction per stream
     std::vector<CommRequest> outstanding;
     size_t next = 0;
-    Clock::time_point lastProgress = Clock::now();
     while (next < collectives_.size() || !outstanding.empty()) {
       bool progressed = false;
       while (next < collectives_.size()) {
@@ -504,14 +547,9 @@ private:
         outstanding.erase(outstanding.begin() + std::ptrdiff_t(o));
         progressed = true;
       }
-      const Clock::time_point now = Clock::now();
+      // A peer that stopped or deadlocked is the liveness thread's to find (Liveness.h).
       if (progressed) {
-        lastProgress = now;
-      } else if (!outstanding.empty() &&
-                 std::chrono::duration<double>(now - lastProgress).count() > options_.stallSeconds) {
-        abortRun(where(outstanding.front().instruction) + ": no progress for " +
-                 std::to_string(int(options_.stallSeconds)) +
-                 " s; a peer has stopped or died (see its messages)");
+        liveness_.progressed();
       } else {
         // Many ranks share few cores here: give the compute thread the core.
         std::this_thread::sleep_for(std::chrono::microseconds(outstanding.empty() ? 20 : 5));
@@ -520,23 +558,28 @@ private:
   }
 
   // Queued communication (nccl): follows completion on the device through the timing marks
-  // of issued instructions, in issue order per stream. Aborts on an asynchronous error of
-  // the communicators, or when an issued collective has not completed and nothing on this
-  // rank has for --stall-timeout.
+  // of issued instructions, in issue order per stream, and tells the liveness thread when
+  // the device is computing (a stream's oldest unfinished work is a kernel that has
+  // started) and when it progressed. Aborts on an asynchronous error of the communicators; a peer that stopped
+  // or deadlocked is the liveness thread's to find.
   void watchQueued() {
     std::vector<std::vector<int>> perStream(program_.streams());
     for (int i = 0; i < program_.instructions_size(); ++i)
       perStream[program_.instructions(i).stream()].push_back(i);
     std::vector<size_t> done(perStream.size(), 0);
-    Clock::time_point lastProgress = Clock::now();
+    std::optional<Busy> deviceBusy;
     for (;;) {
-      bool progressed = false, finished = true;
+      bool progressed = false, finished = true, computing = false;
       for (size_t s = 0; s < perStream.size(); ++s) {
         while (done[s] < perStream[s].size()) {
           const int i = perStream[s][done[s]];
-          if (!issued_[size_t(i)].load(std::memory_order_acquire) ||
-              !compute_.markComplete(uint32_t(2 * i + 1)))
+          if (!issued_[size_t(i)].load(std::memory_order_acquire)) break;
+          if (!compute_.markComplete(uint32_t(2 * i + 1))) {
+            // Running, not queued behind a wait: its start mark has passed.
+            computing = computing || (program_.instructions(i).has_kernel() &&
+                                      compute_.markComplete(uint32_t(2 * i)));
             break;
+          }
           ++done[s];
           progressed = true;
         }
@@ -545,18 +588,9 @@ private:
       if (finished) return;
       if (std::string error = comm_.asyncError(); !error.empty())
         abortRun("rank " + std::to_string(rank_) + ": " + comm_.name() + ": " + error);
-      const Clock::time_point now = Clock::now();
-      if (progressed) {
-        lastProgress = now;
-      } else if (std::chrono::duration<double>(now - lastProgress).count() > options_.stallSeconds) {
-        for (size_t s = 0; s < perStream.size(); ++s) {
-          if (done[s] == perStream[s].size()) continue;
-          const int i = perStream[s][done[s]];
-          if (program_.instructions(i).has_collective() && issued_[size_t(i)].load())
-            abortRun(where(i) + ": no progress for " + std::to_string(int(options_.stallSeconds)) +
-                     " s; a peer has stopped or died (see its messages)");
-        }
-      }
+      if (progressed) liveness_.progressed();
+      if (computing && !deviceBusy) deviceBusy.emplace(liveness_);
+      if (!computing) deviceBusy.reset();
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
@@ -566,6 +600,7 @@ private:
   const RunOptions &options_;
   ComputeBackend &compute_;
   CommBackend &comm_;
+  Liveness &liveness_;
   const plan::Program &program_;
   const AxisCoordinates axes_;
   std::vector<int> kernels_, collectives_;  // instruction indices, in issue order
@@ -617,7 +652,7 @@ void gatherOutputs(const plan::Plan &plan, RankRun &run, uint32_t rank, const st
   if (rank != 0) {
     for (int b : outputsOf(rank)) {
       const std::vector<float> data = run.bufferAsF32(b);
-      MPI_Send(data.data(), int(data.size()), MPI_FLOAT, 0, kOutputTag, MPI_COMM_WORLD);
+      sendLarge(data.data(), data.size(), MPI_FLOAT, 0, kOutputTag, MPI_COMM_WORLD, mpiMaxCount());
     }
     return;
   }
@@ -633,8 +668,8 @@ void gatherOutputs(const plan::Plan &plan, RankRun &run, uint32_t rank, const st
         data = run.bufferAsF32(b);
       } else {
         data.resize(size_t(buf.bytes() / planfile::dtypeBytes(buf.dtype())));
-        MPI_Recv(data.data(), int(data.size()), MPI_FLOAT, int(r), kOutputTag, MPI_COMM_WORLD,
-                 MPI_STATUS_IGNORE);
+        recvLarge(data.data(), data.size(), MPI_FLOAT, int(r), kOutputTag, MPI_COMM_WORLD,
+                  mpiMaxCount());
       }
       const Block block = blockOf(buf.slice(), axes, plan.strategy().micro_batches());
       std::vector<float> blockData(data.size());
@@ -744,6 +779,8 @@ Measurements gatherMeasurements(const plan::Plan &plan, RankRun &run, uint32_t r
     }
   }
   for (size_t k = 0; k < kinds; ++k) mine[k] = median(perPass[k]);
+  // Counts here are kinds, ranks and layers x experts: bounded far below 2^31 by the
+  // validator's model limits, unlike buffers (sendLarge/recvLarge).
   MPI_Reduce(mine.data(), sum.data(), int(mine.size()), MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
   std::vector<double> walls;
   for (const Pass &pass : passes) walls.push_back(pass.wall);
@@ -893,7 +930,7 @@ void gatherTrace(const plan::Plan &plan, RankRun &run, uint32_t rank, const std:
     mine.push_back(t.end);
   }
   if (rank != 0) {
-    MPI_Send(mine.data(), int(mine.size()), MPI_DOUBLE, 0, kTraceTag, MPI_COMM_WORLD);
+    sendLarge(mine.data(), mine.size(), MPI_DOUBLE, 0, kTraceTag, MPI_COMM_WORLD, mpiMaxCount());
     return;
   }
   std::vector<trace::TraceEvent> events;
@@ -901,7 +938,8 @@ void gatherTrace(const plan::Plan &plan, RankRun &run, uint32_t rank, const std:
     const plan::Program &p = plan.programs(int(plan.ranks(int(r)).program()));
     std::vector<double> times(size_t(p.instructions_size()) * 2);
     if (r == 0) times = mine;
-    else MPI_Recv(times.data(), int(times.size()), MPI_DOUBLE, int(r), kTraceTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    else recvLarge(times.data(), times.size(), MPI_DOUBLE, int(r), kTraceTag, MPI_COMM_WORLD,
+                   mpiMaxCount());
     for (int i = 0; i < p.instructions_size(); ++i) {
       const plan::Instruction &inst = p.instructions(i);
       trace::TraceEvent e;
@@ -918,9 +956,7 @@ void gatherTrace(const plan::Plan &plan, RankRun &run, uint32_t rank, const std:
       events.push_back(std::move(e));
     }
   }
-  std::ofstream out(path);
-  out << trace::renderTrace(events, trace::planStreamNames());
-  if (!out) throw std::runtime_error(path + ": cannot write the trace");
+  files::writeAtomically(path, trace::renderTrace(events, trace::planStreamNames()));
 }
 
 // -- start-up: where the ranks are, which backends ------------------------------------------
@@ -1031,7 +1067,21 @@ int runPlan(const RunOptions &options, RunResult *result) {
     problem = options.planPath + ": the plan has " + std::to_string(plan->ranks_size()) +
               " ranks, but mpirun started " + std::to_string(worldSize) + " (run it with mpirun -np " +
               std::to_string(plan->ranks_size()) + ")";
+  int threadLevel = 0;
+  MPI_Query_thread(&threadLevel);
+  if (problem.empty() && threadLevel < MPI_THREAD_MULTIPLE)
+    problem = "the MPI library was initialised with thread level " + std::to_string(threadLevel) +
+              "; moeplan-run needs MPI_THREAD_MULTIPLE (communication and liveness threads)";
   if (startupFailed(problem, worldRank)) return kExitUnusable;
+
+  // From here every rank watches that every other is still there (Liveness.h) until all
+  // have written their results: a rank that stops while loading its shard is found too.
+  std::unique_ptr<ComputeBackend> compute;
+  std::unique_ptr<CommBackend> comm;
+  std::atomic<CommBackend *> commToAbort{nullptr};  // read by the liveness thread
+  Liveness liveness(options.stallSeconds, [&](const std::string &message) {
+    abortJob("rank " + std::to_string(worldRank) + ": " + message, commToAbort.load());
+  });
 
   const std::vector<RankPlace> places = gatherPlaces(worldRank, worldSize);
   Choice choice = chooseBackends(*plan, options, places, worldRank);
@@ -1042,11 +1092,10 @@ int runPlan(const RunOptions &options, RunResult *result) {
   BackendOptions backendOptions;
   backendOptions.localRank = places[size_t(worldRank)].localRank;
   backendOptions.stallSeconds = options.stallSeconds;
-  std::unique_ptr<ComputeBackend> compute;
-  std::unique_ptr<CommBackend> comm;
   try {
     compute = makeComputeBackend(choice.backend, *plan, backendOptions);
     comm = makeCommBackend(choice.comm, *compute, backendOptions);
+    commToAbort.store(comm.get());
   } catch (const std::exception &e) {
     problem = e.what();
   }
@@ -1058,7 +1107,7 @@ int runPlan(const RunOptions &options, RunResult *result) {
   }
   if (startupFailed(problem, worldRank)) return kExitUnusable;
 
-  RankRun run(*plan, uint32_t(worldRank), options, *compute, *comm);
+  RankRun run(*plan, uint32_t(worldRank), options, *compute, *comm, liveness);
   try {
     run.prepare();
     if (worldRank == 0 && !options.writeInput.empty() && options.inputSeed)
@@ -1109,9 +1158,7 @@ int runPlan(const RunOptions &options, RunResult *result) {
       nlohmann::json report = reportJson(*plan, setup, m);
       if (options.printReport) std::fputs(reportText(report).c_str(), stdout);
       if (!options.reportJson.empty()) {
-        std::ofstream out(options.reportJson);
-        out << report.dump(1) << "\n";
-        if (!out) throw std::runtime_error(options.reportJson + ": cannot write");
+        files::writeAtomically(options.reportJson, report.dump(1) + "\n");
       }
     }
   } catch (const std::exception &e) {

@@ -6,20 +6,26 @@
 //
 // "mpi-queued" (a test of the executor's paths for queued communication, as NCCL's): each
 // operation is a host task queued on its plan stream of the cpu-queued backend, which posts
-// it and polls it to completion in stream order; MPI calls from the stream workers are
-// serialised by a mutex (MPI_THREAD_SERIALIZED).
+// it and polls it to completion in stream order; the stream workers take turns at MPI
+// (a mutex), as one communication thread would.
+//
+// Plan counts are 64-bit, MPI's int: each collective is lowered (MpiLowering.h) to a list of
+// primitive MPI operations, the one native call when its counts fit, and its request
+// completes when all of theirs have. MOEPLAN_MPI_MAX_COUNT, a testing aid, lowers the
+// limit from INT_MAX so that small plans take the cut paths (test/runtime/mpi-chunked.test).
 #include "moeplan/Plan/PlanFile.h"
 #include "moeplan/Runtime/Backend.h"
 #include "moeplan/Runtime/DTypes.h"
+#include "moeplan/Runtime/MpiLowering.h"
 
 #include <mpi.h>
 
-#include <array>
 #include <chrono>
 #include <mutex>
 #include <thread>
-#include <climits>
+#include <cstring>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 namespace moeplan::runtime {
@@ -34,22 +40,16 @@ MPI_Datatype mpiType(plan::DType t) {
   }
 }
 
-int mpiCount(uint64_t count, const plan::Collective &c) {
-  if (count > uint64_t(INT_MAX))
-    throw std::runtime_error(plan::CollectiveKind_Name(c.kind()) + " of " + std::to_string(count) +
-                             " elements: more than MPI's int counts hold");
-  return int(count);
-}
-
 class MpiComm final : public CommBackend {
 public:
-  MpiComm(ComputeBackend &compute, bool queued) : compute_(compute), queued_(queued) {
+  MpiComm(ComputeBackend &compute, bool queued)
+      : compute_(compute), queued_(queued), maxCount_(mpiMaxCount()) {
     if (queued && std::string(compute.name()) != "cpu-queued")
       throw UnusableInput("--comm mpi-queued queues MPI on the streams of --backend cpu-queued "
                           "(a test of the executor); use --comm mpi or nccl");
   }
   ~MpiComm() override {
-    for (auto &[axis, comm] : comms_) MPI_Comm_free(&comm);
+    for (auto &[axis, group] : groups_) MPI_Comm_free(&group.comm);
   }
 
   const char *name() const override { return queued_ ? "mpi-queued" : "mpi"; }
@@ -57,10 +57,13 @@ public:
 
   void connect(const plan::Plan &plan, uint32_t rank) override {
     for (const plan::GroupMembership &m : plan.ranks(int(rank)).groups()) {
-      MPI_Comm comm;
-      MPI_Comm_split(MPI_COMM_WORLD, int(m.group()), int(m.index()), &comm);
-      comms_[m.axis()] = comm;
+      Group g;
+      MPI_Comm_split(MPI_COMM_WORLD, int(m.group()), int(m.index()), &g.comm);
+      MPI_Comm_size(g.comm, &g.size);
+      MPI_Comm_rank(g.comm, &g.index);
+      groups_[m.axis()] = g;
     }
+    pointToPointAllToAlls_ = pointToPointAllToAlls(plan, maxCount_);
   }
 
   CommRequest start(int instruction, uint32_t stream, const plan::Collective &c, std::byte *in,
@@ -71,9 +74,7 @@ public:
         InFlight f;
         std::unique_lock<std::mutex> lock(mpiMutex_);
         post(c, in, out, c.dtype(), f);
-        for (int done = 0;;) {
-          MPI_Test(&f.request, &done, MPI_STATUS_IGNORE);
-          if (done) return;
+        while (!complete(f)) {
           lock.unlock();
           std::this_thread::sleep_for(std::chrono::microseconds(5));
           lock.lock();
@@ -109,9 +110,7 @@ public:
 
   bool test(CommRequest &r) override {
     InFlight &f = inFlight_.at(r.instruction);
-    int done = 0;
-    MPI_Test(&f.request, &done, MPI_STATUS_IGNORE);
-    if (!done) return false;
+    if (!complete(f)) return false;
     if (f.stagedOut) upload(f.stagedOut, f.stagedOutHost, f.stagedOutBytes, f.widened);
     inFlight_.erase(r.instruction);
     return true;
@@ -123,47 +122,74 @@ public:
 private:
   struct InFlight;
   // Posts `c` on buffers sendBuf/recvBuf of `type` (the collective's, or F32 where staging
-  // widened it); MPI keeps f's count arrays until the request completes.
+  // widened it) as the operations of its lowering; f keeps them (Ialltoallv reads their
+  // count arrays), their requests and derived types until they complete.
   void post(const plan::Collective &c, void *sendBuf, void *recvBuf, plan::DType type, InFlight &f) {
-    MPI_Comm comm = comms_.at(c.axis());
+    const Group &g = groups_.at(c.axis());
+    const bool allToAllNative = !pointToPointAllToAlls_.count({c.axis(), c.sequence()});
+    f.ops = lowerCollective(c, uint32_t(g.size), uint32_t(g.index), maxCount_, allToAllNative);
     const MPI_Datatype mpiDType = mpiType(type);
-    const int count = mpiCount(c.count(), c);
-    const int tag = int(c.sequence() % 32768);  // SEND/RECV pairs share their sequence
-    MPI_Request &request = f.request;
-    switch (c.kind()) {
-    case plan::ALL_REDUCE:
-      MPI_Iallreduce(sendBuf == recvBuf ? MPI_IN_PLACE : sendBuf, recvBuf, count, mpiDType, MPI_SUM,
-                     comm, &request);
-      break;
-    case plan::ALL_GATHER:
-      MPI_Iallgather(sendBuf, count, mpiDType, recvBuf, count, mpiDType, comm, &request);
-      break;
-    case plan::REDUCE_SCATTER:
-      MPI_Ireduce_scatter_block(sendBuf, recvBuf, count, mpiDType, MPI_SUM, comm, &request);
-      break;
-    case plan::ALL_TO_ALL: {
-      // MPI reads the count and displacement arrays until the request completes.
-      auto &[sc, sd, rc, rd] = f.counts;
-      for (uint64_t n : c.send_counts()) sc.push_back(mpiCount(n, c));
-      for (uint64_t n : c.recv_counts()) rc.push_back(mpiCount(n, c));
-      sd.assign(sc.size(), 0);
-      rd.assign(rc.size(), 0);
-      for (size_t j = 1; j < sc.size(); ++j) sd[j] = sd[j - 1] + sc[j - 1];
-      for (size_t j = 1; j < rc.size(); ++j) rd[j] = rd[j - 1] + rc[j - 1];
-      MPI_Ialltoallv(sendBuf, sc.data(), sd.data(), mpiDType, recvBuf, rc.data(), rd.data(), mpiDType,
-                     comm, &request);
-      break;
+    const uint64_t bytes = planfile::dtypeBytes(type);
+    auto *send = static_cast<std::byte *>(sendBuf);
+    auto *recv = static_cast<std::byte *>(recvBuf);
+    for (MpiOp &op : f.ops) {
+      std::byte *s = send ? send + op.sendOffset * bytes : nullptr;
+      std::byte *r = recv ? recv + op.recvOffset * bytes : nullptr;
+      if (op.kind == MpiOp::COPY) {
+        std::memcpy(r, s, uint64_t(op.count) * bytes);
+        continue;
+      }
+      MPI_Request &request = f.requests.emplace_back(MPI_REQUEST_NULL);
+      switch (op.kind) {
+      case MpiOp::ALLREDUCE:
+        MPI_Iallreduce(s == r ? MPI_IN_PLACE : s, r, op.count, mpiDType, MPI_SUM, g.comm, &request);
+        break;
+      case MpiOp::ALLGATHER: {
+        MPI_Datatype recvType = mpiDType;
+        int recvCount = op.count;
+        if (op.recvStride) {
+          // A piece of a larger gather: `count` elements that step a whole piece apart.
+          MPI_Datatype piece;
+          MPI_Type_contiguous(op.count, mpiDType, &piece);
+          MPI_Type_create_resized(piece, 0, MPI_Aint(op.recvStride * bytes), &recvType);
+          MPI_Type_free(&piece);
+          MPI_Type_commit(&recvType);
+          f.types.push_back(recvType);
+          recvCount = 1;
+        }
+        MPI_Iallgather(s, op.count, mpiDType, r, recvCount, recvType, g.comm, &request);
+        break;
+      }
+      case MpiOp::REDUCE_SCATTER_BLOCK:
+        MPI_Ireduce_scatter_block(s, r, op.count, mpiDType, MPI_SUM, g.comm, &request);
+        break;
+      case MpiOp::REDUCE:
+        MPI_Ireduce(s, r, op.count, mpiDType, MPI_SUM, op.peer, g.comm, &request);
+        break;
+      case MpiOp::ALLTOALLV:
+        MPI_Ialltoallv(s, op.sendCounts.data(), op.sendDispls.data(), mpiDType, r,
+                       op.recvCounts.data(), op.recvDispls.data(), mpiDType, g.comm, &request);
+        break;
+      case MpiOp::SEND:
+        MPI_Isend(s, op.count, mpiDType, op.peer, op.tag, g.comm, &request);
+        break;
+      case MpiOp::RECV:
+        MPI_Irecv(r, op.count, mpiDType, op.peer, op.tag, g.comm, &request);
+        break;
+      case MpiOp::COPY:
+        break;
+      }
     }
-    case plan::SEND:
-      MPI_Isend(sendBuf, count, mpiDType, int(c.peer()), tag, comm, &request);
-      break;
-    case plan::RECV:
-      MPI_Irecv(recvBuf, count, mpiDType, int(c.peer()), tag, comm, &request);
-      break;
-    default:
-      throw std::runtime_error("collective kind " + plan::CollectiveKind_Name(c.kind()) +
-                               " is not supported");
-    }
+  }
+
+  // Whether all of f's operations completed; then frees its derived types.
+  bool complete(InFlight &f) {
+    int done = 0;
+    MPI_Testall(int(f.requests.size()), f.requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (!done) return false;
+    for (MPI_Datatype &t : f.types) MPI_Type_free(&t);
+    f.types.clear();
+    return true;
   }
 
   // Copies between the arena and host staging; `widened` (a 16-bit dtype, or unspecified)
@@ -182,9 +208,10 @@ private:
   }
 
   struct InFlight {
-    MPI_Request request = MPI_REQUEST_NULL;
+    std::vector<MpiOp> ops;  // the lowered collective
+    std::vector<MPI_Request> requests;
+    std::vector<MPI_Datatype> types;  // derived types of the requests
     plan::DType widened = plan::DTYPE_UNSPECIFIED;
-    std::array<std::vector<int>, 4> counts;  // ALL_TO_ALL: send counts, displacements, recv ...
     std::byte *stagedOut = nullptr;
     void *stagedOutHost = nullptr;
     uint64_t stagedOutBytes = 0;
@@ -192,11 +219,17 @@ private:
   struct Staging {
     void *in = nullptr, *out = nullptr;
   };
+  struct Group {
+    MPI_Comm comm = MPI_COMM_NULL;
+    int size = 1, index = 0;  // this rank's position
+  };
 
   ComputeBackend &compute_;
   const bool queued_;
+  const uint64_t maxCount_;  // the largest count of one MPI call (mpiMaxCount)
   std::mutex mpiMutex_;  // mpi-queued: the stream workers' MPI calls, one at a time
-  std::map<std::string, MPI_Comm> comms_;
+  std::map<std::string, Group> groups_;  // by axis
+  std::set<std::pair<std::string, uint64_t>> pointToPointAllToAlls_;
   std::map<int, InFlight> inFlight_;  // by instruction
   std::map<int, Staging> staging_;
 };

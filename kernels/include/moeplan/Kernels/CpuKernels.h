@@ -69,9 +69,11 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
               int64_t groups, DispatchCounts *counts);
 
 // x[t] = sum_j gates[t, j] y[indices[t, j], slots[t, j]] over choices not dropped;
-// y[experts, rows, n].
+// y[experts, groups * capacity, n] as dispatch's slotsX (groups 0 means 1; slots are rows of
+// y counted from 0, as dispatch writes them).
 void combine(const float *y, const int32_t *indices, const int32_t *slots, const float *gates,
-             float *x, int64_t tokens, int64_t n, int64_t experts, int64_t rows, int64_t topK);
+             float *x, int64_t tokens, int64_t n, int64_t experts, int64_t topK,
+             int64_t capacity, int64_t groups);
 
 // c = a + b over count elements (c may alias a or b).
 void add(const float *a, const float *b, float *c, int64_t count);

@@ -86,10 +86,10 @@ void dispatch(DType dtype, const void *x, const int32_t *indices, void *slotsX, 
               int64_t groups, unsigned long long *routed, unsigned long long *dropped,
               long long *badIndex, cudaStream_t stream);
 // x[t] = sum_j gates[t, j] y[indices[t, j], slots[t, j]] over choices not dropped;
-// y[experts, rows, n].
+// y[experts, groups * capacity, n] as dispatch's slotsX (groups 0 means 1).
 void combine(DType dtype, const void *y, const int32_t *indices, const int32_t *slots,
              const void *gates, void *x, int64_t tokens, int64_t n, int64_t experts,
-             int64_t rows, int64_t topK, cudaStream_t stream);
+             int64_t topK, int64_t capacity, int64_t groups, cudaStream_t stream);
 
 // -- data movement and generated data ------------------------------------------------------
 // dst[i] = src[i] converted (round to nearest even) over count elements (dtypes may be equal).

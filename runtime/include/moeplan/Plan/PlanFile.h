@@ -24,6 +24,12 @@ constexpr uint64_t kMaxPlanBytes = uint64_t(1) << 30;
 struct PlanLimits {
   static constexpr uint64_t kRanks = uint64_t(1) << 20;  // also the cluster's GPUs
   static constexpr uint64_t kElements = uint64_t(1) << 60;  // of any shape or kernel operand
+  // Largest GEMM / GROUPED_GEMM m, n, k and batch (groups): BLAS and cuBLAS take them, and
+  // the leading dimensions they make, as int.
+  static constexpr int64_t kBlasInt = INT32_MAX;
+  // Largest expert count and rows per expert (groups x capacity) of ROUTER, DISPATCH and
+  // COMBINE: expert indices and slots are I32.
+  static constexpr int64_t kIndexMax = INT32_MAX;
   static constexpr int kShapeRank = 8;
   static constexpr uint32_t kStreams = 16;
   static constexpr uint32_t kLayers = 4096, kDModel = 1 << 18, kHeads = 4096, kHeadDim = 4096;
@@ -53,9 +59,10 @@ std::string formatErrors(const std::string &file, const std::vector<PlanError> &
 
 // Every structural and semantic rule a plan must satisfy before anyone reads it further:
 // format and version, ranks/programs/groups consistent, buffer and event indices in range,
-// buffers inside the arena, shapes agree with byte sizes, kernel operand counts and shapes
-// per kind, collectives' groups exist on every rank of the program and counts agree with
-// buffer sizes, send/recv pair up between programs. Linear in the plan's size (buffer
+// buffers inside the arena, shapes agree with byte sizes, kernel operand counts per kind and
+// every operand holding exactly the elements the kernel's dimensions give, GEMM dimensions
+// within BLAS's int and expert indices and slots within I32, collectives' groups exist on
+// every rank of the program and counts equal buffer sizes, send/recv pair up between programs. Linear in the plan's size (buffer
 // placement: n log n); after kReportedErrors errors one more says how many were left out.
 //
 // The rules also make a valid plan free of deadlock, which the simulator and runtime rely

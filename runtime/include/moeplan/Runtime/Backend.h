@@ -41,7 +41,6 @@ struct KernelCall {
   std::vector<std::byte *> in, out;  // in the order plan.proto documents per kind
   plan::DType dtype = plan::F32;     // storage of the float operands: the model's dtype
   int64_t firstId = 0;               // EMBEDDING: first row of embedding.weight in the table
-  int64_t combineRows = 0;           // COMBINE: rows per expert of y
   int32_t layer = -1;                // DISPATCH: the layer its routing counts belong to
 };
 

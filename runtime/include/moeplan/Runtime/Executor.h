@@ -35,13 +35,17 @@ struct RunOptions {
   uint32_t iterations = 1;                // measured forward passes (the report: median)
   std::optional<uint32_t> warmup;         // unmeasured passes first; default 1 if iterations > 1
   bool graph = false;                     // cuda: capture the forward once, replay it
-  double stallSeconds = 120;              // communication that makes no progress this long aborts
-  // Testing the fault paths: (rank, instruction) where that rank is killed (SIGKILL), or
-  // where it stops making progress for good.
-  enum class Fault { Die, Hang };
+  // A rank silent this long (stopped, unreachable), or no rank progressing this long while
+  // all are alive (a deadlock), ends the job (Liveness.h).
+  double stallSeconds = 120;
+  // Testing the fault paths: at (rank, instruction) that rank is killed (SIGKILL), stopped
+  // (SIGSTOP, as a debugger or a frozen host would), waits forever while alive (a deadlock)
+  // or computes for `seconds` more.
+  enum class Fault { Die, Stop, Hang, Slow };
   struct InjectedFault {
     Fault kind = Fault::Die;
     uint32_t rank = 0, instruction = 0;
+    double seconds = 0;  // Slow
   };
   std::optional<InjectedFault> fault;
 };
