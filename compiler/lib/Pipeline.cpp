@@ -2,6 +2,7 @@
 #include "moeplan/Compiler/Export.h"
 #include "moeplan/Compiler/Import.h"
 #include "moeplan/Compiler/Passes.h"
+#include "moeplan/Plan/PlanFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -40,20 +41,34 @@ void registerCompilerPasses() {
 }
 
 CompileResult compileDescriptionFile(const std::string &path, const CompileOptions &options) {
-  CompileResult result;
   std::string error;
   std::optional<std::string> text = readFile(path, error);
   if (!text) {
     llvm::errs() << "moeplan: error: " << error << "\n";
+    CompileResult result;
     result.unusable = true;
     return result;
   }
+  return compileDescription(*text, path, options);
+}
+
+std::string compiledPlanProblems(const plan::Plan &plan, const std::string &path) {
+  std::vector<planfile::PlanError> broken = planfile::validatePlan(plan);
+  if (broken.empty()) return "";
+  return "moeplan: internal error: the compiled plan breaks the plan's rules; this is a bug "
+         "of moeplan compile, please report it with the description:\n" +
+         planfile::formatErrors(path + " (compiled)", broken);
+}
+
+CompileResult compileDescription(const std::string &text, const std::string &path,
+                                 const CompileOptions &options) {
+  CompileResult result;
   DialectRegistry registry;
   registerCompilerDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   llvm::SourceMgr sources;
-  sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(*text, path), llvm::SMLoc());
+  sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, path), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagnostics(sources, &ctx);
   // Counts errors on the way to the printer.
   ScopedDiagnosticHandler counter(&ctx, [&](Diagnostic &d) {
@@ -61,7 +76,7 @@ CompileResult compileDescriptionFile(const std::string &path, const CompileOptio
     return failure();  // not handled: the source manager handler prints it
   });
 
-  LoadedDescription loaded = parseDescription(*text, path, 1);
+  LoadedDescription loaded = parseDescription(text, path, 1);
   std::vector<Finding> findings = loaded.parseErrors;
   std::optional<DeploymentSpec> spec;
   if (!hasErrors(findings)) spec = resolveSpec(loaded.deployment, findings);
@@ -88,7 +103,15 @@ CompileResult compileDescriptionFile(const std::string &path, const CompileOptio
       !stage("plan", buildPlanStage))
     return result;
   plan::Plan out;
-  if (succeeded(exportPlan(*module, out))) result.plan = std::move(out);
+  if (failed(exportPlan(*module, out))) return result;
+  // The plan must pass the runtime's own validator: one that does not is the compiler's
+  // bug, reported as such rather than written for moeplan-run to refuse later.
+  if (std::string problems = compiledPlanProblems(out, path); !problems.empty()) {
+    llvm::errs() << problems;
+    result.compilerBug = true;
+    return result;
+  }
+  result.plan = std::move(out);
   return result;
 }
 

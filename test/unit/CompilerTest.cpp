@@ -24,13 +24,7 @@ std::string examplePath(const std::string &name) {
 }
 
 plan::Plan compileText(const std::string &text) {
-  char path[] = "/tmp/moeplan-compiler-test-XXXXXX";
-  int fd = mkstemp(path);
-  EXPECT_GE(fd, 0);
-  close(fd);
-  std::ofstream(path) << text;
-  CompileResult r = compileDescriptionFile(path);
-  std::remove(path);
+  CompileResult r = compileDescription(text, "test.textproto");
   EXPECT_TRUE(r.plan.has_value()) << text;
   return r.plan.value_or(plan::Plan());
 }
@@ -62,6 +56,23 @@ uint64_t matmulFlops(const plan::Plan &p) {
     for (const plan::Instruction &i : p.programs(r.program()).instructions())
       if (i.has_kernel()) total += i.cost().flops();
   return total;
+}
+
+// compile checks its own output with the runtime's validator; a plan that fails it is the
+// compiler's bug, reported with the field that breaks the rules.
+TEST(CompiledPlan, ABrokenPlanIsReportedAsACompilerBug) {
+  plan::Plan p = compileFile(examplePath("tiny-moe"));
+  EXPECT_EQ(compiledPlanProblems(p, "tiny.textproto"), "");
+  plan::Kernel *gemm = nullptr;
+  for (plan::Instruction &i : *p.mutable_programs(0)->mutable_instructions())
+    if (i.has_kernel() && i.kernel().kind() == plan::GEMM && !gemm) gemm = i.mutable_kernel();
+  ASSERT_NE(gemm, nullptr);
+  gemm->set_n(gemm->n() + 1);  // its output buffer no longer matches
+  const std::string problems = compiledPlanProblems(p, "tiny.textproto");
+  EXPECT_NE(problems.find("internal error: the compiled plan breaks the plan's rules"),
+            std::string::npos) << problems;
+  EXPECT_NE(problems.find("tiny.textproto (compiled)"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("programs[0].instructions["), std::string::npos) << problems;
 }
 
 TEST(CompiledPlan, ForwardFlopsMatchNarayanan) {

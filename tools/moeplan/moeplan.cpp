@@ -59,6 +59,7 @@ int runCompile(const std::string &file, const std::string &output,
   options.emit.insert(emit.begin(), emit.end());
   moeplan::CompileResult result = moeplan::compileDescriptionFile(file, options);
   if (result.unusable) return 2;
+  if (result.compilerBug) return 3;
   if (!result.plan) return 1;
   std::string error;
   if (!output.empty() && !moeplan::planfile::writePlanFile(*result.plan, output, error)) {
@@ -74,6 +75,7 @@ int runInitWeights(const std::string &file, const std::string &output, uint64_t 
                    const std::string &dtype) {
   moeplan::CompileResult result = moeplan::compileDescriptionFile(file, moeplan::CompileOptions{});
   if (result.unusable) return 2;
+  if (result.compilerBug) return 3;
   if (!result.plan) return 1;
   try {
     moeplan::runtime::initWeights(*result.plan, seed, *moeplan::checkpoint::parseDType(dtype))
@@ -205,7 +207,8 @@ int main(int argc, char **argv) {
   CLI::App *compile = app.add_subcommand(
       "compile", "Lower a deployment description to its per-GPU plan (protobuf binary).\n"
                  "Exit status: 0 compiled; 1 errors found (the plan is still written when\n"
-                 "none of them blocks lowering); 2 unusable input.");
+                 "none of them blocks lowering); 2 unusable input; 3 the compiled plan\n"
+                 "failed the runtime's validator (a compiler bug; nothing written).");
   std::string compileFile, compileOutput;
   std::vector<std::string> emit;
   compile->add_option("DESC", compileFile, "deployment description, protobuf text format")

@@ -32,10 +32,18 @@ struct CompileResult {
   std::optional<plan::Plan> plan;  // absent: unusable input or an error that blocks lowering
   bool unusable = false;           // the description could not be read or resolved
   int errors = 0;                  // error diagnostics reported, blocking or not
+  bool compilerBug = false;        // the plan failed the runtime's validator (not written)
 };
 
 // Loads, imports, runs every stage and exports. Diagnostics (rule findings at their
 // .textproto locations, pass errors) go to llvm::errs() with source lines.
 CompileResult compileDescriptionFile(const std::string &path, const CompileOptions &options = {});
+// The same for a description's text; `path` names it in diagnostics.
+CompileResult compileDescription(const std::string &text, const std::string &path,
+                                 const CompileOptions &options = {});
+
+// "" when `plan` passes the runtime's validator (planfile::validatePlan), else the report
+// compile prints (a compiler bug: the plan is not written, exit status 3).
+std::string compiledPlanProblems(const plan::Plan &plan, const std::string &path);
 
 } // namespace moeplan
