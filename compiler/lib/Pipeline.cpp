@@ -1,6 +1,7 @@
 #include "moeplan/Compiler/Pipeline.h"
 #include "moeplan/Compiler/Export.h"
 #include "moeplan/Compiler/Import.h"
+#include "moeplan/Check/Rules.h"
 #include "moeplan/Compiler/Passes.h"
 #include "moeplan/Plan/PlanFile.h"
 
@@ -60,6 +61,41 @@ std::string compiledPlanProblems(const plan::Plan &plan, const std::string &path
          planfile::formatErrors(path + " (compiled)", broken);
 }
 
+namespace {
+
+// The compiled plan's memory per GPU (the largest arena: every buffer the GPU holds at once)
+// against the GPU and the requirement. check can only bound it from below by the weights
+// (memory.weights-*); the plan knows activations, KV cache and communication buffers too.
+std::vector<Finding> planMemoryFindings(const plan::Plan &plan, const DeploymentSpec &spec) {
+  uint64_t arena = 0;
+  uint32_t stage = 0;
+  for (const plan::Program &program : plan.programs())
+    if (program.arena_bytes() > arena) arena = program.arena_bytes(), stage = program.stage();
+  std::vector<Finding> findings;
+  auto emit = [&](const char *rule, const char *field, double limit, const std::string &what) {
+    const RuleInfo *info = findRule(rule);
+    Finding f;
+    f.rule = rule;
+    f.severity = info ? info->severity : Severity::Error;
+    f.fieldPath = field;
+    f.message = "the plan needs " + formatBytes(double(arena)) + " on each GPU of stage " +
+                std::to_string(stage) + " (weights, activations, KV cache, communication " +
+                "buffers), more than " + what + " " + formatBytes(limit);
+    f.values = {{"plan_bytes", double(arena)}, {"limit_bytes", limit}};
+    findings.push_back(std::move(f));
+  };
+  if (double(arena) > spec.cluster.memoryBytes)
+    emit("memory.plan-capacity", "cluster.gpu.memory_gb", spec.cluster.memoryBytes,
+         "the GPU's");
+  if (spec.requirements.maxMemoryPerGpuGb &&
+      double(arena) > *spec.requirements.maxMemoryPerGpuGb * 1e9)
+    emit("memory.plan-requirement", "requirements.max_memory_per_gpu_gb",
+         *spec.requirements.maxMemoryPerGpuGb * 1e9, "the required");
+  return findings;
+}
+
+} // namespace
+
 CompileResult compileDescription(const std::string &text, const std::string &path,
                                  const CompileOptions &options) {
   CompileResult result;
@@ -111,6 +147,10 @@ CompileResult compileDescription(const std::string &text, const std::string &pat
     result.compilerBug = true;
     return result;
   }
+  // Errors, located at their fields; the plan is still written (it is what was asked for).
+  std::vector<Finding> memory = planMemoryFindings(out, *spec);
+  locateFindings(memory, loaded.locations);
+  for (const Finding &f : memory) emitFinding(&ctx, f);
   result.plan = std::move(out);
   return result;
 }
