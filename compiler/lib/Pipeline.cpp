@@ -53,6 +53,12 @@ CompileResult compileDescriptionFile(const std::string &path, const CompileOptio
   return compileDescription(*text, path, options);
 }
 
+std::vector<Finding> compiledPlanFindings(const std::string &text, const std::string &path) {
+  CompileOptions quiet;
+  quiet.printDiagnostics = false;
+  return compileDescription(text, path, quiet).planFindings;
+}
+
 std::string compiledPlanProblems(const plan::Plan &plan, const std::string &path) {
   std::vector<planfile::PlanError> broken = planfile::validatePlan(plan);
   if (broken.empty()) return "";
@@ -105,11 +111,13 @@ CompileResult compileDescription(const std::string &text, const std::string &pat
   ctx.loadAllAvailableDialects();
   llvm::SourceMgr sources;
   sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, path), llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagnostics(sources, &ctx);
-  // Counts errors on the way to the printer.
+  std::optional<SourceMgrDiagnosticHandler> diagnostics;
+  if (options.printDiagnostics) diagnostics.emplace(sources, &ctx);
+  // Counts errors on the way to the printer (or instead of it).
   ScopedDiagnosticHandler counter(&ctx, [&](Diagnostic &d) {
     if (d.getSeverity() == DiagnosticSeverity::Error) ++result.errors;
-    return failure();  // not handled: the source manager handler prints it
+    // Not handled: the source manager handler prints it; quiet, nothing does.
+    return options.printDiagnostics ? failure() : success();
   });
 
   LoadedDescription loaded = parseDescription(text, path, 1);
@@ -148,9 +156,10 @@ CompileResult compileDescription(const std::string &text, const std::string &pat
     return result;
   }
   // Errors, located at their fields; the plan is still written (it is what was asked for).
-  std::vector<Finding> memory = planMemoryFindings(out, *spec);
-  locateFindings(memory, loaded.locations);
-  for (const Finding &f : memory) emitFinding(&ctx, f);
+  result.planFindings = planMemoryFindings(out, *spec);
+  std::vector<Finding> located = result.planFindings;
+  locateFindings(located, loaded.locations);
+  for (const Finding &f : located) emitFinding(&ctx, f);
   result.plan = std::move(out);
   return result;
 }

@@ -87,6 +87,10 @@ CheckReport checkDescription(const std::string &text, const std::string &file, i
       if (f.severity == Severity::Error && f.rule.rfind("model.", 0) != 0) strategyInvalid = true;
     if (strategyInvalid && options.repairCount > 0)
       r.repairs = nearestValidStrategies(d, options.repairCount);
+    if (options.planRules && !hasErrors(fieldFindings)) {
+      std::vector<Finding> plan = options.planRules(text, d);
+      fieldFindings.insert(fieldFindings.end(), plan.begin(), plan.end());
+    }
   }
   locateFindings(fieldFindings, loaded.locations);
   r.findings.insert(r.findings.end(), fieldFindings.begin(), fieldFindings.end());

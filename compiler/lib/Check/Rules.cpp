@@ -70,10 +70,10 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"memory.weights-requirement", S::Error,
        "one GPU's weights stay below requirements.max_memory_per_gpu_gb"},
       {"memory.plan-capacity", S::Error,
-       "compile: the plan's memory on one GPU (its arena: weights, activations, KV cache, "
+       "the compiled plan's memory on one GPU (its arena: weights, activations, KV cache, "
        "communication buffers, workspace) fits in the GPU's memory"},
       {"memory.plan-requirement", S::Error,
-       "compile: the plan's memory on one GPU stays below requirements.max_memory_per_gpu_gb"},
+       "the compiled plan's memory on one GPU stays below requirements.max_memory_per_gpu_gb"},
       // Placement.
       {"placement.stage-count", S::Error, "the placement lists pp stages"},
       {"placement.stage-index", S::Error, "stage indices are below pp and each appears once"},

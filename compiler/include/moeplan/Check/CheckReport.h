@@ -9,6 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ namespace moeplan {
 
 struct CheckOptions {
   size_t repairCount = 3;  // nearest valid strategies to list for an invalid one
+  // Rules judged on the compiled plan (the compiler's compiledPlanFindings; this library
+  // cannot compile), called for a description without error findings; their findings
+  // are located and reported with the others.
+  std::function<std::vector<Finding>(const std::string &text, const DeploymentSpec &spec)>
+      planRules;
 };
 
 struct CheckReport {
