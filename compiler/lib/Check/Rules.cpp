@@ -74,6 +74,10 @@ const std::vector<RuleInfo> &ruleCatalog() {
        "communication buffers, workspace) fits in the GPU's memory"},
       {"memory.plan-requirement", S::Error,
        "the compiled plan's memory on one GPU stays below requirements.max_memory_per_gpu_gb"},
+      // Requirements.
+      {"requirements.utilization-reachable", S::Error,
+       "min_gpu_utilization is at most the cluster's mfu: utilization is FLOPs executed over "
+       "peak FLOP/s x time, and no kernel runs above peak_flops x mfu"},
       // Placement.
       {"placement.stage-count", S::Error, "the placement lists pp stages"},
       {"placement.stage-index", S::Error, "stage indices are below pp and each appears once"},
@@ -120,6 +124,19 @@ std::string plural(int64_t n, const std::string &noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
 double d(int64_t v) { return double(v); }
+
+// Requirements that no strategy can meet on this cluster, whatever the plan.
+void checkRequirements(const DeploymentSpec &dep, std::vector<Finding> &out) {
+  Emitter emit(out);
+  const RequirementsSpec &r = dep.requirements;
+  if (r.minGpuUtilization && *r.minGpuUtilization > dep.cluster.mfu)
+    emit("requirements.utilization-reachable", "requirements.min_gpu_utilization",
+         "min_gpu_utilization " + formatNumber(*r.minGpuUtilization) +
+             " cannot hold on this cluster: utilization is FLOPs executed over peak FLOP/s, "
+             "and kernels reach at most the cluster's mfu " + formatNumber(dep.cluster.mfu) +
+             " of peak",
+         {{"required", *r.minGpuUtilization}, {"mfu", dep.cluster.mfu}});
+}
 
 } // namespace
 
@@ -387,6 +404,7 @@ std::vector<Finding> checkDeployment(const DeploymentSpec &d) {
   std::vector<Finding> out;
   checkModel(d, out);
   checkStrategy(d, out);
+  checkRequirements(d, out);
   checkPlacement(d, out);
   return out;
 }
@@ -395,7 +413,8 @@ bool blocksLowering(const std::string &rule) {
   static const char *const documentOnly[] = {
       "model.params-declared",   "memory.weights-capacity",    "memory.weights-requirement",
       "placement.gpu-in-cluster", "placement.gpu-unique",       "placement.gpu-count",
-      "placement.stage-size",    "placement.matches-rank-order"};
+      "placement.stage-size",    "placement.matches-rank-order",
+      "requirements.utilization-reachable"};
   for (const char *r : documentOnly)
     if (rule == r) return false;
   return true;
