@@ -3,6 +3,9 @@
 #include "moeplan/Compiler/Import.h"
 #include "moeplan/Check/Rules.h"
 #include "moeplan/Compiler/Passes.h"
+#include "moeplan/Compiler/Workload.h"
+#include "moeplan/Report/Inspect.h"
+#include "moeplan/Simulate/Simulator.h"
 #include "moeplan/Plan/PlanFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -53,10 +56,27 @@ CompileResult compileDescriptionFile(const std::string &path, const CompileOptio
   return compileDescription(*text, path, options);
 }
 
-std::vector<Finding> compiledPlanFindings(const std::string &text, const std::string &path) {
+CompileResult compileDescription(const std::string &text, const std::string &path,
+                                 const CompileOptions &options) {
+  CompileSession session;
+  return session.compile(text, path, options);
+}
+
+PlanFacts compiledFacts(const std::string &text, const std::string &path, int seqPoints) {
   CompileOptions quiet;
   quiet.printDiagnostics = false;
-  return compileDescription(text, path, quiet).planFindings;
+  quiet.seqPoints = seqPoints;
+  CompileResult r = compileDescription(text, path, quiet);
+  PlanFacts facts;
+  facts.findings = std::move(r.planFindings);
+  if (r.plan) {
+    // What the report shows: the plan's header, workload points and claims.
+    facts.plan = std::move(*r.plan);
+    facts.plan->clear_programs();
+    facts.plan->clear_ranks();
+    facts.plan->clear_groups();
+  }
+  return facts;
 }
 
 std::string compiledPlanProblems(const plan::Plan &plan, const std::string &path) {
@@ -67,48 +87,34 @@ std::string compiledPlanProblems(const plan::Plan &plan, const std::string &path
          planfile::formatErrors(path + " (compiled)", broken);
 }
 
-namespace {
-
-// The compiled plan's memory per GPU (the largest arena: every buffer the GPU holds at once)
-// against the GPU and the requirement. check can only bound it from below by the weights
-// (memory.weights-*); the plan knows activations, KV cache and communication buffers too.
-std::vector<Finding> planMemoryFindings(const plan::Plan &plan, const DeploymentSpec &spec) {
-  uint64_t arena = 0;
-  uint32_t stage = 0;
-  for (const plan::Program &program : plan.programs())
-    if (program.arena_bytes() > arena) arena = program.arena_bytes(), stage = program.stage();
-  std::vector<Finding> findings;
-  auto emit = [&](const char *rule, const char *field, double limit, const std::string &what) {
-    const RuleInfo *info = findRule(rule);
-    Finding f;
-    f.rule = rule;
-    f.severity = info ? info->severity : Severity::Error;
-    f.fieldPath = field;
-    f.message = "the plan needs " + formatBytes(double(arena)) + " on each GPU of stage " +
-                std::to_string(stage) + " (weights, activations, KV cache, communication " +
-                "buffers), more than " + what + " " + formatBytes(limit);
-    f.values = {{"plan_bytes", double(arena)}, {"limit_bytes", limit}};
-    findings.push_back(std::move(f));
-  };
-  if (double(arena) > spec.cluster.memoryBytes)
-    emit("memory.plan-capacity", "cluster.gpu.memory_gb", spec.cluster.memoryBytes,
-         "the GPU's");
-  if (spec.requirements.maxMemoryPerGpuGb &&
-      double(arena) > *spec.requirements.maxMemoryPerGpuGb * 1e9)
-    emit("memory.plan-requirement", "requirements.max_memory_per_gpu_gb",
-         *spec.requirements.maxMemoryPerGpuGb * 1e9, "the required");
-  return findings;
-}
-
-} // namespace
-
-CompileResult compileDescription(const std::string &text, const std::string &path,
-                                 const CompileOptions &options) {
-  CompileResult result;
+CompileSession::CompileSession() {
   DialectRegistry registry;
   registerCompilerDialects(registry);
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
+  ctx_ = std::make_unique<MLIRContext>(registry, MLIRContext::Threading::DISABLED);
+  ctx_->loadAllAvailableDialects();
+}
+
+CompileSession::~CompileSession() = default;
+
+CompileResult CompileSession::compile(const std::string &text, const std::string &path,
+                                      const CompileOptions &options) {
+  return compileLoaded(text, parseDescription(text, path, 1), path, options);
+}
+
+CompileResult CompileSession::compile(const desc::Deployment &deployment, const std::string &path,
+                                      const CompileOptions &options) {
+  LoadedDescription loaded;
+  loaded.deployment = deployment;
+  loaded.locations.setFile(path, 1);
+  return compileLoaded("", loaded, path, options);
+}
+
+CompileResult CompileSession::compileLoaded(const std::string &text,
+                                            const LoadedDescription &loaded,
+                                            const std::string &path,
+                                            const CompileOptions &options) {
+  CompileResult result;
+  MLIRContext &ctx = *ctx_;
   llvm::SourceMgr sources;
   sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, path), llvm::SMLoc());
   std::optional<SourceMgrDiagnosticHandler> diagnostics;
@@ -120,7 +126,6 @@ CompileResult compileDescription(const std::string &text, const std::string &pat
     return options.printDiagnostics ? failure() : success();
   });
 
-  LoadedDescription loaded = parseDescription(text, path, 1);
   std::vector<Finding> findings = loaded.parseErrors;
   std::optional<DeploymentSpec> spec;
   if (!hasErrors(findings)) spec = resolveSpec(loaded.deployment, findings);
@@ -148,6 +153,7 @@ CompileResult compileDescription(const std::string &text, const std::string &pat
     return result;
   plan::Plan out;
   if (failed(exportPlan(*module, out))) return result;
+  module = nullptr;  // the next compile of this session reuses the context, not the module
   // The plan must pass the runtime's own validator: one that does not is the compiler's
   // bug, reported as such rather than written for moeplan-run to refuse later.
   if (std::string problems = compiledPlanProblems(out, path); !problems.empty()) {
@@ -155,8 +161,47 @@ CompileResult compileDescription(const std::string &text, const std::string &pat
     result.compilerBug = true;
     return result;
   }
+  if (!options.judgeWorkload) {
+    result.plan = std::move(out);
+    return result;
+  }
+
+  // The workload: the same deployment at each judged sequence length (this plan is the
+  // maximum's), every requirement at each, what the cluster cannot reach, the claims.
+  CompileOptions pointOptions;
+  pointOptions.printDiagnostics = false;
+  pointOptions.judgeWorkload = false;
+  const std::vector<int64_t> points = spec->workload.seqPoints(options.seqPoints);
+  try {
+    for (int64_t len : points) {
+      if (len == int64_t(out.workload().seq_len())) {
+        *out.add_workload_points() = report::workloadPoint(out, sim::simulate(out));
+        continue;
+      }
+      CompileResult at = compile(atSeqLen(loaded.deployment, len), path, pointOptions);
+      if (!at.plan) {
+        llvm::errs() << "moeplan: internal error: " << path << " compiles at "
+                     << spec->workload.seqLenMax << " tokens per sequence but not at " << len
+                     << "; this is a bug of moeplan compile, please report it\n";
+        result.compilerBug = true;
+        return result;
+      }
+      *out.add_workload_points() = report::workloadPoint(*at.plan, sim::simulate(*at.plan));
+    }
+  } catch (const std::exception &e) {  // the simulator refuses a plan the validator passed
+    llvm::errs() << "moeplan: internal error: the compiled plan cannot be simulated: " << e.what()
+                 << "; this is a bug of moeplan compile, please report it\n";
+    result.compilerBug = true;
+    return result;
+  }
+  result.planFindings = requirementFindings(out);
+  std::optional<double> cf = spec->strategy.capacityFactor;
+  if (auto bounds = workloadBounds(*this, loaded.deployment, *spec, points, cf)) {
+    std::vector<Finding> unreachable = reachabilityFindings(*spec, *bounds);
+    result.planFindings.insert(result.planFindings.end(), unreachable.begin(), unreachable.end());
+  }
+  for (plan::ClaimCheck &c : judgeClaims(*spec, out)) *out.add_claims() = std::move(c);
   // Errors, located at their fields; the plan is still written (it is what was asked for).
-  result.planFindings = planMemoryFindings(out, *spec);
   std::vector<Finding> located = result.planFindings;
   locateFindings(located, loaded.locations);
   for (const Finding &f : located) emitFinding(&ctx, f);

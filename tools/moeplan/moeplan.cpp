@@ -21,12 +21,14 @@
 
 namespace {
 
-int runCheck(const std::vector<std::string> &files, bool json, bool split, size_t repairs) {
+int runCheck(const std::vector<std::string> &files, bool json, bool split, size_t repairs,
+             int seqPoints) {
   moeplan::CheckOptions options;
   options.repairCount = repairs;
-  // A clean description is compiled too: its plan's memory is judged with the rest.
-  options.planRules = [](const std::string &text, const moeplan::DeploymentSpec &) {
-    return moeplan::compiledPlanFindings(text, "check");
+  // A description that lowers is compiled too: its plan's memory, its requirements at each
+  // point of the workload and its claims are judged with the rest.
+  options.planRules = [seqPoints](const std::string &text, const moeplan::DeploymentSpec &) {
+    return moeplan::compiledFacts(text, "check", seqPoints);
   };
   int status = 0;
   nlohmann::json all = nlohmann::json::array();
@@ -58,9 +60,10 @@ int runRules(bool json) {
 }
 
 int runCompile(const std::string &file, const std::string &output,
-               const std::vector<std::string> &emit) {
+               const std::vector<std::string> &emit, int seqPoints, bool quiet) {
   moeplan::CompileOptions options;
   options.emit.insert(emit.begin(), emit.end());
+  options.seqPoints = seqPoints;
   moeplan::CompileResult result = moeplan::compileDescriptionFile(file, options);
   if (result.unusable) return 2;
   if (result.compilerBug) return 3;
@@ -69,6 +72,12 @@ int runCompile(const std::string &file, const std::string &output,
   if (!output.empty() && !moeplan::planfile::writePlanFile(*result.plan, output, error)) {
     std::cerr << "moeplan: error: " << error << "\n";
     return 2;
+  }
+  // The workload as the plan predicts it (what inspect prints too), unless MLIR was asked for.
+  if (!quiet && emit.empty()) {
+    std::cout << moeplan::report::renderWorkloadPoints(*result.plan);
+    if (result.plan->claims_size() > 0)
+      std::cout << "\n" << moeplan::report::renderClaims(*result.plan);
   }
   return result.errors > 0 ? 1 : 0;
 }
@@ -203,6 +212,11 @@ int main(int argc, char **argv) {
                   "check each chunk between lines '# -----' as its own description");
   check->add_option("--repairs", repairs, "nearest valid strategies to list (0: none)")
       ->check(CLI::Range(0, 100));
+  int checkSeqPoints = 3;
+  check->add_option("--seq-points", checkSeqPoints,
+                    "sequence lengths of a seq_len_range to judge: min, geometric midpoints, "
+                    "max (default 3)")
+      ->check(CLI::Range(1, 64));
 
   CLI::App *rules = app.add_subcommand("rules", "List every rule check applies.");
   bool rulesJson = false;
@@ -221,6 +235,13 @@ int main(int argc, char **argv) {
   compile->add_option("--emit", emit, "print the MLIR after these stages")
       ->delimiter(',')
       ->check(CLI::IsMember({"model", "sharded", "plan"}));
+  int compileSeqPoints = 3;
+  compile->add_option("--seq-points", compileSeqPoints,
+                      "sequence lengths of a seq_len_range to judge: min, geometric midpoints, "
+                      "max (default 3); the plan is the maximum's")
+      ->check(CLI::Range(1, 64));
+  bool compileQuiet = false;
+  compile->add_flag("-q,--quiet", compileQuiet, "print no workload table");
 
   CLI::App *initWeights = app.add_subcommand(
       "init-weights", "Write a deterministic random checkpoint (safetensors, unsharded layout)\n"
@@ -255,11 +276,11 @@ int main(int argc, char **argv) {
     std::cerr << "moeplan: error: " << e.what() << "\n(run 'moeplan --help' for usage)\n";
     return 2;
   }
-  if (*check) return runCheck(files, json, split, repairs);
+  if (*check) return runCheck(files, json, split, repairs, checkSeqPoints);
   if (*rules) return runRules(rulesJson);
   if (*inspect) return runInspect(inspectOptions);
   if (*diff) return runDiff(diffOptions);
-  if (*compile) return runCompile(compileFile, compileOutput, emit);
+  if (*compile) return runCompile(compileFile, compileOutput, emit, compileSeqPoints, compileQuiet);
   if (*initWeights) return runInitWeights(initFile, initOutput, initSeed, initDType);
   return 2;
 }

@@ -1,4 +1,5 @@
 #include "moeplan/Check/CheckReport.h"
+#include "moeplan/Report/Inspect.h"
 
 #include "moeplan/Analysis/DeviceMesh.h"
 #include "moeplan/Check/Rules.h"
@@ -87,9 +88,13 @@ CheckReport checkDescription(const std::string &text, const std::string &file, i
       if (f.severity == Severity::Error && f.rule.rfind("model.", 0) != 0) strategyInvalid = true;
     if (strategyInvalid && options.repairCount > 0)
       r.repairs = nearestValidStrategies(d, options.repairCount);
-    if (options.planRules && !hasErrors(fieldFindings)) {
-      std::vector<Finding> plan = options.planRules(text, d);
-      fieldFindings.insert(fieldFindings.end(), plan.begin(), plan.end());
+    bool lowers = true;
+    for (const Finding &f : fieldFindings)
+      if (f.severity == Severity::Error && blocksLowering(f.rule)) lowers = false;
+    if (options.planRules && lowers) {
+      PlanFacts facts = options.planRules(text, d);
+      fieldFindings.insert(fieldFindings.end(), facts.findings.begin(), facts.findings.end());
+      r.plan = std::move(facts.plan);
     }
   }
   locateFindings(fieldFindings, loaded.locations);
@@ -202,13 +207,13 @@ std::string renderText(const CheckReport &r) {
       << " GB: weights alone take " << formatBytes(worst)
       << " on the fullest GPU (activations, KV cache and buffers come from the compiled plan)\n";
   }
-  int timed = q.maxLatencyMs.has_value() + q.minThroughputTokensPerS.has_value() +
-              q.minLoadBalance.has_value() + q.maxCommOverhead.has_value() +
-              q.minGpuUtilization.has_value();
-  if (timed > 0)
-    o << "  " << timed
-      << " requirement(s) on time, load balance or utilisation: not judged by check; they "
-         "need the simulated plan\n";
+  if (r.plan) {
+    o << "\n" << report::renderWorkloadPoints(*r.plan);
+    if (r.plan->claims_size() > 0) o << "\n" << report::renderClaims(*r.plan);
+  } else {
+    o << "  requirements on memory, time, load balance or utilization: judged on the compiled "
+         "plan, once no error blocks lowering\n";
+  }
 
   if (!r.repairs.empty()) {
     o << "\nNearest valid strategies on this cluster (" << d.cluster.gpus() << " GPUs)\n";
@@ -293,6 +298,10 @@ nlohmann::json toJson(const CheckReport &r) {
                        {"changes", c.changes}, {"warnings", c.warnings},
                        {"max_weights_bytes_per_gpu", c.maxWeightsBytesPerGpu}});
   j["repairs"] = repairs;
+  if (r.plan) {
+    j["workload_points"] = report::workloadPointsJson(*r.plan);
+    j["claims"] = report::claimsJson(*r.plan);
+  }
   return j;
 }
 

@@ -78,6 +78,29 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"requirements.utilization-reachable", S::Error,
        "min_gpu_utilization is at most the cluster's mfu: utilization is FLOPs executed over "
        "peak FLOP/s x time, and no kernel runs above peak_flops x mfu"},
+      {"requirements.latency-reachable", S::Error,
+       "max_latency_ms is at least the roofline of the whole batch on every GPU of the "
+       "cluster (its least FLOPs / (GPUs x peak x mfu)) at every judged sequence length"},
+      {"requirements.throughput-reachable", S::Error,
+       "min_throughput_tokens_per_s is at most the batch's tokens over that roofline"},
+      {"requirements.memory-reachable", S::Error,
+       "max_memory_per_gpu_gb is at least the model's weights spread over every GPU"},
+      // Requirements judged on the compiled plan at each point of the workload.
+      {"requirements.latency", S::Error,
+       "the predicted latency of the whole batch is at most max_latency_ms at every judged "
+       "sequence length"},
+      {"requirements.throughput", S::Error,
+       "the predicted throughput is at least min_throughput_tokens_per_s at every judged "
+       "sequence length"},
+      {"requirements.load-balance", S::Error,
+       "the predicted load balance (mean / max routed load over EP ranks) is at least "
+       "min_load_balance"},
+      {"requirements.comm-overhead", S::Error,
+       "the exposed communication share of the time is at most max_comm_overhead at every "
+       "judged sequence length"},
+      {"requirements.gpu-utilization", S::Error,
+       "the predicted utilization (model FLOPs / (GPUs x peak x latency)) is at least "
+       "min_gpu_utilization at every judged sequence length"},
       // Placement.
       {"placement.stage-count", S::Error, "the placement lists pp stages"},
       {"placement.stage-index", S::Error, "stage indices are below pp and each appears once"},
@@ -273,17 +296,30 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
          "dp " + str(s.dp) + " x micro_batches " + str(s.microBatches) + " = " + str(split) +
              " does not divide the batch of " + str(w.sequences) + " sequences",
          {{"dp", d(s.dp)}, {"micro_batches", d(s.microBatches)}, {"sequences", d(w.sequences)}});
-  else if (int64_t tokens = w.sequences / split * (w.phase == desc::DECODE ? 1 : w.seqLenMax);
-           tokens % s.tp != 0)
-    emit("strategy.tokens-by-tp", "strategy.tp",
-         "tp " + str(s.tp) + " does not divide the " + str(tokens) +
-             " tokens of a micro-batch, which sequence parallelism splits over tp",
-         {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
-  else if (tokens / s.tp % s.dispatchGroups != 0)
-    emit("strategy.dispatch-groups", "strategy.dispatch_groups",
-         "dispatch_groups " + str(s.dispatchGroups) + " does not divide the " +
-             str(tokens / s.tp) + " tokens each rank dispatches per micro-batch",
-         {{"dispatch_groups", d(s.dispatchGroups)}, {"tokens", d(tokens / s.tp)}});
+  else {
+    // Judged at both ends of the range: the workload's points between are multiples of
+    // gcd(min, max) (WorkloadSpec::seqPoints), so they divide whenever both ends do.
+    std::vector<int64_t> lengths{w.phase == desc::DECODE ? 1 : w.seqLenMax};
+    if (w.phase != desc::DECODE && w.seqLenMin != w.seqLenMax) lengths.push_back(w.seqLenMin);
+    for (int64_t len : lengths) {
+      int64_t tokens = w.sequences / split * len;
+      std::string at = lengths.size() > 1 ? " (at " + str(len) + " tokens per sequence)" : "";
+      if (tokens % s.tp != 0) {
+        emit("strategy.tokens-by-tp", "strategy.tp",
+             "tp " + str(s.tp) + " does not divide the " + str(tokens) +
+                 " tokens of a micro-batch" + at + ", which sequence parallelism splits over tp",
+             {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
+        break;
+      }
+      if (tokens / s.tp % s.dispatchGroups != 0) {
+        emit("strategy.dispatch-groups", "strategy.dispatch_groups",
+             "dispatch_groups " + str(s.dispatchGroups) + " does not divide the " +
+                 str(tokens / s.tp) + " tokens each rank dispatches per micro-batch" + at,
+             {{"dispatch_groups", d(s.dispatchGroups)}, {"tokens", d(tokens / s.tp)}});
+        break;
+      }
+    }
+  }
   if (s.pp > 1 && s.microBatches < s.pp) {
     char bubble[32];
     std::snprintf(bubble, sizeof bubble, "%.0f%%",

@@ -1,5 +1,7 @@
 #include "moeplan/Description/Spec.h"
 
+#include <numeric>
+
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -414,7 +416,96 @@ void resolveRequirements(const desc::Requirements &r, RequirementsSpec &s, Field
                                    "requirements.min_gpu_utilization", false);
 }
 
+void resolveClaims(const desc::Claims &k, ClaimsSpec &s, FieldChecker &c) {
+  const double kHuge = 1e18;
+  if (k.has_tolerance()) s.tolerance = c.positive(true, k.tolerance(), "claims.tolerance", 10);
+  auto real = [&](bool has, double v, const char *field, std::optional<double> &out) {
+    if (has) out = c.positive(true, v, std::string("claims.") + field, kHuge);
+  };
+  auto share = [&](bool has, double v, const char *field, std::optional<double> &out) {
+    out = c.fraction(has, v, std::string("claims.") + field, false, true);
+  };
+  auto count = [&](bool has, uint64_t v, const char *field, std::optional<int64_t> &out) {
+    if (has) out = c.count(true, v, std::string("claims.") + field, L::kGpus);
+  };
+  real(k.has_latency_ms(), k.latency_ms(), "latency_ms", s.latencyMs);
+  real(k.has_throughput_tokens_per_s(), k.throughput_tokens_per_s(), "throughput_tokens_per_s",
+       s.throughputTokensPerS);
+  real(k.has_sequences_per_s(), k.sequences_per_s(), "sequences_per_s", s.sequencesPerS);
+  real(k.has_memory_per_gpu_gb(), k.memory_per_gpu_gb(), "memory_per_gpu_gb", s.memoryPerGpuGb);
+  real(k.has_weights_per_gpu_gb(), k.weights_per_gpu_gb(), "weights_per_gpu_gb",
+       s.weightsPerGpuGb);
+  real(k.has_activations_per_gpu_gb(), k.activations_per_gpu_gb(), "activations_per_gpu_gb",
+       s.activationsPerGpuGb);
+  share(k.has_memory_utilization(), k.memory_utilization(), "memory_utilization",
+        s.memoryUtilization);
+  share(k.has_comm_overhead(), k.comm_overhead(), "comm_overhead", s.commOverhead);
+  share(k.has_load_balance(), k.load_balance(), "load_balance", s.loadBalance);
+  share(k.has_gpu_utilization(), k.gpu_utilization(), "gpu_utilization", s.gpuUtilization);
+  share(k.has_pipeline_bubble(), k.pipeline_bubble(), "pipeline_bubble", s.pipelineBubble);
+  real(k.has_layer_compute_ms(), k.layer_compute_ms(), "layer_compute_ms", s.layerComputeMs);
+  real(k.has_collective_ms(), k.collective_ms(), "collective_ms", s.collectiveMs);
+  count(k.has_gpus(), k.gpus(), "gpus", s.gpus);
+  if (k.has_idle_gpus()) s.idleGpus = int64_t(std::min<uint64_t>(k.idle_gpus(), L::kGpus));
+  count(k.has_experts_per_gpu(), k.experts_per_gpu(), "experts_per_gpu", s.expertsPerGpu);
+  count(k.has_heads_per_gpu(), k.heads_per_gpu(), "heads_per_gpu", s.headsPerGpu);
+  count(k.has_batch_sequences(), k.batch_sequences(), "batch_sequences", s.batchSequences);
+}
+
+void resolveSearch(const desc::Search &k, SearchSpec &s, FieldChecker &c) {
+  auto list = [&](const google::protobuf::RepeatedField<uint32_t> &in, const char *field,
+                  int64_t limit, std::vector<int64_t> &out) {
+    for (int i = 0; i < in.size(); ++i)
+      out.push_back(c.count(true, in[i], "search." + std::string(field) + "[" +
+                                             std::to_string(i) + "]", limit));
+  };
+  list(k.tp(), "tp", L::kDegree, s.tp);
+  list(k.pp(), "pp", L::kDegree, s.pp);
+  list(k.dp(), "dp", L::kDegree, s.dp);
+  list(k.ep(), "ep", L::kDegree, s.ep);
+  list(k.expert_tp(), "expert_tp", L::kDegree, s.expertTp);
+  list(k.micro_batches(), "micro_batches", L::kSequences, s.microBatches);
+  for (int i = 0; i < k.schedule_size(); ++i)
+    s.schedules.push_back(c.enumValue(true, desc::Schedule(k.schedule(i)),
+                                      desc::SCHEDULE_UNSPECIFIED, desc::Schedule_IsValid,
+                                      "search.schedule[" + std::to_string(i) + "]"));
+  for (int i = 0; i < k.capacity_factor_size(); ++i)
+    s.capacityFactors.push_back(c.positive(true, k.capacity_factor(i),
+                                           "search.capacity_factor[" + std::to_string(i) + "]",
+                                           double(L::kExperts)));
+  s.noCapacityLimit = k.has_no_capacity_limit() && k.no_capacity_limit();
+  for (int i = 0; i < k.rank_order_size(); ++i) {
+    std::string error;
+    if (auto order = parseRankOrder(k.rank_order(i), error))
+      s.rankOrders.push_back(*order);
+    else
+      c.report("field.rank-order", "search.rank_order[" + std::to_string(i) + "]",
+               "\"" + k.rank_order(i) + "\" is malformed: " + error);
+  }
+  s.minGpus = c.count(k.has_min_gpus(), k.min_gpus(), "search.min_gpus", L::kGpus, 1);
+  s.maxGpus = c.count(k.has_max_gpus(), k.max_gpus(), "search.max_gpus", L::kGpus, 0);
+  if (k.has_min_gpus() && k.has_max_gpus() && s.minGpus > s.maxGpus)
+    c.report("field.range-order", "search.min_gpus",
+             "(" + std::to_string(s.minGpus) + ") is greater than search.max_gpus (" +
+                 std::to_string(s.maxGpus) + ")");
+}
+
 } // namespace
+
+std::vector<int64_t> WorkloadSpec::seqPoints(int count) const {
+  if (phase == desc::DECODE || seqLenMin >= seqLenMax || count <= 1) return {seqLenMax};
+  const int64_t grain = std::gcd(seqLenMin, seqLenMax);
+  std::vector<int64_t> points{seqLenMin};
+  for (int i = 1; i + 1 < count; ++i) {
+    double x = std::exp(std::log(double(seqLenMin)) +
+                        (std::log(double(seqLenMax)) - std::log(double(seqLenMin))) * i /
+                            (count - 1));
+    int64_t p = std::llround(x / double(grain)) * grain;
+    if (p > points.back() && p < seqLenMax) points.push_back(p);
+  }
+  points.push_back(seqLenMax);
+  return points;
+}
 
 std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector<Finding> &out) {
   size_t before = out.size();
@@ -427,6 +518,8 @@ std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector
   if (!d.has_strategy()) c.missing("strategy");
   resolveStrategy(d.strategy(), s.strategy, c);
   resolveRequirements(d.requirements(), s.requirements, c);
+  resolveClaims(d.claims(), s.claims, c);
+  resolveSearch(d.search(), s.search, c);
   for (size_t i = before; i < out.size(); ++i)
     if (out[i].severity == Severity::Error) return std::nullopt;
   return s;

@@ -36,16 +36,6 @@ int axisPosition(const std::string &axis) {
   return it == axes.end() ? int(axes.size()) : int(it - axes.begin());
 }
 
-std::string formatRequirementValue(RequirementCheck::Unit unit, double v) {
-  switch (unit) {
-  case RequirementCheck::Unit::Bytes: return formatBytes(v);
-  case RequirementCheck::Unit::Seconds: return formatSeconds(v);
-  case RequirementCheck::Unit::TokensPerSecond: return formatCount(v) + " tokens/s";
-  case RequirementCheck::Unit::Fraction: return percent(v);
-  }
-  return formatNumber(v);
-}
-
 // The dimensions each kernel kind reads (plan.proto), for listing.
 std::vector<std::pair<const char *, int64_t>> kernelDims(const plan::Kernel &k) {
   switch (k.kind()) {
@@ -224,6 +214,219 @@ std::vector<ProgramSummary> summarizePrograms(const plan::Plan &p) {
   return programs;
 }
 
+std::string formatRequirementValue(RequirementCheck::Unit unit, double v) {
+  switch (unit) {
+  case RequirementCheck::Unit::Bytes: return formatBytes(v);
+  case RequirementCheck::Unit::Seconds: return formatSeconds(v);
+  case RequirementCheck::Unit::TokensPerSecond: return formatCount(v) + " tokens/s";
+  case RequirementCheck::Unit::Fraction: return percent(v);
+  }
+  return formatNumber(v);
+}
+
+
+plan::WorkloadPoint workloadPoint(const plan::Plan &p, const sim::Prediction &pred) {
+  plan::WorkloadPoint w;
+  w.set_seq_len(p.workload().seq_len());
+  w.set_latency_s(pred.latencySeconds);
+  w.set_throughput_tokens_per_s(pred.throughputTokensPerSecond);
+  for (const plan::Program &program : p.programs())
+    if (program.arena_bytes() > w.memory_bytes())
+      w.set_memory_bytes(program.arena_bytes()), w.set_memory_stage(program.stage());
+  w.set_exposed_comm_share(pred.exposedCommShare);
+  w.set_load_balance(pred.loadBalance);
+  w.set_utilization(pred.utilization);
+  w.set_bubble_fraction(pred.bubbleFraction);
+  w.set_dropped_token_fraction(pred.droppedTokenFraction);
+  w.set_roofline_s(pred.rooflineSeconds);
+  double layerCompute = 0, commSeconds = 0, collectives = 0;
+  for (const sim::RankTimeline &t : pred.ranks) {
+    const plan::Program &program = p.programs(int(p.ranks(int(t.rank)).program()));
+    uint32_t layers = program.end_layer() > program.first_layer()
+                          ? program.end_layer() - program.first_layer()
+                          : 1;
+    layerCompute = std::max(layerCompute, t.computeBusy / layers);
+    commSeconds += t.commSeconds;
+    for (const plan::Instruction &inst : program.instructions())
+      if (inst.has_collective()) ++collectives;
+  }
+  uint64_t activations = 0;
+  for (const ProgramSummary &summary : summarizePrograms(p))
+    if (summary.memory.arenaBytes == w.memory_bytes())
+      activations = std::max(activations,
+                             summary.memory.byKind[size_t(MemoryKind::Activations)]);
+  w.set_activation_bytes(activations);
+  w.set_layer_compute_s(layerCompute);
+  w.set_mean_collective_s(collectives > 0 ? commSeconds / collectives : 0);
+  return w;
+}
+
+std::vector<RequirementCheck> judgeRequirements(const plan::Plan &p,
+                                                const plan::WorkloadPoint &point) {
+  std::vector<RequirementCheck> out;
+  using Unit = RequirementCheck::Unit;
+  auto check = [&](std::string name, std::string field, bool atMost, double required,
+                   double predicted, Unit unit) {
+    bool pass = atMost ? predicted <= required : predicted >= required;
+    out.push_back({std::move(name), std::move(field), atMost, required, predicted, unit, pass});
+  };
+  const double memory = double(point.memory_bytes());
+  const plan::Requirements &req = p.requirements();
+  check("memory per GPU", "cluster.memory_bytes", true, p.cluster().memory_bytes(), memory,
+        Unit::Bytes);
+  if (req.has_max_memory_per_gpu_bytes())
+    check("memory per GPU", "requirements.max_memory_per_gpu_bytes", true,
+          req.max_memory_per_gpu_bytes(), memory, Unit::Bytes);
+  if (req.has_max_latency_s())
+    check("latency", "requirements.max_latency_s", true, req.max_latency_s(), point.latency_s(),
+          Unit::Seconds);
+  if (req.has_min_throughput_tokens_per_s())
+    check("throughput", "requirements.min_throughput_tokens_per_s", false,
+          req.min_throughput_tokens_per_s(), point.throughput_tokens_per_s(),
+          Unit::TokensPerSecond);
+  if (req.has_min_load_balance())
+    check("load balance", "requirements.min_load_balance", false, req.min_load_balance(),
+          point.load_balance(), Unit::Fraction);
+  if (req.has_max_comm_overhead())
+    check("communication overhead (exposed)", "requirements.max_comm_overhead", true,
+          req.max_comm_overhead(), point.exposed_comm_share(), Unit::Fraction);
+  if (req.has_min_gpu_utilization())
+    check("GPU utilization", "requirements.min_gpu_utilization", false,
+          req.min_gpu_utilization(), point.utilization(), Unit::Fraction);
+  return out;
+}
+
+namespace {
+
+std::string claimValue(const std::string &unit, double v) {
+  if (unit == "s") return formatSeconds(v);
+  if (unit == "bytes") return formatBytes(v);
+  if (unit == "tokens/s") return formatCount(v) + " tokens/s";
+  if (unit == "sequences/s") return formatCount(v) + " sequences/s";
+  if (unit == "fraction") return percent(v);
+  return formatCount(v);
+}
+
+std::string ratioText(double derived, double claimed) {
+  char buf[32];
+  double r = claimed != 0 ? derived / claimed : 0;
+  std::snprintf(buf, sizeof buf, r >= 10 || r < 0.1 ? "x%.3g" : "x%.2f", r);
+  return buf;
+}
+
+} // namespace
+
+std::string renderWorkloadPoints(const plan::Plan &p) {
+  if (p.workload_points_size() == 0) return "";
+  std::ostringstream out;
+  out << "workload: the same deployment compiled and simulated at each judged sequence length "
+         "(this plan: "
+      << p.workload().seq_len() << ")\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "  %8s %10s %16s %11s %8s %8s %8s %8s\n", "seq_len",
+                "latency", "throughput", "memory/GPU", "exposed", "bubble", "util", "balance");
+  out << line;
+  for (const plan::WorkloadPoint &w : p.workload_points()) {
+    std::snprintf(line, sizeof line, "  %8u %10s %16s %11s %8s %8s %8s %8s\n", w.seq_len(),
+                  formatSeconds(w.latency_s()).c_str(),
+                  (formatCount(w.throughput_tokens_per_s()) + " tok/s").c_str(),
+                  formatBytes(double(w.memory_bytes())).c_str(),
+                  percent(w.exposed_comm_share()).c_str(), percent(w.bubble_fraction()).c_str(),
+                  percent(w.utilization()).c_str(), percent(w.load_balance()).c_str());
+    out << line;
+  }
+  // Each requirement with its verdict at every point.
+  std::vector<std::vector<RequirementCheck>> judged;
+  for (const plan::WorkloadPoint &w : p.workload_points()) judged.push_back(judgeRequirements(p, w));
+  out << "requirements at each sequence length\n";
+  for (size_t i = 0; i < judged.front().size(); ++i) {
+    const RequirementCheck &c = judged.front()[i];
+    bool all = true;
+    for (const auto &j : judged) all = all && j[i].pass;
+    out << "  " << (all ? "pass" : "FAIL") << "  " << c.name << (c.atMost ? " <= " : " >= ")
+        << formatRequirementValue(c.unit, c.required) << " (" << c.field << "):";
+    for (size_t k = 0; k < judged.size(); ++k)
+      out << (k ? "," : "") << " " << (judged[k][i].pass ? "" : "FAIL ") << "at "
+          << p.workload_points(int(k)).seq_len() << " "
+          << formatRequirementValue(c.unit, judged[k][i].predicted);
+    out << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json workloadPointsJson(const plan::Plan &p) {
+  using nlohmann::json;
+  json points = json::array();
+  for (const plan::WorkloadPoint &w : p.workload_points()) {
+    json requirements = json::array();
+    for (const RequirementCheck &c : judgeRequirements(p, w))
+      requirements.push_back({{"name", c.name},
+                              {"field", c.field},
+                              {"comparison", c.atMost ? "<=" : ">="},
+                              {"required", c.required},
+                              {"predicted", c.predicted},
+                              {"pass", c.pass}});
+    points.push_back({{"seq_len", w.seq_len()},
+                      {"latency_s", w.latency_s()},
+                      {"throughput_tokens_per_s", w.throughput_tokens_per_s()},
+                      {"memory_bytes", w.memory_bytes()},
+                      {"memory_stage", w.memory_stage()},
+                      {"activation_bytes", w.activation_bytes()},
+                      {"exposed_comm_share", w.exposed_comm_share()},
+                      {"load_balance", w.load_balance()},
+                      {"utilization", w.utilization()},
+                      {"bubble_fraction", w.bubble_fraction()},
+                      {"dropped_token_fraction", w.dropped_token_fraction()},
+                      {"roofline_s", w.roofline_s()},
+                      {"layer_compute_s", w.layer_compute_s()},
+                      {"mean_collective_s", w.mean_collective_s()},
+                      {"requirements", requirements}});
+  }
+  return points;
+}
+
+std::string renderClaims(const plan::Plan &p) {
+  if (p.claims_size() == 0) return "";
+  std::ostringstream out;
+  out << "claims: what the description asserts, beside what moeplan derives (ratio derived / "
+         "claimed)\n";
+  for (const plan::ClaimCheck &c : p.claims()) {
+    out << "  " << (c.consistent() ? "consistent  " : "INCONSISTENT") << "  " << c.name() << " ("
+        << c.field() << "): claimed " << claimValue(c.unit(), c.claimed()) << "; derived";
+    bool perPoint = c.derived_size() > 1 && c.derived_size() == p.workload_points_size();
+    for (int k = 0; k < c.derived_size(); ++k) {
+      out << (k ? "," : "") << " " << claimValue(c.unit(), c.derived(k));
+      if (perPoint) out << " at " << p.workload_points(k).seq_len();
+      out << " (" << ratioText(c.derived(k), c.claimed()) << ")";
+    }
+    char tol[32];
+    std::snprintf(tol, sizeof tol, "%g%%", 100 * c.tolerance());
+    out << "; tolerance " << tol << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json claimsJson(const plan::Plan &p) {
+  using nlohmann::json;
+  json claims = json::array();
+  for (const plan::ClaimCheck &c : p.claims()) {
+    json derived = json::array(), ratios = json::array();
+    for (double d : c.derived()) {
+      derived.push_back(d);
+      ratios.push_back(c.claimed() != 0 ? d / c.claimed() : 0);
+    }
+    claims.push_back({{"name", c.name()},
+                      {"field", c.field()},
+                      {"unit", c.unit()},
+                      {"claimed", c.claimed()},
+                      {"derived", derived},
+                      {"ratio", ratios},
+                      {"tolerance", c.tolerance()},
+                      {"consistent", c.consistent()}});
+  }
+  return claims;
+}
+
 bool InspectReport::requirementsMet() const {
   return std::all_of(requirements.begin(), requirements.end(),
                      [](const RequirementCheck &c) { return c.pass; });
@@ -245,36 +448,7 @@ InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
   r.prediction = std::move(prediction);
   r.notes.assign(p.notes().begin(), p.notes().end());
 
-  using Unit = RequirementCheck::Unit;
-  auto check = [&](std::string name, std::string field, bool atMost, double required,
-                   double predicted, Unit unit) {
-    bool pass = atMost ? predicted <= required : predicted >= required;
-    r.requirements.push_back(
-        {std::move(name), std::move(field), atMost, required, predicted, unit, pass});
-  };
-  const double memory = double(r.maxArenaBytes);
-  const sim::Prediction &pred = r.prediction;
-  const plan::Requirements &req = p.requirements();
-  check("memory per GPU", "cluster.memory_bytes", true, p.cluster().memory_bytes(), memory,
-        Unit::Bytes);
-  if (req.has_max_memory_per_gpu_bytes())
-    check("memory per GPU", "requirements.max_memory_per_gpu_bytes", true,
-          req.max_memory_per_gpu_bytes(), memory, Unit::Bytes);
-  if (req.has_max_latency_s())
-    check("latency", "requirements.max_latency_s", true, req.max_latency_s(), pred.latencySeconds,
-          Unit::Seconds);
-  if (req.has_min_throughput_tokens_per_s())
-    check("throughput", "requirements.min_throughput_tokens_per_s", false,
-          req.min_throughput_tokens_per_s(), pred.throughputTokensPerSecond, Unit::TokensPerSecond);
-  if (req.has_min_load_balance())
-    check("load balance", "requirements.min_load_balance", false, req.min_load_balance(),
-          pred.loadBalance, Unit::Fraction);
-  if (req.has_max_comm_overhead())
-    check("communication overhead (exposed)", "requirements.max_comm_overhead", true,
-          req.max_comm_overhead(), pred.exposedCommShare, Unit::Fraction);
-  if (req.has_min_gpu_utilization())
-    check("GPU utilization", "requirements.min_gpu_utilization", false, req.min_gpu_utilization(),
-          pred.utilization, Unit::Fraction);
+  r.requirements = judgeRequirements(p, workloadPoint(p, r.prediction));
   return r;
 }
 

@@ -6,6 +6,7 @@
 #include "moeplan/Analysis/WeightMemory.h"
 #include "moeplan/Check/Repair.h"
 #include "moeplan/Description/Load.h"
+#include "moeplan/schema/plan.pb.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -16,13 +17,19 @@
 
 namespace moeplan {
 
+// What compiling a description adds to its check (the compiler's compiledFacts).
+struct PlanFacts {
+  std::vector<Finding> findings;  // by field path
+  // The plan's header with its workload points and claims (no programs), when it lowered.
+  std::optional<plan::Plan> plan;
+};
+
 struct CheckOptions {
   size_t repairCount = 3;  // nearest valid strategies to list for an invalid one
-  // Rules judged on the compiled plan (the compiler's compiledPlanFindings; this library
-  // cannot compile), called for a description without error findings; their findings
-  // are located and reported with the others.
-  std::function<std::vector<Finding>(const std::string &text, const DeploymentSpec &spec)>
-      planRules;
+  // Compiles the description (this library cannot): called when no error blocks lowering;
+  // its findings are located and reported with the others, its plan's workload points and
+  // claims printed.
+  std::function<PlanFacts(const std::string &text, const DeploymentSpec &spec)> planRules;
 };
 
 struct CheckReport {
@@ -37,6 +44,7 @@ struct CheckReport {
   std::vector<std::vector<int64_t>> stageGpus;  // empty when the expert grid does not fold
   int64_t placementClaimedGpus = 0;
   std::vector<RepairCandidate> repairs;
+  std::optional<plan::Plan> plan;  // PlanFacts::plan: workload points and claims
 
   // 0 clean (warnings and notes allowed), 1 error findings, 2 unusable input.
   int exitStatus() const;

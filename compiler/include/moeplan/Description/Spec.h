@@ -55,6 +55,12 @@ struct WorkloadSpec {
   desc::Phase phase = desc::PREFILL;
   int64_t kvCacheLen = 0;
   std::vector<double> expertLoad;  // empty: uniform routing
+
+  // The sequence lengths the workload is judged at: min, `count` - 2 geometric midpoints and
+  // max (ascending, without repeats; one point for a fixed length or for DECODE, whose step
+  // does not depend on it). Midpoints are rounded to a multiple of gcd(min, max), so a
+  // strategy whose micro-batch tokens divide over tp at both ends does at every point.
+  std::vector<int64_t> seqPoints(int count) const;
 };
 
 struct StagePlacementSpec {
@@ -85,6 +91,25 @@ struct RequirementsSpec {
       minLoadBalance, maxCommOverhead, minGpuUtilization;
 };
 
+// What a proposal asserts about the deployment (desc::Claims), in the description's units.
+struct ClaimsSpec {
+  double tolerance = 0.1;  // relative
+  std::optional<double> latencyMs, throughputTokensPerS, sequencesPerS, memoryPerGpuGb,
+      weightsPerGpuGb, activationsPerGpuGb, memoryUtilization, commOverhead, loadBalance,
+      gpuUtilization, pipelineBubble, layerComputeMs, collectiveMs;
+  std::optional<int64_t> gpus, idleGpus, expertsPerGpu, headsPerGpu, batchSequences;
+};
+
+// The strategies `moeplan search` tries (desc::Search); an empty list: the axis's default.
+struct SearchSpec {
+  std::vector<int64_t> tp, pp, dp, ep, expertTp, microBatches;
+  std::vector<desc::Schedule> schedules;
+  std::vector<double> capacityFactors;
+  bool noCapacityLimit = false;
+  std::vector<std::vector<Axis>> rankOrders;
+  int64_t minGpus = 1, maxGpus = 0;  // 0: the cluster's GPUs
+};
+
 struct DeploymentSpec {
   std::string name;
   ModelSpec model;
@@ -92,6 +117,8 @@ struct DeploymentSpec {
   WorkloadSpec workload;
   StrategySpec strategy;
   RequirementsSpec requirements;
+  ClaimsSpec claims;
+  SearchSpec search;
 };
 
 // Limits past which a value is not a plausible deployment but a typo or an attack; they keep

@@ -111,6 +111,25 @@ struct RequirementCheck {
   bool pass = false;
 };
 
+// The figures the plan predicts at its own sequence length, from its simulation.
+plan::WorkloadPoint workloadPoint(const plan::Plan &p, const sim::Prediction &prediction);
+
+// The GPU's capacity and every requirement the plan sets against one point's figures.
+std::vector<RequirementCheck> judgeRequirements(const plan::Plan &p,
+                                                const plan::WorkloadPoint &point);
+
+// A value the way a requirement states it: 6.93 GB, 425 ms, 3.08 M tokens/s, 46.0%.
+std::string formatRequirementValue(RequirementCheck::Unit unit, double v);
+
+// The workload table: the figures at each point, then each requirement's verdict per point.
+// Empty when the plan carries no workload points.
+std::string renderWorkloadPoints(const plan::Plan &p);
+nlohmann::json workloadPointsJson(const plan::Plan &p);
+
+// The claims table: each claim beside the derived figure(s), with ratio and verdict.
+std::string renderClaims(const plan::Plan &p);
+nlohmann::json claimsJson(const plan::Plan &p);
+
 struct InspectReport {
   std::string name, source;
   plan::Strategy strategy;
