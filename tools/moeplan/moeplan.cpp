@@ -5,10 +5,12 @@
 #include "moeplan/Report/Diff.h"
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Search/Search.h"
 #include "moeplan/Runtime/InitWeights.h"
 #include "moeplan/Support/Files.h"
 
 #include <CLI/CLI.hpp>
+#include <google/protobuf/text_format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -167,6 +169,104 @@ int runInspect(const InspectOptions &o) {
   return 0;
 }
 
+struct SearchCommand {
+  std::string file, writeBest, objective = "throughput";
+  int seqPoints = 3;
+  unsigned threads = 0;
+  size_t listed = 5;
+  bool json = false, noPrune = false;
+};
+
+CLI::App *addSearchCommand(CLI::App &app, SearchCommand &o) {
+  CLI::App *search = app.add_subcommand(
+      "search", "Find the best parallel strategy for a deployment's model on its cluster: every\n"
+                "strategy compiled and simulated over the workload, judged against the\n"
+                "requirements. Exit status: 0 a strategy meets every requirement; 1 none does\n"
+                "(the closest are listed) or some requirement cannot hold on the cluster;\n"
+                "2 unusable input.");
+  search->add_option("DESC", o.file, "deployment description (its strategy gives defaults)")
+      ->required();
+  search->add_option("--objective", o.objective,
+                     "throughput (per GPU, default), latency or memory (per GPU)")
+      ->check(CLI::IsMember({"throughput", "latency", "memory"}));
+  search->add_option("--seq-points", o.seqPoints,
+                     "sequence lengths of a seq_len_range to judge (default 3)")
+      ->check(CLI::Range(1, 64));
+  search->add_option("--threads", o.threads, "threads evaluating candidates (default: all)");
+  search->add_option("--list", o.listed, "strategies listed per section (default 5)");
+  search->add_flag("--no-prune", o.noPrune, "compile every valid candidate (no bound prunes)");
+  search->add_flag("--json", o.json, "print JSON");
+  search->add_option("--write-best", o.writeBest,
+                     "write the best strategy as a complete description to FILE");
+  return search;
+}
+
+int runSearch(const SearchCommand &o) {
+  std::string error;
+  std::optional<std::string> text = moeplan::readFile(o.file, error);
+  if (!text) {
+    std::cerr << "moeplan: error: " << error << "\n";
+    return 2;
+  }
+  moeplan::LoadedDescription loaded = moeplan::parseDescription(*text, o.file, 1);
+  std::vector<moeplan::Finding> findings = loaded.parseErrors;
+  std::optional<moeplan::DeploymentSpec> spec;
+  if (!moeplan::hasErrors(findings)) spec = moeplan::resolveSpec(loaded.deployment, findings);
+  if (!spec) {
+    moeplan::locateFindings(findings, loaded.locations);
+    for (const moeplan::Finding &f : findings)
+      if (f.severity == moeplan::Severity::Error)
+        std::cerr << f.location.str() << ": error: [" << f.rule << "] " << f.message << "\n";
+    return 2;
+  }
+  // The model alone must be sound: no strategy fixes a model error.
+  std::vector<moeplan::Finding> model;
+  moeplan::checkModel(*spec, model);
+  bool modelBroken = false;
+  for (moeplan::Finding &f : model)
+    if (f.severity == moeplan::Severity::Error && f.rule != "model.params-declared") {
+      moeplan::locateFindings(model, loaded.locations);
+      std::cerr << f.location.str() << ": error: [" << f.rule << "] " << f.message << "\n";
+      modelBroken = true;
+    }
+  if (modelBroken) return 1;
+  moeplan::search::SearchOptions options;
+  options.objective = o.objective == "latency"  ? moeplan::search::Objective::Latency
+                      : o.objective == "memory" ? moeplan::search::Objective::Memory
+                                                : moeplan::search::Objective::Throughput;
+  options.seqPoints = o.seqPoints;
+  options.threads = o.threads;
+  options.prune = !o.noPrune;
+  options.listed = o.listed;
+  moeplan::search::SearchResult r =
+      moeplan::search::searchStrategies(loaded.deployment, *spec, options);
+  if (o.json)
+    std::cout << moeplan::search::searchJson(r).dump(2) << "\n";
+  else
+    std::cout << moeplan::search::renderSearchText(r, options);
+  if (!o.writeBest.empty()) {
+    if (!r.best) {
+      std::cerr << "moeplan: error: --write-best: no strategy meets the requirements the cluster "
+                   "can meet; nothing written\n";
+      return 1;
+    }
+    std::string out;
+    google::protobuf::TextFormat::Printer printer;
+    printer.PrintToString(
+        moeplan::search::withStrategy(loaded.deployment, r.candidates[*r.best].strategy), &out);
+    try {
+      moeplan::files::writeAtomically(
+          o.writeBest, "# The best strategy moeplan search found for " + o.file + " (objective " +
+                           o.objective + ").\n# proto-file: compiler/schema/deployment.proto\n"
+                           "# proto-message: moeplan.desc.Deployment\n\n" + out);
+    } catch (const moeplan::files::WriteError &e) {
+      std::cerr << "moeplan: error: " << e.what() << "\n";
+      return 2;
+    }
+  }
+  return r.best && r.unreachable.empty() && r.candidates[*r.best].feasible ? 0 : 1;
+}
+
 struct DiffOptions {
   std::vector<std::string> plans;
   bool json = false;
@@ -263,6 +363,8 @@ int main(int argc, char **argv) {
   CLI::App *inspect = addInspectCommand(app, inspectOptions);
   DiffOptions diffOptions;
   CLI::App *diff = addDiffCommand(app, diffOptions);
+  SearchCommand searchCommand;
+  CLI::App *search = addSearchCommand(app, searchCommand);
 
   try {
     app.parse(argc, argv);
@@ -280,6 +382,7 @@ int main(int argc, char **argv) {
   if (*rules) return runRules(rulesJson);
   if (*inspect) return runInspect(inspectOptions);
   if (*diff) return runDiff(diffOptions);
+  if (*search) return runSearch(searchCommand);
   if (*compile) return runCompile(compileFile, compileOutput, emit, compileSeqPoints, compileQuiet);
   if (*initWeights) return runInitWeights(initFile, initOutput, initSeed, initDType);
   return 2;

@@ -107,6 +107,26 @@ std::vector<FieldChange> deploymentChanges(const plan::Plan &a, const plan::Plan
     std::string ta = fieldText(a, f), tb = fieldText(b, f);
     if (ta != tb) out.push_back({field, ta, tb});
   }
+  // The workload's points: figure by figure where both plans judged the same length.
+  for (const plan::WorkloadPoint &pa : a.workload_points())
+    for (const plan::WorkloadPoint &pb : b.workload_points())
+      if (pa.seq_len() == pb.seq_len())
+        compareFields(pa, pb, "workload_points[seq_len " + std::to_string(pa.seq_len()) + "]",
+                      out);
+  auto lengths = [](const plan::Plan &p) {
+    std::string t;
+    for (const plan::WorkloadPoint &w : p.workload_points())
+      t += (t.empty() ? "" : ", ") + std::to_string(w.seq_len());
+    return "[" + t + "]";
+  };
+  if (lengths(a) != lengths(b)) out.push_back({"workload_points.seq_len", lengths(a), lengths(b)});
+  auto claims = [](const plan::Plan &p) {
+    int consistent = 0;
+    for (const plan::ClaimCheck &c : p.claims()) consistent += c.consistent();
+    return std::to_string(p.claims_size()) + " claims, " + std::to_string(consistent) +
+           " consistent";
+  };
+  if (!sameElements(a.claims(), b.claims())) out.push_back({"claims", claims(a), claims(b)});
   auto count = [](int n, const char *what) { return std::to_string(n) + " " + what; };
   if (!sameElements(a.groups(), b.groups()))
     out.push_back({"groups", count(a.groups_size(), "groups"),

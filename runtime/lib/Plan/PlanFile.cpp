@@ -95,6 +95,7 @@ public:
     checkStrategy();
     checkWorkload();
     checkRequirements();
+    checkWorkloadPoints();
     if (checkRankCount()) {
       checkGroups();
       checkRanks();
@@ -317,6 +318,43 @@ private:
       finiteNonNegative("requirements.max_comm_overhead", r.max_comm_overhead());
     if (r.has_min_gpu_utilization())
       finiteNonNegative("requirements.min_gpu_utilization", r.min_gpu_utilization());
+  }
+
+  // What compile predicted over the workload (read by inspect and diff, not by the runtime):
+  // finite figures, lengths ascending, the last the plan's own.
+  void checkWorkloadPoints() {
+    uint32_t previous = 0;
+    for (int i = 0; i < p_.workload_points_size(); ++i) {
+      const plan::WorkloadPoint &w = p_.workload_points(i);
+      std::string at = "workload_points[" + str(i) + "]";
+      if (w.seq_len() == 0 || w.seq_len() <= previous)
+        error(at + ".seq_len", "is " + str(w.seq_len()) + ", not above the previous point's " +
+                                   str(previous));
+      previous = w.seq_len();
+      const std::pair<const char *, double> figures[] = {
+          {"latency_s", w.latency_s()},
+          {"throughput_tokens_per_s", w.throughput_tokens_per_s()},
+          {"exposed_comm_share", w.exposed_comm_share()},
+          {"load_balance", w.load_balance()},
+          {"utilization", w.utilization()},
+          {"bubble_fraction", w.bubble_fraction()},
+          {"dropped_token_fraction", w.dropped_token_fraction()},
+          {"roofline_s", w.roofline_s()},
+          {"layer_compute_s", w.layer_compute_s()},
+          {"mean_collective_s", w.mean_collective_s()}};
+      for (const auto &[name, v] : figures) finiteNonNegative(at + "." + name, v);
+    }
+    if (p_.workload_points_size() > 0 && previous != p_.workload().seq_len())
+      error("workload_points", "ends at seq_len " + str(previous) + ", not the plan's own " +
+                                   str(p_.workload().seq_len()));
+    for (int i = 0; i < p_.claims_size(); ++i) {
+      const plan::ClaimCheck &c = p_.claims(i);
+      std::string at = "claims[" + str(i) + "]";
+      finiteNonNegative(at + ".claimed", c.claimed());
+      finiteNonNegative(at + ".tolerance", c.tolerance());
+      for (int k = 0; k < c.derived_size(); ++k)
+        finiteNonNegative(at + ".derived[" + str(k) + "]", c.derived(k));
+    }
   }
 
   // ---- ranks and groups --------------------------------------------------------------------

@@ -1,0 +1,113 @@
+// `moeplan search`: every parallel strategy for a deployment's model on its cluster,
+// compiled and simulated at each judged sequence length, judged against the requirements;
+// the best per objective and the Pareto frontier.
+//
+// Enumeration. Each axis ranges over the divisors of the dimension it splits (tp: heads,
+// pp: layers, dp and micro_batches: sequences, ep: experts, expert_tp: expert_hidden), both
+// schedules, the strategy's capacity factor (or none), every rank order; GPU counts from
+// search.min_gpus to the cluster's. The description's `search { }` section replaces any
+// axis's list. Combinations that break an error rule of `check` are rejected (counted per
+// rule).
+//
+// Candidates that cannot differ are evaluated once: a forward pass runs its micro-batches
+// in the same order under GPipe and 1F1B (only the backward passes differ), so GPipe
+// candidates are 1F1B's; rank orders that agree on the order of the axes larger than 1 give
+// the same communicator groups; on one node every group is intra-node, so every rank order
+// costs the same.
+//
+// Figures. Every figure reported comes from compiling the candidate with the real
+// pipeline and simulating the plan at every judged sequence length. Latency is the worst
+// over the points, throughput per GPU (per GPU the strategy occupies) the worst, memory per
+// GPU the largest. A requirement no strategy on the cluster can meet
+// (requirements.*-reachable) is reported and judged, but does not decide feasibility: the
+// best strategy is the best among those meeting every other requirement.
+//
+// Pruning. Before compiling a candidate, lower bounds on its latency (its batch's least
+// FLOPs over its GPUs at peak x mfu) and memory per GPU (its weights per GPU) and the
+// matching upper bound on its throughput per GPU are compared with the feasible candidates
+// evaluated so far: a candidate whose bounds already fail a requirement, or that a feasible
+// candidate beats on all three, can be neither the best for any objective nor on the
+// frontier, and is not compiled. Likewise after the longest sequence, whose latency and
+// memory are at most the candidate's worst and whose throughput at least its worst: a
+// candidate a feasible strategy beats there is not compiled at the other lengths. Only when
+// a feasible candidate exists; the counts are reported.
+#pragma once
+
+#include "moeplan/Compiler/Workload.h"
+#include "moeplan/Description/Spec.h"
+#include "moeplan/Report/Inspect.h"
+#include "moeplan/schema/deployment.pb.h"
+#include "moeplan/schema/plan.pb.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moeplan::search {
+
+enum class Objective { Throughput, Latency, Memory };
+const char *objectiveName(Objective o);  // "throughput", "latency", "memory"
+
+struct SearchOptions {
+  Objective objective = Objective::Throughput;
+  int seqPoints = 3;
+  unsigned threads = 0;  // 0: the machine's hardware threads
+  bool prune = true;
+  size_t listed = 5;     // strategies listed per section in text
+};
+
+// One evaluated strategy.
+struct Evaluated {
+  StrategySpec strategy;
+  std::vector<plan::WorkloadPoint> points;  // one per judged sequence length
+  // Per point, the GPU's capacity and every requirement (report::judgeRequirements).
+  std::vector<std::vector<report::RequirementCheck>> verdicts;
+  double latencyS = 0;            // worst over the points
+  double throughputPerGpu = 0;    // worst over the points, tokens/s per occupied GPU
+  double memoryBytes = 0;         // largest over the points
+  bool feasible = false;          // meets every requirement the cluster can reach, everywhere
+  int failures = 0;               // (requirement, point) pairs failed
+  double shortfall = 0;           // sum over failures of |log(predicted / required)|
+};
+
+struct SearchResult {
+  std::string name;
+  int64_t clusterGpus = 0, nodes = 0, gpusPerNode = 0;
+  std::vector<int64_t> seqPoints;
+  Objective objective = Objective::Throughput;
+  // Axis values enumerated, for the report.
+  std::map<std::string, std::vector<std::string>> axes;
+  uint64_t enumerated = 0;   // combinations of the axes with at most the cluster's GPUs
+  uint64_t rejected = 0;     // break some error rule
+  std::map<std::string, uint64_t> rejectedByRule;  // a combination may break several
+  uint64_t equivalentSchedule = 0;   // GPIPE, evaluated as 1F1B
+  uint64_t equivalentRankOrder = 0;  // rank orders with the same groups or costs
+  uint64_t pruned = 0;               // by a bound (not compiled)
+  uint64_t prunedAfterFirst = 0;     // compiled at the longest sequence only, then beaten
+  uint64_t evaluated = 0;            // compiled and simulated at every point
+  double seconds = 0;                // wall time of the whole search
+  unsigned threads = 1;
+  std::vector<Finding> unreachable;  // requirements no strategy on the cluster can meet
+  std::vector<Evaluated> candidates; // every evaluated strategy, best first (objective)
+  std::optional<size_t> best;        // index into candidates: the best feasible
+  std::vector<size_t> frontier;      // Pareto frontier of the feasible (or of all, if none)
+  std::vector<size_t> closest;       // when none is feasible: fewest failures first
+  std::map<std::string, uint64_t> failuresByRequirement;  // evaluated candidates failing it
+};
+
+// Searches the deployment's cluster. `deployment` is the parsed description (its strategy
+// gives defaults: capacity factor, dispatch groups), `spec` its resolved form.
+SearchResult searchStrategies(const desc::Deployment &deployment, const DeploymentSpec &spec,
+                              const SearchOptions &options);
+
+// The description with its strategy replaced by `s` (placement dropped): ready for compile.
+desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s);
+
+std::string renderSearchText(const SearchResult &r, const SearchOptions &options);
+nlohmann::json searchJson(const SearchResult &r);
+
+} // namespace moeplan::search

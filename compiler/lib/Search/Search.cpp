@@ -1,0 +1,691 @@
+#include "moeplan/Search/Search.h"
+
+#include "moeplan/Analysis/DeviceMesh.h"
+#include "moeplan/Analysis/WeightMemory.h"
+#include "moeplan/Check/Rules.h"
+#include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Simulate/Simulator.h"
+#include "moeplan/Support/CheckedMath.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace moeplan::search {
+
+const char *objectiveName(Objective o) {
+  switch (o) {
+  case Objective::Throughput: return "throughput";
+  case Objective::Latency: return "latency";
+  case Objective::Memory: return "memory";
+  }
+  return "?";
+}
+
+desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) {
+  desc::Deployment out = d;
+  desc::Strategy *st = out.mutable_strategy();
+  st->Clear();
+  st->set_tp(uint32_t(s.tp));
+  st->set_pp(uint32_t(s.pp));
+  st->set_dp(uint32_t(s.dp));
+  st->set_ep(uint32_t(s.ep));
+  st->set_expert_tp(uint32_t(s.expertTp));
+  st->set_micro_batches(uint32_t(s.microBatches));
+  if (s.capacityFactor) st->set_capacity_factor(*s.capacityFactor);
+  if (s.dispatchGroups > 1) st->set_dispatch_groups(uint32_t(s.dispatchGroups));
+  st->set_schedule(s.schedule);
+  st->set_rank_order(formatRankOrder(s.rankOrder));
+  return out;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<int64_t> divisorsUpTo(int64_t n, int64_t limit) {
+  std::vector<int64_t> out;
+  for (int64_t i = 1; i <= n && i <= limit; ++i)
+    if (n % i == 0) out.push_back(i);
+  return out;
+}
+
+std::vector<std::vector<Axis>> allRankOrders() {
+  std::vector<Axis> order{Axis::TP, Axis::EP, Axis::DP, Axis::PP};
+  std::vector<std::vector<Axis>> out;
+  std::sort(order.begin(), order.end());
+  do out.push_back(order);
+  while (std::next_permutation(order.begin(), order.end()));
+  return out;
+}
+
+// What decides the communicator groups: the order of the axes larger than 1 in each grid.
+// Two rank orders with the same key give the same groups. With every rank on one node,
+// every group is intra-node and the cost model cannot tell orders apart: one key.
+std::string rankOrderKey(const StrategySpec &s, bool oneNode) {
+  if (oneNode) return "one node";
+  std::string attention, expert;
+  for (Axis a : s.rankOrder) switch (a) {
+    case Axis::TP:
+      if (s.tp > 1) attention += 't';
+      if (s.expertTp > 1) expert += 't';
+      break;
+    case Axis::EP:
+      if (s.ep > 1) expert += 'e';
+      break;
+    case Axis::DP:
+      if (s.dp > 1) attention += 'd';
+      if (s.expertDp() > 1) expert += 'd';
+      break;
+    case Axis::PP:
+      if (s.pp > 1) attention += 'p', expert += 'p';
+      break;
+    }
+  return attention + "|" + expert;
+}
+
+// The planned candidates, with the bounds that may prune them.
+struct Planned {
+  StrategySpec strategy;
+  size_t boundIndex = 0;             // which capacity factor's bounds
+  std::vector<double> lbLatency;     // per point, seconds
+  std::vector<double> ubThroughput;  // per point, tokens/s per GPU
+  double lbMemory = 0;               // weights per GPU of the fullest stage
+  bool weightsFailRequirement = false;
+};
+
+// Requirement fields (report::RequirementCheck::field) no strategy can meet, from the
+// *-reachable findings.
+std::set<std::string> unreachableFields(const std::vector<Finding> &unreachable) {
+  static const std::map<std::string, std::string> byRule = {
+      {"requirements.latency-reachable", "requirements.max_latency_s"},
+      {"requirements.throughput-reachable", "requirements.min_throughput_tokens_per_s"},
+      {"requirements.memory-reachable", "requirements.max_memory_per_gpu_bytes"},
+      {"requirements.utilization-reachable", "requirements.min_gpu_utilization"}};
+  std::set<std::string> out;
+  for (const Finding &f : unreachable)
+    if (auto it = byRule.find(f.rule); it != byRule.end()) out.insert(it->second);
+  return out;
+}
+
+// Whether `a` ranks before `b` for the objective (ties broken by the other figures, then
+// fewer GPUs).
+bool better(const Evaluated &a, const Evaluated &b, Objective o) {
+  auto key = [o](const Evaluated &e) {
+    switch (o) {
+    case Objective::Latency:
+      return std::make_tuple(e.latencyS, -e.throughputPerGpu, e.memoryBytes, e.strategy.world());
+    case Objective::Memory:
+      return std::make_tuple(e.memoryBytes, -e.throughputPerGpu, e.latencyS, e.strategy.world());
+    case Objective::Throughput: break;
+    }
+    return std::make_tuple(-e.throughputPerGpu, e.latencyS, e.memoryBytes, e.strategy.world());
+  };
+  return key(a) < key(b);
+}
+
+bool dominates(const Evaluated &a, const Evaluated &b) {
+  bool noWorse = a.latencyS <= b.latencyS && a.throughputPerGpu >= b.throughputPerGpu &&
+                 a.memoryBytes <= b.memoryBytes;
+  bool better = a.latencyS < b.latencyS || a.throughputPerGpu > b.throughputPerGpu ||
+                a.memoryBytes < b.memoryBytes;
+  return noWorse && better;
+}
+
+std::string strategyText(const StrategySpec &s) {
+  std::ostringstream o;
+  o << "tp " << s.tp << " pp " << s.pp << " dp " << s.dp << " ep " << s.ep << " expert_tp "
+    << s.expertTp << " micro_batches " << s.microBatches << " "
+    << (s.schedule == desc::GPIPE ? "GPIPE" : "1F1B") << " capacity_factor "
+    << (s.capacityFactor ? formatNumber(*s.capacityFactor) : std::string("none"))
+    << " rank_order " << formatRankOrder(s.rankOrder);
+  return o.str();
+}
+
+} // namespace
+
+SearchResult searchStrategies(const desc::Deployment &deployment, const DeploymentSpec &spec,
+                              const SearchOptions &options) {
+  const auto start = Clock::now();
+  SearchResult r;
+  r.name = spec.name;
+  r.objective = options.objective;
+  r.clusterGpus = spec.cluster.gpus();
+  r.nodes = spec.cluster.nodes;
+  r.gpusPerNode = spec.cluster.gpusPerNode;
+  r.seqPoints = spec.workload.seqPoints(options.seqPoints);
+  const SearchSpec &ss = spec.search;
+  const ModelSpec &m = spec.model;
+  const bool moe = m.moeLayerCount() > 0;
+  const int64_t maxGpus = ss.maxGpus > 0 ? std::min(ss.maxGpus, r.clusterGpus) : r.clusterGpus;
+
+  // ---- the axes ----
+  auto pick = [&](const std::vector<int64_t> &given, int64_t dim) {
+    return given.empty() ? divisorsUpTo(dim, maxGpus) : given;
+  };
+  std::vector<int64_t> tps = pick(ss.tp, m.heads), pps = pick(ss.pp, m.layers),
+                       dps = pick(ss.dp, spec.workload.sequences),
+                       eps = moe ? pick(ss.ep, m.experts) : std::vector<int64_t>{1},
+                       etps = moe ? pick(ss.expertTp, m.expertHidden) : std::vector<int64_t>{1};
+  std::vector<int64_t> mbs = ss.microBatches.empty()
+                                 ? divisorsUpTo(spec.workload.sequences, spec.workload.sequences)
+                                 : ss.microBatches;
+  std::vector<desc::Schedule> schedules =
+      ss.schedules.empty() ? std::vector<desc::Schedule>{desc::ONE_F_ONE_B, desc::GPIPE}
+                           : ss.schedules;
+  std::vector<std::optional<double>> cfs;
+  if (ss.capacityFactors.empty()) cfs.push_back(spec.strategy.capacityFactor);
+  for (double cf : ss.capacityFactors) cfs.push_back(cf);
+  if (ss.noCapacityLimit && std::find(cfs.begin(), cfs.end(), std::nullopt) == cfs.end())
+    cfs.push_back(std::nullopt);
+  if (!moe) cfs = {std::nullopt};
+  std::vector<std::vector<Axis>> orders = ss.rankOrders.empty() ? allRankOrders() : ss.rankOrders;
+  auto list = [](const auto &v, auto fmt) {
+    std::vector<std::string> out;
+    for (const auto &x : v) out.push_back(fmt(x));
+    return out;
+  };
+  auto num = [](int64_t v) { return std::to_string(v); };
+  r.axes["tp"] = list(tps, num);
+  r.axes["pp"] = list(pps, num);
+  r.axes["dp"] = list(dps, num);
+  r.axes["ep"] = list(eps, num);
+  r.axes["expert_tp"] = list(etps, num);
+  r.axes["micro_batches"] = list(mbs, num);
+  r.axes["schedule"] = list(schedules, [](desc::Schedule s) { return desc::Schedule_Name(s); });
+  r.axes["capacity_factor"] = list(cfs, [](const std::optional<double> &c) {
+    return c ? formatNumber(*c) : std::string("none");
+  });
+  r.axes["rank_order"] = list(orders, [](const std::vector<Axis> &o) { return formatRankOrder(o); });
+
+  // ---- enumerate, reject by the rules, merge what cannot differ ----
+  const bool hasOneFOneB =
+      std::find(schedules.begin(), schedules.end(), desc::ONE_F_ONE_B) != schedules.end();
+  std::vector<Planned> planned;
+  std::set<std::string> seen;  // candidates already planned (equivalence key)
+  for (int64_t tp : tps)
+    for (int64_t pp : pps)
+      for (int64_t dp : dps) {
+        int64_t world = tp * pp * dp;  // each <= 2^20 (resolveSpec): no overflow
+        if (world > maxGpus || world < ss.minGpus) continue;
+        for (int64_t ep : eps)
+          for (int64_t etp : etps)
+            for (int64_t mb : mbs)
+              for (const std::optional<double> &cf : cfs) {
+                DeploymentSpec cand = spec;
+                StrategySpec &s = cand.strategy;
+                s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
+                s.microBatches = mb, s.capacityFactor = cf;
+                s.expertTpDefaulted = false;
+                s.placement.clear();
+                s.rankOrder = orders.front();
+                // The rules that do not depend on the rank order; pp-groups-agree does.
+                std::vector<Finding> findings;
+                checkStrategy(cand, findings);
+                std::set<std::string> broken;
+                bool weightsFail = false;
+                for (const Finding &f : findings) {
+                  if (f.severity != Severity::Error || f.rule == "strategy.pp-groups-agree")
+                    continue;
+                  if (f.rule == "memory.weights-requirement") weightsFail = true;
+                  else broken.insert(f.rule);
+                }
+                for (const std::vector<Axis> &order : orders) {
+                  s.rankOrder = order;
+                  std::set<std::string> rules = broken;
+                  if (s.expertDp() > 0 && world <= FieldLimits::kGpus &&
+                      DeviceMesh(s).firstPipelineDisagreement() >= 0)
+                    rules.insert("strategy.pp-groups-agree");
+                  r.enumerated += schedules.size();
+                  if (!rules.empty()) {
+                    r.rejected += schedules.size();
+                    for (const std::string &rule : rules) r.rejectedByRule[rule] += schedules.size();
+                    continue;
+                  }
+                  for (desc::Schedule schedule : schedules) {
+                    if (schedule == desc::GPIPE && hasOneFOneB) {
+                      ++r.equivalentSchedule;
+                      continue;
+                    }
+                    s.schedule = schedule;
+                    std::string key = std::to_string(tp) + "/" + std::to_string(pp) + "/" +
+                                      std::to_string(dp) + "/" + std::to_string(ep) + "/" +
+                                      std::to_string(etp) + "/" + std::to_string(mb) + "/" +
+                                      (cf ? formatNumber(*cf) : "none") + "/" +
+                                      std::to_string(int(schedule)) + "/" +
+                                      rankOrderKey(s, world <= spec.cluster.gpusPerNode);
+                    if (!seen.insert(key).second) {
+                      ++r.equivalentRankOrder;
+                      continue;
+                    }
+                    Planned p;
+                    p.strategy = s;
+                    p.boundIndex = size_t(std::find(cfs.begin(), cfs.end(), cf) - cfs.begin());
+                    p.weightsFailRequirement = weightsFail;
+                    for (const StageWeights &w : weightsPerGpu(m, s))
+                      p.lbMemory = std::max(p.lbMemory, w.bytesPerGpu);
+                    planned.push_back(std::move(p));
+                  }
+                }
+              }
+      }
+
+  // ---- bounds: the least FLOPs of the batch per capacity factor ----
+  CompileSession session;
+  std::vector<std::vector<WorkloadBound>> bounds(cfs.size());
+  std::vector<WorkloadBound> least;  // per point, the least over the capacity factors
+  for (size_t i = 0; i < cfs.size(); ++i) {
+    if (auto b = workloadBounds(session, deployment, spec, r.seqPoints, cfs[i])) bounds[i] = *b;
+    for (size_t k = 0; k < bounds[i].size(); ++k) {
+      if (least.size() <= k) least.push_back(bounds[i][k]);
+      else if (bounds[i][k].flops < least[k].flops) least[k] = bounds[i][k];
+    }
+  }
+  if (least.size() == r.seqPoints.size()) r.unreachable = reachabilityFindings(spec, least);
+  for (const Finding &f : checkDeployment(spec))
+    if (f.rule == "requirements.utilization-reachable") r.unreachable.push_back(f);
+  const std::set<std::string> excluded = unreachableFields(r.unreachable);
+  const double peak = spec.cluster.peakFlops * spec.cluster.mfu;
+  for (Planned &p : planned) {
+    const std::vector<WorkloadBound> &b = bounds[p.boundIndex];
+    const double gpus = double(p.strategy.world());
+    for (size_t k = 0; k < b.size(); ++k) {
+      double lb = b[k].flops / (gpus * peak);
+      p.lbLatency.push_back(lb);
+      double tokens = double(spec.workload.sequences) *
+                      double(spec.workload.phase == desc::DECODE ? 1 : b[k].seqLen);
+      p.ubThroughput.push_back(lb > 0 ? tokens / lb / gpus : 0);
+    }
+  }
+  // ---- evaluate ----
+  const RequirementsSpec &req = spec.requirements;
+  auto boundsFail = [&](const Planned &p) {
+    // A requirement (the cluster can meet) its bounds already fail.
+    if (!excluded.count("requirements.max_memory_per_gpu_bytes") && p.weightsFailRequirement)
+      return true;
+    if (p.lbMemory > spec.cluster.memoryBytes) return true;
+    for (size_t k = 0; k < p.lbLatency.size(); ++k) {
+      if (req.maxLatencyMs && !excluded.count("requirements.max_latency_s") &&
+          p.lbLatency[k] > *req.maxLatencyMs / 1e3)
+        return true;
+      if (req.minThroughputTokensPerS &&
+          !excluded.count("requirements.min_throughput_tokens_per_s") &&
+          p.ubThroughput[k] * double(p.strategy.world()) < *req.minThroughputTokensPerS)
+        return true;
+    }
+    return false;
+  };
+  // Those whose bounds already fail a requirement last (once a feasible strategy is known
+  // they are pruned), the others cheapest to compile first (instructions grow with
+  // micro-batches x layers per stage): the sooner the feasible frontier is known, the more
+  // of the costly candidates it prunes.
+  std::vector<char> failsEarly(planned.size());
+  for (size_t i = 0; i < planned.size(); ++i) failsEarly[i] = boundsFail(planned[i]);
+  std::vector<size_t> rank(planned.size());
+  for (size_t i = 0; i < rank.size(); ++i) rank[i] = i;
+  std::stable_sort(rank.begin(), rank.end(), [&](size_t a, size_t b) {
+    const StrategySpec &x = planned[a].strategy, &y = planned[b].strategy;
+    return std::make_pair(failsEarly[a], double(x.microBatches) / double(x.pp)) <
+           std::make_pair(failsEarly[b], double(y.microBatches) / double(y.pp));
+  });
+  {
+    std::vector<Planned> sorted;
+    sorted.reserve(planned.size());
+    for (size_t i : rank) sorted.push_back(std::move(planned[i]));
+    planned = std::move(sorted);
+  }
+  std::mutex mutex;
+  std::vector<Evaluated> feasibleSoFar;  // guarded by mutex
+  std::vector<Evaluated> evaluated;      // guarded by mutex
+  uint64_t compileFailures = 0;
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> pruned{0}, prunedAfterFirst{0};
+  unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
+  threads = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<size_t>(1, planned.size()))));
+  r.threads = threads;
+  auto worker = [&](CompileSession &compiler) {
+    CompileOptions quiet;
+    quiet.printDiagnostics = false;
+    quiet.judgeWorkload = false;
+    for (size_t i = next++; i < planned.size(); i = next++) {
+      const Planned &p = planned[i];
+      if (options.prune) {
+        std::lock_guard<std::mutex> lock(mutex);
+        bool prune = !feasibleSoFar.empty() && boundsFail(p);
+        double lbLatency = 0, ubThroughput = INFINITY;
+        for (size_t k = 0; k < p.lbLatency.size(); ++k) {
+          lbLatency = std::max(lbLatency, p.lbLatency[k]);
+          ubThroughput = std::min(ubThroughput, p.ubThroughput[k]);
+        }
+        for (const Evaluated &f : feasibleSoFar)
+          if (f.latencyS <= lbLatency && f.throughputPerGpu >= ubThroughput &&
+              f.memoryBytes <= p.lbMemory)
+            prune = true;
+        if (prune) {
+          ++pruned;
+          continue;
+        }
+      }
+      Evaluated e;
+      e.strategy = p.strategy;
+      const desc::Deployment candidate = withStrategy(deployment, p.strategy);
+      bool ok = true, dominated = false;
+      // The longest sequence first: its latency and memory bound the candidate's worst over
+      // the workload from below, its throughput bounds the worst from above, so a feasible
+      // strategy that beats those already beats the candidate, and the other lengths need
+      // not be compiled.
+      std::vector<size_t> order(r.seqPoints.size());
+      for (size_t k = 0; k < order.size(); ++k) order[k] = order.size() - 1 - k;
+      e.points.resize(order.size());
+      e.verdicts.resize(order.size());
+      for (size_t k : order) {
+        CompileResult c = compiler.compile(atSeqLen(candidate, r.seqPoints[k]), "search", quiet);
+        if (!c.plan) {
+          ok = false;
+          break;
+        }
+        plan::WorkloadPoint w = report::workloadPoint(*c.plan, sim::simulate(*c.plan));
+        e.verdicts[k] = report::judgeRequirements(*c.plan, w);
+        e.points[k] = std::move(w);
+        if (options.prune && k == order.front() && order.size() > 1) {
+          const plan::WorkloadPoint &first = e.points[k];
+          double tput = first.throughput_tokens_per_s() / double(p.strategy.world());
+          std::lock_guard<std::mutex> lock(mutex);
+          for (const Evaluated &f : feasibleSoFar)
+            if (f.latencyS <= first.latency_s() && f.throughputPerGpu >= tput &&
+                f.memoryBytes <= double(first.memory_bytes()))
+              dominated = true;
+          if (dominated) break;
+        }
+      }
+      if (dominated) {
+        ++prunedAfterFirst;
+        continue;
+      }
+      if (!ok) {
+        std::lock_guard<std::mutex> lock(mutex);
+        ++compileFailures;
+        continue;
+      }
+      double gpus = double(p.strategy.world());
+      e.throughputPerGpu = INFINITY;
+      for (const plan::WorkloadPoint &w : e.points) {
+        e.latencyS = std::max(e.latencyS, w.latency_s());
+        e.throughputPerGpu = std::min(e.throughputPerGpu, w.throughput_tokens_per_s() / gpus);
+        e.memoryBytes = std::max(e.memoryBytes, double(w.memory_bytes()));
+      }
+      for (const auto &point : e.verdicts)
+        for (const report::RequirementCheck &c : point)
+          if (!c.pass && !excluded.count(c.field)) {
+            ++e.failures;
+            if (c.required > 0 && c.predicted > 0)
+              e.shortfall += std::fabs(std::log(c.predicted / c.required));
+            else
+              e.shortfall += 1;
+          }
+      e.feasible = e.failures == 0;
+      std::lock_guard<std::mutex> lock(mutex);
+      if (e.feasible) feasibleSoFar.push_back(e);
+      evaluated.push_back(std::move(e));
+    }
+  };
+  std::vector<std::unique_ptr<CompileSession>> sessions;
+  for (unsigned t = 1; t < threads; ++t) sessions.push_back(std::make_unique<CompileSession>());
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, std::ref(*sessions[t - 1]));
+  worker(session);
+  for (std::thread &t : pool) t.join();
+  r.pruned = pruned;
+  r.prunedAfterFirst = prunedAfterFirst;
+  r.evaluated = evaluated.size();
+  if (compileFailures > 0) r.rejectedByRule["compile (lowering failed)"] += compileFailures;
+
+  // ---- rank ----
+  std::sort(evaluated.begin(), evaluated.end(), [&](const Evaluated &a, const Evaluated &b) {
+    return better(a, b, options.objective);
+  });
+  r.candidates = std::move(evaluated);
+  bool anyFeasible = false;
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    const Evaluated &e = r.candidates[i];
+    if (e.feasible && !r.best) r.best = i;
+    anyFeasible = anyFeasible || e.feasible;
+    std::set<std::string> failed;
+    for (const auto &point : e.verdicts)
+      for (const report::RequirementCheck &c : point)
+        if (!c.pass) failed.insert(c.name + " (" + c.field + ")");
+    for (const std::string &f : failed) ++r.failuresByRequirement[f];
+  }
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    const Evaluated &e = r.candidates[i];
+    if (anyFeasible && !e.feasible) continue;
+    bool dominated = false;
+    for (const Evaluated &o : r.candidates)
+      if ((!anyFeasible || o.feasible) && dominates(o, e)) {
+        dominated = true;
+        break;
+      }
+    if (!dominated) r.frontier.push_back(i);
+  }
+  if (!anyFeasible) {
+    for (size_t i = 0; i < r.candidates.size(); ++i) r.closest.push_back(i);
+    std::stable_sort(r.closest.begin(), r.closest.end(), [&](size_t a, size_t b) {
+      const Evaluated &x = r.candidates[a], &y = r.candidates[b];
+      return std::tie(x.failures, x.shortfall) < std::tie(y.failures, y.shortfall);
+    });
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return r;
+}
+
+// ---- rendering ----
+
+namespace {
+
+std::string gpusText(const SearchResult &r, const StrategySpec &s) {
+  std::string t = "on " + std::to_string(s.world()) + " of " + std::to_string(r.clusterGpus) +
+                  " GPUs";
+  if (s.world() < r.clusterGpus)
+    t += " (" + std::to_string(r.clusterGpus - s.world()) + " spare)";
+  return t;
+}
+
+void renderCandidate(std::ostream &o, const SearchResult &r, const Evaluated &e,
+                     const std::string &title) {
+  o << "  " << title << strategyText(e.strategy) << "\n    " << gpusText(r, e.strategy)
+    << ": latency " << report::formatSeconds(e.latencyS) << ", "
+    << formatCount(e.throughputPerGpu) << " tokens/s per GPU, "
+    << formatBytes(e.memoryBytes) << " per GPU (worst over the workload)\n";
+  char line[256];
+  for (size_t k = 0; k < e.points.size(); ++k) {
+    const plan::WorkloadPoint &w = e.points[k];
+    std::snprintf(line, sizeof line, "    at %6u: latency %9s, %12s tokens/s, %9s/GPU:",
+                  w.seq_len(), report::formatSeconds(w.latency_s()).c_str(),
+                  formatCount(w.throughput_tokens_per_s()).c_str(),
+                  formatBytes(double(w.memory_bytes())).c_str());
+    o << line;
+    const char *sep = " ";
+    for (const report::RequirementCheck &c : e.verdicts[k]) {
+      // The field names the requirement: max_latency_s, ..., or the GPU's capacity.
+      std::string label = c.field == "cluster.memory_bytes" ? "fits GPU" : c.field.substr(c.field.find('.') + 1);
+      o << sep << label << " " << (c.pass ? "pass" : "FAIL") << " ("
+        << report::formatRequirementValue(c.unit, c.predicted) << ")";
+      sep = ", ";
+    }
+    o << "\n";
+  }
+}
+
+} // namespace
+
+std::string renderSearchText(const SearchResult &r, const SearchOptions &options) {
+  std::ostringstream o;
+  o << "search \"" << r.name << "\": " << r.clusterGpus << " GPUs (" << r.nodes << " node"
+    << (r.nodes == 1 ? "" : "s") << " x " << r.gpusPerNode << "), workload judged at";
+  for (int64_t p : r.seqPoints) o << " " << p;
+  o << " tokens per sequence\n";
+  o << "axes:";
+  for (const char *axis : {"tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule",
+                           "capacity_factor"}) {
+    o << " " << axis << " {";
+    const std::vector<std::string> &v = r.axes.at(axis);
+    for (size_t i = 0; i < v.size(); ++i) o << (i ? " " : "") << v[i];
+    o << "}";
+  }
+  o << " rank_order {" << r.axes.at("rank_order").size() << " orders}\n";
+  o << "  enumerated " << r.enumerated << " strategies on up to " << r.clusterGpus << " GPUs\n";
+  o << "  rejected   " << r.rejected
+    << " (breaking an error rule; a strategy may break several):\n";
+  std::vector<std::pair<std::string, uint64_t>> rules(r.rejectedByRule.begin(),
+                                                      r.rejectedByRule.end());
+  std::stable_sort(rules.begin(), rules.end(),
+                   [](auto &a, auto &b) { return a.second > b.second; });
+  for (const auto &[rule, count] : rules) o << "    " << count << " " << rule << "\n";
+  o << "  equivalent " << r.equivalentSchedule + r.equivalentRankOrder << " (evaluated once: "
+    << r.equivalentSchedule << " GPIPE run the forward pass in 1F1B's order, "
+    << r.equivalentRankOrder << " rank orders give the same groups or costs)\n";
+  o << "  pruned     " << r.pruned + r.prunedAfterFirst << " (" << r.pruned
+    << " not compiled: their bounds fail a requirement or lose to a feasible strategy on every "
+       "figure; "
+    << r.prunedAfterFirst
+    << " compiled at the longest sequence only: a feasible strategy beats them there already)\n";
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.2f s, %.1f strategies compiled per second on %u thread%s",
+                r.seconds,
+                r.seconds > 0 ? double(r.evaluated + r.prunedAfterFirst) / r.seconds : 0.0,
+                r.threads, r.threads == 1 ? "" : "s");
+  o << "  evaluated  " << r.evaluated << " (compiled and simulated at " << r.seqPoints.size()
+    << " sequence length" << (r.seqPoints.size() == 1 ? "" : "s") << " each) in " << rate << "\n";
+
+  if (!r.unreachable.empty()) {
+    o << "\nrequirements no strategy on this cluster can meet (judged, but they decide nothing):\n";
+    for (const Finding &f : r.unreachable) o << "  [" << f.rule << "] " << f.message << "\n";
+  }
+  if (!r.failuresByRequirement.empty()) {
+    o << "\nrequirements failed (evaluated strategies failing each at some sequence length):\n";
+    std::vector<std::pair<std::string, uint64_t>> fails(r.failuresByRequirement.begin(),
+                                                        r.failuresByRequirement.end());
+    std::stable_sort(fails.begin(), fails.end(),
+                     [](auto &a, auto &b) { return a.second > b.second; });
+    for (const auto &[name, count] : fails)
+      o << "  " << count << " of " << r.evaluated << "  " << name << "\n";
+  }
+  o << "\n";
+  if (r.best) {
+    o << "best (" << objectiveName(r.objective)
+      << (r.objective == Objective::Throughput ? ": highest throughput per GPU"
+          : r.objective == Objective::Latency  ? ": lowest latency"
+                                               : ": least memory per GPU")
+      << ", among those meeting every requirement"
+      << (r.unreachable.empty() ? "" : " the cluster can meet") << "):\n";
+    renderCandidate(o, r, r.candidates[*r.best], "");
+  } else if (r.candidates.empty()) {
+    o << "no strategy could be evaluated\n";
+  } else {
+    o << "no strategy meets every requirement the cluster can meet; the closest (fewest "
+         "requirements failed, then the smallest shortfall):\n";
+    for (size_t i = 0; i < r.closest.size() && i < options.listed; ++i)
+      renderCandidate(o, r, r.candidates[r.closest[i]], std::to_string(i + 1) + ". ");
+  }
+  if (!r.frontier.empty()) {
+    o << "\nPareto frontier over latency, throughput per GPU and memory per GPU ("
+      << r.frontier.size() << " " << (r.best ? "feasible " : "") << "strateg"
+      << (r.frontier.size() == 1 ? "y" : "ies") << ", best " << objectiveName(r.objective)
+      << " first):\n";
+    for (size_t i = 0; i < r.frontier.size() && i < options.listed; ++i) {
+      const Evaluated &e = r.candidates[r.frontier[i]];
+      o << "  " << strategyText(e.strategy) << "\n    " << gpusText(r, e.strategy)
+        << ": latency " << report::formatSeconds(e.latencyS) << ", "
+        << formatCount(e.throughputPerGpu) << " tokens/s per GPU, "
+        << formatBytes(e.memoryBytes) << " per GPU\n";
+    }
+    if (r.frontier.size() > options.listed)
+      o << "  ... " << r.frontier.size() - options.listed << " more (--list N, or --json)\n";
+  }
+  return o.str();
+}
+
+nlohmann::json searchJson(const SearchResult &r) {
+  using nlohmann::json;
+  auto strategy = [](const StrategySpec &s) {
+    json j = {{"tp", s.tp},
+              {"pp", s.pp},
+              {"dp", s.dp},
+              {"ep", s.ep},
+              {"expert_tp", s.expertTp},
+              {"micro_batches", s.microBatches},
+              {"schedule", desc::Schedule_Name(s.schedule)},
+              {"rank_order", formatRankOrder(s.rankOrder)},
+              {"gpus", s.world()}};
+    j["capacity_factor"] = s.capacityFactor ? json(*s.capacityFactor) : json(nullptr);
+    return j;
+  };
+  auto candidate = [&](const Evaluated &e) {
+    json points = json::array();
+    for (size_t k = 0; k < e.points.size(); ++k) {
+      const plan::WorkloadPoint &w = e.points[k];
+      json verdicts = json::array();
+      for (const report::RequirementCheck &c : e.verdicts[k])
+        verdicts.push_back({{"name", c.name},
+                            {"field", c.field},
+                            {"comparison", c.atMost ? "<=" : ">="},
+                            {"required", c.required},
+                            {"predicted", c.predicted},
+                            {"pass", c.pass}});
+      points.push_back({{"seq_len", w.seq_len()},
+                        {"latency_s", w.latency_s()},
+                        {"throughput_tokens_per_s", w.throughput_tokens_per_s()},
+                        {"memory_bytes", w.memory_bytes()},
+                        {"exposed_comm_share", w.exposed_comm_share()},
+                        {"utilization", w.utilization()},
+                        {"load_balance", w.load_balance()},
+                        {"bubble_fraction", w.bubble_fraction()},
+                        {"requirements", verdicts}});
+    }
+    return json{{"strategy", strategy(e.strategy)},
+                {"latency_s", e.latencyS},
+                {"throughput_tokens_per_s_per_gpu", e.throughputPerGpu},
+                {"memory_bytes", e.memoryBytes},
+                {"feasible", e.feasible},
+                {"failures", e.failures},
+                {"points", points}};
+  };
+  json j = {{"schema", "moeplan-search"},
+            {"version", 1},
+            {"name", r.name},
+            {"objective", objectiveName(r.objective)},
+            {"cluster_gpus", r.clusterGpus},
+            {"seq_points", r.seqPoints},
+            {"axes", r.axes},
+            {"enumerated", r.enumerated},
+            {"rejected", r.rejected},
+            {"rejected_by_rule", r.rejectedByRule},
+            {"equivalent", {{"schedule", r.equivalentSchedule}, {"rank_order", r.equivalentRankOrder}}},
+            {"pruned", r.pruned},
+            {"pruned_after_longest_sequence", r.prunedAfterFirst},
+            {"evaluated", r.evaluated},
+            {"seconds", r.seconds},
+            {"threads", r.threads},
+            {"failures_by_requirement", r.failuresByRequirement}};
+  json unreachable = json::array();
+  for (const Finding &f : r.unreachable)
+    unreachable.push_back({{"rule", f.rule}, {"field", f.fieldPath}, {"message", f.message}});
+  j["unreachable"] = unreachable;
+  j["best"] = r.best ? candidate(r.candidates[*r.best]) : json(nullptr);
+  json frontier = json::array(), closest = json::array();
+  for (size_t i : r.frontier) frontier.push_back(candidate(r.candidates[i]));
+  for (size_t k = 0; k < r.closest.size() && k < 20; ++k)
+    closest.push_back(candidate(r.candidates[r.closest[k]]));
+  j["frontier"] = frontier;
+  j["closest"] = closest;
+  return j;
+}
+
+} // namespace moeplan::search

@@ -1,0 +1,244 @@
+// moeplan search against brute force: on a small cluster, every strategy compiled one by one
+// (own loops over every axis value, checked by the rules, compiled and simulated at each
+// point) gives the same best as the search, with and without pruning, and the bounds the
+// search prunes with hold for every candidate.
+#include "moeplan/Analysis/WeightMemory.h"
+#include "moeplan/Check/Rules.h"
+#include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Compiler/Workload.h"
+#include "moeplan/Description/Load.h"
+#include "moeplan/Report/Inspect.h"
+#include "moeplan/Search/Search.h"
+#include "moeplan/Simulate/Simulator.h"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace moeplan {
+namespace {
+
+// A small MoE on one node of 4 GPUs, judged at 16, 32 (the midpoint) and 64 tokens.
+const char *kSmall = R"(
+name: "small"
+model { layers: 2 d_model: 64 heads: 4 head_dim: 16 kv_heads: 4 experts: 8 top_k: 1
+        expert_hidden: 128 moe_layers { all: true } norm: LAYER_NORM activation: GELU
+        vocab_size: 128 dtype: FP32 }
+cluster { nodes: 2 gpus_per_node: 2
+  gpu { peak_tflops: 100 mfu: 0.5 memory_gb: 1 memory_bandwidth_tb_per_s: 1 memory_bandwidth_utilization: 0.8 }
+  intra_node { bandwidth_gb_per_s: 100 latency_us: 5 }
+  inter_node { bandwidth_gb_per_s: 10 latency_us: 20 } }
+workload { sequences: 8 seq_len_range { min: 16 max: 64 } phase: PREFILL }
+strategy { capacity_factor: 1.5 }
+)";
+
+struct Brute {
+  StrategySpec strategy;
+  double latency = 0, throughputPerGpu = INFINITY, memory = 0;
+  bool feasible = true;
+};
+
+// Every strategy, compiled one by one: no equivalence, no bound, no thread.
+std::vector<Brute> bruteForce(const desc::Deployment &d, const DeploymentSpec &spec) {
+  std::vector<Brute> out;
+  CompileSession session;
+  const std::vector<int64_t> points = spec.workload.seqPoints(3);
+  const int64_t gpus = spec.cluster.gpus();
+  std::vector<std::vector<Axis>> orders;
+  std::vector<Axis> order{Axis::DP, Axis::EP, Axis::PP, Axis::TP};
+  do orders.push_back(order);
+  while (std::next_permutation(order.begin(), order.end()));
+  for (int64_t tp = 1; tp <= gpus; ++tp)
+    for (int64_t pp = 1; tp * pp <= gpus; ++pp)
+      for (int64_t dp = 1; tp * pp * dp <= gpus; ++dp)
+        for (int64_t ep = 1; ep <= gpus; ++ep)
+          for (int64_t etp = 1; etp <= gpus; ++etp)
+            for (int64_t mb = 1; mb <= spec.workload.sequences; ++mb)
+              for (desc::Schedule schedule : {desc::ONE_F_ONE_B, desc::GPIPE})
+                for (const std::vector<Axis> &o : orders) {
+                  DeploymentSpec c = spec;
+                  StrategySpec &s = c.strategy;
+                  s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
+                  s.microBatches = mb, s.schedule = schedule, s.rankOrder = o;
+                  s.expertTpDefaulted = false;
+                  if (hasErrors(checkDeployment(c))) continue;
+                  Brute b;
+                  b.strategy = s;
+                  desc::Deployment cd = search::withStrategy(d, s);
+                  for (int64_t len : points) {
+                    CompileOptions quiet;
+                    quiet.printDiagnostics = false;
+                    quiet.judgeWorkload = false;
+                    CompileResult r = session.compile(atSeqLen(cd, len), "brute", quiet);
+                    EXPECT_TRUE(r.plan.has_value()) << s.str();
+                    if (!r.plan) continue;
+                    plan::WorkloadPoint w = report::workloadPoint(*r.plan, sim::simulate(*r.plan));
+                    for (const report::RequirementCheck &v : report::judgeRequirements(*r.plan, w))
+                      b.feasible = b.feasible && v.pass;
+                    b.latency = std::max(b.latency, w.latency_s());
+                    b.throughputPerGpu =
+                        std::min(b.throughputPerGpu, w.throughput_tokens_per_s() / double(s.world()));
+                    b.memory = std::max(b.memory, double(w.memory_bytes()));
+                  }
+                  out.push_back(b);
+                }
+  return out;
+}
+
+struct Parsed {
+  desc::Deployment deployment;
+  DeploymentSpec spec;
+};
+
+Parsed parse(const std::string &text) {
+  LoadedDescription loaded = parseDescription(text, "small.textproto");
+  std::vector<Finding> findings;
+  std::optional<DeploymentSpec> spec = resolveSpec(loaded.deployment, findings);
+  EXPECT_TRUE(spec.has_value());
+  return {loaded.deployment, spec.value_or(DeploymentSpec{})};
+}
+
+// The brute-force best figure of the objective among the feasible, and the search's.
+void expectSameBest(const std::string &text, search::Objective objective) {
+  Parsed p = parse(text);
+  std::vector<Brute> all = bruteForce(p.deployment, p.spec);
+  ASSERT_FALSE(all.empty());
+  for (bool prune : {true, false}) {
+    search::SearchOptions options;
+    options.objective = objective;
+    options.prune = prune;
+    options.threads = 2;
+    search::SearchResult r = search::searchStrategies(p.deployment, p.spec, options);
+    const Brute *best = nullptr;
+    auto figure = [&](double latency, double tput, double memory) {
+      return objective == search::Objective::Latency  ? latency
+             : objective == search::Objective::Memory ? memory
+                                                      : -tput;
+    };
+    for (const Brute &b : all)
+      if (b.feasible && (!best || figure(b.latency, b.throughputPerGpu, b.memory) <
+                                      figure(best->latency, best->throughputPerGpu, best->memory)))
+        best = &b;
+    if (!best) {
+      EXPECT_FALSE(r.best.has_value());
+      continue;
+    }
+    ASSERT_TRUE(r.best.has_value()) << "prune " << prune;
+    const search::Evaluated &s = r.candidates[*r.best];
+    EXPECT_DOUBLE_EQ(figure(s.latencyS, s.throughputPerGpu, s.memoryBytes),
+                     figure(best->latency, best->throughputPerGpu, best->memory))
+        << "prune " << prune << ": search " << s.strategy.str() << ", brute force "
+        << best->strategy.str();
+    // Every rule-valid strategy is either evaluated or accounted for.
+    EXPECT_EQ(r.enumerated - r.rejected,
+              r.evaluated + r.pruned + r.prunedAfterFirst + r.equivalentSchedule +
+                  r.equivalentRankOrder);
+    // No frontier member is dominated by another.
+    for (size_t i : r.frontier)
+      for (size_t j : r.frontier) {
+        const search::Evaluated &a = r.candidates[j], &b = r.candidates[i];
+        bool dominates = a.latencyS <= b.latencyS && a.throughputPerGpu >= b.throughputPerGpu &&
+                         a.memoryBytes <= b.memoryBytes &&
+                         (a.latencyS < b.latencyS || a.throughputPerGpu > b.throughputPerGpu ||
+                          a.memoryBytes < b.memoryBytes);
+        EXPECT_FALSE(dominates) << a.strategy.str() << " dominates " << b.strategy.str();
+      }
+  }
+}
+
+TEST(Search, BestEqualsBruteForceThroughput) {
+  expectSameBest(kSmall, search::Objective::Throughput);
+}
+
+TEST(Search, BestEqualsBruteForceLatencyUnderARequirement) {
+  // A latency requirement some strategies meet: the bounds prune the others.
+  expectSameBest(std::string(kSmall) + "requirements { max_latency_ms: 0.05 }",
+                 search::Objective::Latency);
+}
+
+TEST(Search, BestEqualsBruteForceMemory) {
+  expectSameBest(kSmall, search::Objective::Memory);
+}
+
+// The bounds search prunes with hold for every strategy: the batch's least FLOPs over the
+// strategy's GPUs at peak x mfu is at most its latency, its weights at most its memory.
+TEST(Search, BoundsHoldForEveryStrategy) {
+  Parsed p = parse(kSmall);
+  CompileSession session;
+  const std::vector<int64_t> points = p.spec.workload.seqPoints(3);
+  std::optional<std::vector<WorkloadBound>> bounds =
+      workloadBounds(session, p.deployment, p.spec, points, p.spec.strategy.capacityFactor);
+  ASSERT_TRUE(bounds.has_value());
+  const double rate = p.spec.cluster.peakFlops * p.spec.cluster.mfu;
+  int checked = 0;
+  for (const Brute &b : bruteForce(p.deployment, p.spec)) {
+    double lb = 0;
+    for (const WorkloadBound &w : *bounds)
+      lb = std::max(lb, w.flops / (double(b.strategy.world()) * rate));
+    EXPECT_LE(lb, b.latency * (1 + 1e-12)) << b.strategy.str();
+    double weights = 0;
+    for (const StageWeights &w : weightsPerGpu(p.spec.model, b.strategy))
+      weights = std::max(weights, w.bytesPerGpu);
+    EXPECT_LE(weights, b.memory) << b.strategy.str();
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+}
+
+// A forward pass runs its micro-batches in the same order under GPipe and 1F1B: the plans
+// are the same but for the schedule's name, so search evaluates one of them.
+TEST(Search, GpipeAndOneFOneBForwardPlansAreIdentical) {
+  std::string base = std::string(kSmall);
+  base.replace(base.find("strategy { capacity_factor: 1.5 }"),
+               std::string("strategy { capacity_factor: 1.5 }").size(),
+               "strategy { pp: 2 micro_batches: 4 capacity_factor: 1.5 schedule: GPIPE }");
+  CompileResult gpipe = compileDescription(base, "pipeline");
+  base.replace(base.find("GPIPE"), 5, "ONE_F_ONE_B");
+  CompileResult oneF = compileDescription(base, "pipeline");
+  ASSERT_TRUE(gpipe.plan && oneF.plan);
+  EXPECT_NE(gpipe.plan->strategy().schedule(), oneF.plan->strategy().schedule());
+  gpipe.plan->mutable_strategy()->set_schedule(oneF.plan->strategy().schedule());
+  google::protobuf::util::MessageDifferencer differ;
+  std::string report;
+  differ.ReportDifferencesToString(&report);
+  EXPECT_TRUE(differ.Compare(*gpipe.plan, *oneF.plan)) << report;
+}
+
+// On one node every rank order gives the same prediction (every group is intra-node).
+TEST(Search, RankOrdersOnOneNodeCostTheSame) {
+  std::string text = std::string(kSmall);
+  text.replace(text.find("nodes: 2 gpus_per_node: 2"), 25, "nodes: 1 gpus_per_node: 4");
+  text.replace(text.find("strategy { capacity_factor: 1.5 }"),
+               std::string("strategy { capacity_factor: 1.5 }").size(),
+               "strategy { tp: 2 dp: 2 ep: 2 expert_tp: 1 capacity_factor: 1.5 rank_order: "
+               "\"ORDER\" }");
+  std::optional<double> latency;
+  for (const char *order : {"tp-ep-dp-pp", "dp-tp-ep-pp", "ep-dp-pp-tp"}) {
+    std::string t = text;
+    t.replace(t.find("ORDER"), 5, order);
+    CompileResult r = compileDescription(t, order);
+    ASSERT_TRUE(r.plan.has_value()) << order;
+    double l = sim::simulate(*r.plan).latencySeconds;
+    if (latency) EXPECT_DOUBLE_EQ(*latency, l) << order;
+    latency = l;
+  }
+}
+
+TEST(Search, SeqPoints) {
+  WorkloadSpec w;
+  w.seqLenMin = 128, w.seqLenMax = 10240;
+  EXPECT_EQ(w.seqPoints(3), (std::vector<int64_t>{128, 1152, 10240}));
+  EXPECT_EQ(w.seqPoints(2), (std::vector<int64_t>{128, 10240}));
+  EXPECT_EQ(w.seqPoints(1), (std::vector<int64_t>{10240}));
+  w.seqLenMin = 32, w.seqLenMax = 512;
+  EXPECT_EQ(w.seqPoints(3), (std::vector<int64_t>{32, 128, 512}));
+  EXPECT_EQ(w.seqPoints(5), (std::vector<int64_t>{32, 64, 128, 256, 512}));
+  w.seqLenMin = 100, w.seqLenMax = 101;  // no room between: the ends only
+  EXPECT_EQ(w.seqPoints(4), (std::vector<int64_t>{100, 101}));
+  w.phase = desc::DECODE;  // a decode step does not depend on the sequence length
+  EXPECT_EQ(w.seqPoints(3), (std::vector<int64_t>{101}));
+}
+
+} // namespace
+} // namespace moeplan
