@@ -155,10 +155,17 @@ int runInspect(const InspectOptions &o) {
     }
     if (o.rankGiven->count() > 0) return 0;
     moeplan::report::InspectReport r = moeplan::report::inspectPlan(*p, std::move(prediction));
-    if (o.json)
-      std::cout << moeplan::report::inspectJson(r).dump(2) << "\n";
-    else
+    if (o.json) {
+      nlohmann::json j = moeplan::report::inspectJson(r);
+      j["workload_points"] = moeplan::report::workloadPointsJson(*p);
+      j["claims"] = moeplan::report::claimsJson(*p);
+      std::cout << j.dump(2) << "\n";
+    } else {
       std::cout << moeplan::report::renderInspectText(r);
+      if (p->workload_points_size() > 0)
+        std::cout << "\n" << moeplan::report::renderWorkloadPoints(*p);
+      if (p->claims_size() > 0) std::cout << "\n" << moeplan::report::renderClaims(*p);
+    }
   } catch (const std::out_of_range &e) {
     std::cerr << "moeplan: error: --rank " << o.rank << ": " << e.what() << "\n";
     return 2;

@@ -25,7 +25,14 @@
 //                   "roofline": {"seconds", "rank", "bound"}},
 //    "requirements": [{"name", "field", "comparison": "<=" | ">=", "required", "predicted",
 //                      "pass"}],                           // only those the plan sets
-//    "notes": [..]}
+//    "notes": [..],
+//    "workload_points": [{"seq_len", "latency_s", "throughput_tokens_per_s", "memory_bytes",
+//                         "memory_stage", "activation_bytes", "exposed_comm_share",
+//                         "load_balance", "utilization", "bubble_fraction",
+//                         "dropped_token_fraction", "roofline_s", "layer_compute_s",
+//                         "mean_collective_s", "requirements": [as above]}],
+//    "claims": [{"name", "field", "unit", "claimed", "derived": [..], "ratio": [..],
+//                "tolerance", "consistent"}]}                 // tools/moeplan adds these two
 //
 // Rank listing (rankJson), schema "moeplan-inspect-rank" version 1:
 //   {"schema", "version", "rank", "node", "local_gpu", "program", "stage",
