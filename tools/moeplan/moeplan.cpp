@@ -247,6 +247,10 @@ int runSearch(const SearchCommand &o) {
   options.listed = o.listed;
   moeplan::search::SearchResult r =
       moeplan::search::searchStrategies(loaded.deployment, *spec, options);
+  if (!r.refused.empty()) {
+    std::cerr << "moeplan: error: " << o.file << ": " << r.refused << "\n";
+    return 2;
+  }
   if (o.json)
     std::cout << moeplan::search::searchJson(r).dump(2) << "\n";
   else

@@ -205,6 +205,24 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   });
   r.axes["rank_order"] = list(orders, [](const std::vector<Axis> &o) { return formatRankOrder(o); });
 
+  // Refuse a space too large to enumerate in reasonable time rather than run for hours.
+  {
+    double count = 0;
+    for (int64_t tp : tps)
+      for (int64_t pp : pps)
+        for (int64_t dp : dps)
+          if (tp * pp * dp <= maxGpus && tp * pp * dp >= ss.minGpus) ++count;
+    count *= double(eps.size()) * double(etps.size()) * double(mbs.size()) * double(cfs.size()) *
+             double(orders.size()) * double(schedules.size());
+    if (count > double(kMaxEnumerated)) {
+      r.refused = "the search space holds " + formatCount(count) + " strategies, more than the " +
+                  formatCount(double(kMaxEnumerated)) +
+                  " search enumerates; narrow some axes in the description's search { } "
+                  "section (micro_batches, rank_order, expert_tp, min_gpus, ...)";
+      return r;
+    }
+  }
+
   // ---- enumerate, reject by the rules, merge what cannot differ ----
   const bool hasOneFOneB =
       std::find(schedules.begin(), schedules.end(), desc::ONE_F_ONE_B) != schedules.end();
@@ -276,6 +294,15 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
                 }
               }
       }
+
+  if (planned.size() > kMaxCandidates) {
+    r.refused = std::to_string(planned.size()) + " valid strategies to compile, more than the " +
+                std::to_string(kMaxCandidates) +
+                " search compiles (about 0.05-0.5 s each); narrow some axes in the "
+                "description's search { } section (micro_batches, rank_order, expert_tp, "
+                "min_gpus, ...)";
+    return r;
+  }
 
   // ---- bounds: the least FLOPs of the batch per capacity factor ----
   CompileSession session;
@@ -527,7 +554,8 @@ void renderCandidate(std::ostream &o, const SearchResult &r, const Evaluated &e,
 
 std::string renderSearchText(const SearchResult &r, const SearchOptions &options) {
   std::ostringstream o;
-  o << "search \"" << r.name << "\": " << r.clusterGpus << " GPUs (" << r.nodes << " node"
+  o << "search \"" << r.name << "\": " << r.clusterGpus << " GPU" << (r.clusterGpus == 1 ? "" : "s")
+    << " (" << r.nodes << " node"
     << (r.nodes == 1 ? "" : "s") << " x " << r.gpusPerNode << "), workload judged at";
   for (int64_t p : r.seqPoints) o << " " << p;
   o << " tokens per sequence\n";

@@ -74,7 +74,13 @@ struct Evaluated {
   double shortfall = 0;           // sum over failures of |log(predicted / required)|
 };
 
+// Strategies search enumerates at most (combinations of every axis value).
+constexpr uint64_t kMaxEnumerated = 50'000'000;
+// Distinct valid strategies search compiles at most (before pruning).
+constexpr size_t kMaxCandidates = 20'000;
+
 struct SearchResult {
+  std::string refused;  // non-empty: the space is too large; nothing was searched
   std::string name;
   int64_t clusterGpus = 0, nodes = 0, gpusPerNode = 0;
   std::vector<int64_t> seqPoints;
