@@ -139,6 +139,7 @@ CompileResult CompileSession::compileLoaded(const std::string &text,
   OwningOpRef<ModuleOp> module = importDeployment(&ctx, loaded, *spec);
   auto stage = [&](const char *name, void (*build)(OpPassManager &)) {
     PassManager pm(&ctx);
+    pm.enableVerifier(options.verifyEachPass);
     build(pm);
     if (failed(pm.run(*module))) return false;
     if (options.emit.count(name)) {
@@ -151,12 +152,25 @@ CompileResult CompileSession::compileLoaded(const std::string &text,
   if (!stage("model", buildModelStage) || !stage("sharded", buildShardedStage) ||
       !stage("plan", buildPlanStage))
     return result;
+  if (options.into) {  // the caller's message (search: on an arena, freed at once)
+    if (options.judgeWorkload || failed(exportPlan(*module, *options.into))) return result;
+    module = nullptr;
+    if (std::string problems =
+            options.validatePlan ? compiledPlanProblems(*options.into, path) : "";
+        !problems.empty()) {
+      llvm::errs() << problems;
+      result.compilerBug = true;
+    }
+    result.exported = !result.compilerBug;
+    return result;
+  }
   plan::Plan out;
   if (failed(exportPlan(*module, out))) return result;
   module = nullptr;  // the next compile of this session reuses the context, not the module
   // The plan must pass the runtime's own validator: one that does not is the compiler's
   // bug, reported as such rather than written for moeplan-run to refuse later.
-  if (std::string problems = compiledPlanProblems(out, path); !problems.empty()) {
+  if (std::string problems = options.validatePlan ? compiledPlanProblems(out, path) : "";
+      !problems.empty()) {
     llvm::errs() << problems;
     result.compilerBug = true;
     return result;

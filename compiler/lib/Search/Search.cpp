@@ -7,6 +7,7 @@
 #include "moeplan/Simulate/Simulator.h"
 #include "moeplan/Support/CheckedMath.h"
 
+#include <google/protobuf/arena.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -381,6 +382,8 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     CompileOptions quiet;
     quiet.printDiagnostics = false;
     quiet.judgeWorkload = false;
+    quiet.verifyEachPass = false;  // simulated, never written: the winner is compiled again
+    quiet.validatePlan = false;
     for (size_t i = next++; i < planned.size(); i = next++) {
       const Planned &p = planned[i];
       if (options.prune) {
@@ -413,13 +416,18 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       e.points.resize(order.size());
       e.verdicts.resize(order.size());
       for (size_t k : order) {
+        // The plan lives on an arena: building and freeing tens of thousands of
+        // instructions is a large part of a candidate's time otherwise.
+        google::protobuf::Arena arena;
+        plan::Plan *compiled = google::protobuf::Arena::Create<plan::Plan>(&arena);
+        quiet.into = compiled;
         CompileResult c = compiler.compile(atSeqLen(candidate, r.seqPoints[k]), "search", quiet);
-        if (!c.plan) {
+        if (!c.exported) {
           ok = false;
           break;
         }
-        plan::WorkloadPoint w = report::workloadPoint(*c.plan, sim::simulate(*c.plan));
-        e.verdicts[k] = report::judgeRequirements(*c.plan, w);
+        plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulate(*compiled));
+        e.verdicts[k] = report::judgeRequirements(*compiled, w);
         e.points[k] = std::move(w);
         if (options.prune && k == order.front() && order.size() > 1) {
           const plan::WorkloadPoint &first = e.points[k];
@@ -627,13 +635,8 @@ std::string renderSearchText(const SearchResult &r, const SearchOptions &options
       << r.frontier.size() << " " << (r.best ? "feasible " : "") << "strateg"
       << (r.frontier.size() == 1 ? "y" : "ies") << ", best " << objectiveName(r.objective)
       << " first):\n";
-    for (size_t i = 0; i < r.frontier.size() && i < options.listed; ++i) {
-      const Evaluated &e = r.candidates[r.frontier[i]];
-      o << "  " << strategyText(e.strategy) << "\n    " << gpusText(r, e.strategy)
-        << ": latency " << report::formatSeconds(e.latencyS) << ", "
-        << formatCount(e.throughputPerGpu) << " tokens/s per GPU, "
-        << formatBytes(e.memoryBytes) << " per GPU\n";
-    }
+    for (size_t i = 0; i < r.frontier.size() && i < options.listed; ++i)
+      renderCandidate(o, r, r.candidates[r.frontier[i]], "");
     if (r.frontier.size() > options.listed)
       o << "  ... " << r.frontier.size() - options.listed << " more (--list N, or --json)\n";
   }

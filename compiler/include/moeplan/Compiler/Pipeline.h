@@ -40,6 +40,15 @@ struct CompileOptions {
   // claims. false: only the plan (what search and the points themselves use).
   bool judgeWorkload = true;
   int seqPoints = 3;
+  // Safety checks on the way, each a quarter and a tenth of a large compile: MLIR's verifier
+  // after every pass, and the runtime's validator on the plan (a failure: compilerBug).
+  // Search turns both off for candidates it only simulates (a winner is compiled again,
+  // checked, before anything is written).
+  bool verifyEachPass = true;
+  bool validatePlan = true;
+  // Export into this message instead of CompileResult::plan (judgeWorkload must be false):
+  // search allocates candidates' plans on an arena, where freeing them costs nothing.
+  plan::Plan *into = nullptr;
 };
 
 struct CompileResult {
@@ -47,6 +56,7 @@ struct CompileResult {
   bool unusable = false;           // the description could not be read or resolved
   int errors = 0;                  // error diagnostics reported, blocking or not
   bool compilerBug = false;        // the plan failed the runtime's validator (not written)
+  bool exported = false;           // CompileOptions::into holds the plan
   // Rules judged on the compiled plan (memory.plan-*), by field path, also reported as
   // diagnostics; they do not keep the plan from being written.
   std::vector<Finding> planFindings;
