@@ -12,17 +12,6 @@ namespace moeplan {
 
 namespace {
 
-std::vector<int64_t> divisors(int64_t n) {
-  std::vector<int64_t> small, large;
-  for (int64_t i = 1; i * i <= n; ++i) {
-    if (n % i) continue;
-    small.push_back(i);
-    if (i != n / i) large.push_back(n / i);
-  }
-  small.insert(small.end(), large.rbegin(), large.rend());
-  return small;
-}
-
 double logDistance(int64_t a, int64_t b) { return std::fabs(std::log2(double(a) / double(b))); }
 
 // The divisor of `n` nearest to `want` on a log scale (ties go to the larger).
@@ -37,6 +26,17 @@ int64_t nearestDivisor(int64_t n, int64_t want) {
 constexpr size_t kMaxCandidates = 20000;
 
 } // namespace
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> small, large;
+  for (int64_t i = 1; i * i <= n; ++i) {
+    if (n % i) continue;
+    small.push_back(i);
+    if (i != n / i) large.push_back(n / i);
+  }
+  small.insert(small.end(), large.rbegin(), large.rend());
+  return small;
+}
 
 std::vector<RepairCandidate> nearestValidStrategies(const DeploymentSpec &d, size_t limit) {
   const ModelSpec &m = d.model;

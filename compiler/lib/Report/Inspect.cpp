@@ -354,34 +354,41 @@ std::string renderWorkloadPoints(const plan::Plan &p) {
   return out.str();
 }
 
+nlohmann::json requirementsJson(const std::vector<RequirementCheck> &checks) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const RequirementCheck &c : checks)
+    out.push_back({{"name", c.name},
+                   {"field", c.field},
+                   {"comparison", c.atMost ? "<=" : ">="},
+                   {"required", c.required},
+                   {"predicted", c.predicted},
+                   {"pass", c.pass}});
+  return out;
+}
+
+nlohmann::json workloadPointJson(const plan::WorkloadPoint &w,
+                                 const std::vector<RequirementCheck> &checks) {
+  return {{"seq_len", w.seq_len()},
+          {"latency_s", w.latency_s()},
+          {"throughput_tokens_per_s", w.throughput_tokens_per_s()},
+          {"memory_bytes", w.memory_bytes()},
+          {"memory_stage", w.memory_stage()},
+          {"activation_bytes", w.activation_bytes()},
+          {"exposed_comm_share", w.exposed_comm_share()},
+          {"load_balance", w.load_balance()},
+          {"utilization", w.utilization()},
+          {"bubble_fraction", w.bubble_fraction()},
+          {"dropped_token_fraction", w.dropped_token_fraction()},
+          {"roofline_s", w.roofline_s()},
+          {"layer_compute_s", w.layer_compute_s()},
+          {"mean_collective_s", w.mean_collective_s()},
+          {"requirements", requirementsJson(checks)}};
+}
+
 nlohmann::json workloadPointsJson(const plan::Plan &p) {
-  using nlohmann::json;
-  json points = json::array();
-  for (const plan::WorkloadPoint &w : p.workload_points()) {
-    json requirements = json::array();
-    for (const RequirementCheck &c : judgeRequirements(p, w))
-      requirements.push_back({{"name", c.name},
-                              {"field", c.field},
-                              {"comparison", c.atMost ? "<=" : ">="},
-                              {"required", c.required},
-                              {"predicted", c.predicted},
-                              {"pass", c.pass}});
-    points.push_back({{"seq_len", w.seq_len()},
-                      {"latency_s", w.latency_s()},
-                      {"throughput_tokens_per_s", w.throughput_tokens_per_s()},
-                      {"memory_bytes", w.memory_bytes()},
-                      {"memory_stage", w.memory_stage()},
-                      {"activation_bytes", w.activation_bytes()},
-                      {"exposed_comm_share", w.exposed_comm_share()},
-                      {"load_balance", w.load_balance()},
-                      {"utilization", w.utilization()},
-                      {"bubble_fraction", w.bubble_fraction()},
-                      {"dropped_token_fraction", w.dropped_token_fraction()},
-                      {"roofline_s", w.roofline_s()},
-                      {"layer_compute_s", w.layer_compute_s()},
-                      {"mean_collective_s", w.mean_collective_s()},
-                      {"requirements", requirements}});
-  }
+  nlohmann::json points = nlohmann::json::array();
+  for (const plan::WorkloadPoint &w : p.workload_points())
+    points.push_back(workloadPointJson(w, judgeRequirements(p, w)));
   return points;
 }
 
@@ -593,15 +600,7 @@ nlohmann::json inspectJson(const InspectReport &r) {
                       {{"seconds", pred.rooflineSeconds},
                        {"rank", pred.rooflineRank},
                        {"bound", pred.rooflineBound}}}};
-  json requirements = json::array();
-  for (const RequirementCheck &c : r.requirements)
-    requirements.push_back({{"name", c.name},
-                            {"field", c.field},
-                            {"comparison", c.atMost ? "<=" : ">="},
-                            {"required", c.required},
-                            {"predicted", c.predicted},
-                            {"pass", c.pass}});
-  j["requirements"] = requirements;
+  j["requirements"] = requirementsJson(r.requirements);
   j["notes"] = r.notes;
   return j;
 }

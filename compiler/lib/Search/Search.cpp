@@ -2,6 +2,7 @@
 
 #include "moeplan/Analysis/DeviceMesh.h"
 #include "moeplan/Analysis/WeightMemory.h"
+#include "moeplan/Check/Repair.h"
 #include "moeplan/Check/Rules.h"
 #include "moeplan/Compiler/Pipeline.h"
 #include "moeplan/Simulate/Simulator.h"
@@ -52,9 +53,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::vector<int64_t> divisorsUpTo(int64_t n, int64_t limit) {
-  std::vector<int64_t> out;
-  for (int64_t i = 1; i <= n && i <= limit; ++i)
-    if (n % i == 0) out.push_back(i);
+  std::vector<int64_t> out = divisors(n);
+  out.erase(std::upper_bound(out.begin(), out.end(), limit), out.end());
   return out;
 }
 
@@ -660,26 +660,8 @@ nlohmann::json searchJson(const SearchResult &r) {
   };
   auto candidate = [&](const Evaluated &e) {
     json points = json::array();
-    for (size_t k = 0; k < e.points.size(); ++k) {
-      const plan::WorkloadPoint &w = e.points[k];
-      json verdicts = json::array();
-      for (const report::RequirementCheck &c : e.verdicts[k])
-        verdicts.push_back({{"name", c.name},
-                            {"field", c.field},
-                            {"comparison", c.atMost ? "<=" : ">="},
-                            {"required", c.required},
-                            {"predicted", c.predicted},
-                            {"pass", c.pass}});
-      points.push_back({{"seq_len", w.seq_len()},
-                        {"latency_s", w.latency_s()},
-                        {"throughput_tokens_per_s", w.throughput_tokens_per_s()},
-                        {"memory_bytes", w.memory_bytes()},
-                        {"exposed_comm_share", w.exposed_comm_share()},
-                        {"utilization", w.utilization()},
-                        {"load_balance", w.load_balance()},
-                        {"bubble_fraction", w.bubble_fraction()},
-                        {"requirements", verdicts}});
-    }
+    for (size_t k = 0; k < e.points.size(); ++k)
+      points.push_back(report::workloadPointJson(e.points[k], e.verdicts[k]));
     return json{{"strategy", strategy(e.strategy)},
                 {"latency_s", e.latencyS},
                 {"throughput_tokens_per_s_per_gpu", e.throughputPerGpu},

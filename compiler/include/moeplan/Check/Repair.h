@@ -8,6 +8,9 @@
 
 namespace moeplan {
 
+// The divisors of n (>= 1), ascending.
+std::vector<int64_t> divisors(int64_t n);
+
 struct RepairCandidate {
   StrategySpec strategy;
   // Sum over tp, pp, dp, ep, expert_tp, micro_batches of |log2(new / old)|: doubling or

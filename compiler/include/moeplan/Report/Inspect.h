@@ -132,6 +132,10 @@ std::string formatRequirementValue(RequirementCheck::Unit unit, double v);
 // Empty when the plan carries no workload points.
 std::string renderWorkloadPoints(const plan::Plan &p);
 nlohmann::json workloadPointsJson(const plan::Plan &p);
+// The JSON of requirement verdicts, and of one point with its verdicts (inspect, search).
+nlohmann::json requirementsJson(const std::vector<RequirementCheck> &checks);
+nlohmann::json workloadPointJson(const plan::WorkloadPoint &w,
+                                 const std::vector<RequirementCheck> &checks);
 
 // The claims table: each claim beside the derived figure(s), with ratio and verdict.
 std::string renderClaims(const plan::Plan &p);
