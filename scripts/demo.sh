@@ -28,6 +28,9 @@ seed=examples/seed-moe-30b
 # The seed's strategy has errors (exit 1) that do not change the plan, so it still compiles.
 step 1 "$moeplan" compile $seed/deployment.textproto -o "$out/seed.plan"
 step 0 "$moeplan" inspect "$out/seed.plan"
+# The best strategy for the tiny model's 16 GPUs (the seed's full search takes about a minute:
+# moeplan search examples/seed-moe-30b/deployment.textproto).
+step 0 "$moeplan" search examples/tiny-moe/deployment.textproto --list 3
 step 0 "$moeplan" compile $seed/corrected.textproto -o "$out/seed-corrected.plan"
 # diff exits 1 when the plans differ.
 step 1 "$moeplan" diff "$out/seed.plan" "$out/seed-corrected.plan"

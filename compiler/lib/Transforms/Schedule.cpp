@@ -70,9 +70,10 @@ void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
   OpBuilder b(program.getContext());
   b.setInsertionPointToEnd(&body);
   std::map<int64_t, IRMapping> maps;
+  const StringAttr mbName = b.getStringAttr("mb");  // uniqued once, not per clone
   auto emit = [&](Operation *op, int64_t mb) {
     Operation *c = b.clone(*op, maps[mb]);
-    if (c->hasAttr("mb")) c->setAttr("mb", b.getI64IntegerAttr(mb));
+    if (c->hasAttr(mbName)) c->setAttr(mbName, b.getI64IntegerAttr(mb));
     if (auto buf = dyn_cast<BufferOp>(c); buf && buf.getSlice() && buf.getSlice()->getMicroBatch() >= 0) {
       SliceAttr s = *buf.getSlice();
       buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));
@@ -95,6 +96,8 @@ void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
 // Streams by kind, and an event for every dependency that crosses streams.
 void assignStreamsAndEvents(ProgramOp program) {
   OpBuilder b(program.getContext());
+  const StringAttr streamName = b.getStringAttr("stream"), recordName = b.getStringAttr("record"),
+                   waitsName = b.getStringAttr("waits");
   std::vector<Operation *> insts;
   for (Operation &op : program.getBody().front())
     if (isInstruction(&op)) insts.push_back(&op);
@@ -103,7 +106,7 @@ void assignStreamsAndEvents(ProgramOp program) {
     Operation *op = insts[i];
     stream[i] = isa<KernelOp>(op) ? kComputeStream
                 : isa<SendOp, RecvOp>(op) ? kPipelineStream : kCollectiveStream;
-    op->setAttr("stream", b.getI64IntegerAttr(stream[i]));
+    op->setAttr(streamName, b.getI64IntegerAttr(stream[i]));
   }
   struct Access {
     int64_t lastWrite = -1;
@@ -129,11 +132,11 @@ void assignStreamsAndEvents(ProgramOp program) {
       if (j < 0) continue;
       if (!event[j]) {
         event[j] = ++events;
-        insts[j]->setAttr("record", b.getI64IntegerAttr(event[j]));
+        insts[j]->setAttr(recordName, b.getI64IntegerAttr(event[j]));
       }
       waits.push_back(event[j]);
     }
-    if (!waits.empty()) insts[i]->setAttr("waits", b.getDenseI64ArrayAttr(waits));
+    if (!waits.empty()) insts[i]->setAttr(waitsName, b.getDenseI64ArrayAttr(waits));
     for (Value v : reads) access[v].readsSinceWrite.push_back(i);
     for (Value v : writes) access[v] = Access{int64_t(i), {}};
   }
@@ -154,12 +157,20 @@ struct InstanceKeyHash {
 // each collective instance in the graph whose edges are each rank's consecutive
 // communication. A cycle means some ranks would wait on each other forever.
 LogicalResult orderCollectives(ModuleOp module) {
-  // (axis, rank) -> (group index, position in the group).
-  std::map<std::string, std::unordered_map<int64_t, std::pair<int64_t, int64_t>>> member;
+  // (axis, rank) -> (group index, position in the group); axes numbered in first-seen order.
+  std::map<std::string, size_t> axisIds;
+  std::vector<std::unordered_map<int64_t, std::pair<int64_t, int64_t>>> member;
+  auto axisId = [&](StringRef axis) {
+    auto [it, fresh] = axisIds.try_emplace(axis.str(), member.size());
+    if (fresh) member.emplace_back();
+    return it->second;
+  };
   SmallVector<GroupOp> groups(module.getOps<GroupOp>());
-  for (auto [g, group] : llvm::enumerate(groups))
+  for (auto [g, group] : llvm::enumerate(groups)) {
+    size_t axis = axisId(group.getAxis());
     for (auto [pos, r] : llvm::enumerate(group.getRanks()))
-      member[group.getAxis().str()][r] = {int64_t(g), int64_t(pos)};
+      member[axis][r] = {int64_t(g), int64_t(pos)};
+  }
   std::unordered_map<InstanceKey, int64_t, InstanceKeyHash> ids;
   std::vector<std::vector<int64_t>> succ;
   std::vector<int64_t> indegree;
@@ -168,32 +179,46 @@ LogicalResult orderCollectives(ModuleOp module) {
     std::vector<Operation *> comm;
     std::vector<std::vector<int64_t>> instances;
   };
+  // What each communication instruction needs, read once rather than once per rank.
+  struct CommInfo {
+    size_t axis;
+    bool transfer, send;  // SEND or RECV; SEND
+    int64_t peer;         // SEND/RECV: position in the group
+  };
   std::vector<ProgramComm> perProgram;
   for (ProgramOp program : module.getOps<ProgramOp>()) {
     std::vector<Operation *> comm;
+    std::vector<CommInfo> info;
     for (Operation &op : program.getBody().front())
-      if (isInstruction(&op) && !isa<KernelOp>(op)) comm.push_back(&op);
+      if (isInstruction(&op) && !isa<KernelOp>(op)) {
+        comm.push_back(&op);
+        bool transfer = isa<SendOp, RecvOp>(op);
+        info.push_back({axisId(op.getAttrOfType<StringAttr>("axis").getValue()), transfer,
+                        isa<SendOp>(op),
+                        transfer ? op.getAttrOfType<IntegerAttr>("peer").getInt() : 0});
+      }
     std::vector<std::vector<int64_t>> byRank;
     for (int64_t r : program.getRanks()) {
       // How many collectives the rank issued on each group, and transfers to each peer.
       std::map<int64_t, int64_t> onGroup;
       std::map<std::pair<int64_t, int64_t>, int64_t> onPair;
       std::vector<int64_t> seq;
-      for (Operation *op : comm) {
-        std::string axis = op->getAttrOfType<StringAttr>("axis").str();
-        auto it = member[axis].find(r);
-        if (it == member[axis].end())
-          return op->emitOpError("rank ") << r << " is in no group on axis " << axis;
+      seq.reserve(comm.size());
+      for (size_t i = 0; i < comm.size(); ++i) {
+        Operation *op = comm[i];
+        const CommInfo &c = info[i];
+        auto it = member[c.axis].find(r);
+        if (it == member[c.axis].end())
+          return op->emitOpError("rank ")
+                 << r << " is in no group on axis " << op->getAttrOfType<StringAttr>("axis").getValue();
         auto [group, pos] = it->second;
         InstanceKey key;
-        if (isa<SendOp, RecvOp>(op)) {
-          int64_t peerPos = op->getAttrOfType<IntegerAttr>("peer").getInt();
+        if (c.transfer) {
           GroupOp groupOp = groups[group];
-          if (peerPos < 0 || peerPos >= int64_t(groupOp.getRanks().size()))
-            return op->emitOpError("peer ") << peerPos << " is outside its group";
-          int64_t peer = groupOp.getRanks()[peerPos];
-          bool send = isa<SendOp>(op);
-          int64_t from = send ? r : peer, to = send ? peer : r;
+          if (c.peer < 0 || c.peer >= int64_t(groupOp.getRanks().size()))
+            return op->emitOpError("peer ") << c.peer << " is outside its group";
+          int64_t peer = groupOp.getRanks()[c.peer];
+          int64_t from = c.send ? r : peer, to = c.send ? peer : r;
           int64_t k = onPair[{from, to}]++;
           key = {from, to, k};
         } else {
@@ -234,11 +259,12 @@ LogicalResult orderCollectives(ModuleOp module) {
     return module.emitError("the ranks' communication orders form a cycle: some collectives or "
                             "transfers would wait on each other forever");
   OpBuilder b(module.getContext());
+  const StringAttr sequenceName = b.getStringAttr("sequence");
   for (const ProgramComm &p : perProgram)
     for (size_t i = 0; i < p.comm.size(); ++i) {
       int64_t d = 0;
       for (const auto &seq : p.instances) d = std::max(d, depth[seq[i]]);
-      p.comm[i]->setAttr("sequence", b.getI64IntegerAttr(d));
+      p.comm[i]->setAttr(sequenceName, b.getI64IntegerAttr(d));
     }
   return success();
 }
