@@ -152,19 +152,10 @@ CompileResult CompileSession::compileLoaded(const std::string &text,
   if (!stage("model", buildModelStage) || !stage("sharded", buildShardedStage) ||
       !stage("plan", buildPlanStage))
     return result;
-  if (options.into) {  // the caller's message (search: on an arena, freed at once)
-    if (options.judgeWorkload || failed(exportPlan(*module, *options.into))) return result;
-    module = nullptr;
-    if (std::string problems =
-            options.validatePlan ? compiledPlanProblems(*options.into, path) : "";
-        !problems.empty()) {
-      llvm::errs() << problems;
-      result.compilerBug = true;
-    }
-    result.exported = !result.compilerBug;
-    return result;
-  }
-  plan::Plan out;
+  // The caller's message (search: on an arena, freed at once), or this compile's.
+  if (options.into && options.judgeWorkload) return result;
+  plan::Plan local;
+  plan::Plan &out = options.into ? *options.into : local;
   if (failed(exportPlan(*module, out))) return result;
   module = nullptr;  // the next compile of this session reuses the context, not the module
   // The plan must pass the runtime's own validator: one that does not is the compiler's
@@ -176,7 +167,8 @@ CompileResult CompileSession::compileLoaded(const std::string &text,
     return result;
   }
   if (!options.judgeWorkload) {
-    result.plan = std::move(out);
+    if (options.into) result.exported = true;
+    else result.plan = std::move(out);
     return result;
   }
 

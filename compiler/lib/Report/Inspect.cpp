@@ -251,10 +251,10 @@ plan::WorkloadPoint workloadPoint(const plan::Plan &p, const sim::Prediction &pr
       if (inst.has_collective()) ++collectives;
   }
   uint64_t activations = 0;
-  for (const ProgramSummary &summary : summarizePrograms(p))
-    if (summary.memory.arenaBytes == w.memory_bytes())
-      activations = std::max(activations,
-                             summary.memory.byKind[size_t(MemoryKind::Activations)]);
+  for (const plan::Program &program : p.programs())
+    if (program.arena_bytes() == w.memory_bytes())
+      activations = std::max(
+          activations, memoryAtPeak(program).byKind[size_t(MemoryKind::Activations)]);
   w.set_activation_bytes(activations);
   w.set_layer_compute_s(layerCompute);
   w.set_mean_collective_s(collectives > 0 ? commSeconds / collectives : 0);

@@ -338,7 +338,6 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     // A requirement (the cluster can meet) its bounds already fail.
     if (!excluded.count("requirements.max_memory_per_gpu_bytes") && p.weightsFailRequirement)
       return true;
-    if (p.lbMemory > spec.cluster.memoryBytes) return true;
     for (size_t k = 0; k < p.lbLatency.size(); ++k) {
       if (req.maxLatencyMs && !excluded.count("requirements.max_latency_s") &&
           p.lbLatency[k] > *req.maxLatencyMs / 1e3)
@@ -371,6 +370,14 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   }
   std::mutex mutex;
   std::vector<Evaluated> feasibleSoFar;  // guarded by mutex
+  // Whether a feasible strategy found so far is at least as good on all three figures as a
+  // candidate whose latency and memory are at least, and throughput per GPU at most, these.
+  auto beaten = [&](double latency, double throughputPerGpu, double memory) {
+    return std::any_of(feasibleSoFar.begin(), feasibleSoFar.end(), [&](const Evaluated &f) {
+      return f.latencyS <= latency && f.throughputPerGpu >= throughputPerGpu &&
+             f.memoryBytes <= memory;
+    });
+  };
   std::vector<Evaluated> evaluated;      // guarded by mutex
   uint64_t compileFailures = 0;
   std::atomic<size_t> next{0};
@@ -394,11 +401,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
           lbLatency = std::max(lbLatency, p.lbLatency[k]);
           ubThroughput = std::min(ubThroughput, p.ubThroughput[k]);
         }
-        for (const Evaluated &f : feasibleSoFar)
-          if (f.latencyS <= lbLatency && f.throughputPerGpu >= ubThroughput &&
-              f.memoryBytes <= p.lbMemory)
-            prune = true;
-        if (prune) {
+        if (prune || beaten(lbLatency, ubThroughput, p.lbMemory)) {
           ++pruned;
           continue;
         }
@@ -433,10 +436,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
           const plan::WorkloadPoint &first = e.points[k];
           double tput = first.throughput_tokens_per_s() / double(p.strategy.world());
           std::lock_guard<std::mutex> lock(mutex);
-          for (const Evaluated &f : feasibleSoFar)
-            if (f.latencyS <= first.latency_s() && f.throughputPerGpu >= tput &&
-                f.memoryBytes <= double(first.memory_bytes()))
-              dominated = true;
+          dominated = beaten(first.latency_s(), tput, double(first.memory_bytes()));
           if (dominated) break;
         }
       }
