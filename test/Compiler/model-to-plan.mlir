@@ -119,11 +119,19 @@ module @small attributes {model.deployment = {cluster = {gpu = {memory_bandwidth
 // CHECK-LABEL: module @small_decode
 // CHECK: plan.program @stage0 stage 0 layers[0, 1) ranks [0, 1] {
 // CHECK: plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[8, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
+// The first norm's epsilon comes from its op (1e-6 here).
+// CHECK: plan.kernel  norm({{.*}}) {epsilon = 9.9999999999999995E-7 : f64
 // CHECK: %[[K:.*]] = plan.buffer  activation "layers.0.attention.k" : memref<4x4xf32>
 // CHECK: %[[V:.*]] = plan.buffer  activation "layers.0.attention.v" : memref<4x4xf32>
+// With rope_theta the new token's q and k turn in place by its position: after the 6 cached.
+// CHECK: plan.kernel  rope(%[[Q:.*]]) -> (%[[Q]]) {first_position = 6 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 4 : i64, rope_theta = 1.000000e+04 : f64, sequences = 4 : i64}
+// CHECK: plan.kernel  rope(%[[K]]) -> (%[[K]]) {first_position = 6 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 4 : i64, rope_theta = 1.000000e+04 : f64, sequences = 4 : i64}
 // CHECK: %[[KC:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[8, 6, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<24x4xf32>
 // CHECK: %[[VC:.*]] = plan.buffer  kv_cache "layers.0.attention.v_cache" {slice = #plan.slice<"layers.0.attention.v_cache"[8, 6, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<24x4xf32>
-// CHECK: plan.kernel  attention(%{{.*}}, %[[K]], %[[V]], %[[KC]], %[[VC]]) -> ({{.*}}) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 6 : i64, seq_len = 1 : i64, sequences = 4 : i64}
+// CHECK: plan.kernel  attention(%[[Q]], %[[K]], %[[V]], %[[KC]], %[[VC]]) -> ({{.*}}) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 6 : i64, seq_len = 1 : i64, sequences = 4 : i64}
+// The router renormalises the kept gates; the second norm has the default epsilon 1e-5.
+// CHECK: plan.kernel  norm({{.*}}) {epsilon = 1.000000e-05 : f64
+// CHECK: plan.kernel  router({{.*}}) {experts = 4 : i64, renormalize = true, tokens = 2 : i64, top_k = 1 : i64}
 // CHECK: plan.program @stage1
 // CHECK: plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[8, 1, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x8xf32>
 #loc = loc("small_decode.textproto":5:1)
@@ -173,13 +181,13 @@ module @small_decode attributes {model.deployment = {cluster = {gpu = {memory_ba
   func.func @forward(%arg0: tensor<4xi32>) -> tensor<4x8xf32> {
     %0 = model.embedding %arg0 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "embedding"} : tensor<4xi32> -> tensor<4x8xf32>
     %1 = model.reshard  reduce_scatter %0 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
-    %2 = model.norm  rms_norm %1 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<2x8xf32>
+    %2 = model.norm  rms_norm %1 {epsilon = 1.000000e-06 : f64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<2x8xf32>
     %3 = model.reshard  all_gather %2 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<4x8xf32>
-    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<4x8xf32>
+    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, rope_theta = 1.000000e+04 : f64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<4x8xf32>
     %5 = model.reshard  reduce_scatter %4 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<4x8xf32> -> tensor<2x8xf32>
     %6 = model.add %1, %5 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
     %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<2x8xf32>
-    %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, stage = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
+    %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, renormalize, stage = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
     %dispatched, %slots = model.expert_dispatch %7, %indices {capacity = 1 : i64, experts = 4 : i64, layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>, tensor<2x1xi32> -> tensor<4x1x8xf32>, tensor<2x1xi32>
     %8 = model.reshard  all_to_all %dispatched over "ep" {direction = "to_experts", layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
     %9 = model.expert_ffn  gelu %8 {hidden = 16 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.experts"} : tensor<2x2x8xf32>

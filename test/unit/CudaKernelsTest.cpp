@@ -408,6 +408,20 @@ TEST_F(CudaKernels, AddTransposeBiasAddMatchCpu) {
       expectClose(download(dtype, *dx, want.size()), want, elementwiseTolerance(dtype, want),
                   "biasAdd in place");
     }
+    { // rotary embedding, also in place (y aliases x); positions past 1000 stress the angle
+      const int64_t m = 12, heads = 3, headDim = 16, sequences = 3, first = 1021;
+      const auto x = roundTo(dtype, randomValues(size_t(m * heads * headDim), 12));
+      std::vector<float> want(x.size());
+      rope(x.data(), want.data(), m, heads, headDim, sequences, first, 10000.0);
+      auto dx = upload(dtype, x);
+      auto dy = garbage(dtype, want.size());
+      cuda::rope(dtype, dx->get(), dy->get(), m, heads, headDim, sequences, first, 10000.0, stream_);
+      // cos/sin of angles up to ~1000 rad: a few ulps of the angle on top of elementwise.
+      auto tol = [&](size_t i) { return elementwiseTolerance(dtype, want)(i) + 1e-4; };
+      expectClose(download(dtype, *dy, want.size()), want, tol, "rope");
+      cuda::rope(dtype, dx->get(), dx->get(), m, heads, headDim, sequences, first, 10000.0, stream_);
+      expectClose(download(dtype, *dx, want.size()), want, tol, "rope in place");
+    }
   }
 }
 
@@ -487,18 +501,21 @@ TEST_F(CudaKernels, RouterMatchesCpu) {
   const Case cases[] = {{77, 8, 2}, {77, 64, 1}, {300, 64, 6}, {45, 300, 8}, {5, 3, 3}};
   unsigned seed = 50;
   for (DType dtype : kTypes)
-    for (const Case &c : cases) {
+    for (const Case &c : cases)
+      for (bool renormalize : {false, true}) {
       SCOPED_TRACE(traceOf(dtype) + " tokens " + std::to_string(c.tokens) + " experts " +
-                   std::to_string(c.experts) + " top " + std::to_string(c.topK));
+                   std::to_string(c.experts) + " top " + std::to_string(c.topK) +
+                   (renormalize ? " renormalised" : ""));
       const auto logits = roundTo(dtype, randomValues(size_t(c.tokens * c.experts), ++seed));
       std::vector<int32_t> indices(static_cast<size_t>(c.tokens * c.topK));
       std::vector<float> gates(indices.size());
-      router(logits.data(), indices.data(), gates.data(), c.tokens, c.experts, c.topK);
+      router(logits.data(), indices.data(), gates.data(), c.tokens, c.experts, c.topK,
+             renormalize);
       auto dlogits = upload(dtype, logits);
       auto dindices = garbage(indices.size() * sizeof(int32_t));
       auto dgates = garbage(dtype, gates.size());
       cuda::router(dtype, dlogits->get(), dindices->as<int32_t>(), dgates->get(), c.tokens,
-                   c.experts, c.topK, stream_);
+                   c.experts, c.topK, renormalize, stream_);
       EXPECT_EQ(downloadRaw<int32_t>(*dindices, indices.size()), indices);
       const double u = unitRoundoff(dtype);
       expectClose(
@@ -791,7 +808,7 @@ TEST_F(CudaKernels, ErrorsNameTheKernel) {
       },
       "dispatch", "5000 experts");
   expectErrorNaming(
-      [&] { cuda::router(DType::BF16, nullptr, nullptr, nullptr, 3, 2, 3, stream_); }, "router",
+      [&] { cuda::router(DType::BF16, nullptr, nullptr, nullptr, 3, 2, 3, false, stream_); }, "router",
       "exceeds 2 experts");
 }
 
@@ -813,7 +830,7 @@ TEST_F(CudaKernels, DimensionsPastInt32AreRefused) {
       "groupedGemm", "groups = 2147483648 does not fit");
   expectErrorNaming(
       [&] {
-        cuda::router(DType::F32, nullptr, nullptr, nullptr, 4, (int64_t(1) << 32) + 1, 2, stream_);
+        cuda::router(DType::F32, nullptr, nullptr, nullptr, 4, (int64_t(1) << 32) + 1, 2, false, stream_);
       },
       "router", "4294967297 experts exceed the shared-memory limit");
   expectErrorNaming(

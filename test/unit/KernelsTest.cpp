@@ -125,6 +125,49 @@ TEST(Kernels, RouterPicksLargestProbabilitiesTiesToLowerIndex) {
   EXPECT_NEAR(gates[1], std::exp(2.0) / sum, 1e-6);
 }
 
+// Renormalised (Mixtral, Qwen2-MoE's norm_topk_prob): the kept gates keep their ratio and
+// sum to 1; top-1 renormalised is a gate of exactly 1.
+TEST(Kernels, RouterRenormalisesTheKeptGates) {
+  const std::vector<float> logits = {0.5f, 2.0f, 1.0f, -1.0f};
+  std::vector<int32_t> idx(2);
+  std::vector<float> gates(2);
+  router(logits.data(), idx.data(), gates.data(), 1, 4, 2, /*renormalize=*/true);
+  EXPECT_EQ(idx[0], 1);
+  EXPECT_EQ(idx[1], 2);
+  EXPECT_NEAR(gates[0], std::exp(2.0) / (std::exp(2.0) + std::exp(1.0)), 1e-6);
+  EXPECT_NEAR(gates[0] + gates[1], 1.0, 1e-6);
+  std::vector<int32_t> one(1);
+  std::vector<float> gate(1);
+  router(logits.data(), one.data(), gate.data(), 1, 4, 1, true);
+  EXPECT_EQ(one[0], 1);
+  EXPECT_EQ(gate[0], 1.0f);
+}
+
+// RoPE against the formula in double: rows are position-major (row r at position first +
+// r / sequences), pair (i, i + d/2) of each head turns by position x theta^(-2i/d); position
+// 0 is the identity and every rotation keeps the pair's length.
+TEST(Kernels, RopeRotatesPairsByPosition) {
+  const int64_t m = 6, heads = 2, d = 8, sequences = 2, first = 5;
+  const double theta = 500.0;
+  std::vector<float> x(size_t(m * heads * d));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(0.37 * double(i) + 0.1));
+  std::vector<float> y(x.size());
+  rope(x.data(), y.data(), m, heads, d, sequences, first, theta);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < d / 2; ++i) {
+        const size_t at = size_t((r * heads + h) * d + i), hi = at + size_t(d / 2);
+        const double angle = double(first + r / sequences) * std::pow(theta, -2.0 * double(i) / double(d));
+        EXPECT_NEAR(y[at], x[at] * std::cos(angle) - x[hi] * std::sin(angle), 2e-6);
+        EXPECT_NEAR(y[hi], x[hi] * std::cos(angle) + x[at] * std::sin(angle), 2e-6);
+      }
+  std::vector<float> same(x.size());
+  rope(x.data(), same.data(), m, heads, d, m, 0, theta);  // every row at position 0
+  EXPECT_EQ(same, x);
+  rope(x.data(), x.data(), m, heads, d, sequences, first, theta);  // in place
+  EXPECT_EQ(x, y);
+}
+
 // Capacity 1 per group, two groups of two tokens: first come, first served in (token,
 // choice) order within each group; combine sums the kept choices' gated rows.
 TEST(Kernels, DispatchDropsInTokenOrderPerGroupAndCombineInverts) {

@@ -133,8 +133,8 @@ const std::vector<RuleCase> &ruleCases() {
       // header and plan-wide sections
       {"Format", [](plan::Plan &p) { p.set_format("other"); },
        "format", "expected \"moeplan-plan\""},
-      {"Version", [](plan::Plan &p) { p.set_schema_version(2); },
-       "schema_version", "reads version 1"},
+      {"Version", [](plan::Plan &p) { p.set_schema_version(planfile::kPlanSchemaVersion + 1); },
+       "schema_version", "reads version 2"},
       {"TopK", [](plan::Plan &p) { p.mutable_model()->set_top_k(9); },
        "model.top_k", "must be in 1..4"},
       {"ModelLayersLimit", [](plan::Plan &p) { p.mutable_model()->set_layers(1 << 20); },
@@ -568,7 +568,7 @@ TEST(ParsePlan, OtherSchemaVersionAsksToRecompile) {
   std::vector<PlanError> errors = parseErrors(planfile::serializePlan(p));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].message,
-            "plan schema version 7, this moeplan reads version 1; recompile the plan");
+            "plan schema version 7, this moeplan reads version 2; recompile the plan");
 }
 
 TEST(ParsePlan, InvalidPlanGivesValidationErrors) {

@@ -247,6 +247,16 @@ void resolveModel(const desc::Model &m, ModelSpec &s, FieldChecker &c) {
     c.report("field.value", "model.tie_embeddings", "needs model.vocab_size (no embedding)");
   if (m.has_declared_params())
     s.declaredParams = c.positive(true, m.declared_params(), "model.declared_params", 1e16);
+  if (m.has_norm_epsilon())
+    s.normEpsilon = c.positive(true, m.norm_epsilon(), "model.norm_epsilon", 1.0);
+  if (m.has_rope_theta()) {
+    s.ropeTheta = c.positive(true, m.rope_theta(), "model.rope_theta", 1e12);
+    if (s.headDim % 2)
+      c.report("field.value", "model.rope_theta",
+               "needs an even head_dim: rotary embeddings rotate pairs of dimensions, and "
+               "head_dim is " + std::to_string(s.headDim));
+  }
+  s.renormalizeGates = m.renormalize_gates();
 }
 
 void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {

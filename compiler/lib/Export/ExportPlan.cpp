@@ -56,7 +56,9 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   pm->set_tie_embeddings(m.tieEmbeddings);
   pm->set_linear_bias(m.linearBias);
   pm->set_dtype(dtypeOf(m.dtype));
-  pm->set_norm_epsilon(kNormEpsilon);
+  pm->set_norm_epsilon(m.normEpsilon);
+  pm->set_rope_theta(m.ropeTheta);
+  pm->set_renormalize_gates(m.renormalizeGates);
   for (double w : d.workload.expertLoad) pm->add_expert_load(w);
 
   const ClusterSpec &c = d.cluster;
@@ -134,6 +136,9 @@ void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan
   if (auto a = k.getDims().getAs<StringAttr>("activation"))
     out->set_activation(a.getValue() == "swiglu" ? plan::SWIGLU : plan::GELU);
   if (auto e = k.getDims().getAs<FloatAttr>("epsilon")) out->set_epsilon(e.getValueAsDouble());
+  if (auto t = k.getDims().getAs<FloatAttr>("rope_theta")) out->set_rope_theta(t.getValueAsDouble());
+  out->set_first_position(k.dim("first_position"));
+  if (auto r = k.getDims().getAs<BoolAttr>("renormalize")) out->set_renormalize(r.getValue());
 }
 
 LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &bufferIndex,

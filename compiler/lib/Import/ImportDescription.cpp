@@ -69,6 +69,10 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
   auto normKind = m.norm == desc::RMS_NORM ? model::NormKind::rms_norm : model::NormKind::layer_norm;
   auto act = model::ActivationAttr::get(ctx, m.activation == desc::SWIGLU ? model::Activation::swiglu : model::Activation::gelu);
   Location normLoc = fieldLoc(ctx, locs, "model.norm");
+  auto norm = [&](Value v, const std::string &prefix, int64_t layer) {
+    return layerAttr(b.create<model::NormOp>(normLoc, normKind, v, b.getStringAttr(prefix),
+                                             llvm::APFloat(m.normEpsilon)), layer)->getResult(0);
+  };
 
   if (m.vocab) {
     auto e = b.create<model::EmbeddingOp>(fieldLoc(ctx, locs, "model.vocab_size"), hidden, x,
@@ -79,20 +83,22 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
   int64_t capacity = m.experts ? expertCapacity(batch * seq, m.topK, m.experts, s.capacityFactor) : 0;
   for (int64_t i = 0; i < m.layers; ++i) {
     std::string p = "layers." + std::to_string(i);
-    Value n1 = layerAttr(b.create<model::NormOp>(normLoc, normKind, x, b.getStringAttr(p + ".norm1")), i)->getResult(0);
+    Value n1 = norm(x, p + ".norm1", i);
     Value a = layerAttr(b.create<model::AttentionOp>(
                             fieldLoc(ctx, locs, "model.heads"), n1, b.getI64IntegerAttr(m.heads),
                             b.getI64IntegerAttr(m.kvHeads), b.getI64IntegerAttr(m.headDim),
-                            b.getStringAttr(p + ".attention")), i)->getResult(0);
+                            b.getStringAttr(p + ".attention"),
+                            m.ropeTheta > 0 ? b.getF64FloatAttr(m.ropeTheta) : FloatAttr()), i)->getResult(0);
     x = layerAttr(b.create<model::AddOp>(normLoc, x, a), i)->getResult(0);
-    Value n2 = layerAttr(b.create<model::NormOp>(normLoc, normKind, x, b.getStringAttr(p + ".norm2")), i)->getResult(0);
+    Value n2 = norm(x, p + ".norm2", i);
     Value f;
     if (m.isMoeLayer(i)) {
       Location el = fieldLoc(ctx, locs, "model.experts");
       auto idxT = RankedTensorType::get({batch, seq, m.topK}, b.getI32Type());
       auto gateT = RankedTensorType::get({batch, seq, m.topK}, et);
       auto router = b.create<model::RouterOp>(el, idxT, gateT, n2, b.getI64IntegerAttr(m.experts),
-                                              b.getI64IntegerAttr(m.topK), b.getStringAttr(p + ".router"));
+                                              b.getI64IntegerAttr(m.topK), b.getStringAttr(p + ".router"),
+                                              m.renormalizeGates ? b.getUnitAttr() : UnitAttr());
       layerAttr(router, i);
       auto slotsT = RankedTensorType::get({m.experts, capacity, m.dModel}, et);
       auto dispatch = b.create<model::ExpertDispatchOp>(
@@ -111,7 +117,7 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
     }
     x = layerAttr(b.create<model::AddOp>(normLoc, x, f), i)->getResult(0);
   }
-  x = layerAttr(b.create<model::NormOp>(normLoc, normKind, x, b.getStringAttr("final_norm")), -1)->getResult(0);
+  x = norm(x, "final_norm", -1);
   if (m.vocab) {
     auto head = b.create<model::LmHeadOp>(fieldLoc(ctx, locs, "model.vocab_size"), output, x,
                                           b.getI64IntegerAttr(m.vocab),

@@ -236,7 +236,7 @@ LogicalResult StageLowering::lower(Operation *op) {
     Value y = activation("out", {rows, D});
     kernel(KernelKind::norm, "norm", ins, {y}, {{"m", rows}, {"n", D}},
            {b_.getNamedAttr("norm", b_.getStringAttr(n.getKind() == model::NormKind::rms_norm ? "rms_norm" : "layer_norm")),
-            b_.getNamedAttr("epsilon", b_.getF64FloatAttr(kNormEpsilon))});
+            b_.getNamedAttr("epsilon", n.getEpsilonAttr())});
     bind(n.getResult(), y);
     return success();
   }
@@ -264,8 +264,10 @@ LogicalResult StageLowering::lower(Operation *op) {
     kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", Tsp}, {"n", m_.experts}, {"k", D}});
     Value idx = activation("indices", {Tsp, m_.topK}, i32());
     Value gates = activation("gates", {Tsp, m_.topK});
+    SmallVector<NamedAttribute> renormalize;
+    if (r.getRenormalize()) renormalize.push_back(b_.getNamedAttr("renormalize", b_.getBoolAttr(true)));
     kernel(KernelKind::router, "topk", {logits}, {idx, gates},
-           {{"tokens", Tsp}, {"experts", m_.experts}, {"top_k", m_.topK}});
+           {{"tokens", Tsp}, {"experts", m_.experts}, {"top_k", m_.topK}}, renormalize);
     bind(r.getIndices(), idx);
     bind(r.getGates(), gates);
     return success();
@@ -340,6 +342,20 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
                     : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
   biasAdd("k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   biasAdd("v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
+  if (FloatAttr theta = a.getRopeThetaAttr()) {
+    // Rows are position-major, so row r is at position first + r / sequences; a decode
+    // step's one new token sits after the kv_len cached ones. Rotated in place: the cache
+    // holds rotated keys, as Hugging Face's does.
+    int64_t first = decode ? l_.kvLen : 0;
+    auto rope = [&](StringRef what, Value x, int64_t heads) {
+      kernel(KernelKind::rope, (what + ".rope").str(), {x}, {x},
+             {{"m", T}, {"heads", heads}, {"head_dim", hd}, {"sequences", l_.sequences},
+              {"first_position", first}},
+             {b_.getNamedAttr("rope_theta", theta)});
+    };
+    rope("q", qb, l_.heads);
+    rope("k", kb, l_.kvHeads);
+  }
   SmallVector<Value> ins{qb, kb, vb};
   if (decode) {
     int64_t rows = l_.sequences * l_.kvLen;

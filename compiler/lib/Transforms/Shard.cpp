@@ -107,19 +107,21 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
         x.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
         map.map(e.getResult(), scatterTp(loc, x, layer));
       } else if (auto n = dyn_cast<model::NormOp>(op)) {
-        keep(b.create<model::NormOp>(loc, n.getKind(), in0, n.getWeightPrefixAttr()));
+        keep(b.create<model::NormOp>(loc, n.getKind(), in0, n.getWeightPrefixAttr(),
+                                     n.getEpsilon()));
       } else if (auto a = dyn_cast<model::AttentionOp>(op)) {
         Value x = gatherTp(loc, in0, layer);
         auto att = b.create<model::AttentionOp>(loc, x, b.getI64IntegerAttr(l.heads),
                                                 b.getI64IntegerAttr(l.kvHeads), a.getHeadDimAttr(),
-                                                a.getWeightPrefixAttr());
+                                                a.getWeightPrefixAttr(), a.getRopeThetaAttr());
         att->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
         map.map(a.getResult(), scatterTp(loc, att, layer));
       } else if (auto add = dyn_cast<model::AddOp>(op)) {
         keep(b.create<model::AddOp>(loc, in0, map.lookup(add.getRhs())));
       } else if (auto r = dyn_cast<model::RouterOp>(op)) {
         keep(b.create<model::RouterOp>(loc, topk(b.getI32Type()), topk(et), in0, r.getExpertsAttr(),
-                                       r.getTopKAttr(), r.getWeightPrefixAttr()));
+                                       r.getTopKAttr(), r.getWeightPrefixAttr(),
+                                       r.getRenormalizeAttr()));
       } else if (auto dsp = dyn_cast<model::ExpertDispatchOp>(op)) {
         keep(b.create<model::ExpertDispatchOp>(
             loc, tensor({m.experts, l.capacity, m.dModel}, et), topk(b.getI32Type()), in0,

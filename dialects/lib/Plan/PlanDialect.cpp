@@ -169,6 +169,14 @@ LogicalResult KernelOp::verify() {
     if (failed(arity({1}, 1))) return failure();
     return success(succeeded(sized(getInputs()[0], m * n * dim("inner"), "input")) &&
                    succeeded(sized(getOutputs()[0], m * n * dim("inner"), "output")));
+  case KernelKind::rope: {
+    if (failed(arity({1}, 1))) return failure();
+    if (dim("head_dim") % 2 || dim("sequences") < 1 || m % dim("sequences"))
+      return emitOpError("rope needs an even head_dim and sequences dividing m");
+    int64_t x = m * dim("heads") * dim("head_dim");
+    return success(succeeded(sized(getInputs()[0], x, "input")) &&
+                   succeeded(sized(getOutputs()[0], x, "output")));
+  }
   case KernelKind::bias_add:
     if (failed(arity({2}, 1))) return failure();
     return success(succeeded(sized(getInputs()[1], g * n, "bias")) &&

@@ -141,9 +141,23 @@ void attentionDecode(const float *q, const float *k, const float *v, const float
 }
 
 void router(const float *logits, int32_t *indices, float *gates, int64_t tokens,
-            int64_t experts, int64_t topK) {
+            int64_t experts, int64_t topK, bool renormalize) {
   for (int64_t t = 0; t < tokens; ++t)
-    routeToken(logits + t * experts, experts, topK, indices + t * topK, gates + t * topK);
+    routeToken(logits + t * experts, experts, topK, renormalize, indices + t * topK,
+               gates + t * topK);
+}
+
+void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
+          int64_t sequences, int64_t firstPosition, double theta) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t at = (r * heads + h) * headDim;
+      for (int64_t i = 0; i < headDim / 2; ++i) {
+        float a = x[at + i], b = x[at + i + headDim / 2];
+        ropeRotate(a, b, headDim, i, firstPosition + r / sequences, theta);
+        y[at + i] = a, y[at + i + headDim / 2] = b;
+      }
+    }
 }
 
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,

@@ -115,6 +115,21 @@ __global__ void transposeKernel(const T *x, T *y, int64_t m, int64_t n, int64_t 
   }
 }
 
+// A thread per (row, head, pair): each pair is read and written by one thread, so y may be x.
+template <typename T>
+__global__ void ropeKernel(const T *x, T *y, int64_t m, int64_t heads, int64_t headDim,
+                           int64_t sequences, int64_t firstPosition, double theta) {
+  const int64_t half = headDim / 2;
+  for (int64_t p = firstIndex(); p < m * heads * half; p += gridStride()) {
+    const int64_t i = p % half, rowHead = p / half, row = rowHead / heads;
+    const int64_t at = rowHead * headDim;
+    float a = toFloat(x[at + i]), b = toFloat(x[at + i + half]);
+    ropeRotate(a, b, headDim, i, firstPosition + row / sequences, theta);
+    y[at + i] = fromFloat<T>(a);
+    y[at + i + half] = fromFloat<T>(b);
+  }
+}
+
 template <typename T>
 __global__ void biasAddKernel(const T *x, const T *bias, T *y, int64_t groups, int64_t m,
                               int64_t n) {
@@ -238,6 +253,23 @@ void biasAdd(DType dtype, const void *x, const void *bias, void *y, int64_t grou
     biasAddKernel<T><<<gridFor(groups * m * n), kThreads, 0, stream>>>(
         static_cast<const T *>(x), static_cast<const T *>(bias), static_cast<T *>(y), groups, m,
         n);
+  });
+  checkLaunch(kernel);
+}
+
+void rope(DType dtype, const void *x, void *y, int64_t m, int64_t heads, int64_t headDim,
+          int64_t sequences, int64_t firstPosition, double theta, cudaStream_t stream) {
+  const char *kernel = "rope";
+  checkNonNegative(kernel, "m", m), checkNonNegative(kernel, "heads", heads);
+  checkNonNegative(kernel, "headDim", headDim), checkNonNegative(kernel, "firstPosition", firstPosition);
+  if (headDim % 2 || sequences < 1 || !(theta > 0))
+    fail(kernel, "needs an even headDim, sequences >= 1 and theta > 0");
+  if (m == 0 || heads == 0 || headDim == 0) return;
+  withType(dtype, kernel, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    ropeKernel<T><<<gridFor(m * heads * (headDim / 2)), kThreads, 0, stream>>>(
+        static_cast<const T *>(x), static_cast<T *>(y), m, heads, headDim, sequences,
+        firstPosition, theta);
   });
   checkLaunch(kernel);
 }

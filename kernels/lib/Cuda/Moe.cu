@@ -21,7 +21,7 @@ constexpr int kRouterSharedBytes = 48 * 1024; // no opt-in needed
 // stride so that threads reading the same expert hit different banks.
 template <typename T>
 __global__ void routerKernel(const T *logits, int32_t *indices, T *gates, int64_t tokens,
-                             int experts, int topK, int stride) {
+                             int experts, int topK, bool renormalize, int stride) {
   extern __shared__ float rows[];
   const int64_t perPass = int64_t(gridDim.x) * blockDim.x;
   for (int64_t first = int64_t(blockIdx.x) * blockDim.x; first < tokens; first += perPass) {
@@ -33,7 +33,8 @@ __global__ void routerKernel(const T *logits, int32_t *indices, T *gates, int64_
     if (int(threadIdx.x) < count) {
       const int64_t t = first + threadIdx.x;
       float tokenGates[kRouterMaxTopK];
-      routeToken(rows + threadIdx.x * stride, experts, topK, indices + t * topK, tokenGates);
+      routeToken(rows + threadIdx.x * stride, experts, topK, renormalize, indices + t * topK,
+                 tokenGates);
       for (int j = 0; j < topK; ++j) gates[t * topK + j] = fromFloat<T>(tokenGates[j]);
     }
   }
@@ -147,7 +148,7 @@ bool aligned16(const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 } // namespace
 
 void router(DType dtype, const void *logits, int32_t *indices, void *gates, int64_t tokens,
-            int64_t experts, int64_t topK, cudaStream_t stream) {
+            int64_t experts, int64_t topK, bool renormalize, cudaStream_t stream) {
   const char *kernel = "router";
   checkNonNegative(kernel, "tokens", tokens), checkNonNegative(kernel, "experts", experts);
   checkNonNegative(kernel, "topK", topK);
@@ -173,7 +174,8 @@ void router(DType dtype, const void *logits, int32_t *indices, void *gates, int6
     using T = typename decltype(tag)::type;
     routerKernel<T><<<blocks, threads, shared, stream>>>(static_cast<const T *>(logits), indices,
                                                          static_cast<T *>(gates), tokens,
-                                                         int(experts), int(topK), stride);
+                                                         int(experts), int(topK), renormalize,
+                                                         stride);
   });
   checkLaunch(kernel);
 }

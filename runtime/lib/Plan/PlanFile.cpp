@@ -191,6 +191,7 @@ private:
     if (dtypeBytes(m.dtype()) == 0 || m.dtype() == plan::I32)
       error("model.dtype", "is " + str(int(m.dtype())) + ", not a floating-point dtype");
     finiteNonNegative("model.norm_epsilon", m.norm_epsilon());
+    finiteNonNegative("model.rope_theta", m.rope_theta());
     if (m.expert_load_size() == 0) return;
     if (uint64_t(m.expert_load_size()) != m.experts()) {
       error("model.expert_load", "has " + str(m.expert_load_size()) +
@@ -952,6 +953,9 @@ private:
       if (k.top_k() < 1 || k.top_k() > k.experts())
         error(path + ".top_k",
               "is " + str(k.top_k()) + ", must be in 1.." + str(k.experts()) + " (the experts)");
+      if (k.renormalize() != p_.model().renormalize_gates())
+        error(path + ".renormalize", std::string("is ") + (k.renormalize() ? "true" : "false") +
+                                         ", but the model's renormalize_gates is the opposite");
       in = {{"logits", elems({k.tokens(), k.experts()})}};
       out = {{"indices", elems({k.tokens(), k.top_k()}), true},
              {"gates", elems({k.tokens(), k.top_k()})}};
@@ -992,6 +996,23 @@ private:
     case plan::BIAS_ADD:
       in = {{"x", elems({k.groups(), k.m(), k.n()})}, {"bias", elems({k.groups(), k.n()})}};
       out = {{"y", elems({k.groups(), k.m(), k.n()})}};
+      break;
+    case plan::ROPE:
+      if (!(k.rope_theta() > 0) || !std::isfinite(k.rope_theta()) ||
+          k.rope_theta() != p_.model().rope_theta())
+        error(path + ".rope_theta", "is " + num(k.rope_theta()) +
+                                        ", must be the model's rope_theta (" +
+                                        num(p_.model().rope_theta()) + ") and positive");
+      if (k.head_dim() < 2 || k.head_dim() % 2)
+        error(path + ".head_dim", "is " + str(k.head_dim()) + ", must be even and positive");
+      if (k.sequences() < 1 || k.m() % k.sequences() != 0)
+        error(path + ".sequences", "is " + str(k.sequences()) + ", must be positive and divide m (" +
+                                       str(k.m()) + ")");
+      if (k.first_position() < 0 || k.first_position() > L::kIndexMax)
+        error(path + ".first_position", "is " + str(k.first_position()) + ", must be in 0.." +
+                                            str(L::kIndexMax));
+      in = {{"x", elems({k.m(), k.heads(), k.head_dim()})}};
+      out = {{"y", elems({k.m(), k.heads(), k.head_dim()})}};
       break;
     default: error(path + ".kind", "is " + str(int(k.kind())) + ", not a kernel kind"); return;
     }

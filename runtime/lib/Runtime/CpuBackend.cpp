@@ -306,7 +306,8 @@ void CpuBackend::runKernel(const KernelCall &call) {
       activation(Activation::Gelu, nullptr, f32(in[0]), f32(out[0]), k.m() * k.n());
     return;
   case plan::ROUTER:
-    router(f32(in[0]), i32(out[0]), f32(out[1]), k.tokens(), k.experts(), k.top_k());
+    router(f32(in[0]), i32(out[0]), f32(out[1]), k.tokens(), k.experts(), k.top_k(),
+           k.renormalize());
     return;
   case plan::DISPATCH: {
     DispatchCounts counts;
@@ -332,6 +333,10 @@ void CpuBackend::runKernel(const KernelCall &call) {
     return;
   case plan::TRANSPOSE:
     transpose(f32(in[0]), f32(out[0]), k.m(), k.n(), k.inner());
+    return;
+  case plan::ROPE:
+    rope(f32(in[0]), f32(out[0]), k.m(), k.heads(), k.head_dim(), k.sequences(),
+         k.first_position(), k.rope_theta());
     return;
   case plan::BIAS_ADD:
     biasAdd(f32(in[0]), f32(in[1]), f32(out[0]), std::max<int64_t>(1, k.groups()), k.m(), k.n());

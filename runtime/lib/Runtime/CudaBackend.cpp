@@ -359,7 +359,8 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
       kc::activation(t, kernels::Activation::Gelu, nullptr, in[0], out[0], k.m() * k.n(), s);
     return;
   case plan::ROUTER:
-    kc::router(t, in[0], i32(out[0]), out[1], k.tokens(), k.experts(), k.top_k(), s);
+    kc::router(t, in[0], i32(out[0]), out[1], k.tokens(), k.experts(), k.top_k(),
+               k.renormalize(), s);
     return;
   case plan::DISPATCH: {
     const int64_t experts = plan_.model().experts(), layers = plan_.model().layers();
@@ -383,6 +384,10 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
     return;
   case plan::TRANSPOSE:
     kc::transpose(t, in[0], out[0], k.m(), k.n(), k.inner(), s);
+    return;
+  case plan::ROPE:
+    kc::rope(t, in[0], out[0], k.m(), k.heads(), k.head_dim(), k.sequences(), k.first_position(),
+             k.rope_theta(), s);
     return;
   case plan::BIAS_ADD:
     kc::biasAdd(t, in[0], in[1], out[0], std::max<int64_t>(1, k.groups()), k.m(), k.n(), s);

@@ -25,6 +25,9 @@ struct ModelSpec {
   int64_t vocab = 0;  // 0: no embedding, no LM head
   bool tieEmbeddings = false;
   bool linearBias = false;
+  double normEpsilon = 1e-5;
+  double ropeTheta = 0;  // 0: no rotary position embedding
+  bool renormalizeGates = false;
   desc::DType dtype = desc::FP16;
   std::optional<double> declaredParams;
 

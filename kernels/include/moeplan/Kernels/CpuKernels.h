@@ -51,7 +51,12 @@ void attentionDecode(const float *q, const float *k, const float *v, const float
 
 // logits[tokens, experts] -> indices, gates [tokens, topK] (routeToken per token).
 void router(const float *logits, int32_t *indices, float *gates, int64_t tokens,
-            int64_t experts, int64_t topK);
+            int64_t experts, int64_t topK, bool renormalize = false);
+
+// Rotary position embedding of x[m, heads, headDim] into y (may be x): row r is at position
+// firstPosition + r / sequences (position-major rows); ropePair per pair.
+void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
+          int64_t sequences, int64_t firstPosition, double theta);
 
 // What a dispatch did, for the runtime's load-balance report.
 struct DispatchCounts {

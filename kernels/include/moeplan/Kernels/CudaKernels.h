@@ -55,6 +55,9 @@ void transpose(DType dtype, const void *x, void *y, int64_t m, int64_t n, int64_
 // y[g, i, :] = x[g, i, :] + bias[g, :] (y may alias x).
 void biasAdd(DType dtype, const void *x, const void *bias, void *y, int64_t groups, int64_t m,
              int64_t n, cudaStream_t stream);
+// Rotary position embedding, as kernels::rope (CpuKernels.h); y may alias x.
+void rope(DType dtype, const void *x, void *y, int64_t m, int64_t heads, int64_t headDim,
+          int64_t sequences, int64_t firstPosition, double theta, cudaStream_t stream);
 
 // -- attention ---------------------------------------------------------------------------
 // Causal self-attention, layouts as the CPU kernels (CpuKernels.h): sequence s, position p at
@@ -74,7 +77,7 @@ void attentionDecode(DType dtype, const void *q, const void *k, const void *v,
 // -- mixture of experts ------------------------------------------------------------------
 // logits[tokens, experts] -> indices (int32), gates (dtype) [tokens, topK] (routeToken).
 void router(DType dtype, const void *logits, int32_t *indices, void *gates, int64_t tokens,
-            int64_t experts, int64_t topK, cudaStream_t stream);
+            int64_t experts, int64_t topK, bool renormalize, cudaStream_t stream);
 // As kernels::dispatch (CpuKernels.h), with the same slots: in token order (t, then j) within
 // each of `groups` contiguous token groups, the next free slot of the group at the expert, or
 // -1. routed[experts] and dropped[1] (device counters, may be null) accumulate what

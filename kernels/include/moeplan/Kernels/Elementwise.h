@@ -34,10 +34,11 @@ MOEPLAN_HOST_DEVICE inline float normalize(float x, float mean, float invStd, fl
 }
 
 // Router of one token: softmax over `experts` logits, then the topK largest probabilities
-// (ties: the lower expert index), written to indices/gates in decreasing order; not
-// renormalised. topK is small (a handful), so selection is topK passes over the experts.
+// (ties: the lower expert index), written to indices/gates in decreasing order; divided by
+// their sum when `renormalize`. topK is small (a handful), so selection is topK passes over
+// the experts.
 MOEPLAN_HOST_DEVICE inline void routeToken(const float *logits, int64_t experts, int64_t topK,
-                                           int32_t *indices, float *gates) {
+                                           bool renormalize, int32_t *indices, float *gates) {
   float maxLogit = logits[0];
   for (int64_t e = 1; e < experts; ++e) maxLogit = logits[e] > maxLogit ? logits[e] : maxLogit;
   float sum = 0;
@@ -52,6 +53,24 @@ MOEPLAN_HOST_DEVICE inline void routeToken(const float *logits, int64_t experts,
     indices[j] = int32_t(best);
     gates[j] = std::exp(logits[best] - maxLogit) / sum;
   }
+  if (!renormalize) return;
+  float kept = 0;
+  for (int64_t j = 0; j < topK; ++j) kept += gates[j];
+  for (int64_t j = 0; j < topK; ++j) gates[j] /= kept;
+}
+
+// Rotary position embedding of pair i < headDim / 2 of one head (rotate-half layout: a is
+// element i, b element i + headDim / 2), turned in place by the angle position x inv_freq.
+// Frequency and angle are rounded to float as Hugging Face computes them (inv_freq =
+// 1 / theta^(2i/d) and position x inv_freq in fp32).
+MOEPLAN_HOST_DEVICE inline void ropeRotate(float &a, float &b, int64_t headDim, int64_t i,
+                                           int64_t position, double theta) {
+  const float invFreq = 1.0f / float(pow(theta, double(float(2 * i) / float(headDim))));
+  const float angle = float(position) * invFreq;
+  const float c = std::cos(angle), s = std::sin(angle);
+  const float ra = a * c - b * s, rb = b * c + a * s;
+  a = ra;
+  b = rb;
 }
 
 // Causal attention of one query row against keys/values 0..keys-1, for one head:

@@ -33,15 +33,21 @@ def Model_EmbeddingOp : Model_Op<"embedding"> {
 
 def Model_NormOp : Model_Op<"norm", [SameOperandsAndResultType]> {
   let summary = "LayerNorm or RMSNorm over d_model";
-  let arguments = (ins Model_NormKindAttr:$kind, Model_Hidden:$input, StrAttr:$weight_prefix);
+  let arguments = (ins Model_NormKindAttr:$kind, Model_Hidden:$input, StrAttr:$weight_prefix,
+                       DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
   let results = (outs Model_Hidden:$result);
   let assemblyFormat = "$kind $input attr-dict `:` type($input)";
 }
 
 def Model_AttentionOp : Model_Op<"attention", [SameOperandsAndResultType]> {
   let summary = "causal multi-head / grouped-query self-attention with its projections";
+  let description = [{
+    With `rope_theta`, q and k are rotated (rotary position embeddings, rotate-half layout)
+    by each token's position in its sequence before the scores are taken.
+  }];
   let arguments = (ins Model_Hidden:$input, I64Attr:$heads, I64Attr:$kv_heads,
-                       I64Attr:$head_dim, StrAttr:$weight_prefix);
+                       I64Attr:$head_dim, StrAttr:$weight_prefix,
+                       OptionalAttr<F64Attr>:$rope_theta);
   let results = (outs Model_Hidden:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
@@ -49,8 +55,12 @@ def Model_AttentionOp : Model_Op<"attention", [SameOperandsAndResultType]> {
 
 def Model_RouterOp : Model_Op<"router"> {
   let summary = "top-k expert choice per token: expert indices and gate weights";
+  let description = [{
+    Softmax over every expert's logit, then the top_k largest probabilities; with
+    `renormalize`, those k gates are divided by their sum.
+  }];
   let arguments = (ins Model_Hidden:$input, I64Attr:$experts, I64Attr:$top_k,
-                       StrAttr:$weight_prefix);
+                       StrAttr:$weight_prefix, UnitAttr:$renormalize);
   let results = (outs Model_TopKIndices:$indices, Model_TopKWeights:$gates);
   let assemblyFormat =
       "$input attr-dict `:` type($input) `->` type($indices) `,` type($gates)";
