@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libopenblas-dev
   python3-numpy python3-torch              # the PyTorch oracle of the runtime tests
+  python3-venv                             # .venv: transformers, the outside oracle
 )
 
 missing=()
@@ -24,6 +25,15 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Hugging Face transformers, pinned to a release that runs on Debian's torch 1.13, in a
+# virtual environment that sees Debian's torch and numpy (test/hf/hf_oracle.py).
+venv=.venv
+if ! "$venv/bin/python" -c "import transformers, safetensors, torch" 2>/dev/null; then
+  echo "setup: installing transformers 4.40.2 into $venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "transformers==4.40.2"
 fi
 
 build=${MOEPLAN_BUILD_DIR:-build}

@@ -5,6 +5,8 @@
 #include "moeplan/Report/Diff.h"
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Description/ImportHf.h"
+#include "moeplan/Description/Load.h"
 #include "moeplan/Search/Search.h"
 #include "moeplan/Runtime/InitWeights.h"
 #include "moeplan/Support/Files.h"
@@ -96,6 +98,43 @@ int runInitWeights(const std::string &file, const std::string &output, uint64_t 
     moeplan::runtime::initWeights(*result.plan, seed, *moeplan::checkpoint::parseDType(dtype))
         .write(output);
   } catch (const std::exception &e) {
+    std::cerr << "moeplan: error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+// Writes the description of a Hugging Face model directory (its config.json), with the rest
+// of the deployment taken from `baseFile` when given.
+int runImportHf(const std::string &dir, const std::string &baseFile, const std::string &output) {
+  std::optional<moeplan::desc::Deployment> base;
+  if (!baseFile.empty()) {
+    std::string error;
+    std::optional<std::string> text = moeplan::readFile(baseFile, error);
+    if (!text) {
+      std::cerr << "moeplan: error: " << error << "\n";
+      return 2;
+    }
+    moeplan::LoadedDescription loaded = moeplan::parseDescription(*text, baseFile);
+    if (!loaded.parseErrors.empty()) {
+      for (const moeplan::Finding &f : loaded.parseErrors)
+        std::cerr << f.location.str() << ": error: [" << f.rule << "] " << f.message << "\n";
+      return 2;
+    }
+    base = loaded.deployment;
+  }
+  moeplan::HfImport imported = moeplan::importHf(dir, base ? &*base : nullptr);
+  for (const moeplan::Finding &f : imported.errors)
+    std::cerr << f.location.str() << ": error: [" << f.rule << "] " << f.message << "\n";
+  if (!imported.deployment) return 1;
+  const std::string text = moeplan::formatImportedDescription(imported, dir, baseFile);
+  if (output.empty() || output == "-") {
+    std::cout << text;
+    return 0;
+  }
+  try {
+    moeplan::files::writeAtomically(output, text);
+  } catch (const moeplan::files::WriteError &e) {
     std::cerr << "moeplan: error: " << e.what() << "\n";
     return 2;
   }
@@ -370,6 +409,18 @@ int main(int argc, char **argv) {
                    "moeplan-run converts to the plan's dtype on load)")
       ->check(CLI::IsMember({"F32", "F16", "BF16"}));
 
+  CLI::App *importHf = app.add_subcommand(
+      "import-hf", "Describe a Hugging Face model directory (config.json of MixtralForCausalLM\n"
+                   "or LlamaForCausalLM) as a deployment description's model section.\n"
+                   "Exit status: 0 written; 1 the config names a model moeplan cannot compute\n"
+                   "exactly (each field located); 2 unusable input.");
+  std::string importDir, importBase, importOutput;
+  importHf->add_option("DIR", importDir, "model directory (config.json)")->required();
+  importHf->add_option("--base", importBase,
+                       "take name, cluster, workload, strategy, requirements and search from "
+                       "this description");
+  importHf->add_option("-o,--output", importOutput, "where to write the description (default stdout)");
+
   InspectOptions inspectOptions;
   CLI::App *inspect = addInspectCommand(app, inspectOptions);
   DiffOptions diffOptions;
@@ -396,5 +447,6 @@ int main(int argc, char **argv) {
   if (*search) return runSearch(searchCommand);
   if (*compile) return runCompile(compileFile, compileOutput, emit, compileSeqPoints, compileQuiet);
   if (*initWeights) return runInitWeights(initFile, initOutput, initSeed, initDType);
+  if (*importHf) return runImportHf(importDir, importBase, importOutput);
   return 2;
 }

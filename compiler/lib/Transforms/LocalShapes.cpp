@@ -1,5 +1,6 @@
 #include "moeplan/Compiler/LocalShapes.h"
 #include "moeplan/Analysis/Capacity.h"
+#include "moeplan/Support/CheckedMath.h"
 
 namespace moeplan {
 
@@ -26,7 +27,7 @@ LocalShapes localShapes(const DeploymentSpec &d) {
     l.expertHidden = m.expertHidden / s.expertTp;
   }
   l.denseHidden = m.denseFfnHidden / s.tp;
-  l.vocab = m.vocab / s.tp;
+  l.vocab = ceilDiv(m.vocab, s.tp);  // the last rank's rows past the vocabulary are zero padding
   return l;
 }
 

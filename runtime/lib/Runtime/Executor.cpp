@@ -1,5 +1,6 @@
 #include "moeplan/Runtime/Executor.h"
 
+#include "moeplan/Checkpoint/HfCheckpoint.h"
 #include "moeplan/Checkpoint/Safetensors.h"
 #include "moeplan/Kernels/Seeded.h"
 #include "moeplan/Plan/PlanFile.h"
@@ -256,24 +257,88 @@ private:
           throw UnusableInput("the plan has weights; give --checkpoint FILE or --random-weights SEED");
       return;
     }
-    checkpoint::SafetensorsReader reader = checkpoint::SafetensorsReader::open(options_.checkpoint);
+    // A directory is a Hugging Face model (HfCheckpoint.h); a file is moeplan's own layout.
+    std::optional<checkpoint::HfCheckpoint> hf;
+    std::optional<checkpoint::SafetensorsReader> file;
+    if (checkpoint::isDirectory(options_.checkpoint)) {
+      hf = checkpoint::HfCheckpoint::open(options_.checkpoint);
+      checkHfConfig(*hf);
+      hf->checkTensors(planWeightShapes());
+    } else {
+      file = checkpoint::SafetensorsReader::open(options_.checkpoint);
+    }
     for (int i = 0; i < program_.buffers_size(); ++i) {
       const plan::Buffer &b = program_.buffers(i);
       if (b.kind() != plan::WEIGHT) continue;
       const Block block = bufferBlock(i);
       // As the file stores it (F32, F16 or BF16), converted to the plan's dtype on upload.
-      const checkpoint::DType fileType = reader.dtypeOf(b.slice().tensor());
+      const checkpoint::DType fileType = hf ? hf->dtypeOf(b.slice().tensor(), fullShape(b))
+                                            : file->dtypeOf(b.slice().tensor());
       if (!isFloat(planDType(fileType)))
         throw UnusableInput(options_.checkpoint + ": tensor \"" + b.slice().tensor() + "\" is " +
                             checkpoint::dtypeName(fileType) + ", not a float type");
       const size_t elementBytes = checkpoint::dtypeBytes(fileType);
       std::vector<std::byte> data(size_t(block.elements()) * elementBytes), laid(data.size());
-      reader.readBlock(b.slice().tensor(), fileType, fullShape(b), block.begin, block.count,
-                       data.data());
+      if (hf)
+        hf->readBlock(b.slice().tensor(), fileType, fullShape(b), block.begin, block.count,
+                      data.data());
+      else
+        file->readBlock(b.slice().tensor(), fileType, fullShape(b), block.begin, block.count,
+                        data.data());
       blockToBuffer(block, data.data(), laid.data(), elementBytes);
       compute_.uploadConverted(compute_.arena() + b.offset(), b.dtype(), laid.data(),
                                planDType(fileType), uint64_t(block.elements()));
     }
+  }
+
+  // Every weight tensor of the whole model (all programs), by name: what a checkpoint must
+  // hold and nothing more.
+  std::map<std::string, std::vector<int64_t>> planWeightShapes() const {
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const plan::Program &program : plan_.programs())
+      for (const plan::Buffer &b : program.buffers())
+        if (b.kind() == plan::WEIGHT) shapes.emplace(b.slice().tensor(), fullShape(b));
+    return shapes;
+  }
+
+  // What shapes cannot show: the Hugging Face config's semantics must be the plan's model.
+  void checkHfConfig(const checkpoint::HfCheckpoint &hf) const {
+    const plan::Model &m = plan_.model();
+    const std::string config = hf.dir() + "/config.json";
+    auto number = [&](const std::string &key, double planned, const char *planField) {
+      if (!hf.hasConfig(key)) return;
+      const std::string text = hf.configValue(key);
+      char *end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end || std::abs(v - planned) > 1e-9 * std::abs(planned))
+        throw UnusableInput(config + ": " + key + " is " + text + ", but the plan's model." +
+                            planField + " is " + formatDouble(planned) +
+                            "; compile the plan from this model (moeplan import-hf)");
+    };
+    number("num_hidden_layers", m.layers(), "layers");
+    number("hidden_size", m.d_model(), "d_model");
+    number("num_attention_heads", m.heads(), "heads");
+    number("num_key_value_heads", m.kv_heads(), "kv_heads");
+    number("vocab_size", m.vocab(), "vocab");
+    number("rms_norm_eps", m.norm_epsilon(), "norm_epsilon");
+    number("rope_theta", m.rope_theta(), "rope_theta");
+    number("num_experts_per_tok", m.top_k(), "top_k");
+    auto flag = [&](const std::string &key, bool planned, bool absent, const char *planField) {
+      const std::string text = hf.hasConfig(key) ? hf.configValue(key) : (absent ? "true" : "false");
+      if ((text == "true") != planned)
+        throw UnusableInput(config + ": " + key + " is " + text + ", but the plan's model." +
+                            planField + " is " + (planned ? "true" : "false") +
+                            "; compile the plan from this model (moeplan import-hf)");
+    };
+    flag("tie_word_embeddings", m.tie_embeddings(), false, "tie_embeddings");
+    if (hf.architecture() == checkpoint::HfArchitecture::Qwen2Moe)
+      flag("norm_topk_prob", m.renormalize_gates(), false, "renormalize_gates");
+  }
+
+  static std::string formatDouble(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.9g", v);
+    return text;
   }
 
   // Reads or generates every INPUT buffer, keeping a copy in the buffer's dtype and layout:

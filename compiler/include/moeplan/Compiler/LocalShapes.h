@@ -26,7 +26,7 @@ struct LocalShapes {
   int64_t expertRows = 0;    // rows each local expert computes: etp x ep x capacity
   int64_t expertHidden = 0;  // expert_hidden / expert_tp
   int64_t denseHidden = 0;   // dense_ffn_hidden / tp
-  int64_t vocab = 0;         // vocab / tp
+  int64_t vocab = 0;         // ceil(vocab / tp): rows (columns of the LM head) per tp rank
 };
 
 // Requires a deployment that passed model-validate (divisibility holds).
