@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -32,8 +33,11 @@ import transformers
 from safetensors.numpy import load_file, save_file
 
 RTOL, ATOL = 1e-4, 1e-6
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
+warnings.filterwarnings("ignore", message="nn.functional.sigmoid is deprecated")
 
-# name -> (config class, config kwargs, weights dtype)
+# name -> (config class, config kwargs, weights dtype[, save_pretrained's max_shard_size])
 MODELS = {
     # GQA (4 query heads on 2 KV heads), top-2 of 8 experts, rope_theta 1e6, 4 layers.
     "mixtral-gqa-top2": ("MixtralConfig", dict(
@@ -48,6 +52,27 @@ MODELS = {
         num_attention_heads=8, num_key_value_heads=8, num_local_experts=4,
         num_experts_per_tok=1, rope_theta=1e4, rms_norm_eps=1e-6, sliding_window=None,
         tie_word_embeddings=True), torch.bfloat16),
+    # Qwen2-MoE: MoE in layers 1 and 3 (decoder_sparse_step 2), dense FFNs in 0 and 2, a
+    # gated shared expert beside top-2 of 8 experts, gates not renormalised, q/k/v biases;
+    # saved as a sharded checkpoint (model.safetensors.index.json).
+    "qwen2-moe-sparse-step": ("Qwen2MoeConfig", dict(
+        vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, num_experts=8, num_experts_per_tok=2,
+        moe_intermediate_size=32, shared_expert_intermediate_size=48, decoder_sparse_step=2,
+        norm_topk_prob=False, rope_theta=1e4, rms_norm_eps=1e-6, use_sliding_window=False,
+        tie_word_embeddings=False), torch.float32, "40KB"),
+    # Qwen2-MoE with every layer sparse, top-3 of 4 renormalised (norm_topk_prob), bf16.
+    "qwen2-moe-norm-bf16": ("Qwen2MoeConfig", dict(
+        vocab_size=96, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, num_experts=4, num_experts_per_tok=3,
+        moe_intermediate_size=32, shared_expert_intermediate_size=64, decoder_sparse_step=1,
+        norm_topk_prob=True, rope_theta=1e6, rms_norm_eps=1e-5, use_sliding_window=False,
+        tie_word_embeddings=False), torch.bfloat16),
+    # Dense Qwen2 (q/k/v biases, no o bias) with tied embeddings.
+    "qwen2-dense": ("Qwen2Config", dict(
+        vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, rope_theta=1e4, rms_norm_eps=1e-6,
+        use_sliding_window=False, tie_word_embeddings=True), torch.float32),
     # Dense Llama with multi-query attention (one KV head) and an odd vocabulary.
     "llama-mqa": ("LlamaConfig", dict(
         vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
@@ -73,7 +98,8 @@ STRATEGIES = [
 
 
 def build_model(name, work, seed):
-    cls, kwargs, dtype = MODELS[name]
+    cls, kwargs, dtype = MODELS[name][:3]
+    shard = MODELS[name][3] if len(MODELS[name]) > 3 else None
     torch.manual_seed(seed)
     config = getattr(transformers, cls)(**kwargs, attn_implementation="eager")
     model = getattr(transformers, cls.replace("Config", "ForCausalLM"))(config)
@@ -83,7 +109,11 @@ def build_model(name, work, seed):
             p.normal_(0.0, 0.15)
     model = model.to(dtype).eval()
     path = os.path.join(work, name)
-    model.save_pretrained(path, safe_serialization=True)
+    if shard:
+        model.save_pretrained(path, safe_serialization=True, max_shard_size=shard)
+        assert os.path.exists(os.path.join(path, "model.safetensors.index.json"))
+    else:
+        model.save_pretrained(path, safe_serialization=True)
     return path
 
 

@@ -44,6 +44,11 @@ class OracleError(ValueError):
 _INT_KEYS = ("layers", "d_model", "heads", "kv_heads", "head_dim", "experts", "top_k",
              "expert_hidden", "dense_ffn_hidden", "moe_every_nth", "vocab")
 _BOOL_KEYS = ("tie_embeddings", "linear_bias")
+# Biases per projection group; each defaults to linear_bias (the plan writes all three).
+_BIAS_KEYS = ("qkv_bias", "out_bias", "ffn_bias")
+# Semantics of real models this invented-model oracle does not implement (test/hf checks
+# them against Hugging Face transformers): a checkpoint using them is refused.
+_UNSUPPORTED = ("rope_theta", "renormalize_gates", "shared_expert_hidden")
 # Keys that must be present; the others default to 0 / false (proto3 JSON omits zeros).
 _REQUIRED = ("layers", "d_model", "heads", "kv_heads", "head_dim", "norm", "activation")
 _NORMS = {"LAYER_NORM": "LAYER_NORM", "RMS_NORM": "RMS_NORM", 1: "LAYER_NORM", 2: "RMS_NORM"}
@@ -83,6 +88,21 @@ def parse_config(text):
         if not isinstance(v, bool):
             raise OracleError("model config %r must be a boolean, got %r" % (key, v))
         cfg[key] = v
+    for key in _BIAS_KEYS:
+        v = get(key, cfg["linear_bias"])
+        if not isinstance(v, bool):
+            raise OracleError("model config %r must be a boolean, got %r" % (key, v))
+        cfg[key] = v
+    for key in _UNSUPPORTED:
+        if get(key, 0):
+            raise OracleError("model config %r is set: this oracle implements the invented "
+                              "model only (test/hf/hf_oracle.py checks real models)" % key)
+    layers = get("moe_layers", [])
+    if not isinstance(layers, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                               for v in layers):
+        raise OracleError("model config 'moe_layers' must be a list of layer indices, got %r"
+                          % (layers,))
+    cfg["moe_layers"] = layers
     eps = get("norm_epsilon", 0.0)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
         raise OracleError("model config 'norm_epsilon' must be a non-negative number, got %r" % eps)
@@ -112,6 +132,8 @@ def parse_config(text):
 
 
 def is_moe_layer(cfg, i):
+    if cfg.get("moe_layers"):
+        return cfg["experts"] > 0 and i in cfg["moe_layers"]
     return cfg["experts"] > 0 and cfg["moe_every_nth"] > 0 and i % cfg["moe_every_nth"] == 0
 
 
@@ -119,7 +141,7 @@ def expected_weights(cfg):
     """name -> shape of every tensor the checkpoint must hold."""
     D, H, Hkv, hd = cfg["d_model"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
     E, Hx, F, V = cfg["experts"], cfg["expert_hidden"], cfg["dense_ffn_hidden"], cfg["vocab"]
-    ln, bias, swiglu = cfg["norm"] == "LAYER_NORM", cfg["linear_bias"], cfg["activation"] == "SWIGLU"
+    ln, bias, swiglu = cfg["norm"] == "LAYER_NORM", cfg["ffn_bias"], cfg["activation"] == "SWIGLU"
     w = {}
 
     def norm(prefix):
@@ -138,9 +160,10 @@ def expected_weights(cfg):
         a = p + "attention."
         w[a + "wq"], w[a + "wk"], w[a + "wv"], w[a + "wo"] = (
             (D, H * hd), (D, Hkv * hd), (D, Hkv * hd), (H * hd, D))
-        if bias:
-            w[a + "bq"], w[a + "bk"], w[a + "bv"], w[a + "bo"] = (
-                (H * hd,), (Hkv * hd,), (Hkv * hd,), (D,))
+        if cfg["qkv_bias"]:
+            w[a + "bq"], w[a + "bk"], w[a + "bv"] = (H * hd,), (Hkv * hd,), (Hkv * hd,)
+        if cfg["out_bias"]:
+            w[a + "bo"] = (D,)
         if is_moe_layer(cfg, i):
             w[p + "router.weight"] = (D, E)
             x = p + "experts."
@@ -260,7 +283,7 @@ def attention(h, W, p, cfg):
     """Causal grouped-query self-attention; h [S, L, D] -> [S, L, D]."""
     S, L, _ = h.shape
     H, Hkv, hd = cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
-    b = (lambda n: W[p + n]) if cfg["linear_bias"] else (lambda n: None)
+    b = (lambda n: W[p + n]) if cfg["qkv_bias"] else (lambda n: None)
     q = linear(h, W[p + "wq"], b("bq")).reshape(S, L, H, hd).transpose(1, 2)      # [S,H,L,hd]
     k = linear(h, W[p + "wk"], b("bk")).reshape(S, L, Hkv, hd).transpose(1, 2)    # [S,Hkv,L,hd]
     v = linear(h, W[p + "wv"], b("bv")).reshape(S, L, Hkv, hd).transpose(1, 2)
@@ -272,7 +295,7 @@ def attention(h, W, p, cfg):
     scores = scores.masked_fill(future, float("-inf"))
     o = torch.softmax(scores, dim=-1) @ v                                          # [S,H,L,hd]
     o = o.transpose(1, 2).reshape(S, L, H * hd)
-    return linear(o, W[p + "wo"], b("bo"))
+    return linear(o, W[p + "wo"], W[p + "bo"] if cfg["out_bias"] else None)
 
 
 def expert_capacity(capacity_factor, tokens_per_group, top_k, experts):
@@ -350,7 +373,7 @@ def moe(h, W, p, cfg, micro_batches, groups, capacity_factor, capacity=None):
     dropped = int((~kept).sum())
 
     x = p + "experts."
-    bias = cfg["linear_bias"]
+    bias = cfg["ffn_bias"]
     swiglu = cfg["activation"] == "SWIGLU"
     per_choice = torch.zeros(S * L, k, D, dtype=DTYPE)                     # expert outputs
     for e in range(E):
@@ -424,7 +447,7 @@ def forward(cfg, weights, inputs, micro_batches=1, dispatch_groups=1, capacity_f
                 total += S * L * cfg["top_k"]
             else:
                 f = p + "ffn."
-                bias, swiglu = cfg["linear_bias"], cfg["activation"] == "SWIGLU"
+                bias, swiglu = cfg["ffn_bias"], cfg["activation"] == "SWIGLU"
                 y = ffn(h, W[f + "w_up"], W[f + "w_down"], W[f + "w_gate"] if swiglu else None,
                         W[f + "b_up"] if bias else None, W[f + "b_down"] if bias else None,
                         W[f + "b_gate"] if bias and swiglu else None, cfg["activation"])

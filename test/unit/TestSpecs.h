@@ -21,7 +21,7 @@ inline ModelSpec gpt3() {
   m.layers = 96, m.dModel = 12288, m.heads = 96, m.headDim = 128, m.kvHeads = 96;
   m.moeEveryNth = 0, m.denseFfnHidden = 4 * 12288;
   m.norm = desc::LAYER_NORM, m.activation = desc::GELU, m.vocab = 50257;
-  m.tieEmbeddings = true, m.linearBias = true, m.dtype = desc::FP16;
+  m.tieEmbeddings = true, m.qkvBias = m.outBias = m.ffnBias = true, m.dtype = desc::FP16;
   return m;
 }
 

@@ -410,8 +410,9 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"F32", "F16", "BF16"}));
 
   CLI::App *importHf = app.add_subcommand(
-      "import-hf", "Describe a Hugging Face model directory (config.json of MixtralForCausalLM\n"
-                   "or LlamaForCausalLM) as a deployment description's model section.\n"
+      "import-hf", "Describe a Hugging Face model directory (config.json of MixtralForCausalLM,\n"
+                   "Qwen2MoeForCausalLM, LlamaForCausalLM or Qwen2ForCausalLM) as a deployment\n"
+                   "description's model section.\n"
                    "Exit status: 0 written; 1 the config names a model moeplan cannot compute\n"
                    "exactly (each field located); 2 unusable input.");
   std::string importDir, importBase, importOutput;

@@ -6,7 +6,7 @@ namespace moeplan {
 
 int64_t ParamBreakdown::total() const {
   int64_t t = 0;
-  for (int64_t v : {attention, router, experts, denseFfn, norms, embedding, lmHead})
+  for (int64_t v : {attention, router, experts, sharedExperts, denseFfn, norms, embedding, lmHead})
     t = checkedAdd(t, v);
   return t;
 }
@@ -15,6 +15,7 @@ ParamBreakdown &ParamBreakdown::operator+=(const ParamBreakdown &o) {
   attention = checkedAdd(attention, o.attention);
   router = checkedAdd(router, o.router);
   experts = checkedAdd(experts, o.experts);
+  sharedExperts = checkedAdd(sharedExperts, o.sharedExperts);
   denseFfn = checkedAdd(denseFfn, o.denseFfn);
   norms = checkedAdd(norms, o.norms);
   embedding = checkedAdd(embedding, o.embedding);
@@ -36,8 +37,9 @@ int64_t attentionParams(const ModelSpec &m, int64_t tp) {
   int64_t kv = checkedMul(2, m.dModel, kvPerRank, m.headDim);
   int64_t o = q;
   int64_t bias = 0;
-  if (m.linearBias)  // Q/K/V biases are column-split; the row-parallel Wo bias is whole.
-    bias = checkedAdd(checkedMul(headsPerRank + 2 * kvPerRank, m.headDim), m.dModel);
+  if (m.qkvBias)  // Q/K/V biases are column-split
+    bias = checkedMul(headsPerRank + 2 * kvPerRank, m.headDim);
+  if (m.outBias) bias = checkedAdd(bias, m.dModel);  // the row-parallel Wo bias is whole
   return checkedAdd(checkedAdd(q, kv), checkedAdd(o, bias));
 }
 
@@ -46,7 +48,7 @@ int64_t ffnParams(const ModelSpec &m, int64_t hidden, int64_t split) {
   int64_t shard = ceilDiv(hidden, split);
   int64_t weights = checkedMul(m.ffnMatrices(), m.dModel, shard);
   int64_t bias = 0;
-  if (m.linearBias)  // column-parallel input biases split, row-parallel output bias whole
+  if (m.ffnBias)  // column-parallel input biases split, row-parallel output bias whole
     bias = checkedAdd(checkedMul(m.ffnMatrices() - 1, shard), m.dModel);
   return checkedAdd(weights, bias);
 }
@@ -64,6 +66,10 @@ ParamBreakdown countParams(const ModelSpec &m, const ShardDegrees &shard, int64_
       int64_t local = ceilDiv(m.experts, shard.ep);
       p.experts = checkedAdd(p.experts,
                              checkedMul(local, ffnParams(m, m.expertHidden, shard.expertTp)));
+      if (m.sharedExpertHidden)  // split over tp like the dense FFN; its gate replicated
+        p.sharedExperts = checkedAdd(p.sharedExperts,
+                                     checkedAdd(ffnParams(m, m.sharedExpertHidden, shard.tp),
+                                                m.sharedExpertGate ? m.dModel : 0));
     } else {
       p.denseFfn = checkedAdd(p.denseFfn, ffnParams(m, m.denseFfnHidden, shard.tp));
     }

@@ -169,10 +169,11 @@ std::string renderText(const CheckReport &r) {
     o << "\nParameters, derived from the dimensions: " << formatCount(double(p.total()))
       << " (" << p.total() << "), " << formatCount(double(r.activeParams))
       << " active per token\n";
-    const std::pair<const char *, int64_t> rows[] = {
+    std::vector<std::pair<const char *, int64_t>> rows = {
         {"attention", p.attention}, {"router", p.router},     {"experts", p.experts},
         {"dense FFN", p.denseFfn},  {"norms", p.norms},       {"embedding", p.embedding},
         {"LM head", p.lmHead}};
+    if (p.sharedExperts) rows.insert(rows.begin() + 3, {"shared exp", p.sharedExperts});
     for (auto [label, v] : rows) {
       char line[128];
       std::snprintf(line, sizeof line, "  %-10s %10s  %5.1f%%\n", label,
@@ -276,6 +277,7 @@ nlohmann::json toJson(const CheckReport &r) {
                        {"experts", p.experts},     {"dense_ffn", p.denseFfn},
                        {"norms", p.norms},         {"embedding", p.embedding},
                        {"lm_head", p.lmHead}};
+    if (p.sharedExperts) j["parameters"]["shared_experts"] = p.sharedExperts;
     if (d.model.declaredParams) j["parameters"]["declared"] = *d.model.declaredParams;
   }
   json stages = json::array();

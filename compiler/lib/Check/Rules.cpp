@@ -49,6 +49,7 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"strategy.experts-by-ep", S::Error, "ep divides experts"},
       {"strategy.expert-hidden-by-expert-tp", S::Error, "expert_tp divides expert_hidden"},
       {"strategy.dense-ffn-by-tp", S::Error, "tp divides dense_ffn_hidden"},
+      {"strategy.shared-expert-by-tp", S::Error, "tp divides shared_expert_hidden"},
       {"strategy.layers-by-pp", S::Error, "pp divides layers"},
       {"strategy.vocab-by-tp", S::Warning, "tp divides vocab_size (otherwise it is padded)"},
       {"strategy.ep-without-experts", S::Warning, "ep and expert_tp are 1 for a dense model"},
@@ -276,6 +277,11 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
     emit("strategy.dense-ffn-by-tp", "strategy.tp",
          "tp " + str(s.tp) + " does not divide dense_ffn_hidden " + str(m.denseFfnHidden),
          {{"tp", d(s.tp)}, {"dense_ffn_hidden", d(m.denseFfnHidden)}});
+  if (m.sharedExpertHidden % s.tp != 0)
+    emit("strategy.shared-expert-by-tp", "strategy.tp",
+         "tp " + str(s.tp) + " does not divide shared_expert_hidden " + str(m.sharedExpertHidden) +
+             " (the shared expert is split over tp like the dense FFN)",
+         {{"tp", d(s.tp)}, {"shared_expert_hidden", d(m.sharedExpertHidden)}});
   if (m.layers % s.pp != 0)
     emit("strategy.layers-by-pp", "strategy.pp",
          "pp " + str(s.pp) + " does not divide layers " + str(m.layers),

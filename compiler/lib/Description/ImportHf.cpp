@@ -4,6 +4,7 @@
 #include <google/protobuf/text_format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace moeplan {
@@ -135,18 +136,12 @@ HfImport importHf(const std::string &dir, const desc::Deployment *base) {
   out.architecture = (*archs)[0].get<std::string>();
   const bool mixtral = out.architecture == "MixtralForCausalLM";
   const bool llama = out.architecture == "LlamaForCausalLM";
-  if (out.architecture == "Qwen2ForCausalLM" || out.architecture == "Qwen2MoeForCausalLM") {
-    c.error("hf.architecture", "architectures",
-            "is \"" + out.architecture + "\", whose q/k/v projections carry biases without an "
-            "output bias" + (out.architecture == "Qwen2MoeForCausalLM" ? " and whose MoE layers "
-            "add a gated shared expert" : "") + ": moeplan does not model that yet, so it "
-            "refuses rather than describe a different model");
-    return out;
-  }
-  if (!mixtral && !llama) {
+  const bool qwen2 = out.architecture == "Qwen2ForCausalLM";
+  const bool qwenMoe = out.architecture == "Qwen2MoeForCausalLM";
+  if (!mixtral && !llama && !qwen2 && !qwenMoe) {
     c.error("hf.architecture", "architectures",
             "is \"" + out.architecture + "\", not one moeplan describes (MixtralForCausalLM, "
-            "LlamaForCausalLM)");
+            "Qwen2MoeForCausalLM, LlamaForCausalLM, Qwen2ForCausalLM)");
     return out;
   }
 
@@ -175,11 +170,17 @@ HfImport importHf(const std::string &dir, const desc::Deployment *base) {
                ": moeplan's gated FFN is SwiGLU, silu(gate) x up");
   c.mustBe("rope_scaling", c.isNullOrAbsent("rope_scaling"),
            "is set: moeplan implements plain rotary embeddings, without scaling");
-  c.mustBe("attention_bias", !c.flag("attention_bias", false),
-           "is true: moeplan does not model biases on the attention projections of this "
-           "architecture");
-  c.mustBe("mlp_bias", !c.flag("mlp_bias", false),
-           "is true: moeplan does not model biases on the FFN projections of this architecture");
+  if (qwen2 || qwenMoe) {
+    // Qwen2's q, k and v projections always carry biases; o and the FFNs do not.
+    m.set_qkv_bias(true);
+    c.mustBe("use_sliding_window", !c.flag("use_sliding_window", false),
+             "is true: moeplan's attention is fully causal, without a sliding window");
+  } else {
+    // Llama's attention_bias puts biases on q, k, v and o alike.
+    const bool bias = c.flag("attention_bias", false);
+    if (bias) m.set_qkv_bias(true), m.set_attention_out_bias(true);
+    m.set_ffn_bias(c.flag("mlp_bias", false));
+  }
   const std::string dtype = c.string("torch_dtype");
   if (dtype == "bfloat16") m.set_dtype(desc::BF16);
   else if (dtype == "float16") m.set_dtype(desc::FP16);
@@ -201,6 +202,39 @@ HfImport importHf(const std::string &dir, const desc::Deployment *base) {
       c.error("hf.config-value", "num_experts_per_tok",
               "(" + std::to_string(m.top_k()) + ") exceeds num_local_experts (" +
                   std::to_string(m.experts()) + ")");
+  } else if (qwenMoe) {
+    m.set_experts(c.count("num_experts"));
+    m.set_top_k(c.count("num_experts_per_tok"));
+    m.set_expert_hidden(c.count("moe_intermediate_size"));
+    m.set_shared_expert_hidden(c.count("shared_expert_intermediate_size"));
+    m.set_shared_expert_gate(true);  // sigmoid(shared_expert_gate(x)) scales it
+    m.set_renormalize_gates(c.flag("norm_topk_prob", false));
+    if (m.top_k() > m.experts())
+      c.error("hf.config-value", "num_experts_per_tok",
+              "(" + std::to_string(m.top_k()) + ") exceeds num_experts (" +
+                  std::to_string(m.experts()) + ")");
+    // Qwen2MoeDecoderLayer: sparse when not in mlp_only_layers and (i + 1) % step == 0.
+    const uint32_t step = c.count("decoder_sparse_step", 1);
+    std::vector<uint32_t> mlpOnly;
+    if (const Json *only = c.find("mlp_only_layers"); only && !only->is_null()) {
+      if (!only->is_array()) c.error("hf.config-value", "mlp_only_layers", "must be a list of layer indices");
+      else
+        for (const Json &v : *only) {
+          if (!v.is_number_unsigned()) c.error("hf.config-value", "mlp_only_layers", "must list layer indices, got " + v.dump());
+          else mlpOnly.push_back(v.get<uint32_t>());
+        }
+    }
+    desc::LayerList list;
+    for (uint32_t i = 0; step && i < m.layers(); ++i)
+      if ((i + 1) % step == 0 && std::find(mlpOnly.begin(), mlpOnly.end(), i) == mlpOnly.end())
+        list.add_layers(i);
+    if (list.layers_size() == int(m.layers())) m.mutable_moe_layers()->set_all(true);
+    else if (list.layers_size() == 0) m.mutable_moe_layers()->set_none(true);
+    else *m.mutable_moe_layers()->mutable_list() = list;
+    if (list.layers_size() < int(m.layers())) m.set_dense_ffn_hidden(c.count("intermediate_size"));
+    if (list.layers_size() == 0) m.clear_experts(), m.clear_top_k(), m.clear_expert_hidden(),
+                                 m.clear_shared_expert_hidden(), m.clear_shared_expert_gate(),
+                                 m.clear_renormalize_gates();
   } else {
     m.set_dense_ffn_hidden(c.count("intermediate_size"));
     m.mutable_moe_layers()->set_none(true);

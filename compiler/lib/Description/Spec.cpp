@@ -1,8 +1,8 @@
 #include "moeplan/Description/Spec.h"
 
-#include <numeric>
-
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -18,7 +18,14 @@ const char *axisName(Axis a) {
   return "?";
 }
 
+bool ModelSpec::isMoeLayer(int64_t layer) const {
+  if (!moeLayerList.empty())
+    return std::binary_search(moeLayerList.begin(), moeLayerList.end(), layer);
+  return moeEveryNth > 0 && layer % moeEveryNth == 0;
+}
+
 int64_t ModelSpec::moeLayerCount() const {
+  if (!moeLayerList.empty()) return int64_t(moeLayerList.size());
   if (moeEveryNth <= 0) return 0;
   return (layers + moeEveryNth - 1) / moeEveryNth;  // layers 0, n, 2n, ... below `layers`
 }
@@ -205,6 +212,26 @@ void resolveModel(const desc::Model &m, ModelSpec &s, FieldChecker &c) {
     s.moeEveryNth = c.count(true, m.moe_layers().every_nth(), "model.moe_layers.every_nth",
                             L::kLayers);
     break;
+  case desc::MoeLayers::kList: {
+    const auto &layers = m.moe_layers().list().layers();
+    if (layers.empty())
+      c.report("field.value", "model.moe_layers.list",
+               "lists no layer; use `none: true` for a dense model");
+    for (int i = 0; i < layers.size(); ++i) {
+      const std::string path = "model.moe_layers.list.layers[" + std::to_string(i) + "]";
+      if (s.layers > 0 && int64_t(layers[i]) >= s.layers)
+        c.report("field.range", path, "is layer " + std::to_string(layers[i]) +
+                                          ", but the model has layers 0.." +
+                                          std::to_string(s.layers - 1));
+      else if (i > 0 && layers[i] <= layers[i - 1])
+        c.report("field.value", path, "is " + std::to_string(layers[i]) +
+                                          ": list the layers once each, ascending");
+      else
+        s.moeLayerList.push_back(layers[i]);
+    }
+    if (s.moeLayerList.empty()) s.moeEveryNth = 0;  // nothing usable: no MoE layer
+    break;
+  }
   }
   if (m.moe_layers().pattern_case() == desc::MoeLayers::kAll && !m.moe_layers().all())
     c.report("field.value", "model.moe_layers.all",
@@ -213,8 +240,9 @@ void resolveModel(const desc::Model &m, ModelSpec &s, FieldChecker &c) {
     c.report("field.value", "model.moe_layers.none",
              "must be true when written; use `all: true` for an all-MoE model");
 
-  bool hasMoe = s.moeEveryNth > 0;
-  bool hasDense = s.moeEveryNth != 1;
+  bool hasMoe = !s.moeLayerList.empty() || s.moeEveryNth > 0;
+  bool hasDense = s.moeLayerList.empty() ? s.moeEveryNth != 1
+                                         : int64_t(s.moeLayerList.size()) < s.layers;
   // Expert fields are required exactly when some layer is MoE; a dense model may omit them.
   const std::string moeWhy = " because the model has MoE layers";
   auto expertField = [&](bool has, uint32_t v, const std::string &path, int64_t limit) {
@@ -242,7 +270,22 @@ void resolveModel(const desc::Model &m, ModelSpec &s, FieldChecker &c) {
   if (m.has_vocab_size())
     s.vocab = c.count(true, m.vocab_size(), "model.vocab_size", L::kVocab);
   s.tieEmbeddings = m.tie_embeddings();
-  s.linearBias = m.linear_bias();
+  // linear_bias is the default of every group.
+  s.qkvBias = m.has_qkv_bias() ? m.qkv_bias() : m.linear_bias();
+  s.outBias = m.has_attention_out_bias() ? m.attention_out_bias() : m.linear_bias();
+  s.ffnBias = m.has_ffn_bias() ? m.ffn_bias() : m.linear_bias();
+  if (m.has_shared_expert_hidden()) {
+    if (!hasMoe)
+      c.report("field.value", "model.shared_expert_hidden",
+               "is given, but the model has no MoE layer to hold a shared expert");
+    else
+      s.sharedExpertHidden =
+          c.count(true, m.shared_expert_hidden(), "model.shared_expert_hidden", L::kHidden);
+  }
+  s.sharedExpertGate = m.shared_expert_gate();
+  if (s.sharedExpertGate && !m.has_shared_expert_hidden())
+    c.report("field.value", "model.shared_expert_gate",
+             "needs model.shared_expert_hidden (no shared expert to gate)");
   if (m.has_tie_embeddings() && m.tie_embeddings() && !m.has_vocab_size())
     c.report("field.value", "model.tie_embeddings", "needs model.vocab_size (no embedding)");
   if (m.has_declared_params())

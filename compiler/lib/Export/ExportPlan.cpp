@@ -54,7 +54,12 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   pm->set_activation(m.activation == desc::SWIGLU ? plan::SWIGLU : plan::GELU);
   pm->set_vocab(m.vocab);
   pm->set_tie_embeddings(m.tieEmbeddings);
-  pm->set_linear_bias(m.linearBias);
+  pm->set_qkv_bias(m.qkvBias);
+  pm->set_out_bias(m.outBias);
+  pm->set_ffn_bias(m.ffnBias);
+  for (int64_t layer : m.moeLayerList) pm->add_moe_layers(uint32_t(layer));
+  pm->set_shared_expert_hidden(uint32_t(m.sharedExpertHidden));
+  pm->set_shared_expert_gate(m.sharedExpertGate);
   pm->set_dtype(dtypeOf(m.dtype));
   pm->set_norm_epsilon(m.normEpsilon);
   pm->set_rope_theta(m.ropeTheta);

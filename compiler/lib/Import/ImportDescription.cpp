@@ -110,6 +110,16 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
                               b.getI64IntegerAttr(m.expertHidden), b.getStringAttr(p + ".experts")), i)->getResult(0);
       f = layerAttr(b.create<model::ExpertCombineOp>(el, hidden, y, router.getIndices(),
                                                      dispatch.getSlots(), router.getGates()), i)->getResult(0);
+      if (m.sharedExpertHidden) {
+        // Every token also passes through the shared expert; its output joins the routed.
+        Location sl = fieldLoc(ctx, locs, "model.shared_expert_hidden");
+        Value se = layerAttr(b.create<model::DenseFfnOp>(sl, act, n2, b.getI64IntegerAttr(m.sharedExpertHidden),
+                                                         b.getStringAttr(p + ".shared_expert")), i)->getResult(0);
+        if (m.sharedExpertGate)
+          se = layerAttr(b.create<model::SharedExpertGateOp>(fieldLoc(ctx, locs, "model.shared_expert_gate"), n2, se,
+                                                             b.getStringAttr(p + ".shared_expert_gate")), i)->getResult(0);
+        f = layerAttr(b.create<model::AddOp>(sl, f, se), i)->getResult(0);
+      }
     } else {
       f = layerAttr(b.create<model::DenseFfnOp>(fieldLoc(ctx, locs, "model.dense_ffn_hidden"), act, n2,
                                                 b.getI64IntegerAttr(m.denseFfnHidden),

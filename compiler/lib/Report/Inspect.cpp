@@ -64,6 +64,7 @@ std::vector<std::pair<const char *, int64_t>> kernelDims(const plan::Kernel &k) 
   case plan::ADD: return {{"n", k.n()}};
   case plan::TRANSPOSE: return {{"m", k.m()}, {"n", k.n()}, {"inner", k.inner()}};
   case plan::BIAS_ADD: return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()}};
+  case plan::SIGMOID_GATE: return {{"m", k.m()}, {"n", k.n()}};
   case plan::ROPE:
     return {{"m", k.m()}, {"heads", k.heads()}, {"head_dim", k.head_dim()},
             {"sequences", k.sequences()}, {"first_position", k.first_position()}};

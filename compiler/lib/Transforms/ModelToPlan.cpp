@@ -127,9 +127,11 @@ private:
     kernel(KernelKind::gemm, suffix, {a, w}, {c}, {{"m", m}, {"n", n}, {"k", k}});
     return c;
   }
-  Value biasAdd(StringRef suffix, Value x, const std::string &bias, ArrayRef<int64_t> full,
-                ArrayRef<Split> splits, int64_t groups, int64_t m, int64_t n) {
-    if (!m_.linearBias) return x;
+  // Adds bias `bias` when the model's projection group has biases (`enabled`).
+  Value biasAdd(bool enabled, StringRef suffix, Value x, const std::string &bias,
+                ArrayRef<int64_t> full, ArrayRef<Split> splits, int64_t groups, int64_t m,
+                int64_t n) {
+    if (!enabled) return x;
     Value bb = weight(bias, full, splits);
     kernel(KernelKind::bias_add, suffix.str() + ".bias", {x, bb}, {x},
            {{"groups", groups}, {"m", m}, {"n", n}});
@@ -303,6 +305,18 @@ LogicalResult StageLowering::lower(Operation *op) {
     bind(f.getResult(), lowerDenseFfn(f, in0));
     return success();
   }
+  if (auto g = dyn_cast<model::SharedExpertGateOp>(op)) {
+    setLayer(layer, g.getWeightPrefix().str());
+    int64_t rows = cast<RankedTensorType>(g.getType()).getDimSize(0);
+    Value w = weight(prefix_ + ".weight", {D, 1}, {});
+    Value logit = buffer(BufferKind::workspace, prefix_ + ".logits", {rows, 1}, et_);
+    kernel(KernelKind::gemm, "logits", {in0, w}, {logit}, {{"m", rows}, {"n", 1}, {"k", D}});
+    Value y = activation("out", {rows, D});
+    kernel(KernelKind::sigmoid_gate, "scale", {lookup(g.getValue()), logit}, {y},
+           {{"m", rows}, {"n", D}});
+    bind(g.getResult(), y);
+    return success();
+  }
   if (auto h = dyn_cast<model::LmHeadOp>(op)) {
     setLayer(-1, "lm_head");
     Value logits = activation("logits", {T, l_.vocab});
@@ -329,7 +343,7 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   Value wk = weight(p + ".wk", {D, m_.kvHeads * hd}, {kvSplit});
   Value wv = weight(p + ".wv", {D, m_.kvHeads * hd}, {kvSplit});
   Value qb = gemm("q", x, wq, T, D, q);
-  biasAdd("q", qb, p + ".bq", {m_.heads * hd}, {{0, "tp", s_.tp}}, 1, T, q);
+  biasAdd(m_.qkvBias, "q", qb, p + ".bq", {m_.heads * hd}, {{0, "tp", s_.tp}}, 1, T, q);
   bool decode = d_.workload.phase == desc::DECODE;
   // Prefill keeps every key and value as the KV cache of later decode steps.
   auto cacheSlice = [&](const char *which, int64_t len) {
@@ -340,8 +354,8 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
                     : gemm("k", x, wk, T, D, kv, BufferKind::kv_cache, cacheSlice("k", l_.queryLen));
   Value vb = decode ? gemm("v", x, wv, T, D, kv)
                     : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
-  biasAdd("k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
-  biasAdd("v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
+  biasAdd(m_.qkvBias, "k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
+  biasAdd(m_.qkvBias, "v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   if (FloatAttr theta = a.getRopeThetaAttr()) {
     // Rows are position-major, so row r is at position first + r / sequences; a decode
     // step's one new token sits after the kv_len cached ones. Rotated in place: the cache
@@ -369,31 +383,33 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
           {"kv_heads", l_.kvHeads}, {"head_dim", hd}});
   Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
   Value out = gemm("o", o, wo, T, q, D);
-  if (m_.linearBias)
+  if (m_.outBias)
     biasAfterSum(out, s_.tp, [this, bias = p + ".bo", D](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
-      return biasAdd("o", reduced, bias, {D}, {}, 1, rows, D);
+      return biasAdd(true, "o", reduced, bias, {D}, {}, 1, rows, D);
     });
   return out;
 }
 
+// The dense FFN of a layer, or a MoE layer's shared expert: the op's hidden is the rank's
+// share (model-shard split it over tp).
 Value StageLowering::lowerDenseFfn(model::DenseFfnOp f, Value x) {
-  const int64_t D = m_.dModel, T = l_.tokens, F = l_.denseHidden;
+  const int64_t D = m_.dModel, T = l_.tokens, F = f.getHidden(), full = F * s_.tp;
   std::string p = f.getWeightPrefix().str();
   Split col{1, "tp", s_.tp};
-  Value up = gemm("up", x, weight(p + ".w_up", {D, m_.denseFfnHidden}, {col}), T, D, F);
-  biasAdd("up", up, p + ".b_up", {m_.denseFfnHidden}, {{0, "tp", s_.tp}}, 1, T, F);
+  Value up = gemm("up", x, weight(p + ".w_up", {D, full}, {col}), T, D, F);
+  biasAdd(m_.ffnBias, "up", up, p + ".b_up", {full}, {{0, "tp", s_.tp}}, 1, T, F);
   Value gate;
   if (f.getActivation() == model::Activation::swiglu) {
-    gate = gemm("gate", x, weight(p + ".w_gate", {D, m_.denseFfnHidden}, {col}), T, D, F);
-    biasAdd("gate", gate, p + ".b_gate", {m_.denseFfnHidden}, {{0, "tp", s_.tp}}, 1, T, F);
+    gate = gemm("gate", x, weight(p + ".w_gate", {D, full}, {col}), T, D, F);
+    biasAdd(m_.ffnBias, "gate", gate, p + ".b_gate", {full}, {{0, "tp", s_.tp}}, 1, T, F);
   }
   Value h = activationFn("act", f.getActivation(), gate, up, T, F, {T, F});
-  Value out = gemm("down", h, weight(p + ".w_down", {m_.denseFfnHidden, D}, {{0, "tp", s_.tp}}), T, F, D);
-  if (m_.linearBias)
+  Value out = gemm("down", h, weight(p + ".w_down", {full, D}, {{0, "tp", s_.tp}}), T, F, D);
+  if (m_.ffnBias)
     biasAfterSum(out, s_.tp, [this, bias = p + ".b_down", D](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(0);
-      return biasAdd("down", reduced, bias, {D}, {}, 1, rows, D);
+      return biasAdd(true, "down", reduced, bias, {D}, {}, 1, rows, D);
     });
   return out;
 }
@@ -407,24 +423,24 @@ Value StageLowering::lowerExpertFfn(model::ExpertFfnOp f, Value x) {
   Value up = activation("up", {El, M, H});
   kernel(KernelKind::grouped_gemm, "up", {x, weight(p + ".w_up", {E, D, m_.expertHidden}, {byExpert, col})},
          {up}, {{"groups", El}, {"m", M}, {"n", H}, {"k", D}});
-  biasAdd("up", up, p + ".b_up", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
+  biasAdd(m_.ffnBias, "up", up, p + ".b_up", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
   Value gate;
   if (f.getActivation() == model::Activation::swiglu) {
     gate = activation("gate", {El, M, H});
     kernel(KernelKind::grouped_gemm, "gate",
            {x, weight(p + ".w_gate", {E, D, m_.expertHidden}, {byExpert, col})}, {gate},
            {{"groups", El}, {"m", M}, {"n", H}, {"k", D}});
-    biasAdd("gate", gate, p + ".b_gate", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
+    biasAdd(m_.ffnBias, "gate", gate, p + ".b_gate", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
   }
   Value h = activationFn("act", f.getActivation(), gate, up, El * M, H, {El, M, H});
   Value out = activation("down", {El, M, D});
   kernel(KernelKind::grouped_gemm, "down",
          {h, weight(p + ".w_down", {E, m_.expertHidden, D}, {byExpert, row})}, {out},
          {{"groups", El}, {"m", M}, {"n", D}, {"k", H}});
-  if (m_.linearBias)
+  if (m_.ffnBias)
     biasAfterSum(out, s_.expertTp, [this, bias = p + ".b_down", D, El, E, byExpert](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(1);
-      return biasAdd("down", reduced, bias, {E, D}, {byExpert}, El, rows, D);
+      return biasAdd(true, "down", reduced, bias, {E, D}, {byExpert}, El, rows, D);
     });
   return out;
 }

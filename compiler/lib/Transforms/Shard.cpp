@@ -152,10 +152,16 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
                                               map.lookup(c.getSlots()), map.lookup(c.getGates())));
       } else if (auto f = dyn_cast<model::DenseFfnOp>(op)) {
         Value x = gatherTp(loc, in0, layer);
+        // Column- then row-parallel: the hidden (dense FFN's or a shared expert's) over tp.
         Value y = b.create<model::DenseFfnOp>(loc, f.getActivationAttr(), x,
-                                              b.getI64IntegerAttr(l.denseHidden), f.getWeightPrefixAttr());
+                                              b.getI64IntegerAttr(f.getHidden() / s.tp),
+                                              f.getWeightPrefixAttr());
         y.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
         map.map(f.getResult(), scatterTp(loc, y, layer));
+      } else if (auto g = dyn_cast<model::SharedExpertGateOp>(op)) {
+        // Token-local: each rank gates its own tokens' rows; the weight is replicated.
+        keep(b.create<model::SharedExpertGateOp>(loc, in0, map.lookup(g.getValue()),
+                                                 g.getWeightPrefixAttr()));
       } else if (auto h = dyn_cast<model::LmHeadOp>(op)) {
         Value x = gatherTp(loc, in0, layer);
         keep(b.create<model::LmHeadOp>(loc, outT, x, b.getI64IntegerAttr(l.vocab), h.getWeightPrefixAttr()));

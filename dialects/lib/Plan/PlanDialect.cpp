@@ -169,6 +169,11 @@ LogicalResult KernelOp::verify() {
     if (failed(arity({1}, 1))) return failure();
     return success(succeeded(sized(getInputs()[0], m * n * dim("inner"), "input")) &&
                    succeeded(sized(getOutputs()[0], m * n * dim("inner"), "output")));
+  case KernelKind::sigmoid_gate:
+    if (failed(arity({2}, 1))) return failure();
+    return success(succeeded(sized(getInputs()[0], m * n, "input")) &&
+                   succeeded(sized(getInputs()[1], m, "gate")) &&
+                   succeeded(sized(getOutputs()[0], m * n, "output")));
   case KernelKind::rope: {
     if (failed(arity({1}, 1))) return failure();
     if (dim("head_dim") % 2 || dim("sequences") < 1 || m % dim("sequences"))

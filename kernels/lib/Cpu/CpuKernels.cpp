@@ -147,6 +147,13 @@ void router(const float *logits, int32_t *indices, float *gates, int64_t tokens,
                gates + t * topK);
 }
 
+void sigmoidGate(const float *x, const float *gate, float *y, int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float s = sigmoid(gate[i]);
+    for (int64_t j = 0; j < n; ++j) y[i * n + j] = s * x[i * n + j];
+  }
+}
+
 void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
           int64_t sequences, int64_t firstPosition, double theta) {
   for (int64_t r = 0; r < m; ++r)

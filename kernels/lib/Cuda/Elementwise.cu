@@ -115,6 +115,12 @@ __global__ void transposeKernel(const T *x, T *y, int64_t m, int64_t n, int64_t 
   }
 }
 
+template <typename T>
+__global__ void sigmoidGateKernel(const T *x, const T *gate, T *y, int64_t m, int64_t n) {
+  for (int64_t i = firstIndex(); i < m * n; i += gridStride())
+    y[i] = fromFloat<T>(sigmoid(toFloat(gate[i / n])) * toFloat(x[i]));
+}
+
 // A thread per (row, head, pair): each pair is read and written by one thread, so y may be x.
 template <typename T>
 __global__ void ropeKernel(const T *x, T *y, int64_t m, int64_t heads, int64_t headDim,
@@ -253,6 +259,19 @@ void biasAdd(DType dtype, const void *x, const void *bias, void *y, int64_t grou
     biasAddKernel<T><<<gridFor(groups * m * n), kThreads, 0, stream>>>(
         static_cast<const T *>(x), static_cast<const T *>(bias), static_cast<T *>(y), groups, m,
         n);
+  });
+  checkLaunch(kernel);
+}
+
+void sigmoidGate(DType dtype, const void *x, const void *gate, void *y, int64_t m, int64_t n,
+                 cudaStream_t stream) {
+  const char *kernel = "sigmoidGate";
+  checkNonNegative(kernel, "m", m), checkNonNegative(kernel, "n", n);
+  if (m == 0 || n == 0) return;
+  withType(dtype, kernel, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    sigmoidGateKernel<T><<<gridFor(m * n), kThreads, 0, stream>>>(
+        static_cast<const T *>(x), static_cast<const T *>(gate), static_cast<T *>(y), m, n);
   });
   checkLaunch(kernel);
 }

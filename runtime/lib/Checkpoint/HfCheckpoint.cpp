@@ -129,6 +129,12 @@ HfTensorMap hfTensorMap(HfArchitecture arch, const std::string &name,
                             std::to_string(e) + "." + it->second + ".weight");
     return map;
   }
+  if (qwenMoe && rest == "shared_expert_gate.weight") return linear(p + "mlp.shared_expert_gate.weight");
+  if (qwenMoe && rest.rfind("shared_expert.", 0) == 0) {
+    auto it = projection.find(rest.substr(std::strlen("shared_expert.")));
+    if (it == projection.end()) return unmapped();
+    return linear(p + "mlp.shared_expert." + it->second + ".weight");
+  }
   if (rest.rfind("ffn.", 0) == 0 && !mixtral) {
     auto it = projection.find(rest.substr(std::strlen("ffn.")));
     if (it == projection.end()) return unmapped();

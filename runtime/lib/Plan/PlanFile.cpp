@@ -179,6 +179,12 @@ private:
     atMost("model.expert_hidden", m.expert_hidden(), L::kHidden);
     atMost("model.dense_ffn_hidden", m.dense_ffn_hidden(), L::kHidden);
     atMost("model.moe_every_nth", m.moe_every_nth(), L::kLayers);
+    for (int i = 0; i < m.moe_layers_size(); ++i)
+      if (m.moe_layers(i) >= m.layers() || (i > 0 && m.moe_layers(i) <= m.moe_layers(i - 1)))
+        error("model.moe_layers[" + str(i) + "]",
+              "is " + str(m.moe_layers(i)) + ": MoE layers are listed once each, ascending, below " +
+                  str(m.layers()));
+    atMost("model.shared_expert_hidden", m.shared_expert_hidden(), L::kElements);
     atMost("model.vocab", m.vocab(), L::kVocab);
     if (m.experts() > 0 && (m.top_k() == 0 || m.top_k() > m.experts()))
       error("model.top_k",
@@ -996,6 +1002,10 @@ private:
     case plan::BIAS_ADD:
       in = {{"x", elems({k.groups(), k.m(), k.n()})}, {"bias", elems({k.groups(), k.n()})}};
       out = {{"y", elems({k.groups(), k.m(), k.n()})}};
+      break;
+    case plan::SIGMOID_GATE:
+      in = {{"x", elems({k.m(), k.n()})}, {"gate", elems({k.m()})}};
+      out = {{"y", elems({k.m(), k.n()})}};
       break;
     case plan::ROPE:
       if (!(k.rope_theta() > 0) || !std::isfinite(k.rope_theta()) ||

@@ -334,6 +334,9 @@ void CpuBackend::runKernel(const KernelCall &call) {
   case plan::TRANSPOSE:
     transpose(f32(in[0]), f32(out[0]), k.m(), k.n(), k.inner());
     return;
+  case plan::SIGMOID_GATE:
+    sigmoidGate(f32(in[0]), f32(in[1]), f32(out[0]), k.m(), k.n());
+    return;
   case plan::ROPE:
     rope(f32(in[0]), f32(out[0]), k.m(), k.heads(), k.head_dim(), k.sequences(),
          k.first_position(), k.rope_theta());

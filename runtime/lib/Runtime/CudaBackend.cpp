@@ -385,6 +385,9 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
   case plan::TRANSPOSE:
     kc::transpose(t, in[0], out[0], k.m(), k.n(), k.inner(), s);
     return;
+  case plan::SIGMOID_GATE:
+    kc::sigmoidGate(t, in[0], in[1], out[0], k.m(), k.n(), s);
+    return;
   case plan::ROPE:
     kc::rope(t, in[0], out[0], k.m(), k.heads(), k.head_dim(), k.sequences(), k.first_position(),
              k.rope_theta(), s);

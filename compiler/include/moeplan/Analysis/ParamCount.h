@@ -8,16 +8,17 @@
 namespace moeplan {
 
 // Parameters by kind. Counting conventions:
-// - attention: Wq d x (heads hd), Wk and Wv d x (kv_heads hd), Wo (heads hd) x d, plus biases
-//   when linear_bias;
+// - attention: Wq d x (heads hd), Wk and Wv d x (kv_heads hd), Wo (heads hd) x d, plus the
+//   q/k/v biases when qkv_bias and Wo's when attention_out_bias;
 // - router: d x experts per MoE layer, no bias;
-// - experts / dense_ffn: ffnMatrices() matrices of d x hidden (plus biases);
+// - experts / dense_ffn: ffnMatrices() matrices of d x hidden (plus biases when ffn_bias);
+// - shared experts: one such FFN of shared_expert_hidden per MoE layer, plus its gate's d;
 // - norms: two per layer (before attention and before the FFN) and a final norm;
 //   LayerNorm holds 2 d, RMSNorm d;
 // - embedding: vocab x d; lm_head: vocab x d unless tied to the embedding.
 struct ParamBreakdown {
-  int64_t attention = 0, router = 0, experts = 0, denseFfn = 0, norms = 0, embedding = 0,
-          lmHead = 0;
+  int64_t attention = 0, router = 0, experts = 0, sharedExperts = 0, denseFfn = 0, norms = 0,
+          embedding = 0, lmHead = 0;
   int64_t total() const;
   ParamBreakdown &operator+=(const ParamBreakdown &o);
 };

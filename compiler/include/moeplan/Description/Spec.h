@@ -18,22 +18,24 @@ const char *axisName(Axis a);
 struct ModelSpec {
   int64_t layers = 0, dModel = 0, heads = 0, headDim = 0, kvHeads = 0;
   int64_t experts = 0, topK = 0, expertHidden = 0, denseFfnHidden = 0;
-  // Layer i is MoE when moeEveryNth > 0 and i % moeEveryNth == 0; 0 means no MoE layer.
+  // Layer i is MoE when it is in moeLayerList (ascending; used when not empty), otherwise
+  // when moeEveryNth > 0 and i % moeEveryNth == 0; moeEveryNth 0 means no MoE layer.
   int64_t moeEveryNth = 1;
+  std::vector<int64_t> moeLayerList;
   desc::Norm norm = desc::LAYER_NORM;
   desc::Activation activation = desc::GELU;
   int64_t vocab = 0;  // 0: no embedding, no LM head
   bool tieEmbeddings = false;
-  bool linearBias = false;
+  bool qkvBias = false, outBias = false, ffnBias = false;  // biases per projection group
+  int64_t sharedExpertHidden = 0;  // 0: no shared expert in the MoE layers
+  bool sharedExpertGate = false;   // sigmoid(x . w) scales the shared expert's output
   double normEpsilon = 1e-5;
   double ropeTheta = 0;  // 0: no rotary position embedding
   bool renormalizeGates = false;
   desc::DType dtype = desc::FP16;
   std::optional<double> declaredParams;
 
-  bool isMoeLayer(int64_t layer) const {
-    return moeEveryNth > 0 && layer % moeEveryNth == 0;
-  }
+  bool isMoeLayer(int64_t layer) const;
   int64_t moeLayerCount() const;
   int64_t denseLayerCount() const { return layers - moeLayerCount(); }
   int64_t bytesPerParam() const;

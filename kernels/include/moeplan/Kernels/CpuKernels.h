@@ -53,6 +53,9 @@ void attentionDecode(const float *q, const float *k, const float *v, const float
 void router(const float *logits, int32_t *indices, float *gates, int64_t tokens,
             int64_t experts, int64_t topK, bool renormalize = false);
 
+// y[i, :] = sigmoid(gate[i]) x[i, :] for x[m, n] (y may be x).
+void sigmoidGate(const float *x, const float *gate, float *y, int64_t m, int64_t n);
+
 // Rotary position embedding of x[m, heads, headDim] into y (may be x): row r is at position
 // firstPosition + r / sequences (position-major rows); ropePair per pair.
 void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,

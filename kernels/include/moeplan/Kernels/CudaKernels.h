@@ -55,6 +55,9 @@ void transpose(DType dtype, const void *x, void *y, int64_t m, int64_t n, int64_
 // y[g, i, :] = x[g, i, :] + bias[g, :] (y may alias x).
 void biasAdd(DType dtype, const void *x, const void *bias, void *y, int64_t groups, int64_t m,
              int64_t n, cudaStream_t stream);
+// y[i, :] = sigmoid(gate[i]) x[i, :], as kernels::sigmoidGate; y may alias x.
+void sigmoidGate(DType dtype, const void *x, const void *gate, void *y, int64_t m, int64_t n,
+                 cudaStream_t stream);
 // Rotary position embedding, as kernels::rope (CpuKernels.h); y may alias x.
 void rope(DType dtype, const void *x, void *y, int64_t m, int64_t heads, int64_t headDim,
           int64_t sequences, int64_t firstPosition, double theta, cudaStream_t stream);

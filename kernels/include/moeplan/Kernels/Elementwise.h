@@ -23,6 +23,9 @@ MOEPLAN_HOST_DEVICE inline float gelu(float x) {
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
 }
 
+// The logistic function; SIGMOID_GATE scales a row by sigmoid(its gate logit).
+MOEPLAN_HOST_DEVICE inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
 // SiLU (swish): x sigmoid(x); SwiGLU(gate, up) = silu(gate) up.
 MOEPLAN_HOST_DEVICE inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 MOEPLAN_HOST_DEVICE inline float swiglu(float gate, float up) { return silu(gate) * up; }

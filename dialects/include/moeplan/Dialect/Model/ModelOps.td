@@ -110,6 +110,17 @@ def Model_DenseFfnOp : Model_Op<"dense_ffn", [SameOperandsAndResultType]> {
   let assemblyFormat = "$activation $input attr-dict `:` type($input)";
 }
 
+def Model_SharedExpertGateOp : Model_Op<"shared_expert_gate", [SameOperandsAndResultType]> {
+  let summary = "a shared expert's output scaled per token by sigmoid(input . w)";
+  let description = [{
+    Qwen2-MoE's shared_expert_gate: w is a [d_model, 1] weight; each token's row of `value`
+    (the shared expert's output) is multiplied by sigmoid of its input row times w.
+  }];
+  let arguments = (ins Model_Hidden:$input, Model_Hidden:$value, StrAttr:$weight_prefix);
+  let results = (outs Model_Hidden:$result);
+  let assemblyFormat = "$input `,` $value attr-dict `:` type($result)";
+}
+
 def Model_AddOp : Model_Op<"add", [SameOperandsAndResultType, Commutative]> {
   let summary = "residual addition";
   let arguments = (ins Model_Hidden:$lhs, Model_Hidden:$rhs);

@@ -29,7 +29,8 @@ def Plan_KernelKind : I32EnumAttr<"KernelKind", "kernel", [
     I32EnumAttrCase<"router", 6>, I32EnumAttrCase<"dispatch", 7>,
     I32EnumAttrCase<"grouped_gemm", 8>, I32EnumAttrCase<"combine", 9>,
     I32EnumAttrCase<"add", 10>, I32EnumAttrCase<"transpose", 11>,
-    I32EnumAttrCase<"bias_add", 12>, I32EnumAttrCase<"rope", 13>]> {
+    I32EnumAttrCase<"bias_add", 12>, I32EnumAttrCase<"rope", 13>,
+    I32EnumAttrCase<"sigmoid_gate", 14>]> {
   let cppNamespace = "::moeplan::planir";
   let genSpecializedAttr = 0;
 }
