@@ -111,6 +111,8 @@ HfImport importHf(const std::string &dir, const desc::Deployment *base) {
   std::string readError;
   std::optional<std::string> text = readFile(path, readError);
   if (!text) {
+    // readFile's message starts with the path, which the location already names.
+    if (readError.rfind(path + ": ", 0) == 0) readError = readError.substr(path.size() + 2);
     out.errors.push_back({"hf.config-load", Severity::Error, readError, "", {}, {path, 0, 0}});
     return out;
   }
@@ -240,8 +242,8 @@ HfImport importHf(const std::string &dir, const desc::Deployment *base) {
     m.mutable_moe_layers()->set_none(true);
   }
   if (!d.has_name()) {
-    size_t slash = dir.find_last_not_of('/');
-    std::string trimmed = dir.substr(0, slash == std::string::npos ? 0 : slash + 1);
+    std::string trimmed = dir;
+    while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
     d.set_name(trimmed.substr(trimmed.find_last_of('/') + 1));
   }
   if (out.errors.empty()) out.deployment = std::move(d);
@@ -253,10 +255,16 @@ std::string formatImportedDescription(const HfImport &imported, const std::strin
   std::string text;
   google::protobuf::TextFormat::Printer printer;
   printer.PrintToString(*imported.deployment, &text);
-  std::string header = "# The model section is " + imported.architecture + " from " + dir +
+  // Names without their directories, so that the text does not depend on where it was made.
+  auto last = [](std::string path) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    size_t slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+  };
+  std::string header = "# The model section is " + imported.architecture + " from " + last(dir) +
                        "/config.json (moeplan import-hf)";
   header += baseFile.empty() ? "; add a cluster, workload and strategy, or import with --base.\n"
-                             : ";\n# the rest is " + baseFile + "'s.\n";
+                             : ";\n# the rest is " + last(baseFile) + "'s.\n";
   return header + text;
 }
 

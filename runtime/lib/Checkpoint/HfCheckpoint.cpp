@@ -136,9 +136,13 @@ HfTensorMap hfTensorMap(HfArchitecture arch, const std::string &name,
     return linear(p + "mlp.shared_expert." + it->second + ".weight");
   }
   if (rest.rfind("ffn.", 0) == 0 && !mixtral) {
-    auto it = projection.find(rest.substr(std::strlen("ffn.")));
-    if (it == projection.end()) return unmapped();
-    return linear(p + "mlp." + it->second + ".weight");
+    static const std::map<std::string, std::string> bias = {
+        {"b_gate", "gate_proj"}, {"b_up", "up_proj"}, {"b_down", "down_proj"}};
+    const std::string w = rest.substr(std::strlen("ffn."));
+    if (auto it = projection.find(w); it != projection.end())
+      return linear(p + "mlp." + it->second + ".weight");
+    if (auto it = bias.find(w); it != bias.end()) return plain(p + "mlp." + it->second + ".bias");
+    return unmapped();
   }
   return unmapped();
 }

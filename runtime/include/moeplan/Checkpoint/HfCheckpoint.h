@@ -15,6 +15,7 @@
 //                                   Mixtral: block_sparse_moe.experts.e.w1 / w3 / w2;
 //                                   Qwen2-MoE: mlp.experts.e.gate_proj / up_proj / down_proj
 //   layers.i.ffn.w_{gate,up,down}   model.layers.i.mlp.{gate,up,down}_proj.weight (transposed)
+//   layers.i.ffn.b_{gate,up,down}   model.layers.i.mlp.{gate,up,down}_proj.bias (Llama mlp_bias)
 //   layers.i.shared_expert.w_*      Qwen2-MoE: mlp.shared_expert.{gate,up,down}_proj (transposed)
 //   layers.i.shared_expert_gate.weight [D, 1]   Qwen2-MoE: mlp.shared_expert_gate [1, D]
 // nn.Linear stores [out, in]; moeplan's GEMMs read [in, out], hence the transposes.
