@@ -7,6 +7,7 @@ torch only.
 
     moe_oracle.py --checkpoint C --input I --output O
                   [--micro-batches M] [--dispatch-groups G] [--capacity-factor F]
+                  [--drop-policy position|probs]
 
 Capacity / dropping (the part that must match the runtime exactly):
   * the S sequences are cut into M consecutive micro-batches of Smb = S / M sequences;
@@ -14,7 +15,9 @@ Capacity / dropping (the part that must match the runtime exactly):
   * those T = Smb * seq_len tokens are cut into G contiguous groups of T / G tokens;
   * each group has C = ceil(F * (T // G) * top_k / E) slots per expert (F = 0: dropless);
   * in a group, choices take slots in order (token t, then choice j); a choice to an expert
-    that already holds C kept choices in that group is dropped and contributes nothing.
+    that already holds C kept choices in that group is dropped and contributes nothing;
+  * drop policy probs: an expert given more than C choices in a group keeps the C with the
+    highest gates (ties: slot order) and drops the rest.
 
 Importable: load_checkpoint, load_input, forward, expert_capacity, token_order, run.
 """
@@ -327,14 +330,17 @@ def route(h, router_w, top_k):
     return order, torch.gather(probs, 1, order)
 
 
-def keep_mask(experts_in_order, groups, capacity, num_experts):
+def keep_mask(experts_in_order, groups, capacity, num_experts, gates_in_order=None):
     """experts_in_order [B, T, k] int (B micro-batches, tokens in dispatch order) -> bool
     [B, T, k]: whether each choice gets one of its expert's `capacity` slots in its group.
 
     Vectorised: number the choices in slot-taking order (group, token, choice j), stable-sort
     them by (group, expert); a choice's rank among the earlier choices of its group to the
     same expert is its position in the sorted order minus the start of its (group, expert)
-    run. It is kept when that rank is below the capacity."""
+    run. It is kept when that rank is below the capacity.
+
+    gates_in_order (drop policy "probs", same shape): within each (group, expert) run the
+    choices are ranked by gate, highest first, ties in slot-taking order."""
     e = np.asarray(experts_in_order, dtype=np.int64)
     B, T, k = e.shape
     if groups < 1 or T % groups:
@@ -344,7 +350,11 @@ def keep_mask(experts_in_order, groups, capacity, num_experts):
     per_group = (T // groups) * k
     group = np.arange(B * groups).repeat(per_group)         # group of each flat choice
     key = group * num_experts + e.reshape(-1)               # flat choices, in slot order
-    order = np.argsort(key, kind="stable")
+    if gates_in_order is None:
+        order = np.argsort(key, kind="stable")
+    else:
+        gates = np.asarray(gates_in_order, dtype=np.float32).reshape(-1)
+        order = np.lexsort((np.arange(key.size), -gates, key))  # last key sorts first
     sorted_key = key[order]
     run_start = np.searchsorted(sorted_key, sorted_key, side="left")
     rank = np.empty_like(key)
@@ -352,7 +362,7 @@ def keep_mask(experts_in_order, groups, capacity, num_experts):
     return (rank < capacity).reshape(B, T, k)
 
 
-def moe(h, W, p, cfg, micro_batches, groups, capacity_factor, capacity=None):
+def moe(h, W, p, cfg, micro_batches, groups, capacity_factor, capacity=None, drop_policy="position"):
     """MoE block; h [S, L, D] -> (out [S, L, D], dropped choices)."""
     S, L, D = h.shape
     E, k = cfg["experts"], cfg["top_k"]
@@ -366,7 +376,10 @@ def moe(h, W, p, cfg, micro_batches, groups, capacity_factor, capacity=None):
     if groups < 1 or T % groups:
         raise OracleError("%d dispatch groups do not divide %d tokens per micro-batch" % (groups, T))
     C = capacity if capacity is not None else expert_capacity(capacity_factor, T // groups, k, E)
-    kept_in_order = keep_mask(experts[order].numpy().reshape(micro_batches, T, k), groups, C, E)
+    gates_in_order = (gates[order].numpy().reshape(micro_batches, T, k)
+                      if drop_policy == "probs" else None)
+    kept_in_order = keep_mask(experts[order].numpy().reshape(micro_batches, T, k), groups, C, E,
+                              gates_in_order)
     kept = np.empty((S * L, k), dtype=bool)
     kept[order.numpy()] = kept_in_order.reshape(-1, k)
     kept = torch.from_numpy(kept)
@@ -396,7 +409,7 @@ def moe(h, W, p, cfg, micro_batches, groups, capacity_factor, capacity=None):
 # ----------------------------------------------------------------------------- model
 
 def forward(cfg, weights, inputs, micro_batches=1, dispatch_groups=1, capacity_factor=0.0,
-            capacity=None):
+            capacity=None, drop_policy="position"):
     """Full forward pass.
 
     cfg: parse_config dict; weights: name -> float32 tensor (numpy arrays are accepted);
@@ -442,7 +455,7 @@ def forward(cfg, weights, inputs, micro_batches=1, dispatch_groups=1, capacity_f
             h = nrm(p + "norm2", x)
             if is_moe_layer(cfg, i):
                 y, d = moe(h, W, p, cfg, micro_batches, dispatch_groups, capacity_factor,
-                           capacity)
+                           capacity, drop_policy)
                 dropped.append(d)
                 total += S * L * cfg["top_k"]
             else:
@@ -471,12 +484,12 @@ def report_line(dropped, total):
 
 
 def run(checkpoint, input_path, output, micro_batches=1, dispatch_groups=1,
-        capacity_factor=0.0, capacity=None):
+        capacity_factor=0.0, capacity=None, drop_policy="position"):
     """Read, compute, write; returns (output array, dropped per layer, total choices)."""
     cfg, weights = load_checkpoint(checkpoint)
     inputs = load_input(input_path, cfg)
     out, dropped, total = forward(cfg, weights, inputs, micro_batches, dispatch_groups,
-                                  capacity_factor, capacity)
+                                  capacity_factor, capacity, drop_policy)
     safetensors_io.write(output, {output_name(cfg): out})
     return out, dropped, total
 
@@ -493,10 +506,13 @@ def main(argv=None):
     ap.add_argument("--capacity", type=int, default=None,
                     help="explicit slots per expert per group, overriding the F formula "
                          "(e.g. the plan's strategy.capacity)")
+    ap.add_argument("--drop-policy", choices=("position", "probs"), default="position",
+                    help="which choices an expert over capacity keeps (default position)")
     args = ap.parse_args(argv)
     try:
         _, dropped, total = run(args.checkpoint, args.input, args.output, args.micro_batches,
-                                args.dispatch_groups, args.capacity_factor, args.capacity)
+                                args.dispatch_groups, args.capacity_factor, args.capacity,
+                                args.drop_policy)
     except (OracleError, safetensors_io.SafetensorsError, OSError) as e:
         print("moe_oracle: error: %s" % e, file=sys.stderr)
         return 1

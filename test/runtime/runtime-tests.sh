@@ -74,6 +74,23 @@ oracle)
       --output "$work/oracle-$model-dropless.out"
     "$compare" "$work/$model-dropless.out" "$work/oracle-$model-dropless.out"
   done
+  # Drop policy probs: the experts over capacity keep their highest-gated choices; on one
+  # rank, and tiny's own 16-rank strategy (the same token groups) against the same oracle run.
+  single "$tiny" "$work/tiny.ckpt" tiny-probs 8 2 "capacity_factor: 1.25 drop_policy: PROBS"
+  "$python" "$src/test/oracle/moe_oracle.py" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+    --output "$work/oracle-tiny-probs.out" --micro-batches 8 --dispatch-groups 2 \
+    --capacity-factor 1.25 --drop-policy probs
+  "$compare" "$work/tiny-probs.out" "$work/oracle-tiny-probs.out"
+  sed 's/^  capacity_factor: 1.25/  capacity_factor: 1.25\n  drop_policy: PROBS/' "$tiny" > "$work/tiny-probs16.textproto"
+  "$moeplan" compile "$work/tiny-probs16.textproto" -o "$work/tiny-probs16.plan" -q
+  mpirun -np 16 "$run" "$work/tiny-probs16.plan" --checkpoint "$work/tiny.ckpt" \
+    --input "$work/tiny.in" --output "$work/tiny-probs16.out" | grep -E "dropped" || true
+  "$compare" "$work/tiny-probs16.out" "$work/oracle-tiny-probs.out"
+  # The policy matters: position and probs drop different choices, so their outputs differ.
+  if "$compare" "$work/tiny-probs.out" "$work/tiny-drop.out" > /dev/null; then
+    echo "drop policy probs computed what position does" >&2
+    exit 1
+  fi
   # 16-bit checkpoints: moeplan-run converts them on load, the oracle widens them in numpy.
   for dtype in BF16 F16; do
     "$moeplan" init-weights "$tiny" -o "$work/tiny-$dtype.ckpt" --seed 1 --dtype $dtype

@@ -548,21 +548,24 @@ TEST_F(CudaKernels, DispatchMatchesCpu) {
   };
   unsigned seed = 60;
   for (DType dtype : kTypes)
-    for (const Case &c : cases) {
+    for (const Case &c : cases)
+      for (bool probs : {false, true}) {  // drop policy position, then probs (by gates)
       SCOPED_TRACE(traceOf(dtype) + " tokens " + std::to_string(c.tokens) + " n " +
                    std::to_string(c.n) + " experts " + std::to_string(c.experts) + " top " +
                    std::to_string(c.topK) + " capacity " + std::to_string(c.capacity) +
-                   " groups " + std::to_string(c.groups));
+                   " groups " + std::to_string(c.groups) + (probs ? " by probs" : ""));
       const auto x = roundTo(dtype, randomValues(size_t(c.tokens * c.n), ++seed));
+      // Gates as the dtype holds them, so both sides rank the same values (ties included).
+      const auto gates = roundTo(dtype, randomValues(size_t(c.tokens * c.topK), ++seed));
       const auto indices = skewedChoices(c.tokens, c.topK, c.experts, ++seed);
       const int64_t rows = std::max<int64_t>(c.groups, 1) * c.capacity;
       std::vector<float> wantX(static_cast<size_t>(c.experts * rows * c.n));
       std::vector<int32_t> wantSlots(indices.size());
       DispatchCounts counts;
       dispatch(x.data(), indices.data(), wantX.data(), wantSlots.data(), c.tokens, c.n,
-               c.experts, c.topK, c.capacity, c.groups, &counts);
+               c.experts, c.topK, c.capacity, c.groups, &counts, probs ? gates.data() : nullptr);
 
-      auto dx = upload(dtype, x), dindices = uploadRaw(indices);
+      auto dx = upload(dtype, x), dindices = uploadRaw(indices), dgates = upload(dtype, gates);
       auto dslotsX = garbage(dtype, wantX.size());
       auto dslots = garbage(indices.size() * sizeof(int32_t));
       auto droutedCounts = uploadRaw(std::vector<unsigned long long>(size_t(c.experts), 0));
@@ -571,7 +574,8 @@ TEST_F(CudaKernels, DispatchMatchesCpu) {
       cuda::dispatch(dtype, dx->get(), dindices->as<int32_t>(), dslotsX->get(),
                      dslots->as<int32_t>(), c.tokens, c.n, c.experts, c.topK, c.capacity,
                      c.groups, droutedCounts->as<unsigned long long>(),
-                     ddropped->as<unsigned long long>(), dbad->as<long long>(), stream_);
+                     ddropped->as<unsigned long long>(), dbad->as<long long>(), stream_,
+                     probs ? dgates->get() : nullptr);
       EXPECT_EQ(downloadRaw<int32_t>(*dslots, indices.size()), wantSlots);
       expectEqualValues(download(dtype, *dslotsX, wantX.size()), wantX, "slotsX");
       const auto routed = downloadRaw<unsigned long long>(*droutedCounts, size_t(c.experts));

@@ -188,6 +188,32 @@ TEST(Kernels, DispatchDropsInTokenOrderPerGroupAndCombineInverts) {
   EXPECT_EQ(y, (std::vector<float>{0.5f, 0.5f, 0, 0, 0.75f, 0.75f, 4, 4}));
 }
 
+// Drop policy probs: in each group an expert over capacity keeps its choices with the
+// highest gates (ties to the earlier token), and the kept take slots in token order.
+TEST(Kernels, DispatchByProbsKeepsTheHighestGates) {
+  const int64_t T = 6, n = 1, E = 2, K = 1, C = 2, G = 1;
+  const std::vector<float> x = {10, 11, 12, 13, 14, 15};
+  const std::vector<int32_t> idx = {0, 0, 1, 0, 0, 0};
+  const std::vector<float> gates = {0.2f, 0.9f, 0.5f, 0.3f, 0.9f, 0.1f};
+  std::vector<float> slotsX(E * G * C * n);
+  std::vector<int32_t> slots(T * K);
+  DispatchCounts counts;
+  dispatch(x.data(), idx.data(), slotsX.data(), slots.data(), T, n, E, K, C, G, &counts,
+           gates.data());
+  // Expert 0 gets tokens 0, 1, 3, 4, 5: the two 0.9s (tokens 1 and 4) stay, in token order.
+  EXPECT_EQ(slots, (std::vector<int32_t>{-1, 0, 0, -1, 1, -1}));
+  EXPECT_EQ(slotsX, (std::vector<float>{11, 14, 12, 0}));
+  EXPECT_EQ(counts.dropped, 3);
+  // Ties go to the earlier token; without drops probs and position agree.
+  const std::vector<float> tied = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+  dispatch(x.data(), idx.data(), slotsX.data(), slots.data(), T, n, E, K, C, G, nullptr, tied.data());
+  EXPECT_EQ(slots, (std::vector<int32_t>{0, 1, 0, -1, -1, -1}));
+  std::vector<int32_t> byPosition(T * K);
+  dispatch(x.data(), idx.data(), slotsX.data(), byPosition.data(), T, n, E, K, 5, G, nullptr);
+  dispatch(x.data(), idx.data(), slotsX.data(), slots.data(), T, n, E, K, 5, G, nullptr, gates.data());
+  EXPECT_EQ(slots, byPosition);
+}
+
 TEST(Kernels, DispatchRejectsGroupsThatDoNotDivideTokens) {
   std::vector<float> x(6), sx(12);
   std::vector<int32_t> idx(3), slots(3);

@@ -412,6 +412,13 @@ void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c)
         c.positive(true, st.capacity_factor(), "strategy.capacity_factor", double(L::kExperts));
   s.dispatchGroups = c.count(st.has_dispatch_groups(), st.dispatch_groups(),
                              "strategy.dispatch_groups", L::kSequences, 1);
+  s.dropPolicy = c.enumValue(st.has_drop_policy(), st.drop_policy(), desc::DROP_POLICY_UNSPECIFIED,
+                             desc::DropPolicy_IsValid, "strategy.drop_policy",
+                             std::optional(desc::POSITION));
+  if (st.has_drop_policy() && !st.has_capacity_factor())
+    c.report("field.unused", "strategy.drop_policy",
+             "applies only with a capacity_factor (without one no choice is dropped); ignored",
+             Severity::Warning);
   s.schedule = c.enumValue(st.has_schedule(), st.schedule(), desc::SCHEDULE_UNSPECIFIED,
                            desc::Schedule_IsValid, "strategy.schedule",
                            std::optional(desc::ONE_F_ONE_B));

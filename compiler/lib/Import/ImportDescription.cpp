@@ -102,7 +102,8 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
       layerAttr(router, i);
       auto slotsT = RankedTensorType::get({m.experts, capacity, m.dModel}, et);
       auto dispatch = b.create<model::ExpertDispatchOp>(
-          el, slotsT, idxT, n2, router.getIndices(), b.getI64IntegerAttr(m.experts),
+          el, slotsT, idxT, n2, router.getIndices(),
+          s.dropPolicy == desc::PROBS ? router.getGates() : Value(), b.getI64IntegerAttr(m.experts),
           b.getI64IntegerAttr(capacity));
       layerAttr(dispatch, i);
       Value y = layerAttr(b.create<model::ExpertFfnOp>(

@@ -278,7 +278,10 @@ LogicalResult StageLowering::lower(Operation *op) {
     setLayer(layer, lp + ".experts");
     Value slotsX = activation("dispatched", {m_.experts, l_.capacity, D});
     Value slots = activation("slots", {Tsp, m_.topK}, i32());
-    kernel(KernelKind::dispatch, "dispatch", {in0, lookup(dsp.getIndices())}, {slotsX, slots},
+    // Drop policy "probs": the gates decide which choices an expert over capacity keeps.
+    SmallVector<Value> ins{in0, lookup(dsp.getIndices())};
+    if (dsp.getGates()) ins.push_back(lookup(dsp.getGates()));
+    kernel(KernelKind::dispatch, "dispatch", ins, {slotsX, slots},
            {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
             {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
     bind(dsp.getDispatched(), slotsX);

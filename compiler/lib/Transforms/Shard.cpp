@@ -125,7 +125,8 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
       } else if (auto dsp = dyn_cast<model::ExpertDispatchOp>(op)) {
         keep(b.create<model::ExpertDispatchOp>(
             loc, tensor({m.experts, l.capacity, m.dModel}, et), topk(b.getI32Type()), in0,
-            map.lookup(dsp.getIndices()), dsp.getExpertsAttr(), b.getI64IntegerAttr(l.capacity)));
+            map.lookup(dsp.getIndices()), dsp.getGates() ? map.lookup(dsp.getGates()) : Value(),
+            dsp.getExpertsAttr(), b.getI64IntegerAttr(l.capacity)));
       } else if (auto f = dyn_cast<model::ExpertFfnOp>(op)) {
         Value x = in0;
         auto slots = [&](int64_t rows) { return tensor({l.localExperts, rows, m.dModel}, et); };

@@ -146,7 +146,7 @@ LogicalResult KernelOp::verify() {
     return success(succeeded(sized(getInputs()[0], dim("tokens") * dim("experts"), "logits")) &&
                    succeeded(sized(getOutputs()[0], dim("tokens") * dim("top_k"), "indices")));
   case KernelKind::dispatch:
-    if (failed(arity({2}, 2))) return failure();
+    if (failed(arity({2, 3}, 2))) return failure();
     return success(succeeded(sized(getInputs()[0], dim("tokens") * n, "input")) &&
                    succeeded(sized(getOutputs()[0],
                                    dim("experts") * std::max<int64_t>(1, dim("groups")) *

@@ -169,7 +169,7 @@ void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
 
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
-              int64_t groups, DispatchCounts *counts) {
+              int64_t groups, DispatchCounts *counts, const float *gates) {
   groups = std::max<int64_t>(groups, 1);
   if (tokens % groups != 0)
     throw std::invalid_argument("dispatch: " + std::to_string(groups) + " groups do not divide " +
@@ -178,6 +178,23 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
   std::fill(slotsX, slotsX + experts * rows * n, 0.0f);
   if (counts && counts->routed.size() != size_t(experts)) counts->routed.assign(size_t(experts), 0);
   std::vector<int64_t> used(static_cast<size_t>(experts));
+  // Drop policy probs: which choices each over-full expert keeps, decided per group first.
+  std::vector<char> keep;
+  if (gates) {
+    keep.assign(size_t(tokens * topK), 1);
+    std::vector<std::vector<int64_t>> byExpert(static_cast<size_t>(experts));
+    for (int64_t g = 0; g < groups; ++g) {
+      for (auto &list : byExpert) list.clear();
+      for (int64_t c = g * perGroup * topK; c < (g + 1) * perGroup * topK; ++c)
+        if (indices[c] >= 0 && indices[c] < experts) byExpert[size_t(indices[c])].push_back(c);
+      for (auto &list : byExpert) {
+        if (int64_t(list.size()) <= capacity) continue;
+        std::stable_sort(list.begin(), list.end(),
+                         [&](int64_t a, int64_t b) { return gates[a] > gates[b]; });
+        for (size_t i = size_t(capacity); i < list.size(); ++i) keep[size_t(list[i])] = 0;
+      }
+    }
+  }
   for (int64_t t = 0; t < tokens; ++t) {
     if (t % perGroup == 0) std::fill(used.begin(), used.end(), 0);
     const int64_t group = t / perGroup;
@@ -187,7 +204,7 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
         throw std::out_of_range("dispatch: token " + std::to_string(t) + " routed to expert " +
                                 std::to_string(e) + " of " + std::to_string(experts));
       if (counts) ++counts->routed[size_t(e)];
-      if (used[size_t(e)] == capacity) {
+      if (gates ? !keep[size_t(t * topK + j)] : used[size_t(e)] == capacity) {
         slots[t * topK + j] = -1;
         if (counts) ++counts->dropped;
         continue;

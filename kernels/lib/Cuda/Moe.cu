@@ -42,6 +42,42 @@ __global__ void routerKernel(const T *logits, int32_t *indices, T *gates, int64_
 
 // -- dispatch ---------------------------------------------------------------------------
 
+// Drop policy probs, a thread per choice, quadratic in the choices of a group (correct first;
+// the position policy is the fast path). Keep: a choice is kept when fewer than `capacity`
+// choices of its group to its expert rank before it (higher gate, or equal and earlier);
+// slots[c] = -2 kept, -1 dropped. Then a kept choice's slot is its group's base plus the kept
+// choices to the same expert before it in token order; a concurrent write changes only -2
+// into a slot, so "kept" (slot != -1) reads the same before and after.
+template <typename T>
+__global__ void probsKeepKernel(const int32_t *indices, const T *gates, int32_t *slots,
+                                int64_t choices, int64_t perGroup, int experts, int64_t capacity) {
+  for (int64_t c = firstIndex(); c < choices; c += gridStride()) {
+    const int32_t e = indices[c];
+    if (e < 0 || e >= experts) continue;  // reported by dispatchSlotsKernel
+    const int64_t first = c / perGroup * perGroup;
+    const float mine = toFloat(gates[c]);
+    int64_t before = 0;
+    for (int64_t o = first; o < first + perGroup && before < capacity; ++o) {
+      if (o == c || indices[o] != e) continue;
+      const float other = toFloat(gates[o]);
+      before += other > mine || (other == mine && o < c);
+    }
+    slots[c] = before < capacity ? -2 : -1;
+  }
+}
+
+__global__ void probsSlotsKernel(const int32_t *indices, int32_t *slots, int64_t choices,
+                                 int64_t perGroup, int experts, int64_t capacity) {
+  for (int64_t c = firstIndex(); c < choices; c += gridStride()) {
+    const int32_t e = indices[c];
+    if (e < 0 || e >= experts || slots[c] == -1) continue;
+    const int64_t first = c / perGroup * perGroup;
+    int64_t position = 0;
+    for (int64_t o = first; o < c; ++o) position += indices[o] == e && slots[o] != -1;
+    slots[c] = int32_t(c / perGroup * capacity + position);
+  }
+}
+
 constexpr int kDispatchThreads = 256, kDispatchWarps = kDispatchThreads / 32;
 constexpr int64_t kDispatchMaxExperts = 2048; // shared memory: 12 bytes per expert
 
@@ -183,7 +219,7 @@ void router(DType dtype, const void *logits, int32_t *indices, void *gates, int6
 void dispatch(DType dtype, const void *x, const int32_t *indices, void *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
               int64_t groups, unsigned long long *routed, unsigned long long *dropped,
-              long long *badIndex, cudaStream_t stream) {
+              long long *badIndex, cudaStream_t stream, const void *gates) {
   const char *kernel = "dispatch";
   for (auto [what, value] : {std::pair<const char *, int64_t>{"tokens", tokens}, {"n", n},
                              {"experts", experts}, {"topK", topK}, {"capacity", capacity},
@@ -214,6 +250,21 @@ void dispatch(DType dtype, const void *x, const int32_t *indices, void *slotsX, 
                         stream>>>(indices, slots, groups, choices / groups, int(experts),
                                   int(capacity), routed, dropped, badIndex);
   checkLaunch(kernel);
+  if (gates) {
+    // Drop policy probs keeps as many choices per expert and group as the position policy
+    // (so the counts above stand) but picks them by gate: mark, then number the kept.
+    const unsigned choiceBlocks = unsigned(std::min((choices + 255) / 256, kMaxBlocks));
+    withType(dtype, kernel, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      probsKeepKernel<T><<<choiceBlocks, 256, 0, stream>>>(indices, static_cast<const T *>(gates),
+                                                         slots, choices, choices / groups,
+                                                         int(experts), capacity);
+    });
+    checkLaunch(kernel);
+    probsSlotsKernel<<<choiceBlocks, 256, 0, stream>>>(indices, slots, choices, choices / groups,
+                                                       int(experts), capacity);
+    checkLaunch(kernel);
+  }
   if (n == 0 || rows == 0) return;
 
   const int64_t rowBytes = n * bytes;

@@ -973,6 +973,7 @@ private:
         error(path + ".groups", "is " + str(k.groups()) + ", which does not divide the " +
                                     str(k.tokens()) + " tokens");
       in = {{"x", elems({k.tokens(), k.n()})}, {"indices", elems({k.tokens(), k.top_k()}), true}};
+      if (k.inputs_size() == 3) in.push_back({"gates", elems({k.tokens(), k.top_k()})});
       out = {{"slots_x",
               elems({k.experts(), std::max<int64_t>(1, k.groups()), k.capacity(), k.n()})},
              {"slots", elems({k.tokens(), k.top_k()}), true}};

@@ -312,7 +312,7 @@ void CpuBackend::runKernel(const KernelCall &call) {
   case plan::DISPATCH: {
     DispatchCounts counts;
     dispatch(f32(in[0]), i32(in[1]), f32(out[0]), i32(out[1]), k.tokens(), k.n(), k.experts(),
-             k.top_k(), k.capacity(), k.groups(), &counts);
+             k.top_k(), k.capacity(), k.groups(), &counts, in.size() > 2 ? f32(in[2]) : nullptr);
     const int64_t experts = plan_.model().experts(), layers = plan_.model().layers();
     if (call.layer >= 0 && call.layer < layers && int64_t(counts.routed.size()) == experts) {
       for (int64_t e = 0; e < experts; ++e)

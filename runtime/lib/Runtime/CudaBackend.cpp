@@ -369,7 +369,8 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
     unsigned long long *dropped = counted ? counters_ + layers * experts + call.layer : nullptr;
     kc::dispatch(t, in[0], i32(in[1]), out[0], i32(out[1]), k.tokens(), k.n(), k.experts(), k.top_k(),
                  k.capacity(), k.groups(), routed, dropped,
-                 reinterpret_cast<long long *>(counters_ + counterCount_ - 1), s);
+                 reinterpret_cast<long long *>(counters_ + counterCount_ - 1), s,
+                 in.size() > 2 ? in[2] : nullptr);
     return;
   }
   case plan::GROUPED_GEMM:

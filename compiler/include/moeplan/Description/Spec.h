@@ -80,6 +80,7 @@ struct StrategySpec {
   bool expertTpDefaulted = false;  // expert_tp was left out and follows tp
   std::optional<double> capacityFactor;
   int64_t dispatchGroups = 1;  // capacity groups per dispatching rank and micro-batch
+  desc::DropPolicy dropPolicy = desc::POSITION;  // which choices over capacity are dropped
   desc::Schedule schedule = desc::ONE_F_ONE_B;
   std::vector<Axis> rankOrder{Axis::TP, Axis::EP, Axis::DP, Axis::PP};
   std::vector<StagePlacementSpec> placement;

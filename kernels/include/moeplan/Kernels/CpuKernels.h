@@ -71,10 +71,12 @@ struct DispatchCounts {
 // zero) and slots[tokens, topK]: the tokens are cut into `groups` equal contiguous groups,
 // each with `capacity` slots per expert (rows g*capacity ..); in token order (t, then j),
 // token t's j-th choice e takes the next free slot of its group at e, or is dropped (-1).
-// counts, when given, accumulates what happened.
+// counts, when given, accumulates what happened. With `gates` [tokens, topK] (drop policy
+// probs), an expert over capacity in a group keeps its `capacity` choices with the highest
+// gates (ties: token order) instead of the first ones; the kept take slots in token order.
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
-              int64_t groups, DispatchCounts *counts);
+              int64_t groups, DispatchCounts *counts, const float *gates = nullptr);
 
 // x[t] = sum_j gates[t, j] y[indices[t, j], slots[t, j]] over choices not dropped;
 // y[experts, groups * capacity, n] as dispatch's slotsX (groups 0 means 1; slots are rows of

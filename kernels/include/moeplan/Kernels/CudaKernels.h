@@ -90,7 +90,7 @@ void router(DType dtype, const void *logits, int32_t *indices, void *gates, int6
 void dispatch(DType dtype, const void *x, const int32_t *indices, void *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
               int64_t groups, unsigned long long *routed, unsigned long long *dropped,
-              long long *badIndex, cudaStream_t stream);
+              long long *badIndex, cudaStream_t stream, const void *gates = nullptr);
 // x[t] = sum_j gates[t, j] y[indices[t, j], slots[t, j]] over choices not dropped;
 // y[experts, groups * capacity, n] as dispatch's slotsX (groups 0 means 1).
 void combine(DType dtype, const void *y, const int32_t *indices, const int32_t *slots,

@@ -72,13 +72,15 @@ def Model_ExpertDispatchOp : Model_Op<"expert_dispatch"> {
   let description = [{
     Each token goes to each of its top-k experts, into the next free slot; a token whose
     expert is full is dropped (its slot is -1). The tokens of one dispatch form the group
-    over which capacity = ceil(tokens x top_k / experts x capacity_factor) is counted.
+    over which capacity = ceil(tokens x top_k / experts x capacity_factor) is counted. With
+    `gates` (drop policy "probs"), an expert over capacity keeps the choices with the highest
+    gates instead of the first ones.
   }];
-  let arguments = (ins Model_Hidden:$input, Model_TopKIndices:$indices, I64Attr:$experts,
-                       I64Attr:$capacity);
+  let arguments = (ins Model_Hidden:$input, Model_TopKIndices:$indices,
+                       Optional<Model_TopKWeights>:$gates, I64Attr:$experts, I64Attr:$capacity);
   let results = (outs 3DTensorOf<[AnyFloat]>:$dispatched, Model_TopKIndices:$slots);
-  let assemblyFormat = "$input `,` $indices attr-dict `:` type($input) `,` type($indices) "
-                       "`->` type($dispatched) `,` type($slots)";
+  let assemblyFormat = "$input `,` $indices (`by` $gates^ `:` type($gates))? attr-dict `:` "
+                       "type($input) `,` type($indices) `->` type($dispatched) `,` type($slots)";
   let hasVerifier = 1;
 }
 
