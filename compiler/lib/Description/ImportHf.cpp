@@ -106,19 +106,25 @@ private:
 } // namespace
 
 HfImport importHf(const std::string &dir, const desc::Deployment *base) {
-  HfImport out;
   const std::string path = dir + "/config.json";
   std::string readError;
   std::optional<std::string> text = readFile(path, readError);
   if (!text) {
+    HfImport out;
     // readFile's message starts with the path, which the location already names.
     if (readError.rfind(path + ": ", 0) == 0) readError = readError.substr(path.size() + 2);
     out.errors.push_back({"hf.config-load", Severity::Error, readError, "", {}, {path, 0, 0}});
     return out;
   }
+  return importHfConfig(*text, path, dir, base);
+}
+
+HfImport importHfConfig(const std::string &text, const std::string &path, const std::string &dir,
+                        const desc::Deployment *base) {
+  HfImport out;
   Json json;
   try {
-    json = Json::parse(*text);
+    json = Json::parse(text);
   } catch (const Json::exception &e) {
     out.errors.push_back({"hf.config-load", Severity::Error,
                           std::string("is not valid JSON: ") + e.what(), "", {}, {path, 0, 0}});
@@ -128,7 +134,7 @@ HfImport importHf(const std::string &dir, const desc::Deployment *base) {
     out.errors.push_back({"hf.config-load", Severity::Error, "is not a JSON object", "", {}, {path, 0, 0}});
     return out;
   }
-  Config c(path, *text, json, out);
+  Config c(path, text, json, out);
 
   const Json *archs = c.find("architectures");
   if (!archs || !archs->is_array() || archs->size() != 1 || !(*archs)[0].is_string()) {

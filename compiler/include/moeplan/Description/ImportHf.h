@@ -22,6 +22,9 @@ struct HfImport {
 // Reads DIR/config.json. `base` (optional) supplies name, cluster, workload, strategy,
 // requirements and search; its model section is replaced.
 HfImport importHf(const std::string &dir, const desc::Deployment *base);
+// The same on config.json's text, read from `path` (for locations) in directory `dir`.
+HfImport importHfConfig(const std::string &text, const std::string &path, const std::string &dir,
+                        const desc::Deployment *base);
 
 // The description as text: a comment naming the source, then protobuf text format.
 std::string formatImportedDescription(const HfImport &imported, const std::string &dir,
