@@ -1,5 +1,5 @@
 // moeplan-run PLAN: executes a compiled plan, one process per plan rank:
-//   mpirun -np N moeplan-run PLAN (--checkpoint CKPT | --random-weights S)
+//   mpirun -np N moeplan-run PLAN (--checkpoint CKPT|HF_DIR | --random-weights S)
 //                                 (--input FILE | --input-seed S) [--output OUT]
 //                                 [--backend cpu|cuda] [--comm mpi|nccl] [--iterations N]
 // The engine is moeplan::runtime::runPlan (runtime/lib/Runtime/Executor.cpp).
@@ -28,8 +28,9 @@ int main(int argc, char **argv) {
   app.add_option("plan", options.planPath, "compiled plan (moeplan compile)")->required();
   auto *checkpoint = app.add_option(
       "--checkpoint", options.checkpoint,
-      "weights: safetensors in the unsharded layout (moeplan init-weights), F32, F16 or BF16, "
-      "converted to the plan's dtype");
+      "weights: safetensors in the unsharded layout (moeplan init-weights), or a Hugging Face "
+      "model directory (config.json, model.safetensors or its sharded index); F32, F16 or "
+      "BF16, converted to the plan's dtype");
   uint64_t weightSeed = 0;
   app.add_option("--random-weights", weightSeed,
                  "instead of --checkpoint: the weights `moeplan init-weights --seed SEED` writes, "
