@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds moeplan if needed, then compiles and inspects the seed deployment, diffs it
 # against the corrected strategy for all 16 GPUs; then compiles the tiny model, writes its
-# weights, runs it on 16 CPU ranks and on one, and compares the two results.
+# weights, runs it on 16 CPU ranks and on one, and compares the two results; then a Hugging
+# Face Mixtral: imported, checked, and run against transformers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null || { echo "demo: setup failed (run scripts/setup.sh)"; exit 2; }
@@ -47,6 +48,15 @@ step 0 mpirun -np 1 "$run" "$out/tiny-1.plan" --checkpoint "$out/tiny.ckpt" --in
   --output "$out/tiny-1.out"
 # The 16-rank logits against the single-rank ones (the reference), fp32 tolerance.
 step 0 "$build/tools/moeplan-compare" "$out/tiny-16.out" "$out/tiny-1.out"
+
+# A real model: Mixtral 8x7B's published config.json on the seed's cluster (46.7 B parameters,
+# 12.9 B active), and a tiny random Mixtral built by Hugging Face transformers, run on 16 CPU
+# ranks against transformers' own logits (test/hf/hf_oracle.py).
+step 0 "$moeplan" import-hf examples/mixtral-8x7b --base examples/mixtral-8x7b/base.textproto \
+  -o "$out/mixtral.textproto"
+step 0 "$moeplan" check "$out/mixtral.textproto"
+step 0 .venv/bin/python test/hf/hf_oracle.py --moeplan "$moeplan" --moeplan-run "$run" \
+  --base test/Inputs/hf-base.textproto --work "$out/hf" --models mixtral-gqa-top2
 
 [ $failed -eq 0 ] && echo "demo: every step ended as expected" || echo "demo: FAILED"
 exit $failed
