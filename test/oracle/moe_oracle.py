@@ -45,13 +45,13 @@ class OracleError(ValueError):
 # ----------------------------------------------------------------------------- config
 
 _INT_KEYS = ("layers", "d_model", "heads", "kv_heads", "head_dim", "experts", "top_k",
-             "expert_hidden", "dense_ffn_hidden", "moe_every_nth", "vocab")
-_BOOL_KEYS = ("tie_embeddings", "linear_bias")
+             "expert_hidden", "dense_ffn_hidden", "moe_every_nth", "vocab", "shared_expert_hidden")
+_BOOL_KEYS = ("tie_embeddings", "linear_bias", "shared_expert_gate")
 # Biases per projection group; each defaults to linear_bias (the plan writes all three).
 _BIAS_KEYS = ("qkv_bias", "out_bias", "ffn_bias")
 # Semantics of real models this invented-model oracle does not implement (test/hf checks
 # them against Hugging Face transformers): a checkpoint using them is refused.
-_UNSUPPORTED = ("rope_theta", "renormalize_gates", "shared_expert_hidden")
+_UNSUPPORTED = ("rope_theta", "renormalize_gates")
 # Keys that must be present; the others default to 0 / false (proto3 JSON omits zeros).
 _REQUIRED = ("layers", "d_model", "heads", "kv_heads", "head_dim", "norm", "activation")
 _NORMS = {"LAYER_NORM": "LAYER_NORM", "RMS_NORM": "RMS_NORM", 1: "LAYER_NORM", 2: "RMS_NORM"}
@@ -177,6 +177,18 @@ def expected_weights(cfg):
                 w[x + "b_up"], w[x + "b_down"] = (E, Hx), (E, D)
                 if swiglu:
                     w[x + "b_gate"] = (E, Hx)
+            Hs = cfg["shared_expert_hidden"]
+            if Hs:  # the shared expert: a dense FFN every token passes through
+                x = p + "shared_expert."
+                w[x + "w_up"], w[x + "w_down"] = (D, Hs), (Hs, D)
+                if swiglu:
+                    w[x + "w_gate"] = (D, Hs)
+                if bias:
+                    w[x + "b_up"], w[x + "b_down"] = (Hs,), (D,)
+                    if swiglu:
+                        w[x + "b_gate"] = (Hs,)
+                if cfg["shared_expert_gate"]:
+                    w[p + "shared_expert_gate.weight"] = (D, 1)
         else:
             f = p + "ffn."
             w[f + "w_up"], w[f + "w_down"] = (D, F), (F, D)
@@ -456,6 +468,16 @@ def forward(cfg, weights, inputs, micro_batches=1, dispatch_groups=1, capacity_f
             if is_moe_layer(cfg, i):
                 y, d = moe(h, W, p, cfg, micro_batches, dispatch_groups, capacity_factor,
                            capacity, drop_policy)
+                if cfg["shared_expert_hidden"]:
+                    sx = p + "shared_expert."
+                    bias, swiglu = cfg["ffn_bias"], cfg["activation"] == "SWIGLU"
+                    shared = ffn(h, W[sx + "w_up"], W[sx + "w_down"],
+                                 W[sx + "w_gate"] if swiglu else None,
+                                 W[sx + "b_up"] if bias else None, W[sx + "b_down"] if bias else None,
+                                 W[sx + "b_gate"] if bias and swiglu else None, cfg["activation"])
+                    if cfg["shared_expert_gate"]:
+                        shared = torch.sigmoid(h @ W[p + "shared_expert_gate.weight"]) * shared
+                    y = y + shared
                 dropped.append(d)
                 total += S * L * cfg["top_k"]
             else:

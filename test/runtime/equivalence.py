@@ -17,7 +17,7 @@ above what we measure (printed per run) while any real mistake - a wrong shard, 
 reduction, a misrouted token - moves logits by 1e-2 or more.
 
 A second model, VARIANT (SwiGLU, RMSNorm, biases on every linear layer, a dense FFN in
-every other layer, tied embeddings), runs a few strategies the same way, so that every
+every other layer, a shared expert without a gate beside the routed ones, tied embeddings), runs a few strategies the same way, so that every
 kernel and weight kind the compiler emits is exercised, tied embeddings on pp > 1 included.
 
 Prints the strategies it covered and the largest error of each run; exit 1 on any failure.
@@ -78,7 +78,8 @@ MATRIX = [
 # Model fields replaced in the variant (kept: sizes, vocabulary, dtype).
 VARIANT = {"moe_layers { all: true }": "moe_layers { every_nth: 2 }\n  dense_ffn_hidden: 256",
            "norm: LAYER_NORM": "norm: RMS_NORM",
-           "activation: GELU": "activation: SWIGLU\n  linear_bias: true\n  tie_embeddings: true"}
+           "activation: GELU": "activation: SWIGLU\n  linear_bias: true\n  tie_embeddings: true\n"
+                               "  shared_expert_hidden: 128"}
 VARIANT_MATRIX = [
     (16, 2, 2, 4, 8, 1, 2, "ONE_F_ONE_B"),
     (16, 4, 4, 1, 2, 2, 4, "GPIPE"),

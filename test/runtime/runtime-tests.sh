@@ -57,7 +57,7 @@ queued)
     --run-args "--backend cpu-queued --comm mpi-queued" --reference-run-args "--backend cpu"
   ;;
 oracle)
-  # The tiny model, and the variant of equivalence.py (SwiGLU, RMSNorm, biases, dense layers,
+  # The tiny model, and the variant of equivalence.py (SwiGLU, RMSNorm, biases, dense layers, a shared expert,
   # tied embeddings). With dropping: 8 micro-batches in 2 dispatch groups each (the token
   # groups of tiny's own tp 2 x dp 4 x 2 micro-batches), capacity factor 1.25; and dropless.
   "$python" "$src/test/runtime/equivalence.py" --description "$tiny" --write-variant "$work/variant.textproto"

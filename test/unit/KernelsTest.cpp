@@ -208,9 +208,12 @@ TEST(Kernels, DispatchByProbsKeepsTheHighestGates) {
   const std::vector<float> tied = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
   dispatch(x.data(), idx.data(), slotsX.data(), slots.data(), T, n, E, K, C, G, nullptr, tied.data());
   EXPECT_EQ(slots, (std::vector<int32_t>{0, 1, 0, -1, -1, -1}));
+  const int64_t roomy = 5;  // no expert over capacity
+  std::vector<float> roomySlotsX(E * G * roomy * n);
   std::vector<int32_t> byPosition(T * K);
-  dispatch(x.data(), idx.data(), slotsX.data(), byPosition.data(), T, n, E, K, 5, G, nullptr);
-  dispatch(x.data(), idx.data(), slotsX.data(), slots.data(), T, n, E, K, 5, G, nullptr, gates.data());
+  dispatch(x.data(), idx.data(), roomySlotsX.data(), byPosition.data(), T, n, E, K, roomy, G, nullptr);
+  dispatch(x.data(), idx.data(), roomySlotsX.data(), slots.data(), T, n, E, K, roomy, G, nullptr,
+           gates.data());
   EXPECT_EQ(slots, byPosition);
 }
 
