@@ -1,6 +1,7 @@
 // Writes the plan fuzzer's seed corpus into a directory: small plans that pass validatePlan
 // (from test/unit/TestPlans.h, serialized with serializePlan; valid-moe.plan holds the
-// router, DISPATCH, GROUPED_GEMM and COMBINE kernels) and the ways plan files go
+// router, DISPATCH, GROUPED_GEMM and COMBINE kernels; valid-generate.plan a prefill and a
+// decode step over KV caches, which test/runtime runs too) and the ways plan files go
 // wrong (truncated, another schema version, another format). Rerun it when the schema or
 // the synthetic plans change:  plan-corpus-writer test/fuzz/plan-corpus
 // (valid-compiled-tiny-moe.plan beside them is `moeplan compile examples/tiny-moe/...`.)
@@ -55,6 +56,7 @@ int main(int argc, char **argv) {
   bool ok = write(dir, "valid-two-stages.plan", bytes) &&
             write(dir, "valid-all-requirements.plan", planfile::serializePlan(demanding)) &&
             write(dir, "valid-moe.plan", planfile::serializePlan(testing::moePlan())) &&
+            write(dir, "valid-generate.plan", planfile::serializePlan(testing::generatePlan())) &&
             write(dir, "corrupt-truncated.plan", bytes.substr(0, bytes.size() / 2)) &&
             write(dir, "corrupt-other-version.plan", planfile::serializePlan(otherVersion)) &&
             write(dir, "corrupt-other-format.plan", planfile::serializePlan(otherFormat));

@@ -22,6 +22,13 @@ kernel and weight kind the compiler emits is exercised, tied embeddings on pp > 
 
 Prints the strategies it covered and the largest error of each run; exit 1 on any failure.
 
+--generate PROMPT NEW turns the workload into generation (phase GENERATE: the prompt's
+prefill, then NEW - 1 decode steps over the KV cache) and runs the strategies of both
+matrices whose decode step tp can split (tp divides the sequences of a micro-batch: a decode
+step has one token per sequence, and sequence parallelism cuts tokens over tp). Each must
+generate exactly the single rank's tokens (greedy), and every step's logits and the
+prefill's must be within the tolerance above.
+
 On a GPU machine without the compiler (scripts/gpu-check.sh): --compile-only writes every plan
 on the build machine, --precompiled runs them there; --random-weights replaces the checkpoint
 files by the weights moeplan-run generates (the same values: init-weights' seeds 1 and 2);
@@ -113,6 +120,7 @@ class Runner:
         self.tag = tag
         m = re.search(r"capacity_factor:\s*([0-9.eE+-]+)", self.base)
         self.capacity_factor = float(m.group(1))
+        self.sequences = int(re.search(r"sequences:\s*([0-9]+)", self.base).group(1))
         os.makedirs(args.work, exist_ok=True)
 
     def description(self, name, strategy):
@@ -129,6 +137,7 @@ class Runner:
         return r
 
     def compile_and_run(self, name, strategy, ranks, reference=False):
+        """The run's outputs by name: "logits", and "generated", "step_logits" if generating."""
         plan = os.path.join(self.args.work, self.tag + name + ".plan")
         out = os.path.join(self.args.work, self.tag + name + ".out.safetensors")
         if not self.args.precompiled:
@@ -139,7 +148,7 @@ class Runner:
         self.run(self.args.mpirun + ["-np", str(ranks), self.args.moeplan_run, plan] + self.weights +
                  ["--input", self.args.input, "--output", out] + extra)
         tensors, _ = safetensors_io.read(out)
-        return tensors["logits"]
+        return tensors
 
 
 def run_matrix(args, runner, matrix):
@@ -159,6 +168,8 @@ def run_matrix(args, runner, matrix):
     for (ranks, tp, pp, dp, ep, etp, mb, schedule) in matrix:
         if args.ranks and ranks not in args.ranks:
             continue
+        if args.generate and (runner.sequences // (dp * mb)) % tp != 0:
+            continue  # a decode step's tokens do not split over tp
         label = f"{runner.tag}{ranks:2d} ranks: tp {tp} pp {pp} dp {dp} ep {ep:2d} expert_tp {etp} micro_batches {mb} {schedule}"
         for capacity_factor in (runner.capacity_factor, None):
             mode = "dropping" if capacity_factor else "dropless"
@@ -169,9 +180,20 @@ def run_matrix(args, runner, matrix):
                 want = reference(dp * mb, tp, capacity_factor) if capacity_factor else reference(1, 1, None)
                 if args.compile_only:
                     continue
-                err = float(np.max(np.abs(got - want)))
-                bound = ATOL + RTOL * float(np.max(np.abs(want)))
-                ok = got.shape == want.shape and err <= bound
+                ok = sorted(got) == sorted(want)
+                err, bound = 0.0, 0.0
+                for key in ("logits", "step_logits"):
+                    if key not in want:
+                        continue
+                    ok = ok and got[key].shape == want[key].shape
+                    if ok:
+                        err = max(err, float(np.max(np.abs(got[key] - want[key]))))
+                        bound = max(bound, ATOL + RTOL * float(np.max(np.abs(want[key]))))
+                ok = ok and err <= bound
+                if "generated" in want and ok and not np.array_equal(got["generated"], want["generated"]):
+                    ok = False
+                    print("generated tokens differ from one rank's:\n%s\n%s" % (got["generated"], want["generated"]),
+                          file=sys.stderr)
             except RuntimeError as e:
                 ok, err, bound = False, float("nan"), 0.0
                 print(e, file=sys.stderr)
@@ -197,12 +219,19 @@ def main():
     ap.add_argument("--run-args", default="", help="extra moeplan-run arguments, sharded runs")
     ap.add_argument("--reference-run-args", default="", help="extra arguments, single-rank runs")
     ap.add_argument("--compile-only", action="store_true", help="write every plan, run nothing")
+    ap.add_argument("--generate", type=int, nargs=2, metavar=("PROMPT", "NEW"),
+                    help="generate NEW tokens after a PROMPT-token prefill (the input's seq_len)")
     ap.add_argument("--precompiled", action="store_true", help="run plans written by --compile-only")
     args = ap.parse_args()
     args.mpirun = args.mpirun.split()
     args.run_args = args.run_args.split()
     args.reference_run_args = args.reference_run_args.split()
     base = open(args.description).read()
+    if args.generate:
+        prompt, new = args.generate
+        base, n = re.subn(r"seq_len:\s*[0-9]+\s*\n\s*phase:\s*PREFILL",
+                          f"prompt_len: {prompt}\n  new_tokens: {new}\n  phase: GENERATE", base)
+        assert n == 1, "the description's workload must read seq_len: N then phase: PREFILL"
     variant = variant_text(base)
     if args.write_variant:
         with open(args.write_variant, "w") as f:

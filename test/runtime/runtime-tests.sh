@@ -6,6 +6,9 @@
 #                                             --comm mpi-queued (the executor's paths for
 #                                             queued backends, as on GPUs with NCCL), against
 #                                             plain cpu ranks
+#   runtime-tests.sh generate BUILD WORK      the matrix's strategies that split a decode
+#                                             step, generating 8 tokens after a 32-token
+#                                             prompt: the same tokens as one rank
 #   runtime-tests.sh oracle BUILD WORK        one rank against the PyTorch oracle
 #                                             (test/oracle/moe_oracle.py), with and
 #                                             without token dropping
@@ -50,6 +53,11 @@ faults)
 equivalence)
   "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
     --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work"
+  ;;
+generate)
+  "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
+    --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work" \
+    --generate 32 8
   ;;
 queued)
   "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
@@ -102,7 +110,7 @@ oracle)
   done
   ;;
 *)
-  echo "usage: runtime-tests.sh equivalence|queued|oracle BUILD WORK" >&2
+  echo "usage: runtime-tests.sh equivalence|generate|queued|oracle|faults BUILD WORK" >&2
   exit 2
   ;;
 esac

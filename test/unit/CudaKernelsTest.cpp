@@ -408,6 +408,16 @@ TEST_F(CudaKernels, AddTransposeBiasAddMatchCpu) {
       expectClose(download(dtype, *dx, want.size()), want, elementwiseTolerance(dtype, want),
                   "biasAdd in place");
     }
+    { // KV append: the rows at the position, the rest of the cache untouched (bit exact)
+      const int64_t sequences = 3, positions = 6, n = 40, first = 4, m = sequences * 2;
+      const auto x = roundTo(dtype, randomValues(size_t(m * n), 13));
+      const auto before = roundTo(dtype, randomValues(size_t(positions * sequences * n), 14));
+      std::vector<float> want = before;
+      kvAppend(x.data(), want.data(), m, n, sequences, first);
+      auto dx = upload(dtype, x), dcache = upload(dtype, before);
+      cuda::kvAppend(dtype, dx->get(), dcache->get(), m, n, sequences, first, stream_);
+      expectEqualValues(download(dtype, *dcache, want.size()), want, "kvAppend");
+    }
     { // rotary embedding, also in place (y aliases x); positions past 1000 stress the angle
       const int64_t m = 12, heads = 3, headDim = 16, sequences = 3, first = 1021;
       const auto x = roundTo(dtype, randomValues(size_t(m * heads * headDim), 12));

@@ -168,6 +168,28 @@ TEST(Kernels, RopeRotatesPairsByPosition) {
   EXPECT_EQ(x, y);
 }
 
+// KV_APPEND from plan.proto: x's rows land at cache rows first_position x sequences on, in
+// order; every other row keeps its value.
+TEST(Kernels, KvAppendWritesRowsAtThePositionAndNothingElse) {
+  const int64_t sequences = 2, positions = 5, n = 3, first = 2, newPositions = 2;
+  const int64_t m = sequences * newPositions;
+  const auto x = randomValues(size_t(m * n), 21);
+  const auto before = randomValues(size_t(positions * sequences * n), 22);
+  std::vector<float> cache = before;
+  kvAppend(x.data(), cache.data(), m, n, sequences, first);
+  for (int64_t row = 0; row < positions * sequences; ++row)
+    for (int64_t c = 0; c < n; ++c) {
+      const int64_t fresh = row - first * sequences;  // x's row, if written
+      const float want = fresh >= 0 && fresh < m ? x[size_t(fresh * n + c)]
+                                                 : before[size_t(row * n + c)];
+      EXPECT_EQ(cache[size_t(row * n + c)], want) << "row " << row << " column " << c;
+    }
+  // A decode step's single position appends at the end of the cache.
+  kvAppend(x.data(), cache.data(), sequences, n, sequences, positions - 1);
+  for (int64_t i = 0; i < sequences * n; ++i)
+    EXPECT_EQ(cache[size_t((positions - 1) * sequences * n + i)], x[size_t(i)]);
+}
+
 // Capacity 1 per group, two groups of two tokens: first come, first served in (token,
 // choice) order within each group; combine sums the kept choices' gated rows.
 TEST(Kernels, DispatchDropsInTokenOrderPerGroupAndCombineInverts) {

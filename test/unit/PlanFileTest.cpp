@@ -58,6 +58,32 @@ TEST(ValidatePlan, MoePlanIsValidAndSimulates) {
   EXPECT_GT(sim::simulate(p).latencySeconds, 0);
 }
 
+TEST(ValidatePlan, GeneratePlanIsValidAndSimulates) {
+  plan::Plan p = testing::generatePlan();
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_TRUE(errors.empty()) << describe(errors);
+  EXPECT_GT(sim::simulate(p).latencySeconds, 0);
+}
+
+// Each part of a GENERATE program numbers its events from 1 again: the decode step may
+// record what the prefill recorded, and wait for its own record.
+TEST(ValidatePlan, GeneratePartsReuseEvents) {
+  plan::Plan p = testing::generatePlan();
+  p.mutable_programs(0)->set_events(1);
+  inst(p, 0, 2).set_record_event(1), inst(p, 0, 3).add_wait_events(1);
+  inst(p, 0, 9).set_record_event(1), inst(p, 0, 10).add_wait_events(1);
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_TRUE(errors.empty()) << describe(errors);
+}
+
+// A single new token: no decode step ever runs, so per_step positions never grow.
+TEST(ValidatePlan, GenerateOneNewToken) {
+  plan::Plan p = testing::generatePlan();
+  p.mutable_workload()->set_new_tokens(1), p.mutable_workload()->set_kv_cache_len(3);
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_TRUE(errors.empty()) << describe(errors);
+}
+
 // Plans from before COMBINE had groups gave it the total capacity and no groups: groups 0
 // means 1, so they still read y[experts, capacity, n].
 TEST(ValidatePlan, CombineWithoutGroupsReadsTheTotalCapacity) {
@@ -134,7 +160,7 @@ const std::vector<RuleCase> &ruleCases() {
       {"Format", [](plan::Plan &p) { p.set_format("other"); },
        "format", "expected \"moeplan-plan\""},
       {"Version", [](plan::Plan &p) { p.set_schema_version(planfile::kPlanSchemaVersion + 1); },
-       "schema_version", "reads version 2"},
+       "schema_version", "reads version 3"},
       {"TopK", [](plan::Plan &p) { p.mutable_model()->set_top_k(9); },
        "model.top_k", "must be in 1..4"},
       {"ModelLayersLimit", [](plan::Plan &p) { p.mutable_model()->set_layers(1 << 20); },
@@ -484,6 +510,91 @@ const std::vector<RuleCase> &ruleCases() {
        },
        "programs[0].instructions[2].kernel", "DISPATCH dimensions are negative or their products",
        testing::moePlan},
+      // GENERATE: generatePlan()'s prefill [0, 6) and decode step [6, 12)
+      {"NewTokensOnlyInGenerate", [](plan::Plan &p) { p.mutable_workload()->set_new_tokens(2); },
+       "workload.new_tokens", "only a GENERATE plan generates tokens"},
+      {"GenerateNewTokens",
+       [](plan::Plan &p) {
+         p.mutable_workload()->set_new_tokens(0), p.mutable_workload()->set_kv_cache_len(2);
+       },
+       "workload.new_tokens", "must be at least 1", testing::generatePlan},
+      {"GenerateCacheLength", [](plan::Plan &p) { p.mutable_workload()->set_kv_cache_len(4); },
+       "workload.kv_cache_len", "seq_len + new_tokens - 1 = 3 + 3 - 1 = 5 positions",
+       testing::generatePlan},
+      {"DecodeBeginOnlyInGenerate", [](plan::Plan &p) { p.mutable_programs(0)->set_decode_begin(3); },
+       "programs[0].decode_begin", "only a GENERATE program has a decode step"},
+      {"GenerateDecodeBegin", [](plan::Plan &p) { p.mutable_programs(0)->set_decode_begin(12); },
+       "programs[0].decode_begin", "must be in 1..11", testing::generatePlan},
+      {"PerStepInThePrefill",
+       [](plan::Plan &p) { inst(p, 0, 1).mutable_kernel()->set_per_step(true); },
+       "programs[0].instructions[1].kernel.per_step",
+       "only the ROPE, ATTENTION and KV_APPEND kernels of a GENERATE plan's decode step",
+       testing::generatePlan},
+      {"PerStepGemm", [](plan::Plan &p) { inst(p, 0, 11).mutable_kernel()->set_per_step(true); },
+       "programs[0].instructions[11].kernel.per_step", "only the ROPE, ATTENTION and KV_APPEND",
+       testing::generatePlan},
+      {"DecodeRopeMovesPerStep",
+       [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_per_step(false); },
+       "programs[0].instructions[7].kernel.per_step",
+       "a decode step's ROPE moves one position per step: it must be true", testing::generatePlan},
+      {"DecodeAppendPosition",
+       [](plan::Plan &p) { inst(p, 0, 9).mutable_kernel()->set_first_position(2); },
+       "programs[0].instructions[9].kernel.first_position",
+       "decode step 0's new token is at position workload.seq_len 3", testing::generatePlan},
+      {"DecodeAppendOnePosition",
+       [](plan::Plan &p) { inst(p, 0, 9).mutable_kernel()->set_m(4); },
+       "programs[0].instructions[9].kernel.m", "appends one position of its 2 sequences",
+       testing::generatePlan},
+      {"KvAppendInput", [](plan::Plan &p) { inst(p, 0, 2).mutable_kernel()->set_m(4); },
+       "programs[0].instructions[2].kernel.inputs[0]",
+       "holds 24 elements, more than the 16 its dimensions give", testing::generatePlan},
+      {"KvAppendSequencesDivideRows",
+       [](plan::Plan &p) { inst(p, 0, 2).mutable_kernel()->set_sequences(4); },
+       "programs[0].instructions[2].kernel.sequences", "must be positive and divide m (6)",
+       testing::generatePlan},
+      {"KvAppendPastTheCache",  // a 4th new token: step 1 appends at position 3 + 1 of 5
+       [](plan::Plan &p) {
+         p.mutable_workload()->set_new_tokens(4), p.mutable_workload()->set_kv_cache_len(6);
+       },
+       "programs[0].instructions[9].kernel.outputs[0]",
+       "holds 40 elements, fewer than the 48 it needs (rows up to (first_position 3 + 2 at the "
+       "last decode step) x sequences 2 + m 2, of n 4)",
+       testing::generatePlan},
+      {"DecodeAttentionPastTheCache",
+       [](plan::Plan &p) {
+         p.mutable_workload()->set_new_tokens(5), p.mutable_workload()->set_kv_cache_len(7);
+       },
+       "programs[0].instructions[8].kernel.inputs[3]",
+       "holds 40 elements, fewer than the 48 it needs (kv_len 3 + 3 at the last decode step "
+       "cached positions)",
+       testing::generatePlan},
+      {"DecodeAttentionPrompt",
+       [](plan::Plan &p) { inst(p, 0, 8).mutable_kernel()->set_kv_len(2); },
+       "programs[0].instructions[8].kernel.kv_len",
+       "decode step 0 attends the prompt's workload.seq_len 3 cached positions",
+       testing::generatePlan},
+      {"DecodeAttentionOneToken",
+       [](plan::Plan &p) { inst(p, 0, 8).mutable_kernel()->set_seq_len(2); },
+       "programs[0].instructions[8].kernel.seq_len",
+       "a GENERATE decode step attends 1 new token", testing::generatePlan},
+      {"PrefillAttentionForm",
+       [](plan::Plan &p) { inst(p, 0, 4).mutable_kernel()->set_kv_len(5); },
+       "programs[0].instructions[4].kernel.kv_len", "a prefill attends its own seq_len 3 tokens",
+       testing::generatePlan},
+      {"WaitAcrossParts",
+       [](plan::Plan &p) {
+         p.mutable_programs(0)->set_events(1);
+         inst(p, 0, 2).set_record_event(1);
+         inst(p, 0, 7).add_wait_events(1);
+       },
+       "programs[0].instructions[7].wait_events[0]",
+       "event 1 is recorded in the prefill (instructions[2]), not in this decode step",
+       testing::generatePlan},
+      {"GenerateCacheLivesThroughout",
+       [](plan::Plan &p) { buffer(p, 0, 2).set_live_end(9); },
+       "programs[0].buffers[2].live_end",
+       "is not the whole program [0, 11]: a GENERATE plan keeps its KV_CACHE buffers",
+       testing::generatePlan},
   };
   return cases;
 }
@@ -567,8 +678,9 @@ TEST(ParsePlan, OtherSchemaVersionAsksToRecompile) {
   p.set_schema_version(7);
   std::vector<PlanError> errors = parseErrors(planfile::serializePlan(p));
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0].message,
-            "plan schema version 7, this moeplan reads version 2; recompile the plan");
+  EXPECT_EQ(errors[0].message, "plan schema version 7, this moeplan reads version " +
+                                   std::to_string(planfile::kPlanSchemaVersion) +
+                                   "; recompile the plan");
 }
 
 TEST(ParsePlan, InvalidPlanGivesValidationErrors) {

@@ -520,4 +520,129 @@ inline plan::Plan moePlan() {
   return b.build();
 }
 
+// A one-rank GENERATE plan that passes validatePlan and runs: a one-layer attention model,
+// F32, d_model = head_dim 4 (one head), vocab 8, rope_theta 10000; 2 sequences, a prompt of
+// 3 tokens, 3 new tokens (2 decode steps; each cache holds 3 + 3 - 1 = 5 positions). On the
+// compute stream, no events:
+//   prefill  0 EMBEDDING tokens -> x [6, 4]   1 ROPE x -> xr (position 0 on)
+//            2 KV_APPEND xr -> k_cache        3 KV_APPEND x -> v_cache (position 0)
+//            4 ATTENTION q = k = xr, v = x -> o   5 GEMM o . lm_head -> logits [6, 8]
+//   decode   6 EMBEDDING step_tokens -> y [2, 4]   7 ROPE y -> yr (position 3 + step)
+//            8 ATTENTION q = k = yr, v = y, caches (kv_len 3 + step) -> o2
+//            9 KV_APPEND yr -> k_cache   10 KV_APPEND y -> v_cache (position 3 + step)
+//            11 GEMM o2 . lm_head -> step_logits [2, 8]
+// Buffers: weights embedding [8, 4], lm_head [4, 8]; k_cache, v_cache [10, 4] (KV_CACHE);
+// tokens I32 [6], step_tokens I32 [2] (INPUT); logits [6, 8], step_logits [2, 8] (OUTPUT);
+// x, xr, o [6, 4], y, yr, o2 [2, 4] (ACTIVATION).
+inline constexpr int kGenerateDecodeBegin = 6;
+inline plan::Plan generatePlan() {
+  constexpr int64_t kSequences = 2, kPrompt = 3, kNew = 3, kDModel = 4, kVocab = 8;
+  constexpr int64_t kPositions = kPrompt + kNew - 1, kPromptTokens = kSequences * kPrompt;
+  PlanBuilder b(1, 8);
+  plan::Plan &p = b.plan();
+  p.set_name("generate");
+  p.set_source("synthetic-generate.textproto");
+  plan::Model &m = *p.mutable_model();
+  m.set_layers(1), m.set_d_model(kDModel), m.set_heads(1), m.set_kv_heads(1);
+  m.set_head_dim(kDModel), m.set_vocab(kVocab), m.set_rope_theta(10000);
+  m.set_norm(plan::RMS_NORM), m.set_activation(plan::GELU), m.set_dtype(plan::F32);
+  m.set_norm_epsilon(1e-5);
+  p.mutable_strategy()->set_schedule(plan::GPIPE);
+  p.mutable_strategy()->set_rank_order("tp-ep-dp-pp");
+  plan::Workload &w = *p.mutable_workload();
+  w.set_phase(plan::GENERATE);
+  w.set_sequences(kSequences), w.set_seq_len(kPrompt), w.set_new_tokens(kNew);
+  w.set_kv_cache_len(kPositions), w.set_sequences_per_micro_batch(kSequences);
+  w.set_tokens_per_micro_batch(kPromptTokens);
+  for (const char *axis : {"tp", "dp", "pp", "ep", "etp", "edp"}) b.addGroup(axis, {0});
+
+  ProgramBuilder stage = b.addProgram({0});
+  plan::Program &prog = stage.program();
+  prog.set_first_layer(0), prog.set_end_layer(1);
+  auto buffer = [&](const std::string &name, plan::BufferKind kind, plan::DType dtype,
+                    const std::vector<int64_t> &shape, const std::string &tensor = "",
+                    const std::vector<int64_t> &full = {}, int32_t microBatch = -1) {
+    uint32_t i = addBuffer(prog, name, kind, dtype, shape);
+    if (!tensor.empty()) setSlice(*prog.mutable_buffers(int(i)), tensor, full, {}, microBatch);
+    return i;
+  };
+  const uint32_t table = buffer("embedding", plan::WEIGHT, plan::F32, {kVocab, kDModel},
+                                "embedding", {kVocab, kDModel});
+  const uint32_t head = buffer("lm_head", plan::WEIGHT, plan::F32, {kDModel, kVocab}, "lm_head",
+                               {kDModel, kVocab});
+  const uint32_t kCache = buffer("layers.0.attention.k_cache", plan::KV_CACHE, plan::F32,
+                                 {kPositions * kSequences, kDModel}, "layers.0.attention.k_cache",
+                                 {kSequences, kPositions, kDModel}, 0);
+  const uint32_t vCache = buffer("layers.0.attention.v_cache", plan::KV_CACHE, plan::F32,
+                                 {kPositions * kSequences, kDModel}, "layers.0.attention.v_cache",
+                                 {kSequences, kPositions, kDModel}, 0);
+  const uint32_t tokens = buffer("tokens", plan::INPUT, plan::I32, {kPromptTokens}, "tokens",
+                                 {kSequences, kPrompt}, 0);
+  const uint32_t stepTokens = buffer("step_tokens", plan::INPUT, plan::I32, {kSequences},
+                                     "step_tokens", {kSequences, 1}, 0);
+  const uint32_t logits = buffer("logits", plan::OUTPUT, plan::F32, {kPromptTokens, kVocab},
+                                 "logits", {kSequences, kPrompt, kVocab}, 0);
+  const uint32_t stepLogits = buffer("step_logits", plan::OUTPUT, plan::F32, {kSequences, kVocab},
+                                     "step_logits", {kSequences, 1, kVocab}, 0);
+  const uint32_t x = buffer("x", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
+  const uint32_t xr = buffer("xr", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
+  const uint32_t o = buffer("o", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
+  const uint32_t y = buffer("y", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+  const uint32_t yr = buffer("yr", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+  const uint32_t o2 = buffer("o2", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+
+  auto kernel = [&](const std::string &label, plan::KernelKind kind,
+                    const std::vector<uint32_t> &in, const std::vector<uint32_t> &out) {
+    plan::Instruction &inst = stage.kernel(makeCost(1000, 1000), kComputeStream, {}, label);
+    plan::Kernel &k = *inst.mutable_kernel();
+    setOperands(k, kind, in, out);
+    return &k;
+  };
+  auto embed = [&](uint32_t ids, uint32_t out, int64_t rows) {
+    plan::Kernel *k = kernel("embedding", plan::EMBEDDING, {ids, table}, {out});
+    k->set_m(rows), k->set_n(kDModel), k->set_vocab_begin(0), k->set_vocab_end(kVocab);
+  };
+  auto rope = [&](uint32_t in, uint32_t out, int64_t rows, int64_t first, bool perStep) {
+    plan::Kernel *k = kernel("layers.0.attention.rope", plan::ROPE, {in}, {out});
+    k->set_m(rows), k->set_heads(1), k->set_head_dim(kDModel), k->set_sequences(kSequences);
+    k->set_first_position(first), k->set_rope_theta(10000), k->set_per_step(perStep);
+  };
+  auto append = [&](uint32_t in, uint32_t cache, int64_t rows, int64_t first, bool perStep) {
+    plan::Kernel *k = kernel("layers.0.attention.kv_append", plan::KV_APPEND, {in}, {cache});
+    k->set_m(rows), k->set_n(kDModel), k->set_sequences(kSequences);
+    k->set_first_position(first), k->set_per_step(perStep);
+  };
+  auto attention = [&](const std::vector<uint32_t> &in, uint32_t out, int64_t seqLen,
+                       int64_t kvLen, bool perStep) {
+    plan::Kernel *k = kernel("layers.0.attention", plan::ATTENTION, in, {out});
+    k->set_sequences(kSequences), k->set_seq_len(seqLen), k->set_kv_len(kvLen);
+    k->set_heads(1), k->set_kv_heads(1), k->set_head_dim(kDModel), k->set_per_step(perStep);
+  };
+  auto lmHead = [&](uint32_t in, uint32_t out, int64_t rows) {
+    plan::Kernel *k = kernel("lm_head", plan::GEMM, {in, head}, {out});
+    k->set_m(rows), k->set_n(kVocab), k->set_k(kDModel);
+  };
+  embed(tokens, x, kPromptTokens);
+  rope(x, xr, kPromptTokens, 0, false);
+  append(xr, kCache, kPromptTokens, 0, false);
+  append(x, vCache, kPromptTokens, 0, false);
+  attention({xr, xr, x}, o, kPrompt, kPrompt, false);
+  lmHead(o, logits, kPromptTokens);
+  embed(stepTokens, y, kSequences);
+  rope(y, yr, kSequences, kPrompt, true);
+  attention({yr, yr, y, kCache, vCache}, o2, 1, kPrompt, true);
+  append(yr, kCache, kSequences, kPrompt, true);
+  append(y, vCache, kSequences, kPrompt, true);
+  lmHead(o2, stepLogits, kSequences);
+  prog.set_decode_begin(kGenerateDecodeBegin);
+  // Inputs, outputs, weights and caches live through the whole program (placeBuffers gives
+  // the others the range of their uses).
+  placeBuffers(prog);
+  for (uint32_t i : {tokens, stepTokens, logits, stepLogits}) {
+    prog.mutable_buffers(int(i))->set_live_begin(0);
+    prog.mutable_buffers(int(i))->set_live_end(uint32_t(prog.instructions_size() - 1));
+  }
+  return b.build();
+}
+
 } // namespace moeplan::testing

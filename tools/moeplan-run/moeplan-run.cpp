@@ -2,6 +2,7 @@
 //   mpirun -np N moeplan-run PLAN (--checkpoint CKPT|HF_DIR | --random-weights S)
 //                                 (--input FILE | --input-seed S) [--output OUT]
 //                                 [--backend cpu|cuda] [--comm mpi|nccl] [--iterations N]
+//                                 [--new-tokens N] (GENERATE plans)
 // The engine is moeplan::runtime::runPlan (runtime/lib/Runtime/Executor.cpp).
 #include "moeplan/Kernels/CpuKernels.h"
 #include "moeplan/Runtime/Executor.h"
@@ -37,12 +38,21 @@ int main(int argc, char **argv) {
                  "each rank generating only its shard (on the device with --backend cuda)")
       ->excludes(checkpoint);
   auto *input = app.add_option("--input", options.input,
-                               "input: safetensors with \"tokens\" I32 [sequences, seq_len]");
+                               "input: safetensors with \"tokens\" I32 [sequences, seq_len] (a "
+                               "GENERATE plan's prompt; its length is the plan's seq_len)");
   uint64_t seed = 0;
   app.add_option("--input-seed", seed, "deterministic random input instead of --input")
       ->excludes(input);
   app.add_option("--write-input", options.writeInput, "write the seeded input here (rank 0)");
-  app.add_option("--output", options.output, "write \"logits\" [sequences, seq_len, vocab] here");
+  app.add_option("--output", options.output,
+                 "write \"logits\" [sequences, seq_len, vocab] here; a GENERATE plan also writes "
+                 "\"generated\" I32 [sequences, new tokens] (greedy) and \"step_logits\" "
+                 "[sequences, new tokens, vocab], the logits each token was chosen from");
+  uint32_t newTokens = 0;
+  app.add_option("--new-tokens", newTokens,
+                 "GENERATE plans: tokens to generate per sequence, at most the plan's "
+                 "workload.new_tokens (default: that)")
+      ->check(CLI::Range(1u, 1u << 24));
   app.add_option("--trace", options.trace, "write the measured timeline (Perfetto JSON) here");
   app.add_option("--report-json", options.reportJson, "write the measurements as JSON here");
   app.add_option("--backend", options.backend,
@@ -57,7 +67,8 @@ int main(int argc, char **argv) {
                  "cpu-queued, for testing)")
       ->check(CLI::IsMember({"mpi", "nccl", "mpi-queued"}));
   app.add_option("--iterations", options.iterations,
-                 "measured forward passes; the report gives the median (default 1)")
+                 "measured forward passes (GENERATE plans: whole generations); the report gives "
+                 "the median (default 1)")
       ->check(CLI::Range(1u, 1000000u));
   uint32_t warmup = 0;
   app.add_option("--warmup", warmup, "unmeasured passes first (default 1 when --iterations > 1)");
@@ -116,6 +127,7 @@ int main(int argc, char **argv) {
   if (app.count("--input-seed")) options.inputSeed = seed;
   if (app.count("--random-weights")) options.randomWeights = weightSeed;
   if (app.count("--warmup")) options.warmup = warmup;
+  if (app.count("--new-tokens")) options.newTokens = newTokens;
   for (const auto &[text, kind] : {std::make_pair(dieAt, Fault::Die), std::make_pair(stopAt, Fault::Stop),
                                     std::make_pair(hangAt, Fault::Hang), std::make_pair(slowAt, Fault::Slow)}) {
     if (text.empty()) continue;

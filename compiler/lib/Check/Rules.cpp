@@ -307,9 +307,11 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
     // gcd(min, max) (WorkloadSpec::seqPoints), so they divide whenever both ends do.
     std::vector<int64_t> lengths{w.phase == desc::DECODE ? 1 : w.seqLenMax};
     if (w.phase != desc::DECODE && w.seqLenMin != w.seqLenMax) lengths.push_back(w.seqLenMin);
+    if (w.generates()) lengths.push_back(1);  // each decode step: one token per sequence
     for (int64_t len : lengths) {
       int64_t tokens = w.sequences / split * len;
-      std::string at = lengths.size() > 1 ? " (at " + str(len) + " tokens per sequence)" : "";
+      std::string at = w.generates() ? (len == 1 ? " (in a decode step)" : " (in the prefill)")
+                       : lengths.size() > 1 ? " (at " + str(len) + " tokens per sequence)" : "";
       if (tokens % s.tp != 0) {
         emit("strategy.tokens-by-tp", "strategy.tp",
              "tp " + str(s.tp) + " does not divide the " + str(tokens) +

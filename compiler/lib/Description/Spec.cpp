@@ -356,7 +356,33 @@ void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {
 
 void resolveWorkload(const desc::Workload &w, WorkloadSpec &s, FieldChecker &c) {
   s.sequences = c.count(w.has_sequences(), w.sequences(), "workload.sequences", L::kSequences);
-  switch (w.seq_case()) {
+  s.phase = c.enumValue(w.has_phase(), w.phase(), desc::PHASE_UNSPECIFIED, desc::Phase_IsValid,
+                        "workload.phase");
+  if (s.phase == desc::GENERATE) {
+    // The prompt is the prefill's sequence length; the cache grows to prompt + new - 1.
+    if (w.seq_case() != desc::Workload::SEQ_NOT_SET)
+      c.report("field.value",
+               w.seq_case() == desc::Workload::kSeqLen ? "workload.seq_len" : "workload.seq_len_range",
+               "does not apply to phase GENERATE, whose prefill length is workload.prompt_len");
+    s.seqLenMin = s.seqLenMax =
+        c.count(w.has_prompt_len(), w.prompt_len(), "workload.prompt_len", L::kSeqLen);
+    s.newTokens = c.count(w.has_new_tokens(), w.new_tokens(), "workload.new_tokens", L::kSeqLen);
+    if (s.seqLenMax > 0 && s.newTokens > 0 && s.cachePositions() > L::kSeqLen)
+      c.report("field.limit", "workload.new_tokens",
+               "makes a KV cache of " + std::to_string(s.cachePositions()) +
+                   " positions (prompt_len + new_tokens - 1), above the limit of " +
+                   std::to_string(L::kSeqLen),
+               Severity::Error, {{"positions", double(s.cachePositions())}, {"limit", double(L::kSeqLen)}});
+    if (w.has_kv_cache_len())
+      c.report("field.value", "workload.kv_cache_len",
+               "does not apply to phase GENERATE, whose cache holds prompt_len + new_tokens - 1 positions");
+  } else {
+    for (auto [has, path] : {std::pair{w.has_prompt_len(), "workload.prompt_len"},
+                             std::pair{w.has_new_tokens(), "workload.new_tokens"}})
+      if (has)
+        c.report("field.unused", path, "applies only to phase GENERATE; ignored", Severity::Warning);
+  }
+  if (s.phase != desc::GENERATE) switch (w.seq_case()) {
   case desc::Workload::SEQ_NOT_SET: c.missing("workload.seq_len", " (or workload.seq_len_range)"); break;
   case desc::Workload::kSeqLen:
     s.seqLenMin = s.seqLenMax = c.count(true, w.seq_len(), "workload.seq_len", L::kSeqLen);
@@ -373,12 +399,10 @@ void resolveWorkload(const desc::Workload &w, WorkloadSpec &s, FieldChecker &c) 
     break;
   }
   }
-  s.phase = c.enumValue(w.has_phase(), w.phase(), desc::PHASE_UNSPECIFIED, desc::Phase_IsValid,
-                        "workload.phase");
   if (s.phase == desc::DECODE) {
     s.kvCacheLen = c.count(w.has_kv_cache_len(), w.kv_cache_len(), "workload.kv_cache_len",
                            L::kSeqLen);
-  } else if (w.has_kv_cache_len()) {
+  } else if (w.has_kv_cache_len() && s.phase != desc::GENERATE) {
     c.report("field.unused", "workload.kv_cache_len", "applies only to phase DECODE; ignored",
              Severity::Warning);
   }
@@ -575,6 +599,9 @@ std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector
   if (d.has_model()) resolveModel(d.model(), s.model, c); else c.missing("model");
   if (d.has_cluster()) resolveCluster(d.cluster(), s.cluster, c); else c.missing("cluster");
   if (d.has_workload()) resolveWorkload(d.workload(), s.workload, c); else c.missing("workload");
+  if (s.workload.generates() && d.has_model() && !d.model().has_vocab_size())
+    c.report("field.required", "model.vocab_size",
+             "is required by phase GENERATE: each generated token is fed back as the next input");
   if (!d.has_strategy()) c.missing("strategy");
   resolveStrategy(d.strategy(), s.strategy, c);
   resolveRequirements(d.requirements(), s.requirements, c);

@@ -82,10 +82,12 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
 
   LocalShapes l = localShapes(d);
   plan::Workload *pw = p.mutable_workload();
-  pw->set_phase(d.workload.phase == desc::DECODE ? plan::DECODE : plan::PREFILL);
-  pw->set_sequences(d.workload.sequences);
-  pw->set_seq_len(d.workload.seqLenMax);
-  pw->set_kv_cache_len(d.workload.kvCacheLen);
+  const WorkloadSpec &w = d.workload;
+  pw->set_phase(w.generates() ? plan::GENERATE : w.phase == desc::DECODE ? plan::DECODE : plan::PREFILL);
+  pw->set_sequences(w.sequences);
+  pw->set_seq_len(w.seqLenMax);
+  pw->set_kv_cache_len(w.generates() ? w.cachePositions() : w.kvCacheLen);
+  if (w.generates()) pw->set_new_tokens(uint32_t(w.newTokens));
   pw->set_sequences_per_micro_batch(l.sequences);
   pw->set_tokens_per_micro_batch(l.tokens);
 
@@ -144,6 +146,7 @@ void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan
   if (auto t = k.getDims().getAs<FloatAttr>("rope_theta")) out->set_rope_theta(t.getValueAsDouble());
   out->set_first_position(k.dim("first_position"));
   if (auto r = k.getDims().getAs<BoolAttr>("renormalize")) out->set_renormalize(r.getValue());
+  if (auto s = k.getDims().getAs<BoolAttr>("per_step")) out->set_per_step(s.getValue());
 }
 
 LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &bufferIndex,
@@ -193,6 +196,10 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
   DenseMap<Value, uint32_t> bufferIndex;
   int64_t events = 0;
   for (Operation &op : program.getBody().front()) {
+    if (isa<DecodeStepOp>(op)) {
+      out->set_decode_begin(out->instructions_size());
+      continue;
+    }
     if (auto b = dyn_cast<BufferOp>(op)) {
       bufferIndex[b] = out->buffers_size();
       plan::Buffer *pb = out->add_buffers();
@@ -239,6 +246,10 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
     pi->mutable_cost()->set_flops(cost.getFlops());
     pi->mutable_cost()->set_memory_bytes(cost.getMemoryBytes());
     pi->mutable_cost()->set_comm_bytes(cost.getCommBytes());
+    if (auto step = op.getAttrOfType<CostAttr>("step_cost")) {
+      pi->mutable_step_cost()->set_flops(step.getFlops());
+      pi->mutable_step_cost()->set_memory_bytes(step.getMemoryBytes());
+    }
   }
   out->set_events(events);
   return success();

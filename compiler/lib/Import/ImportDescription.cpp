@@ -50,92 +50,95 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
   const WorkloadSpec &w = spec.workload;
   Type et = modelElementType(ctx, m.dtype);
   // Prefill: every token of every sequence; decode: one new token per sequence.
-  int64_t seq = w.phase == desc::DECODE ? 1 : w.seqLenMax;
-  int64_t batch = w.sequences;
-  auto hidden = RankedTensorType::get({batch, seq, m.dModel}, et);
-  auto ids = RankedTensorType::get({batch, seq}, b.getI32Type());
-  Type input = m.vocab ? Type(ids) : Type(hidden);
-  Type output = m.vocab ? Type(RankedTensorType::get({batch, seq, m.vocab}, et)) : Type(hidden);
+  auto build = [&](StringRef name, int64_t seq) {
+    int64_t batch = w.sequences;
+    auto hidden = RankedTensorType::get({batch, seq, m.dModel}, et);
+    auto ids = RankedTensorType::get({batch, seq}, b.getI32Type());
+    Type input = m.vocab ? Type(ids) : Type(hidden);
+    Type output = m.vocab ? Type(RankedTensorType::get({batch, seq, m.vocab}, et)) : Type(hidden);
 
-  b.setInsertionPointToEnd(module->getBody());
-  auto fn = b.create<func::FuncOp>(fieldLoc(ctx, locs, "model"), "forward",
-                                   b.getFunctionType({input}, {output}));
-  b.setInsertionPointToEnd(fn.addEntryBlock());
-  Value x = fn.getArgument(0);
-  auto layerAttr = [&](Operation *op, int64_t layer) {
-    op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
-    return op;
-  };
-  auto normKind = m.norm == desc::RMS_NORM ? model::NormKind::rms_norm : model::NormKind::layer_norm;
-  auto act = model::ActivationAttr::get(ctx, m.activation == desc::SWIGLU ? model::Activation::swiglu : model::Activation::gelu);
-  Location normLoc = fieldLoc(ctx, locs, "model.norm");
-  auto norm = [&](Value v, const std::string &prefix, int64_t layer) {
-    return layerAttr(b.create<model::NormOp>(normLoc, normKind, v, b.getStringAttr(prefix),
-                                             llvm::APFloat(m.normEpsilon)), layer)->getResult(0);
-  };
+    b.setInsertionPointToEnd(module->getBody());
+    auto fn = b.create<func::FuncOp>(fieldLoc(ctx, locs, "model"), name,
+                                     b.getFunctionType({input}, {output}));
+    b.setInsertionPointToEnd(fn.addEntryBlock());
+    Value x = fn.getArgument(0);
+    auto layerAttr = [&](Operation *op, int64_t layer) {
+      op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+      return op;
+    };
+    auto normKind = m.norm == desc::RMS_NORM ? model::NormKind::rms_norm : model::NormKind::layer_norm;
+    auto act = model::ActivationAttr::get(ctx, m.activation == desc::SWIGLU ? model::Activation::swiglu : model::Activation::gelu);
+    Location normLoc = fieldLoc(ctx, locs, "model.norm");
+    auto norm = [&](Value v, const std::string &prefix, int64_t layer) {
+      return layerAttr(b.create<model::NormOp>(normLoc, normKind, v, b.getStringAttr(prefix),
+                                               llvm::APFloat(m.normEpsilon)), layer)->getResult(0);
+    };
 
-  if (m.vocab) {
-    auto e = b.create<model::EmbeddingOp>(fieldLoc(ctx, locs, "model.vocab_size"), hidden, x,
-                                          b.getI64IntegerAttr(m.vocab), b.getStringAttr("embedding"));
-    x = layerAttr(e, -1)->getResult(0);
-  }
-  // The whole batch as one dispatch group; model-shard recomputes it per dispatching rank.
-  int64_t capacity = m.experts ? expertCapacity(batch * seq, m.topK, m.experts, s.capacityFactor) : 0;
-  for (int64_t i = 0; i < m.layers; ++i) {
-    std::string p = "layers." + std::to_string(i);
-    Value n1 = norm(x, p + ".norm1", i);
-    Value a = layerAttr(b.create<model::AttentionOp>(
-                            fieldLoc(ctx, locs, "model.heads"), n1, b.getI64IntegerAttr(m.heads),
-                            b.getI64IntegerAttr(m.kvHeads), b.getI64IntegerAttr(m.headDim),
-                            b.getStringAttr(p + ".attention"),
-                            m.ropeTheta > 0 ? b.getF64FloatAttr(m.ropeTheta) : FloatAttr()), i)->getResult(0);
-    x = layerAttr(b.create<model::AddOp>(normLoc, x, a), i)->getResult(0);
-    Value n2 = norm(x, p + ".norm2", i);
-    Value f;
-    if (m.isMoeLayer(i)) {
-      Location el = fieldLoc(ctx, locs, "model.experts");
-      auto idxT = RankedTensorType::get({batch, seq, m.topK}, b.getI32Type());
-      auto gateT = RankedTensorType::get({batch, seq, m.topK}, et);
-      auto router = b.create<model::RouterOp>(el, idxT, gateT, n2, b.getI64IntegerAttr(m.experts),
-                                              b.getI64IntegerAttr(m.topK), b.getStringAttr(p + ".router"),
-                                              m.renormalizeGates ? b.getUnitAttr() : UnitAttr());
-      layerAttr(router, i);
-      auto slotsT = RankedTensorType::get({m.experts, capacity, m.dModel}, et);
-      auto dispatch = b.create<model::ExpertDispatchOp>(
-          el, slotsT, idxT, n2, router.getIndices(),
-          s.dropPolicy == desc::PROBS ? router.getGates() : Value(), b.getI64IntegerAttr(m.experts),
-          b.getI64IntegerAttr(capacity));
-      layerAttr(dispatch, i);
-      Value y = layerAttr(b.create<model::ExpertFfnOp>(
-                              fieldLoc(ctx, locs, "model.expert_hidden"), act, dispatch.getDispatched(),
-                              b.getI64IntegerAttr(m.expertHidden), b.getStringAttr(p + ".experts")), i)->getResult(0);
-      f = layerAttr(b.create<model::ExpertCombineOp>(el, hidden, y, router.getIndices(),
-                                                     dispatch.getSlots(), router.getGates()), i)->getResult(0);
-      if (m.sharedExpertHidden) {
-        // Every token also passes through the shared expert; its output joins the routed.
-        Location sl = fieldLoc(ctx, locs, "model.shared_expert_hidden");
-        Value se = layerAttr(b.create<model::DenseFfnOp>(sl, act, n2, b.getI64IntegerAttr(m.sharedExpertHidden),
-                                                         b.getStringAttr(p + ".shared_expert")), i)->getResult(0);
-        if (m.sharedExpertGate)
-          se = layerAttr(b.create<model::SharedExpertGateOp>(fieldLoc(ctx, locs, "model.shared_expert_gate"), n2, se,
-                                                             b.getStringAttr(p + ".shared_expert_gate")), i)->getResult(0);
-        f = layerAttr(b.create<model::AddOp>(sl, f, se), i)->getResult(0);
-      }
-    } else {
-      f = layerAttr(b.create<model::DenseFfnOp>(fieldLoc(ctx, locs, "model.dense_ffn_hidden"), act, n2,
-                                                b.getI64IntegerAttr(m.denseFfnHidden),
-                                                b.getStringAttr(p + ".ffn")), i)->getResult(0);
+    if (m.vocab) {
+      auto e = b.create<model::EmbeddingOp>(fieldLoc(ctx, locs, "model.vocab_size"), hidden, x,
+                                            b.getI64IntegerAttr(m.vocab), b.getStringAttr("embedding"));
+      x = layerAttr(e, -1)->getResult(0);
     }
-    x = layerAttr(b.create<model::AddOp>(normLoc, x, f), i)->getResult(0);
-  }
-  x = norm(x, "final_norm", -1);
-  if (m.vocab) {
-    auto head = b.create<model::LmHeadOp>(fieldLoc(ctx, locs, "model.vocab_size"), output, x,
-                                          b.getI64IntegerAttr(m.vocab),
-                                          b.getStringAttr(m.tieEmbeddings ? "embedding" : "lm_head"));
-    x = layerAttr(head, -1)->getResult(0);
-  }
-  b.create<func::ReturnOp>(fn.getLoc(), x);
+    // The whole batch as one dispatch group; model-shard recomputes it per dispatching rank.
+    int64_t capacity = m.experts ? expertCapacity(batch * seq, m.topK, m.experts, s.capacityFactor) : 0;
+    for (int64_t i = 0; i < m.layers; ++i) {
+      std::string p = "layers." + std::to_string(i);
+      Value n1 = norm(x, p + ".norm1", i);
+      Value a = layerAttr(b.create<model::AttentionOp>(
+                              fieldLoc(ctx, locs, "model.heads"), n1, b.getI64IntegerAttr(m.heads),
+                              b.getI64IntegerAttr(m.kvHeads), b.getI64IntegerAttr(m.headDim),
+                              b.getStringAttr(p + ".attention"),
+                              m.ropeTheta > 0 ? b.getF64FloatAttr(m.ropeTheta) : FloatAttr()), i)->getResult(0);
+      x = layerAttr(b.create<model::AddOp>(normLoc, x, a), i)->getResult(0);
+      Value n2 = norm(x, p + ".norm2", i);
+      Value f;
+      if (m.isMoeLayer(i)) {
+        Location el = fieldLoc(ctx, locs, "model.experts");
+        auto idxT = RankedTensorType::get({batch, seq, m.topK}, b.getI32Type());
+        auto gateT = RankedTensorType::get({batch, seq, m.topK}, et);
+        auto router = b.create<model::RouterOp>(el, idxT, gateT, n2, b.getI64IntegerAttr(m.experts),
+                                                b.getI64IntegerAttr(m.topK), b.getStringAttr(p + ".router"),
+                                                m.renormalizeGates ? b.getUnitAttr() : UnitAttr());
+        layerAttr(router, i);
+        auto slotsT = RankedTensorType::get({m.experts, capacity, m.dModel}, et);
+        auto dispatch = b.create<model::ExpertDispatchOp>(
+            el, slotsT, idxT, n2, router.getIndices(),
+            s.dropPolicy == desc::PROBS ? router.getGates() : Value(), b.getI64IntegerAttr(m.experts),
+            b.getI64IntegerAttr(capacity));
+        layerAttr(dispatch, i);
+        Value y = layerAttr(b.create<model::ExpertFfnOp>(
+                                fieldLoc(ctx, locs, "model.expert_hidden"), act, dispatch.getDispatched(),
+                                b.getI64IntegerAttr(m.expertHidden), b.getStringAttr(p + ".experts")), i)->getResult(0);
+        f = layerAttr(b.create<model::ExpertCombineOp>(el, hidden, y, router.getIndices(),
+                                                       dispatch.getSlots(), router.getGates()), i)->getResult(0);
+        if (m.sharedExpertHidden) {
+          // Every token also passes through the shared expert; its output joins the routed.
+          Location sl = fieldLoc(ctx, locs, "model.shared_expert_hidden");
+          Value se = layerAttr(b.create<model::DenseFfnOp>(sl, act, n2, b.getI64IntegerAttr(m.sharedExpertHidden),
+                                                           b.getStringAttr(p + ".shared_expert")), i)->getResult(0);
+          if (m.sharedExpertGate)
+            se = layerAttr(b.create<model::SharedExpertGateOp>(fieldLoc(ctx, locs, "model.shared_expert_gate"), n2, se,
+                                                               b.getStringAttr(p + ".shared_expert_gate")), i)->getResult(0);
+          f = layerAttr(b.create<model::AddOp>(sl, f, se), i)->getResult(0);
+        }
+      } else {
+        f = layerAttr(b.create<model::DenseFfnOp>(fieldLoc(ctx, locs, "model.dense_ffn_hidden"), act, n2,
+                                                  b.getI64IntegerAttr(m.denseFfnHidden),
+                                                  b.getStringAttr(p + ".ffn")), i)->getResult(0);
+      }
+      x = layerAttr(b.create<model::AddOp>(normLoc, x, f), i)->getResult(0);
+    }
+    x = norm(x, "final_norm", -1);
+    if (m.vocab) {
+      auto head = b.create<model::LmHeadOp>(fieldLoc(ctx, locs, "model.vocab_size"), output, x,
+                                            b.getI64IntegerAttr(m.vocab),
+                                            b.getStringAttr(m.tieEmbeddings ? "embedding" : "lm_head"));
+      x = layerAttr(head, -1)->getResult(0);
+    }
+    b.create<func::ReturnOp>(fn.getLoc(), x);
+  };
+  build("forward", w.phase == desc::DECODE ? 1 : w.seqLenMax);
+  if (w.generates()) build(kDecodeStepFunc, 1);
   return module;
 }
 
@@ -155,6 +158,15 @@ func::FuncOp forwardFunction(ModuleOp module, StringRef pass) {
   auto fn = module.lookupSymbol<func::FuncOp>("forward");
   if (!fn) module.emitError(pass) << " needs func.func @forward";
   return fn;
+}
+
+SmallVector<ForwardFunction> forwardFunctions(ModuleOp module, StringRef pass) {
+  SmallVector<ForwardFunction> fns;
+  func::FuncOp fn = forwardFunction(module, pass);
+  if (!fn) return fns;
+  fns.push_back({fn, false});
+  if (auto step = module.lookupSymbol<func::FuncOp>(kDecodeStepFunc)) fns.push_back({step, true});
+  return fns;
 }
 
 LocationIndex locationsOf(ModuleOp module) {

@@ -4,14 +4,17 @@
 
 namespace moeplan {
 
-LocalShapes localShapes(const DeploymentSpec &d) {
+LocalShapes localShapes(const DeploymentSpec &d, ForwardPart part) {
   const ModelSpec &m = d.model;
   const StrategySpec &s = d.strategy;
+  const WorkloadSpec &w = d.workload;
   LocalShapes l;
-  bool decode = d.workload.phase == desc::DECODE;
-  l.sequences = d.workload.sequences / (s.dp * s.microBatches);
-  l.queryLen = decode ? 1 : d.workload.seqLenMax;
-  l.kvLen = decode ? d.workload.kvCacheLen : 0;
+  const bool step = part == ForwardPart::DecodeStep && w.generates();
+  const bool decode = w.phase == desc::DECODE || step;
+  l.sequences = w.sequences / (s.dp * s.microBatches);
+  l.queryLen = decode ? 1 : w.seqLenMax;
+  l.kvLen = step ? w.seqLenMax : decode ? w.kvCacheLen : 0;
+  l.cachePositions = w.generates() ? w.cachePositions() : decode ? l.kvLen : l.queryLen;
   l.tokens = l.sequences * l.queryLen;
   l.tokensPerTp = l.tokens / s.tp;
   l.heads = m.heads / s.tp;

@@ -1,5 +1,7 @@
 // model-to-plan: the sharded, partitioned model -> communicator groups and one plan.program
-// per pipeline stage holding one micro-batch's instructions (plan-schedule expands them).
+// per pipeline stage holding one micro-batch's instructions (plan-schedule expands them). A
+// GENERATE workload's program lowers @forward (the prefill), a plan.decode_step, then
+// @decode_step, both over the same weights and KV caches.
 //
 // Weights are named as in the unsharded checkpoint (docs in runtime/schema/plan.proto):
 //   embedding.weight [vocab, d]              layers.i.norm{1,2}.weight/.bias [d]
@@ -48,6 +50,15 @@ public:
 
   LogicalResult lower(Operation *op);
 
+  // From here on, lower the decode step of a GENERATE workload.
+  void beginDecodeStep() {
+    b_.create<DecodeStepOp>(b_.getUnknownLoc());
+    l_ = localShapes(d_, ForwardPart::DecodeStep);
+    decodeStep_ = true;
+    buffers_.clear();
+    pendingBias_.clear();
+  }
+
 private:
   MLIRContext *ctx_;
   OpBuilder b_;
@@ -57,6 +68,8 @@ private:
   LocalShapes l_;
   Type et_;
   Block *body_;
+  bool decodeStep_ = false;  // lowering a GENERATE workload's @decode_step
+  std::map<std::string, Value> caches_;  // a GENERATE workload's KV caches, by tensor
   Operation *lastWeight_ = nullptr;  // weights lead the program, in order of first use
   DenseMap<Value, Value> buffers_;
   std::map<std::string, Value> weights_;
@@ -175,11 +188,14 @@ public:
   }
   void bind(Value model, Value buf) { buffers_[model] = buf; }
   Value lookup(Value model) { return buffers_.lookup(model); }
+  // A GENERATE workload's decode step reads "step_tokens" and writes "step_logits".
+  const char *inputTensor() const { return decodeStep_ ? "step_tokens" : "tokens"; }
+  const char *outputTensor() const { return decodeStep_ ? "step_logits" : "logits"; }
   Value input() {
     int64_t mb = 0;
     if (m_.vocab)
-      return buffer(BufferKind::input, "tokens", {l_.tokens}, i32(),
-                    slice("tokens", {d_.workload.sequences, l_.queryLen}, {{0, "dp", s_.dp}}, mb));
+      return buffer(BufferKind::input, inputTensor(), {l_.tokens}, i32(),
+                    slice(inputTensor(), {d_.workload.sequences, l_.queryLen}, {{0, "dp", s_.dp}}, mb));
     return buffer(BufferKind::input, "hidden_in", {l_.tokensPerTp, m_.dModel}, et_,
                   slice("hidden_in", {d_.workload.sequences, l_.queryLen, m_.dModel},
                         {{0, "dp", s_.dp}, {1, "tp", s_.tp}}, mb));
@@ -189,7 +205,7 @@ public:
     auto bufOp = cast<BufferOp>(v.getDefiningOp());
     bufOp.setKindAttr(BufferKindAttr::get(ctx_, BufferKind::output));
     if (m_.vocab)
-      bufOp.setSliceAttr(slice("logits", {d_.workload.sequences, l_.queryLen, m_.vocab},
+      bufOp.setSliceAttr(slice(outputTensor(), {d_.workload.sequences, l_.queryLen, m_.vocab},
                                {{0, "dp", s_.dp}, {2, "tp", s_.tp}}, 0));
     else
       bufOp.setSliceAttr(slice("hidden_out", {d_.workload.sequences, l_.queryLen, m_.dModel},
@@ -347,16 +363,32 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   Value wv = weight(p + ".wv", {D, m_.kvHeads * hd}, {kvSplit});
   Value qb = gemm("q", x, wq, T, D, q);
   biasAdd(m_.qkvBias, "q", qb, p + ".bq", {m_.heads * hd}, {{0, "tp", s_.tp}}, 1, T, q);
-  bool decode = d_.workload.phase == desc::DECODE;
-  // Prefill keeps every key and value as the KV cache of later decode steps.
+  const bool generate = d_.workload.generates();
+  const bool decode = d_.workload.phase == desc::DECODE || decodeStep_;
   auto cacheSlice = [&](const char *which, int64_t len) {
     return slice(p + "." + which + "_cache", {d_.workload.sequences, len, m_.kvHeads * hd},
                  {{0, "dp", s_.dp}, {2, "tp", l_.kvParts}}, 0);
   };
-  Value kb = decode ? gemm("k", x, wk, T, D, kv)
-                    : gemm("k", x, wk, T, D, kv, BufferKind::kv_cache, cacheSlice("k", l_.queryLen));
-  Value vb = decode ? gemm("v", x, wv, T, D, kv)
-                    : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
+  // A GENERATE workload's caches hold every position of the generation; the prefill and
+  // each decode step append to them (KV_APPEND). A PREFILL plan's keys and values are its
+  // cache; a DECODE plan reads one it did not write.
+  auto cache = [&](const char *which) {
+    std::string name = p + "." + which + "_cache";
+    Value &c = caches_[name];
+    if (!c)
+      c = buffer(BufferKind::kv_cache, name, {l_.sequences * l_.cachePositions, kv}, et_,
+                 cacheSlice(which, l_.cachePositions));
+    return c;
+  };
+  Value kb = decode || generate
+                 ? gemm("k", x, wk, T, D, kv)
+                 : gemm("k", x, wk, T, D, kv, BufferKind::kv_cache, cacheSlice("k", l_.queryLen));
+  Value vb = decode || generate
+                 ? gemm("v", x, wv, T, D, kv)
+                 : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
+  // Position-dependent dims of a decode step are step 0's; the runtime adds the step.
+  SmallVector<NamedAttribute> perStep;
+  if (decodeStep_) perStep.push_back(b_.getNamedAttr("per_step", b_.getBoolAttr(true)));
   biasAdd(m_.qkvBias, "k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   biasAdd(m_.qkvBias, "v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   if (FloatAttr theta = a.getRopeThetaAttr()) {
@@ -365,16 +397,20 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
     // holds rotated keys, as Hugging Face's does.
     int64_t first = decode ? l_.kvLen : 0;
     auto rope = [&](StringRef what, Value x, int64_t heads) {
+      SmallVector<NamedAttribute> extra{b_.getNamedAttr("rope_theta", theta)};
+      extra.append(perStep.begin(), perStep.end());
       kernel(KernelKind::rope, (what + ".rope").str(), {x}, {x},
              {{"m", T}, {"heads", heads}, {"head_dim", hd}, {"sequences", l_.sequences},
               {"first_position", first}},
-             {b_.getNamedAttr("rope_theta", theta)});
+             extra);
     };
     rope("q", qb, l_.heads);
     rope("k", kb, l_.kvHeads);
   }
   SmallVector<Value> ins{qb, kb, vb};
-  if (decode) {
+  if (generate) {
+    if (decode) ins.append({cache("k"), cache("v")});
+  } else if (decode) {
     int64_t rows = l_.sequences * l_.kvLen;
     ins.push_back(buffer(BufferKind::kv_cache, prefix_ + ".k_cache", {rows, kv}, et_, cacheSlice("k", l_.kvLen)));
     ins.push_back(buffer(BufferKind::kv_cache, prefix_ + ".v_cache", {rows, kv}, et_, cacheSlice("v", l_.kvLen)));
@@ -383,7 +419,16 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   kernel(KernelKind::attention, "core", ins, {o},
          {{"sequences", l_.sequences}, {"seq_len", l_.queryLen},
           {"kv_len", decode ? l_.kvLen : l_.queryLen}, {"heads", l_.heads},
-          {"kv_heads", l_.kvHeads}, {"head_dim", hd}});
+          {"kv_heads", l_.kvHeads}, {"head_dim", hd}},
+         decode ? ArrayRef<NamedAttribute>(perStep) : ArrayRef<NamedAttribute>());
+  if (generate) {
+    // The new keys and values join the cache at their positions, after the attention that
+    // read the cache as it was (a decode step's fresh token comes from kb, vb).
+    for (auto [which, fresh] : {std::pair{"k", kb}, std::pair{"v", vb}})
+      kernel(KernelKind::kv_append, (std::string(which) + ".append").c_str(), {fresh}, {cache(which)},
+             {{"m", T}, {"n", kv}, {"sequences", l_.sequences}, {"first_position", decode ? l_.kvLen : 0}},
+             perStep);
+  }
   Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
   Value out = gemm("o", o, wo, T, q, D);
   if (m_.outBias)
@@ -562,13 +607,47 @@ void emitGroups(OpBuilder &b, const DeploymentSpec &d, std::map<std::string, int
   }
 }
 
+// Lowers `fn`'s ops of stage `s` (of `pp`) into `lowering`'s program.
+LogicalResult lowerStage(func::FuncOp fn, int64_t s, int64_t pp, StageLowering &lowering) {
+  if (s == 0) lowering.bind(fn.getArgument(0), lowering.input());
+  for (Operation &op : fn.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      if (s == pp - 1) lowering.output(lowering.lookup(ret.getOperand(0)));
+      continue;
+    }
+    auto st = op.getAttrOfType<IntegerAttr>(kStageAttr);
+    if (!st) return op.emitOpError("has no stage: run model-pipeline-partition first");
+    if (auto t = dyn_cast<model::TransferOp>(op)) {
+      if (t.getFromStage() == s) {
+        Value sent = lowering.lookup(t.getInput());
+        if (!sent)
+          return t.emitOpError("sends from stage ") << s << " a value that stage " << s
+                                                    << " does not compute";
+        lowering.send(sent, s);
+      }
+      if (t.getToStage() == s) lowering.bind(t.getResult(), lowering.recv(s));
+      continue;
+    }
+    if (st.getInt() != s) continue;
+    for (Value operand : op.getOperands())
+      if (!lowering.lookup(operand))
+        return op.emitOpError("on stage ")
+               << s << " uses a value that stage " << s
+               << " does not compute; values cross stages only through model.transfer";
+    if (failed(lowering.lower(&op))) return failure();
+  }
+  return success();
+}
+
 struct ModelToPlanPass : impl::ModelToPlanBase<ModelToPlanPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     std::optional<DeploymentSpec> spec = deploymentOf(module);
     if (!spec) return signalPassFailure();
-    auto fn = module.lookupSymbol<func::FuncOp>("forward");
-    if (!fn || !module->hasAttr(kShardingAttr)) {
+    SmallVector<ForwardFunction> fns = forwardFunctions(module, getArgument());
+    if (fns.empty()) return signalPassFailure();
+    func::FuncOp fn = fns.front().fn;
+    if (!module->hasAttr(kShardingAttr)) {
       module.emitError("model-to-plan needs the sharded, partitioned func.func @forward");
       return signalPassFailure();
     }
@@ -594,42 +673,12 @@ struct ModelToPlanPass : impl::ModelToPlanBase<ModelToPlanPass> {
       auto program = b.create<ProgramOp>(fn.getLoc(), "stage" + std::to_string(s), s, first[s],
                                          end[s], b.getDenseI64ArrayAttr(byStage[s]), IntegerAttr());
       StageLowering lowering(program, d);
-      if (s == 0) lowering.bind(fn.getArgument(0), lowering.input());
-      for (Operation &op : fn.getBody().front()) {
-        if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-          if (s == pp - 1) lowering.output(lowering.lookup(ret.getOperand(0)));
-          continue;
-        }
-        auto st = op.getAttrOfType<IntegerAttr>(kStageAttr);
-        if (!st) {
-          op.emitOpError("has no stage: run model-pipeline-partition first");
-          return signalPassFailure();
-        }
-        if (auto t = dyn_cast<model::TransferOp>(op)) {
-          if (t.getFromStage() == s) {
-            Value sent = lowering.lookup(t.getInput());
-            if (!sent) {
-              t.emitOpError("sends from stage ") << s << " a value that stage " << s
-                                                 << " does not compute";
-              return signalPassFailure();
-            }
-            lowering.send(sent, s);
-          }
-          if (t.getToStage() == s) lowering.bind(t.getResult(), lowering.recv(s));
-          continue;
-        }
-        if (st.getInt() != s) continue;
-        for (Value operand : op.getOperands())
-          if (!lowering.lookup(operand)) {
-            op.emitOpError("on stage ")
-                << s << " uses a value that stage " << s
-                << " does not compute; values cross stages only through model.transfer";
-            return signalPassFailure();
-          }
-        if (failed(lowering.lower(&op))) return signalPassFailure();
+      for (const ForwardFunction &f : fns) {
+        if (f.decodeStep) lowering.beginDecodeStep();
+        if (failed(lowerStage(f.fn, s, pp, lowering))) return signalPassFailure();
       }
     }
-    fn.erase();
+    for (ForwardFunction &f : fns) f.fn.erase();
     module->removeAttr(kShardingAttr);
   }
 };

@@ -39,11 +39,16 @@ struct ModelPipelinePartitionPass
     ModuleOp module = getOperation();
     std::optional<DeploymentSpec> spec = deploymentOf(module);
     if (!spec) return signalPassFailure();
-    func::FuncOp fn = forwardFunction(module, getArgument());
-    if (!fn) return signalPassFailure();
+    SmallVector<ForwardFunction> fns = forwardFunctions(module, getArgument());
+    if (fns.empty()) return signalPassFailure();
     std::vector<int64_t> stageOf = stageOfLayers(*spec);
-    int64_t last = spec->strategy.pp - 1;
-    OpBuilder b(module.getContext());
+    for (const ForwardFunction &f : fns)
+      if (failed(partition(f.fn, stageOf, spec->strategy.pp - 1))) return signalPassFailure();
+  }
+
+  // Every op of `fn` to its stage, and a transfer per stage boundary a value crosses.
+  LogicalResult partition(func::FuncOp fn, const std::vector<int64_t> &stageOf, int64_t last) {
+    OpBuilder b(fn.getContext());
 
     // Ops outside the layers go with their neighbours: before the first layer to stage 0,
     // after the last one to the last stage.
@@ -62,8 +67,7 @@ struct ModelPipelinePartitionPass
         seenLayer = true;
         stage = stageOf[l];
         if (stage < 0) {
-          op.emitOpError("layer ") << l << " is in no stage of the placement";
-          return signalPassFailure();
+          return op.emitOpError("layer ") << l << " is in no stage of the placement";
         }
       } else {
         stage = seenLayer ? last : 0;
@@ -88,8 +92,7 @@ struct ModelPipelinePartitionPass
         if (later.empty()) continue;
         if (!isa<RankedTensorType>(v.getType()) || cast<RankedTensorType>(v.getType()).getRank() != 2 ||
             !isa<FloatType>(cast<RankedTensorType>(v.getType()).getElementType())) {
-          op->emitOpError("only the residual stream may cross a pipeline stage boundary");
-          return signalPassFailure();
+          return op->emitOpError("only the residual stream may cross a pipeline stage boundary");
         }
         Value cur = v;
         Operation *after = op;
@@ -110,6 +113,7 @@ struct ModelPipelinePartitionPass
           use->set(atStage[use->getOwner()->getAttrOfType<IntegerAttr>(kStageAttr).getInt()]);
       }
     }
+    return success();
   }
 };
 

@@ -5,6 +5,10 @@
 // Elementwise kernels are costed by the bytes they move. Communication bytes are the
 // nccl-tests S of the operation: the buffer for all-reduce and send/recv, the whole gathered
 // (or scattered) buffer for all-gather, reduce-scatter and all-to-all.
+//
+// Caches count by the rows a kernel touches, not the buffer: a decode attention reads kv_len
+// positions, KV_APPEND writes its x's rows. A GENERATE decode step's per_step kernels get the
+// cost of step 0 and, as `step_cost`, what each later step adds (one more cached position).
 #include "moeplan/Compiler/Passes.h"
 #include "moeplan/Compiler/PlanOrder.h"
 
@@ -42,13 +46,24 @@ FailureOr<CostAttr> overflow(Operation *op) {
   return failure();
 }
 
-FailureOr<CostAttr> kernelCost(KernelOp k) {
+// Bytes of `positions` cached positions of a decode attention's cache operand.
+std::optional<int64_t> cachedBytes(KernelOp k, Value cache, int64_t positions) {
+  auto t = cast<MemRefType>(cache.getType());
+  return product({positions, k.dim("sequences"), t.getDimSize(1), elementBytes(t.getElementType())});
+}
+
+FailureOr<CostAttr> kernelCost(KernelOp k, int64_t step = 0) {
+  const bool decodeAttention = k.getKind() == KernelKind::attention && k.getInputs().size() > 3;
   int64_t moved = 0;
-  for (ValueRange operands : {ValueRange(k.getInputs()), ValueRange(k.getOutputs())})
-    for (Value v : operands) {
-      std::optional<int64_t> b = bytesOf(v);
-      if (!b || __builtin_add_overflow(moved, *b, &moved)) return overflow(k);
-    }
+  auto add = [&](std::optional<int64_t> b) { return b && !__builtin_add_overflow(moved, *b, &moved); };
+  for (auto [i, v] : llvm::enumerate(k.getInputs())) {
+    std::optional<int64_t> b = decodeAttention && i >= 3 ? cachedBytes(k, v, k.dim("kv_len") + step)
+                                                         : bytesOf(v);
+    if (!add(b)) return overflow(k);
+  }
+  for (Value v : k.getOutputs())
+    if (!add(k.getKind() == KernelKind::kv_append ? bytesOf(k.getInputs()[0]) : bytesOf(v)))
+      return overflow(k);
   std::optional<int64_t> flops = 0;
   switch (k.getKind()) {
   case KernelKind::gemm:
@@ -60,7 +75,7 @@ FailureOr<CostAttr> kernelCost(KernelOp k) {
   case KernelKind::attention:
     // QK^T and PV: 2 x (2 x seq_len x kv_len x head_dim) per head and sequence.
     flops = product({4, k.dim("sequences"), k.dim("heads"), k.dim("seq_len"),
-                     k.dim("kv_len") + (k.getInputs().size() > 3 ? 1 : 0), k.dim("head_dim")});
+                     k.dim("kv_len") + step + (decodeAttention ? 1 : 0), k.dim("head_dim")});
     break;
   default:
     break;
@@ -87,6 +102,13 @@ struct PlanCostPass : impl::PlanCostBase<PlanCostPass> {
           isa<KernelOp>(op) ? kernelCost(cast<KernelOp>(op)) : collectiveCost(op);
       if (failed(cost)) return WalkResult::interrupt();
       op->setAttr("cost", *cost);
+      auto k = dyn_cast<KernelOp>(op);
+      if (k && k.getDims().get("per_step")) {
+        FailureOr<CostAttr> next = kernelCost(k, 1);
+        if (failed(next)) return WalkResult::interrupt();
+        op->setAttr("step_cost", CostAttr::get(op->getContext(), next->getFlops() - cost->getFlops(),
+                                               next->getMemoryBytes() - cost->getMemoryBytes(), 0));
+      }
       return WalkResult::advance();
     });
     if (walk.wasInterrupted()) signalPassFailure();

@@ -31,7 +31,9 @@ void bufferAccesses(Operation *op, SmallVectorImpl<Value> &reads, SmallVectorImp
 ProgramOrder::ProgramOrder(ProgramOp program) {
   DenseMap<int64_t, int64_t> recorder;  // event -> instruction recording it
   std::array<int64_t, kStreams> last{-1, -1, -1};  // latest instruction on each stream
+  std::array<int64_t, kStreams> drained{-1, -1, -1};  // what a plan.decode_step waited for
   for (Operation &op : program.getBody().front()) {
+    if (isa<DecodeStepOp>(op)) drained = last;
     if (!isInstruction(&op)) continue;
     int64_t i = instructions.size();
     instructions.push_back(&op);
@@ -41,6 +43,8 @@ ProgramOrder::ProgramOrder(ProgramOp program) {
     std::array<int64_t, kStreams> c{-1, -1, -1};
     // The previous instruction on this stream, then every event waited for.
     if (last[s] >= 0) c = clock[last[s]];
+    for (int t = 0; t < kStreams; ++t)
+      if (drained[t] >= 0) c = max(c, clock[drained[t]]);
     last[s] = i;
     if (auto waits = op.getAttrOfType<DenseI64ArrayAttr>("waits"))
       for (int64_t e : waits.asArrayRef())
@@ -50,6 +54,13 @@ ProgramOrder::ProgramOrder(ProgramOp program) {
     clock.push_back(c);
     if (auto r = op.getAttrOfType<IntegerAttr>("record")) recorder[r.getInt()] = i;
   }
+}
+
+std::array<int64_t, kStreams> ProgramOrder::max(const std::array<int64_t, kStreams> &a,
+                                              const std::array<int64_t, kStreams> &b) {
+  std::array<int64_t, kStreams> c;
+  for (int t = 0; t < kStreams; ++t) c[t] = std::max(a[t], b[t]);
+  return c;
 }
 
 bool ProgramOrder::allBefore(ArrayRef<int64_t> uses, int64_t i) const {

@@ -55,18 +55,22 @@ bool persistent(BufferOp b) { return b.getKind() == BufferKind::weight; }
 
 // Replaces the one-micro-batch template with every micro-batch in schedule order. The RECV
 // of micro-batch j + 1 is issued before micro-batch j's compute so the transfer overlaps it.
+// A GENERATE program's prefill and decode step are expanded each on its own side of the
+// plan.decode_step, with one value map per micro-batch, so a decode step reads the caches
+// its micro-batch's prefill wrote.
 void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
   Block &body = program.getBody().front();
-  SmallVector<Operation *> tmpl, recvGroup;
+  SmallVector<SmallVector<Operation *>> parts(1);
+  SmallVector<Operation *> markers;
   for (Operation &op : body) {
-    if (auto b = dyn_cast<BufferOp>(op); b && persistent(b)) continue;
-    tmpl.push_back(&op);
-  }
-  for (Operation *op : tmpl)
-    if (auto r = dyn_cast<RecvOp>(op)) {
-      recvGroup.push_back(r.getOutput().getDefiningOp());
-      recvGroup.push_back(op);
+    if (isa<DecodeStepOp>(op)) {
+      markers.push_back(&op);
+      parts.emplace_back();
+      continue;
     }
+    if (auto b = dyn_cast<BufferOp>(op); b && persistent(b)) continue;
+    parts.back().push_back(&op);
+  }
   OpBuilder b(program.getContext());
   b.setInsertionPointToEnd(&body);
   std::map<int64_t, IRMapping> maps;
@@ -81,16 +85,28 @@ void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
     if (auto buf = dyn_cast<BufferOp>(c); buf && order.size() > 1)
       buf.setNameAttr(b.getStringAttr(buf.getName() + ".mb" + std::to_string(mb)));
   };
-  auto isRecvGroup = [&](Operation *op) { return llvm::is_contained(recvGroup, op); };
-  if (!order.empty())
-    for (Operation *op : recvGroup) emit(op, order[0]);
-  for (size_t j = 0; j < order.size(); ++j) {
-    if (j + 1 < order.size())
-      for (Operation *op : recvGroup) emit(op, order[j + 1]);
+  for (auto [p, tmpl] : llvm::enumerate(parts)) {
+    if (p > 0) b.clone(*markers[p - 1]);
+    SmallVector<Operation *> recvGroup;
     for (Operation *op : tmpl)
-      if (!isRecvGroup(op)) emit(op, order[j]);
+      if (auto r = dyn_cast<RecvOp>(op)) {
+        recvGroup.push_back(r.getOutput().getDefiningOp());
+        recvGroup.push_back(op);
+      }
+    auto isRecvGroup = [&](Operation *op) { return llvm::is_contained(recvGroup, op); };
+    if (!order.empty())
+      for (Operation *op : recvGroup) emit(op, order[0]);
+    for (size_t j = 0; j < order.size(); ++j) {
+      if (j + 1 < order.size())
+        for (Operation *op : recvGroup) emit(op, order[j + 1]);
+      for (Operation *op : tmpl)
+        if (!isRecvGroup(op)) emit(op, order[j]);
+    }
   }
-  for (Operation *op : llvm::reverse(tmpl)) op->erase();
+  // Templates last to first: a decode step's ops use its prefill's.
+  for (auto &tmpl : llvm::reverse(parts))
+    for (Operation *op : llvm::reverse(tmpl)) op->erase();
+  for (Operation *m : markers) m->erase();
 }
 
 // Streams by kind, and an event for every dependency that crosses streams.
@@ -99,8 +115,11 @@ void assignStreamsAndEvents(ProgramOp program) {
   const StringAttr streamName = b.getStringAttr("stream"), recordName = b.getStringAttr("record"),
                    waitsName = b.getStringAttr("waits");
   std::vector<Operation *> insts;
-  for (Operation &op : program.getBody().front())
+  size_t decodeBegin = SIZE_MAX;  // streams drain there: no event crosses it
+  for (Operation &op : program.getBody().front()) {
+    if (isa<DecodeStepOp>(op)) decodeBegin = insts.size();
     if (isInstruction(&op)) insts.push_back(&op);
+  }
   std::vector<int64_t> stream(insts.size());
   for (size_t i = 0; i < insts.size(); ++i) {
     Operation *op = insts[i];
@@ -116,6 +135,7 @@ void assignStreamsAndEvents(ProgramOp program) {
   std::vector<int64_t> event(insts.size(), 0);
   int64_t events = 0;
   for (size_t i = 0; i < insts.size(); ++i) {
+    if (i == decodeBegin) access.clear();
     SmallVector<Value> reads, writes;
     bufferAccesses(insts[i], reads, writes);
     std::array<int64_t, kStreams> latest{-1, -1, -1};

@@ -31,10 +31,12 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     ModuleOp module = getOperation();
     std::optional<DeploymentSpec> spec = deploymentOf(module);
     if (!spec) return signalPassFailure();
-    func::FuncOp fn = forwardFunction(module, getArgument());
-    if (!fn) return signalPassFailure();
+    SmallVector<ForwardFunction> fns = forwardFunctions(module, getArgument());
+    if (fns.empty()) return signalPassFailure();
     if (module->hasAttr(kShardingAttr)) return;  // already sharded
-    if (failed(shard(fn, *spec))) return signalPassFailure();
+    for (const ForwardFunction &f : fns)
+      if (failed(shard(f.fn, *spec, f.decodeStep ? ForwardPart::DecodeStep : ForwardPart::Whole)))
+        return signalPassFailure();
     module->setAttr(kShardingAttr, describe(module.getContext(), *spec));
   }
 
@@ -51,11 +53,11 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     });
   }
 
-  LogicalResult shard(func::FuncOp fn, const DeploymentSpec &d) {
+  LogicalResult shard(func::FuncOp fn, const DeploymentSpec &d, ForwardPart part) {
     MLIRContext *ctx = fn.getContext();
     const StrategySpec &s = d.strategy;
     const ModelSpec &m = d.model;
-    LocalShapes l = localShapes(d);
+    LocalShapes l = localShapes(d, part);
     OpBuilder b(ctx);
     Type et = modelElementType(ctx, m.dtype);
     auto tensor = [&](ArrayRef<int64_t> shape, Type t) { return RankedTensorType::get(shape, t); };

@@ -50,6 +50,9 @@ LogicalResult ProgramOp::verify() {
   if (getFirstLayer() < 0 || getFirstLayer() > getEndLayer())
     return emitOpError("layer range [") << getFirstLayer() << ", " << getEndLayer()
                                         << ") is empty or reversed";
+  auto steps = getBody().front().getOps<DecodeStepOp>();
+  if (std::distance(steps.begin(), steps.end()) > 1)
+    return emitOpError("has more than one plan.decode_step: a program has one prefill and one decode step");
   return success();
 }
 
@@ -132,6 +135,14 @@ LogicalResult KernelOp::verify() {
     return success(succeeded(sized(getInputs()[0], g * m * k, "a")) &&
                    succeeded(sized(getInputs()[1], g * k * n, "b")) &&
                    succeeded(sized(getOutputs()[0], g * m * n, "c")));
+  case KernelKind::kv_append:
+    if (failed(arity({1}, 1))) return failure();
+    if (failed(sized(getInputs()[0], m * n, "x"))) return failure();
+    if (elements(getOutputs()[0]) < dim("first_position") * dim("sequences") * n + m * n)
+      return emitOpError() << "kv_append writes rows past its cache: " << elements(getOutputs()[0])
+                           << " elements, position " << dim("first_position") << " x "
+                           << dim("sequences") << " sequences + " << m << " rows of " << n;
+    return success();
   case KernelKind::attention: {
     if (failed(arity({3, 5}, 1))) return failure();
     int64_t q = dim("sequences") * dim("seq_len") * dim("heads") * dim("head_dim");

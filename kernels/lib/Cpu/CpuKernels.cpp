@@ -167,6 +167,11 @@ void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
     }
 }
 
+void kvAppend(const float *x, float *cache, int64_t m, int64_t n, int64_t sequences,
+              int64_t firstPosition) {
+  std::copy(x, x + m * n, cache + firstPosition * sequences * n);
+}
+
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
               int64_t groups, DispatchCounts *counts, const float *gates) {

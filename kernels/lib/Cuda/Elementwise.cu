@@ -293,6 +293,20 @@ void rope(DType dtype, const void *x, void *y, int64_t m, int64_t heads, int64_t
   checkLaunch(kernel);
 }
 
+void kvAppend(DType dtype, const void *x, void *cache, int64_t m, int64_t n, int64_t sequences,
+              int64_t firstPosition, cudaStream_t stream) {
+  const char *kernel = "kvAppend";
+  checkNonNegative(kernel, "m", m), checkNonNegative(kernel, "n", n);
+  checkNonNegative(kernel, "sequences", sequences);
+  checkNonNegative(kernel, "firstPosition", firstPosition);
+  if (m == 0 || n == 0) return;
+  // Position-major rows: the new positions are one contiguous run of the cache.
+  const size_t element = size_t(dtypeBytes(dtype));
+  check(cudaMemcpyAsync(static_cast<char *>(cache) + size_t(firstPosition * sequences * n) * element,
+                        x, size_t(m * n) * element, cudaMemcpyDeviceToDevice, stream),
+        kernel);
+}
+
 void convert(DType from, DType to, const void *src, void *dst, int64_t count,
              cudaStream_t stream) {
   const char *kernel = "convert";

@@ -82,6 +82,7 @@ struct P2P {
   uint64_t count, sequence;
   int dtype;
   size_t program, instruction;
+  bool decodeStep;  // in a GENERATE plan's decode step (each part has its own global order)
 };
 
 class Validator {
@@ -135,6 +136,17 @@ private:
     }
     errors_.push_back({std::move(path), std::move(message)});
   }
+
+  bool generates() const { return p_.workload().phase() == plan::GENERATE; }
+  // Where program pi's decode step begins: its instruction count when it has none (not a
+  // GENERATE plan, or decode_begin refused already).
+  size_t decodeBegin(size_t pi) const {
+    const plan::Program &prog = p_.programs(int(pi));
+    const size_t n = size_t(prog.instructions_size());
+    return generates() && prog.decode_begin() > 0 && prog.decode_begin() < n ? prog.decode_begin() : n;
+  }
+  bool inDecodeStep(size_t pi, size_t ii) const { return ii >= decodeBegin(pi); }
+  static const char *partName(bool decodeStep) { return decodeStep ? "the decode step" : "the prefill"; }
 
   static std::string programPath(size_t pi) { return indexPath("programs", pi); }
   static std::string bufferPath(size_t pi, size_t bi) {
@@ -290,7 +302,7 @@ private:
   void checkWorkload() {
     const plan::Workload &w = p_.workload();
     if (w.phase() == plan::PHASE_UNSPECIFIED || !plan::Phase_IsValid(w.phase()))
-      error("workload.phase", "is " + str(int(w.phase())) + ", not PREFILL or DECODE");
+      error("workload.phase", "is " + str(int(w.phase())) + ", not PREFILL, DECODE or GENERATE");
     positiveAtMost("workload.sequences", w.sequences(), L::kSequences);
     positiveAtMost("workload.seq_len", w.seq_len(), L::kSeqLen);
     atMost("workload.kv_cache_len", w.kv_cache_len(), L::kSeqLen);
@@ -303,6 +315,19 @@ private:
             "is " + str(w.sequences_per_micro_batch()) +
                 ", but sequences / (dp x micro_batches) = " + str(w.sequences()) + " / (" +
                 str(dp) + " x " + str(microBatches_) + ")");
+    if (w.phase() == plan::GENERATE) {
+      positiveAtMost("workload.new_tokens", w.new_tokens(), L::kSeqLen);
+      // The cache holds the prompt and every generated token but the last (never fed back).
+      const uint64_t positions = uint64_t(w.seq_len()) + w.new_tokens() - 1;
+      if (w.new_tokens() > 0 && w.kv_cache_len() != positions)
+        error("workload.kv_cache_len",
+              "is " + str(w.kv_cache_len()) + ", but a GENERATE plan caches seq_len + new_tokens - 1 = " +
+                  str(w.seq_len()) + " + " + str(w.new_tokens()) + " - 1 = " + str(positions) +
+                  " positions");
+    } else if (w.new_tokens() != 0) {
+      error("workload.new_tokens", "is " + str(w.new_tokens()) + ", but only a GENERATE plan "
+                                   "generates tokens (0 otherwise)");
+    }
     uint64_t tokensPerSequence = w.phase() == plan::DECODE ? 1 : w.seq_len();
     if (uint64_t(w.tokens_per_micro_batch()) != w.sequences_per_micro_batch() * tokensPerSequence)
       error("workload.tokens_per_micro_batch",
@@ -579,6 +604,16 @@ private:
     if (prog.events() > instructions)
       error(path + ".events", "is " + str(prog.events()) + ", more than the " + str(instructions) +
                                   " instructions (each records at most one event)");
+    if (generates()) {
+      if (prog.decode_begin() == 0 || prog.decode_begin() >= instructions)
+        error(path + ".decode_begin",
+              "is " + str(prog.decode_begin()) + ", but a GENERATE program holds a prefill and a "
+              "decode step, each of at least one instruction: must be in 1.." +
+                  str(instructions > 0 ? instructions - 1 : 0));
+    } else if (prog.decode_begin() != 0) {
+      error(path + ".decode_begin", "is " + str(prog.decode_begin()) +
+                                        ", but only a GENERATE program has a decode step (0 otherwise)");
+    }
     std::vector<BufferInfo> buffers(size_t(prog.buffers_size()));
     std::unordered_set<std::string> names;
     for (size_t bi = 0; bi < buffers.size(); ++bi) {
@@ -622,6 +657,16 @@ private:
                                     "] is not within the program's " + str(instructions) +
                                     " instructions");
       placed = false;
+    } else if (generates() && instructions > 0 &&
+               (b.kind() == plan::WEIGHT || b.kind() == plan::KV_CACHE || b.kind() == plan::INPUT ||
+                b.kind() == plan::OUTPUT) &&
+               (b.live_begin() != 0 || b.live_end() != instructions - 1)) {
+      // The runtime fills inputs and reads outputs between the parts, and weights and caches
+      // carry over from the prefill into every decode step.
+      error(path + (b.live_begin() != 0 ? ".live_begin" : ".live_end"),
+            "live range [" + str(b.live_begin()) + ", " + str(b.live_end()) + "] is not the whole program [0, " +
+                str(instructions - 1) + "]: a GENERATE plan keeps its " +
+                plan::BufferKind_Name(b.kind()) + " buffers across the prefill and every decode step");
     }
     info.placed = placed;
     checkSlice(path, b, elements);
@@ -763,6 +808,9 @@ private:
     const char *name;
     std::optional<uint64_t> elements;  // nullopt: the dimensions are invalid
     bool indices = false;              // I32
+    // A KV cache a GENERATE plan grows: it holds at least `elements` (why: what they are).
+    bool atLeast = false;
+    std::string why;
   };
 
   void checkInstructions(size_t pi, const std::vector<BufferInfo> &buffers) {
@@ -772,11 +820,19 @@ private:
     const uint32_t events =
         uint32_t(std::min<uint64_t>(prog.events(), uint64_t(prog.instructions_size())));
     std::vector<int64_t> recordedAt(size_t(events) + 1, -1);
+    // A GENERATE program's parts run apart, streams drained in between: each has its own
+    // events and its own global communication order. prefillRecordedAt: the prefill's records.
+    std::vector<int64_t> prefillRecordedAt;
     bool haveSequence = false;
     uint64_t lastSequence = 0;
     for (int ii = 0; ii < prog.instructions_size(); ++ii) {
       const plan::Instruction &inst = prog.instructions(ii);
       std::string path = instructionPath(pi, size_t(ii));
+      if (size_t(ii) == decodeBegin(pi)) {
+        prefillRecordedAt = recordedAt;
+        std::fill(recordedAt.begin(), recordedAt.end(), -1);
+        haveSequence = false;
+      }
       if (inst.stream() >= prog.streams())
         error(path + ".stream", "is " + str(inst.stream()) + ", but the program has " +
                                     str(prog.streams()) + " streams");
@@ -785,6 +841,11 @@ private:
         if (e == 0 || e > events)
           error(indexPath(path + ".wait_events", w),
                 "event " + str(e) + " is not in 1.." + str(events));
+        else if (recordedAt[e] < 0 && !prefillRecordedAt.empty() && prefillRecordedAt[e] >= 0)
+          error(indexPath(path + ".wait_events", w),
+                "event " + str(e) + " is recorded in the prefill (instructions[" +
+                    str(prefillRecordedAt[e]) + "]), not in this decode step: an instruction "
+                    "waits only for events of its own part");
         else if (recordedAt[e] < 0)
           error(indexPath(path + ".wait_events", w),
                 "event " + str(e) + " is waited before any earlier instruction records it");
@@ -831,7 +892,8 @@ private:
   // and buffer disagree about the tensor, and every operand the compiler emits matches.
   void checkOperand(size_t pi, size_t ii, const std::vector<BufferInfo> &buffers,
                     const std::string &path, uint32_t index, const std::string &what,
-                    std::optional<uint64_t> need, bool indices, int dtype = 0) {
+                    std::optional<uint64_t> need, bool indices, int dtype = 0,
+                    bool atLeast = false, const std::string &why = "") {
     const plan::Program &prog = p_.programs(int(pi));
     if (index >= buffers.size()) {
       error(path, "is " + str(index) + ", but the program has " + str(buffers.size()) + " buffers");
@@ -852,8 +914,8 @@ private:
     const uint64_t holds = *buffers[index].elements;
     if (holds < *need)
       error(path, what + " " + named() + " holds " + str(holds) + " elements, fewer than the " +
-                      str(*need) + " it needs");
-    else if (holds > *need)  // collectives name their dtype, kernels do not
+                      str(*need) + " it needs" + (why.empty() ? "" : " (" + why + ")"));
+    else if (holds > *need && !atLeast)  // collectives name their dtype, kernels do not
       error(path, what + " " + named() + " holds " + str(holds) + " elements, more than the " +
                       str(*need) + (dtype != 0 ? " the collective moves" : " its dimensions give") +
                       " (operands hold exactly that)");
@@ -889,6 +951,24 @@ private:
                                     " an I32 slot holds");
   }
 
+  // ROPE's and KV_APPEND's first_position, through the last decode step for a per_step one;
+  // a decode step's starts at the prompt's end. Whether it is in range.
+  bool checkFirstPosition(const std::string &path, const plan::Kernel &k, bool decodeStep,
+                          int64_t maxStep) {
+    if (k.first_position() < 0 || k.first_position() > L::kIndexMax - maxStep) {
+      error(path + ".first_position",
+            "is " + str(k.first_position()) + (maxStep > 0 ? " (+ " + str(maxStep) + " steps)" : "") +
+                ", must be in 0.." + str(L::kIndexMax) +
+                (maxStep > 0 ? " through the last decode step" : ""));
+      return false;
+    }
+    if (decodeStep && k.first_position() != int64_t(p_.workload().seq_len()))
+      error(path + ".first_position", "is " + str(k.first_position()) +
+                                          ", but decode step 0's new token is at position "
+                                          "workload.seq_len " + str(p_.workload().seq_len()));
+    return true;
+  }
+
   void checkKernel(size_t pi, size_t ii, const std::vector<BufferInfo> &buffers) {
     const plan::Kernel &k = p_.programs(int(pi)).instructions(int(ii)).kernel();
     std::string path = instructionPath(pi, ii) + ".kernel";
@@ -899,6 +979,23 @@ private:
       return e;
     };
     std::vector<Operand> in, out;
+    const bool decodeStep = inDecodeStep(pi, ii);
+    const bool moves = k.kind() == plan::ROPE || k.kind() == plan::ATTENTION ||
+                       k.kind() == plan::KV_APPEND;
+    if (k.per_step() && !(decodeStep && moves))
+      error(path + ".per_step", "is true, but only the ROPE, ATTENTION and KV_APPEND kernels of a "
+                                "GENERATE plan's decode step move with the step");
+    else if (!k.per_step() && decodeStep && moves)
+      error(path + ".per_step", "is false, but a decode step's " + plan::KernelKind_Name(k.kind()) +
+                                    " moves one position per step: it must be true");
+    // The most a per_step kernel's positions grow: the last of new_tokens - 1 decode steps.
+    const int64_t maxStep =
+        k.per_step() ? std::max<int64_t>(0, int64_t(p_.workload().new_tokens()) - 2) : 0;
+    auto stepsNote = [&](const char *field, int64_t value) {
+      return maxStep > 0 ? std::string(field) + " " + str(value) + " + " + str(maxStep) +
+                               " at the last decode step"
+                         : std::string(field) + " " + str(value);
+    };
     switch (k.kind()) {
     case plan::EMBEDDING:
       if (k.vocab_begin() < 0 || k.vocab_end() < k.vocab_begin())
@@ -931,17 +1028,26 @@ private:
       std::optional<uint64_t> q = elems({k.sequences(), k.seq_len(), k.heads(), k.head_dim()});
       std::optional<uint64_t> kv = elems({k.sequences(), k.seq_len(), k.kv_heads(), k.head_dim()});
       in = {{"q", q}, {"k", kv}, {"v", kv}};
-      if (p_.workload().phase() == plan::DECODE) {
+      if (p_.workload().phase() == plan::DECODE || decodeStep) {
         if (k.seq_len() != 1)
-          error(path + ".seq_len",
-                "is " + str(k.seq_len()) + ", but a DECODE step attends 1 new token");
-        std::optional<uint64_t> cache =
-            elems({k.sequences(), k.kv_len(), k.kv_heads(), k.head_dim()});
-        in.push_back({"k_cache", cache});
-        in.push_back({"v_cache", cache});
+          error(path + ".seq_len", "is " + str(k.seq_len()) + ", but " +
+                                       (decodeStep ? "a GENERATE decode step" : "a DECODE step") +
+                                       " attends 1 new token");
+        if (decodeStep && k.kv_len() != int64_t(p_.workload().seq_len()))
+          error(path + ".kv_len", "is " + str(k.kv_len()) + ", but decode step 0 attends the "
+                                  "prompt's workload.seq_len " + str(p_.workload().seq_len()) +
+                                  " cached positions");
+        // A GENERATE cache holds every position of the generation; the step reads a prefix.
+        const int64_t kvLen = k.kv_len() < 0 || uint64_t(k.kv_len()) > L::kElements
+                                  ? k.kv_len() : k.kv_len() + maxStep;
+        std::optional<uint64_t> cache = elems({k.sequences(), kvLen, k.kv_heads(), k.head_dim()});
+        const std::string why = stepsNote("kv_len", k.kv_len()) + " cached positions";
+        in.push_back({"k_cache", cache, false, decodeStep, why});
+        in.push_back({"v_cache", cache, false, decodeStep, why});
       } else if (k.kv_len() != k.seq_len()) {
-        error(path + ".kv_len", "is " + str(k.kv_len()) + ", but PREFILL attends its own seq_len " +
-                                    str(k.seq_len()) + " tokens");
+        error(path + ".kv_len", "is " + str(k.kv_len()) + ", but " +
+                                    (generates() ? "a prefill" : "PREFILL") +
+                                    " attends its own seq_len " + str(k.seq_len()) + " tokens");
       }
       out = {{"o", q}};
       break;
@@ -1019,12 +1125,31 @@ private:
       if (k.sequences() < 1 || k.m() % k.sequences() != 0)
         error(path + ".sequences", "is " + str(k.sequences()) + ", must be positive and divide m (" +
                                        str(k.m()) + ")");
-      if (k.first_position() < 0 || k.first_position() > L::kIndexMax)
-        error(path + ".first_position", "is " + str(k.first_position()) + ", must be in 0.." +
-                                            str(L::kIndexMax));
+      checkFirstPosition(path, k, decodeStep, maxStep);
       in = {{"x", elems({k.m(), k.heads(), k.head_dim()})}};
       out = {{"y", elems({k.m(), k.heads(), k.head_dim()})}};
       break;
+    case plan::KV_APPEND: {
+      if (k.sequences() < 1 || k.m() % k.sequences() != 0)
+        error(path + ".sequences", "is " + str(k.sequences()) + ", must be positive and divide m (" +
+                                       str(k.m()) + ")");
+      else if (decodeStep && k.m() != k.sequences())
+        error(path + ".m", "is " + str(k.m()) + ", but a decode step appends one position of its " +
+                               str(k.sequences()) + " sequences (m = sequences)");
+      const bool positionValid = checkFirstPosition(path, k, decodeStep, maxStep);
+      in = {{"x", elems({k.m(), k.n()})}};
+      // Rows before the last write, then the rows written.
+      std::optional<uint64_t> cache;
+      if (positionValid) {
+        std::optional<uint64_t> before = elems({k.first_position() + maxStep, k.sequences()});
+        std::optional<uint64_t> written = elems({k.m()});
+        if (before && written) cache = elems({int64_t(*before + *written), k.n()});
+      }
+      out = {{"cache", cache, false, true,
+              "rows up to (" + stepsNote("first_position", k.first_position()) + ") x sequences " +
+                  str(k.sequences()) + " + m " + str(k.m()) + ", of n " + str(k.n())}};
+      break;
+    }
     default: error(path + ".kind", "is " + str(int(k.kind())) + ", not a kernel kind"); return;
     }
     std::string kind = plan::KernelKind_Name(k.kind());
@@ -1048,7 +1173,8 @@ private:
       }
       for (size_t i = 0; i < expected.size(); ++i)
         checkOperand(pi, ii, buffers, indexPath(path + "." + field, i), given[int(i)],
-                     std::string(expected[i].name), expected[i].elements, expected[i].indices);
+                     std::string(expected[i].name), expected[i].elements, expected[i].indices, 0,
+                     expected[i].atLeast, expected[i].why);
     };
     checkList("inputs", k.inputs(), in);
     checkList("outputs", k.outputs(), out);
@@ -1177,7 +1303,7 @@ private:
       error(path + ".peer", "is " + str(c.peer()) + ", the program's own stage");
       return;
     }
-    P2P transfer{c.count(), c.sequence(), c.dtype(), pi, ii};
+    P2P transfer{c.count(), c.sequence(), c.dtype(), pi, ii, inDecodeStep(pi, ii)};
     if (send)
       sends_[{stage, c.peer()}].push_back(transfer);
     else
@@ -1210,6 +1336,11 @@ private:
                 "RECV " + str(i) + " from " + between + " (" + describe(b) +
                     ") does not match its SEND at " + instructionPath(a.program, a.instruction) +
                     " (" + describe(a) + ")");
+        else if (a.decodeStep != b.decodeStep)
+          error(instructionPath(b.program, b.instruction) + ".collective",
+                "RECV " + str(i) + " from " + between + " is in " + partName(b.decodeStep) +
+                    ", but its SEND at " + instructionPath(a.program, a.instruction) + " is in " +
+                    partName(a.decodeStep) + "; a transfer stays within one part");
       }
       if (sends.size() != recvs.size()) {
         const P2P &extra = sends.size() > recvs.size() ? sends[recvs.size()] : recvs[sends.size()];

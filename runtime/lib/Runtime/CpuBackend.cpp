@@ -279,6 +279,7 @@ void CpuBackend::runKernel(const KernelCall &call) {
   auto i32 = [](std::byte *p) { return reinterpret_cast<int32_t *>(p); };
   const auto &in = call.in;
   const auto &out = call.out;
+  const StepPositions at = stepPositions(call);
   switch (k.kind()) {
   case plan::EMBEDDING:
     embedding(i32(in[0]), f32(in[1]), f32(out[0]), k.m(), k.n(), call.firstId,
@@ -294,7 +295,7 @@ void CpuBackend::runKernel(const KernelCall &call) {
   case plan::ATTENTION:
     if (in.size() == 5)
       attentionDecode(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), f32(in[4]), f32(out[0]),
-                      k.sequences(), k.kv_len(), k.heads(), k.kv_heads(), k.head_dim());
+                      k.sequences(), at.kvLen, k.heads(), k.kv_heads(), k.head_dim());
     else
       attentionPrefill(f32(in[0]), f32(in[1]), f32(in[2]), f32(out[0]), k.sequences(), k.seq_len(),
                        k.heads(), k.kv_heads(), k.head_dim());
@@ -339,7 +340,10 @@ void CpuBackend::runKernel(const KernelCall &call) {
     return;
   case plan::ROPE:
     rope(f32(in[0]), f32(out[0]), k.m(), k.heads(), k.head_dim(), k.sequences(),
-         k.first_position(), k.rope_theta());
+         at.firstPosition, k.rope_theta());
+    return;
+  case plan::KV_APPEND:
+    kvAppend(f32(in[0]), f32(out[0]), k.m(), k.n(), k.sequences(), at.firstPosition);
     return;
   case plan::BIAS_ADD:
     biasAdd(f32(in[0]), f32(in[1]), f32(out[0]), std::max<int64_t>(1, k.groups()), k.m(), k.n());

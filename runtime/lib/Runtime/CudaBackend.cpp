@@ -331,6 +331,7 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
   const auto &in = call.in;
   const auto &out = call.out;
   auto i32 = [](std::byte *p) { return reinterpret_cast<int32_t *>(p); };
+  const StepPositions at = stepPositions(call);
   switch (k.kind()) {
   case plan::EMBEDDING:
     kc::embedding(t, i32(in[0]), in[1], out[0], k.m(), k.n(), call.firstId,
@@ -346,7 +347,7 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
     return;
   case plan::ATTENTION:
     if (in.size() == 5)
-      kc::attentionDecode(t, in[0], in[1], in[2], in[3], in[4], out[0], k.sequences(), k.kv_len(),
+      kc::attentionDecode(t, in[0], in[1], in[2], in[3], in[4], out[0], k.sequences(), at.kvLen,
                           k.heads(), k.kv_heads(), k.head_dim(), s);
     else
       kc::attentionPrefill(t, in[0], in[1], in[2], out[0], k.sequences(), k.seq_len(), k.heads(),
@@ -390,8 +391,11 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
     kc::sigmoidGate(t, in[0], in[1], out[0], k.m(), k.n(), s);
     return;
   case plan::ROPE:
-    kc::rope(t, in[0], out[0], k.m(), k.heads(), k.head_dim(), k.sequences(), k.first_position(),
+    kc::rope(t, in[0], out[0], k.m(), k.heads(), k.head_dim(), k.sequences(), at.firstPosition,
              k.rope_theta(), s);
+    return;
+  case plan::KV_APPEND:
+    kc::kvAppend(t, in[0], out[0], k.m(), k.n(), k.sequences(), at.firstPosition, s);
     return;
   case plan::BIAS_ADD:
     kc::biasAdd(t, in[0], in[1], out[0], std::max<int64_t>(1, k.groups()), k.m(), k.n(), s);

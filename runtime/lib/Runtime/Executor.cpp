@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -84,11 +85,112 @@ struct Timing {
   double start = -1, end = -1;  // seconds since the pass started
 };
 
-// One measured forward pass of this rank.
+// What a GENERATE plan's generation took on this rank: seconds from the prefill's start to
+// the first token known on every rank, and of each decode step with its sampling.
+struct Generation {
+  double ttft = 0;
+  std::vector<double> steps;
+};
+
+// One measured forward pass of this rank; for a GENERATE plan one whole generation, whose
+// timings are the prefill's and the median decode step's (at the time that step ran).
 struct Pass {
   std::vector<Timing> timings;  // per instruction (empty under --graph)
   double wall = 0;
+  std::optional<Generation> generation;
 };
+
+// The tensor names plan.proto gives a GENERATE plan's per-step input and output.
+constexpr const char *kStepTokens = "step_tokens", *kStepLogits = "step_logits";
+
+// A full tensor assembled on rank 0: row-major, F32.
+struct FullTensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+// The elements of a block (row-major in `count` order) at index `at` of dim 1 (a position):
+// the block [count[0], 1, ...]. Empty when the block does not hold that index.
+std::vector<float> blockAtPosition(const Block &block, const std::vector<float> &data, int64_t at) {
+  const int64_t local = at - block.begin[1];
+  if (local < 0 || local >= block.count[1]) return {};
+  const int64_t rows = block.count[0], positions = block.count[1];
+  const size_t inner = size_t(block.elements() / (rows * positions));
+  std::vector<float> out(size_t(rows) * inner);
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy_n(data.begin() + std::ptrdiff_t(size_t(r * positions + local) * inner), inner,
+                out.begin() + std::ptrdiff_t(size_t(r) * inner));
+  return out;
+}
+
+constexpr int kOutputTag = 1, kTraceTag = 2;
+
+// Rank 0 assembles the full tensors of the OUTPUT buffers `wanted` selects, from every rank
+// (F32, the padding past each tensor's extent dropped); the other ranks send theirs. With
+// `position`, only that index of dim 1 travels, and the tensors have 1 there. Every rank calls
+// it at the same point; `bufferAsF32(b)` reads this rank's buffer b.
+std::map<std::string, FullTensor> gatherOutputTensors(
+    const plan::Plan &plan, uint32_t rank, const std::function<bool(const plan::Buffer &)> &wanted,
+    std::optional<int64_t> position, const std::function<std::vector<float>(int)> &bufferAsF32) {
+  auto outputsOf = [&](uint32_t r) {
+    std::vector<int> list;
+    const plan::Program &prog = plan.programs(int(plan.ranks(int(r)).program()));
+    for (int b = 0; b < prog.buffers_size(); ++b)
+      if (prog.buffers(b).kind() == plan::OUTPUT && wanted(prog.buffers(b))) list.push_back(b);
+    return list;
+  };
+  auto blockFor = [&](uint32_t r, const plan::Buffer &buf) {
+    return blockOf(buf.slice(), axisCoordinates(plan, r), plan.strategy().micro_batches());
+  };
+  // This rank's buffer b as its block's elements (row-major), at `position` if given.
+  auto mine = [&](int b) {
+    const plan::Buffer &buf = plan.programs(int(plan.ranks(int(rank)).program())).buffers(b);
+    const std::vector<float> data = bufferAsF32(b);
+    const Block block = blockFor(rank, buf);
+    std::vector<float> blockData(data.size());
+    bufferToBlock(block, data.data(), blockData.data(), 4);
+    return position ? blockAtPosition(block, blockData, *position) : blockData;
+  };
+  std::map<std::string, FullTensor> tensors;
+  if (rank != 0) {
+    for (int b : outputsOf(rank)) {
+      const std::vector<float> data = mine(b);
+      if (!data.empty())
+        sendLarge(data.data(), data.size(), MPI_FLOAT, 0, kOutputTag, MPI_COMM_WORLD, mpiMaxCount());
+    }
+    return tensors;
+  }
+  for (uint32_t r = 0; r < uint32_t(plan.ranks_size()); ++r) {
+    const plan::Program &prog = plan.programs(int(plan.ranks(int(r)).program()));
+    for (int b : outputsOf(r)) {
+      const plan::Buffer &buf = prog.buffers(b);
+      Block block = blockFor(r, buf);
+      std::vector<int64_t> full(buf.slice().full_shape().begin(), buf.slice().full_shape().end());
+      if (position) {
+        if (*position < block.begin[1] || *position >= block.begin[1] + block.count[1]) continue;
+        block.begin[1] = 0, block.count[1] = 1, full[1] = 1;
+      }
+      std::vector<float> blockData;
+      if (r == 0) {
+        blockData = mine(b);
+      } else {
+        blockData.resize(size_t(block.elements()));
+        recvLarge(blockData.data(), blockData.size(), MPI_FLOAT, int(r), kOutputTag, MPI_COMM_WORLD,
+                  mpiMaxCount());
+      }
+      FullTensor &tensor = tensors[buf.slice().tensor()];
+      int64_t elements = 1;
+      for (int64_t d : full) elements *= d;
+      tensor.data.resize(size_t(elements));
+      tensor.shape = full;
+      // Scatter the block into the full tensor, skipping the padding past its extent.
+      forEachBlockElement(block.begin, block.count, full, [&](int64_t i, int64_t flat) {
+        if (flat >= 0) tensor.data[size_t(flat)] = blockData[size_t(i)];
+      });
+    }
+  }
+  return tensors;
+}
 
 using planfile::formatBytes;
 using planfile::formatSeconds;
@@ -109,6 +211,13 @@ using planfile::formatSeconds;
 }
 
 class RankRun {
+  // What runs as a whole, streams drained after it: the program, or a GENERATE plan's
+  // prefill [0, decode_begin) and decode step [decode_begin, end).
+  struct Part {
+    int begin = 0, end = 0;
+    std::vector<int> kernels, collectives;  // instruction indices, in issue order
+  };
+
 public:
   RankRun(const plan::Plan &plan, uint32_t rank, const RunOptions &options,
           ComputeBackend &compute, CommBackend &comm, Liveness &liveness)
@@ -117,8 +226,20 @@ public:
         program_(plan.programs(int(plan.ranks(int(rank)).program()))),
         axes_(axisCoordinates(plan, rank)), events_(program_.events()),
         issued_(size_t(program_.instructions_size())) {
-    for (int i = 0; i < program_.instructions_size(); ++i)
-      (program_.instructions(i).has_kernel() ? kernels_ : collectives_).push_back(i);
+    const int n = program_.instructions_size();
+    // Valid GENERATE plans have 0 < decode_begin < n (validatePlan).
+    const int decodeBegin = generates() ? int(program_.decode_begin()) : n;
+    parts_.push_back({0, decodeBegin, {}, {}});
+    if (decodeBegin < n) parts_.push_back({decodeBegin, n, {}, {}});
+    for (Part &part : parts_)
+      for (int i = part.begin; i < part.end; ++i)
+        (program_.instructions(i).has_kernel() ? part.kernels : part.collectives).push_back(i);
+  }
+
+  bool generates() const { return plan_.workload().phase() == plan::GENERATE; }
+  // Tokens each generation makes per sequence: --new-tokens, or the plan's.
+  uint32_t newTokens() const {
+    return options_.newTokens ? *options_.newTokens : plan_.workload().new_tokens();
   }
 
   // Local checks, the arena, weights and inputs. Throws UnusableInput.
@@ -149,12 +270,17 @@ public:
       restoreInputs();
       try {
         compute_.beginCapture();
-        issueEverything(/*timed=*/false);
+        issueEverything(parts_[0], /*timed=*/false);
         compute_.endCapture();
       } catch (const std::exception &e) {
         abortRun("rank " + std::to_string(rank_) + ": capturing the CUDA graph: " + e.what());
       }
       for (uint32_t i = 0; i < options_.iterations; ++i) passes_.push_back(graphPass());
+      return;
+    }
+    if (generates()) {
+      for (uint32_t i = 0; i < warmup; ++i) generation();
+      for (uint32_t i = 0; i < options_.iterations; ++i) passes_.push_back(generation());
       return;
     }
     for (uint32_t i = 0; i < warmup; ++i) eagerPass();
@@ -163,6 +289,26 @@ public:
 
   const plan::Program &program() const { return program_; }
   const std::vector<Pass> &passes() const { return passes_; }
+  // Rank 0, after a GENERATE run: the last generation's tokens, "generated" I32 [sequences,
+  // new tokens], and the logits each was chosen from, "step_logits" [sequences, new tokens,
+  // vocab].
+  std::vector<int32_t> generatedTokens() const {
+    const size_t tokens = chosen_.size(), sequences = plan_.workload().sequences();
+    std::vector<int32_t> out(sequences * tokens);
+    for (size_t t = 0; t < tokens; ++t)
+      for (size_t q = 0; q < sequences; ++q) out[q * tokens + t] = chosen_[t][q];
+    return out;
+  }
+  std::vector<float> generatedLogits() const {
+    const size_t tokens = chosenFrom_.size(), sequences = plan_.workload().sequences();
+    const size_t vocab = plan_.model().vocab();
+    std::vector<float> out(sequences * tokens * vocab);
+    for (size_t t = 0; t < tokens; ++t)
+      for (size_t q = 0; q < sequences; ++q)
+        std::copy_n(chosenFrom_[t].begin() + std::ptrdiff_t(q * vocab), vocab,
+                    out.begin() + std::ptrdiff_t((q * tokens + t) * vocab));
+    return out;
+  }
   RoutingCounts counts() { return compute_.counts(); }
   ComputeBackend &compute() { return compute_; }
   // Buffer b's bytes, copied from the arena (converted to F32 for float buffers).
@@ -186,6 +332,21 @@ private:
 
   // What the walker can run, beyond what validatePlan already guarantees.
   void checkExecutable() const {
+    const uint32_t planned = plan_.workload().new_tokens();
+    if (options_.newTokens && !generates())
+      throw UnusableInput("--new-tokens applies to GENERATE plans; this plan's workload.phase is " +
+                          plan::Phase_Name(plan_.workload().phase()));
+    if (options_.newTokens && (*options_.newTokens < 1 || *options_.newTokens > planned))
+      throw UnusableInput("--new-tokens " + std::to_string(*options_.newTokens) + " is not in 1.." +
+                          std::to_string(planned) + ": the plan's KV caches hold the prompt and " +
+                          "workload.new_tokens " + std::to_string(planned) +
+                          " tokens (compile the plan with more new_tokens)");
+    if (generates() && plan_.model().vocab() == 0)
+      throw UnusableInput("the plan is GENERATE, but its model has no vocabulary (model.vocab 0): "
+                          "there are no logits to choose tokens from");
+    if (generates() && options_.graph)
+      throw UnusableInput("--graph replays one captured pass; a GENERATE plan's decode steps "
+                          "change their positions every step (drop --graph)");
     for (int b = 0; b < program_.buffers_size(); ++b)
       if (program_.buffers(b).kind() == plan::KV_CACHE && plan_.workload().phase() == plan::DECODE)
         throw UnusableInput("the plan is a DECODE step, which reads a KV cache; moeplan-run "
@@ -205,7 +366,8 @@ private:
   // Every kernel's operands and plan-derived arguments, resolved once.
   void resolveKernels() {
     calls_.resize(size_t(program_.instructions_size()));
-    for (int i : kernels_) {
+    for (int i = 0; i < program_.instructions_size(); ++i) {
+      if (!program_.instructions(i).has_kernel()) continue;
       const plan::Kernel &k = program_.instructions(i).kernel();
       KernelCall &call = calls_[size_t(i)];
       call.kernel = &k;
@@ -342,7 +504,8 @@ private:
   }
 
   // Reads or generates every INPUT buffer, keeping a copy in the buffer's dtype and layout:
-  // activations may reuse an input's bytes, so each pass starts by restoring them.
+  // activations may reuse an input's bytes, so each pass starts by restoring them. A
+  // GENERATE plan's step tokens are the sampling's to write (writeStepTokens).
   void loadInputs() {
     std::optional<checkpoint::SafetensorsReader> reader;
     if (!options_.input.empty()) reader = checkpoint::SafetensorsReader::open(options_.input);
@@ -350,13 +513,25 @@ private:
       const plan::Buffer &b = program_.buffers(i);
       if (b.kind() != plan::INPUT) continue;
       const Block block = bufferBlock(i);
+      if (generates() && b.slice().tensor() == kStepTokens) {
+        stepTokenBuffers_.push_back({i, block});
+        continue;
+      }
       const std::vector<int64_t> full = fullShape(b);
       const bool ids = b.dtype() == plan::I32;
       // Token ids as I32, hidden states as F32 (converted to the buffer's dtype below).
       std::vector<std::byte> data(size_t(block.elements()) * 4);
       if (reader) {
-        reader->readBlock(b.slice().tensor(), ids ? checkpoint::DType::I32 : checkpoint::DType::F32,
-                          full, block.begin, block.count, data.data());
+        try {
+          reader->readBlock(b.slice().tensor(), ids ? checkpoint::DType::I32 : checkpoint::DType::F32,
+                            full, block.begin, block.count, data.data());
+        } catch (const checkpoint::CheckpointError &e) {
+          if (!generates() || b.slice().tensor() != "tokens") throw;
+          throw UnusableInput(std::string(e.what()) + " (the prompt: [sequences " +
+                              std::to_string(plan_.workload().sequences()) + ", workload.seq_len " +
+                              std::to_string(plan_.workload().seq_len()) +
+                              "]; compile the plan for this prompt length)");
+        }
         if (ids) checkTokenIds(block, reinterpret_cast<const int32_t *>(data.data()));
       } else if (options_.inputSeed) {
         seededBlock(b.slice().tensor(), b.dtype(), full, block, data.data());
@@ -364,14 +539,20 @@ private:
         throw UnusableInput("the plan reads \"" + b.slice().tensor() +
                             "\"; give --input FILE or --input-seed N");
       }
-      std::vector<std::byte> laid(data.size());
-      blockToBuffer(block, data.data(), laid.data(), 4);
-      std::vector<std::byte> stored(b.bytes());
-      if (ids) std::memcpy(stored.data(), laid.data(), stored.size());
-      else convert(plan::F32, laid.data(), b.dtype(), stored.data(), uint64_t(block.elements()));
-      inputs_.push_back({i, std::move(stored)});
+      inputs_.push_back({i, laidOut(i, block, data)});
     }
     restoreInputs();
+  }
+
+  // An input block (row-major in block order: I32 ids, or F32) in buffer b's layout and dtype.
+  std::vector<std::byte> laidOut(int b, const Block &block, const std::vector<std::byte> &data) const {
+    const plan::Buffer &buf = program_.buffers(b);
+    std::vector<std::byte> laid(data.size());
+    blockToBuffer(block, data.data(), laid.data(), 4);
+    std::vector<std::byte> stored(buf.bytes());
+    if (buf.dtype() == plan::I32) std::memcpy(stored.data(), laid.data(), stored.size());
+    else convert(plan::F32, laid.data(), buf.dtype(), stored.data(), uint64_t(block.elements()));
+    return stored;
   }
 
   void restoreInputs() {
@@ -419,20 +600,116 @@ private:
   Pass eagerPass() {
     betweenPasses();
     MPI_Barrier(MPI_COMM_WORLD);
+    Pass pass;
+    pass.timings.resize(size_t(program_.instructions_size()));
+    pass.wall = runPart(parts_[0], pass.timings, Clock::now());
+    return pass;
+  }
+
+  // Runs a part with timing and waits until it has completed on this rank; its timings go
+  // into `timings` (by instruction) as seconds since `origin`. Returns the part's seconds.
+  double runPart(const Part &part, std::vector<Timing> &timings, Clock::time_point origin) {
     start_ = Clock::now();
     compute_.startClock();
-    issueEverything(/*timed=*/true);
+    issueEverything(part, /*timed=*/true);
     synchronizeOrAbort();
-    Pass pass;
-    pass.wall = seconds(Clock::now());
-    pass.timings.resize(size_t(program_.instructions_size()));
-    for (int i = 0; i < program_.instructions_size(); ++i) {
+    const double wall = seconds(Clock::now());
+    const double shift = std::chrono::duration<double>(start_ - origin).count();
+    for (int i = part.begin; i < part.end; ++i) {
       const bool hostTimed = program_.instructions(i).has_collective() && !comm_.queued();
-      pass.timings[size_t(i)] = hostTimed ? hostTimings_[size_t(i)]
-                                          : Timing{compute_.markSeconds(uint32_t(2 * i)),
-                                                   compute_.markSeconds(uint32_t(2 * i + 1))};
+      const Timing t = hostTimed ? hostTimings_[size_t(i)]
+                                 : Timing{compute_.markSeconds(uint32_t(2 * i)),
+                                          compute_.markSeconds(uint32_t(2 * i + 1))};
+      timings[size_t(i)] = {t.start + shift, t.end + shift};
+    }
+    return wall;
+  }
+
+  // -- a GENERATE plan's generation -------------------------------------------------------
+
+  // The prefill, then a decode step per further token, each followed by the sampling. The
+  // pass keeps the prefill's timings and the median decode step's.
+  Pass generation() {
+    betweenPasses();
+    chosen_.clear(), chosenFrom_.clear();
+    MPI_Barrier(MPI_COMM_WORLD);
+    const Clock::time_point begin = Clock::now();
+    auto since = [&](Clock::time_point t) { return std::chrono::duration<double>(t - begin).count(); };
+    Pass pass;
+    pass.generation.emplace();
+    pass.timings.resize(size_t(program_.instructions_size()));
+    runPart(parts_[0], pass.timings, begin);
+    // The prompt's last position chooses the first token.
+    sample("logits", int64_t(plan_.workload().seq_len()) - 1);
+    pass.generation->ttft = since(Clock::now());
+    const Part &step = parts_[1];
+    const uint32_t steps = newTokens() - 1;
+    std::vector<std::vector<Timing>> stepTimings(steps, std::vector<Timing>(pass.timings.size()));
+    for (uint32_t s = 0; s < steps; ++s) {
+      for (int i : step.kernels) calls_[size_t(i)].step = int64_t(s);
+      const Clock::time_point stepBegin = Clock::now();
+      runPart(step, stepTimings[s], begin);
+      sample(kStepLogits, 0);
+      pass.generation->steps.push_back(since(Clock::now()) - since(stepBegin));
+    }
+    pass.wall = since(Clock::now());
+    if (steps > 0) {  // the median step (the lower of an even count) by its seconds
+      std::vector<uint32_t> order(steps);
+      for (uint32_t s = 0; s < steps; ++s) order[s] = s;
+      const std::vector<double> &taken = pass.generation->steps;
+      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return taken[a] < taken[b]; });
+      const std::vector<Timing> &median = stepTimings[order[(steps - 1) / 2]];
+      for (int i = step.begin; i < step.end; ++i) pass.timings[size_t(i)] = median[size_t(i)];
     }
     return pass;
+  }
+
+  // Greedy sampling after a part: rank 0 assembles the logits at `position` (dim 1) of the
+  // full `tensor` from every rank's OUTPUT buffers, chooses each sequence's highest-scoring
+  // id of the model's vocabulary (ties: the lowest id; padded columns past it never count),
+  // every rank learns the ids, and writes them into its step-token inputs.
+  void sample(const std::string &tensor, int64_t position) {
+    const size_t sequences = plan_.workload().sequences(), vocab = plan_.model().vocab();
+    std::vector<int32_t> ids(sequences, 0);
+    std::map<std::string, FullTensor> logits = gatherOutputTensors(
+        plan_, rank_, [&](const plan::Buffer &b) { return b.slice().tensor() == tensor; }, position,
+        [&](int b) { return bufferAsF32(b); });
+    if (rank_ == 0) {
+      auto found = logits.find(tensor);
+      if (found == logits.end() || found->second.shape.size() != 3 ||
+          found->second.shape[0] != int64_t(sequences) || found->second.shape[2] < int64_t(vocab))
+        abortRun("rank 0: sampling: no rank's OUTPUT buffers hold \"" + tensor +
+                 "\" [sequences " + std::to_string(sequences) + ", positions, vocab " +
+                 std::to_string(vocab) + "]");
+      const FullTensor &full = found->second;
+      const size_t width = size_t(full.shape[2]);
+      std::vector<float> rows(sequences * vocab);
+      for (size_t q = 0; q < sequences; ++q) {
+        const float *row = full.data.data() + q * width;
+        float best = -std::numeric_limits<float>::infinity();
+        for (size_t v = 0; v < vocab; ++v)
+          if (row[v] > best) best = row[v], ids[q] = int32_t(v);  // NaN never wins
+        std::copy_n(row, vocab, rows.begin() + std::ptrdiff_t(q * vocab));
+      }
+      chosen_.push_back(ids);
+      chosenFrom_.push_back(std::move(rows));
+    }
+    MPI_Bcast(ids.data(), int(sequences), MPI_INT32_T, 0, MPI_COMM_WORLD);
+    writeStepTokens(ids);
+  }
+
+  // The step-token inputs from the full [sequences, 1] ids, each through its slice.
+  void writeStepTokens(const std::vector<int32_t> &ids) {
+    const std::vector<int64_t> full{int64_t(ids.size()), 1};
+    for (const auto &[buffer, block] : stepTokenBuffers_) {
+      std::vector<std::byte> data(size_t(block.elements()) * 4);
+      int32_t *blockIds = reinterpret_cast<int32_t *>(data.data());
+      forEachBlockElement(block.begin, block.count, full, [&](int64_t i, int64_t flat) {
+        blockIds[i] = flat >= 0 ? ids[size_t(flat)] : 0;
+      });
+      const std::vector<std::byte> stored = laidOut(buffer, block, data);
+      compute_.upload(address(uint32_t(buffer)), stored.data(), stored.size());
+    }
   }
 
   Pass graphPass() {
@@ -460,19 +737,20 @@ private:
   // Issues every instruction of the program: kernels from this thread, communication from
   // a thread of its own; with queued communication this thread then watches the device for
   // progress, errors and stalls until the pass completes.
-  void issueEverything(bool timed) {
+  // A GENERATE plan's parts each issue this way: events restart with each part.
+  void issueEverything(const Part &part, bool timed) {
     events_.reset();
     for (auto &flag : issued_) flag.store(false);
     hostTimings_.assign(size_t(program_.instructions_size()), Timing{});
     timed_ = timed;
     std::thread commThread;
-    if (!collectives_.empty()) commThread = std::thread([this] { communicate(); });
-    if (comm_.queued() && !collectives_.empty() && timed) {
-      std::thread computeThread([this] { computeLoop(); });
-      watchQueued();
+    if (!part.collectives.empty()) commThread = std::thread([this, &part] { communicate(part); });
+    if (comm_.queued() && !part.collectives.empty() && timed) {
+      std::thread computeThread([this, &part] { computeLoop(part); });
+      watchQueued(part);
       computeThread.join();
     } else {
-      computeLoop();
+      computeLoop(part);
     }
     if (commThread.joinable()) commThread.join();
   }
@@ -525,8 +803,8 @@ private:
     events_.record(inst.record_event());
   }
 
-  void computeLoop() {
-    for (int i : kernels_) {
+  void computeLoop(const Part &part) {
+    for (int i : part.kernels) {
       const plan::Instruction &inst = program_.instructions(i);
       events_.wait(inst);
       waitOnDevice(inst);
@@ -568,15 +846,16 @@ private:
   // Issues communication in the plan's global order: an instruction goes once every earlier
   // one has, its events are recorded, and (host-progressed) its stream's previous operation
   // has completed. Outstanding host operations progress while later ones wait.
-  void communicate() {
+  void communicate(const Part &part) {
+    const std::vector<int> &collectives = part.collectives;
     const bool queued = comm_.queued();
     std::vector<int> busy(program_.streams(), -1);  // outstanding instruction per stream
     std::vector<CommRequest> outstanding;
     size_t next = 0;
-    while (next < collectives_.size() || !outstanding.empty()) {
+    while (next < collectives.size() || !outstanding.empty()) {
       bool progressed = false;
-      while (next < collectives_.size()) {
-        const int i = collectives_[next];
+      while (next < collectives.size()) {
+        const int i = collectives[next];
         const plan::Instruction &inst = program_.instructions(i);
         if (queued) {
           events_.wait(inst);
@@ -627,9 +906,9 @@ private:
   // the device is computing (a stream's oldest unfinished work is a kernel that has
   // started) and when it progressed. Aborts on an asynchronous error of the communicators; a peer that stopped
   // or deadlocked is the liveness thread's to find.
-  void watchQueued() {
+  void watchQueued(const Part &part) {
     std::vector<std::vector<int>> perStream(program_.streams());
-    for (int i = 0; i < program_.instructions_size(); ++i)
+    for (int i = part.begin; i < part.end; ++i)
       perStream[program_.instructions(i).stream()].push_back(i);
     std::vector<size_t> done(perStream.size(), 0);
     std::optional<Busy> deviceBusy;
@@ -668,7 +947,7 @@ private:
   Liveness &liveness_;
   const plan::Program &program_;
   const AxisCoordinates axes_;
-  std::vector<int> kernels_, collectives_;  // instruction indices, in issue order
+  std::vector<Part> parts_;
   std::vector<KernelCall> calls_;           // by instruction
   std::vector<std::pair<int, std::vector<std::byte>>> inputs_;  // buffer, its bytes
   Events events_;
@@ -677,6 +956,11 @@ private:
   bool timed_ = true;
   Clock::time_point start_;
   std::vector<Pass> passes_;
+  // GENERATE: the step-token inputs and their blocks; on rank 0 the ids chosen, per token
+  // [sequences], and the logits each was chosen from [sequences, vocab].
+  std::vector<std::pair<int, Block>> stepTokenBuffers_;
+  std::vector<std::vector<int32_t>> chosen_;
+  std::vector<std::vector<float>> chosenFrom_;
 };
 
 // Whether any rank failed; every rank learns the lowest failing rank.
@@ -701,59 +985,30 @@ bool startupFailed(const std::string &problem, int rank) {
 
 // -- after the run: outputs, measurements, trace, all gathered on rank 0 ------------------
 
-constexpr int kOutputTag = 1, kTraceTag = 2;
-
 // Rank 0 assembles every OUTPUT buffer of every rank into the full tensors (F32) and writes
-// them.
+// them. A GENERATE plan's: the prefill's "logits" (its buffers live through the program), and
+// from the last generation "generated" (I32 ids) and "step_logits", the logits each id was
+// chosen from.
 void gatherOutputs(const plan::Plan &plan, RankRun &run, uint32_t rank, const std::string &path) {
-  const uint32_t world = uint32_t(plan.ranks_size());
-  auto outputsOf = [&](uint32_t r) {
-    std::vector<int> list;
-    const plan::Program &prog = plan.programs(int(plan.ranks(int(r)).program()));
-    for (int b = 0; b < prog.buffers_size(); ++b)
-      if (prog.buffers(b).kind() == plan::OUTPUT) list.push_back(b);
-    return list;
-  };
-  if (rank != 0) {
-    for (int b : outputsOf(rank)) {
-      const std::vector<float> data = run.bufferAsF32(b);
-      sendLarge(data.data(), data.size(), MPI_FLOAT, 0, kOutputTag, MPI_COMM_WORLD, mpiMaxCount());
-    }
-    return;
-  }
-  std::map<std::string, std::vector<float>> tensors;
-  std::map<std::string, std::vector<int64_t>> shapes;
-  for (uint32_t r = 0; r < world; ++r) {
-    const plan::Program &prog = plan.programs(int(plan.ranks(int(r)).program()));
-    const AxisCoordinates axes = axisCoordinates(plan, r);
-    for (int b : outputsOf(r)) {
-      const plan::Buffer &buf = prog.buffers(b);
-      std::vector<float> data;
-      if (r == 0) {
-        data = run.bufferAsF32(b);
-      } else {
-        data.resize(size_t(buf.bytes() / planfile::dtypeBytes(buf.dtype())));
-        recvLarge(data.data(), data.size(), MPI_FLOAT, int(r), kOutputTag, MPI_COMM_WORLD,
-                  mpiMaxCount());
-      }
-      const Block block = blockOf(buf.slice(), axes, plan.strategy().micro_batches());
-      std::vector<float> blockData(data.size());
-      bufferToBlock(block, data.data(), blockData.data(), 4);
-      const std::vector<int64_t> full(buf.slice().full_shape().begin(), buf.slice().full_shape().end());
-      std::vector<float> &tensor = tensors[buf.slice().tensor()];
-      int64_t elements = 1;
-      for (int64_t d : full) elements *= d;
-      tensor.resize(size_t(elements));
-      shapes[buf.slice().tensor()] = full;
-      // Scatter the block into the full tensor, skipping the padding past its extent.
-      forEachBlockElement(block.begin, block.count, full, [&](int64_t i, int64_t flat) {
-        if (flat >= 0) tensor[size_t(flat)] = blockData[size_t(i)];
-      });
-    }
-  }
+  const bool generates = plan.workload().phase() == plan::GENERATE;
+  std::map<std::string, FullTensor> tensors = gatherOutputTensors(
+      plan, rank, [&](const plan::Buffer &b) { return !generates || b.slice().tensor() != kStepLogits; },
+      std::nullopt, [&](int b) { return run.bufferAsF32(b); });
+  if (rank != 0) return;
   checkpoint::SafetensorsWriter writer;
-  for (const auto &[name, data] : tensors)
-    writer.add(name, checkpoint::DType::F32, shapes[name], data.data());
+  for (const auto &[name, tensor] : tensors)
+    writer.add(name, checkpoint::DType::F32, tensor.shape, tensor.data.data());
+  std::vector<int32_t> ids;
+  std::vector<float> chosenFrom;
+  if (generates) {
+    ids = run.generatedTokens();
+    chosenFrom = run.generatedLogits();
+    const int64_t sequences = plan.workload().sequences();
+    const int64_t tokens = int64_t(ids.size()) / sequences;
+    writer.add("generated", checkpoint::DType::I32, {sequences, tokens}, ids.data());
+    writer.add(kStepLogits, checkpoint::DType::F32, {sequences, tokens, int64_t(plan.model().vocab())},
+               chosenFrom.data());
+  }
   writer.setMetadata("moeplan.plan", plan.name());
   writer.write(path);
 }
@@ -765,6 +1020,8 @@ void writeSeededInput(const plan::Plan &plan, uint64_t seed, const std::string &
   for (const plan::Program &prog : plan.programs())
     for (const plan::Buffer &b : prog.buffers()) {
       if (b.kind() != plan::INPUT || done[b.slice().tensor()]) continue;
+      // A GENERATE plan's step tokens are chosen as it runs, not given.
+      if (plan.workload().phase() == plan::GENERATE && b.slice().tensor() == kStepTokens) continue;
       done[b.slice().tensor()] = true;
       const std::vector<int64_t> full(b.slice().full_shape().begin(), b.slice().full_shape().end());
       int64_t elements = 1;
@@ -799,6 +1056,9 @@ struct Measurements {
   std::map<std::string, double> collectiveSeconds;
   std::map<std::string, uint64_t> kernelCounts, collectiveCounts;
   std::vector<int64_t> routed, dropped;           // [layer x expert], [layer]
+  // GENERATE: rank 0's median generation, each time the slowest rank's (the ranks' clocks
+  // start together at the barrier before each generation).
+  std::optional<Generation> generation;
 };
 
 double median(std::vector<double> v) {
@@ -862,6 +1122,16 @@ Measurements gatherMeasurements(const plan::Plan &plan, RankRun &run, uint32_t r
              0, MPI_COMM_WORLD);
   MPI_Reduce(counts.dropped.data(), m.dropped.data(), int(counts.dropped.size()), MPI_INT64_T,
              MPI_SUM, 0, MPI_COMM_WORLD);
+  if (plan.workload().phase() == plan::GENERATE && !passes.empty()) {
+    // One generation for every rank: rank 0's median.
+    uint64_t chosen = medianPass(passes);
+    MPI_Bcast(&chosen, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    const Generation &g = *passes[size_t(chosen)].generation;
+    std::vector<double> times{g.ttft}, slowest(g.steps.size() + 1);
+    times.insert(times.end(), g.steps.begin(), g.steps.end());
+    MPI_Reduce(times.data(), slowest.data(), int(times.size()), MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (rank == 0) m.generation = Generation{slowest[0], {slowest.begin() + 1, slowest.end()}};
+  }
   if (rank == 0)
     for (size_t k = 0; k < kinds; ++k) {
       const double count = sum[kinds + k];
@@ -892,8 +1162,11 @@ double measuredLoadBalance(const plan::Plan &plan, const int64_t *routed) {
 }
 
 nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const Measurements &m) {
+  // A GENERATE run's tokens are the ones it generated.
   const double tokens = double(plan.workload().sequences()) *
-                        double(plan.workload().phase() == plan::DECODE ? 1 : plan.workload().seq_len());
+                        double(m.generation ? m.generation->steps.size() + 1
+                               : plan.workload().phase() == plan::DECODE ? 1
+                                                                         : plan.workload().seq_len());
   const double slowest = *std::max_element(m.wall.begin(), m.wall.end());
   nlohmann::json j = {{"schema", "moeplan-run"},
                       {"version", 2},
@@ -929,6 +1202,24 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
                       {"choices", choices}});
   }
   j["expert_load"] = layers;
+  if (m.generation) {
+    // Per generated token after the first: nearest-rank percentiles over the decode steps.
+    std::vector<double> steps = m.generation->steps;
+    std::sort(steps.begin(), steps.end());
+    double decodeSeconds = 0;
+    for (double s : steps) decodeSeconds += s;
+    const double p99 = steps.empty() ? 0.0
+                                     : steps[size_t(std::ceil(0.99 * double(steps.size()))) - 1];
+    j["generation"] = {
+        {"new_tokens", steps.size() + 1},
+        {"steps", steps.size()},
+        {"ttft_s", m.generation->ttft},
+        {"tpot_median_s", median(steps)},
+        {"tpot_p99_s", p99},
+        {"decode_tokens_per_s", decodeSeconds > 0 ? double(plan.workload().sequences()) *
+                                                        double(steps.size()) / decodeSeconds
+                                                  : 0.0}};
+  }
   return j;
 }
 
@@ -956,9 +1247,20 @@ std::string reportText(const nlohmann::json &j) {
       << ", largest rank)\n";
   out << "wall time per rank:";
   for (size_t r = 0; r < wall.size(); ++r) out << (r % 8 == 0 ? "\n " : "") << " " << r << ": " << formatSeconds(wall[r]);
-  out << "\nthroughput: " << j["tokens"].get<double>() << " tokens in "
+  const bool generation = j.contains("generation");
+  out << "\nthroughput: " << j["tokens"].get<double>()
+      << (generation ? " generated tokens in " : " tokens in ")
       << formatSeconds(*std::max_element(wall.begin(), wall.end())) << " (slowest rank): "
       << j["tokens_per_second"].get<double>() << " tokens/s\n";
+  if (generation) {
+    const nlohmann::json &g = j["generation"];
+    out << "generation: " << g["new_tokens"].get<uint64_t>() << " new tokens per sequence ("
+        << g["steps"].get<uint64_t>() << " decode steps): time to first token "
+        << formatSeconds(g["ttft_s"].get<double>()) << ", per output token "
+        << formatSeconds(g["tpot_median_s"].get<double>()) << " median, "
+        << formatSeconds(g["tpot_p99_s"].get<double>()) << " p99; decode "
+        << g["decode_tokens_per_s"].get<double>() << " tokens/s\n";
+  }
   auto table = [&](const char *title, const nlohmann::json &kinds) {
     out << title << " (summed over ranks; share of all ranks' wall time)\n";
     if (j["graph"].get<bool>()) out << "  not measured: a CUDA graph replays as one launch\n";
@@ -972,6 +1274,7 @@ std::string reportText(const nlohmann::json &j) {
       out << line;
     }
   };
+  if (generation) out << "(kernel and collective times: the prefill and the median decode step)\n";
   table("time per kernel kind", j["kernel_seconds"]);
   table("time per collective", j["collective_seconds"]);
   if (!j["expert_load"].empty()) {
@@ -988,6 +1291,8 @@ std::string reportText(const nlohmann::json &j) {
 }
 
 // Rank 0 collects every rank's timings of its median pass and writes them as a Perfetto trace.
+// A GENERATE plan's: the median generation's prefill, then its median decode step where it
+// ran (the other steps are left out).
 void gatherTrace(const plan::Plan &plan, RankRun &run, uint32_t rank, const std::string &path) {
   std::vector<double> mine;
   for (const Timing &t : run.passes()[medianPass(run.passes())].timings) {
@@ -1018,6 +1323,8 @@ void gatherTrace(const plan::Plan &plan, RankRun &run, uint32_t rank, const std:
       e.durationSeconds = std::max(0.0, times[size_t(2 * i + 1)] - times[size_t(2 * i)]);
       e.args["micro_batch"] = std::to_string(inst.micro_batch());
       e.args["instruction"] = std::to_string(i);
+      if (plan.workload().phase() == plan::GENERATE)
+        e.args["part"] = uint32_t(i) < p.decode_begin() ? "prefill" : "median decode step";
       events.push_back(std::move(e));
     }
   }

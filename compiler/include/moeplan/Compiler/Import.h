@@ -4,7 +4,9 @@
 // The module carries the deployment itself (`model.deployment`, the description's fields as
 // a dictionary), where each field was written (`model.locations`, field path -> location in
 // the .textproto) and the device mesh (`model.mesh`); `func.func @forward` holds the model as
-// model-dialect ops on the whole batch, each op located at the field that defines it.
+// model-dialect ops on the whole batch, each op located at the field that defines it. A
+// GENERATE workload adds `func.func @decode_step`: the same model on one new token per
+// sequence, attending to the cache the prefill (@forward) and earlier steps wrote.
 #pragma once
 
 #include "moeplan/Description/Load.h"
@@ -25,6 +27,8 @@ constexpr const char *kDeploymentAttr = "model.deployment";
 constexpr const char *kLocationsAttr = "model.locations";
 constexpr const char *kMeshAttr = "model.mesh";
 constexpr const char *kShardingAttr = "model.sharding";
+// The decode step of a GENERATE workload.
+constexpr const char *kDecodeStepFunc = "decode_step";
 // Discardable op attributes.
 constexpr const char *kLayerAttr = "layer";
 constexpr const char *kStageAttr = "stage";
@@ -54,6 +58,14 @@ mlir::InFlightDiagnostic emitFinding(mlir::MLIRContext *ctx, const Finding &f);
 
 // The module's func.func @forward; emits an error naming `pass` when there is none.
 mlir::func::FuncOp forwardFunction(mlir::ModuleOp module, llvm::StringRef pass);
+
+// The module's forward functions and the part of the workload each computes: @forward, then
+// @decode_step when there is one. Empty (and an error naming `pass`) without @forward.
+struct ForwardFunction {
+  mlir::func::FuncOp fn;
+  bool decodeStep = false;
+};
+llvm::SmallVector<ForwardFunction> forwardFunctions(mlir::ModuleOp module, llvm::StringRef pass);
 
 // The location index a module carries (empty when it has none).
 LocationIndex locationsOf(mlir::ModuleOp module);

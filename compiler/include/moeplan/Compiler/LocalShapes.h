@@ -14,7 +14,9 @@ constexpr double kNormEpsilon = 1e-5;
 struct LocalShapes {
   int64_t sequences = 0;  // per micro-batch and data-parallel replica
   int64_t queryLen = 0;   // query tokens per sequence (prefill: seq_len; decode: 1)
-  int64_t kvLen = 0;      // decode: cached tokens per sequence; prefill: 0
+  int64_t kvLen = 0;      // decode: cached tokens per sequence (a GENERATE plan's decode
+                          // step: at step 0, the prompt); prefill: 0
+  int64_t cachePositions = 0;  // positions per sequence a KV cache buffer holds
   int64_t tokens = 0;     // T = sequences x queryLen, position-major
   int64_t tokensPerTp = 0;  // T / tp: sequence parallelism between attention and FFN
   int64_t heads = 0, kvHeads = 0;  // local attention heads; kv heads replicate below tp
@@ -29,7 +31,11 @@ struct LocalShapes {
   int64_t vocab = 0;         // ceil(vocab / tp): rows (columns of the LM head) per tp rank
 };
 
+// Which part of the workload: a PREFILL or DECODE plan's one forward pass, or a GENERATE
+// plan's prefill (the same as PREFILL at the prompt's length) or decode step.
+enum class ForwardPart { Whole, DecodeStep };
+
 // Requires a deployment that passed model-validate (divisibility holds).
-LocalShapes localShapes(const DeploymentSpec &d);
+LocalShapes localShapes(const DeploymentSpec &d, ForwardPart part = ForwardPart::Whole);
 
 } // namespace moeplan

@@ -22,7 +22,8 @@ void bufferAccesses(mlir::Operation *op, llvm::SmallVectorImpl<mlir::Value> &rea
 int64_t streamOf(mlir::Operation *op);
 
 // Happens-before over a scheduled program: clock[i][s] is the index (in `instructions`) of
-// the last instruction on stream s ordered before or at instruction i, -1 for none.
+// the last instruction on stream s ordered before or at instruction i, -1 for none. Every
+// instruction before a plan.decode_step is ordered before every one after it.
 struct ProgramOrder {
   std::vector<mlir::Operation *> instructions;  // issue order
   llvm::DenseMap<mlir::Operation *, int64_t> index;
@@ -33,6 +34,10 @@ struct ProgramOrder {
   // Every one of `uses` (instruction indices) happens strictly before instruction `i` (an
   // instruction's own operands never share bytes).
   bool allBefore(llvm::ArrayRef<int64_t> uses, int64_t i) const;
+
+private:
+  static std::array<int64_t, kStreams> max(const std::array<int64_t, kStreams> &a,
+                                           const std::array<int64_t, kStreams> &b);
 };
 
 } // namespace moeplan

@@ -59,7 +59,15 @@ struct WorkloadSpec {
   int64_t sequences = 0, seqLenMin = 0, seqLenMax = 0;
   desc::Phase phase = desc::PREFILL;
   int64_t kvCacheLen = 0;
+  // GENERATE: seqLenMin = seqLenMax = prompt_len (the prefill's tokens per sequence), and
+  // newTokens generated per sequence; kvCacheLen stays 0 (the prefill caches nothing yet).
+  int64_t newTokens = 0;
   std::vector<double> expertLoad;  // empty: uniform routing
+
+  bool generates() const { return phase == desc::GENERATE; }
+  // Positions each KV cache holds for the whole generation: the last generated token is
+  // never fed back, so prompt + new_tokens - 1.
+  int64_t cachePositions() const { return seqLenMax + newTokens - 1; }
 
   // The sequence lengths the workload is judged at: min, `count` - 2 geometric midpoints and
   // max (ascending, without repeats; one point for a fixed length or for DECODE, whose step

@@ -61,6 +61,12 @@ void sigmoidGate(const float *x, const float *gate, float *y, int64_t m, int64_t
 void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
           int64_t sequences, int64_t firstPosition, double theta);
 
+// KV cache append: x[m, n] (m = sequences x new positions, position-major) into rows
+// firstPosition x sequences .. + m of cache[cached positions x sequences, n]; other rows keep
+// their values. Position-major rows make it one contiguous copy.
+void kvAppend(const float *x, float *cache, int64_t m, int64_t n, int64_t sequences,
+              int64_t firstPosition);
+
 // What a dispatch did, for the runtime's load-balance report.
 struct DispatchCounts {
   std::vector<int64_t> routed;  // per expert: choices routed to it, dropped ones included

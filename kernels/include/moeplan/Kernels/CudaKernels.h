@@ -62,6 +62,11 @@ void sigmoidGate(DType dtype, const void *x, const void *gate, void *y, int64_t 
 void rope(DType dtype, const void *x, void *y, int64_t m, int64_t heads, int64_t headDim,
           int64_t sequences, int64_t firstPosition, double theta, cudaStream_t stream);
 
+// KV cache append, as kernels::kvAppend: x[m, n] into cache rows firstPosition x sequences
+// on (one contiguous device-to-device copy on `stream`).
+void kvAppend(DType dtype, const void *x, void *cache, int64_t m, int64_t n, int64_t sequences,
+              int64_t firstPosition, cudaStream_t stream);
+
 // -- attention ---------------------------------------------------------------------------
 // Causal self-attention, layouts as the CPU kernels (CpuKernels.h): sequence s, position p at
 // row p * sequences + s; query head h reads KV head h / (heads / kvHeads). One fused kernel:

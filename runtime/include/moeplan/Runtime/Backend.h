@@ -42,7 +42,19 @@ struct KernelCall {
   plan::DType dtype = plan::F32;     // storage of the float operands: the model's dtype
   int64_t firstId = 0;               // EMBEDDING: first row of embedding.weight in the table
   int32_t layer = -1;                // DISPATCH: the layer its routing counts belong to
+  int64_t step = 0;                  // a GENERATE plan's decode step (0-based) being run
 };
+
+// The positions a kernel works at in the call's decode step: a per_step kernel's plan values
+// are step 0's, and each step moves one position on (plan.proto, Kernel.per_step). Every
+// backend reads first_position (ROPE, KV_APPEND) and kv_len (ATTENTION) through this.
+struct StepPositions {
+  int64_t firstPosition = 0, kvLen = 0;
+};
+inline StepPositions stepPositions(const KernelCall &call) {
+  const int64_t add = call.kernel->per_step() ? call.step : 0;
+  return {call.kernel->first_position() + add, call.kernel->kv_len() + add};
+}
 
 // Routing counts of one forward pass: routed[layer * experts + e] choices routed to expert
 // e (dropped ones included), dropped[layer] choices that found no free slot.

@@ -24,7 +24,8 @@ struct RunOptions {
   std::string input;                      // safetensors with "tokens" (or "hidden_in")
   std::optional<uint64_t> inputSeed;      // instead of `input`: deterministic random input
   std::string writeInput;                 // where rank 0 writes the input it used
-  std::string output;                     // where rank 0 writes "logits" (or "hidden_out")
+  std::string output;                     // where rank 0 writes "logits" (or "hidden_out");
+                                          // GENERATE: also "generated" and "step_logits"
   std::string trace;                      // measured timeline, Perfetto JSON
   std::string reportJson;                 // the measurements as JSON
   bool printReport = true;                // rank 0 prints the measurements
@@ -32,8 +33,12 @@ struct RunOptions {
                                           // where a device is visible, else cpu
   std::string comm;                       // "mpi", "nccl"; empty: nccl with cuda (mpi where
                                           // ranks share a device), mpi with cpu
-  uint32_t iterations = 1;                // measured forward passes (the report: median)
+  uint32_t iterations = 1;                // measured forward passes (the report: median);
+                                          // GENERATE: whole generations
   std::optional<uint32_t> warmup;         // unmeasured passes first; default 1 if iterations > 1
+  // GENERATE: tokens generated per sequence (1 .. the plan's workload.new_tokens); default
+  // the plan's.
+  std::optional<uint32_t> newTokens;
   bool graph = false;                     // cuda: capture the forward once, replay it
   // A rank silent this long (stopped, unreachable), or no rank progressing this long while
   // all are alive (a deadlock), ends the job (Liveness.h).
@@ -51,7 +56,9 @@ struct RunOptions {
 };
 
 // What this rank measured, for programs that run plans in-process (the benchmarks): the
-// median pass's wall time and per-instruction durations (empty under --graph).
+// median pass's wall time and per-instruction durations (empty under --graph). For a
+// GENERATE plan a pass is a whole generation, and the durations are the prefill's and the
+// median decode step's.
 struct RunResult {
   double wallSeconds = 0;
   std::vector<double> instructionSeconds;  // by instruction of the rank's program

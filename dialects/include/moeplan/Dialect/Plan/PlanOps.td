@@ -30,7 +30,7 @@ def Plan_KernelKind : I32EnumAttr<"KernelKind", "kernel", [
     I32EnumAttrCase<"grouped_gemm", 8>, I32EnumAttrCase<"combine", 9>,
     I32EnumAttrCase<"add", 10>, I32EnumAttrCase<"transpose", 11>,
     I32EnumAttrCase<"bias_add", 12>, I32EnumAttrCase<"rope", 13>,
-    I32EnumAttrCase<"sigmoid_gate", 14>]> {
+    I32EnumAttrCase<"sigmoid_gate", 14>, I32EnumAttrCase<"kv_append", 15>]> {
   let cppNamespace = "::moeplan::planir";
   let genSpecializedAttr = 0;
 }
@@ -92,6 +92,17 @@ def Plan_ProgramOp : Plan_Op<"program", [Symbol, IsolatedFromAbove, SingleBlock,
   let extraClassDeclaration = [{
     static ::mlir::RegionKind getRegionKind(unsigned) { return ::mlir::RegionKind::SSACFG; }
   }];
+}
+
+def Plan_DecodeStepOp : Plan_Op<"decode_step", [HasParent<"ProgramOp">]> {
+  let summary = "the boundary between a GENERATE program's prefill and its decode step";
+  let description = [{
+    Instructions before it are the prefill, run once; those after it one decode step, run
+    once per generated token after the first. Every stream of the rank drains at the
+    boundary, so no event or buffer dependency crosses it except through buffers that live
+    for the whole program (weights, KV caches).
+  }];
+  let assemblyFormat = "attr-dict";
 }
 
 def Plan_BufferOp : Plan_Op<"buffer", [DeclareOpInterfaceMethods<OpAsmOpInterface,
