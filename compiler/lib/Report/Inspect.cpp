@@ -243,6 +243,12 @@ plan::WorkloadPoint workloadPoint(const plan::Plan &p, const sim::Prediction &pr
   w.set_bubble_fraction(pred.bubbleFraction);
   w.set_dropped_token_fraction(pred.droppedTokenFraction);
   w.set_roofline_s(pred.rooflineSeconds);
+  if (const auto &g = pred.generation) {
+    w.set_ttft_s(g->ttftSeconds);
+    w.set_tpot_median_s(g->tpotMedianSeconds);
+    w.set_tpot_p99_s(g->tpotP99Seconds);
+    w.set_decode_tokens_per_s(g->decodeTokensPerSecond);
+  }
   double layerCompute = 0, commSeconds = 0, collectives = 0;
   for (const sim::RankTimeline &t : pred.ranks) {
     const plan::Program &program = p.programs(int(p.ranks(int(t.rank)).program()));
@@ -339,6 +345,13 @@ std::string renderWorkloadPoints(const plan::Plan &p) {
                   percent(w.utilization()).c_str(), percent(w.load_balance()).c_str());
     out << line;
   }
+  for (const plan::WorkloadPoint &w : p.workload_points())
+    if (p.workload().phase() == plan::GENERATE)
+      out << "  generation of " << p.workload().new_tokens() << " tokens after a "
+          << w.seq_len() << "-token prompt: time to first token " << formatSeconds(w.ttft_s())
+          << " (the prefill above), per output token " << formatSeconds(w.tpot_median_s())
+          << " median, " << formatSeconds(w.tpot_p99_s()) << " p99; decode "
+          << formatCount(w.decode_tokens_per_s()) << " tokens/s\n";
   // Each requirement with its verdict at every point.
   std::vector<std::vector<RequirementCheck>> judged;
   for (const plan::WorkloadPoint &w : p.workload_points()) judged.push_back(judgeRequirements(p, w));
@@ -525,6 +538,18 @@ std::string renderInspectText(const InspectReport &r) {
       << "\n"
       << "  roofline: at least " << formatSeconds(pred.rooflineSeconds) << ", bound by "
       << pred.rooflineBound << " on rank " << pred.rooflineRank << "\n";
+  if (const auto &g = pred.generation) {
+    out << "  (the figures above are the prefill's)\n"
+        << "  generation: time to first token " << formatSeconds(g->ttftSeconds)
+        << " (without the sampling); " << g->steps << " decode steps";
+    if (g->simulatedSteps.size() < g->steps) out << " (" << g->simulatedSteps.size() << " evenly spaced simulated)";
+    out << ": per output token " << formatSeconds(g->tpotMedianSeconds) << " median, "
+        << formatSeconds(g->tpotP99Seconds) << " p99";
+    if (!g->stepSeconds.empty())
+      out << " (first " << formatSeconds(g->stepSeconds.front()) << ", last "
+          << formatSeconds(g->stepSeconds.back()) << ")";
+    out << "; decode " << formatCount(g->decodeTokensPerSecond) << " tokens/s\n";
+  }
 
   out << "\nrequirements\n";
   for (const RequirementCheck &c : r.requirements)

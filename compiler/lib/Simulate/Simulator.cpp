@@ -539,7 +539,73 @@ std::string compactRanks(const plan::Group &group) {
 
 }  // namespace
 
+namespace {
+
+// One part of a GENERATE plan as a plan of its own: the prefill, or decode step `step` (its
+// per_step kernels' costs advanced by `step` x step_cost). Events and the communication order
+// hold within each part (the runtime drains the streams between parts).
+plan::Plan partPlan(const plan::Plan &p, bool decodeStep, uint32_t step) {
+  plan::Plan part = p;
+  for (plan::Program &program : *part.mutable_programs()) {
+    const int begin = decodeStep ? int(program.decode_begin()) : 0;
+    const int end = decodeStep ? program.instructions_size() : int(program.decode_begin());
+    google::protobuf::RepeatedPtrField<plan::Instruction> kept;
+    for (int i = begin; i < end; ++i) {
+      plan::Instruction inst = program.instructions(i);
+      if (inst.has_step_cost()) {
+        plan::Cost *c = inst.mutable_cost();
+        c->set_flops(c->flops() + uint64_t(step) * inst.step_cost().flops());
+        c->set_memory_bytes(c->memory_bytes() + uint64_t(step) * inst.step_cost().memory_bytes());
+      }
+      *kept.Add() = std::move(inst);
+    }
+    program.mutable_instructions()->Swap(&kept);
+    program.set_decode_begin(0);
+  }
+  part.mutable_workload()->set_phase(decodeStep ? plan::DECODE : plan::PREFILL);
+  return part;
+}
+
+// Nearest-rank percentile of `v` (not empty).
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  size_t rank = size_t(std::ceil(q * double(v.size())));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+Prediction simulatePass(const plan::Plan &p);
+
+} // namespace
+
 Prediction simulate(const plan::Plan &p) {
+  if (p.workload().phase() != plan::GENERATE) return simulatePass(p);
+  Prediction pred = simulatePass(partPlan(p, false, 0));
+  GenerationPrediction g;
+  g.ttftSeconds = pred.latencySeconds;
+  g.steps = p.workload().new_tokens() > 0 ? p.workload().new_tokens() - 1 : 0;
+  // Every step, or evenly spaced ones (first and last included) for long generations.
+  const uint32_t simulated = std::min(g.steps, kMaxSimulatedSteps);
+  for (uint32_t k = 0; k < simulated; ++k)
+    g.simulatedSteps.push_back(simulated == 1 ? 0
+                                              : uint32_t(std::llround(double(k) * double(g.steps - 1) /
+                                                                      double(simulated - 1))));
+  double total = 0;
+  for (uint32_t step : g.simulatedSteps) {
+    g.stepSeconds.push_back(simulatePass(partPlan(p, true, step)).latencySeconds);
+    total += g.stepSeconds.back();
+  }
+  if (!g.stepSeconds.empty()) {
+    g.tpotMedianSeconds = percentile(g.stepSeconds, 0.5);
+    g.tpotP99Seconds = percentile(g.stepSeconds, 0.99);
+    g.decodeTokensPerSecond = share(double(p.workload().sequences()) * double(g.stepSeconds.size()), total);
+  }
+  pred.generation = std::move(g);
+  return pred;
+}
+
+namespace {
+
+Prediction simulatePass(const plan::Plan &p) {
   Simulation simulation(p);
   Prediction pred;
   pred.ranks = simulation.run();
@@ -585,6 +651,8 @@ Prediction simulate(const plan::Plan &p) {
   pred.droppedTokenFraction = droppedTokenFraction(p, weights);
   return pred;
 }
+
+} // namespace
 
 const std::vector<std::string> &streamNames() { return trace::planStreamNames(); }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <vector>
 
 namespace moeplan::sim {
@@ -38,6 +39,18 @@ struct RankTimeline {
   uint64_t flops = 0;
 };
 
+// A GENERATE plan's generation: the prefill (time to first token, without the sampling,
+// which is the runtime's host work) and each decode step (time per output token).
+struct GenerationPrediction {
+  double ttftSeconds = 0;
+  uint32_t steps = 0;                  // decode steps: new_tokens - 1
+  std::vector<uint32_t> simulatedSteps;  // every step, or evenly spaced ones past kMaxSimulatedSteps
+  std::vector<double> stepSeconds;       // the makespan of each simulated step
+  double tpotMedianSeconds = 0, tpotP99Seconds = 0;  // over the simulated steps (nearest rank)
+  double decodeTokensPerSecond = 0;    // sequences / mean step time
+};
+constexpr uint32_t kMaxSimulatedSteps = 128;
+
 struct Prediction {
   double latencySeconds = 0;          // makespan of the whole batch (all micro-batches)
   double throughputTokensPerSecond = 0;
@@ -52,6 +65,8 @@ struct Prediction {
   uint32_t rooflineRank = 0;          // the rank that bounds it
   std::string rooflineBound;          // "compute", "memory" or "communication"
   std::vector<RankTimeline> ranks;
+  // GENERATE plans: the figures above are the prefill's, and this the whole generation's.
+  std::optional<GenerationPrediction> generation;
 };
 
 // Throws std::invalid_argument when the plan deadlocks (names the ranks and instructions
