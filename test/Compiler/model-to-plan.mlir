@@ -376,3 +376,97 @@ module @use_without_transfer attributes {model.deployment = {cluster = {gpu = {m
     return %26 : tensor<4x8xf32>
   }
 }
+
+// -----
+
+// A GENERATE workload (prompt 3, 5 new tokens): @forward, the prefill, then plan.decode_step,
+// then @decode_step, over the same weights and KV caches. Each cache holds 3 + 5 - 1 = 7
+// positions of the micro-batch's 2 sequences; the prefill appends at position 0 after its
+// attention within the prompt; a decode step attends to the cache at kv_len 3 and then
+// appends at position 3 (per_step: the runtime adds the step to both).
+// CHECK-LABEL: module @gen
+// CHECK: plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[4, 3]
+// CHECK: plan.kernel  attention(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}) -> ({{.*}}kv_len = 3 : i64, seq_len = 3 : i64
+// CHECK: %[[KC:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[4, 7, 8] {{.*}} : memref<14x4xf32>
+// CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64}
+// CHECK: plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[4, 3, 16]
+// CHECK: plan.decode_step
+// CHECK-NOT: plan.buffer  weight
+// CHECK: plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1]
+// CHECK: plan.kernel  rope({{.*}}) {first_position = 3 : i64, {{.*}}per_step = true
+// CHECK: plan.kernel  attention({{.*}}, %[[KC]], %{{.*}}) -> ({{.*}}kv_len = 3 : i64, per_step = true, seq_len = 1 : i64
+// CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64}
+// CHECK: plan.buffer  output "lm_head.logits.2" {slice = #plan.slice<"step_logits"[4, 1, 16]
+#loc = loc("gen1.textproto":4:1)
+#loc1 = loc("gen1.textproto":5:3)
+#loc2 = loc("gen1.textproto":5:49)
+#loc3 = loc("gen1.textproto":5:78)
+#loc4 = loc("gen1.textproto":5:35)
+#loc5 = loc("gen1.textproto":5:26)
+#loc6 = loc("gen1.textproto":5:9)
+#loc7 = loc("gen1.textproto":4:20)
+#loc8 = loc("gen1.textproto":6:3)
+#loc9 = loc("gen1.textproto":6:16)
+#loc10 = loc("gen1.textproto":6:40)
+#loc11 = loc("gen1.textproto":4:11)
+#loc12 = loc("gen1.textproto":2:1)
+#loc13 = loc("gen1.textproto":3:9)
+#loc14 = loc("gen1.textproto":2:19)
+#loc15 = loc("gen1.textproto":2:63)
+#loc16 = loc("gen1.textproto":3:41)
+#loc17 = loc("gen1.textproto":2:39)
+#loc18 = loc("gen1.textproto":2:30)
+#loc19 = loc("gen1.textproto":2:51)
+#loc20 = loc("gen1.textproto":2:9)
+#loc21 = loc("gen1.textproto":2:84)
+#loc22 = loc("gen1.textproto":2:97)
+#loc23 = loc("gen1.textproto":2:110)
+#loc24 = loc("gen1.textproto":3:53)
+#loc25 = loc("gen1.textproto":3:26)
+#loc26 = loc("gen1.textproto":1:1)
+#loc27 = loc("gen1.textproto":8:1)
+#loc28 = loc("gen1.textproto":8:18)
+#loc29 = loc("gen1.textproto":8:12)
+#loc30 = loc("gen1.textproto":7:1)
+#loc31 = loc("gen1.textproto":7:39)
+#loc32 = loc("gen1.textproto":7:53)
+#loc33 = loc("gen1.textproto":7:25)
+#loc34 = loc("gen1.textproto":7:12)
+module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_tb_per_s = 1.000000e+00 : f64, memory_bandwidth_utilization = 8.000000e-01 : f64, memory_gb = 1.600000e+01 : f64, mfu = 5.000000e-01 : f64, peak_tflops = 1.000000e+02 : f64}, gpus_per_node = 2 : i64, intra_node = {bandwidth_gb_per_s = 1.000000e+02 : f64, latency_us = 5.000000e+00 : f64}, nodes = 1 : i64}, model = {activation = "GELU", d_model = 8 : i64, dense_ffn_hidden = 16 : i64, dtype = "FP32", head_dim = 4 : i64, heads = 2 : i64, kv_heads = 2 : i64, layers = 1 : i64, moe_layers = {none = true}, norm = "RMS_NORM", rope_theta = 1.000000e+04 : f64, vocab_size = 16 : i64}, name = "gen", strategy = {micro_batches = 2 : i64, tp = 2 : i64}, workload = {new_tokens = 5 : i64, phase = "GENERATE", prompt_len = 3 : i64, sequences = 4 : i64}}, model.locations = {cluster = #loc, cluster.gpu = #loc1, cluster.gpu.memory_bandwidth_tb_per_s = #loc2, cluster.gpu.memory_bandwidth_utilization = #loc3, cluster.gpu.memory_gb = #loc4, cluster.gpu.mfu = #loc5, cluster.gpu.peak_tflops = #loc6, cluster.gpus_per_node = #loc7, cluster.intra_node = #loc8, cluster.intra_node.bandwidth_gb_per_s = #loc9, cluster.intra_node.latency_us = #loc10, cluster.nodes = #loc11, model = #loc12, model.activation = #loc13, model.d_model = #loc14, model.dense_ffn_hidden = #loc15, model.dtype = #loc16, model.head_dim = #loc17, model.heads = #loc18, model.kv_heads = #loc19, model.layers = #loc20, model.moe_layers = #loc21, model.moe_layers.none = #loc22, model.norm = #loc23, model.rope_theta = #loc24, model.vocab_size = #loc25, name = #loc26, strategy = #loc27, strategy.micro_batches = #loc28, strategy.tp = #loc29, workload = #loc30, workload.new_tokens = #loc31, workload.phase = #loc32, workload.prompt_len = #loc33, workload.sequences = #loc34}, model.mesh = #model.mesh<tp = 2, pp = 1, dp = 1, ep = 1, etp = 2, order = "tp-ep-dp-pp">, model.sharding = {capacity = 0 : i64, micro_batches = 2 : i64, sequences_per_micro_batch = 2 : i64, tokens = 6 : i64, tokens_per_tp = 3 : i64}} {
+  func.func @forward(%arg0: tensor<6xi32>) -> tensor<6x8xf32> {
+    %0 = model.embedding %arg0 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "embedding"} : tensor<6xi32> -> tensor<6x8xf32>
+    %1 = model.reshard  reduce_scatter %0 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<6x8xf32> -> tensor<3x8xf32>
+    %2 = model.norm  rms_norm %1 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<3x8xf32>
+    %3 = model.reshard  all_gather %2 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<3x8xf32> -> tensor<6x8xf32>
+    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, rope_theta = 1.000000e+04 : f64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<6x8xf32>
+    %5 = model.reshard  reduce_scatter %4 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<6x8xf32> -> tensor<3x8xf32>
+    %6 = model.add %1, %5 {layer = 0 : i64, stage = 0 : i64} : tensor<3x8xf32>
+    %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<3x8xf32>
+    %8 = model.reshard  all_gather %7 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<3x8xf32> -> tensor<6x8xf32>
+    %9 = model.dense_ffn  gelu %8 {hidden = 8 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.ffn"} : tensor<6x8xf32>
+    %10 = model.reshard  reduce_scatter %9 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<6x8xf32> -> tensor<3x8xf32>
+    %11 = model.add %6, %10 {layer = 0 : i64, stage = 0 : i64} : tensor<3x8xf32>
+    %12 = model.norm  rms_norm %11 {layer = -1 : i64, stage = 0 : i64, weight_prefix = "final_norm"} : tensor<3x8xf32>
+    %13 = model.reshard  all_gather %12 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<3x8xf32> -> tensor<6x8xf32>
+    %14 = model.lm_head %13 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "lm_head"} : tensor<6x8xf32> -> tensor<6x8xf32>
+    return %14 : tensor<6x8xf32>
+  }
+  func.func @decode_step(%arg0: tensor<2xi32>) -> tensor<2x8xf32> {
+    %0 = model.embedding %arg0 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "embedding"} : tensor<2xi32> -> tensor<2x8xf32>
+    %1 = model.reshard  reduce_scatter %0 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<1x8xf32>
+    %2 = model.norm  rms_norm %1 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm1"} : tensor<1x8xf32>
+    %3 = model.reshard  all_gather %2 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<1x8xf32> -> tensor<2x8xf32>
+    %4 = model.attention %3 {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, layer = 0 : i64, rope_theta = 1.000000e+04 : f64, stage = 0 : i64, weight_prefix = "layers.0.attention"} : tensor<2x8xf32>
+    %5 = model.reshard  reduce_scatter %4 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<1x8xf32>
+    %6 = model.add %1, %5 {layer = 0 : i64, stage = 0 : i64} : tensor<1x8xf32>
+    %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<1x8xf32>
+    %8 = model.reshard  all_gather %7 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<1x8xf32> -> tensor<2x8xf32>
+    %9 = model.dense_ffn  gelu %8 {hidden = 8 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.ffn"} : tensor<2x8xf32>
+    %10 = model.reshard  reduce_scatter %9 over "tp" {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32> -> tensor<1x8xf32>
+    %11 = model.add %6, %10 {layer = 0 : i64, stage = 0 : i64} : tensor<1x8xf32>
+    %12 = model.norm  rms_norm %11 {layer = -1 : i64, stage = 0 : i64, weight_prefix = "final_norm"} : tensor<1x8xf32>
+    %13 = model.reshard  all_gather %12 over "tp" {layer = -1 : i64, stage = 0 : i64} : tensor<1x8xf32> -> tensor<2x8xf32>
+    %14 = model.lm_head %13 {layer = -1 : i64, stage = 0 : i64, vocab = 8 : i64, weight_prefix = "lm_head"} : tensor<2x8xf32> -> tensor<2x8xf32>
+    return %14 : tensor<2x8xf32>
+  }
+}

@@ -222,3 +222,179 @@ module attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_tb_per
     plan.all_reduce %a -> %b on "z" count 4 {label = "second"} : memref<4xf32> -> memref<4xf32>
   }
 }
+
+// -----
+
+// GENERATE: each side of plan.decode_step is expanded over the micro-batches on its own;
+// a micro-batch's decode step reads the caches its own prefill appended to, and no event
+// crosses the boundary (the runtime drains the streams there): the prefill records 1-24,
+// the decode step's first kernel records 25.
+// CHECK-LABEL: module @gen
+// CHECK: %[[K0:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache.mb0" {{.*}}mb 0>}
+// CHECK: %[[K1:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache.mb1" {{.*}}mb 1>}
+// CHECK: waits = array<i64: 24>
+// CHECK-NEXT: plan.decode_step
+// CHECK-NEXT: plan.buffer  input "step_tokens.mb0"
+// CHECK-NEXT: plan.buffer  activation
+// CHECK-NEXT: plan.kernel  embedding({{.*}} {label = "embedding.lookup", record = 25 : i64}
+// CHECK: plan.kernel  attention({{.*}}, %[[K0]], {{.*}}) ->
+// CHECK: plan.kernel  kv_append({{.*}}) -> (%[[K0]])
+// CHECK: plan.kernel  attention({{.*}}, %[[K1]], {{.*}}) ->
+// CHECK: plan.kernel  kv_append({{.*}}) -> (%[[K1]])
+#loc = loc("gen1.textproto":4:1)
+#loc1 = loc("gen1.textproto":5:3)
+#loc2 = loc("gen1.textproto":5:49)
+#loc3 = loc("gen1.textproto":5:78)
+#loc4 = loc("gen1.textproto":5:35)
+#loc5 = loc("gen1.textproto":5:26)
+#loc6 = loc("gen1.textproto":5:9)
+#loc7 = loc("gen1.textproto":4:20)
+#loc8 = loc("gen1.textproto":6:3)
+#loc9 = loc("gen1.textproto":6:16)
+#loc10 = loc("gen1.textproto":6:40)
+#loc11 = loc("gen1.textproto":4:11)
+#loc12 = loc("gen1.textproto":2:1)
+#loc13 = loc("gen1.textproto":3:9)
+#loc14 = loc("gen1.textproto":2:19)
+#loc15 = loc("gen1.textproto":2:63)
+#loc16 = loc("gen1.textproto":3:41)
+#loc17 = loc("gen1.textproto":2:39)
+#loc18 = loc("gen1.textproto":2:30)
+#loc19 = loc("gen1.textproto":2:51)
+#loc20 = loc("gen1.textproto":2:9)
+#loc21 = loc("gen1.textproto":2:84)
+#loc22 = loc("gen1.textproto":2:97)
+#loc23 = loc("gen1.textproto":2:110)
+#loc24 = loc("gen1.textproto":3:53)
+#loc25 = loc("gen1.textproto":3:26)
+#loc26 = loc("gen1.textproto":1:1)
+#loc27 = loc("gen1.textproto":8:1)
+#loc28 = loc("gen1.textproto":8:18)
+#loc29 = loc("gen1.textproto":8:12)
+#loc30 = loc("gen1.textproto":7:1)
+#loc31 = loc("gen1.textproto":7:39)
+#loc32 = loc("gen1.textproto":7:53)
+#loc33 = loc("gen1.textproto":7:25)
+#loc34 = loc("gen1.textproto":7:12)
+module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_tb_per_s = 1.000000e+00 : f64, memory_bandwidth_utilization = 8.000000e-01 : f64, memory_gb = 1.600000e+01 : f64, mfu = 5.000000e-01 : f64, peak_tflops = 1.000000e+02 : f64}, gpus_per_node = 2 : i64, intra_node = {bandwidth_gb_per_s = 1.000000e+02 : f64, latency_us = 5.000000e+00 : f64}, nodes = 1 : i64}, model = {activation = "GELU", d_model = 8 : i64, dense_ffn_hidden = 16 : i64, dtype = "FP32", head_dim = 4 : i64, heads = 2 : i64, kv_heads = 2 : i64, layers = 1 : i64, moe_layers = {none = true}, norm = "RMS_NORM", rope_theta = 1.000000e+04 : f64, vocab_size = 16 : i64}, name = "gen", strategy = {micro_batches = 2 : i64, tp = 2 : i64}, workload = {new_tokens = 5 : i64, phase = "GENERATE", prompt_len = 3 : i64, sequences = 4 : i64}}, model.locations = {cluster = #loc, cluster.gpu = #loc1, cluster.gpu.memory_bandwidth_tb_per_s = #loc2, cluster.gpu.memory_bandwidth_utilization = #loc3, cluster.gpu.memory_gb = #loc4, cluster.gpu.mfu = #loc5, cluster.gpu.peak_tflops = #loc6, cluster.gpus_per_node = #loc7, cluster.intra_node = #loc8, cluster.intra_node.bandwidth_gb_per_s = #loc9, cluster.intra_node.latency_us = #loc10, cluster.nodes = #loc11, model = #loc12, model.activation = #loc13, model.d_model = #loc14, model.dense_ffn_hidden = #loc15, model.dtype = #loc16, model.head_dim = #loc17, model.heads = #loc18, model.kv_heads = #loc19, model.layers = #loc20, model.moe_layers = #loc21, model.moe_layers.none = #loc22, model.norm = #loc23, model.rope_theta = #loc24, model.vocab_size = #loc25, name = #loc26, strategy = #loc27, strategy.micro_batches = #loc28, strategy.tp = #loc29, workload = #loc30, workload.new_tokens = #loc31, workload.phase = #loc32, workload.prompt_len = #loc33, workload.sequences = #loc34}, model.mesh = #model.mesh<tp = 2, pp = 1, dp = 1, ep = 1, etp = 2, order = "tp-ep-dp-pp">} {
+  plan.group @tp_0 "tp" [0, 1]
+  plan.group @dp_0 "dp" [0]
+  plan.group @dp_1 "dp" [1]
+  plan.group @pp_0 "pp" [0]
+  plan.group @pp_1 "pp" [1]
+  plan.group @ep_0 "ep" [0]
+  plan.group @ep_1 "ep" [1]
+  plan.group @etp_0 "etp" [0, 1]
+  plan.group @edp_0 "edp" [0]
+  plan.group @edp_1 "edp" [1]
+  plan.program @stage0 stage 0 layers[0, 1) ranks [0, 1] {
+    %embedding_weight = plan.buffer  weight "embedding.weight" {slice = #plan.slice<"embedding.weight"[16, 8] splits[<0 over "tp" parts 2>]>} : memref<8x8xf32>
+    %layers_0_norm1_weight = plan.buffer  weight "layers.0.norm1.weight" {slice = #plan.slice<"layers.0.norm1.weight"[8]>} : memref<8xf32>
+    %layers_0_attention_wq = plan.buffer  weight "layers.0.attention.wq" {slice = #plan.slice<"layers.0.attention.wq"[8, 8] splits[<1 over "tp" parts 2>]>} : memref<8x4xf32>
+    %layers_0_attention_wk = plan.buffer  weight "layers.0.attention.wk" {slice = #plan.slice<"layers.0.attention.wk"[8, 8] splits[<1 over "tp" parts 2>]>} : memref<8x4xf32>
+    %layers_0_attention_wv = plan.buffer  weight "layers.0.attention.wv" {slice = #plan.slice<"layers.0.attention.wv"[8, 8] splits[<1 over "tp" parts 2>]>} : memref<8x4xf32>
+    %layers_0_attention_wo = plan.buffer  weight "layers.0.attention.wo" {slice = #plan.slice<"layers.0.attention.wo"[8, 8] splits[<0 over "tp" parts 2>]>} : memref<4x8xf32>
+    %layers_0_norm2_weight = plan.buffer  weight "layers.0.norm2.weight" {slice = #plan.slice<"layers.0.norm2.weight"[8]>} : memref<8xf32>
+    %layers_0_ffn_w_up = plan.buffer  weight "layers.0.ffn.w_up" {slice = #plan.slice<"layers.0.ffn.w_up"[8, 16] splits[<1 over "tp" parts 2>]>} : memref<8x8xf32>
+    %layers_0_ffn_w_down = plan.buffer  weight "layers.0.ffn.w_down" {slice = #plan.slice<"layers.0.ffn.w_down"[16, 8] splits[<0 over "tp" parts 2>]>} : memref<8x8xf32>
+    %final_norm_weight = plan.buffer  weight "final_norm.weight" {slice = #plan.slice<"final_norm.weight"[8]>} : memref<8xf32>
+    %lm_head_weight = plan.buffer  weight "lm_head.weight" {slice = #plan.slice<"lm_head.weight"[8, 16] splits[<1 over "tp" parts 2>]>} : memref<8x8xf32>
+    %tokens = plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[4, 3] splits[<0 over "dp" parts 1>] mb 0>} : memref<6xi32>
+    %embedding_out = plan.buffer  activation "embedding.out" : memref<6x8xf32>
+    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) {m = 6 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<6xi32>, memref<8x8xf32>) -> memref<6x8xf32>
+    %head_tp_reduce_scatter = plan.buffer  activation "head.tp.reduce_scatter" : memref<3x8xf32>
+    plan.reduce_scatter %embedding_out -> %head_tp_reduce_scatter on "tp" count 24 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<6x8xf32> -> memref<3x8xf32>
+    %layers_0_norm1_out = plan.buffer  activation "layers.0.norm1.out" : memref<3x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) {epsilon = 1.000000e-05 : f64, m = 3 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
+    %layers_0_tp_all_gather = plan.buffer  activation "layers.0.tp.all_gather" : memref<6x8xf32>
+    plan.all_gather %layers_0_norm1_out -> %layers_0_tp_all_gather on "tp" count 24 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<3x8xf32> -> memref<6x8xf32>
+    %layers_0_attention_q = plan.buffer  activation "layers.0.attention.q" : memref<6x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) {k = 8 : i64, m = 6 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
+    %layers_0_attention_k = plan.buffer  activation "layers.0.attention.k" : memref<6x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) {k = 8 : i64, m = 6 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
+    %layers_0_attention_v = plan.buffer  activation "layers.0.attention.v" : memref<6x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) {k = 8 : i64, m = 6 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
+    plan.kernel  rope(%layers_0_attention_q) -> (%layers_0_attention_q) {first_position = 0 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 6 : i64, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.q.rope", layer = 0 : i64} : (memref<6x4xf32>) -> memref<6x4xf32>
+    plan.kernel  rope(%layers_0_attention_k) -> (%layers_0_attention_k) {first_position = 0 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 6 : i64, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.k.rope", layer = 0 : i64} : (memref<6x4xf32>) -> memref<6x4xf32>
+    %layers_0_attention_context = plan.buffer  activation "layers.0.attention.context" : memref<6x4xf32>
+    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 3 : i64, seq_len = 3 : i64, sequences = 2 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<6x4xf32>, memref<6x4xf32>, memref<6x4xf32>) -> memref<6x4xf32>
+    %layers_0_attention_k_cache = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[4, 7, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<14x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_k) -> (%layers_0_attention_k_cache) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64} {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<6x4xf32>) -> memref<14x4xf32>
+    %layers_0_attention_v_cache = plan.buffer  kv_cache "layers.0.attention.v_cache" {slice = #plan.slice<"layers.0.attention.v_cache"[4, 7, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<14x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_v) -> (%layers_0_attention_v_cache) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64} {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<6x4xf32>) -> memref<14x4xf32>
+    %layers_0_attention_o = plan.buffer  activation "layers.0.attention.o" : memref<6x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) {k = 4 : i64, m = 6 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<6x4xf32>, memref<4x8xf32>) -> memref<6x8xf32>
+    %layers_0_tp_reduce_scatter = plan.buffer  activation "layers.0.tp.reduce_scatter" : memref<3x8xf32>
+    plan.reduce_scatter %layers_0_attention_o -> %layers_0_tp_reduce_scatter on "tp" count 24 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<6x8xf32> -> memref<3x8xf32>
+    %layers_0_residual_sum = plan.buffer  activation "layers.0.residual.sum" : memref<3x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) {n = 24 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<3x8xf32>, memref<3x8xf32>) -> memref<3x8xf32>
+    %layers_0_norm2_out = plan.buffer  activation "layers.0.norm2.out" : memref<3x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) {epsilon = 1.000000e-05 : f64, m = 3 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
+    %layers_0_tp_all_gather_2 = plan.buffer  activation "layers.0.tp.all_gather.2" : memref<6x8xf32>
+    plan.all_gather %layers_0_norm2_out -> %layers_0_tp_all_gather_2 on "tp" count 24 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<3x8xf32> -> memref<6x8xf32>
+    %layers_0_ffn_up = plan.buffer  activation "layers.0.ffn.up" : memref<6x8xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_2, %layers_0_ffn_w_up) -> (%layers_0_ffn_up) {k = 8 : i64, m = 6 : i64, n = 8 : i64} {label = "layers.0.ffn.up", layer = 0 : i64} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
+    %layers_0_ffn_act = plan.buffer  activation "layers.0.ffn.act" : memref<6x8xf32>
+    plan.kernel  activation(%layers_0_ffn_up) -> (%layers_0_ffn_act) {activation = "gelu", m = 6 : i64, n = 8 : i64} {label = "layers.0.ffn.act", layer = 0 : i64} : (memref<6x8xf32>) -> memref<6x8xf32>
+    %layers_0_ffn_down = plan.buffer  activation "layers.0.ffn.down" : memref<6x8xf32>
+    plan.kernel  gemm(%layers_0_ffn_act, %layers_0_ffn_w_down) -> (%layers_0_ffn_down) {k = 8 : i64, m = 6 : i64, n = 8 : i64} {label = "layers.0.ffn.down", layer = 0 : i64} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
+    %layers_0_tp_reduce_scatter_2 = plan.buffer  activation "layers.0.tp.reduce_scatter.2" : memref<3x8xf32>
+    plan.reduce_scatter %layers_0_ffn_down -> %layers_0_tp_reduce_scatter_2 on "tp" count 24 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<6x8xf32> -> memref<3x8xf32>
+    %layers_0_residual_sum_2 = plan.buffer  activation "layers.0.residual.sum.2" : memref<3x8xf32>
+    plan.kernel  add(%layers_0_residual_sum, %layers_0_tp_reduce_scatter_2) -> (%layers_0_residual_sum_2) {n = 24 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<3x8xf32>, memref<3x8xf32>) -> memref<3x8xf32>
+    %final_norm_out = plan.buffer  activation "final_norm.out" : memref<3x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_2, %final_norm_weight) -> (%final_norm_out) {epsilon = 1.000000e-05 : f64, m = 3 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
+    %head_tp_all_gather = plan.buffer  activation "head.tp.all_gather" : memref<6x8xf32>
+    plan.all_gather %final_norm_out -> %head_tp_all_gather on "tp" count 24 {label = "head.tp.all_gather", stream = 1 : i64} : memref<3x8xf32> -> memref<6x8xf32>
+    %lm_head_logits = plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[4, 3, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<6x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) {k = 8 : i64, m = 6 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
+    plan.decode_step
+    %step_tokens = plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<2xi32>
+    %embedding_out_2 = plan.buffer  activation "embedding.out.2" : memref<2x8xf32>
+    plan.kernel  embedding(%step_tokens, %embedding_weight) -> (%embedding_out_2) {m = 2 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<2xi32>, memref<8x8xf32>) -> memref<2x8xf32>
+    %head_tp_reduce_scatter_2 = plan.buffer  activation "head.tp.reduce_scatter.2" : memref<1x8xf32>
+    plan.reduce_scatter %embedding_out_2 -> %head_tp_reduce_scatter_2 on "tp" count 8 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<2x8xf32> -> memref<1x8xf32>
+    %layers_0_norm1_out_2 = plan.buffer  activation "layers.0.norm1.out.2" : memref<1x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter_2, %layers_0_norm1_weight) -> (%layers_0_norm1_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    %layers_0_tp_all_gather_3 = plan.buffer  activation "layers.0.tp.all_gather.3" : memref<2x8xf32>
+    plan.all_gather %layers_0_norm1_out_2 -> %layers_0_tp_all_gather_3 on "tp" count 8 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<2x8xf32>
+    %layers_0_attention_q_2 = plan.buffer  activation "layers.0.attention.q.2" : memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wq) -> (%layers_0_attention_q_2) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    %layers_0_attention_k_2 = plan.buffer  activation "layers.0.attention.k.2" : memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wk) -> (%layers_0_attention_k_2) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    %layers_0_attention_v_2 = plan.buffer  activation "layers.0.attention.v.2" : memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wv) -> (%layers_0_attention_v_2) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  rope(%layers_0_attention_q_2) -> (%layers_0_attention_q_2) {first_position = 3 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 2 : i64, per_step = true, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.q.rope", layer = 0 : i64} : (memref<2x4xf32>) -> memref<2x4xf32>
+    plan.kernel  rope(%layers_0_attention_k_2) -> (%layers_0_attention_k_2) {first_position = 3 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 2 : i64, per_step = true, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.k.rope", layer = 0 : i64} : (memref<2x4xf32>) -> memref<2x4xf32>
+    %layers_0_attention_context_2 = plan.buffer  activation "layers.0.attention.context.2" : memref<2x4xf32>
+    plan.kernel  attention(%layers_0_attention_q_2, %layers_0_attention_k_2, %layers_0_attention_v_2, %layers_0_attention_k_cache, %layers_0_attention_v_cache) -> (%layers_0_attention_context_2) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 3 : i64, per_step = true, seq_len = 1 : i64, sequences = 2 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<2x4xf32>, memref<2x4xf32>, memref<2x4xf32>, memref<14x4xf32>, memref<14x4xf32>) -> memref<2x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_k_2) -> (%layers_0_attention_k_cache) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64} {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<2x4xf32>) -> memref<14x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_v_2) -> (%layers_0_attention_v_cache) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64} {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<2x4xf32>) -> memref<14x4xf32>
+    %layers_0_attention_o_2 = plan.buffer  activation "layers.0.attention.o.2" : memref<2x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context_2, %layers_0_attention_wo) -> (%layers_0_attention_o_2) {k = 4 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<2x4xf32>, memref<4x8xf32>) -> memref<2x8xf32>
+    %layers_0_tp_reduce_scatter_3 = plan.buffer  activation "layers.0.tp.reduce_scatter.3" : memref<1x8xf32>
+    plan.reduce_scatter %layers_0_attention_o_2 -> %layers_0_tp_reduce_scatter_3 on "tp" count 8 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<1x8xf32>
+    %layers_0_residual_sum_3 = plan.buffer  activation "layers.0.residual.sum.3" : memref<1x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter_2, %layers_0_tp_reduce_scatter_3) -> (%layers_0_residual_sum_3) {n = 8 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    %layers_0_norm2_out_2 = plan.buffer  activation "layers.0.norm2.out.2" : memref<1x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_3, %layers_0_norm2_weight) -> (%layers_0_norm2_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    %layers_0_tp_all_gather_4 = plan.buffer  activation "layers.0.tp.all_gather.4" : memref<2x8xf32>
+    plan.all_gather %layers_0_norm2_out_2 -> %layers_0_tp_all_gather_4 on "tp" count 8 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<2x8xf32>
+    %layers_0_ffn_up_2 = plan.buffer  activation "layers.0.ffn.up.2" : memref<2x8xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_4, %layers_0_ffn_w_up) -> (%layers_0_ffn_up_2) {k = 8 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.ffn.up", layer = 0 : i64} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
+    %layers_0_ffn_act_2 = plan.buffer  activation "layers.0.ffn.act.2" : memref<2x8xf32>
+    plan.kernel  activation(%layers_0_ffn_up_2) -> (%layers_0_ffn_act_2) {activation = "gelu", m = 2 : i64, n = 8 : i64} {label = "layers.0.ffn.act", layer = 0 : i64} : (memref<2x8xf32>) -> memref<2x8xf32>
+    %layers_0_ffn_down_2 = plan.buffer  activation "layers.0.ffn.down.2" : memref<2x8xf32>
+    plan.kernel  gemm(%layers_0_ffn_act_2, %layers_0_ffn_w_down) -> (%layers_0_ffn_down_2) {k = 8 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.ffn.down", layer = 0 : i64} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
+    %layers_0_tp_reduce_scatter_4 = plan.buffer  activation "layers.0.tp.reduce_scatter.4" : memref<1x8xf32>
+    plan.reduce_scatter %layers_0_ffn_down_2 -> %layers_0_tp_reduce_scatter_4 on "tp" count 8 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<1x8xf32>
+    %layers_0_residual_sum_4 = plan.buffer  activation "layers.0.residual.sum.4" : memref<1x8xf32>
+    plan.kernel  add(%layers_0_residual_sum_3, %layers_0_tp_reduce_scatter_4) -> (%layers_0_residual_sum_4) {n = 8 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    %final_norm_out_2 = plan.buffer  activation "final_norm.out.2" : memref<1x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_4, %final_norm_weight) -> (%final_norm_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    %head_tp_all_gather_2 = plan.buffer  activation "head.tp.all_gather.2" : memref<2x8xf32>
+    plan.all_gather %final_norm_out_2 -> %head_tp_all_gather_2 on "tp" count 8 {label = "head.tp.all_gather", stream = 1 : i64} : memref<1x8xf32> -> memref<2x8xf32>
+    %lm_head_logits_2 = plan.buffer  output "lm_head.logits.2" {slice = #plan.slice<"step_logits"[4, 1, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<2x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather_2, %lm_head_weight) -> (%lm_head_logits_2) {k = 8 : i64, m = 2 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
+  }
+}

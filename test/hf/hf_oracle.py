@@ -208,14 +208,14 @@ def choose_prompts(model, vocab, prompt_len, sequences, new_tokens, seed):
     return pool[keep]
 
 
-def generate_check(args, runner, name, index):
+def generate_check(args, runner, name, index, show):
     """The GENERATE workload against transformers' generate; returns (failures, runs, skipped,
     largest step_logits error relative to max|logit|)."""
     failures, skipped, runs, worst = [], [], 0, 0.0
     work = os.path.join(args.work, "generate")
     os.makedirs(work, exist_ok=True)
-    # The seed the logits checks give this model when they run all of MODELS.
-    path = build_model(name, work, seed=100 + list(MODELS).index(name))
+    # The seed the logits checks give this model when they run all of MODELS (index in MODELS).
+    path = build_model(name, work, seed=100 + index)
     described = os.path.join(work, name + ".textproto")
     runner.run([args.moeplan, "import-hf", path, "--base", args.base, "-o", described])
     text = open(described).read()
@@ -228,7 +228,7 @@ def generate_check(args, runner, name, index):
                           text, flags=re.S)
     assert count == 1, "no workload block in " + described
     model = load_reference(path)
-    tokens = choose_prompts(model, vocab, prompt_len, sequences, new_tokens, seed=7 + list(MODELS).index(name))
+    tokens = choose_prompts(model, vocab, prompt_len, sequences, new_tokens, seed=7 + index)
     inputs = os.path.join(work, name + ".tokens")
     save_file({"tokens": tokens}, inputs)
     want_ids, want_steps = reference_generate(model, tokens, new_tokens)
@@ -242,7 +242,7 @@ def generate_check(args, runner, name, index):
           "tokens per sequence on average, least top-2 gap %.3g (%.0f tolerances)" % (
               name, sequences, prompt_len, new_tokens,
               np.mean([len(set(r)) for r in want_ids]), gap.min(), gap.min() / step_tol))
-    if args.show_generated:
+    if show:
         for s in range(min(4, sequences)):
             print("  prompt %s -> %s" % (" ".join(map(str, tokens[s])), " ".join(map(str, want_ids[s]))))
     for (ranks, tp, pp, dp, ep, etp, mb, schedule) in GENERATE_STRATEGIES:
@@ -353,7 +353,8 @@ def main():
                     help="models the generation check runs ('' for none)")
     ap.add_argument("--new-tokens", type=int, default=8, help="generation: tokens per sequence")
     ap.add_argument("--show-generated", action="store_true",
-                    help="print the first prompts and transformers' generated ids of each model")
+                    help="print the first prompts and transformers' generated ids of every model (default: "
+                         "of the first)")
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--only-generate", action="store_true", help="only the generation check")
     which.add_argument("--no-generate", action="store_true", help="only the logits checks")
@@ -421,7 +422,8 @@ def main():
     generate_models = [] if args.no_generate else [m for m in args.generate_models.split(",") if m]
     generate_runs, generate_worst, generate_strategies = 0, 0.0, set()
     for name in generate_models:
-        f, r, s, w = generate_check(args, runner, name, list(MODELS).index(name))
+        f, r, s, w = generate_check(args, runner, name, list(MODELS).index(name),
+                                    show=args.show_generated or name == generate_models[0])
         failures += f
         skipped += s
         generate_runs += r
