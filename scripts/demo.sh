@@ -2,7 +2,8 @@
 # The demo: builds moeplan if needed, then compiles and inspects the seed deployment, diffs it
 # against the corrected strategy for all 16 GPUs; then compiles the tiny model, writes its
 # weights, runs it on 16 CPU ranks and on one, and compares the two results; then a Hugging
-# Face Mixtral: imported, checked, and run against transformers.
+# Face Mixtral: imported, checked, and run against transformers; and generation, sharded
+# against one rank, with the time to first token and per output token measured and predicted.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null || { echo "demo: setup failed (run scripts/setup.sh)"; exit 2; }
@@ -48,6 +49,24 @@ step 0 mpirun -np 1 "$run" "$out/tiny-1.plan" --checkpoint "$out/tiny.ckpt" --in
   --output "$out/tiny-1.out"
 # The 16-rank logits against the single-rank ones (the reference), fp32 tolerance.
 step 0 "$build/tools/moeplan-compare" "$out/tiny-16.out" "$out/tiny-1.out"
+
+# Generation: the tiny model reads a 32-token prompt and generates 8 tokens greedily over its
+# KV cache, on 16 ranks and on one: the same tokens (moeplan-compare checks every tensor).
+sed -e 's/seq_len: 32/prompt_len: 32\n  new_tokens: 8/' -e 's/phase: PREFILL/phase: GENERATE/' \
+  $tiny/deployment.textproto > "$out/tiny-generate.textproto"
+sed -e 's/seq_len: 32/prompt_len: 32\n  new_tokens: 8/' -e 's/phase: PREFILL/phase: GENERATE/' \
+  $tiny/single-rank.textproto > "$out/tiny-generate-1.textproto"
+step 0 "$moeplan" compile "$out/tiny-generate.textproto" -o "$out/tiny-generate.plan"
+step 0 "$moeplan" compile "$out/tiny-generate-1.textproto" -o "$out/tiny-generate-1.plan"
+step 0 mpirun -np 16 "$run" "$out/tiny-generate.plan" --checkpoint "$out/tiny.ckpt" \
+  --input "$out/tiny.in" --output "$out/tiny-generate-16.out"
+step 0 mpirun -np 1 "$run" "$out/tiny-generate-1.plan" --checkpoint "$out/tiny.ckpt" \
+  --input "$out/tiny.in" --output "$out/tiny-generate-1.out"
+step 0 "$build/tools/moeplan-compare" "$out/tiny-generate-16.out" "$out/tiny-generate-1.out"
+# Mixtral 8x7B serving a 1024-token prompt and 512 new tokens: the KV cache, time to first
+# token and per output token the plan predicts.
+step 0 "$moeplan" compile examples/mixtral-8x7b/generate.textproto -o "$out/mixtral-generate.plan"
+step 0 "$moeplan" inspect "$out/mixtral-generate.plan"
 
 # A real model: Mixtral 8x7B's published config.json on the seed's cluster (46.7 B parameters,
 # 12.9 B active), and a tiny random Mixtral built by Hugging Face transformers, run on 16 CPU

@@ -1219,6 +1219,14 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
         {"decode_tokens_per_s", decodeSeconds > 0 ? double(plan.workload().sequences()) *
                                                         double(steps.size()) / decodeSeconds
                                                   : 0.0}};
+    // What compile predicted for the plan's own workload point (its cluster, the plan's
+    // new_tokens, no sampling), beside what this run measured.
+    for (const plan::WorkloadPoint &w : plan.workload_points())
+      if (w.seq_len() == plan.workload().seq_len() && w.ttft_s() > 0)
+        j["generation"]["predicted"] = {{"ttft_s", w.ttft_s()},
+                                        {"tpot_median_s", w.tpot_median_s()},
+                                        {"tpot_p99_s", w.tpot_p99_s()},
+                                        {"decode_tokens_per_s", w.decode_tokens_per_s()}};
   }
   return j;
 }
@@ -1260,6 +1268,14 @@ std::string reportText(const nlohmann::json &j) {
         << formatSeconds(g["tpot_median_s"].get<double>()) << " median, "
         << formatSeconds(g["tpot_p99_s"].get<double>()) << " p99; decode "
         << g["decode_tokens_per_s"].get<double>() << " tokens/s\n";
+    if (g.contains("predicted")) {
+      const nlohmann::json &p = g["predicted"];
+      out << "  predicted by compile (the plan's cluster, no sampling): time to first token "
+          << formatSeconds(p["ttft_s"].get<double>()) << ", per output token "
+          << formatSeconds(p["tpot_median_s"].get<double>()) << " median, "
+          << formatSeconds(p["tpot_p99_s"].get<double>()) << " p99; decode "
+          << p["decode_tokens_per_s"].get<double>() << " tokens/s\n";
+    }
   }
   auto table = [&](const char *title, const nlohmann::json &kinds) {
     out << title << " (summed over ranks; share of all ranks' wall time)\n";
