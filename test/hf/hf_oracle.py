@@ -420,7 +420,7 @@ def main():
                 failures.append("%s: max error %.3g above %.3g" % (tag, err, ATOL + RTOL * scale))
     logits_failures, logits_runs = len(failures), runs
     generate_models = [] if args.no_generate else [m for m in args.generate_models.split(",") if m]
-    generate_runs, generate_worst, generate_strategies = 0, 0.0, set()
+    generate_runs, generate_worst = 0, 0.0
     for name in generate_models:
         f, r, s, w = generate_check(args, runner, name, list(MODELS).index(name),
                                     show=args.show_generated or name == generate_models[0])

@@ -102,6 +102,14 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"requirements.gpu-utilization", S::Error,
        "the predicted utilization (model FLOPs / (GPUs x peak x latency)) is at least "
        "min_gpu_utilization at every judged sequence length"},
+      {"requirements.ttft", S::Error,
+       "GENERATE: the predicted time to first token (the prefill) is at most max_ttft_ms"},
+      {"requirements.tpot", S::Error,
+       "GENERATE: the predicted time per output token at the p99 decode step is at most "
+       "max_tpot_ms"},
+      {"requirements.decode-throughput", S::Error,
+       "GENERATE: the predicted decode tokens/s (sequences / mean step time) is at least "
+       "min_decode_tokens_per_s"},
       // Placement.
       {"placement.stage-count", S::Error, "the placement lists pp stages"},
       {"placement.stage-index", S::Error, "stage indices are below pp and each appears once"},

@@ -13,7 +13,10 @@ namespace moeplan {
 
 desc::Deployment atSeqLen(const desc::Deployment &d, int64_t seqLen) {
   desc::Deployment at = d;
-  at.mutable_workload()->set_seq_len(uint32_t(seqLen));  // replaces seq_len_range (a oneof)
+  if (at.workload().phase() == desc::GENERATE)
+    at.mutable_workload()->set_prompt_len(uint32_t(seqLen));  // the prefill's length
+  else
+    at.mutable_workload()->set_seq_len(uint32_t(seqLen));  // replaces seq_len_range (a oneof)
   return at;
 }
 
@@ -48,6 +51,10 @@ constexpr RequirementRule kRequirementRules[] = {
      "requirements.max_comm_overhead"},
     {"requirements.min_gpu_utilization", "requirements.gpu-utilization",
      "requirements.min_gpu_utilization"},
+    {"requirements.max_ttft_s", "requirements.ttft", "requirements.max_ttft_ms"},
+    {"requirements.max_tpot_s", "requirements.tpot", "requirements.max_tpot_ms"},
+    {"requirements.min_decode_tokens_per_s", "requirements.decode-throughput",
+     "requirements.min_decode_tokens_per_s"},
 };
 
 std::string str(int64_t v) { return std::to_string(v); }

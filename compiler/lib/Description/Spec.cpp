@@ -498,6 +498,13 @@ void resolveRequirements(const desc::Requirements &r, RequirementsSpec &s, Field
                                  "requirements.max_comm_overhead", false, true);
   s.minGpuUtilization = c.fraction(r.has_min_gpu_utilization(), r.min_gpu_utilization(),
                                    "requirements.min_gpu_utilization", false);
+  if (r.has_max_ttft_ms())
+    s.maxTtftMs = c.positive(true, r.max_ttft_ms(), "requirements.max_ttft_ms", kHuge);
+  if (r.has_max_tpot_ms())
+    s.maxTpotMs = c.positive(true, r.max_tpot_ms(), "requirements.max_tpot_ms", kHuge);
+  if (r.has_min_decode_tokens_per_s())
+    s.minDecodeTokensPerS = c.positive(true, r.min_decode_tokens_per_s(),
+                                       "requirements.min_decode_tokens_per_s", kHuge);
 }
 
 void resolveClaims(const desc::Claims &k, ClaimsSpec &s, FieldChecker &c) {
@@ -602,6 +609,14 @@ std::optional<DeploymentSpec> resolveSpec(const desc::Deployment &d, std::vector
   if (s.workload.generates() && d.has_model() && !d.model().has_vocab_size())
     c.report("field.required", "model.vocab_size",
              "is required by phase GENERATE: each generated token is fed back as the next input");
+  if (!s.workload.generates())
+    for (auto [has, path] : {std::pair{d.requirements().has_max_ttft_ms(), "requirements.max_ttft_ms"},
+                             std::pair{d.requirements().has_max_tpot_ms(), "requirements.max_tpot_ms"},
+                             std::pair{d.requirements().has_min_decode_tokens_per_s(),
+                                       "requirements.min_decode_tokens_per_s"}})
+      if (has)
+        c.report("field.unused", path, "applies only to workload phase GENERATE; ignored",
+                 Severity::Warning);
   if (!d.has_strategy()) c.missing("strategy");
   resolveStrategy(d.strategy(), s.strategy, c);
   resolveRequirements(d.requirements(), s.requirements, c);

@@ -114,6 +114,11 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   if (r.minLoadBalance) pr->set_min_load_balance(*r.minLoadBalance);
   if (r.maxCommOverhead) pr->set_max_comm_overhead(*r.maxCommOverhead);
   if (r.minGpuUtilization) pr->set_min_gpu_utilization(*r.minGpuUtilization);
+  if (d.workload.generates()) {
+    if (r.maxTtftMs) pr->set_max_ttft_s(*r.maxTtftMs / 1e3);
+    if (r.maxTpotMs) pr->set_max_tpot_s(*r.maxTpotMs / 1e3);
+    if (r.minDecodeTokensPerS) pr->set_min_decode_tokens_per_s(*r.minDecodeTokensPerS);
+  }
 }
 
 void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan::Kernel *out) {

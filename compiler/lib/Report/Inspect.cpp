@@ -303,6 +303,15 @@ std::vector<RequirementCheck> judgeRequirements(const plan::Plan &p,
   if (req.has_min_gpu_utilization())
     check("GPU utilization", "requirements.min_gpu_utilization", false,
           req.min_gpu_utilization(), point.utilization(), Unit::Fraction);
+  if (req.has_max_ttft_s())
+    check("time to first token", "requirements.max_ttft_s", true, req.max_ttft_s(),
+          point.ttft_s(), Unit::Seconds);
+  if (req.has_max_tpot_s())
+    check("time per output token (p99)", "requirements.max_tpot_s", true, req.max_tpot_s(),
+          point.tpot_p99_s(), Unit::Seconds);
+  if (req.has_min_decode_tokens_per_s())
+    check("decode throughput", "requirements.min_decode_tokens_per_s", false,
+          req.min_decode_tokens_per_s(), point.decode_tokens_per_s(), Unit::TokensPerSecond);
   return out;
 }
 

@@ -103,6 +103,7 @@ struct StrategySpec {
 struct RequirementsSpec {
   std::optional<double> maxLatencyMs, minThroughputTokensPerS, maxMemoryPerGpuGb,
       minLoadBalance, maxCommOverhead, minGpuUtilization;
+  std::optional<double> maxTtftMs, maxTpotMs, minDecodeTokensPerS;  // GENERATE
 };
 
 // What a proposal asserts about the deployment (desc::Claims), in the description's units.
