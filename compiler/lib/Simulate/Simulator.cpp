@@ -1,4 +1,5 @@
 #include "moeplan/Simulate/Simulator.h"
+#include "moeplan/Support/Percentile.h"
 
 #include "moeplan/Simulate/CostModel.h"
 
@@ -566,13 +567,6 @@ plan::Plan partPlan(const plan::Plan &p, bool decodeStep, uint32_t step) {
   return part;
 }
 
-// Nearest-rank percentile of `v` (not empty).
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  size_t rank = size_t(std::ceil(q * double(v.size())));
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
 Prediction simulatePass(const plan::Plan &p);
 
 } // namespace
@@ -595,8 +589,8 @@ Prediction simulate(const plan::Plan &p) {
     total += g.stepSeconds.back();
   }
   if (!g.stepSeconds.empty()) {
-    g.tpotMedianSeconds = percentile(g.stepSeconds, 0.5);
-    g.tpotP99Seconds = percentile(g.stepSeconds, 0.99);
+    g.tpotMedianSeconds = nearestRankPercentile(g.stepSeconds, 0.5);
+    g.tpotP99Seconds = nearestRankPercentile(g.stepSeconds, 0.99);
     g.decodeTokensPerSecond = share(double(p.workload().sequences()) * double(g.stepSeconds.size()), total);
   }
   pred.generation = std::move(g);

@@ -1,4 +1,5 @@
 #include "moeplan/Runtime/Executor.h"
+#include "moeplan/Support/Percentile.h"
 
 #include "moeplan/Checkpoint/HfCheckpoint.h"
 #include "moeplan/Checkpoint/Safetensors.h"
@@ -1204,12 +1205,10 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
   j["expert_load"] = layers;
   if (m.generation) {
     // Per generated token after the first: nearest-rank percentiles over the decode steps.
-    std::vector<double> steps = m.generation->steps;
-    std::sort(steps.begin(), steps.end());
+    const std::vector<double> &steps = m.generation->steps;
     double decodeSeconds = 0;
     for (double s : steps) decodeSeconds += s;
-    const double p99 = steps.empty() ? 0.0
-                                     : steps[size_t(std::ceil(0.99 * double(steps.size()))) - 1];
+    const double p99 = nearestRankPercentile(steps, 0.99);
     j["generation"] = {
         {"new_tokens", steps.size() + 1},
         {"steps", steps.size()},
