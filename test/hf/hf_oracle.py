@@ -252,25 +252,13 @@ def generate_check(args, runner, name, index, show):
             name, ranks, tp, pp, dp, ep, etp, mb, schedule)
         assert (sequences // (dp * mb)) % tp == 0, tag + ": tp must divide a micro-batch's sequences"
         stem = os.path.join(work, "%s-%d-%d-%d-%d-%d-%d-%s" % (name, tp, pp, dp, ep, etp, mb, schedule))
-        desc = re.sub(r"\nstrategy \{.*?\n\}\n", "\n" + strategy_text(tp, pp, dp, ep, etp, mb, schedule),
-                      text, flags=re.S)
-        open(stem + ".textproto", "w").write(desc)
-        compiled = runner.run([args.moeplan, "compile", stem + ".textproto", "-o", stem + ".plan", "-q"],
-                              check=False)
-        if compiled.returncode != 0:
-            errors = [l for l in compiled.stderr.splitlines() if "error" in l]
-            skipped.append("%s: %s" % (tag, errors[0] if errors else compiled.stderr.strip()))
+        ran = runner.compile_and_run(text, (tp, pp, dp, ep, etp, mb, schedule), stem, tag, ranks,
+                                     path, inputs, skipped, failures)
+        if ran is None:
             continue
-        start = time.time()
-        try:
-            runner.run(["mpirun", "-np", str(ranks), args.moeplan_run, stem + ".plan",
-                        "--checkpoint", path, "--input", inputs, "--output", stem + ".out"])
-        except RuntimeError as e:
-            failures.append("%s: %s" % (tag, e))
-            print("FAIL %s: moeplan-run failed" % tag)
-            continue
+        output, start = ran
         runs += 1
-        out = load_file(stem + ".out")
+        out = load_file(output)
         problems = []
         for key, want in (("generated", want_ids), ("step_logits", want_steps), ("logits", want_prefill)):
             if key not in out:
@@ -334,6 +322,29 @@ class Runner:
         self.env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                         OMPI_MCA_rmaps_base_oversubscribe="1")
 
+    def compile_and_run(self, text, strategy, stem, tag, ranks, checkpoint, inputs, skipped, failures):
+        """Compiles `text` with `strategy` (strategy_text's arguments) into STEM.plan and runs it
+        on `ranks` ranks; returns the output's path and the run's start time, or None after noting a strategy that does
+        not compile in `skipped` or a failed run in `failures`."""
+        desc = re.sub(r"\nstrategy \{.*?\n\}\n", "\n" + strategy_text(*strategy), text, flags=re.S)
+        with open(stem + ".textproto", "w") as f:
+            f.write(desc)
+        compiled = self.run([self.args.moeplan, "compile", stem + ".textproto", "-o", stem + ".plan", "-q"],
+                            check=False)
+        if compiled.returncode != 0:
+            errors = [l for l in compiled.stderr.splitlines() if "error" in l]
+            skipped.append("%s: %s" % (tag, errors[0] if errors else compiled.stderr.strip()))
+            return None
+        start = time.time()
+        try:
+            self.run(["mpirun", "-np", str(ranks), self.args.moeplan_run, stem + ".plan",
+                      "--checkpoint", checkpoint, "--input", inputs, "--output", stem + ".out"])
+        except RuntimeError as e:
+            failures.append("%s: %s" % (tag, e))
+            print("FAIL %s: moeplan-run failed" % tag)
+            return None
+        return stem + ".out", start
+
     def run(self, cmd, check=True):
         r = subprocess.run(cmd, env=self.env, capture_output=True, text=True)
         if check and r.returncode != 0:
@@ -389,24 +400,12 @@ def main():
                 name, ranks, tp, pp, dp, ep, etp, mb, schedule)
             stem = os.path.join(args.work, "%s-%d-%d-%d-%d-%d-%d-%s" % (
                 name, tp, pp, dp, ep, etp, mb, schedule))
-            desc = re.sub(r"\nstrategy \{.*?\n\}\n", "\n" + strategy_text(tp, pp, dp, ep, etp, mb, schedule),
-                          text, flags=re.S)
-            open(stem + ".textproto", "w").write(desc)
-            compiled = runner.run([args.moeplan, "compile", stem + ".textproto", "-o", stem + ".plan", "-q"],
-                                  check=False)
-            if compiled.returncode != 0:
-                errors = [l for l in compiled.stderr.splitlines() if "error" in l]
-                skipped.append("%s: %s" % (tag, errors[0] if errors else compiled.stderr.strip()))
+            ran = runner.compile_and_run(text, (tp, pp, dp, ep, etp, mb, schedule), stem, tag, ranks,
+                                         path, inputs, skipped, failures)
+            if ran is None:
                 continue
-            start = time.time()
-            try:
-                runner.run(["mpirun", "-np", str(ranks), args.moeplan_run, stem + ".plan",
-                            "--checkpoint", path, "--input", inputs, "--output", stem + ".out"])
-            except RuntimeError as e:
-                failures.append("%s: %s" % (tag, e))
-                print("FAIL %s: moeplan-run failed" % tag)
-                continue
-            got = load_file(stem + ".out")["logits"]
+            output, start = ran
+            got = load_file(output)["logits"]
             runs += 1
             if got.shape != want.shape:
                 failures.append("%s: logits %s, transformers %s" % (tag, got.shape, want.shape))
