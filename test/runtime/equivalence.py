@@ -23,11 +23,14 @@ kernel and weight kind the compiler emits is exercised, tied embeddings on pp > 
 Prints the strategies it covered and the largest error of each run; exit 1 on any failure.
 
 --generate PROMPT NEW turns the workload into generation (phase GENERATE: the prompt's
-prefill, then NEW - 1 decode steps over the KV cache) and runs the strategies of both
-matrices whose decode step tp can split (tp divides the sequences of a micro-batch: a decode
-step has one token per sequence, and sequence parallelism cuts tokens over tp). Each must
-generate exactly the single rank's tokens (greedy), and every step's logits and the
-prefill's must be within the tolerance above.
+prefill, then NEW - 1 decode steps over the KV cache) and runs every strategy of both
+matrices. Each must generate exactly the single rank's tokens (greedy), and every step's
+logits and the prefill's must be within the tolerance above. A decode step has one token per
+sequence; where tp does not divide the sequences of a micro-batch, the step keeps its tokens
+on every tp rank (no sequence parallelism: all-reduces, each tp rank dispatches every token).
+Those strategies run dropless only: their decode step dispatches all of a micro-batch's
+tokens in one capacity group per rank, while the prefill dispatches a tp-th of them, and no
+single-rank dispatch_groups matches both.
 
 On a GPU machine without the compiler (scripts/gpu-check.sh): --compile-only writes every plan
 on the build machine, --precompiled runs them there; --random-weights replaces the checkpoint
@@ -168,10 +171,11 @@ def run_matrix(args, runner, matrix):
     for (ranks, tp, pp, dp, ep, etp, mb, schedule) in matrix:
         if args.ranks and ranks not in args.ranks:
             continue
-        if args.generate and (runner.sequences // (dp * mb)) % tp != 0:
-            continue  # a decode step's tokens do not split over tp
+        replicated = args.generate and (runner.sequences // (dp * mb)) % tp != 0
         label = f"{runner.tag}{ranks:2d} ranks: tp {tp} pp {pp} dp {dp} ep {ep:2d} expert_tp {etp} micro_batches {mb} {schedule}"
-        for capacity_factor in (runner.capacity_factor, None):
+        if replicated:
+            label += " (decode step without sequence parallelism)"
+        for capacity_factor in ((None,) if replicated else (runner.capacity_factor, None)):
             mode = "dropping" if capacity_factor else "dropless"
             name = f"r{ranks}-tp{tp}-pp{pp}-dp{dp}-ep{ep}-etp{etp}-mb{mb}-{schedule}-{mode}"
             start = time.time()

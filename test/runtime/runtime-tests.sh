@@ -6,9 +6,11 @@
 #                                             --comm mpi-queued (the executor's paths for
 #                                             queued backends, as on GPUs with NCCL), against
 #                                             plain cpu ranks
-#   runtime-tests.sh generate BUILD WORK      the matrix's strategies that split a decode
-#                                             step, generating 8 tokens after a 32-token
-#                                             prompt: the same tokens as one rank
+#   runtime-tests.sh generate BUILD WORK      every strategy of the matrix (those whose
+#                                             decode step tp does not divide: without
+#                                             sequence parallelism), generating 8 tokens
+#                                             after a 32-token prompt: the same tokens as
+#                                             one rank
 #   runtime-tests.sh oracle BUILD WORK        one rank against the PyTorch oracle
 #                                             (test/oracle/moe_oracle.py), with and
 #                                             without token dropping

@@ -266,24 +266,30 @@ TEST(Simulator, LoadBalanceAndDroppedTokensFromTheRoutingHistogram) {
   const uint32_t experts = uint32_t(histogram.size()), ep = 4, tp = 2, topK = 2;
   const uint32_t tokens = 512, capacity = 64;
   PlanBuilder b(1, 8);
-  b.addProgram({0});
+  // The routing figures read the rank's tokens and slots off its first DISPATCH kernel
+  // (tokens / tp with sequence parallelism), in two groups of half the slots each.
+  plan::Kernel &dispatch = *b.addProgram({0}).kernel(flopsCost(0)).mutable_kernel();
+  dispatch.set_kind(plan::DISPATCH);
+  dispatch.set_tokens(tokens / tp);
+  dispatch.set_groups(2);
+  auto setCapacity = [&](uint32_t c) { dispatch.set_capacity(c / 2); };
+  setCapacity(capacity);
   plan::Plan &plan = b.plan();
   plan.mutable_model()->set_experts(experts);
   plan.mutable_model()->set_top_k(topK);
   plan.mutable_strategy()->set_ep(ep);
   plan.mutable_strategy()->set_tp(tp);
-  plan.mutable_strategy()->set_capacity(capacity);
   plan.mutable_workload()->set_tokens_per_micro_batch(tokens);
 
   {  // uniform routing: balanced, and nothing dropped while capacity holds the mean load
     const double load = double(tokens) / tp * topK / experts;
-    plan.mutable_strategy()->set_capacity(uint32_t(std::ceil(load)));
+    setCapacity(2 * uint32_t(std::ceil(load / 2)));
     Prediction pred = simulate(plan);
     EXPECT_EQ(pred.loadBalance, 1);
     EXPECT_EQ(pred.droppedTokenFraction, 0);
-    plan.mutable_strategy()->set_capacity(uint32_t(load / 2));
+    setCapacity(uint32_t(load / 2));
     EXPECT_CLOSE(simulate(plan).droppedTokenFraction, (load - uint32_t(load / 2)) / load);
-    plan.mutable_strategy()->set_capacity(capacity);
+    setCapacity(capacity);
   }
 
   for (double w : histogram) plan.mutable_model()->add_expert_load(w);

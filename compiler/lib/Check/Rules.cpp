@@ -59,7 +59,10 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"workload.expert-load-size", S::Error,
        "workload.expert_load gives one load per expert"},
       {"strategy.tokens-by-tp", S::Error,
-       "tp divides the tokens of a micro-batch (sequence parallelism splits them over tp)"},
+       "tp divides the tokens of a prefill micro-batch (sequence parallelism splits them over tp)"},
+      {"strategy.decode-replicates-tokens", S::Note,
+       "a decode step whose tokens tp does not divide keeps every token on every tp rank "
+       "(no sequence parallelism; all-reduce after the row-parallel projections)"},
       {"strategy.dispatch-groups", S::Error,
        "dispatch_groups divides the tokens each rank dispatches per micro-batch"},
       {"strategy.micro-batches-fill-pipeline", S::Warning,
@@ -318,20 +321,30 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
     if (w.generates()) lengths.push_back(1);  // each decode step: one token per sequence
     for (int64_t len : lengths) {
       int64_t tokens = w.sequences / split * len;
+      const bool decodeStep = w.phase == desc::DECODE || (w.generates() && len == 1);
       std::string at = w.generates() ? (len == 1 ? " (in a decode step)" : " (in the prefill)")
                        : lengths.size() > 1 ? " (at " + str(len) + " tokens per sequence)" : "";
-      if (tokens % s.tp != 0) {
-        emit("strategy.tokens-by-tp", "strategy.tp",
+      if (!s.sequenceParallel(tokens)) {
+        if (!decodeStep) {
+          emit("strategy.tokens-by-tp", "strategy.tp",
+               "tp " + str(s.tp) + " does not divide the " + str(tokens) +
+                   " tokens of a micro-batch" + at + ", which sequence parallelism splits over tp",
+               {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
+          break;
+        }
+        emit("strategy.decode-replicates-tokens", "strategy.tp",
              "tp " + str(s.tp) + " does not divide the " + str(tokens) +
-                 " tokens of a micro-batch" + at + ", which sequence parallelism splits over tp",
+                 " tokens of a micro-batch" + at +
+                 ": every tp rank keeps all of them (no sequence parallelism), all-reduces "
+                 "after the row-parallel projections and routes them to the experts itself",
              {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
-        break;
       }
-      if (tokens / s.tp % s.dispatchGroups != 0) {
+      const int64_t perRank = s.tokensPerRank(tokens);
+      if (perRank % s.dispatchGroups != 0) {
         emit("strategy.dispatch-groups", "strategy.dispatch_groups",
              "dispatch_groups " + str(s.dispatchGroups) + " does not divide the " +
-                 str(tokens / s.tp) + " tokens each rank dispatches per micro-batch" + at,
-             {{"dispatch_groups", d(s.dispatchGroups)}, {"tokens", d(tokens / s.tp)}});
+                 str(perRank) + " tokens each rank dispatches per micro-batch" + at,
+             {{"dispatch_groups", d(s.dispatchGroups)}, {"tokens", d(perRank)}});
         break;
       }
     }

@@ -724,8 +724,13 @@ std::string renderRankText(const plan::Plan &p, uint32_t rank) {
         << formatRanks(groupRanks(p.groups(int(m.group())))) << "} at " << m.index();
   }
   out << "\n";
+  const bool generates = p.workload().phase() == plan::GENERATE;
+  if (generates) out << "prefill (run once):\n";
   for (int i = 0; i < program.instructions_size(); ++i) {
     const plan::Instruction &inst = program.instructions(i);
+    if (generates && uint32_t(i) == program.decode_begin())
+      out << "decode step (run " << (p.workload().new_tokens() - 1)
+          << " times; per_step kernels advance by one position each):\n";
     ResolvedInstruction r = resolve(p, rank, program, inst);
     std::string events;
     for (uint32_t e : inst.wait_events())

@@ -506,15 +506,21 @@ double loadBalance(const plan::Plan &p, const std::vector<double> &weights) {
   return max > 0 ? mean / max : 1;
 }
 
-// Expected tokens routed to expert e per dispatching rank and micro-batch:
-// (tokens_per_micro_batch / tp) x top_k x w_e / sum(w); those above capacity are dropped.
+// Expected tokens routed to expert e per dispatching rank and micro-batch, read off the
+// first DISPATCH kernel (its rank's tokens: T / tp with sequence parallelism, T without):
+// tokens x top_k x w_e / sum(w); those above the rank's slots per expert are dropped.
 double droppedTokenFraction(const plan::Plan &p, const std::vector<double> &weights) {
   double total = 0;
   for (double w : weights) total += w;
   if (weights.empty() || total <= 0) return 0;
-  const double tokensPerRank = double(p.workload().tokens_per_micro_batch()) /
-                               double(std::max<uint32_t>(1, p.strategy().tp()));
-  const double capacity = double(p.strategy().capacity());
+  const plan::Kernel *dispatch = nullptr;
+  for (const plan::Program &program : p.programs())
+    for (const plan::Instruction &inst : program.instructions())
+      if (!dispatch && inst.has_kernel() && inst.kernel().kind() == plan::DISPATCH)
+        dispatch = &inst.kernel();
+  if (!dispatch) return 0;
+  const double tokensPerRank = double(dispatch->tokens());
+  const double capacity = double(dispatch->capacity()) * double(std::max<int64_t>(1, dispatch->groups()));
   double routed = 0, dropped = 0;
   for (double w : weights) {
     double load = tokensPerRank * double(p.model().top_k()) * w / total;

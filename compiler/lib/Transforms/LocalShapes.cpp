@@ -16,7 +16,8 @@ LocalShapes localShapes(const DeploymentSpec &d, ForwardPart part) {
   l.kvLen = step ? w.seqLenMax : decode ? w.kvCacheLen : 0;
   l.cachePositions = w.generates() ? w.cachePositions() : decode ? l.kvLen : l.queryLen;
   l.tokens = l.sequences * l.queryLen;
-  l.tokensPerTp = l.tokens / s.tp;
+  l.sequenceParallel = s.sequenceParallel(l.tokens);
+  l.tokensPerRank = s.tokensPerRank(l.tokens);
   l.heads = m.heads / s.tp;
   l.kvParts = m.kvHeads >= s.tp ? s.tp : m.kvHeads;
   l.kvHeads = m.kvHeads >= s.tp ? m.kvHeads / s.tp : 1;
@@ -24,7 +25,7 @@ LocalShapes localShapes(const DeploymentSpec &d, ForwardPart part) {
     l.localExperts = m.experts / s.ep;
     l.dispatchGroups = s.dispatchGroups;
     l.groupCapacity =
-        expertCapacity(l.tokensPerTp / s.dispatchGroups, m.topK, m.experts, s.capacityFactor);
+        expertCapacity(l.tokensPerRank / s.dispatchGroups, m.topK, m.experts, s.capacityFactor);
     l.capacity = l.dispatchGroups * l.groupCapacity;
     l.expertRows = s.expertTp * s.ep * l.capacity;
     l.expertHidden = m.expertHidden / s.expertTp;

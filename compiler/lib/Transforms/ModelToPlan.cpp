@@ -196,9 +196,9 @@ public:
     if (m_.vocab)
       return buffer(BufferKind::input, inputTensor(), {l_.tokens}, i32(),
                     slice(inputTensor(), {d_.workload.sequences, l_.queryLen}, {{0, "dp", s_.dp}}, mb));
-    return buffer(BufferKind::input, "hidden_in", {l_.tokensPerTp, m_.dModel}, et_,
+    return buffer(BufferKind::input, "hidden_in", {l_.tokensPerRank, m_.dModel}, et_,
                   slice("hidden_in", {d_.workload.sequences, l_.queryLen, m_.dModel},
-                        {{0, "dp", s_.dp}, {1, "tp", s_.tp}}, mb));
+                        hiddenSplits(), mb));
   }
   void output(Value v) {
     // The result lands in an OUTPUT buffer the runtime reads after the run.
@@ -209,13 +209,20 @@ public:
                                {{0, "dp", s_.dp}, {2, "tp", s_.tp}}, 0));
     else
       bufOp.setSliceAttr(slice("hidden_out", {d_.workload.sequences, l_.queryLen, m_.dModel},
-                               {{0, "dp", s_.dp}, {1, "tp", s_.tp}}, 0));
+                               hiddenSplits(), 0));
+  }
+  // A model without a vocabulary takes and gives the residual stream: over dp, and over tp
+  // only with sequence parallelism (otherwise every tp rank holds every token).
+  SmallVector<Split> hiddenSplits() const {
+    SmallVector<Split> splits{{0, "dp", s_.dp}};
+    if (l_.sequenceParallel) splits.push_back({1, "tp", s_.tp});
+    return splits;
   }
   Value recv(int64_t stage) {
     setLayer(-1, "pipeline.recv");
-    Value buf = buffer(BufferKind::comm, "pipeline.recv", {l_.tokensPerTp, m_.dModel}, et_);
+    Value buf = buffer(BufferKind::comm, "pipeline.recv", {l_.tokensPerRank, m_.dModel}, et_);
     instruction<RecvOp>("", buf, b_.getI64IntegerAttr(stage - 1), b_.getStringAttr("pp"),
-                        b_.getI64IntegerAttr(l_.tokensPerTp * m_.dModel), IntegerAttr(),
+                        b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
                         b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
     return buf;
@@ -223,7 +230,7 @@ public:
   void send(Value buf, int64_t stage) {
     setLayer(-1, "pipeline.send");
     instruction<SendOp>("", buf, b_.getI64IntegerAttr(stage + 1), b_.getStringAttr("pp"),
-                        b_.getI64IntegerAttr(l_.tokensPerTp * m_.dModel), IntegerAttr(),
+                        b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
                         b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
   }
@@ -231,7 +238,7 @@ public:
 
 LogicalResult StageLowering::lower(Operation *op) {
   Value in0 = op->getNumOperands() ? lookup(op->getOperand(0)) : Value();
-  const int64_t D = m_.dModel, T = l_.tokens, Tsp = l_.tokensPerTp;
+  const int64_t D = m_.dModel, T = l_.tokens, Tr = l_.tokensPerRank;
   if (auto e = dyn_cast<model::EmbeddingOp>(op)) {
     setLayer(-1, "embedding");
     Value table = weight("embedding.weight", {m_.vocab, D}, {{0, "tp", s_.tp}});
@@ -278,14 +285,14 @@ LogicalResult StageLowering::lower(Operation *op) {
   if (auto r = dyn_cast<model::RouterOp>(op)) {
     setLayer(layer, r.getWeightPrefix().str());
     Value w = weight(r.getWeightPrefix().str() + ".weight", {D, m_.experts}, {});
-    Value logits = buffer(BufferKind::workspace, prefix_ + ".logits", {Tsp, m_.experts}, et_);
-    kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", Tsp}, {"n", m_.experts}, {"k", D}});
-    Value idx = activation("indices", {Tsp, m_.topK}, i32());
-    Value gates = activation("gates", {Tsp, m_.topK});
+    Value logits = buffer(BufferKind::workspace, prefix_ + ".logits", {Tr, m_.experts}, et_);
+    kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", Tr}, {"n", m_.experts}, {"k", D}});
+    Value idx = activation("indices", {Tr, m_.topK}, i32());
+    Value gates = activation("gates", {Tr, m_.topK});
     SmallVector<NamedAttribute> renormalize;
     if (r.getRenormalize()) renormalize.push_back(b_.getNamedAttr("renormalize", b_.getBoolAttr(true)));
     kernel(KernelKind::router, "topk", {logits}, {idx, gates},
-           {{"tokens", Tsp}, {"experts", m_.experts}, {"top_k", m_.topK}}, renormalize);
+           {{"tokens", Tr}, {"experts", m_.experts}, {"top_k", m_.topK}}, renormalize);
     bind(r.getIndices(), idx);
     bind(r.getGates(), gates);
     return success();
@@ -293,12 +300,12 @@ LogicalResult StageLowering::lower(Operation *op) {
   if (auto dsp = dyn_cast<model::ExpertDispatchOp>(op)) {
     setLayer(layer, lp + ".experts");
     Value slotsX = activation("dispatched", {m_.experts, l_.capacity, D});
-    Value slots = activation("slots", {Tsp, m_.topK}, i32());
+    Value slots = activation("slots", {Tr, m_.topK}, i32());
     // Drop policy "probs": the gates decide which choices an expert over capacity keeps.
     SmallVector<Value> ins{in0, lookup(dsp.getIndices())};
     if (dsp.getGates()) ins.push_back(lookup(dsp.getGates()));
     kernel(KernelKind::dispatch, "dispatch", ins, {slotsX, slots},
-           {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
+           {{"tokens", Tr}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
             {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
     bind(dsp.getDispatched(), slotsX);
     bind(dsp.getSlots(), slots);
@@ -311,10 +318,10 @@ LogicalResult StageLowering::lower(Operation *op) {
   }
   if (auto c = dyn_cast<model::ExpertCombineOp>(op)) {
     setLayer(layer, lp + ".experts");
-    Value y = activation("combined", {Tsp, D});
+    Value y = activation("combined", {Tr, D});
     kernel(KernelKind::combine, "combine",
            {in0, lookup(c.getIndices()), lookup(c.getSlots()), lookup(c.getGates())}, {y},
-           {{"tokens", Tsp}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
+           {{"tokens", Tr}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
             {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
     bind(c.getResult(), y);
     return success();

@@ -3,7 +3,9 @@
 // Residual stream: [T/tp, D] (tokens split over tp). Around attention, the dense FFN and the
 // LM head: all-gather over tp -> [T, D], column- then row-parallel weights, and (except the
 // LM head, whose logits stay split over the vocabulary) reduce-scatter of the partial sums
-// back to [T/tp, D]. MoE: each rank routes and dispatches its own T/tp tokens into
+// back to [T/tp, D]. A decode step whose T tokens tp does not divide keeps [T, D] on every
+// tp rank instead (no sequence parallelism): no all-gather, and an all-reduce of the
+// partial sums. MoE: each rank routes and dispatches its own T/tp (or T) tokens into
 // [E, C, D]; all-to-all over ep gives each rank its E/ep experts' slots from every ep peer
 // [E/ep, ep C, D]; with expert_tp > 1 an all-gather over etp adds the etp peers' slots, the
 // expert hidden is split over etp and a reduce-scatter sums the partial outputs; the reverse
@@ -47,7 +49,7 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     return b.getDictionaryAttr({
         b.getNamedAttr("sequences_per_micro_batch", i(l.sequences)),
         b.getNamedAttr("tokens", i(l.tokens)),
-        b.getNamedAttr("tokens_per_tp", i(l.tokensPerTp)),
+        b.getNamedAttr("tokens_per_rank", i(l.tokensPerRank)),
         b.getNamedAttr("capacity", i(l.capacity)),
         b.getNamedAttr("micro_batches", i(d.strategy.microBatches)),
     });
@@ -61,9 +63,9 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     OpBuilder b(ctx);
     Type et = modelElementType(ctx, m.dtype);
     auto tensor = [&](ArrayRef<int64_t> shape, Type t) { return RankedTensorType::get(shape, t); };
-    auto residual = tensor({l.tokensPerTp, m.dModel}, et);
+    auto residual = tensor({l.tokensPerRank, m.dModel}, et);
     auto gathered = tensor({l.tokens, m.dModel}, et);
-    auto topk = [&](Type t) { return tensor({l.tokensPerTp, m.topK}, t); };
+    auto topk = [&](Type t) { return tensor({l.tokensPerRank, m.topK}, t); };
 
     Block &body = fn.getBody().front();
     b.setInsertionPointToStart(&body);
@@ -74,12 +76,19 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
       op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
       return op;
     };
-    // Tokens split over tp <-> whole, skipped when tp == 1.
+    // Residual stream <-> whole tokens for the tp-parallel weights, skipped when tp == 1.
+    // With sequence parallelism an all-gather before and a reduce-scatter of the partial sums
+    // after; without, the residual is already whole and the partial sums are all-reduced.
     auto gatherTp = [&](Location loc, Value v, int64_t layer) {
-      return s.tp == 1 ? v : reshard(loc, v, model::ReshardKind::all_gather, "tp", gathered, layer);
+      if (s.tp == 1 || !l.sequenceParallel) return v;
+      return Value(reshard(loc, v, model::ReshardKind::all_gather, "tp", gathered, layer));
     };
     auto scatterTp = [&](Location loc, Value v, int64_t layer) {
-      return s.tp == 1 ? v : reshard(loc, v, model::ReshardKind::reduce_scatter, "tp", residual, layer);
+      if (s.tp == 1) return v;
+      return Value(reshard(loc, v,
+                           l.sequenceParallel ? model::ReshardKind::reduce_scatter
+                                              : model::ReshardKind::all_reduce,
+                           "tp", residual, layer));
     };
 
     // New argument and result types.

@@ -18,11 +18,14 @@ struct LocalShapes {
                           // step: at step 0, the prompt); prefill: 0
   int64_t cachePositions = 0;  // positions per sequence a KV cache buffer holds
   int64_t tokens = 0;     // T = sequences x queryLen, position-major
-  int64_t tokensPerTp = 0;  // T / tp: sequence parallelism between attention and FFN
+  // Between attention and the FFN: T / tp with sequence parallelism, T without (a decode
+  // step tp does not divide; StrategySpec::sequenceParallel). The residual stream's rows.
+  bool sequenceParallel = true;
+  int64_t tokensPerRank = 0;
   int64_t heads = 0, kvHeads = 0;  // local attention heads; kv heads replicate below tp
   int64_t kvParts = 0;    // pieces the kv-head dim is cut into (kv_heads or tp)
   int64_t localExperts = 0;  // experts / ep
-  int64_t dispatchGroups = 1;  // capacity groups of one rank's tokensPerTp tokens
+  int64_t dispatchGroups = 1;  // capacity groups of one rank's tokensPerRank tokens
   int64_t groupCapacity = 0;   // slots per expert in one group
   int64_t capacity = 0;      // slots per expert for one rank's tokens: groups x groupCapacity
   int64_t expertRows = 0;    // rows each local expert computes: etp x ep x capacity

@@ -97,6 +97,16 @@ struct StrategySpec {
   int64_t world() const { return tp * pp * dp; }
   // Expert data parallel: tp x dp / (expert_tp x ep); 0 when that does not divide.
   int64_t expertDp() const;
+  // Whether the `tokens` of a micro-batch are split over tp between attention and the FFN
+  // (sequence parallelism). A prefill always splits them (strategy.tokens-by-tp requires tp
+  // to divide); a decode step splits them when tp divides, and otherwise keeps every token
+  // on every tp rank and all-reduces after the row-parallel projections, as Megatron
+  // inference does (strategy.decode-replicates-tokens).
+  bool sequenceParallel(int64_t tokens) const { return tokens % tp == 0; }
+  // The tokens each rank holds between attention and the FFN, and routes to experts.
+  int64_t tokensPerRank(int64_t tokens) const {
+    return sequenceParallel(tokens) ? tokens / tp : tokens;
+  }
   std::string str() const;  // "tp 2 pp 2 dp 2 ep 4 etp 1 mb 8"
 };
 
