@@ -36,6 +36,7 @@ strategy { capacity_factor: 1.5 }
 struct Brute {
   StrategySpec strategy;
   double latency = 0, throughputPerGpu = INFINITY, memory = 0;
+  double ttft = 0, tpot = 0, decodePerGpu = INFINITY;  // GENERATE
   bool feasible = true;
 };
 
@@ -80,6 +81,10 @@ std::vector<Brute> bruteForce(const desc::Deployment &d, const DeploymentSpec &s
                     b.throughputPerGpu =
                         std::min(b.throughputPerGpu, w.throughput_tokens_per_s() / double(s.world()));
                     b.memory = std::max(b.memory, double(w.memory_bytes()));
+                    b.ttft = std::max(b.ttft, w.ttft_s());
+                    b.tpot = std::max(b.tpot, w.tpot_p99_s());
+                    b.decodePerGpu =
+                        std::min(b.decodePerGpu, w.decode_tokens_per_s() / double(s.world()));
                   }
                   out.push_back(b);
                 }
@@ -111,38 +116,54 @@ void expectSameBest(const std::string &text, search::Objective objective) {
     options.threads = 2;
     search::SearchResult r = search::searchStrategies(p.deployment, p.spec, options);
     const Brute *best = nullptr;
-    auto figure = [&](double latency, double tput, double memory) {
-      return objective == search::Objective::Latency  ? latency
-             : objective == search::Objective::Memory ? memory
-                                                      : -tput;
+    // The objective's figure, less is better, from the brute force's own loop.
+    auto figure = [&](const Brute &b) {
+      switch (objective) {
+      case search::Objective::Latency: return b.latency;
+      case search::Objective::Memory: return b.memory;
+      case search::Objective::Throughput: return -b.throughputPerGpu;
+      case search::Objective::Ttft: return b.ttft;
+      case search::Objective::Tpot: return b.tpot;
+      case search::Objective::DecodeThroughput: return -b.decodePerGpu;
+      }
+      return 0.0;
+    };
+    auto searched = [](const search::Evaluated &e) {
+      Brute b;
+      b.latency = e.latencyS, b.throughputPerGpu = e.throughputPerGpu, b.memory = e.memoryBytes;
+      b.ttft = e.ttftS, b.tpot = e.tpotS, b.decodePerGpu = e.decodeTokensPerSPerGpu;
+      return b;
     };
     for (const Brute &b : all)
-      if (b.feasible && (!best || figure(b.latency, b.throughputPerGpu, b.memory) <
-                                      figure(best->latency, best->throughputPerGpu, best->memory)))
-        best = &b;
+      if (b.feasible && (!best || figure(b) < figure(*best))) best = &b;
     if (!best) {
       EXPECT_FALSE(r.best.has_value());
       continue;
     }
     ASSERT_TRUE(r.best.has_value()) << "prune " << prune;
     const search::Evaluated &s = r.candidates[*r.best];
-    EXPECT_DOUBLE_EQ(figure(s.latencyS, s.throughputPerGpu, s.memoryBytes),
-                     figure(best->latency, best->throughputPerGpu, best->memory))
+    EXPECT_DOUBLE_EQ(figure(searched(s)), figure(*best))
         << "prune " << prune << ": search " << s.strategy.str() << ", brute force "
         << best->strategy.str();
     // Every rule-valid strategy is either evaluated or accounted for.
     EXPECT_EQ(r.enumerated - r.rejected,
               r.evaluated + r.pruned + r.prunedAfterFirst + r.equivalentSchedule +
                   r.equivalentRankOrder);
-    // No frontier member is dominated by another.
+    // No frontier member is dominated by another: over latency, throughput and memory, or a
+    // GENERATE workload's time to first token, time per output token, decode throughput and
+    // memory.
+    auto figures = [&](const search::Evaluated &e) {
+      return p.spec.workload.generates()
+                 ? std::vector<double>{e.ttftS, e.tpotS, -e.decodeTokensPerSPerGpu, e.memoryBytes}
+                 : std::vector<double>{e.latencyS, -e.throughputPerGpu, e.memoryBytes};
+    };
     for (size_t i : r.frontier)
       for (size_t j : r.frontier) {
-        const search::Evaluated &a = r.candidates[j], &b = r.candidates[i];
-        bool dominates = a.latencyS <= b.latencyS && a.throughputPerGpu >= b.throughputPerGpu &&
-                         a.memoryBytes <= b.memoryBytes &&
-                         (a.latencyS < b.latencyS || a.throughputPerGpu > b.throughputPerGpu ||
-                          a.memoryBytes < b.memoryBytes);
-        EXPECT_FALSE(dominates) << a.strategy.str() << " dominates " << b.strategy.str();
+        std::vector<double> a = figures(r.candidates[j]), b = figures(r.candidates[i]);
+        bool noWorse = true, better = false;
+        for (size_t k = 0; k < a.size(); ++k) noWorse = noWorse && a[k] <= b[k], better = better || a[k] < b[k];
+        EXPECT_FALSE(noWorse && better)
+            << r.candidates[j].strategy.str() << " dominates " << r.candidates[i].strategy.str();
       }
   }
 }
@@ -159,6 +180,42 @@ TEST(Search, BestEqualsBruteForceLatencyUnderARequirement) {
 
 TEST(Search, BestEqualsBruteForceMemory) {
   expectSameBest(kSmall, search::Objective::Memory);
+}
+
+// The small model generating: a 16-token prompt, 4 new tokens per sequence.
+std::string smallGenerate(const std::string &requirements = "") {
+  std::string text = kSmall;
+  const std::string range = "workload { sequences: 8 seq_len_range { min: 16 max: 64 } phase: PREFILL }";
+  text.replace(text.find(range), range.size(),
+               "workload { sequences: 8 prompt_len: 16 new_tokens: 4 phase: GENERATE }");
+  return text + requirements;
+}
+
+TEST(Search, BestEqualsBruteForceTimePerOutputTokenUnderATtftRequirement) {
+  expectSameBest(smallGenerate("requirements { max_ttft_ms: 0.05 }"), search::Objective::Tpot);
+}
+
+TEST(Search, BestEqualsBruteForceTimeToFirstToken) {
+  expectSameBest(smallGenerate(), search::Objective::Ttft);
+}
+
+TEST(Search, BestEqualsBruteForceDecodeThroughput) {
+  expectSameBest(smallGenerate(), search::Objective::DecodeThroughput);
+}
+
+TEST(Search, GenerationObjectivesNeedAGenerateWorkload) {
+  Parsed p = parse(kSmall);
+  search::SearchOptions options;
+  options.objective = search::Objective::Tpot;
+  search::SearchResult r = search::searchStrategies(p.deployment, p.spec, options);
+  EXPECT_NE(r.refused.find("objective tpot judges generation"), std::string::npos) << r.refused;
+  EXPECT_EQ(search::defaultObjective(p.spec.workload), search::Objective::Throughput);
+  EXPECT_EQ(search::defaultObjective(parse(smallGenerate()).spec.workload),
+            search::Objective::DecodeThroughput);
+  for (search::Objective o : {search::Objective::Throughput, search::Objective::Ttft,
+                              search::Objective::DecodeThroughput})
+    EXPECT_EQ(search::parseObjective(search::objectiveName(o)), o);
+  EXPECT_FALSE(search::parseObjective("speed").has_value());
 }
 
 // The bounds search prunes with hold for every strategy: the batch's least FLOPs over the

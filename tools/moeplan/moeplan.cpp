@@ -216,7 +216,7 @@ int runInspect(const InspectOptions &o) {
 }
 
 struct SearchCommand {
-  std::string file, writeBest, objective = "throughput";
+  std::string file, writeBest, objective;  // empty: search::defaultObjective
   int seqPoints = 3;
   unsigned threads = 0;
   size_t listed = 5;
@@ -233,8 +233,11 @@ CLI::App *addSearchCommand(CLI::App &app, SearchCommand &o) {
   search->add_option("DESC", o.file, "deployment description (its strategy gives defaults)")
       ->required();
   search->add_option("--objective", o.objective,
-                     "throughput (per GPU, default), latency or memory (per GPU)")
-      ->check(CLI::IsMember({"throughput", "latency", "memory"}));
+                     "throughput (per GPU; the default), latency or memory (per GPU); for a\n"
+                     "GENERATE workload also ttft, tpot (p99 step) or decode-throughput (per\n"
+                     "GPU; its default)")
+      ->check(CLI::IsMember({"throughput", "latency", "memory", "ttft", "tpot",
+                             "decode-throughput"}));
   search->add_option("--seq-points", o.seqPoints,
                      "sequence lengths of a seq_len_range to judge (default 3)")
       ->check(CLI::Range(1, 64));
@@ -277,9 +280,9 @@ int runSearch(const SearchCommand &o) {
     }
   if (modelBroken) return 1;
   moeplan::search::SearchOptions options;
-  options.objective = o.objective == "latency"  ? moeplan::search::Objective::Latency
-                      : o.objective == "memory" ? moeplan::search::Objective::Memory
-                                                : moeplan::search::Objective::Throughput;
+  options.objective = o.objective.empty()
+                          ? moeplan::search::defaultObjective(spec->workload)
+                          : *moeplan::search::parseObjective(o.objective);  // CLI checked it
   options.seqPoints = o.seqPoints;
   options.threads = o.threads;
   options.prune = !o.noPrune;
@@ -307,7 +310,7 @@ int runSearch(const SearchCommand &o) {
     try {
       moeplan::files::writeAtomically(
           o.writeBest, "# The best strategy moeplan search found for " + o.file + " (objective " +
-                           o.objective + ").\n# proto-file: compiler/schema/deployment.proto\n"
+                           moeplan::search::objectiveName(options.objective) + ").\n# proto-file: compiler/schema/deployment.proto\n"
                            "# proto-message: moeplan.desc.Deployment\n\n" + out);
     } catch (const moeplan::files::WriteError &e) {
       std::cerr << "moeplan: error: " << e.what() << "\n";

@@ -27,8 +27,26 @@ const char *objectiveName(Objective o) {
   case Objective::Throughput: return "throughput";
   case Objective::Latency: return "latency";
   case Objective::Memory: return "memory";
+  case Objective::Ttft: return "ttft";
+  case Objective::Tpot: return "tpot";
+  case Objective::DecodeThroughput: return "decode-throughput";
   }
   return "?";
+}
+
+std::optional<Objective> parseObjective(const std::string &name) {
+  for (Objective o : {Objective::Throughput, Objective::Latency, Objective::Memory,
+                      Objective::Ttft, Objective::Tpot, Objective::DecodeThroughput})
+    if (name == objectiveName(o)) return o;
+  return std::nullopt;
+}
+
+bool judgesGeneration(Objective o) {
+  return o == Objective::Ttft || o == Objective::Tpot || o == Objective::DecodeThroughput;
+}
+
+Objective defaultObjective(const WorkloadSpec &w) {
+  return w.generates() ? Objective::DecodeThroughput : Objective::Throughput;
 }
 
 desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) {
@@ -120,23 +138,40 @@ std::set<std::string> unreachableFields(const std::vector<Finding> &unreachable)
 // fewer GPUs).
 bool better(const Evaluated &a, const Evaluated &b, Objective o) {
   auto key = [o](const Evaluated &e) {
+    const double world = double(e.strategy.world());
     switch (o) {
     case Objective::Latency:
-      return std::make_tuple(e.latencyS, -e.throughputPerGpu, e.memoryBytes, e.strategy.world());
+      return std::make_tuple(e.latencyS, -e.throughputPerGpu, e.memoryBytes, world);
     case Objective::Memory:
-      return std::make_tuple(e.memoryBytes, -e.throughputPerGpu, e.latencyS, e.strategy.world());
+      return std::make_tuple(e.memoryBytes, -e.throughputPerGpu, e.latencyS, world);
+    case Objective::Ttft:
+      return std::make_tuple(e.ttftS, e.tpotS, -e.decodeTokensPerSPerGpu, world);
+    case Objective::Tpot:
+      return std::make_tuple(e.tpotS, e.ttftS, -e.decodeTokensPerSPerGpu, world);
+    case Objective::DecodeThroughput:
+      return std::make_tuple(-e.decodeTokensPerSPerGpu, e.tpotS, e.ttftS, world);
     case Objective::Throughput: break;
     }
-    return std::make_tuple(-e.throughputPerGpu, e.latencyS, e.memoryBytes, e.strategy.world());
+    return std::make_tuple(-e.throughputPerGpu, e.latencyS, e.memoryBytes, world);
   };
   return key(a) < key(b);
 }
 
-bool dominates(const Evaluated &a, const Evaluated &b) {
-  bool noWorse = a.latencyS <= b.latencyS && a.throughputPerGpu >= b.throughputPerGpu &&
-                 a.memoryBytes <= b.memoryBytes;
-  bool better = a.latencyS < b.latencyS || a.throughputPerGpu > b.throughputPerGpu ||
-                a.memoryBytes < b.memoryBytes;
+// The figures the Pareto frontier is over, each oriented so that less is better: latency,
+// throughput per GPU and memory per GPU; a GENERATE workload's time to first token, time per
+// output token, decode tokens/s per GPU and memory per GPU.
+std::vector<double> frontierFigures(const Evaluated &e, bool generates) {
+  if (generates) return {e.ttftS, e.tpotS, -e.decodeTokensPerSPerGpu, e.memoryBytes};
+  return {e.latencyS, -e.throughputPerGpu, e.memoryBytes};
+}
+
+bool dominates(const Evaluated &a, const Evaluated &b, bool generates) {
+  std::vector<double> x = frontierFigures(a, generates), y = frontierFigures(b, generates);
+  bool noWorse = true, better = false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    noWorse = noWorse && x[i] <= y[i];
+    better = better || x[i] < y[i];
+  }
   return noWorse && better;
 }
 
@@ -158,6 +193,14 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   SearchResult r;
   r.name = spec.name;
   r.objective = options.objective;
+  const bool generates = spec.workload.generates();
+  r.generates = generates;
+  if (judgesGeneration(options.objective) && !generates) {
+    r.refused = std::string("objective ") + objectiveName(options.objective) +
+                " judges generation: it needs workload.phase GENERATE (with prompt_len and "
+                "new_tokens)";
+    return r;
+  }
   r.clusterGpus = spec.cluster.gpus();
   r.nodes = spec.cluster.nodes;
   r.gpusPerNode = spec.cluster.gpusPerNode;
@@ -401,7 +444,8 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
           lbLatency = std::max(lbLatency, p.lbLatency[k]);
           ubThroughput = std::min(ubThroughput, p.ubThroughput[k]);
         }
-        if (prune || beaten(lbLatency, ubThroughput, p.lbMemory)) {
+        // The bounds are the forward pass's: they bound no decode step.
+        if (prune || (!generates && beaten(lbLatency, ubThroughput, p.lbMemory))) {
           ++pruned;
           continue;
         }
@@ -432,7 +476,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulate(*compiled));
         e.verdicts[k] = report::judgeRequirements(*compiled, w);
         e.points[k] = std::move(w);
-        if (options.prune && k == order.front() && order.size() > 1) {
+        if (options.prune && !generates && k == order.front() && order.size() > 1) {
           const plan::WorkloadPoint &first = e.points[k];
           double tput = first.throughput_tokens_per_s() / double(p.strategy.world());
           std::lock_guard<std::mutex> lock(mutex);
@@ -451,10 +495,16 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       }
       double gpus = double(p.strategy.world());
       e.throughputPerGpu = INFINITY;
+      if (generates) e.decodeTokensPerSPerGpu = INFINITY;
       for (const plan::WorkloadPoint &w : e.points) {
         e.latencyS = std::max(e.latencyS, w.latency_s());
         e.throughputPerGpu = std::min(e.throughputPerGpu, w.throughput_tokens_per_s() / gpus);
         e.memoryBytes = std::max(e.memoryBytes, double(w.memory_bytes()));
+        if (generates) {
+          e.ttftS = std::max(e.ttftS, w.ttft_s());
+          e.tpotS = std::max(e.tpotS, w.tpot_p99_s());
+          e.decodeTokensPerSPerGpu = std::min(e.decodeTokensPerSPerGpu, w.decode_tokens_per_s() / gpus);
+        }
       }
       for (const auto &point : e.verdicts)
         for (const report::RequirementCheck &c : point)
@@ -503,7 +553,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     if (anyFeasible && !e.feasible) continue;
     bool dominated = false;
     for (const Evaluated &o : r.candidates)
-      if ((!anyFeasible || o.feasible) && dominates(o, e)) {
+      if ((!anyFeasible || o.feasible) && dominates(o, e, generates)) {
         dominated = true;
         break;
       }
@@ -524,6 +574,18 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
 
 namespace {
 
+const char *objectiveMeaning(Objective o) {
+  switch (o) {
+  case Objective::Throughput: return "highest throughput per GPU";
+  case Objective::Latency: return "lowest latency";
+  case Objective::Memory: return "least memory per GPU";
+  case Objective::Ttft: return "shortest time to first token";
+  case Objective::Tpot: return "shortest time per output token at the p99 decode step";
+  case Objective::DecodeThroughput: return "most decode tokens/s per GPU";
+  }
+  return "?";
+}
+
 std::string gpusText(const SearchResult &r, const StrategySpec &s) {
   std::string t = "on " + std::to_string(s.world()) + " of " + std::to_string(r.clusterGpus) +
                   " GPUs";
@@ -538,6 +600,10 @@ void renderCandidate(std::ostream &o, const SearchResult &r, const Evaluated &e,
     << ": latency " << report::formatSeconds(e.latencyS) << ", "
     << formatCount(e.throughputPerGpu) << " tokens/s per GPU, "
     << formatBytes(e.memoryBytes) << " per GPU (worst over the workload)\n";
+  if (r.generates)
+    o << "    generation: time to first token " << report::formatSeconds(e.ttftS)
+      << ", per output token " << report::formatSeconds(e.tpotS) << " (p99 step), "
+      << formatCount(e.decodeTokensPerSPerGpu) << " decode tokens/s per GPU\n";
   char line[256];
   for (size_t k = 0; k < e.points.size(); ++k) {
     const plan::WorkloadPoint &w = e.points[k];
@@ -615,10 +681,7 @@ std::string renderSearchText(const SearchResult &r, const SearchOptions &options
   }
   o << "\n";
   if (r.best) {
-    o << "best (" << objectiveName(r.objective)
-      << (r.objective == Objective::Throughput ? ": highest throughput per GPU"
-          : r.objective == Objective::Latency  ? ": lowest latency"
-                                               : ": least memory per GPU")
+    o << "best (" << objectiveName(r.objective) << ": " << objectiveMeaning(r.objective)
       << ", among those meeting every requirement"
       << (r.unreachable.empty() ? "" : " the cluster can meet") << "):\n";
     renderCandidate(o, r, r.candidates[*r.best], "");
@@ -631,7 +694,10 @@ std::string renderSearchText(const SearchResult &r, const SearchOptions &options
       renderCandidate(o, r, r.candidates[r.closest[i]], std::to_string(i + 1) + ". ");
   }
   if (!r.frontier.empty()) {
-    o << "\nPareto frontier over latency, throughput per GPU and memory per GPU ("
+    o << "\nPareto frontier over "
+      << (r.generates ? "time to first token, time per output token (p99 step), decode "
+                        "tokens/s per GPU and memory per GPU ("
+                      : "latency, throughput per GPU and memory per GPU (")
       << r.frontier.size() << " " << (r.best ? "feasible " : "") << "strateg"
       << (r.frontier.size() == 1 ? "y" : "ies") << ", best " << objectiveName(r.objective)
       << " first):\n";
@@ -662,13 +728,19 @@ nlohmann::json searchJson(const SearchResult &r) {
     json points = json::array();
     for (size_t k = 0; k < e.points.size(); ++k)
       points.push_back(report::workloadPointJson(e.points[k], e.verdicts[k]));
-    return json{{"strategy", strategy(e.strategy)},
-                {"latency_s", e.latencyS},
-                {"throughput_tokens_per_s_per_gpu", e.throughputPerGpu},
-                {"memory_bytes", e.memoryBytes},
-                {"feasible", e.feasible},
-                {"failures", e.failures},
-                {"points", points}};
+    json c{{"strategy", strategy(e.strategy)},
+           {"latency_s", e.latencyS},
+           {"throughput_tokens_per_s_per_gpu", e.throughputPerGpu},
+           {"memory_bytes", e.memoryBytes},
+           {"feasible", e.feasible},
+           {"failures", e.failures},
+           {"points", points}};
+    if (r.generates) {
+      c["ttft_s"] = e.ttftS;
+      c["tpot_p99_s"] = e.tpotS;
+      c["decode_tokens_per_s_per_gpu"] = e.decodeTokensPerSPerGpu;
+    }
+    return c;
   };
   json j = {{"schema", "moeplan-search"},
             {"version", 1},

@@ -22,6 +22,9 @@
 // (requirements.*-reachable) is reported and judged, but does not decide feasibility: the
 // best strategy is the best among those meeting every other requirement.
 //
+// A GENERATE workload's frontier is over time to first token, time per output token (p99
+// step), decode tokens/s per GPU and memory per GPU instead.
+//
 // Pruning. Before compiling a candidate, lower bounds on its latency (its batch's least
 // FLOPs over its GPUs at peak x mfu) and memory per GPU (its weights per GPU) and the
 // matching upper bound on its throughput per GPU are compared with the feasible candidates
@@ -30,7 +33,8 @@
 // frontier, and is not compiled. Likewise after the longest sequence, whose latency and
 // memory are at most the candidate's worst and whose throughput at least its worst: a
 // candidate a feasible strategy beats there is not compiled at the other lengths. Only when
-// a feasible candidate exists; the counts are reported.
+// a feasible candidate exists; the counts are reported. A GENERATE workload's candidates
+// are pruned only by requirements their bounds fail: the bounds say nothing of decode steps.
 #pragma once
 
 #include "moeplan/Compiler/Workload.h"
@@ -49,8 +53,17 @@
 
 namespace moeplan::search {
 
-enum class Objective { Throughput, Latency, Memory };
-const char *objectiveName(Objective o);  // "throughput", "latency", "memory"
+// Throughput, Latency and Memory judge the forward pass (a GENERATE workload's prefill);
+// the last three judge a GENERATE workload's generation: time to first token, time per
+// output token at the p99 decode step, decode tokens/s per GPU.
+enum class Objective { Throughput, Latency, Memory, Ttft, Tpot, DecodeThroughput };
+// "throughput", "latency", "memory", "ttft", "tpot", "decode-throughput"
+const char *objectiveName(Objective o);
+std::optional<Objective> parseObjective(const std::string &name);
+bool judgesGeneration(Objective o);  // ttft, tpot, decode-throughput
+// The objective search ranks by when none is chosen: decode tokens/s per GPU for a GENERATE
+// workload, throughput per GPU otherwise.
+Objective defaultObjective(const WorkloadSpec &w);
 
 struct SearchOptions {
   Objective objective = Objective::Throughput;
@@ -69,6 +82,9 @@ struct Evaluated {
   double latencyS = 0;            // worst over the points
   double throughputPerGpu = 0;    // worst over the points, tokens/s per occupied GPU
   double memoryBytes = 0;         // largest over the points
+  // GENERATE (one point: the prompt's length): time to first token, time per output token
+  // at the p99 decode step, decode tokens/s per occupied GPU.
+  double ttftS = 0, tpotS = 0, decodeTokensPerSPerGpu = 0;
   bool feasible = false;          // meets every requirement the cluster can reach, everywhere
   int failures = 0;               // (requirement, point) pairs failed
   double shortfall = 0;           // sum over failures of |log(predicted / required)|
@@ -85,6 +101,7 @@ struct SearchResult {
   int64_t clusterGpus = 0, nodes = 0, gpusPerNode = 0;
   std::vector<int64_t> seqPoints;
   Objective objective = Objective::Throughput;
+  bool generates = false;    // a GENERATE workload: generation figures and frontier
   // Axis values enumerated, for the report.
   std::map<std::string, std::vector<std::string>> axes;
   uint64_t enumerated = 0;   // combinations of the axes with at most the cluster's GPUs
