@@ -390,13 +390,26 @@ module @use_without_transfer attributes {model.deployment = {cluster = {gpu = {m
 // CHECK: %[[KC:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[4, 7, 8] {{.*}} : memref<14x4xf32>
 // CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64}
 // CHECK: plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[4, 3, 16]
+// Greedy sampling in the plan: each tp rank's best id of its 8 vocabulary columns at the
+// prompt's last position (ARGMAX), the pairs gathered over tp, the best of them into the
+// step's tokens and column 0 of "generated" (ARGMAX_MERGE); one stage: nothing to send.
+// CHECK: %[[PAIRS:.*]] = plan.buffer  activation "sample.pairs" : memref<2x2xi32>
+// CHECK-NEXT: plan.kernel  argmax(%lm_head_logits) -> (%[[PAIRS]]) {n = 8 : i64, seq_len = 3 : i64, sequences = 2 : i64, vocab_end = 16 : i64}
+// CHECK: plan.all_gather %[[PAIRS]] -> %[[GATHERED:.*]] on "tp" count 4
+// CHECK: %[[TOKENS:.*]] = plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1]
+// CHECK: %[[GENERATED:.*]] = plan.buffer  output "generated" {slice = #plan.slice<"generated"[4, 5] splits[<0 over "dp" parts 1>] mb 0>} : memref<5x2xi32>
+// CHECK: plan.kernel  argmax_merge(%[[GATHERED]]) -> (%[[TOKENS]], %[[GENERATED]]) {first_position = 0 : i64, groups = 2 : i64, m = 2 : i64, n = 5 : i64}
+// CHECK-NOT: plan.send
 // CHECK: plan.decode_step
 // CHECK-NOT: plan.buffer  weight
-// CHECK: plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1]
+// CHECK: plan.kernel  embedding(%[[TOKENS]]
 // CHECK: plan.kernel  rope({{.*}}) {first_position = 3 : i64, {{.*}}per_step = true
 // CHECK: plan.kernel  attention({{.*}}, %[[KC]], %{{.*}}) -> ({{.*}}kv_len = 3 : i64, per_step = true, seq_len = 1 : i64
 // CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64}
 // CHECK: plan.buffer  output "lm_head.logits.2" {slice = #plan.slice<"step_logits"[4, 1, 16]
+// Decode step s's token goes to column 1 + s.
+// CHECK: plan.kernel  argmax(%lm_head_logits_2) -> ({{.*}}) {n = 8 : i64, seq_len = 1 : i64
+// CHECK: plan.kernel  argmax_merge(%{{.*}}) -> (%[[TOKENS]], %[[GENERATED]]) {first_position = 1 : i64, groups = 2 : i64, m = 2 : i64, n = 5 : i64, per_step = true}
 #loc = loc("gen1.textproto":4:1)
 #loc1 = loc("gen1.textproto":5:3)
 #loc2 = loc("gen1.textproto":5:49)
@@ -479,12 +492,15 @@ module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_t
 // CHECK: plan.program @stage0
 // CHECK: plan.send {{.*}} count 16 {{.*}} : memref<2x8xf32>
 // CHECK: plan.decode_step
+// CHECK-NEXT: %step_tokens = plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<1xi32>
+// CHECK-NEXT: plan.recv %step_tokens from 1 on "pp" count 1 {feeds_next_step, label = "sample.recv", stream = 2 : i64} : memref<1xi32>
 // CHECK-NOT: plan.all_gather
 // CHECK-NOT: plan.reduce_scatter
 // CHECK: plan.all_reduce %embedding_out_2 -> %head_tp_all_reduce on "tp" count 8
 // CHECK: plan.all_reduce %layers_0_attention_o_2 -> %layers_0_tp_all_reduce on "tp" count 8
 // CHECK: plan.kernel  dispatch({{.*}}) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 1 : i64
 // CHECK: plan.send {{.*}} count 8 {{.*}} : memref<1x8xf32>
+// CHECK-NOT: plan.send
 // CHECK: plan.program @stage1
 // CHECK: plan.decode_step
 // CHECK-NEXT: %pipeline_recv_2 = plan.buffer  comm "pipeline.recv.2" : memref<1x8xf32>
@@ -493,6 +509,10 @@ module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_t
 // CHECK: plan.all_reduce %layers_1_ffn_down_2 -> %layers_1_tp_all_reduce_2 on "tp" count 8
 // CHECK-NOT: plan.all_gather
 // CHECK: plan.kernel  gemm(%final_norm_out_2, %lm_head_weight) -> (%lm_head_logits_2) {k = 8 : i64, m = 1 : i64, n = 8 : i64}
+// Two stages: the last samples and sends the ids to the first (feeds_next_step), whose
+// decode step begins by receiving them.
+// CHECK: plan.kernel  argmax_merge(%{{.*}}) -> (%[[IDS:.*]], %generated) {first_position = 1 : i64, groups = 2 : i64, m = 1 : i64, n = 6 : i64, per_step = true}
+// CHECK-NEXT: plan.send %[[IDS]] to 0 on "pp" count 1 {feeds_next_step, label = "sample.send", stream = 2 : i64} : memref<1xi32>
 #loc = loc("gen-odd.textproto":5:1)
 #loc1 = loc("gen-odd.textproto":6:3)
 #loc2 = loc("gen-odd.textproto":6:49)

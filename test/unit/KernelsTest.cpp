@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -188,6 +191,109 @@ TEST(Kernels, KvAppendWritesRowsAtThePositionAndNothingElse) {
   kvAppend(x.data(), cache.data(), sequences, n, sequences, positions - 1);
   for (int64_t i = 0; i < sequences * n; ++i)
     EXPECT_EQ(cache[size_t((positions - 1) * sequences * n + i)], x[size_t(i)]);
+}
+
+// argmax's pairs carry the logit as its F32 bits.
+int32_t bitsOf(float v) {
+  int32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits;
+}
+
+// ARGMAX from plan.proto: each sequence's row at position seq_len - 1 (rows position-major),
+// its ids offset by the slice's first id; the pair is (id, the logit's bits).
+TEST(Kernels, ArgmaxReadsEachSequencesLastPosition) {
+  const int64_t sequences = 3, seqLen = 2, n = 4, firstId = 8;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // Position 0's rows would win everywhere: only position 1's count.
+  const std::vector<float> logits = {
+      9, 9, 9, 9,   9, 9, 9, 9,   9, 9, 9, 9,      // position 0, sequences 0..2
+      0.5f, 2, -1, 2,                              // sequence 0: a tie, the lower id wins
+      nan, -3, nan, -2,                            // sequence 1: NaN never wins
+      -7, -5, -6, -5.5f};                          // sequence 2
+  std::vector<int32_t> pairs(2 * sequences, 99);
+  argmax(logits.data(), pairs.data(), sequences, seqLen, n, firstId, /*vocabEnd=*/100);
+  const std::vector<int32_t> want = {9, bitsOf(2), 11, bitsOf(-2), 9, bitsOf(-5)};
+  EXPECT_EQ(pairs, want);
+}
+
+// Padding columns (ids from vocab_end on) never count, however large; a slice with no id
+// below vocab_end, or only NaN there, gives (-1, -infinity); -infinity itself is a logit.
+TEST(Kernels, ArgmaxSkipsPaddingAndMayFindNothing) {
+  const int64_t sequences = 2, n = 4;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> logits = {1, 3, 50, 60,  nan, -inf, 70, 80};
+  std::vector<int32_t> pairs(2 * sequences);
+  // Slice [4, 8) of a vocabulary of 6: ids 6 and 7 are padding.
+  argmax(logits.data(), pairs.data(), sequences, 1, n, /*firstId=*/4, /*vocabEnd=*/6);
+  EXPECT_EQ(pairs, (std::vector<int32_t>{5, bitsOf(3), 5, bitsOf(-inf)}));
+  // Only NaN below vocab_end: nothing.
+  argmax(logits.data() + n, pairs.data(), 1, 1, n, 4, /*vocabEnd=*/5);
+  EXPECT_EQ(pairs[0], -1);
+  EXPECT_EQ(pairs[1], bitsOf(-inf));
+  // A slice wholly past vocab_end: nothing.
+  argmax(logits.data(), pairs.data(), sequences, 1, n, /*firstId=*/8, /*vocabEnd=*/6);
+  EXPECT_EQ(pairs, (std::vector<int32_t>{-1, bitsOf(-inf), -1, bitsOf(-inf)}));
+}
+
+// ARGMAX_MERGE from plan.proto over one group: ARGMAX's ids pass through to ids and to
+// generated's row `column` (generated[n, m] is position-major); the other rows keep their
+// values.
+TEST(Kernels, ArgmaxMergeOfOneGroupWritesTheColumn) {
+  const int64_t m = 2, n = 3, column = 1;
+  const std::vector<int32_t> pairs = {4, bitsOf(0.5f), -1, bitsOf(-INFINITY)};
+  std::vector<int32_t> ids(m, 99), generated = {10, 20, 11, 21, 12, 22};
+  argmaxMerge(pairs.data(), ids.data(), generated.data(), /*groups=*/0, m, n, column);
+  EXPECT_EQ(ids, (std::vector<int32_t>{4, -1}));
+  EXPECT_EQ(generated, (std::vector<int32_t>{10, 20, 4, -1, 12, 22}));
+}
+
+// Over three vocabulary slices: the largest logit wins, ties go to the lowest id whatever
+// the group order, a group's -1 never wins, and all -1 gives -1.
+TEST(Kernels, ArgmaxMergeOfThreeGroupsTakesTheLargestLowestId) {
+  const int64_t groups = 3, m = 4, n = 2;
+  const int32_t none = bitsOf(-INFINITY);
+  // pairs[g, q]: sequence 0: group 1's 3.0 wins; 1: a tie at 2.0 between ids 20 (group 2)
+  // and 9 (group 0); 2: -1 in groups 0 and 2, group 1's -8 wins; 3: all -1.
+  const std::vector<int32_t> pairs = {
+      1, bitsOf(1),  9, bitsOf(2),   -1, none,        -1, none,          // group 0
+      5, bitsOf(3),  12, bitsOf(-1), 13, bitsOf(-8),  -1, none,          // group 1
+      7, bitsOf(2),  20, bitsOf(2),  -1, none,        -1, none};         // group 2
+  std::vector<int32_t> ids(m), generated(m * n, 7);
+  argmaxMerge(pairs.data(), ids.data(), generated.data(), groups, m, n, /*column=*/0);
+  EXPECT_EQ(ids, (std::vector<int32_t>{5, 9, 13, -1}));
+  EXPECT_EQ(generated, (std::vector<int32_t>{5, 9, 13, -1, 7, 7, 7, 7}));
+  // The same pairs in reverse group order merge to the same ids.
+  std::vector<int32_t> reversed;
+  for (int64_t g = groups - 1; g >= 0; --g)
+    reversed.insert(reversed.end(), pairs.begin() + g * m * 2, pairs.begin() + (g + 1) * m * 2);
+  std::vector<int32_t> again(m);
+  argmaxMerge(reversed.data(), again.data(), generated.data(), groups, m, n, /*column=*/1);
+  EXPECT_EQ(again, ids);
+  EXPECT_EQ(generated, (std::vector<int32_t>{5, 9, 13, -1, 5, 9, 13, -1}));
+}
+
+// The two steps together equal one argmax over the whole vocabulary, cut into slices.
+TEST(Kernels, ArgmaxOverSlicesThenMergeIsTheWholeArgmax) {
+  const int64_t sequences = 3, vocab = 10, slices = 3, width = 4;  // last slice: 2 padded
+  const auto whole = randomValues(size_t(sequences * vocab), 23);
+  std::vector<int32_t> pairs(size_t(slices * sequences * 2));
+  for (int64_t g = 0; g < slices; ++g) {
+    std::vector<float> slice(size_t(sequences * width), 1e9f);  // padding that would win
+    for (int64_t s = 0; s < sequences; ++s)
+      for (int64_t c = 0; c < width && g * width + c < vocab; ++c)
+        slice[size_t(s * width + c)] = whole[size_t(s * vocab + g * width + c)];
+    argmax(slice.data(), pairs.data() + g * sequences * 2, sequences, 1, width, g * width, vocab);
+  }
+  std::vector<int32_t> ids(sequences), generated(sequences);
+  argmaxMerge(pairs.data(), ids.data(), generated.data(), slices, sequences, 1, 0);
+  for (int64_t s = 0; s < sequences; ++s) {
+    const float *row = whole.data() + s * vocab;
+    EXPECT_EQ(ids[size_t(s)], int32_t(std::max_element(row, row + vocab) - row))
+        << "sequence " << s;
+  }
+  EXPECT_EQ(generated, ids);
 }
 
 // Capacity 1 per group, two groups of two tokens: first come, first served in (token,

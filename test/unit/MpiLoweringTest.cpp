@@ -120,16 +120,23 @@ TEST(MpiLowering, FastPathIsOneNativeCall) {
   EXPECT_EQ(op.kind, MpiOp::REDUCE_SCATTER_BLOCK);
   EXPECT_EQ(op.count, 1'000'000'000);
 
-  // SEND/RECV keep the tag they always had: sequence % 32768.
+  // SEND/RECV are tagged by their sequence, modulo kFeedTag (32767, MPI's least tag bound),
+  // which only the transfers that feed the next decode step take.
   op = one(collective(plan::SEND, 12, 40000, 3), 4, 0);
   EXPECT_EQ(op.kind, MpiOp::SEND);
   EXPECT_EQ(op.count, 12);
   EXPECT_EQ(op.peer, 3);
-  EXPECT_EQ(op.tag, 40000 - 32768);
+  EXPECT_EQ(op.tag, 40000 - 32767);
   op = one(collective(plan::RECV, 0, 7, 1), 2, 0);
   EXPECT_EQ(op.kind, MpiOp::RECV);
   EXPECT_EQ(op.count, 0);
   EXPECT_EQ(op.tag, 7);
+  EXPECT_EQ(mpiTag(32767), 0);
+  for (plan::CollectiveKind kind : {plan::SEND, plan::RECV}) {
+    plan::Collective fed = collective(kind, 2, 32767 + 5, 1);
+    fed.set_feeds_next_step(true);
+    EXPECT_EQ(one(fed, 2, 0).tag, kFeedTag);
+  }
 
   // Counts and displacements at most INT_MAX, though the total passes it.
   const int two = 2'000'000'000;
@@ -246,11 +253,11 @@ TEST(MpiLowering, AllToAllDisplacementsPastTwoToThe31) {
     const Ranges::value_type to{op.recvOffset, op.recvOffset + uint64_t(op.count)};
     switch (op.kind) {
     case MpiOp::SEND:
-      EXPECT_EQ(op.tag, 70000 - 65536);
+      EXPECT_EQ(op.tag, mpiTag(70000));
       sentTo[op.peer].push_back(from), sent.push_back(from);
       break;
     case MpiOp::RECV:
-      EXPECT_EQ(op.tag, 70000 - 65536);
+      EXPECT_EQ(op.tag, mpiTag(70000));
       receivedFrom[op.peer].push_back(to), received.push_back(to);
       break;
     case MpiOp::COPY:

@@ -32,6 +32,10 @@ constexpr int kMoeExpertOut = 8;
 constexpr int kMoeRouter = 1, kMoeDispatch = 2, kMoeExperts = 3, kMoeCombine = 4;
 constexpr int64_t kPast32Bits = int64_t(1) << 31;  // one more than BLAS's and I32's largest
 
+// The GENERATE plans of TestPlans.h: one stage, and two (pp 2, sampled tokens fed back).
+plan::Plan generatePlan() { return testing::generatePlan(); }
+plan::Plan generatePipelinePlan() { return testing::generatePlan(2); }
+
 std::string describe(const std::vector<PlanError> &errors) {
   return planfile::formatErrors("plan", errors);
 }
@@ -59,26 +63,34 @@ TEST(ValidatePlan, MoePlanIsValidAndSimulates) {
 }
 
 TEST(ValidatePlan, GeneratePlanIsValidAndSimulates) {
-  plan::Plan p = testing::generatePlan();
+  plan::Plan p = generatePlan();
   std::vector<PlanError> errors = planfile::validatePlan(p);
   EXPECT_TRUE(errors.empty()) << describe(errors);
   EXPECT_GT(sim::simulate(p).latencySeconds, 0);
 }
 
+// The last stage samples and SENDs the ids to the first (feeds_next_step): the prefill's
+// SEND and the decode step's each pair with the first stage's RECV in the decode step.
+TEST(ValidatePlan, GenerateTwoStagesIsValid) {
+  plan::Plan p = generatePipelinePlan();
+  std::vector<PlanError> errors = planfile::validatePlan(p);
+  EXPECT_TRUE(errors.empty()) << describe(errors);
+}
+
 // Each part of a GENERATE program numbers its events from 1 again: the decode step may
 // record what the prefill recorded, and wait for its own record.
 TEST(ValidatePlan, GeneratePartsReuseEvents) {
-  plan::Plan p = testing::generatePlan();
+  plan::Plan p = generatePlan();
   p.mutable_programs(0)->set_events(1);
   inst(p, 0, 2).set_record_event(1), inst(p, 0, 3).add_wait_events(1);
-  inst(p, 0, 9).set_record_event(1), inst(p, 0, 10).add_wait_events(1);
+  inst(p, 0, 11).set_record_event(1), inst(p, 0, 12).add_wait_events(1);
   std::vector<PlanError> errors = planfile::validatePlan(p);
   EXPECT_TRUE(errors.empty()) << describe(errors);
 }
 
 // A single new token: no decode step ever runs, so per_step positions never grow.
 TEST(ValidatePlan, GenerateOneNewToken) {
-  plan::Plan p = testing::generatePlan();
+  plan::Plan p = generatePlan();
   p.mutable_workload()->set_new_tokens(1), p.mutable_workload()->set_kv_cache_len(3);
   std::vector<PlanError> errors = planfile::validatePlan(p);
   EXPECT_TRUE(errors.empty()) << describe(errors);
@@ -160,7 +172,7 @@ const std::vector<RuleCase> &ruleCases() {
       {"Format", [](plan::Plan &p) { p.set_format("other"); },
        "format", "expected \"moeplan-plan\""},
       {"Version", [](plan::Plan &p) { p.set_schema_version(planfile::kPlanSchemaVersion + 1); },
-       "schema_version", "reads version 3"},
+       "schema_version", "reads version 4"},
       {"TopK", [](plan::Plan &p) { p.mutable_model()->set_top_k(9); },
        "model.top_k", "must be in 1..4"},
       {"ModelLayersLimit", [](plan::Plan &p) { p.mutable_model()->set_layers(1 << 20); },
@@ -510,91 +522,221 @@ const std::vector<RuleCase> &ruleCases() {
        },
        "programs[0].instructions[2].kernel", "DISPATCH dimensions are negative or their products",
        testing::moePlan},
-      // GENERATE: generatePlan()'s prefill [0, 6) and decode step [6, 12)
+      // GENERATE: generatePlan()'s prefill [0, 8) and decode step [8, 16)
       {"NewTokensOnlyInGenerate", [](plan::Plan &p) { p.mutable_workload()->set_new_tokens(2); },
        "workload.new_tokens", "only a GENERATE plan generates tokens"},
       {"GenerateNewTokens",
        [](plan::Plan &p) {
          p.mutable_workload()->set_new_tokens(0), p.mutable_workload()->set_kv_cache_len(2);
        },
-       "workload.new_tokens", "must be at least 1", testing::generatePlan},
+       "workload.new_tokens", "must be at least 1", generatePlan},
       {"GenerateCacheLength", [](plan::Plan &p) { p.mutable_workload()->set_kv_cache_len(4); },
        "workload.kv_cache_len", "seq_len + new_tokens - 1 = 3 + 3 - 1 = 5 positions",
-       testing::generatePlan},
+       generatePlan},
       {"DecodeBeginOnlyInGenerate", [](plan::Plan &p) { p.mutable_programs(0)->set_decode_begin(3); },
        "programs[0].decode_begin", "only a GENERATE program has a decode step"},
-      {"GenerateDecodeBegin", [](plan::Plan &p) { p.mutable_programs(0)->set_decode_begin(12); },
-       "programs[0].decode_begin", "must be in 1..11", testing::generatePlan},
+      {"GenerateDecodeBegin", [](plan::Plan &p) { p.mutable_programs(0)->set_decode_begin(16); },
+       "programs[0].decode_begin", "must be in 1..15", generatePlan},
       {"PerStepInThePrefill",
        [](plan::Plan &p) { inst(p, 0, 1).mutable_kernel()->set_per_step(true); },
        "programs[0].instructions[1].kernel.per_step",
-       "only the ROPE, ATTENTION and KV_APPEND kernels of a GENERATE plan's decode step",
-       testing::generatePlan},
-      {"PerStepGemm", [](plan::Plan &p) { inst(p, 0, 11).mutable_kernel()->set_per_step(true); },
-       "programs[0].instructions[11].kernel.per_step", "only the ROPE, ATTENTION and KV_APPEND",
-       testing::generatePlan},
-      {"DecodeRopeMovesPerStep",
-       [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_per_step(false); },
+       "only the ROPE, ATTENTION, KV_APPEND and ARGMAX_MERGE kernels of a GENERATE plan's decode "
+       "step",
+       generatePlan},
+      {"PerStepGemm", [](plan::Plan &p) { inst(p, 0, 13).mutable_kernel()->set_per_step(true); },
+       "programs[0].instructions[13].kernel.per_step",
+       "only the ROPE, ATTENTION, KV_APPEND and ARGMAX_MERGE", generatePlan},
+      {"PerStepArgmax", [](plan::Plan &p) { inst(p, 0, 14).mutable_kernel()->set_per_step(true); },
+       "programs[0].instructions[14].kernel.per_step",
+       "only the ROPE, ATTENTION, KV_APPEND and ARGMAX_MERGE", generatePlan},
+      {"PerStepMergeInThePrefill",
+       [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_per_step(true); },
        "programs[0].instructions[7].kernel.per_step",
-       "a decode step's ROPE moves one position per step: it must be true", testing::generatePlan},
+       "only the ROPE, ATTENTION, KV_APPEND and ARGMAX_MERGE", generatePlan},
+      {"DecodeMergeMovesPerStep",
+       [](plan::Plan &p) { inst(p, 0, 15).mutable_kernel()->set_per_step(false); },
+       "programs[0].instructions[15].kernel.per_step",
+       "a decode step's ARGMAX_MERGE writes the next column of generated each step: it must be "
+       "true",
+       generatePlan},
+      {"DecodeRopeMovesPerStep",
+       [](plan::Plan &p) { inst(p, 0, 9).mutable_kernel()->set_per_step(false); },
+       "programs[0].instructions[9].kernel.per_step",
+       "a decode step's ROPE moves one position per step: it must be true", generatePlan},
       {"DecodeAppendPosition",
-       [](plan::Plan &p) { inst(p, 0, 9).mutable_kernel()->set_first_position(2); },
-       "programs[0].instructions[9].kernel.first_position",
-       "decode step 0's new token is at position workload.seq_len 3", testing::generatePlan},
+       [](plan::Plan &p) { inst(p, 0, 11).mutable_kernel()->set_first_position(2); },
+       "programs[0].instructions[11].kernel.first_position",
+       "decode step 0's new token is at position workload.seq_len 3", generatePlan},
       {"DecodeAppendOnePosition",
-       [](plan::Plan &p) { inst(p, 0, 9).mutable_kernel()->set_m(4); },
-       "programs[0].instructions[9].kernel.m", "appends one position of its 2 sequences",
-       testing::generatePlan},
+       [](plan::Plan &p) { inst(p, 0, 11).mutable_kernel()->set_m(4); },
+       "programs[0].instructions[11].kernel.m", "appends one position of its 2 sequences",
+       generatePlan},
       {"KvAppendInput", [](plan::Plan &p) { inst(p, 0, 2).mutable_kernel()->set_m(4); },
        "programs[0].instructions[2].kernel.inputs[0]",
-       "holds 24 elements, more than the 16 its dimensions give", testing::generatePlan},
+       "holds 24 elements, more than the 16 its dimensions give", generatePlan},
       {"KvAppendSequencesDivideRows",
        [](plan::Plan &p) { inst(p, 0, 2).mutable_kernel()->set_sequences(4); },
        "programs[0].instructions[2].kernel.sequences", "must be positive and divide m (6)",
-       testing::generatePlan},
+       generatePlan},
       {"KvAppendPastTheCache",  // a 4th new token: step 1 appends at position 3 + 1 of 5
        [](plan::Plan &p) {
          p.mutable_workload()->set_new_tokens(4), p.mutable_workload()->set_kv_cache_len(6);
        },
-       "programs[0].instructions[9].kernel.outputs[0]",
+       "programs[0].instructions[11].kernel.outputs[0]",
        "holds 40 elements, fewer than the 48 it needs (rows up to (first_position 3 + 2 at the "
        "last decode step) x sequences 2 + m 2, of n 4)",
-       testing::generatePlan},
+       generatePlan},
       {"DecodeAttentionPastTheCache",
        [](plan::Plan &p) {
          p.mutable_workload()->set_new_tokens(5), p.mutable_workload()->set_kv_cache_len(7);
        },
-       "programs[0].instructions[8].kernel.inputs[3]",
+       "programs[0].instructions[10].kernel.inputs[3]",
        "holds 40 elements, fewer than the 48 it needs (kv_len 3 + 3 at the last decode step "
        "cached positions)",
-       testing::generatePlan},
+       generatePlan},
       {"DecodeAttentionPrompt",
-       [](plan::Plan &p) { inst(p, 0, 8).mutable_kernel()->set_kv_len(2); },
-       "programs[0].instructions[8].kernel.kv_len",
+       [](plan::Plan &p) { inst(p, 0, 10).mutable_kernel()->set_kv_len(2); },
+       "programs[0].instructions[10].kernel.kv_len",
        "decode step 0 attends the prompt's workload.seq_len 3 cached positions",
-       testing::generatePlan},
+       generatePlan},
       {"DecodeAttentionOneToken",
-       [](plan::Plan &p) { inst(p, 0, 8).mutable_kernel()->set_seq_len(2); },
-       "programs[0].instructions[8].kernel.seq_len",
-       "a GENERATE decode step attends 1 new token", testing::generatePlan},
+       [](plan::Plan &p) { inst(p, 0, 10).mutable_kernel()->set_seq_len(2); },
+       "programs[0].instructions[10].kernel.seq_len",
+       "a GENERATE decode step attends 1 new token", generatePlan},
       {"PrefillAttentionForm",
        [](plan::Plan &p) { inst(p, 0, 4).mutable_kernel()->set_kv_len(5); },
        "programs[0].instructions[4].kernel.kv_len", "a prefill attends its own seq_len 3 tokens",
-       testing::generatePlan},
+       generatePlan},
       {"WaitAcrossParts",
        [](plan::Plan &p) {
          p.mutable_programs(0)->set_events(1);
          inst(p, 0, 2).set_record_event(1);
-         inst(p, 0, 7).add_wait_events(1);
+         inst(p, 0, 9).add_wait_events(1);
        },
-       "programs[0].instructions[7].wait_events[0]",
+       "programs[0].instructions[9].wait_events[0]",
        "event 1 is recorded in the prefill (instructions[2]), not in this decode step",
-       testing::generatePlan},
+       generatePlan},
       {"GenerateCacheLivesThroughout",
        [](plan::Plan &p) { buffer(p, 0, 2).set_live_end(9); },
        "programs[0].buffers[2].live_end",
-       "is not the whole program [0, 11]: a GENERATE plan keeps its KV_CACHE buffers",
-       testing::generatePlan},
+       "is not the whole program [0, 15]: a GENERATE plan keeps its KV_CACHE buffers",
+       generatePlan},
+      // Greedy sampling: generatePlan()'s ARGMAX at 6 and 14, ARGMAX_MERGE at 7 and 15.
+      {"ArgmaxVocabEnd", [](plan::Plan &p) { inst(p, 0, 6).mutable_kernel()->set_vocab_end(0); },
+       "programs[0].instructions[6].kernel.vocab_end",
+       "is 0, must be in 1..2147483647 (ids below it are I32)", generatePlan},
+      {"ArgmaxIdsFitI32",
+       [](plan::Plan &p) { inst(p, 0, 6).mutable_kernel()->set_vocab_end(kPast32Bits); },
+       "programs[0].instructions[6].kernel.vocab_end", "is 2147483648, must be in 1..2147483647",
+       generatePlan},
+      {"ArgmaxSeqLen", [](plan::Plan &p) { inst(p, 0, 14).mutable_kernel()->set_seq_len(0); },
+       "programs[0].instructions[14].kernel.seq_len",
+       "is 0, must be positive: ARGMAX reads position seq_len - 1", generatePlan},
+      {"ArgmaxLogits", [](plan::Plan &p) { inst(p, 0, 6).mutable_kernel()->set_seq_len(2); },
+       "programs[0].instructions[6].kernel.inputs[0]",
+       "holds 48 elements, more than the 32 its dimensions give", generatePlan},
+      {"ArgmaxPairs", [](plan::Plan &p) { inst(p, 0, 14).mutable_kernel()->set_sequences(1); },
+       "programs[0].instructions[14].kernel.outputs[0]",
+       "holds 4 elements, more than the 2 its dimensions give", generatePlan},
+      {"ArgmaxPairsAreI32",
+       [](plan::Plan &p) {
+         buffer(p, 0, int(inst(p, 0, 6).kernel().outputs(0))).set_dtype(plan::F32);
+       },
+       "programs[0].instructions[6].kernel.outputs[0]", "must be I32, not F32", generatePlan},
+      {"ArgmaxOperands",
+       [](plan::Plan &p) { inst(p, 0, 6).mutable_kernel()->add_outputs(0); },
+       "programs[0].instructions[6].kernel.outputs", "ARGMAX takes 1 outputs (pairs), not 2",
+       generatePlan},
+      {"MergePairsOfEveryGroup",
+       [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_groups(2); },
+       "programs[0].instructions[7].kernel.inputs[0]",
+       "holds 4 elements, fewer than the 8 it needs", generatePlan},
+      {"MergePairsAreI32",
+       [](plan::Plan &p) {
+         buffer(p, 0, int(inst(p, 0, 15).kernel().inputs(0))).set_dtype(plan::F32);
+       },
+       "programs[0].instructions[15].kernel.inputs[0]", "must be I32, not F32", generatePlan},
+      {"MergeIds", [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_outputs(0, 3); },
+       "programs[0].instructions[7].kernel.outputs[0]",
+       "holds 6 elements, more than the 2 its dimensions give", generatePlan},
+      {"MergeGenerated", [](plan::Plan &p) { inst(p, 0, 15).mutable_kernel()->set_n(4); },
+       "programs[0].instructions[15].kernel.outputs[1]",
+       "holds 6 elements, fewer than the 8 it needs", generatePlan},
+      {"MergeOperands",
+       [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->mutable_outputs()->RemoveLast(); },
+       "programs[0].instructions[7].kernel.outputs",
+       "ARGMAX_MERGE takes 2 outputs (ids, generated), not 1", generatePlan},
+      {"MergeColumn", [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_first_position(3); },
+       "programs[0].instructions[7].kernel.first_position",
+       "is 3, but generated has n 3 columns: must be at least 0 and below n", generatePlan},
+      {"MergeColumnNegative",
+       [](plan::Plan &p) { inst(p, 0, 7).mutable_kernel()->set_first_position(-1); },
+       "programs[0].instructions[7].kernel.first_position", "is -1, but generated has n 3",
+       generatePlan},
+      {"MergeColumnAtTheLastStep",  // step 1 of 2 writes column 2 + 1 of 3
+       [](plan::Plan &p) { inst(p, 0, 15).mutable_kernel()->set_first_position(2); },
+       "programs[0].instructions[15].kernel.first_position",
+       "is 2 (+ 1 at the last decode step), but generated has n 3 columns: must be at least 0 "
+       "and below n through the last decode step",
+       generatePlan},
+      {"MergeColumnsForEveryToken",  // a 4th new token: its column 3 is past generated's 3
+       [](plan::Plan &p) {
+         p.mutable_workload()->set_new_tokens(4), p.mutable_workload()->set_kv_cache_len(6);
+       },
+       "programs[0].instructions[15].kernel.first_position",
+       "is 1 (+ 2 at the last decode step), but generated has n 3 columns", generatePlan},
+      // Token ids sent from the last stage to the first: generatePlan(2)'s stage 0 RECVs
+      // them at 6; stage 1 SENDs them at 4 (the prefill) and 9 (the decode step).
+      {"FeedsOnlyOnATransfer",
+       [](plan::Plan &p) {
+         p.mutable_workload()->set_phase(plan::GENERATE);
+         inst(p, 0, kReduce0).mutable_collective()->set_feeds_next_step(true);
+       },
+       "programs[0].instructions[1].collective.feeds_next_step",
+       "is true on a ALL_REDUCE, but only a SEND of sampled tokens to the next decode step and "
+       "the RECV of them carry it"},
+      {"FedRecvSaysSo",
+       [](plan::Plan &p) { inst(p, 0, 6).mutable_collective()->set_feeds_next_step(false); },
+       "programs[0].instructions[6].collective.feeds_next_step",
+       "is false, but the SENDs from stage 1 to stage 0 feed the next decode step: the RECVs "
+       "of them carry it too",
+       generatePipelinePlan},
+      {"FedRecvWithoutFeedingSends",
+       [](plan::Plan &p) { inst(p, 1, 0).mutable_collective()->set_feeds_next_step(true); },
+       "programs[1].instructions[0].collective.feeds_next_step",
+       "is true, but no SEND from stage 0 to stage 1 feeds the next decode step",
+       generatePipelinePlan},
+      {"FeedsOnlyInGenerate",
+       [](plan::Plan &p) {
+         inst(p, 0, kSend0).mutable_collective()->set_feeds_next_step(true);
+       },
+       "programs[0].instructions[4].collective.feeds_next_step",
+       "is true, but workload.phase is PREFILL: only a GENERATE plan has decode steps to feed"},
+      {"FeedingSendsAllFeed",
+       [](plan::Plan &p) { inst(p, 1, 9).mutable_collective()->set_feeds_next_step(false); },
+       "programs[1].instructions[9].collective.feeds_next_step",
+       "is false, but other SENDs from stage 1 to stage 0 feed the next decode step",
+       generatePipelinePlan},
+      {"FeedingSendMatchesItsRecv",
+       [](plan::Plan &p) { inst(p, 1, 4).mutable_collective()->set_dtype(plan::F32); },
+       "programs[0].instructions[6].collective",
+       "RECV 0 from stage 1 to stage 0 (count 2 I32) does not match the SEND in the prefill "
+       "that feeds it at programs[1].instructions[4] (count 2 F32)",
+       generatePipelinePlan},
+      {"FedRecvInTheDecodeStep",
+       [](plan::Plan &p) { p.mutable_programs(0)->set_decode_begin(7); },
+       "programs[0].instructions[6].collective",
+       "RECV from stage 1 to stage 0 is in the prefill, but the SENDs from stage 1 to stage 0 "
+       "feed the next decode step",
+       generatePipelinePlan},
+      {"FeedingSendWithoutRecv",
+       [](plan::Plan &p) {  // no longer a pipeline transfer: stage 0 receives nothing
+         inst(p, 0, 6).mutable_collective()->set_axis("dp");
+       },
+       "programs[1].instructions[4].collective",
+       "1 SENDs in the prefill feed the next decode step but 0 RECVs in the decode step receive "
+       "from stage 1 to stage 0; this one has no partner",
+       generatePipelinePlan},
   };
   return cases;
 }

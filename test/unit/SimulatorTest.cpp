@@ -408,3 +408,171 @@ TEST(Simulator, TimelinesListInstructionsInIssueOrder) {
     }
   }
 }
+
+namespace {
+
+// A GENERATE plan over `stages` ranks (one per stage, one "pp" group) and `microBatches`
+// micro-batches, with free transfers (zero bytes, no link latency). In each part, per
+// micro-batch, stage s runs one kernel of `stageCost` (in the decode step a per_step one,
+// `stepCost` more per step) once its input has arrived and sends its output on; the last
+// stage sends the sampled tokens to stage 0 (feeds_next_step), whose decode step receives
+// them. RECVs go on the pipeline stream and SENDs on the collective one: a SEND holds its
+// stream until its RECV is posted, which for fed tokens is only once the first stage has
+// drained its step, so a RECV behind it on the same stream could deadlock.
+plan::Plan generationPlan(uint32_t stages, uint32_t microBatches, uint32_t newTokens,
+                          const plan::Cost &stageCost, const plan::Cost &stepCost = plan::Cost()) {
+  PlanBuilder b(stages, 8);
+  b.plan().mutable_strategy()->set_pp(stages);
+  b.plan().mutable_strategy()->set_micro_batches(microBatches);
+  b.plan().mutable_workload()->set_phase(plan::GENERATE);
+  b.plan().mutable_workload()->set_new_tokens(newTokens);
+  std::vector<uint32_t> all(stages);
+  for (uint32_t s = 0; s < stages; ++s) all[s] = s;
+  b.addGroup("pp", all);
+  for (uint32_t s = 0; s < stages; ++s) {
+    ProgramBuilder prog = b.addProgram({s});
+    for (bool decode : {false, true}) {
+      if (decode) prog.program().set_decode_begin(uint32_t(prog.program().instructions_size()));
+      // With one stage, the decode step's tokens are the stage's own.
+      const bool receives = s > 0 || (decode && stages > 1);
+      for (uint32_t mb = 0; mb < microBatches; ++mb) {
+        std::vector<uint32_t> inputReady;
+        if (receives) {
+          plan::Instruction &recv = prog.recv("pp", s > 0 ? s - 1 : stages - 1, 0);
+          recv.set_micro_batch(mb);
+          inputReady.push_back(prog.record(recv));
+        }
+        plan::Instruction &compute = prog.kernel(stageCost, kComputeStream, inputReady,
+                                                 "stage" + std::to_string(s));
+        compute.set_micro_batch(mb);
+        if (decode) {
+          compute.mutable_kernel()->set_per_step(true);
+          *compute.mutable_step_cost() = stepCost;
+        }
+        const uint32_t outputReady = prog.record(compute);
+        if (stages == 1) continue;
+        plan::Instruction &send =
+            prog.send("pp", (s + 1) % stages, 0, kCollectiveStream, {outputReady});
+        send.set_micro_batch(mb);
+        send.mutable_collective()->set_feeds_next_step(s + 1 == stages);
+      }
+    }
+  }
+  return withoutLinkLatency(b.build());
+}
+
+}  // namespace
+
+// Two stages, M micro-batches of t each per stage: stage 0 starts a micro-batch's next step
+// once stage 1 has sent its tokens and stage 0 is done with the step, so a step takes a
+// stage's M x t once M micro-batches fill the round trip of 2 x t, the round trip
+// otherwise. Draining both stages every step would cost (M + 1) x t.
+TEST(SimulatorGeneration, MicroBatchesPipelineAcrossDecodeSteps) {
+  for (uint32_t m : {1u, 2u, 4u}) {
+    SCOPED_TRACE("m " + std::to_string(m));
+    plan::Plan plan = generationPlan(2, m, 10, kStageCost);
+    const double t = kernelSeconds(plan.cluster(), kStageCost);
+    Prediction pred = simulate(plan);
+    ASSERT_TRUE(pred.generation.has_value());
+    const GenerationPrediction &g = *pred.generation;
+    EXPECT_EQ(g.steps, 9u);
+    ASSERT_EQ(g.stepSeconds.size(), 9u);
+    for (uint32_t s = 0; s < 9; ++s) EXPECT_EQ(g.simulatedSteps[s], s);
+    // The prefill is a plain pipeline pass; its tokens leave stage 1 as it finishes.
+    EXPECT_CLOSE(g.ttftSeconds, (m + 1) * t);
+    EXPECT_CLOSE(pred.latencySeconds, (m + 1) * t);
+    const double step = std::max(m, 2u) * t;
+    for (double seconds : g.stepSeconds) EXPECT_CLOSE(seconds, step);
+    EXPECT_CLOSE(g.tpotMedianSeconds, step);
+    EXPECT_CLOSE(g.tpotP99Seconds, step);
+    if (m >= 2) EXPECT_LT(step, (m + 1) * t * (1 - 1e-9));
+  }
+}
+
+// One rank whose decode step runs t on the compute stream and, independently, 3t on the
+// collective stream: the rank drains both before the next step, so each step takes 3t.
+TEST(SimulatorGeneration, EachRankDrainsItsStreamsBetweenParts) {
+  PlanBuilder b(1, 8);
+  b.plan().mutable_workload()->set_phase(plan::GENERATE);
+  b.plan().mutable_workload()->set_new_tokens(4);
+  ProgramBuilder prog = b.addProgram({0});
+  prog.kernel(kStageCost);
+  prog.program().set_decode_begin(1);
+  prog.kernel(kStageCost);
+  prog.kernel(flopsCost(uint64_t(3e12)), kCollectiveStream);
+  plan::Plan plan = b.build();
+  const double t = kernelSeconds(plan.cluster(), kStageCost);
+  const GenerationPrediction g = *simulate(plan).generation;
+  EXPECT_CLOSE(g.ttftSeconds, t);
+  ASSERT_EQ(g.stepSeconds.size(), 3u);
+  for (double seconds : g.stepSeconds) EXPECT_CLOSE(seconds, 3 * t);
+}
+
+// One new token: no decode step follows the prefill, so the tokens it samples are not sent
+// (a SEND without its RECV would deadlock); the prefill alone is timed.
+TEST(SimulatorGeneration, OneNewTokenSendsNothing) {
+  plan::Plan plan = generationPlan(2, 3, 1, kStageCost);
+  const double t = kernelSeconds(plan.cluster(), kStageCost);
+  Prediction pred = simulate(plan);
+  ASSERT_TRUE(pred.generation.has_value());
+  EXPECT_EQ(pred.generation->steps, 0u);
+  EXPECT_TRUE(pred.generation->stepSeconds.empty());
+  EXPECT_CLOSE(pred.generation->ttftSeconds, 4 * t);
+  EXPECT_CLOSE(pred.latencySeconds, 4 * t);
+  EXPECT_EQ(pred.generation->tpotMedianSeconds, 0);
+  EXPECT_EQ(pred.generation->decodeTokensPerSecond, 0);
+}
+
+// A per_step kernel's step s costs its cost plus s x step_cost. One stage and one
+// micro-batch: step s is exactly that kernel.
+TEST(SimulatorGeneration, LaterStepsCostMore) {
+  const plan::Cost stepCost = flopsCost(uint64_t(1e11));
+  plan::Plan plan = generationPlan(1, 1, 6, kStageCost, stepCost);
+  const GenerationPrediction g = *simulate(plan).generation;
+  ASSERT_EQ(g.stepSeconds.size(), 5u);
+  for (uint32_t s = 0; s < 5; ++s) {
+    const plan::Cost cost = flopsCost(kStageCost.flops() + s * stepCost.flops());
+    EXPECT_CLOSE(g.stepSeconds[s], kernelSeconds(plan.cluster(), cost));
+  }
+  EXPECT_CLOSE(g.tpotMedianSeconds, g.stepSeconds[2]);
+  EXPECT_CLOSE(g.tpotP99Seconds, g.stepSeconds[4]);
+  double total = 0;
+  for (double seconds : g.stepSeconds) total += seconds;
+  EXPECT_CLOSE(g.decodeTokensPerSecond, plan.workload().sequences() * 5 / total);
+
+  // Two stages pipelining: each step still takes longer than the one before.
+  const GenerationPrediction piped =
+      *simulate(generationPlan(2, 4, 6, kStageCost, stepCost)).generation;
+  for (size_t s = 1; s < piped.stepSeconds.size(); ++s)
+    EXPECT_GT(piped.stepSeconds[s], piped.stepSeconds[s - 1]);
+}
+
+// Past kMaxSimulatedSteps, windows simulated from idle (the tokens of their first step ready)
+// time their sampled steps as the whole generation in one chain does once warmed up, even
+// with transfers that take time: the median agrees. The chain's last step feeds nothing and
+// ends early; windows sample the steps before their last, so the last sample is step - 2.
+TEST(SimulatorGeneration, WindowsAgreeWithTheWholeChain) {
+  const uint32_t steps = 3 * kMaxSimulatedSteps;
+  // The last step costs a fifth more than the first.
+  const plan::Cost stepCost = flopsCost(kStageCost.flops() / 5 / steps);
+  for (uint32_t stages : {2u, 3u})
+    for (uint32_t m : {1u, 2u, 5u}) {
+      SCOPED_TRACE("stages " + std::to_string(stages) + " m " + std::to_string(m));
+      plan::Plan plan = generationPlan(stages, m, steps + 1, kStageCost, stepCost);
+      plan.mutable_cluster()->mutable_intra_node()->set_latency_s(1e-4);
+      const GenerationPrediction windows = *simulate(plan).generation;
+      const GenerationPrediction chain = detail::simulateGeneration(plan, steps);
+      ASSERT_EQ(chain.stepSeconds.size(), steps);
+      EXPECT_EQ(windows.steps, steps);
+      EXPECT_LT(windows.simulatedSteps.size(), kMaxSimulatedSteps);
+      EXPECT_GT(windows.simulatedSteps.size(), kMaxSimulatedSteps / 4);
+      EXPECT_EQ(windows.simulatedSteps.back(), steps - 2);
+      EXPECT_TRUE(std::is_sorted(windows.simulatedSteps.begin(), windows.simulatedSteps.end()));
+      EXPECT_CLOSE(windows.ttftSeconds, chain.ttftSeconds);
+      EXPECT_NEAR(windows.tpotMedianSeconds, chain.tpotMedianSeconds,
+                  0.01 * chain.tpotMedianSeconds);
+      for (size_t i = 0; i < windows.simulatedSteps.size(); ++i)
+        EXPECT_CLOSE(windows.stepSeconds[i], chain.stepSeconds[windows.simulatedSteps[i]])
+            << "step " << windows.simulatedSteps[i];
+    }
+}

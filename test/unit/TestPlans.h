@@ -520,33 +520,50 @@ inline plan::Plan moePlan() {
   return b.build();
 }
 
-// A one-rank GENERATE plan that passes validatePlan and runs: a one-layer attention model,
-// F32, d_model = head_dim 4 (one head), vocab 8, rope_theta 10000; 2 sequences, a prompt of
-// 3 tokens, 3 new tokens (2 decode steps; each cache holds 3 + 3 - 1 = 5 positions). On the
-// compute stream, no events:
+// A GENERATE plan that passes validatePlan and runs: a one-layer attention model, F32,
+// d_model = head_dim 4 (one head), vocab 8, rope_theta 10000; 2 sequences, a prompt of 3
+// tokens, 3 new tokens (2 decode steps; each cache holds 3 + 3 - 1 = 5 positions), sampled
+// greedily in the plan (tp 1: ARGMAX, then ARGMAX_MERGE over one group).
+// One stage (the default; one rank): on the compute stream, no events:
 //   prefill  0 EMBEDDING tokens -> x [6, 4]   1 ROPE x -> xr (position 0 on)
 //            2 KV_APPEND xr -> k_cache        3 KV_APPEND x -> v_cache (position 0)
 //            4 ATTENTION q = k = xr, v = x -> o   5 GEMM o . lm_head -> logits [6, 8]
-//   decode   6 EMBEDDING step_tokens -> y [2, 4]   7 ROPE y -> yr (position 3 + step)
-//            8 ATTENTION q = k = yr, v = y, caches (kv_len 3 + step) -> o2
-//            9 KV_APPEND yr -> k_cache   10 KV_APPEND y -> v_cache (position 3 + step)
-//            11 GEMM o2 . lm_head -> step_logits [2, 8]
+//            6 ARGMAX logits (seq_len 3) -> pairs [2, 2]
+//            7 ARGMAX_MERGE pairs -> step_tokens, generated (row 0)
+//   decode   8 EMBEDDING step_tokens -> y [2, 4]   9 ROPE y -> yr (position 3 + step)
+//            10 ATTENTION q = k = yr, v = y, caches (kv_len 3 + step) -> o2
+//            11 KV_APPEND yr -> k_cache   12 KV_APPEND y -> v_cache (position 3 + step)
+//            13 GEMM o2 . lm_head -> step_logits [2, 8]
+//            14 ARGMAX step_logits (seq_len 1) -> step_pairs [2, 2]
+//            15 ARGMAX_MERGE step_pairs -> step_tokens, generated (row 1 + step)
 // Buffers: weights embedding [8, 4], lm_head [4, 8]; k_cache, v_cache [10, 4] (KV_CACHE);
-// tokens I32 [6], step_tokens I32 [2] (INPUT); logits [6, 8], step_logits [2, 8] (OUTPUT);
-// x, xr, o [6, 4], y, yr, o2 [2, 4] (ACTIVATION).
-inline constexpr int kGenerateDecodeBegin = 6;
-inline plan::Plan generatePlan() {
+// tokens I32 [6], step_tokens I32 [2] (INPUT); logits [6, 8], step_logits [2, 8], generated
+// I32 [3, 2] (OUTPUT, position-major; generated's sequences split over dp); x, xr, o [6, 4], y, yr, o2 [2, 4],
+// pairs, step_pairs I32 [2, 2] (ACTIVATION).
+// Two stages (ranks 0, 1; pp 2): stage 0 holds the layer, stage 1 (no layers) the LM head
+// and the sampling, which it sends back to stage 0 (feeds_next_step). Transfers on the
+// pipeline stream, each side waiting on events:
+//   stage 0  prefill 0-4 as above, 5 SEND o to 1
+//            decode  6 RECV step_tokens from 1 (feeds_next_step), 7-11 as 8-12 above, 12 SEND o2 to 1
+//   stage 1  prefill 0 RECV h [6, 4] from 0, 1 GEMM h . lm_head -> logits, 2 ARGMAX,
+//                    3 ARGMAX_MERGE -> sampled [2] (COMM), generated, 4 SEND sampled to 0
+//            decode  5 RECV h2 [2, 4] from 0, 6 GEMM -> step_logits, 7 ARGMAX,
+//                    8 ARGMAX_MERGE -> sampled, generated, 9 SEND sampled to 0
+inline constexpr int kGenerateDecodeBegin = 8;  // the one-stage plan's
+inline plan::Plan generatePlan(uint32_t stages = 1) {
   constexpr int64_t kSequences = 2, kPrompt = 3, kNew = 3, kDModel = 4, kVocab = 8;
   constexpr int64_t kPositions = kPrompt + kNew - 1, kPromptTokens = kSequences * kPrompt;
-  PlanBuilder b(1, 8);
+  const bool pipelined = stages > 1;
+  PlanBuilder b(pipelined ? 2 : 1, 8);
   plan::Plan &p = b.plan();
-  p.set_name("generate");
+  p.set_name(pipelined ? "generate-two-stages" : "generate");
   p.set_source("synthetic-generate.textproto");
   plan::Model &m = *p.mutable_model();
   m.set_layers(1), m.set_d_model(kDModel), m.set_heads(1), m.set_kv_heads(1);
   m.set_head_dim(kDModel), m.set_vocab(kVocab), m.set_rope_theta(10000);
   m.set_norm(plan::RMS_NORM), m.set_activation(plan::GELU), m.set_dtype(plan::F32);
   m.set_norm_epsilon(1e-5);
+  p.mutable_strategy()->set_pp(pipelined ? 2 : 1);
   p.mutable_strategy()->set_schedule(plan::GPIPE);
   p.mutable_strategy()->set_rank_order("tp-ep-dp-pp");
   plan::Workload &w = *p.mutable_workload();
@@ -554,93 +571,183 @@ inline plan::Plan generatePlan() {
   w.set_sequences(kSequences), w.set_seq_len(kPrompt), w.set_new_tokens(kNew);
   w.set_kv_cache_len(kPositions), w.set_sequences_per_micro_batch(kSequences);
   w.set_tokens_per_micro_batch(kPromptTokens);
-  for (const char *axis : {"tp", "dp", "pp", "ep", "etp", "edp"}) b.addGroup(axis, {0});
+  // Memberships come in the order tp dp pp ep etp edp.
+  for (const char *axis : {"tp", "dp", "pp", "ep", "etp", "edp"}) {
+    if (pipelined && std::string(axis) == "pp")
+      b.addGroup(axis, {0, 1});
+    else
+      for (uint32_t r = 0; r < (pipelined ? 2u : 1u); ++r) b.addGroup(axis, {r});
+  }
 
-  ProgramBuilder stage = b.addProgram({0});
-  plan::Program &prog = stage.program();
-  prog.set_first_layer(0), prog.set_end_layer(1);
-  auto buffer = [&](const std::string &name, plan::BufferKind kind, plan::DType dtype,
-                    const std::vector<int64_t> &shape, const std::string &tensor = "",
-                    const std::vector<int64_t> &full = {}, int32_t microBatch = -1) {
-    uint32_t i = addBuffer(prog, name, kind, dtype, shape);
-    if (!tensor.empty()) setSlice(*prog.mutable_buffers(int(i)), tensor, full, {}, microBatch);
+  // Stage 0 (the only one, or the first): embedding and the attention layer.
+  ProgramBuilder first = b.addProgram({0});
+  ProgramBuilder last = pipelined ? b.addProgram({1}) : first;
+  first.program().set_first_layer(0), first.program().set_end_layer(1);
+  if (pipelined) last.program().set_first_layer(1), last.program().set_end_layer(1);
+  auto buffer = [&](ProgramBuilder &stage, const std::string &name, plan::BufferKind kind,
+                    plan::DType dtype, const std::vector<int64_t> &shape,
+                    const std::string &tensor = "", const std::vector<int64_t> &full = {},
+                    const std::vector<SliceSplit> &splits = {}) {
+    uint32_t i = addBuffer(stage.program(), name, kind, dtype, shape);
+    if (!tensor.empty())
+      setSlice(*stage.program().mutable_buffers(int(i)), tensor, full, splits,
+               kind == plan::WEIGHT ? -1 : 0);
     return i;
   };
-  const uint32_t table = buffer("embedding", plan::WEIGHT, plan::F32, {kVocab, kDModel},
+  const uint32_t table = buffer(first, "embedding", plan::WEIGHT, plan::F32, {kVocab, kDModel},
                                 "embedding", {kVocab, kDModel});
-  const uint32_t head = buffer("lm_head", plan::WEIGHT, plan::F32, {kDModel, kVocab}, "lm_head",
-                               {kDModel, kVocab});
-  const uint32_t kCache = buffer("layers.0.attention.k_cache", plan::KV_CACHE, plan::F32,
+  const uint32_t kCache = buffer(first, "layers.0.attention.k_cache", plan::KV_CACHE, plan::F32,
                                  {kPositions * kSequences, kDModel}, "layers.0.attention.k_cache",
-                                 {kSequences, kPositions, kDModel}, 0);
-  const uint32_t vCache = buffer("layers.0.attention.v_cache", plan::KV_CACHE, plan::F32,
+                                 {kSequences, kPositions, kDModel});
+  const uint32_t vCache = buffer(first, "layers.0.attention.v_cache", plan::KV_CACHE, plan::F32,
                                  {kPositions * kSequences, kDModel}, "layers.0.attention.v_cache",
-                                 {kSequences, kPositions, kDModel}, 0);
-  const uint32_t tokens = buffer("tokens", plan::INPUT, plan::I32, {kPromptTokens}, "tokens",
-                                 {kSequences, kPrompt}, 0);
-  const uint32_t stepTokens = buffer("step_tokens", plan::INPUT, plan::I32, {kSequences},
-                                     "step_tokens", {kSequences, 1}, 0);
-  const uint32_t logits = buffer("logits", plan::OUTPUT, plan::F32, {kPromptTokens, kVocab},
-                                 "logits", {kSequences, kPrompt, kVocab}, 0);
-  const uint32_t stepLogits = buffer("step_logits", plan::OUTPUT, plan::F32, {kSequences, kVocab},
-                                     "step_logits", {kSequences, 1, kVocab}, 0);
-  const uint32_t x = buffer("x", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
-  const uint32_t xr = buffer("xr", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
-  const uint32_t o = buffer("o", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
-  const uint32_t y = buffer("y", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
-  const uint32_t yr = buffer("yr", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
-  const uint32_t o2 = buffer("o2", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+                                 {kSequences, kPositions, kDModel});
+  const uint32_t tokens = buffer(first, "tokens", plan::INPUT, plan::I32, {kPromptTokens},
+                                 "tokens", {kSequences, kPrompt});
+  const uint32_t stepTokens = buffer(first, "step_tokens", plan::INPUT, plan::I32, {kSequences},
+                                     "step_tokens", {kSequences, 1});
+  const uint32_t x = buffer(first, "x", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
+  const uint32_t xr = buffer(first, "xr", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
+  const uint32_t o = buffer(first, "o", plan::ACTIVATION, plan::F32, {kPromptTokens, kDModel});
+  const uint32_t y = buffer(first, "y", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+  const uint32_t yr = buffer(first, "yr", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+  const uint32_t o2 = buffer(first, "o2", plan::ACTIVATION, plan::F32, {kSequences, kDModel});
+  // The last stage: the LM head and the sampling (with one stage, the same program).
+  const uint32_t head = buffer(last, "lm_head", plan::WEIGHT, plan::F32, {kDModel, kVocab},
+                               "lm_head", {kDModel, kVocab});
+  const uint32_t logits = buffer(last, "logits", plan::OUTPUT, plan::F32,
+                                 {kPromptTokens, kVocab}, "logits", {kSequences, kPrompt, kVocab});
+  const uint32_t stepLogits = buffer(last, "step_logits", plan::OUTPUT, plan::F32,
+                                     {kSequences, kVocab}, "step_logits", {kSequences, 1, kVocab});
+  const uint32_t generated = buffer(last, "generated", plan::OUTPUT, plan::I32, {kNew, kSequences},
+                                    "generated", {kSequences, kNew}, {{0, "dp", 1}});
+  const uint32_t pairs = buffer(last, "pairs", plan::ACTIVATION, plan::I32, {kSequences, 2});
+  const uint32_t stepPairs =
+      buffer(last, "step_pairs", plan::ACTIVATION, plan::I32, {kSequences, 2});
+  // Where ARGMAX_MERGE's ids go: the next step's tokens, or what stage 1 sends to stage 0.
+  const uint32_t sampled =
+      pipelined ? buffer(last, "sampled", plan::COMM, plan::I32, {kSequences}) : stepTokens;
+  const uint32_t h = pipelined ? buffer(last, "h", plan::COMM, plan::F32, {kPromptTokens, kDModel})
+                               : o;
+  const uint32_t h2 = pipelined ? buffer(last, "h2", plan::COMM, plan::F32, {kSequences, kDModel})
+                                : o2;
 
-  auto kernel = [&](const std::string &label, plan::KernelKind kind,
-                    const std::vector<uint32_t> &in, const std::vector<uint32_t> &out) {
-    plan::Instruction &inst = stage.kernel(makeCost(1000, 1000), kComputeStream, {}, label);
+  // Kernels on the compute stream; a pipelined plan orders them after transfers by events.
+  auto kernel = [&](ProgramBuilder &stage, const std::string &label, plan::KernelKind kind,
+                    const std::vector<uint32_t> &in, const std::vector<uint32_t> &out,
+                    const std::vector<uint32_t> &waits = {}) -> plan::Kernel * {
+    plan::Instruction &inst = stage.kernel(makeCost(1000, 1000), kComputeStream, waits, label);
     plan::Kernel &k = *inst.mutable_kernel();
     setOperands(k, kind, in, out);
     return &k;
   };
-  auto embed = [&](uint32_t ids, uint32_t out, int64_t rows) {
-    plan::Kernel *k = kernel("embedding", plan::EMBEDDING, {ids, table}, {out});
+  auto lastRecorded = [](ProgramBuilder &stage) {
+    plan::Program &prog = stage.program();
+    return stage.record(*prog.mutable_instructions(prog.instructions_size() - 1));
+  };
+  auto transfer = [&](ProgramBuilder &stage, plan::CollectiveKind kind, uint32_t peer,
+                      uint32_t buf, uint64_t count, plan::DType dtype, uint64_t sequence,
+                      const std::vector<uint32_t> &waits, const std::string &label) {
+    plan::Instruction &inst =
+        kind == plan::SEND ? stage.send("pp", peer, count * 4, kPipelineStream, waits, label)
+                           : stage.recv("pp", peer, count * 4, kPipelineStream, waits, label);
+    plan::Collective &c = *inst.mutable_collective();
+    if (kind == plan::SEND)
+      c.set_input(buf);
+    else
+      c.set_output(buf);
+    c.set_count(count), c.set_dtype(dtype), c.set_sequence(sequence);
+    return &c;
+  };
+  auto embed = [&](uint32_t ids, uint32_t out, int64_t rows, const std::vector<uint32_t> &waits) {
+    plan::Kernel *k = kernel(first, "embedding", plan::EMBEDDING, {ids, table}, {out}, waits);
     k->set_m(rows), k->set_n(kDModel), k->set_vocab_begin(0), k->set_vocab_end(kVocab);
   };
-  auto rope = [&](uint32_t in, uint32_t out, int64_t rows, int64_t first, bool perStep) {
-    plan::Kernel *k = kernel("layers.0.attention.rope", plan::ROPE, {in}, {out});
+  auto rope = [&](uint32_t in, uint32_t out, int64_t rows, int64_t position, bool perStep) {
+    plan::Kernel *k = kernel(first, "layers.0.attention.rope", plan::ROPE, {in}, {out});
     k->set_m(rows), k->set_heads(1), k->set_head_dim(kDModel), k->set_sequences(kSequences);
-    k->set_first_position(first), k->set_rope_theta(10000), k->set_per_step(perStep);
+    k->set_first_position(position), k->set_rope_theta(10000), k->set_per_step(perStep);
   };
-  auto append = [&](uint32_t in, uint32_t cache, int64_t rows, int64_t first, bool perStep) {
-    plan::Kernel *k = kernel("layers.0.attention.kv_append", plan::KV_APPEND, {in}, {cache});
+  auto append = [&](uint32_t in, uint32_t cache, int64_t rows, int64_t position, bool perStep) {
+    plan::Kernel *k =
+        kernel(first, "layers.0.attention.kv_append", plan::KV_APPEND, {in}, {cache});
     k->set_m(rows), k->set_n(kDModel), k->set_sequences(kSequences);
-    k->set_first_position(first), k->set_per_step(perStep);
+    k->set_first_position(position), k->set_per_step(perStep);
   };
+  // Returns the event the pipelined plan's SEND of `out` waits for (0: none).
   auto attention = [&](const std::vector<uint32_t> &in, uint32_t out, int64_t seqLen,
                        int64_t kvLen, bool perStep) {
-    plan::Kernel *k = kernel("layers.0.attention", plan::ATTENTION, in, {out});
+    plan::Kernel *k = kernel(first, "layers.0.attention", plan::ATTENTION, in, {out});
     k->set_sequences(kSequences), k->set_seq_len(seqLen), k->set_kv_len(kvLen);
     k->set_heads(1), k->set_kv_heads(1), k->set_head_dim(kDModel), k->set_per_step(perStep);
+    return pipelined ? lastRecorded(first) : 0u;
   };
-  auto lmHead = [&](uint32_t in, uint32_t out, int64_t rows) {
-    plan::Kernel *k = kernel("lm_head", plan::GEMM, {in, head}, {out});
+  // The last stage's part: (RECV the layer's output,) LM head, ARGMAX, ARGMAX_MERGE (writing
+  // row `column` of generated, + step in the decode step), (SEND the ids to stage 0).
+  auto sample = [&](uint32_t hidden, uint32_t out, uint32_t pairsBuf, int64_t seqLen,
+                    int64_t column, bool perStep, uint64_t sequence) {
+    const int64_t rows = kSequences * seqLen;
+    std::vector<uint32_t> received;
+    if (pipelined) {
+      transfer(last, plan::RECV, 0, hidden, uint64_t(rows * kDModel), plan::F32, sequence,
+               {}, "stage1.recv");
+      received.push_back(lastRecorded(last));
+    }
+    plan::Kernel *k = kernel(last, "lm_head", plan::GEMM, {hidden, head}, {out}, received);
     k->set_m(rows), k->set_n(kVocab), k->set_k(kDModel);
+    k = kernel(last, "sample.argmax", plan::ARGMAX, {out}, {pairsBuf});
+    k->set_sequences(kSequences), k->set_seq_len(seqLen), k->set_n(kVocab);
+    k->set_vocab_end(kVocab);
+    k = kernel(last, "sample.merge", plan::ARGMAX_MERGE, {pairsBuf}, {sampled, generated});
+    k->set_groups(1), k->set_m(kSequences), k->set_n(kNew), k->set_first_position(column);
+    k->set_per_step(perStep);
+    if (pipelined) {
+      const uint32_t merged = lastRecorded(last);
+      transfer(last, plan::SEND, 0, sampled, kSequences, plan::I32, sequence + 1, {merged},
+               "sample.send")
+          ->set_feeds_next_step(true);
+    }
   };
-  embed(tokens, x, kPromptTokens);
+  // Stage 0's SEND of the layer's output to the last stage, once the attention is done.
+  auto forward = [&](uint32_t hidden, int64_t rows, uint64_t sequence, uint32_t attended) {
+    if (pipelined)
+      transfer(first, plan::SEND, 1, hidden, uint64_t(rows * kDModel), plan::F32, sequence,
+               {attended}, "stage0.send");
+  };
+
+  embed(tokens, x, kPromptTokens, {});
   rope(x, xr, kPromptTokens, 0, false);
   append(xr, kCache, kPromptTokens, 0, false);
   append(x, vCache, kPromptTokens, 0, false);
-  attention({xr, xr, x}, o, kPrompt, kPrompt, false);
-  lmHead(o, logits, kPromptTokens);
-  embed(stepTokens, y, kSequences);
+  const uint32_t attended = attention({xr, xr, x}, o, kPrompt, kPrompt, false);
+  forward(o, kPromptTokens, 0, attended);
+  sample(h, logits, pairs, kPrompt, 0, false, 0);
+  const int firstDecode = first.program().instructions_size();
+  const int lastDecode = last.program().instructions_size();
+  std::vector<uint32_t> fed;
+  if (pipelined) {  // the ids stage 1 sampled last (sequence 0 of stage 0's decode step)
+    transfer(first, plan::RECV, 1, stepTokens, kSequences, plan::I32, 0, {}, "step_tokens.recv")
+        ->set_feeds_next_step(true);
+    fed.push_back(lastRecorded(first));
+  }
+  embed(stepTokens, y, kSequences, fed);
   rope(y, yr, kSequences, kPrompt, true);
-  attention({yr, yr, y, kCache, vCache}, o2, 1, kPrompt, true);
+  const uint32_t stepAttended = attention({yr, yr, y, kCache, vCache}, o2, 1, kPrompt, true);
   append(yr, kCache, kSequences, kPrompt, true);
   append(y, vCache, kSequences, kPrompt, true);
-  lmHead(o2, stepLogits, kSequences);
-  prog.set_decode_begin(kGenerateDecodeBegin);
+  forward(o2, kSequences, 1, stepAttended);
+  sample(h2, stepLogits, stepPairs, 1, 1, true, 1);
+  first.program().set_decode_begin(uint32_t(firstDecode));
+  last.program().set_decode_begin(uint32_t(lastDecode));
   // Inputs, outputs, weights and caches live through the whole program (placeBuffers gives
   // the others the range of their uses).
-  placeBuffers(prog);
-  for (uint32_t i : {tokens, stepTokens, logits, stepLogits}) {
-    prog.mutable_buffers(int(i))->set_live_begin(0);
-    prog.mutable_buffers(int(i))->set_live_end(uint32_t(prog.instructions_size() - 1));
+  for (plan::Program &prog : *p.mutable_programs()) {
+    placeBuffers(prog);
+    for (plan::Buffer &buf : *prog.mutable_buffers())
+      if (buf.kind() == plan::INPUT || buf.kind() == plan::OUTPUT) {
+        buf.set_live_begin(0);
+        buf.set_live_end(uint32_t(prog.instructions_size() - 1));
+      }
   }
   return b.build();
 }

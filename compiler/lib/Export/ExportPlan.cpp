@@ -170,9 +170,11 @@ LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &b
   Value data;
   if (auto r = dyn_cast<RecvOp>(op)) {
     out->set_output(bufferIndex.lookup(r.getOutput()));
+    out->set_feeds_next_step(r.getFeedsNextStep());
     data = r.getOutput();
   } else if (auto s = dyn_cast<SendOp>(op)) {
     out->set_input(bufferIndex.lookup(s.getInput()));
+    out->set_feeds_next_step(s.getFeedsNextStep());
     data = s.getInput();
   } else {
     out->set_input(bufferIndex.lookup(op->getOperand(0)));

@@ -550,12 +550,14 @@ std::string renderInspectText(const InspectReport &r) {
   if (const auto &g = pred.generation) {
     out << "  (the figures above are the prefill's)\n"
         << "  generation: time to first token " << formatSeconds(g->ttftSeconds)
-        << " (without the sampling); " << g->steps << " decode steps";
-    if (g->simulatedSteps.size() < g->steps) out << " (" << g->simulatedSteps.size() << " evenly spaced simulated)";
+        << "; " << g->steps << " decode steps";
+    const bool sampled = g->simulatedSteps.size() < g->steps;
+    if (sampled) out << " (" << g->simulatedSteps.size() << " sampled in windows)";
     out << ": per output token " << formatSeconds(g->tpotMedianSeconds) << " median, "
         << formatSeconds(g->tpotP99Seconds) << " p99";
+    const char *which = sampled ? " sampled " : " ";
     if (!g->stepSeconds.empty())
-      out << " (first " << formatSeconds(g->stepSeconds.front()) << ", last "
+      out << " (first" << which << formatSeconds(g->stepSeconds.front()) << ", last" << which
           << formatSeconds(g->stepSeconds.back()) << ")";
     out << "; decode " << formatCount(g->decodeTokensPerSecond) << " tokens/s\n";
   }

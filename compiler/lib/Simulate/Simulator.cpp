@@ -548,58 +548,193 @@ std::string compactRanks(const plan::Group &group) {
 
 namespace {
 
-// One part of a GENERATE plan as a plan of its own: the prefill, or decode step `step` (its
-// per_step kernels' costs advanced by `step` x step_cost). Events and the communication order
-// hold within each part (the runtime drains the streams between parts).
-plan::Plan partPlan(const plan::Plan &p, bool decodeStep, uint32_t step) {
-  plan::Plan part = p;
-  for (plan::Program &program : *part.mutable_programs()) {
-    const int begin = decodeStep ? int(program.decode_begin()) : 0;
-    const int end = decodeStep ? program.instructions_size() : int(program.decode_begin());
-    google::protobuf::RepeatedPtrField<plan::Instruction> kept;
-    for (int i = begin; i < end; ++i) {
-      plan::Instruction inst = program.instructions(i);
-      if (inst.has_step_cost()) {
-        plan::Cost *c = inst.mutable_cost();
-        c->set_flops(c->flops() + uint64_t(step) * inst.step_cost().flops());
-        c->set_memory_bytes(c->memory_bytes() + uint64_t(step) * inst.step_cost().memory_bytes());
-      }
-      *kept.Add() = std::move(inst);
+// A SEND of sampled ids to the next decode step (the RECVs of them carry the flag too).
+bool feedsNextStep(const plan::Instruction &inst) {
+  return inst.has_collective() && inst.collective().kind() == plan::SEND &&
+         inst.collective().feeds_next_step();
+}
+
+// Makes `inst` take no time while keeping its stream and events, so what waits for it runs.
+void skip(plan::Instruction &inst) {
+  inst.mutable_kernel();  // in place of the collective (one of)
+  inst.clear_cost();
+}
+
+// Consecutive parts of a GENERATE plan as the runtime runs them: the prefill (or not), then
+// decode steps firstStep, firstStep + 1, ...
+struct Chain {
+  bool prefill = false;
+  uint32_t firstStep = 0, steps = 0;
+  bool tokensReady = false;  // mid-generation: the first step's fed tokens are already there
+};
+
+struct ChainedPlan {
+  plan::Plan *plan;  // on the arena chainPlan was given: a chain copies many instructions
+  std::vector<std::vector<uint32_t>> partBegins;  // per program, each part's first instruction,
+                                                  // then the end
+};
+
+// Per (program, axis, peer) of a RECV, how many of a decode step's feeds_next_step SENDs go
+// there: transfers between two ranks match in issue order, so they are the first that many
+// RECVs on that channel in the next step. Resolved on one rank of each sending program.
+using FedRecvs = std::map<std::tuple<uint32_t, std::string, uint32_t>, uint32_t>;
+FedRecvs fedRecvs(const plan::Plan &p) {
+  FedRecvs fed;
+  std::vector<bool> seen(size_t(p.programs_size()), false);
+  for (uint32_t r = 0; r < uint32_t(p.ranks_size()); ++r) {
+    const uint32_t x = p.ranks(int(r)).program();
+    if (x >= seen.size() || seen[x]) continue;
+    seen[x] = true;
+    const plan::Program &program = p.programs(int(x));
+    for (int i = int(program.decode_begin()); i < program.instructions_size(); ++i) {
+      if (!feedsNextStep(program.instructions(i))) continue;
+      const plan::Collective &c = program.instructions(i).collective();
+      const uint32_t receiver = p.ranks(int(routeCollective(p, r, c).peerRank)).program();
+      ++fed[{receiver, c.axis(), membershipOn(p, r, c.axis()).index()}];
     }
-    program.mutable_instructions()->Swap(&kept);
+  }
+  return fed;
+}
+
+// Drains the rank's streams between two parts: a no-op on each stream records that stream's
+// event once its earlier work is done, then a no-op on each stream waits for all of them.
+// Every boundary records the same events: a wait is for the latest record before it.
+void appendDrain(google::protobuf::RepeatedPtrField<plan::Instruction> &insts, uint32_t streams,
+                 uint32_t firstEvent) {
+  for (bool wait : {false, true})
+    for (uint32_t s = 0; s < streams; ++s) {
+      plan::Instruction &inst = *insts.Add();
+      skip(inst);
+      inst.set_stream(s);
+      inst.set_layer(-1);
+      inst.set_label("drain");
+      if (!wait) inst.set_record_event(firstEvent + s);
+      for (uint32_t e = 0; wait && e < streams; ++e) inst.add_wait_events(firstEvent + e);
+    }
+}
+
+// The chain as one plan: each program's parts in order (a decode step's per_step kernels cost
+// step x step_cost more), drained between them. The plan's own events and communication
+// order carry over unchanged: waits resolve within each copy, and SENDs and RECVs of one pair
+// of ranks match in issue order across copies, so the last stage's fed tokens meet the first
+// stage's RECVs of the next step. The last part feeds nothing.
+ChainedPlan chainPlan(const plan::Plan &p, const Chain &chain, google::protobuf::Arena &arena) {
+  ChainedPlan out{google::protobuf::Arena::CreateMessage<plan::Plan>(&arena), {}};
+  *out.plan = p;
+  FedRecvs ready = chain.tokensReady ? fedRecvs(p) : FedRecvs{};
+  const uint32_t parts = uint32_t(chain.prefill) + chain.steps;
+  for (int x = 0; x < p.programs_size(); ++x) {
+    const plan::Program &source = p.programs(x);
+    plan::Program &program = *out.plan->mutable_programs(x);
+    google::protobuf::RepeatedPtrField<plan::Instruction> &insts = *program.mutable_instructions();
+    insts.Clear();
+    std::vector<uint32_t> &begins = out.partBegins.emplace_back();
+    for (uint32_t k = 0; k < parts; ++k) {
+      if (k > 0) appendDrain(insts, source.streams(), source.events() + 1);
+      begins.push_back(uint32_t(insts.size()));
+      const bool prefill = chain.prefill && k == 0;
+      const uint64_t step = prefill ? 0 : chain.firstStep + k - uint32_t(chain.prefill);
+      const int begin = prefill ? 0 : int(source.decode_begin());
+      const int end = prefill ? int(source.decode_begin()) : source.instructions_size();
+      for (int i = begin; i < end; ++i) {
+        plan::Instruction &inst = *insts.Add() = source.instructions(i);
+        if (!prefill && inst.has_step_cost()) {
+          plan::Cost *c = inst.mutable_cost();
+          c->set_flops(c->flops() + step * inst.step_cost().flops());
+          c->set_memory_bytes(c->memory_bytes() + step * inst.step_cost().memory_bytes());
+        }
+        if (feedsNextStep(inst) && k + 1 == parts) skip(inst);
+        if (k == 0 && !ready.empty() && inst.has_collective() &&
+            inst.collective().kind() == plan::RECV) {
+          auto fed = ready.find({uint32_t(x), inst.collective().axis(), inst.collective().peer()});
+          if (fed != ready.end() && fed->second > 0) {
+            --fed->second;
+            skip(inst);
+          }
+        }
+      }
+    }
+    begins.push_back(uint32_t(insts.size()));
+    program.set_events(source.events() + source.streams());
     program.set_decode_begin(0);
   }
-  part.mutable_workload()->set_phase(decodeStep ? plan::DECODE : plan::PREFILL);
-  return part;
+  return out;
+}
+
+// Per part of the chain, the time from the moment the last rank finished the previous part
+// (the chain's start, for the first) to the moment the last rank finished this one: the
+// interval between two tokens of a sequence, as the runtime measures it.
+std::vector<double> partSeconds(const plan::Plan &p, const Chain &chain) {
+  google::protobuf::Arena arena;
+  const ChainedPlan chained = chainPlan(p, chain, arena);
+  Simulation simulation(*chained.plan);
+  const std::vector<RankTimeline> ranks = simulation.run();
+  std::vector<double> lastEnd(uint32_t(chain.prefill) + chain.steps, 0);
+  for (const RankTimeline &t : ranks) {
+    const std::vector<uint32_t> &begins = chained.partBegins[simulation.rank(t.rank).program];
+    double end = 0;
+    for (size_t k = 0; k < lastEnd.size(); ++k) {
+      for (uint32_t i = begins[k]; i < begins[k + 1]; ++i) end = std::max(end, t.instructions[i].end);
+      lastEnd[k] = std::max(lastEnd[k], end);
+    }
+  }
+  std::vector<double> seconds(lastEnd.size());
+  for (size_t k = 0; k < lastEnd.size(); ++k) seconds[k] = lastEnd[k] - (k ? lastEnd[k - 1] : 0);
+  return seconds;
 }
 
 Prediction simulatePass(const plan::Plan &p);
 
 } // namespace
 
-Prediction simulate(const plan::Plan &p) {
-  if (p.workload().phase() != plan::GENERATE) return simulatePass(p);
-  Prediction pred = simulatePass(partPlan(p, false, 0));
+namespace detail {
+
+GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulatedSteps) {
   GenerationPrediction g;
-  g.ttftSeconds = pred.latencySeconds;
   g.steps = p.workload().new_tokens() > 0 ? p.workload().new_tokens() - 1 : 0;
-  // Every step, or evenly spaced ones (first and last included) for long generations.
-  const uint32_t simulated = std::min(g.steps, kMaxSimulatedSteps);
-  for (uint32_t k = 0; k < simulated; ++k)
-    g.simulatedSteps.push_back(simulated == 1 ? 0
-                                              : uint32_t(std::llround(double(k) * double(g.steps - 1) /
-                                                                      double(simulated - 1))));
-  double total = 0;
-  for (uint32_t step : g.simulatedSteps) {
-    g.stepSeconds.push_back(simulatePass(partPlan(p, true, step)).latencySeconds);
-    total += g.stepSeconds.back();
+  auto take = [&](uint32_t step, double seconds) {
+    g.simulatedSteps.push_back(step);
+    g.stepSeconds.push_back(seconds);
+  };
+  // A window: steps for every micro-batch's tokens to go round the pipeline and settle, two
+  // samples, and a step for them to feed (one that feeds nothing ends early, as the last).
+  const uint32_t window = std::max(1u, p.strategy().pp()) + 4;
+  if (g.steps <= std::max(maxSimulatedSteps, 2 * window)) {
+    const std::vector<double> chain = partSeconds(p, {true, 0, g.steps, false});
+    g.ttftSeconds = chain[0];
+    for (uint32_t s = 0; s < g.steps; ++s) take(s, chain[s + 1]);
+  } else {
+    // Windows at evenly spaced starts, the first after the prefill, the others from idle
+    // with their first step's tokens ready, the last ending at the last step.
+    const uint32_t windows = std::max(2u, maxSimulatedSteps / window);
+    for (uint32_t w = 0; w < windows; ++w) {
+      const uint32_t start =
+          uint32_t(std::llround(double(w) * double(g.steps - window) / double(windows - 1)));
+      const std::vector<double> seconds = partSeconds(p, {w == 0, start, window, w > 0});
+      if (w == 0) g.ttftSeconds = seconds[0];
+      take(start + window - 3, seconds[seconds.size() - 3]);
+      take(start + window - 2, seconds[seconds.size() - 2]);
+    }
   }
   if (!g.stepSeconds.empty()) {
+    double total = 0;
+    for (double s : g.stepSeconds) total += s;
     g.tpotMedianSeconds = nearestRankPercentile(g.stepSeconds, 0.5);
     g.tpotP99Seconds = nearestRankPercentile(g.stepSeconds, 0.99);
-    g.decodeTokensPerSecond = share(double(p.workload().sequences()) * double(g.stepSeconds.size()), total);
+    g.decodeTokensPerSecond =
+        share(double(p.workload().sequences()) * double(g.stepSeconds.size()), total);
   }
-  pred.generation = std::move(g);
+  return g;
+}
+
+} // namespace detail
+
+Prediction simulate(const plan::Plan &p) {
+  if (p.workload().phase() != plan::GENERATE) return simulatePass(p);
+  // The main figures are the prefill's alone, with nothing after it to feed.
+  google::protobuf::Arena arena;
+  Prediction pred = simulatePass(*chainPlan(p, {true, 0, 0, false}, arena).plan);
+  pred.generation = detail::simulateGeneration(p);
   return pred;
 }
 

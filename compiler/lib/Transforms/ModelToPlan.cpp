@@ -191,8 +191,20 @@ public:
   // A GENERATE workload's decode step reads "step_tokens" and writes "step_logits".
   const char *inputTensor() const { return decodeStep_ ? "step_tokens" : "tokens"; }
   const char *outputTensor() const { return decodeStep_ ? "step_logits" : "logits"; }
-  Value input() {
+  Value input(int64_t stage) {
     int64_t mb = 0;
+    if (decodeStep_) {
+      // The ids the last stage sampled: with one stage its ARGMAX_MERGE wrote them here (at
+      // the end of the prefill or the previous step); otherwise they arrive from it.
+      if (stage == s_.pp - 1) return stepTokens();
+      Value ids = stepTokens();
+      setLayer(-1, "sample.recv");
+      instruction<RecvOp>("", ids, b_.getI64IntegerAttr(s_.pp - 1), b_.getStringAttr("pp"),
+                          b_.getI64IntegerAttr(l_.tokens), IntegerAttr(), b_.getI64IntegerAttr(0),
+                          b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
+                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), b_.getUnitAttr());
+      return ids;
+    }
     if (m_.vocab)
       return buffer(BufferKind::input, inputTensor(), {l_.tokens}, i32(),
                     slice(inputTensor(), {d_.workload.sequences, l_.queryLen}, {{0, "dp", s_.dp}}, mb));
@@ -210,7 +222,63 @@ public:
     else
       bufOp.setSliceAttr(slice("hidden_out", {d_.workload.sequences, l_.queryLen, m_.dModel},
                                hiddenSplits(), 0));
+    if (d_.workload.generates()) sample(v);
   }
+  // A GENERATE workload's greedy sampling on the last stage, after the prefill and each
+  // decode step: each tp rank's best id of its vocabulary slice at the last position
+  // (ARGMAX), every slice's gathered over tp, the best of them (ARGMAX_MERGE) into the next
+  // step's "step_tokens" (sent to the first stage when there are several) and into
+  // "generated" at the token's index (the prefill's: 0; decode step s's: s + 1).
+  void sample(Value logits) {
+    const int64_t S = l_.sequences, tp = s_.tp;
+    setLayer(-1, "sample");
+    Value pairs = activation("pairs", {S, 2}, i32());
+    kernel(KernelKind::argmax, "argmax", {logits}, {pairs},
+           {{"sequences", S}, {"seq_len", l_.queryLen}, {"n", l_.vocab}, {"vocab_end", m_.vocab}});
+    Value gathered = pairs;
+    if (tp > 1) {
+      gathered = activation("tp.all_gather", {tp, S, 2}, i32());
+      instruction<AllGatherOp>("tp.all_gather", pairs, gathered, b_.getStringAttr("tp"),
+                               b_.getI64IntegerAttr(S * 2), IntegerAttr(), b_.getI64IntegerAttr(0),
+                               b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
+                               b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(),
+                               CostAttr());
+    }
+    const bool oneStage = s_.pp == 1;
+    Value ids = oneStage ? stepTokens() : activation("ids", {S}, i32());
+    SmallVector<NamedAttribute> perStep;
+    if (decodeStep_) perStep.push_back(b_.getNamedAttr("per_step", b_.getBoolAttr(true)));
+    kernel(KernelKind::argmax_merge, "merge", {gathered}, {ids, generated()},
+           {{"groups", tp}, {"m", S}, {"n", d_.workload.newTokens},
+            {"first_position", decodeStep_ ? 1 : 0}},
+           perStep);
+    if (!oneStage) {
+      setLayer(-1, "sample.send");
+      auto send = instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
+                                      b_.getI64IntegerAttr(S), IntegerAttr(),
+                                      b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1),
+                                      b_.getStringAttr(""), b_.getI64IntegerAttr(2),
+                                      DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), b_.getUnitAttr());
+      (void)send;
+    }
+  }
+  // The ids a decode step embeds, [sequences]: one buffer for the whole generation.
+  Value stepTokens() {
+    if (!stepTokens_)
+      stepTokens_ = buffer(BufferKind::input, "step_tokens", {l_.sequences}, i32(),
+                           slice("step_tokens", {d_.workload.sequences, 1}, {{0, "dp", s_.dp}}, 0));
+    return stepTokens_;
+  }
+  // Every generated id: an OUTPUT for the whole generation, position-major [new_tokens,
+  // sequences] like every micro-batch token tensor (its slice is [sequences, new_tokens]).
+  Value generated() {
+    if (!generated_)
+      generated_ = buffer(BufferKind::output, "generated", {d_.workload.newTokens, l_.sequences}, i32(),
+                          slice("generated", {d_.workload.sequences, d_.workload.newTokens},
+                                {{0, "dp", s_.dp}}, 0));
+    return generated_;
+  }
+  Value stepTokens_, generated_;
   // A model without a vocabulary takes and gives the residual stream: over dp, and over tp
   // only with sequence parallelism (otherwise every tp rank holds every token).
   SmallVector<Split> hiddenSplits() const {
@@ -224,7 +292,8 @@ public:
     instruction<RecvOp>("", buf, b_.getI64IntegerAttr(stage - 1), b_.getStringAttr("pp"),
                         b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(),
+                        UnitAttr());
     return buf;
   }
   void send(Value buf, int64_t stage) {
@@ -232,7 +301,8 @@ public:
     instruction<SendOp>("", buf, b_.getI64IntegerAttr(stage + 1), b_.getStringAttr("pp"),
                         b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(),
+                        UnitAttr());
   }
 };
 
@@ -616,7 +686,7 @@ void emitGroups(OpBuilder &b, const DeploymentSpec &d, std::map<std::string, int
 
 // Lowers `fn`'s ops of stage `s` (of `pp`) into `lowering`'s program.
 LogicalResult lowerStage(func::FuncOp fn, int64_t s, int64_t pp, StageLowering &lowering) {
-  if (s == 0) lowering.bind(fn.getArgument(0), lowering.input());
+  if (s == 0) lowering.bind(fn.getArgument(0), lowering.input(s));
   for (Operation &op : fn.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       if (s == pp - 1) lowering.output(lowering.lookup(ret.getOperand(0)));

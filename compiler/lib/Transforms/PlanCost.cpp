@@ -9,6 +9,8 @@
 // Caches count by the rows a kernel touches, not the buffer: a decode attention reads kv_len
 // positions, KV_APPEND writes its x's rows. A GENERATE decode step's per_step kernels get the
 // cost of step 0 and, as `step_cost`, what each later step adds (one more cached position).
+// Greedy sampling counts what it touches: ARGMAX the last position's logits, ARGMAX_MERGE
+// one column of the generated ids.
 #include "moeplan/Compiler/Passes.h"
 #include "moeplan/Compiler/PlanOrder.h"
 
@@ -59,11 +61,17 @@ FailureOr<CostAttr> kernelCost(KernelOp k, int64_t step = 0) {
   for (auto [i, v] : llvm::enumerate(k.getInputs())) {
     std::optional<int64_t> b = decodeAttention && i >= 3 ? cachedBytes(k, v, k.dim("kv_len") + step)
                                                          : bytesOf(v);
+    // ARGMAX reads the logits of the last position only.
+    if (b && k.getKind() == KernelKind::argmax) *b /= std::max<int64_t>(1, k.dim("seq_len"));
     if (!add(b)) return overflow(k);
   }
-  for (Value v : k.getOutputs())
-    if (!add(k.getKind() == KernelKind::kv_append ? bytesOf(k.getInputs()[0]) : bytesOf(v)))
-      return overflow(k);
+  for (auto [i, v] : llvm::enumerate(k.getOutputs())) {
+    std::optional<int64_t> b = bytesOf(v);
+    if (k.getKind() == KernelKind::kv_append) b = bytesOf(k.getInputs()[0]);
+    // ARGMAX_MERGE writes one column of the generated ids.
+    if (k.getKind() == KernelKind::argmax_merge && i == 1) b = product({k.dim("m"), 4});
+    if (!add(b)) return overflow(k);
+  }
   std::optional<int64_t> flops = 0;
   switch (k.getKind()) {
   case KernelKind::gemm:

@@ -58,7 +58,17 @@ bool persistent(BufferOp b) { return b.getKind() == BufferKind::weight; }
 // A GENERATE program's prefill and decode step are expanded each on its own side of the
 // plan.decode_step, with one value map per micro-batch, so a decode step reads the caches
 // its micro-batch's prefill wrote.
-void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
+//
+// A GENERATE plan's sampled ids cross parts: the last stage's SENDs of part k meet the
+// first stage's RECVs of part k + 1, and each rank drains its own streams between parts.
+// For no rank to wait on another in a circle when a SEND holds its stream until its RECV is
+// posted: the last stage sends its prefill's ids after every RECV of the prefill; in a
+// decode step the first and the last stage post every RECV of the step before anything else
+// (the last stage's SENDs then follow all its RECVs, and the first stage's own SENDs never
+// hold back the ids it waits for). Micro-batch j's ids still leave as soon as they are
+// sampled, so the first stage starts its next step while the last finishes this one.
+void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order, int64_t stages) {
+  const bool edgeStage = program.getStage() == 0 || program.getStage() == stages - 1;
   Block &body = program.getBody().front();
   SmallVector<SmallVector<Operation *>> parts(1);
   SmallVector<Operation *> markers;
@@ -87,21 +97,30 @@ void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order) {
   };
   for (auto [p, tmpl] : llvm::enumerate(parts)) {
     if (p > 0) b.clone(*markers[p - 1]);
-    SmallVector<Operation *> recvGroup;
-    for (Operation *op : tmpl)
+    SmallVector<Operation *> recvGroup, deferred;
+    for (Operation *op : tmpl) {
       if (auto r = dyn_cast<RecvOp>(op)) {
         recvGroup.push_back(r.getOutput().getDefiningOp());
         recvGroup.push_back(op);
       }
+      if (auto s = dyn_cast<SendOp>(op); s && s.getFeedsNextStep() && p == 0) deferred.push_back(op);
+    }
     auto isRecvGroup = [&](Operation *op) { return llvm::is_contained(recvGroup, op); };
-    if (!order.empty())
+    const bool allRecvsFirst = p > 0 && edgeStage && !markers.empty();
+    if (allRecvsFirst) {
+      for (int64_t mb : order)
+        for (Operation *op : recvGroup) emit(op, mb);
+    } else if (!order.empty()) {
       for (Operation *op : recvGroup) emit(op, order[0]);
+    }
     for (size_t j = 0; j < order.size(); ++j) {
-      if (j + 1 < order.size())
+      if (!allRecvsFirst && j + 1 < order.size())
         for (Operation *op : recvGroup) emit(op, order[j + 1]);
       for (Operation *op : tmpl)
-        if (!isRecvGroup(op)) emit(op, order[j]);
+        if (!isRecvGroup(op) && !llvm::is_contained(deferred, op)) emit(op, order[j]);
     }
+    for (int64_t mb : order)
+      for (Operation *op : deferred) emit(op, mb);
   }
   // Templates last to first: a decode step's ops use its prefill's.
   for (auto &tmpl : llvm::reverse(parts))
@@ -300,7 +319,7 @@ struct PlanSchedulePass : impl::PlanScheduleBase<PlanSchedulePass> {
       std::vector<int64_t> order;
       for (PipelineStep step : pipelineSteps(s.schedule, s.pp, program.getStage(), s.microBatches))
         if (step.forward) order.push_back(step.microBatch);
-      expandMicroBatches(program, order);
+      expandMicroBatches(program, order, s.pp);
       assignStreamsAndEvents(program);
     }
     if (failed(orderCollectives(module))) return signalPassFailure();

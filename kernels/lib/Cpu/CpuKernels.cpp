@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +34,18 @@ int64_t slotRows(const char *kernel, int64_t capacity, int64_t groups) {
                                 std::to_string(groups) + " x " + std::to_string(capacity) +
                                 " rows do not fit the I32 slots");
   return groups * capacity;
+}
+
+// argmax's pairs carry a logit as its F32 bit pattern in an I32.
+int32_t floatBits(float v) {
+  int32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits;
+}
+float bitsFloat(int32_t bits) {
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
 }
 } // namespace
 
@@ -170,6 +185,46 @@ void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
 void kvAppend(const float *x, float *cache, int64_t m, int64_t n, int64_t sequences,
               int64_t firstPosition) {
   std::copy(x, x + m * n, cache + firstPosition * sequences * n);
+}
+
+void argmax(const float *logits, int32_t *pairs, int64_t sequences, int64_t seqLen, int64_t n,
+            int64_t firstId, int64_t vocabEnd) {
+  if (seqLen < 1)
+    throw std::invalid_argument("argmax: seqLen " + std::to_string(seqLen) +
+                                " has no last position");
+  // Columns past vocabEnd are the padding of the last vocabulary slice.
+  const int64_t columns = std::clamp<int64_t>(vocabEnd - firstId, 0, n);
+  for (int64_t s = 0; s < sequences; ++s) {
+    const float *row = logits + ((seqLen - 1) * sequences + s) * n;
+    int64_t best = -1;
+    float value = -std::numeric_limits<float>::infinity();
+    // Ascending ids and a strict comparison: ties keep the lowest id. The first number
+    // seen is taken whatever it is, so an all -infinity row still names an id.
+    for (int64_t c = 0; c < columns; ++c)
+      if (!std::isnan(row[c]) && (best < 0 || row[c] > value)) best = c, value = row[c];
+    pairs[2 * s] = best < 0 ? -1 : int32_t(firstId + best);
+    pairs[2 * s + 1] = floatBits(value);
+  }
+}
+
+void argmaxMerge(const int32_t *pairs, int32_t *ids, int32_t *generated, int64_t groups,
+                 int64_t m, int64_t n, int64_t column) {
+  if (column < 0 || column >= n)
+    throw std::out_of_range("argmaxMerge: column " + std::to_string(column) +
+                            " is outside generated's " + std::to_string(n));
+  groups = std::max<int64_t>(groups, 1);
+  for (int64_t q = 0; q < m; ++q) {
+    int32_t best = -1;
+    float value = 0;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int32_t *pair = pairs + 2 * (g * m + q);
+      const float v = bitsFloat(pair[1]);
+      if (pair[0] < 0 || std::isnan(v)) continue;
+      if (best < 0 || v > value || (v == value && pair[0] < best)) best = pair[0], value = v;
+    }
+    ids[q] = best;
+    generated[column * m + q] = best;  // row `column`: position-major, as token tensors are
+  }
 }
 
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,

@@ -1,6 +1,7 @@
 // Per-element and per-row kernels: embedding, norm, activation, add, transpose, bias add,
-// dtype conversion and seeded fills. Each thread (or block, for a norm row) runs the same
-// Elementwise.h / Seeded.h logic as the CPU backend on fp32 values.
+// greedy sampling (argmax), dtype conversion and seeded fills. Each thread (or block, for a
+// norm or argmax row) runs the same Elementwise.h / Seeded.h logic as the CPU backend on fp32
+// values.
 #include "Common.cuh"
 
 #include "moeplan/Kernels/Elementwise.h"
@@ -142,6 +143,67 @@ __global__ void biasAddKernel(const T *x, const T *bias, T *y, int64_t groups, i
   for (int64_t i = firstIndex(); i < groups * m * n; i += gridStride()) {
     const int64_t c = i % n, g = i / (m * n);
     y[i] = fromFloat<T>(toFloat(x[i]) + toFloat(bias[g * n + c]));
+  }
+}
+
+// -- greedy sampling --------------------------------------------------------------------
+
+// A candidate of argmax: id -1 is none. better() is a total order on candidates (larger
+// value, then lower id; none last), so any reduction order gives the CPU's lowest-id pick.
+struct Candidate {
+  float value;
+  int64_t id;
+};
+__device__ __forceinline__ bool better(Candidate a, Candidate b) {
+  return a.id >= 0 && (b.id < 0 || a.value > b.value || (a.value == b.value && a.id < b.id));
+}
+__device__ __forceinline__ Candidate warpBest(Candidate c) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const Candidate other{__shfl_xor_sync(0xffffffffu, c.value, offset),
+                          __shfl_xor_sync(0xffffffffu, c.id, offset)};
+    if (better(other, c)) c = other;
+  }
+  return c;
+}
+
+// A block per sequence: each thread scans a strided share of the row (NaN never a
+// candidate), then warps and the block reduce.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    argmaxKernel(const T *logits, int32_t *pairs, int64_t sequences, int64_t seqLen, int64_t n,
+                 int64_t firstId, int64_t columns) {
+  __shared__ Candidate partial[kThreads / 32];
+  for (int64_t s = blockIdx.x; s < sequences; s += gridDim.x) {
+    const T *row = logits + ((seqLen - 1) * sequences + s) * n;
+    Candidate best{-INFINITY, -1};
+    for (int64_t c = threadIdx.x; c < columns; c += kThreads) {
+      const float v = toFloat(row[c]);
+      if (!isnan(v) && better(Candidate{v, firstId + c}, best)) best = Candidate{v, firstId + c};
+    }
+    best = warpBest(best);
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = best;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int w = 1; w < kThreads / 32; ++w)
+        if (better(partial[w], best)) best = partial[w];
+      pairs[2 * s] = int32_t(best.id);
+      pairs[2 * s + 1] = __float_as_int(best.id < 0 ? -INFINITY : best.value);
+    }
+    __syncthreads(); // partial is reused by the next sequence
+  }
+}
+
+__global__ void argmaxMergeKernel(const int32_t *pairs, int32_t *ids, int32_t *generated,
+                                  int64_t groups, int64_t m, int64_t n, int64_t column) {
+  for (int64_t q = firstIndex(); q < m; q += gridStride()) {
+    Candidate best{0.0f, -1};
+    for (int64_t g = 0; g < groups; ++g) {
+      const int32_t *pair = pairs + 2 * (g * m + q);
+      const Candidate c{__int_as_float(pair[1]), pair[0]};
+      if (!isnan(c.value) && better(c, best)) best = c;
+    }
+    ids[q] = int32_t(best.id);
+    generated[column * m + q] = int32_t(best.id);  // position-major
   }
 }
 
@@ -305,6 +367,36 @@ void kvAppend(DType dtype, const void *x, void *cache, int64_t m, int64_t n, int
   check(cudaMemcpyAsync(static_cast<char *>(cache) + size_t(firstPosition * sequences * n) * element,
                         x, size_t(m * n) * element, cudaMemcpyDeviceToDevice, stream),
         kernel);
+}
+
+void argmax(DType dtype, const void *logits, int32_t *pairs, int64_t sequences, int64_t seqLen,
+            int64_t n, int64_t firstId, int64_t vocabEnd, cudaStream_t stream) {
+  const char *kernel = "argmax";
+  checkNonNegative(kernel, "sequences", sequences), checkNonNegative(kernel, "n", n);
+  checkNonNegative(kernel, "firstId", firstId);
+  if (seqLen < 1) fail(kernel, "seqLen " + std::to_string(seqLen) + " has no last position");
+  if (sequences == 0) return;
+  // Columns past vocabEnd are the padding of the last vocabulary slice.
+  const int64_t columns = std::clamp<int64_t>(vocabEnd - firstId, 0, n);
+  withType(dtype, kernel, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    argmaxKernel<T><<<unsigned(std::min(sequences, kMaxBlocks)), kThreads, 0, stream>>>(
+        static_cast<const T *>(logits), pairs, sequences, seqLen, n, firstId, columns);
+  });
+  checkLaunch(kernel);
+}
+
+void argmaxMerge(const int32_t *pairs, int32_t *ids, int32_t *generated, int64_t groups,
+                 int64_t m, int64_t n, int64_t column, cudaStream_t stream) {
+  const char *kernel = "argmaxMerge";
+  checkNonNegative(kernel, "m", m);
+  if (column < 0 || column >= n)
+    fail(kernel, "column " + std::to_string(column) + " is outside generated's " +
+                     std::to_string(n));
+  if (m == 0) return;
+  argmaxMergeKernel<<<gridFor(m), kThreads, 0, stream>>>(
+      pairs, ids, generated, std::max<int64_t>(groups, 1), m, n, column);
+  checkLaunch(kernel);
 }
 
 void convert(DType from, DType to, const void *src, void *dst, int64_t count,

@@ -83,6 +83,7 @@ struct P2P {
   int dtype;
   size_t program, instruction;
   bool decodeStep;  // in a GENERATE plan's decode step (each part has its own global order)
+  bool feeds;       // feeds_next_step: sampled ids for the next decode step
 };
 
 class Validator {
@@ -981,13 +982,16 @@ private:
     std::vector<Operand> in, out;
     const bool decodeStep = inDecodeStep(pi, ii);
     const bool moves = k.kind() == plan::ROPE || k.kind() == plan::ATTENTION ||
-                       k.kind() == plan::KV_APPEND;
+                       k.kind() == plan::KV_APPEND || k.kind() == plan::ARGMAX_MERGE;
     if (k.per_step() && !(decodeStep && moves))
-      error(path + ".per_step", "is true, but only the ROPE, ATTENTION and KV_APPEND kernels of a "
-                                "GENERATE plan's decode step move with the step");
+      error(path + ".per_step", "is true, but only the ROPE, ATTENTION, KV_APPEND and ARGMAX_MERGE "
+                                "kernels of a GENERATE plan's decode step move with the step");
     else if (!k.per_step() && decodeStep && moves)
-      error(path + ".per_step", "is false, but a decode step's " + plan::KernelKind_Name(k.kind()) +
-                                    " moves one position per step: it must be true");
+      error(path + ".per_step",
+            "is false, but a decode step's " + plan::KernelKind_Name(k.kind()) +
+                (k.kind() == plan::ARGMAX_MERGE ? " writes the next column of generated each step"
+                                                : " moves one position per step") +
+                ": it must be true");
     // The most a per_step kernel's positions grow: the last of new_tokens - 1 decode steps.
     const int64_t maxStep =
         k.per_step() ? std::max<int64_t>(0, int64_t(p_.workload().new_tokens()) - 2) : 0;
@@ -1150,6 +1154,30 @@ private:
                   str(k.sequences()) + " + m " + str(k.m()) + ", of n " + str(k.n())}};
       break;
     }
+    case plan::ARGMAX:
+      // Ids are I32: the largest, vocab_end - 1, must fit one.
+      if (k.vocab_end() < 1 || k.vocab_end() > L::kIndexMax)
+        error(path + ".vocab_end", "is " + str(k.vocab_end()) + ", must be in 1.." +
+                                       str(L::kIndexMax) + " (ids below it are I32)");
+      if (k.seq_len() < 1)
+        error(path + ".seq_len", "is " + str(k.seq_len()) +
+                                     ", must be positive: ARGMAX reads position seq_len - 1");
+      in = {{"logits", elems({k.sequences(), k.seq_len(), k.n()})}};
+      out = {{"pairs", elems({k.sequences(), 2}), true}};
+      break;
+    case plan::ARGMAX_MERGE:
+      // first_position is a column of generated, through the last decode step's.
+      if (k.first_position() < 0 || k.first_position() >= k.n() ||
+          maxStep >= k.n() - k.first_position())
+        error(path + ".first_position",
+              "is " + str(k.first_position()) +
+                  (maxStep > 0 ? " (+ " + str(maxStep) + " at the last decode step)" : "") +
+                  ", but generated has n " + str(k.n()) +
+                  " columns: must be at least 0 and below n" +
+                  (maxStep > 0 ? " through the last decode step" : ""));
+      in = {{"pairs", elems({std::max<int64_t>(1, k.groups()), k.m(), 2}), true}};
+      out = {{"ids", elems({k.m()}), true}, {"generated", elems({k.m(), k.n()}), true}};
+      break;
     default: error(path + ".kind", "is " + str(int(k.kind())) + ", not a kernel kind"); return;
     }
     std::string kind = plan::KernelKind_Name(k.kind());
@@ -1184,6 +1212,20 @@ private:
     const plan::Program &prog = p_.programs(int(pi));
     const plan::Collective &c = prog.instructions(int(ii)).collective();
     std::string path = instructionPath(pi, ii) + ".collective";
+    if (c.feeds_next_step() && c.kind() != plan::SEND && c.kind() != plan::RECV) {
+      const std::string kind = plan::CollectiveKind_IsValid(c.kind())
+                                   ? plan::CollectiveKind_Name(c.kind())
+                                   : "collective of kind " + str(int(c.kind()));
+      error(path + ".feeds_next_step", "is true on a " + kind +
+                                           ", but only a SEND of sampled tokens to the next "
+                                           "decode step and the RECV of them carry it");
+    } else if (c.feeds_next_step() && !generates()) {
+      const plan::Phase phase = p_.workload().phase();
+      error(path + ".feeds_next_step",
+            "is true, but workload.phase is " +
+                (plan::Phase_IsValid(phase) ? plan::Phase_Name(phase) : str(int(phase))) +
+                ": only a GENERATE plan has decode steps to feed");
+    }
     int axis = axisIndex(c.axis());
     if (axis < 0) {
       error(path + ".axis", quoted(c.axis()) + " is not a mesh axis (" + kAxisOrder + ")");
@@ -1303,7 +1345,8 @@ private:
       error(path + ".peer", "is " + str(c.peer()) + ", the program's own stage");
       return;
     }
-    P2P transfer{c.count(), c.sequence(), c.dtype(), pi, ii, inDecodeStep(pi, ii)};
+    P2P transfer{c.count(), c.sequence(), c.dtype(), pi, ii, inDecodeStep(pi, ii),
+                 c.feeds_next_step()};
     if (send)
       sends_[{stage, c.peer()}].push_back(transfer);
     else
@@ -1313,7 +1356,8 @@ private:
   // ---- across programs ---------------------------------------------------------------------
 
   // The k-th SEND from stage a to stage b meets the k-th RECV at b from a: same count, dtype
-  // and place in the global order.
+  // and place in the global order. Between stages whose SENDs feed the next decode step, see
+  // checkFeedingPairs.
   void checkSendRecvPairs() {
     if (!ranksValid_) return;
     auto describe = [](const P2P &t) {
@@ -1329,6 +1373,14 @@ private:
       const std::vector<P2P> &sends = s == sends_.end() ? none : s->second;
       const std::vector<P2P> &recvs = r == recvs_.end() ? none : r->second;
       std::string between = "stage " + str(key.first) + " to stage " + str(key.second);
+      if (std::any_of(sends.begin(), sends.end(), [](const P2P &t) { return t.feeds; })) {
+        checkFeedingPairs(sends, recvs, between);
+        continue;
+      }
+      for (const P2P &t : recvs)
+        if (t.feeds)
+          error(instructionPath(t.program, t.instruction) + ".collective.feeds_next_step",
+                "is true, but no SEND from " + between + " feeds the next decode step");
       for (size_t i = 0; i < std::min(sends.size(), recvs.size()); ++i) {
         const P2P &a = sends[i], &b = recvs[i];
         if (a.count != b.count || a.dtype != b.dtype || a.sequence != b.sequence)
@@ -1346,6 +1398,60 @@ private:
         const P2P &extra = sends.size() > recvs.size() ? sends[recvs.size()] : recvs[sends.size()];
         error(instructionPath(extra.program, extra.instruction) + ".collective",
               str(sends.size()) + " SENDs but " + str(recvs.size()) + " RECVs from " + between +
+                  "; this one has no partner");
+      }
+    }
+  }
+
+  // SENDs that feed the next decode step cross parts: the prefill's k-th such SEND meets
+  // decode step 0's k-th RECV, decode step s's meets step s + 1's. So every SEND between the
+  // two stages feeds (a RECV could not tell an ordinary one from them), every RECV is in the
+  // decode step and says it is fed, and the prefill's and the decode step's k-th SEND each match the k-th RECV
+  // in count and dtype. Their `sequence`s belong to different parts: not compared.
+  void checkFeedingPairs(const std::vector<P2P> &sends, const std::vector<P2P> &recvs,
+                         const std::string &between) {
+    auto describe = [](const P2P &t) {
+      return "count " + str(t.count) + " " + plan::DType_Name(plan::DType(t.dtype));
+    };
+    std::vector<const P2P *> parts[2];  // the prefill's feeding SENDs, the decode step's
+    bool wellFormed = true;
+    for (const P2P &t : sends) {
+      if (!t.feeds) {
+        error(instructionPath(t.program, t.instruction) + ".collective.feeds_next_step",
+              "is false, but other SENDs from " + between +
+                  " feed the next decode step: every SEND between two stages feeds, or none");
+        wellFormed = false;
+      }
+      parts[t.decodeStep].push_back(&t);
+    }
+    for (const P2P &t : recvs)
+      if (!t.decodeStep) {
+        error(instructionPath(t.program, t.instruction) + ".collective",
+              "RECV from " + between + " is in the prefill, but the SENDs from " + between +
+                  " feed the next decode step: they are received in the decode step");
+        wellFormed = false;
+      } else if (!t.feeds) {
+        error(instructionPath(t.program, t.instruction) + ".collective.feeds_next_step",
+              "is false, but the SENDs from " + between +
+                  " feed the next decode step: the RECVs of them carry it too");
+        wellFormed = false;
+      }
+    if (!wellFormed) return;
+    for (int part = 0; part < 2; ++part) {
+      const std::vector<const P2P *> &fed = parts[part];
+      for (size_t i = 0; i < std::min(fed.size(), recvs.size()); ++i) {
+        const P2P &a = *fed[i], &b = recvs[i];
+        if (a.count != b.count || a.dtype != b.dtype)
+          error(instructionPath(b.program, b.instruction) + ".collective",
+                "RECV " + str(i) + " from " + between + " (" + describe(b) +
+                    ") does not match the SEND in " + partName(part) + " that feeds it at " +
+                    instructionPath(a.program, a.instruction) + " (" + describe(a) + ")");
+      }
+      if (fed.size() != recvs.size()) {
+        const P2P &extra = fed.size() > recvs.size() ? *fed[recvs.size()] : recvs[fed.size()];
+        error(instructionPath(extra.program, extra.instruction) + ".collective",
+              str(fed.size()) + " SENDs in " + partName(part) + " feed the next decode step but " +
+                  str(recvs.size()) + " RECVs in the decode step receive from " + between +
                   "; this one has no partner");
       }
     }

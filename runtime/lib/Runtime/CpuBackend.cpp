@@ -345,6 +345,13 @@ void CpuBackend::runKernel(const KernelCall &call) {
   case plan::KV_APPEND:
     kvAppend(f32(in[0]), f32(out[0]), k.m(), k.n(), k.sequences(), at.firstPosition);
     return;
+  case plan::ARGMAX:  // firstId: the vocabulary column the logits' slice begins at
+    argmax(f32(in[0]), i32(out[0]), k.sequences(), k.seq_len(), k.n(), call.firstId,
+           k.vocab_end());
+    return;
+  case plan::ARGMAX_MERGE:
+    argmaxMerge(i32(in[0]), i32(out[0]), i32(out[1]), k.groups(), k.m(), k.n(), at.firstPosition);
+    return;
   case plan::BIAS_ADD:
     biasAdd(f32(in[0]), f32(in[1]), f32(out[0]), std::max<int64_t>(1, k.groups()), k.m(), k.n());
     return;

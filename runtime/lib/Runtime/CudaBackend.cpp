@@ -397,6 +397,14 @@ void CudaBackend::launch(uint32_t stream, const KernelCall &call) {
   case plan::KV_APPEND:
     kc::kvAppend(t, in[0], out[0], k.m(), k.n(), k.sequences(), at.firstPosition, s);
     return;
+  case plan::ARGMAX:  // firstId: the vocabulary column the logits' slice begins at
+    kc::argmax(t, in[0], i32(out[0]), k.sequences(), k.seq_len(), k.n(), call.firstId,
+               k.vocab_end(), s);
+    return;
+  case plan::ARGMAX_MERGE:
+    kc::argmaxMerge(i32(in[0]), i32(out[0]), i32(out[1]), k.groups(), k.m(), k.n(),
+                    at.firstPosition, s);
+    return;
   case plan::BIAS_ADD:
     kc::biasAdd(t, in[0], in[1], out[0], std::max<int64_t>(1, k.groups()), k.m(), k.n(), s);
     return;

@@ -86,11 +86,15 @@ struct Timing {
   double start = -1, end = -1;  // seconds since the pass started
 };
 
-// What a GENERATE plan's generation took on this rank: seconds from the prefill's start to
-// the first token known on every rank, and of each decode step with its sampling.
+// What a GENERATE plan's generation took: seconds from the common start to the end of the
+// prefill with its sampling (time to first token), and of each decode step with its
+// sampling. On one rank a step runs from the end of its previous part to its own end; the
+// job's step k (Measured) runs from the moment the last rank finished part k - 1 to the
+// moment the last rank finished part k, the interval between two tokens of a sequence.
 struct Generation {
   double ttft = 0;
   std::vector<double> steps;
+  std::vector<double> stepEnds;  // on one rank: seconds from the start to each step's end
 };
 
 // One measured forward pass of this rank; for a GENERATE plan one whole generation, whose
@@ -218,6 +222,17 @@ class RankRun {
     int begin = 0, end = 0;
     std::vector<int> kernels, collectives;  // instruction indices, in issue order
   };
+  // A GENERATE part run where no decode step follows: without its feeds_next_step SENDs
+  // (its RECVs of them stay: they take the previous part's).
+  static Part lastRun(Part part, const plan::Program &program) {
+    part.collectives.erase(std::remove_if(part.collectives.begin(), part.collectives.end(),
+                                          [&](int i) {
+                                            const plan::Collective &c = program.instructions(i).collective();
+                                            return c.kind() == plan::SEND && c.feeds_next_step();
+                                          }),
+                           part.collectives.end());
+    return part;
+  }
 
 public:
   RankRun(const plan::Plan &plan, uint32_t rank, const RunOptions &options,
@@ -235,6 +250,7 @@ public:
     for (Part &part : parts_)
       for (int i = part.begin; i < part.end; ++i)
         (program_.instructions(i).has_kernel() ? part.kernels : part.collectives).push_back(i);
+    for (const Part &part : parts_) lastRuns_.push_back(lastRun(part, program_));
   }
 
   bool generates() const { return plan_.workload().phase() == plan::GENERATE; }
@@ -290,24 +306,57 @@ public:
 
   const plan::Program &program() const { return program_; }
   const std::vector<Pass> &passes() const { return passes_; }
-  // Rank 0, after a GENERATE run: the last generation's tokens, "generated" I32 [sequences,
-  // new tokens], and the logits each was chosen from, "step_logits" [sequences, new tokens,
-  // vocab].
-  std::vector<int32_t> generatedTokens() const {
-    const size_t tokens = chosen_.size(), sequences = plan_.workload().sequences();
-    std::vector<int32_t> out(sequences * tokens);
-    for (size_t t = 0; t < tokens; ++t)
-      for (size_t q = 0; q < sequences; ++q) out[q * tokens + t] = chosen_[t][q];
-    return out;
-  }
-  std::vector<float> generatedLogits() const {
-    const size_t tokens = chosenFrom_.size(), sequences = plan_.workload().sequences();
-    const size_t vocab = plan_.model().vocab();
-    std::vector<float> out(sequences * tokens * vocab);
-    for (size_t t = 0; t < tokens; ++t)
-      for (size_t q = 0; q < sequences; ++q)
-        std::copy_n(chosenFrom_[t].begin() + std::ptrdiff_t(q * vocab), vocab,
-                    out.begin() + std::ptrdiff_t((q * tokens + t) * vocab));
+  // After a GENERATE run, every rank at once; rank 0 gets the last generation's tokens,
+  // "generated" I32 [sequences, new tokens] (the plan's OUTPUT, its first --new-tokens
+  // columns), and the logits each was chosen from, "step_logits" [sequences, new tokens,
+  // vocab]: the prefill's at the prompt's last position, then each step's this rank kept.
+  struct Generated {
+    std::vector<int32_t> ids;
+    std::vector<float> logits;
+  };
+  Generated gatherGenerated() {
+    const size_t sequences = plan_.workload().sequences(), vocab = plan_.model().vocab();
+    const size_t tokens = newTokens();
+    auto only = [](const char *tensor) {
+      return [tensor](const plan::Buffer &b) { return b.slice().tensor() == tensor; };
+    };
+    std::map<std::string, FullTensor> generated =
+        gatherOutputTensors(plan_, rank_, only("generated"), std::nullopt,
+                            [&](int b) { return bufferAsF32(b); });
+    // The logits of token t: the prefill's at its last position, then decode step t - 1's.
+    std::vector<std::map<std::string, FullTensor>> from;
+    from.push_back(gatherOutputTensors(plan_, rank_, only("logits"),
+                                       int64_t(plan_.workload().seq_len()) - 1,
+                                       [&](int b) { return bufferAsF32(b); }));
+    for (const std::map<int, std::vector<float>> &kept : stepLogits_)
+      from.push_back(gatherOutputTensors(plan_, rank_, only(kStepLogits), std::nullopt,
+                                         [&](int b) { return kept.at(b); }));
+    Generated out;
+    if (rank_ != 0) return out;
+    auto full = [&](std::map<std::string, FullTensor> &m, const char *tensor, size_t width) {
+      auto it = m.find(tensor);
+      if (it == m.end() || it->second.shape.size() < 2 || it->second.shape[0] != int64_t(sequences) ||
+          it->second.shape.back() < int64_t(width))
+        abortRun(std::string("rank 0: no rank's OUTPUT buffers hold \"") + tensor + "\" [sequences " +
+                 std::to_string(sequences) + ", ..., " + std::to_string(width) + "]");
+      return &it->second;
+    };
+    const FullTensor *ids = full(generated, "generated", tokens);
+    const size_t columns = size_t(ids->shape.back());
+    out.ids.resize(sequences * tokens);
+    for (size_t q = 0; q < sequences; ++q)
+      for (size_t t = 0; t < tokens; ++t)
+        out.ids[q * tokens + t] = int32_t(ids->data[q * columns + t]);  // exact below 2^24
+    if (from.size() == tokens) {
+      out.logits.resize(sequences * tokens * vocab);
+      for (size_t t = 0; t < tokens; ++t) {
+        const FullTensor *l = full(from[t], t == 0 ? "logits" : kStepLogits, vocab);
+        const size_t width = size_t(l->shape.back());
+        for (size_t q = 0; q < sequences; ++q)
+          std::copy_n(l->data.begin() + std::ptrdiff_t(q * width), vocab,
+                      out.logits.begin() + std::ptrdiff_t((q * tokens + t) * vocab));
+      }
+    }
     return out;
   }
   RoutingCounts counts() { return compute_.counts(); }
@@ -318,6 +367,18 @@ public:
     std::vector<std::byte> raw(buf.bytes());
     compute_.download(compute_.arena() + buf.offset(), raw.data(), buf.bytes());
     std::vector<float> out(size_t(buf.bytes() / bytesOf(buf.dtype())));
+    if (buf.dtype() == plan::I32) {
+      // Token ids ("generated"): exact in F32 below 2^24, which bounds any vocabulary.
+      const int32_t *ids = reinterpret_cast<const int32_t *>(raw.data());
+      for (size_t i = 0; i < out.size(); ++i) {
+        if (std::abs(int64_t(ids[i])) >= (int64_t(1) << 24))
+          throw std::runtime_error("buffers[" + std::to_string(b) + "] \"" + buf.name() +
+                                   "\" holds the id " + std::to_string(ids[i]) +
+                                   ", which F32 outputs cannot carry exactly");
+        out[i] = float(ids[i]);
+      }
+      return out;
+    }
     convertToF32(buf.dtype(), raw.data(), out.data(), out.size());
     return out;
   }
@@ -380,6 +441,11 @@ private:
         // The table is this rank's slice of embedding.weight; vocab_begin/end count from it.
         const plan::Buffer &table = program_.buffers(int(k.inputs(1)));
         call.firstId = blockOf(table.slice(), axes_, plan_.strategy().micro_batches()).begin[0];
+      }
+      if (k.kind() == plan::ARGMAX) {
+        // The logits are this rank's vocabulary slice: their last dim's first column.
+        const plan::Buffer &logits = program_.buffers(int(k.inputs(0)));
+        call.firstId = blockOf(logits.slice(), axes_, plan_.strategy().micro_batches()).begin.back();
       }
     }
   }
@@ -506,7 +572,7 @@ private:
 
   // Reads or generates every INPUT buffer, keeping a copy in the buffer's dtype and layout:
   // activations may reuse an input's bytes, so each pass starts by restoring them. A
-  // GENERATE plan's step tokens are the sampling's to write (writeStepTokens).
+  // GENERATE plan's step tokens are its sampling's to write.
   void loadInputs() {
     std::optional<checkpoint::SafetensorsReader> reader;
     if (!options_.input.empty()) reader = checkpoint::SafetensorsReader::open(options_.input);
@@ -514,10 +580,7 @@ private:
       const plan::Buffer &b = program_.buffers(i);
       if (b.kind() != plan::INPUT) continue;
       const Block block = bufferBlock(i);
-      if (generates() && b.slice().tensor() == kStepTokens) {
-        stepTokenBuffers_.push_back({i, block});
-        continue;
-      }
+      if (generates() && b.slice().tensor() == kStepTokens) continue;
       const std::vector<int64_t> full = fullShape(b);
       const bool ids = b.dtype() == plan::I32;
       // Token ids as I32, hidden states as F32 (converted to the buffer's dtype below).
@@ -628,33 +691,37 @@ private:
 
   // -- a GENERATE plan's generation -------------------------------------------------------
 
-  // The prefill, then a decode step per further token, each followed by the sampling. The
-  // pass keeps the prefill's timings and the median decode step's.
+  // The prefill, then a decode step per further token. The plan samples itself and carries
+  // the ids from the last stage to the first; each rank drains only its own streams between
+  // parts, so micro-batches pipeline across decode steps. The pass keeps the prefill's
+  // timings and the median decode step's. With --output, each rank keeps every step's
+  // logits it holds (a local copy: no rank waits for another).
   Pass generation() {
     betweenPasses();
-    chosen_.clear(), chosenFrom_.clear();
+    stepLogits_.clear();
     MPI_Barrier(MPI_COMM_WORLD);
     const Clock::time_point begin = Clock::now();
     auto since = [&](Clock::time_point t) { return std::chrono::duration<double>(t - begin).count(); };
     Pass pass;
     pass.generation.emplace();
     pass.timings.resize(size_t(program_.instructions_size()));
-    runPart(parts_[0], pass.timings, begin);
-    // The prompt's last position chooses the first token.
-    sample("logits", int64_t(plan_.workload().seq_len()) - 1);
-    pass.generation->ttft = since(Clock::now());
-    const Part &step = parts_[1];
     const uint32_t steps = newTokens() - 1;
+    runPart(steps > 0 ? parts_[0] : lastRuns_[0], pass.timings, begin);
+    pass.generation->ttft = since(Clock::now());
     std::vector<std::vector<Timing>> stepTimings(steps, std::vector<Timing>(pass.timings.size()));
     for (uint32_t s = 0; s < steps; ++s) {
+      const Part &step = s + 1 < steps ? parts_[1] : lastRuns_[1];
       for (int i : step.kernels) calls_[size_t(i)].step = int64_t(s);
       const Clock::time_point stepBegin = Clock::now();
       runPart(step, stepTimings[s], begin);
-      sample(kStepLogits, 0);
-      pass.generation->steps.push_back(since(Clock::now()) - since(stepBegin));
+      const Clock::time_point stepEnd = Clock::now();
+      pass.generation->steps.push_back(since(stepEnd) - since(stepBegin));
+      pass.generation->stepEnds.push_back(since(stepEnd));
+      if (!options_.output.empty()) keepStepLogits();
     }
     pass.wall = since(Clock::now());
     if (steps > 0) {  // the median step (the lower of an even count) by its seconds
+      const Part &step = parts_[1];
       std::vector<uint32_t> order(steps);
       for (uint32_t s = 0; s < steps; ++s) order[s] = s;
       const std::vector<double> &taken = pass.generation->steps;
@@ -665,52 +732,13 @@ private:
     return pass;
   }
 
-  // Greedy sampling after a part: rank 0 assembles the logits at `position` (dim 1) of the
-  // full `tensor` from every rank's OUTPUT buffers, chooses each sequence's highest-scoring
-  // id of the model's vocabulary (ties: the lowest id; padded columns past it never count),
-  // every rank learns the ids, and writes them into its step-token inputs.
-  void sample(const std::string &tensor, int64_t position) {
-    const size_t sequences = plan_.workload().sequences(), vocab = plan_.model().vocab();
-    std::vector<int32_t> ids(sequences, 0);
-    std::map<std::string, FullTensor> logits = gatherOutputTensors(
-        plan_, rank_, [&](const plan::Buffer &b) { return b.slice().tensor() == tensor; }, position,
-        [&](int b) { return bufferAsF32(b); });
-    if (rank_ == 0) {
-      auto found = logits.find(tensor);
-      if (found == logits.end() || found->second.shape.size() != 3 ||
-          found->second.shape[0] != int64_t(sequences) || found->second.shape[2] < int64_t(vocab))
-        abortRun("rank 0: sampling: no rank's OUTPUT buffers hold \"" + tensor +
-                 "\" [sequences " + std::to_string(sequences) + ", positions, vocab " +
-                 std::to_string(vocab) + "]");
-      const FullTensor &full = found->second;
-      const size_t width = size_t(full.shape[2]);
-      std::vector<float> rows(sequences * vocab);
-      for (size_t q = 0; q < sequences; ++q) {
-        const float *row = full.data.data() + q * width;
-        float best = -std::numeric_limits<float>::infinity();
-        for (size_t v = 0; v < vocab; ++v)
-          if (row[v] > best) best = row[v], ids[q] = int32_t(v);  // NaN never wins
-        std::copy_n(row, vocab, rows.begin() + std::ptrdiff_t(q * vocab));
-      }
-      chosen_.push_back(ids);
-      chosenFrom_.push_back(std::move(rows));
-    }
-    MPI_Bcast(ids.data(), int(sequences), MPI_INT32_T, 0, MPI_COMM_WORLD);
-    writeStepTokens(ids);
-  }
-
-  // The step-token inputs from the full [sequences, 1] ids, each through its slice.
-  void writeStepTokens(const std::vector<int32_t> &ids) {
-    const std::vector<int64_t> full{int64_t(ids.size()), 1};
-    for (const auto &[buffer, block] : stepTokenBuffers_) {
-      std::vector<std::byte> data(size_t(block.elements()) * 4);
-      int32_t *blockIds = reinterpret_cast<int32_t *>(data.data());
-      forEachBlockElement(block.begin, block.count, full, [&](int64_t i, int64_t flat) {
-        blockIds[i] = flat >= 0 ? ids[size_t(flat)] : 0;
-      });
-      const std::vector<std::byte> stored = laidOut(buffer, block, data);
-      compute_.upload(address(uint32_t(buffer)), stored.data(), stored.size());
-    }
+  // This rank's "step_logits" OUTPUT buffers after a decode step, by buffer.
+  void keepStepLogits() {
+    std::map<int, std::vector<float>> kept;
+    for (int b = 0; b < program_.buffers_size(); ++b)
+      if (program_.buffers(b).kind() == plan::OUTPUT && program_.buffers(b).slice().tensor() == kStepLogits)
+        kept[b] = bufferAsF32(b);
+    stepLogits_.push_back(std::move(kept));
   }
 
   Pass graphPass() {
@@ -957,11 +985,10 @@ private:
   bool timed_ = true;
   Clock::time_point start_;
   std::vector<Pass> passes_;
-  // GENERATE: the step-token inputs and their blocks; on rank 0 the ids chosen, per token
-  // [sequences], and the logits each was chosen from [sequences, vocab].
-  std::vector<std::pair<int, Block>> stepTokenBuffers_;
-  std::vector<std::vector<int32_t>> chosen_;
-  std::vector<std::vector<float>> chosenFrom_;
+  // GENERATE: the part runs after which no decode step follows (no feeds_next_step SENDs),
+  // and with --output each decode step's "step_logits" buffers of this rank, by buffer.
+  std::vector<Part> lastRuns_;
+  std::vector<std::map<int, std::vector<float>>> stepLogits_;
 };
 
 // Whether any rank failed; every rank learns the lowest failing rank.
@@ -993,22 +1020,23 @@ bool startupFailed(const std::string &problem, int rank) {
 void gatherOutputs(const plan::Plan &plan, RankRun &run, uint32_t rank, const std::string &path) {
   const bool generates = plan.workload().phase() == plan::GENERATE;
   std::map<std::string, FullTensor> tensors = gatherOutputTensors(
-      plan, rank, [&](const plan::Buffer &b) { return !generates || b.slice().tensor() != kStepLogits; },
+      plan, rank,
+      [&](const plan::Buffer &b) {
+        return !generates || (b.slice().tensor() != kStepLogits && b.slice().tensor() != "generated");
+      },
       std::nullopt, [&](int b) { return run.bufferAsF32(b); });
+  std::optional<RankRun::Generated> generated;
+  if (generates) generated = run.gatherGenerated();
   if (rank != 0) return;
   checkpoint::SafetensorsWriter writer;
   for (const auto &[name, tensor] : tensors)
     writer.add(name, checkpoint::DType::F32, tensor.shape, tensor.data.data());
-  std::vector<int32_t> ids;
-  std::vector<float> chosenFrom;
-  if (generates) {
-    ids = run.generatedTokens();
-    chosenFrom = run.generatedLogits();
+  if (generated) {
     const int64_t sequences = plan.workload().sequences();
-    const int64_t tokens = int64_t(ids.size()) / sequences;
-    writer.add("generated", checkpoint::DType::I32, {sequences, tokens}, ids.data());
+    const int64_t tokens = int64_t(generated->ids.size()) / sequences;
+    writer.add("generated", checkpoint::DType::I32, {sequences, tokens}, generated->ids.data());
     writer.add(kStepLogits, checkpoint::DType::F32, {sequences, tokens, int64_t(plan.model().vocab())},
-               chosenFrom.data());
+               generated->logits.data());
   }
   writer.setMetadata("moeplan.plan", plan.name());
   writer.write(path);
@@ -1128,10 +1156,13 @@ Measurements gatherMeasurements(const plan::Plan &plan, RankRun &run, uint32_t r
     uint64_t chosen = medianPass(passes);
     MPI_Bcast(&chosen, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
     const Generation &g = *passes[size_t(chosen)].generation;
-    std::vector<double> times{g.ttft}, slowest(g.steps.size() + 1);
-    times.insert(times.end(), g.steps.begin(), g.steps.end());
-    MPI_Reduce(times.data(), slowest.data(), int(times.size()), MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    if (rank == 0) m.generation = Generation{slowest[0], {slowest.begin() + 1, slowest.end()}};
+    std::vector<double> times{g.ttft}, last(g.stepEnds.size() + 1);
+    times.insert(times.end(), g.stepEnds.begin(), g.stepEnds.end());
+    MPI_Reduce(times.data(), last.data(), int(times.size()), MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+      m.generation = Generation{last[0], {}, {}};
+      for (size_t k = 1; k < last.size(); ++k) m.generation->steps.push_back(last[k] - last[k - 1]);
+    }
   }
   if (rank == 0)
     for (size_t k = 0; k < kinds; ++k) {
@@ -1219,7 +1250,7 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
                                                         double(steps.size()) / decodeSeconds
                                                   : 0.0}};
     // What compile predicted for the plan's own workload point (its cluster, the plan's
-    // new_tokens, no sampling), beside what this run measured.
+    // new_tokens), beside what this run measured.
     for (const plan::WorkloadPoint &w : plan.workload_points())
       if (w.seq_len() == plan.workload().seq_len() && w.ttft_s() > 0)
         j["generation"]["predicted"] = {{"ttft_s", w.ttft_s()},
@@ -1269,7 +1300,7 @@ std::string reportText(const nlohmann::json &j) {
         << g["decode_tokens_per_s"].get<double>() << " tokens/s\n";
     if (g.contains("predicted")) {
       const nlohmann::json &p = g["predicted"];
-      out << "  predicted by compile (the plan's cluster, no sampling): time to first token "
+      out << "  predicted by compile (the plan's cluster): time to first token "
           << formatSeconds(p["ttft_s"].get<double>()) << ", per output token "
           << formatSeconds(p["tpot_median_s"].get<double>()) << " median, "
           << formatSeconds(p["tpot_p99_s"].get<double>()) << " p99; decode "

@@ -69,7 +69,7 @@ std::vector<MpiChunk> mpiChunks(uint64_t total, uint64_t maxCount) {
   return chunks;
 }
 
-int mpiTag(uint64_t sequence) { return int(sequence % 32768); }
+int mpiTag(uint64_t sequence) { return int(sequence % kFeedTag); }
 
 bool allToAllvFits(const plan::Collective &c, uint64_t maxCount) {
   for (const auto *counts : {&c.send_counts(), &c.recv_counts()}) {
@@ -103,7 +103,7 @@ std::vector<MpiOp> lowerCollective(const plan::Collective &c, uint32_t groupSize
   // ALL_GATHER and REDUCE_SCATTER: Open MPI's libnbc sizes the gathered or scattered buffer
   // (group x n) and each rank's offset in it as int, so the native call needs those to fit.
   const bool wholeFits = n <= maxCount / groupSize;
-  const int tag = mpiTag(c.sequence());
+  const int tag = c.feeds_next_step() ? kFeedTag : mpiTag(c.sequence());
   std::vector<MpiOp> ops;
   switch (c.kind()) {
   case plan::ALL_REDUCE:

@@ -39,15 +39,23 @@ struct RankTimeline {
   uint64_t flops = 0;
 };
 
-// A GENERATE plan's generation: the prefill (time to first token, without the sampling,
-// which is the runtime's host work) and each decode step (time per output token).
+// A GENERATE plan's generation as the runtime runs it: the prefill, then the decode steps,
+// each rank draining its own streams between parts but never waiting for the others, so
+// micro-batches pipeline across steps (the first stage starts one's next step when the last
+// stage sends it its tokens).
 struct GenerationPrediction {
-  double ttftSeconds = 0;
+  double ttftSeconds = 0;              // the slowest rank's end of the prefill (its sampling
+                                       // included)
   uint32_t steps = 0;                  // decode steps: new_tokens - 1
-  std::vector<uint32_t> simulatedSteps;  // every step, or evenly spaced ones past kMaxSimulatedSteps
-  std::vector<double> stepSeconds;       // the makespan of each simulated step
-  double tpotMedianSeconds = 0, tpotP99Seconds = 0;  // over the simulated steps (nearest rank)
-  double decodeTokensPerSecond = 0;    // sequences / mean step time
+  // The steps taken as samples: every step up to kMaxSimulatedSteps; past it, two of each
+  // window of pp + 4 steps (after pp + 1 that warm the pipeline up, before one they feed),
+  // windows at evenly spaced starts from the first step to the last, about
+  // kMaxSimulatedSteps steps simulated in all.
+  std::vector<uint32_t> simulatedSteps;
+  std::vector<double> stepSeconds;     // per sample: from the last rank's end of the
+                                       // previous part to the last rank's end of the step
+  double tpotMedianSeconds = 0, tpotP99Seconds = 0;  // over the samples (nearest rank)
+  double decodeTokensPerSecond = 0;    // sequences x samples / their total time
 };
 constexpr uint32_t kMaxSimulatedSteps = 128;
 
@@ -65,7 +73,8 @@ struct Prediction {
   uint32_t rooflineRank = 0;          // the rank that bounds it
   std::string rooflineBound;          // "compute", "memory" or "communication"
   std::vector<RankTimeline> ranks;
-  // GENERATE plans: the figures above are the prefill's, and this the whole generation's.
+  // GENERATE plans: the figures above are the prefill's (alone: its feeds_next_step SENDs
+  // skipped), and this the whole generation's.
   std::optional<GenerationPrediction> generation;
 };
 
@@ -76,6 +85,13 @@ struct Prediction {
 // A wait on an event is a wait for its latest record issued before the waiter (as a CUDA
 // stream wait), or for its first record when none is issued before.
 Prediction simulate(const plan::Plan &p);
+
+namespace detail {
+// simulate()'s generation figures; past maxSimulatedSteps decode steps, in windows (a larger
+// maxSimulatedSteps simulates every step in one chain, which tests compare the windows with).
+GenerationPrediction simulateGeneration(const plan::Plan &p,
+                                        uint32_t maxSimulatedSteps = kMaxSimulatedSteps);
+} // namespace detail
 
 // The simulated timeline as trace events (stream names: compute, collectives, pipeline).
 std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred);

@@ -67,6 +67,24 @@ void rope(const float *x, float *y, int64_t m, int64_t heads, int64_t headDim,
 void kvAppend(const float *x, float *cache, int64_t m, int64_t n, int64_t sequences,
               int64_t firstPosition);
 
+// Greedy sampling, step 1: for each of `sequences` sequences, its logits at position
+// seqLen - 1 (row (seqLen - 1) x sequences + s of logits[sequences x seqLen, n], rows
+// position-major), where column c is token id firstId + c (the rank's vocabulary slice).
+// pairs[s] = {the id of the largest logit among ids below vocabEnd, that logit's F32 bits}:
+// ties go to the lowest id, NaN never wins, and padding columns (ids >= vocabEnd) never
+// count. No candidate (or only NaN): {-1, bits of -infinity}. The bits travel in an I32
+// buffer so the pairs of every vocabulary slice gather in one collective.
+void argmax(const float *logits, int32_t *pairs, int64_t sequences, int64_t seqLen, int64_t n,
+            int64_t firstId, int64_t vocabEnd);
+
+// Greedy sampling, step 2: pairs[groups, m, 2] (argmax's, one group per vocabulary slice;
+// groups 0 means 1). For each sequence q, the id whose logit is the largest over the groups
+// (ties: the lowest id; a group's -1 never wins, NaN never wins; none left: -1) goes to
+// ids[q] and generated[column, q] of generated[n, m] (position-major: one row per token, as
+// micro-batch token tensors are laid out); other rows keep their values.
+void argmaxMerge(const int32_t *pairs, int32_t *ids, int32_t *generated, int64_t groups,
+                 int64_t m, int64_t n, int64_t column);
+
 // What a dispatch did, for the runtime's load-balance report.
 struct DispatchCounts {
   std::vector<int64_t> routed;  // per expert: choices routed to it, dropped ones included

@@ -67,6 +67,14 @@ void rope(DType dtype, const void *x, void *y, int64_t m, int64_t heads, int64_t
 void kvAppend(DType dtype, const void *x, void *cache, int64_t m, int64_t n, int64_t sequences,
               int64_t firstPosition, cudaStream_t stream);
 
+// Greedy sampling, as kernels::argmax and kernels::argmaxMerge (CpuKernels.h): the same ids
+// and bit patterns. argmax reads logits in `dtype` (a block per sequence reduces its last
+// position's row); pairs, ids and generated are int32 (a thread per sequence merges).
+void argmax(DType dtype, const void *logits, int32_t *pairs, int64_t sequences, int64_t seqLen,
+            int64_t n, int64_t firstId, int64_t vocabEnd, cudaStream_t stream);
+void argmaxMerge(const int32_t *pairs, int32_t *ids, int32_t *generated, int64_t groups,
+                 int64_t m, int64_t n, int64_t column, cudaStream_t stream);
+
 // -- attention ---------------------------------------------------------------------------
 // Causal self-attention, layouts as the CPU kernels (CpuKernels.h): sequence s, position p at
 // row p * sequences + s; query head h reads KV head h / (heads / kvHeads). One fused kernel:

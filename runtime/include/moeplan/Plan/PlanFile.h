@@ -14,7 +14,7 @@
 namespace moeplan::planfile {
 
 constexpr const char *kPlanFormat = "moeplan-plan";
-constexpr uint32_t kPlanSchemaVersion = 3;
+constexpr uint32_t kPlanSchemaVersion = 4;
 // Largest plan file accepted (a 1024-GPU, 128-layer plan is a few MB).
 constexpr uint64_t kMaxPlanBytes = uint64_t(1) << 30;
 

@@ -37,9 +37,13 @@ std::vector<MpiChunk> mpiChunks(uint64_t total, uint64_t maxCount);
 // The tag of every point-to-point message of the collective with this sequence: SEND/RECV
 // pairs share their sequence, and the pieces of one collective's messages between two
 // ranks share the tag and match in posting order (MPI's non-overtaking rule; both sides
-// cut them alike). 32767 is the least MPI_TAG_UB MPI guarantees. Two collectives in flight
-// on one communicator have different sequences (they increase in issue order), so their
-// messages cannot match each other unless 32768 sequences apart.
+// cut them alike). Two collectives in flight on one communicator have different sequences
+// (they increase in issue order), so their messages cannot match each other unless 32767
+// sequences apart. A GENERATE plan's feeding transfers (Collective.feeds_next_step) cross
+// parts, whose sequences are unrelated: they take kFeedTag, and match in posting order
+// (the only messages from the last stage to the first). 32767 is the least MPI_TAG_UB MPI
+// guarantees.
+constexpr int kFeedTag = 32767;
 int mpiTag(uint64_t sequence);
 
 // One primitive MPI operation. Counts are elements of the collective's MPI type; offsets

@@ -30,7 +30,8 @@ def Plan_KernelKind : I32EnumAttr<"KernelKind", "kernel", [
     I32EnumAttrCase<"grouped_gemm", 8>, I32EnumAttrCase<"combine", 9>,
     I32EnumAttrCase<"add", 10>, I32EnumAttrCase<"transpose", 11>,
     I32EnumAttrCase<"bias_add", 12>, I32EnumAttrCase<"rope", 13>,
-    I32EnumAttrCase<"sigmoid_gate", 14>, I32EnumAttrCase<"kv_append", 15>]> {
+    I32EnumAttrCase<"sigmoid_gate", 14>, I32EnumAttrCase<"kv_append", 15>,
+    I32EnumAttrCase<"argmax", 16>, I32EnumAttrCase<"argmax_merge", 17>]> {
   let cppNamespace = "::moeplan::planir";
   let genSpecializedAttr = 0;
 }
@@ -100,7 +101,8 @@ def Plan_DecodeStepOp : Plan_Op<"decode_step", [HasParent<"ProgramOp">]> {
     Instructions before it are the prefill, run once; those after it one decode step, run
     once per generated token after the first. Every stream of the rank drains at the
     boundary, so no event or buffer dependency crosses it except through buffers that live
-    for the whole program (weights, KV caches).
+    for the whole program (weights, KV caches, the step's token ids and the generated ones)
+    and through transfers between stages (the sampled ids the last stage sends the first).
   }];
   let assemblyFormat = "attr-dict";
 }
@@ -188,16 +190,25 @@ def Plan_AllToAllOp : Plan_CollectiveOp<"all_to_all"> {
 
 def Plan_SendOp : Plan_CollectiveOp<"send"> {
   let summary = "send `count` elements to member `peer` of the group";
+  let description = [{
+    `feeds_next_step`: a GENERATE plan's sampled token ids, sent by the last pipeline stage
+    to the first, whose next decode step receives them; the runtime skips it where no
+    decode step follows.
+  }];
   let arguments = !con((ins AnyStaticShapeMemRef:$input, I64Attr:$peer), collectiveArgs,
-                       scheduleArgs);
+                       scheduleArgs, (ins UnitAttr:$feeds_next_step));
   let assemblyFormat = "$input `to` $peer `on` $axis `count` $count attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 
 def Plan_RecvOp : Plan_CollectiveOp<"recv"> {
   let summary = "receive `count` elements from member `peer` of the group";
+  let description = [{
+    `feeds_next_step`: the sampled token ids of the previous part (SendOp's), received at the
+    start of a decode step.
+  }];
   let arguments = !con((ins AnyStaticShapeMemRef:$output, I64Attr:$peer), collectiveArgs,
-                       scheduleArgs);
+                       scheduleArgs, (ins UnitAttr:$feeds_next_step));
   let assemblyFormat = "$output `from` $peer `on` $axis `count` $count attr-dict `:` "
                        "type($output)";
   let hasVerifier = 1;
