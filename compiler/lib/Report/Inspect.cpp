@@ -68,6 +68,15 @@ std::vector<std::pair<const char *, int64_t>> kernelDims(const plan::Kernel &k) 
   case plan::ROPE:
     return {{"m", k.m()}, {"heads", k.heads()}, {"head_dim", k.head_dim()},
             {"sequences", k.sequences()}, {"first_position", k.first_position()}};
+  case plan::KV_APPEND:
+    return {{"m", k.m()}, {"n", k.n()}, {"sequences", k.sequences()},
+            {"first_position", k.first_position()}};
+  case plan::ARGMAX:
+    return {{"sequences", k.sequences()}, {"seq_len", k.seq_len()}, {"n", k.n()},
+            {"vocab_end", k.vocab_end()}};
+  case plan::ARGMAX_MERGE:
+    return {{"groups", k.groups()}, {"m", k.m()}, {"n", k.n()},
+            {"first_position", k.first_position()}};
   default: return {};
   }
 }

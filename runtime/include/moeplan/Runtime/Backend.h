@@ -40,7 +40,8 @@ struct KernelCall {
   const plan::Kernel *kernel = nullptr;
   std::vector<std::byte *> in, out;  // in the order plan.proto documents per kind
   plan::DType dtype = plan::F32;     // storage of the float operands: the model's dtype
-  int64_t firstId = 0;               // EMBEDDING: first row of embedding.weight in the table
+  int64_t firstId = 0;               // EMBEDDING: first row of embedding.weight in the table;
+                                     // ARGMAX: first vocabulary column of the logits slice
   int32_t layer = -1;                // DISPATCH: the layer its routing counts belong to
   int64_t step = 0;                  // a GENERATE plan's decode step (0-based) being run
 };
