@@ -5,7 +5,7 @@
 #   gpu-tests.sh run BUILD WORK [CHECK...]    run the checks on the GPU (moeplan-run,
 #                                             moeplan-compare, mpirun, python3 with numpy)
 #   gpu-tests.sh all BUILD WORK               both, every check (what ctest runs)
-# CHECKS (default all): tiny bf16 graph faults nccl equivalence
+# CHECKS (default all): tiny bf16 graph faults nccl equivalence generate
 #   tiny         one rank: cuda against cpu (fp32 tolerance); weights generated on the device
 #                bit for bit those of the host
 #   bf16         the tiny model compiled for BF16 on cuda against the FP32 cpu result
@@ -15,6 +15,9 @@
 #   nccl         a plan with as many ranks as visible GPUs over NCCL, against one cpu rank
 #   equivalence  the runtime's equivalence matrix, 16 processes sharing one GPU (--comm mpi),
 #                against the cpu single-rank results
+#   generate     generation (8 tokens after a 32-token prompt: the KV cache, decode
+#                attention, in-plan sampling) with the matrix's 2- and 4-rank strategies on
+#                cuda: the same tokens as one cpu rank
 # Exit 77 (ctest: skipped) when no GPU is visible. Prints "gpu-check: <check> ok|FAIL" lines.
 set -uo pipefail
 mode=${1:-} build=${2:-} work=${3:-}
@@ -66,6 +69,8 @@ strategy { tp: '"$tp"' pp: 1 dp: '"$dp"' ep: '"$n"' expert_tp: 1 micro_batches: 
     --write-input "$work/tiny.in" > /dev/null
   "$python" "$src/test/runtime/equivalence.py" --description "$tiny/deployment.textproto" \
     --moeplan "$moeplan" --work "$work/equivalence" --compile-only
+  "$python" "$src/test/runtime/equivalence.py" --description "$tiny/deployment.textproto" \
+    --moeplan "$moeplan" --work "$work/generate" --compile-only --generate 32 8 --ranks 2 4
   set +e
 }
 
@@ -168,13 +173,20 @@ check_equivalence() {
     --input "$work/tiny.in" --run-args "--backend cuda --comm mpi" --reference-run-args "--backend cpu"
 }
 
+check_generate() {
+  "$python" "$src/test/runtime/equivalence.py" --description "$tiny/deployment.textproto" \
+    --moeplan-run "$run" --work "$work/generate" --precompiled --random-weights \
+    --input "$work/tiny.in" --generate 32 8 --ranks 2 4 --run-args "--backend cuda --comm mpi" \
+    --reference-run-args "--backend cpu"
+}
+
 run_checks() {
   if ! nvidia-smi -L > /dev/null 2>&1; then
     echo "gpu-tests: no GPU visible (nvidia-smi -L failed): skipped"
     exit 77
   fi
   local checks=("$@")
-  [ ${#checks[@]} -gt 0 ] || checks=(tiny bf16 graph faults nccl equivalence)
+  [ ${#checks[@]} -gt 0 ] || checks=(tiny bf16 graph faults nccl equivalence generate)
   cpu_references || { echo "gpu-tests: the cpu references did not run"; return 1; }
   for c in "${checks[@]}"; do
     local start=$SECONDS

@@ -5,7 +5,7 @@
 #   runtime-tests.sh queued BUILD WORK        the matrix again with --backend cpu-queued
 #                                             --comm mpi-queued (the executor's paths for
 #                                             queued backends, as on GPUs with NCCL), against
-#                                             plain cpu ranks
+#                                             plain cpu ranks, then generating with it
 #   runtime-tests.sh generate BUILD WORK      every strategy of the matrix (those whose
 #                                             decode step tp does not divide: without
 #                                             sequence parallelism), generating 8 tokens
@@ -64,7 +64,11 @@ generate)
 queued)
   "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
     --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" --work "$work" \
-    --run-args "--backend cpu-queued --comm mpi-queued" --reference-run-args "--backend cpu"
+    --run-args "--backend cpu-queued --comm mpi-queued" --reference-run-args "--backend cpu" &&
+    "$python" "$src/test/runtime/equivalence.py" --moeplan "$moeplan" --moeplan-run "$run" \
+      --description "$tiny" --checkpoint "$work/tiny.ckpt" --input "$work/tiny.in" \
+      --work "$work/generate" --generate 32 8 \
+      --run-args "--backend cpu-queued --comm mpi-queued" --reference-run-args "--backend cpu"
   ;;
 oracle)
   # The tiny model, and the variant of equivalence.py (SwiGLU, RMSNorm, biases, dense layers, a shared expert,

@@ -740,6 +740,46 @@ TEST_F(CudaKernels, AttentionPrefillMatchesCpu) {
     }
 }
 
+// Greedy sampling (plan.proto ARGMAX, ARGMAX_MERGE): the same ids and bits as the CPU
+// kernels, ties (repeated values) to the lowest id, padding columns past vocab_end ignored.
+TEST_F(CudaKernels, ArgmaxAndMergeMatchCpu) {
+  const int64_t sequences = 5, seqLen = 3, n = 40, firstId = 80, vocabEnd = 110;
+  for (DType dtype : kTypes) {
+    SCOPED_TRACE(traceOf(dtype));
+    std::vector<float> logits = roundTo(dtype, randomValues(size_t(sequences * seqLen * n), 9));
+    // Sequence 1's best at the last position appears twice; sequence 2's best is padding.
+    float *last1 = logits.data() + ((seqLen - 1) * sequences + 1) * n;
+    last1[7] = last1[3] = 5.0f;
+    float *last2 = logits.data() + ((seqLen - 1) * sequences + 2) * n;
+    last2[35] = 9.0f;
+    std::vector<int32_t> want(size_t(sequences * 2));
+    argmax(logits.data(), want.data(), sequences, seqLen, n, firstId, vocabEnd);
+    auto dlogits = upload(dtype, logits);
+    auto dpairs = garbage(size_t(sequences * 2) * 4);
+    cuda::argmax(dtype, dlogits->get(), dpairs->as<int32_t>(), sequences, seqLen, n, firstId,
+                 vocabEnd, stream_);
+    const std::vector<int32_t> pairs = downloadRaw<int32_t>(*dpairs, want.size());
+    EXPECT_EQ(pairs, want);
+    EXPECT_EQ(pairs[2], int32_t(firstId + 3));
+    // Three slices' pairs (this one and two shifted copies), merged into column 2 of 4.
+    const int64_t groups = 3, columns = 4, column = 2;
+    std::vector<int32_t> gathered;
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t q = 0; q < sequences; ++q)
+        gathered.insert(gathered.end(), {pairs[size_t(2 * q)] + int32_t(g * n), pairs[size_t(2 * q + 1)]});
+    std::vector<int32_t> ids(static_cast<size_t>(sequences));
+    std::vector<int32_t> generated(static_cast<size_t>(sequences * columns), 7);
+    const std::vector<int32_t> before = generated;
+    argmaxMerge(gathered.data(), ids.data(), generated.data(), groups, sequences, columns, column);
+    auto dgathered = uploadRaw(gathered), dids = garbage(size_t(sequences) * 4);
+    auto dgenerated = uploadRaw(before);
+    cuda::argmaxMerge(dgathered->as<int32_t>(), dids->as<int32_t>(), dgenerated->as<int32_t>(),
+                      groups, sequences, columns, column, stream_);
+    EXPECT_EQ(downloadRaw<int32_t>(*dids, ids.size()), ids);
+    EXPECT_EQ(downloadRaw<int32_t>(*dgenerated, generated.size()), generated);
+  }
+}
+
 TEST_F(CudaKernels, AttentionDecodeMatchesCpu) {
   struct Case {
     int64_t sequences, kvLen, heads, kvHeads, headDim;

@@ -221,15 +221,18 @@ class RankRun {
   struct Part {
     int begin = 0, end = 0;
     std::vector<int> kernels, collectives;  // instruction indices, in issue order
+    std::vector<int> skipped;  // not run; their events are recorded as the part starts
   };
-  // A GENERATE part run where no decode step follows: without its feeds_next_step SENDs
-  // (its RECVs of them stay: they take the previous part's).
+  // A GENERATE part run where no decode step follows: its feeds_next_step SENDs skipped (its
+  // RECVs of them stay: they take the previous part's). What waits on their events (a
+  // later writer of the ids' bytes) goes on.
   static Part lastRun(Part part, const plan::Program &program) {
-    part.collectives.erase(std::remove_if(part.collectives.begin(), part.collectives.end(),
-                                          [&](int i) {
-                                            const plan::Collective &c = program.instructions(i).collective();
-                                            return c.kind() == plan::SEND && c.feeds_next_step();
-                                          }),
+    auto feeds = [&](int i) {
+      const plan::Collective &c = program.instructions(i).collective();
+      return c.kind() == plan::SEND && c.feeds_next_step();
+    };
+    std::copy_if(part.collectives.begin(), part.collectives.end(), std::back_inserter(part.skipped), feeds);
+    part.collectives.erase(std::remove_if(part.collectives.begin(), part.collectives.end(), feeds),
                            part.collectives.end());
     return part;
   }
@@ -772,6 +775,7 @@ private:
     for (auto &flag : issued_) flag.store(false);
     hostTimings_.assign(size_t(program_.instructions_size()), Timing{});
     timed_ = timed;
+    for (int i : part.skipped) recorded(i, program_.instructions(i));
     std::thread commThread;
     if (!part.collectives.empty()) commThread = std::thread([this, &part] { communicate(part); });
     if (comm_.queued() && !part.collectives.empty() && timed) {
