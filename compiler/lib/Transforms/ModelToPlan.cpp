@@ -254,12 +254,10 @@ public:
            perStep);
     if (!oneStage) {
       setLayer(-1, "sample.send");
-      auto send = instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
-                                      b_.getI64IntegerAttr(S), IntegerAttr(),
-                                      b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1),
-                                      b_.getStringAttr(""), b_.getI64IntegerAttr(2),
-                                      DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), b_.getUnitAttr());
-      (void)send;
+      instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
+                          b_.getI64IntegerAttr(S), IntegerAttr(), b_.getI64IntegerAttr(0),
+                          b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
+                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), b_.getUnitAttr());
     }
   }
   // The ids a decode step embeds, [sequences]: one buffer for the whole generation.
