@@ -1,0 +1,187 @@
+#include "moeplan/Simulate/Routing.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+namespace moeplan::sim {
+
+namespace {
+
+// Monte Carlo budgets: binomial draws per estimate of the busiest position (draws of every
+// expert of every group, per trial), and trials of the Gaussian and multinomial estimates.
+constexpr int64_t kDrawBudget = int64_t(1) << 17;
+constexpr int64_t kMinTrials = 32, kMaxTrials = 256;
+constexpr int kGaussianTrials = 512;
+constexpr int kBalanceTrials = 1024;
+
+// A seed from the inputs (the sizes and every choice probability), so that an estimate
+// never depends on what ran before it.
+uint64_t seedOf(std::initializer_list<int64_t> sizes, const std::vector<double> &pi) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  auto mix = [&h](uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xbf58476d1ce4e5b9ull;
+  };
+  for (int64_t v : sizes) mix(uint64_t(v));
+  for (double p : pi) {
+    uint64_t bits;
+    std::memcpy(&bits, &p, sizeof bits);
+    mix(bits);
+  }
+  return h;
+}
+
+// Moments of one expert's choices in one group, X ~ Binomial(t, pi), against c slots.
+struct Kept {
+  double mean = 0, variance = 0;  // of min(X, c): the rows kept
+  double dropped = 0;             // E[max(0, X - c)]
+};
+
+Kept keptMoments(int64_t t, double pi, int64_t c) {
+  Kept k;
+  if (t <= 0 || pi <= 0) return k;
+  if (pi >= 1) {
+    k.mean = double(std::min(t, c));
+    k.dropped = double(std::max<int64_t>(0, t - c));
+    return k;
+  }
+  // The pmf over mu +- 12 sigma (the rest is below 1e-30 of the mass), renormalised.
+  const double mu = double(t) * pi, sigma = std::sqrt(double(t) * pi * (1 - pi));
+  const int64_t lo = std::max<int64_t>(0, int64_t(std::floor(mu - 12 * sigma)) - 2);
+  const int64_t hi = std::min<int64_t>(t, int64_t(std::ceil(mu + 12 * sigma)) + 2);
+  const double logN = std::lgamma(double(t) + 1), lp = std::log(pi), lq = std::log1p(-pi);
+  double mass = 0, s1 = 0, s2 = 0, over = 0;
+  for (int64_t x = lo; x <= hi; ++x) {
+    const double p = std::exp(logN - std::lgamma(double(x) + 1) - std::lgamma(double(t - x) + 1) +
+                              double(x) * lp + double(t - x) * lq);
+    const double kept = double(std::min(x, c));
+    mass += p;
+    s1 += p * kept;
+    s2 += p * kept * kept;
+    over += p * double(std::max<int64_t>(0, x - c));
+  }
+  k.mean = s1 / mass;
+  k.variance = std::max(0.0, s2 / mass - k.mean * k.mean);
+  k.dropped = over / mass;
+  return k;
+}
+
+} // namespace
+
+std::vector<double> choiceProbabilities(const RoutingModel &m) {
+  if (m.experts <= 0 || m.topK <= 0) throw std::invalid_argument("routing model: no experts");
+  std::vector<double> pi(size_t(m.experts), std::min(1.0, double(m.topK) / double(m.experts)));
+  if (m.weights.empty()) return pi;
+  if (int64_t(m.weights.size()) != m.experts)
+    throw std::invalid_argument("routing model: " + std::to_string(m.weights.size()) +
+                                " expert loads for " + std::to_string(m.experts) + " experts");
+  double total = 0;
+  for (double w : m.weights) {
+    if (!(w >= 0) || !std::isfinite(w))
+      throw std::invalid_argument("routing model: an expert load is negative or not finite");
+    total += w;
+  }
+  if (!(total > 0)) throw std::invalid_argument("routing model: the expert loads sum to 0");
+  for (size_t e = 0; e < pi.size(); ++e)
+    pi[e] = std::min(1.0, double(m.topK) * m.weights[e] / total);
+  return pi;
+}
+
+DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
+  if (d.positions <= 0 || d.sources <= 0 || d.groups <= 0 || d.capacity < 0 || d.tokensPerGroup < 0)
+    throw std::invalid_argument("routing model: a dispatch needs positive ranks and groups");
+  const std::vector<double> pi = choiceProbabilities(m);
+  const int64_t E = m.experts, P = d.positions, t = d.tokensPerGroup, C = d.capacity;
+  const double groups = double(d.sources) * double(d.groups);  // independent groups per position
+
+  std::vector<Kept> kept(static_cast<size_t>(E));
+  std::vector<double> posMean(size_t(P), 0.0), posVar(size_t(P), 0.0);
+  double choices = 0, dropped = 0, keptTotal = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    kept[size_t(e)] = keptMoments(t, pi[size_t(e)], C);
+    const int64_t q = expertPosition(e, E, P);
+    posMean[size_t(q)] += kept[size_t(e)].mean;
+    posVar[size_t(q)] += kept[size_t(e)].variance;
+    choices += double(t) * pi[size_t(e)];
+    dropped += kept[size_t(e)].dropped;
+    keptTotal += kept[size_t(e)].mean;
+  }
+  DispatchEstimate r;
+  r.droppedFraction = choices > 0 ? dropped / choices : 0;
+  r.routedRows = groups * choices / double(P);
+  r.meanRows = groups * keptTotal / double(P);
+  r.paddedRows = groups * double(C) * double(E) / double(P);
+  if (P == 1) {
+    r.maxRows = r.meanRows;
+    return r;
+  }
+
+  std::mt19937_64 rng(seedOf({E, m.topK, t, d.groups, C, d.sources, P}, pi));
+  double sumMax = 0;
+  const int64_t draws = int64_t(groups) * E;
+  if (draws * kMinTrials <= kDrawBudget) {
+    // Small enough to draw every expert of every group: exact under the model.
+    const int64_t trials = std::clamp(kDrawBudget / std::max<int64_t>(1, draws), kMinTrials, kMaxTrials);
+    std::vector<double> load(static_cast<size_t>(P));
+    for (int64_t trial = 0; trial < trials; ++trial) {
+      std::fill(load.begin(), load.end(), 0.0);
+      for (int64_t g = 0; g < int64_t(groups); ++g)
+        for (int64_t e = 0; e < E; ++e) {
+          const double p = pi[size_t(e)];
+          int64_t x = p >= 1 ? t : p <= 0 ? 0 : std::binomial_distribution<int64_t>(t, p)(rng);
+          load[size_t(expertPosition(e, E, P))] += double(std::min(x, C));
+        }
+      sumMax += *std::max_element(load.begin(), load.end());
+    }
+    r.maxRows = sumMax / double(trials);
+  } else {
+    // Many groups: a position's rows are a sum of many independent groups, Gaussian.
+    std::normal_distribution<double> z(0.0, 1.0);
+    for (int trial = 0; trial < kGaussianTrials; ++trial) {
+      double best = 0;
+      for (int64_t q = 0; q < P; ++q) {
+        double rows = groups * posMean[size_t(q)] + std::sqrt(groups * posVar[size_t(q)]) * z(rng);
+        best = std::max(best, std::clamp(rows, 0.0, groups * double(C) * double(E)));
+      }
+      sumMax += best;
+    }
+    r.maxRows = sumMax / kGaussianTrials;
+  }
+  r.maxRows = std::max(r.maxRows, r.meanRows);  // the busiest position carries at least the mean
+  return r;
+}
+
+double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positions) {
+  if (positions <= 1 || tokens <= 0) return 1;
+  const std::vector<double> pi = choiceProbabilities(m);
+  std::vector<double> share(size_t(positions), 0.0);
+  double total = 0;
+  for (int64_t e = 0; e < m.experts; ++e) {
+    share[size_t(expertPosition(e, m.experts, positions))] += pi[size_t(e)];
+    total += pi[size_t(e)];
+  }
+  const int64_t n = tokens * m.topK;
+  std::mt19937_64 rng(seedOf({m.experts, m.topK, tokens, positions}, pi));
+  double sum = 0;
+  for (int trial = 0; trial < kBalanceTrials; ++trial) {
+    // Multinomial by successive binomials: position q takes Binomial(left, share_q / rest).
+    int64_t left = n, most = 0;
+    double rest = total;
+    for (int64_t q = 0; q < positions && left > 0; ++q) {
+      const double p = rest > 0 ? std::clamp(share[size_t(q)] / rest, 0.0, 1.0) : 1.0;
+      const int64_t x = q + 1 == positions || p >= 1 ? left
+                        : p <= 0                      ? 0
+                                 : std::binomial_distribution<int64_t>(left, p)(rng);
+      most = std::max(most, x);
+      left -= x;
+      rest -= share[size_t(q)];
+    }
+    sum += double(n) / double(positions) / double(most);
+  }
+  return sum / kBalanceTrials;
+}
+
+} // namespace moeplan::sim
