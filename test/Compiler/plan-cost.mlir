@@ -1,12 +1,15 @@
 // RUN: moeplan-opt %s --plan-cost --split-input-file --verify-diagnostics | FileCheck %s
 
-// GEMM [4, 16] x [16, 8]: 2 x 4 x 8 x 16 FLOPs; it moves (64 + 128 + 32) x 4 bytes.
-// CHECK: plan.kernel  gemm{{.*}}cost = #plan.cost<flops = 1024, memory_bytes = 896, comm_bytes = 0>
-// Grouped GEMM of 2 groups: twice that.
-// CHECK: plan.kernel  grouped_gemm{{.*}}cost = #plan.cost<flops = 2048, memory_bytes = 1792, comm_bytes = 0>
-// Attention, 2 sequences x 2 heads x 8 queries x 8 keys x head_dim 4: QK^T and PV, each
-// 2 x 1024 FLOPs; it reads q, k, v and writes o (no score matrix in memory).
-// CHECK: plan.kernel  attention{{.*}}cost = #plan.cost<flops = 4096, memory_bytes = 2048, comm_bytes = 0>
+// GEMM [4, 16] x [16, 8]: 2 x 4 x 8 x 16 FLOPs, the model's too; it moves (64 + 128 + 32)
+// x 4 bytes.
+// CHECK: plan.kernel  gemm{{.*}}cost = #plan.cost<flops = 1024, memory_bytes = 896, comm_bytes = 0, model_flops = 1024>
+// Grouped GEMM of 2 groups (not routed): twice that.
+// CHECK: plan.kernel  grouped_gemm{{.*}}cost = #plan.cost<flops = 2048, memory_bytes = 1792, comm_bytes = 0, model_flops = 2048>
+// Causal attention, 2 sequences x 2 heads x 8 queries x head_dim 4: query i sees i + 1 keys,
+// 36 (query, key) pairs, each 2 x 4 FLOPs in QK^T and in PV: 4 x 2 x 2 x 36 x 4 = 2304
+// executed. The model counts all 8 x 8 pairs: 4096. It reads q, k, v and writes o (no score
+// matrix in memory).
+// CHECK: plan.kernel  attention{{.*}}cost = #plan.cost<flops = 2304, memory_bytes = 2048, comm_bytes = 0, model_flops = 4096>
 // Elementwise work is costed by bytes alone.
 // CHECK: plan.kernel  add{{.*}}cost = #plan.cost<flops = 0, memory_bytes = 384, comm_bytes = 0>
 // nccl-tests S: the gathered output (all-gather), the whole input (reduce-scatter,
@@ -59,7 +62,8 @@ module {
 // 32 FLOPs and 64 B (step_cost). KV_APPEND moves its rows, not the cache.
 // CHECK-LABEL: module @gen
 // CHECK: plan.decode_step
-// CHECK: plan.kernel  attention({{.*}} {cost = #plan.cost<flops = 128, memory_bytes = 320, comm_bytes = 0>, {{.*}}step_cost = #plan.cost<flops = 32, memory_bytes = 64, comm_bytes = 0>}
+// A decode query sees every cached key: executed and model FLOPs agree.
+// CHECK: plan.kernel  attention({{.*}} {cost = #plan.cost<flops = 128, memory_bytes = 320, comm_bytes = 0, model_flops = 128>, {{.*}}step_cost = #plan.cost<flops = 32, memory_bytes = 64, comm_bytes = 0, model_flops = 32>}
 // CHECK-NEXT: plan.kernel  kv_append({{.*}} {cost = #plan.cost<flops = 0, memory_bytes = 64, comm_bytes = 0>, {{.*}}step_cost = #plan.cost<flops = 0, memory_bytes = 0, comm_bytes = 0>}
 // Greedy sampling counts what it touches: ARGMAX the last position's logits (2 x 8 x 4 B)
 // and its pairs (16 B); ARGMAX_MERGE the gathered pairs (32 B), the ids (8 B) and one column
@@ -342,3 +346,40 @@ module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_t
   }
 }
 
+
+// -----
+
+// A routed expert GEMM costs the capacity (2 experts x 8 rows: 4 slots x 2 groups;
+// 2 x 2 x 8 x 8 x 16 = 4096 FLOPs); the model counts the routed choices: its layer's
+// DISPATCH routes 6 tokens x top_k 2 = 12 choices into 2 x 4 x 2 = 16 slots, so 3/4 of that
+// (3072). Routed collectives keep their capacity cost (the simulator scales them all).
+// CHECK-LABEL: module @routed
+// CHECK: plan.kernel  dispatch
+// CHECK: plan.all_to_all {{.*}}cost = #plan.cost<flops = 0, memory_bytes = 0, comm_bytes = 1024>
+// CHECK: plan.kernel  grouped_gemm{{.*}}cost = #plan.cost<flops = 4096, memory_bytes = 2560, comm_bytes = 0, model_flops = 3072>
+module @routed {
+  plan.program @p stage 0 layers [0, 1) ranks [0] {
+    %x = plan.buffer  activation "x" : memref<6x16xf32>
+    %idx = plan.buffer  activation "idx" : memref<6x2xi32>
+    %slots = plan.buffer  activation "slots" : memref<6x2xi32>
+    %d = plan.buffer  activation "d" : memref<2x8x16xf32>
+    %w = plan.buffer  weight "w" : memref<2x16x8xf32>
+    %y = plan.buffer  activation "y" : memref<2x8x8xf32>
+    plan.kernel  dispatch(%x, %idx) -> (%d, %slots) {capacity = 4 : i64, experts = 2 : i64, groups = 2 : i64, n = 16 : i64, tokens = 6 : i64, top_k = 2 : i64} {label = "dispatch", layer = 0 : i64} : (memref<6x16xf32>, memref<6x2xi32>) -> (memref<2x8x16xf32>, memref<6x2xi32>)
+    plan.all_to_all %d -> %d on "ep" send [128, 128] recv [128, 128] count 256 {label = "a2a", layer = 0 : i64, routed, stream = 1 : i64} : memref<2x8x16xf32> -> memref<2x8x16xf32>
+    plan.kernel  grouped_gemm(%d, %w) -> (%y) {groups = 2 : i64, k = 16 : i64, m = 8 : i64, n = 8 : i64} {label = "up", layer = 0 : i64, routed} : (memref<2x8x16xf32>, memref<2x16x8xf32>) -> memref<2x8x8xf32>
+  }
+}
+
+// -----
+
+// A routed instruction without its layer's DISPATCH before it has nothing to count by.
+module {
+  plan.program @p stage 0 layers [0, 1) ranks [0] {
+    %d = plan.buffer  activation "d" : memref<2x8x16xf32>
+    %w = plan.buffer  weight "w" : memref<2x16x8xf32>
+    %y = plan.buffer  activation "y" : memref<2x8x8xf32>
+    // expected-error @below {{plan-cost: a routed instruction needs its layer's DISPATCH issued before it in the program}}
+    plan.kernel  grouped_gemm(%d, %w) -> (%y) {groups = 2 : i64, k = 16 : i64, m = 8 : i64, n = 8 : i64} {label = "up", layer = 0 : i64, routed} : (memref<2x8x16xf32>, memref<2x16x8xf32>) -> memref<2x8x8xf32>
+  }
+}

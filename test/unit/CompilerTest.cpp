@@ -49,12 +49,12 @@ std::string denseGpt(int64_t layers, int64_t h, int64_t heads, int64_t vocab, in
          std::to_string(seq) + " phase: PREFILL }\nstrategy { " + strategy + " }\n";
 }
 
-// Matrix-multiply FLOPs of all ranks: what the formula counts.
-uint64_t matmulFlops(const plan::Plan &p) {
+// Matrix-multiply FLOPs of all ranks: the model's (what the formula counts) or executed.
+uint64_t matmulFlops(const plan::Plan &p, bool model = true) {
   uint64_t total = 0;
   for (const plan::Rank &r : p.ranks())
     for (const plan::Instruction &i : p.programs(r.program()).instructions())
-      if (i.has_kernel()) total += i.cost().flops();
+      if (i.has_kernel()) total += model ? i.cost().model_flops() : i.cost().flops();
   return total;
 }
 
@@ -84,6 +84,22 @@ TEST(CompiledPlan, ForwardFlopsMatchNarayanan) {
                                         "intra_node { bandwidth_gb_per_s: 300 latency_us: 5 }"));
     uint64_t expected = 24 * B * s * l * h * h + 4 * B * s * s * l * h + 2 * B * s * h * V;
     EXPECT_EQ(matmulFlops(p), expected) << strategy;
+  }
+}
+
+// A causal kernel executes query i's scores against keys 0..i only: the executed FLOPs are
+// the formula's with attention's s x s replaced by the pairs a counted loop visits.
+TEST(CompiledPlan, CausalAttentionExecutesTheLowerTriangle) {
+  for (const char *strategy : {"tp: 1 pp: 1 dp: 1", "tp: 2 pp: 2 dp: 2 micro_batches: 2"}) {
+    const int64_t l = 2, h = 128, heads = 4, V = 256, B = 4, s = 48;
+    plan::Plan p = compileText(denseGpt(l, h, heads, V, B, s, strategy,
+                                        "intra_node { bandwidth_gb_per_s: 300 latency_us: 5 }"));
+    int64_t pairs = 0;  // (query, key) pairs a causal kernel computes, per sequence and head
+    for (int64_t query = 0; query < s; ++query)
+      for (int64_t key = 0; key < s; ++key) pairs += key <= query;
+    const uint64_t model = matmulFlops(p), executed = matmulFlops(p, false);
+    // QK^T and PV: 2 x 2 x head_dim per pair, over B sequences, every head and layer.
+    EXPECT_EQ(model - executed, uint64_t(4 * B * l * h * (s * s - pairs))) << strategy;
   }
 }
 

@@ -503,6 +503,18 @@ const std::vector<RuleCase> &ruleCases() {
        },
        "programs[0].instructions[2].kernel.capacity", "more than the 2147483647 an I32 slot holds",
        testing::moePlan},
+      // `routed`: expert work on the rows its layer's DISPATCH filled
+      {"RoutedOnlyOnExpertWork",
+       [](plan::Plan &p) { inst(p, 0, kMoeRouter).set_routed(true); },
+       "programs[0].instructions[1].routed", "is true on a ROUTER kernel", testing::moePlan},
+      {"RoutedAfterItsDispatch",
+       [](plan::Plan &p) {
+         inst(p, 0, kMoeDispatch).set_layer(-1);
+         inst(p, 0, kMoeExperts).set_layer(0);
+         inst(p, 0, kMoeExperts).set_routed(true);
+       },
+       "programs[0].instructions[3].routed",
+       "no DISPATCH of layer 0 is issued before it in the program", testing::moePlan},
       {"RouterExpertsFitI32",
        [](plan::Plan &p) { inst(p, 0, kMoeRouter).mutable_kernel()->set_experts(kPast32Bits); },
        "programs[0].instructions[1].kernel.experts",

@@ -3,6 +3,7 @@
 #include "moeplan/Simulate/Simulator.h"
 
 #include "moeplan/Simulate/CostModel.h"
+#include "moeplan/Simulate/Routing.h"
 
 #include "TestPlans.h"
 
@@ -259,60 +260,129 @@ TEST(Simulator, MismatchedCollectiveKindsAreRejected) {
   EXPECT_THROW(simulate(b.build()), std::invalid_argument);
 }
 
-// reference.md section 3: load balance is mean / max routed load over the EP ranks; tokens
-// routed beyond an expert's capacity are dropped.
-TEST(Simulator, LoadBalanceAndDroppedTokensFromTheRoutingHistogram) {
+// Load balance and drops come from the routing model (Routing.h) with the plan's inputs: the
+// first DISPATCH's tokens, groups and slots, the strategy's ep and expert_tp, the whole
+// batch's tokens and the expert loads; with very many tokens they tend to the histogram's
+// deterministic figures (reference.md section 3: mean / max routed load over the EP ranks;
+// choices beyond an expert's capacity are dropped).
+TEST(Simulator, LoadBalanceAndDroppedTokensFromTheRoutingModel) {
   const std::vector<double> histogram = {8, 1, 1, 2, 4, 4, 3, 1};
   const uint32_t experts = uint32_t(histogram.size()), ep = 4, tp = 2, topK = 2;
-  const uint32_t tokens = 512, capacity = 64;
   PlanBuilder b(1, 8);
-  // The routing figures read the rank's tokens and slots off its first DISPATCH kernel
-  // (tokens / tp with sequence parallelism), in two groups of half the slots each.
   plan::Kernel &dispatch = *b.addProgram({0}).kernel(flopsCost(0)).mutable_kernel();
   dispatch.set_kind(plan::DISPATCH);
-  dispatch.set_tokens(tokens / tp);
   dispatch.set_groups(2);
-  auto setCapacity = [&](uint32_t c) { dispatch.set_capacity(c / 2); };
-  setCapacity(capacity);
   plan::Plan &plan = b.plan();
   plan.mutable_model()->set_experts(experts);
   plan.mutable_model()->set_top_k(topK);
+  plan.mutable_model()->set_layers(1);
   plan.mutable_strategy()->set_ep(ep);
   plan.mutable_strategy()->set_tp(tp);
-  plan.mutable_workload()->set_tokens_per_micro_batch(tokens);
+  plan.mutable_programs(0)->mutable_instructions(0)->set_layer(0);
+  auto setTokens = [&](uint32_t tokens, uint32_t capacity) {
+    plan.mutable_workload()->set_sequences(tokens);  // seq_len 1
+    dispatch.set_tokens(tokens / tp);
+    dispatch.set_capacity(capacity / 2);  // two groups of half the slots each
+  };
 
-  {  // uniform routing: balanced, and nothing dropped while capacity holds the mean load
-    const double load = double(tokens) / tp * topK / experts;
-    setCapacity(2 * uint32_t(std::ceil(load / 2)));
-    Prediction pred = simulate(plan);
-    EXPECT_EQ(pred.loadBalance, 1);
-    EXPECT_EQ(pred.droppedTokenFraction, 0);
-    setCapacity(uint32_t(load / 2));
-    EXPECT_CLOSE(simulate(plan).droppedTokenFraction, (load - uint32_t(load / 2)) / load);
-    setCapacity(capacity);
-  }
+  setTokens(512, 64);
+  Prediction uniform = simulate(plan);
+  RoutingModel model{experts, topK, {}};
+  Dispatch d{512 / tp / 2, 2, 32, ep, ep};
+  ASSERT_EQ(uniform.routing.size(), 1u);
+  EXPECT_EQ(uniform.routing[0].layer, 0);
+  EXPECT_EQ(uniform.loadBalance, expectedLoadBalance(model, 512, ep));
+  EXPECT_EQ(uniform.droppedTokenFraction, estimateDispatch(model, d).droppedFraction);
+  EXPECT_LT(uniform.loadBalance, 1);  // finite batches are never perfectly balanced
+  EXPECT_GT(uniform.loadBalance, 0.9);
 
   for (double w : histogram) plan.mutable_model()->add_expert_load(w);
+  model.weights = histogram;
+  Prediction weighted = simulate(plan);
+  EXPECT_EQ(weighted.loadBalance, expectedLoadBalance(model, 512, ep));
+  EXPECT_EQ(weighted.droppedTokenFraction, estimateDispatch(model, d).droppedFraction);
+
+  // Many tokens: the histogram's own figures.
+  const double tokens = 1 << 24, capacity = 1 << 22;
+  setTokens(uint32_t(tokens), uint32_t(capacity));
   double total = 0;
   for (double w : histogram) total += w;
   std::vector<double> perPosition(ep, 0);
   for (uint32_t e = 0; e < experts; ++e) perPosition[e / (experts / ep)] += histogram[e];
-  double mean = 0;
-  for (double l : perPosition) mean += l / ep;
   const double maxLoad = *std::max_element(perPosition.begin(), perPosition.end());
-  double routed = 0, dropped = 0;
-  for (double w : histogram) {
-    double load = double(tokens) / tp * topK * w / total;
-    routed += load;
-    dropped += std::max(0.0, load - capacity);
-  }
-  ASSERT_GT(dropped, 0);
-
-  Prediction pred = simulate(plan);
-  EXPECT_CLOSE(pred.loadBalance, mean / maxLoad);
-  EXPECT_CLOSE(pred.droppedTokenFraction, dropped / routed);
+  double dropped = 0;
+  for (double w : histogram) dropped += std::max(0.0, tokens / tp * topK * w / total - capacity);
+  Prediction limit = simulate(plan);
+  EXPECT_NEAR(limit.loadBalance, total / ep / maxLoad, 1e-3);
+  EXPECT_NEAR(limit.droppedTokenFraction, dropped / (tokens / tp * topK), 1e-3);
 
   plan.mutable_model()->add_expert_load(1);  // one entry too many
+  EXPECT_THROW(simulate(plan), std::invalid_argument);
+}
+
+// Per-layer expert loads: each layer routes by its own row.
+TEST(Simulator, PerLayerExpertLoadsPredictEachLayer) {
+  PlanBuilder b(1, 8);
+  ProgramBuilder program = b.addProgram({0});
+  for (int32_t layer : {0, 1}) {
+    plan::Instruction &inst = program.kernel(flopsCost(0));
+    inst.mutable_kernel()->set_kind(plan::DISPATCH);
+    inst.mutable_kernel()->set_tokens(256);
+    inst.mutable_kernel()->set_groups(1);
+    inst.mutable_kernel()->set_capacity(100);
+    inst.set_layer(layer);
+  }
+  plan::Plan &plan = b.plan();
+  plan.mutable_model()->set_experts(4);
+  plan.mutable_model()->set_top_k(1);
+  plan.mutable_model()->set_layers(2);
+  plan.mutable_strategy()->set_ep(2);
+  plan.mutable_workload()->set_sequences(256);
+  for (double w : {1, 1, 1, 1, 5, 1, 1, 1}) plan.mutable_model()->add_expert_load(w);
+  Prediction pred = simulate(plan);
+  ASSERT_EQ(pred.routing.size(), 2u);
+  // Layer 0: 64 choices expected per expert, 100 slots. Layer 1: expert 0 expects 160.
+  EXPECT_LT(pred.routing[0].droppedFraction, 1e-6);
+  EXPECT_NEAR(pred.routing[1].droppedFraction, 60.0 / 256, 0.01);
+  EXPECT_LT(pred.routing[1].loadBalance, pred.routing[0].loadBalance);
+  EXPECT_DOUBLE_EQ(pred.loadBalance, (pred.routing[0].loadBalance + pred.routing[1].loadBalance) / 2);
+}
+
+// A routed instruction's cost is the capacity's: the simulator charges the share of it the
+// busiest EP rank fills, and reads weights whole.
+TEST(Simulator, RoutedWorkIsTheBusiestRanksFill) {
+  PlanBuilder b(1, 8);
+  ProgramBuilder program = b.addProgram({0});
+  plan::Program &prog = program.program();
+  plan::Buffer &w = *prog.add_buffers();
+  w.set_kind(plan::WEIGHT);
+  w.set_bytes(1000);
+  plan::Instruction &dispatch = program.kernel(flopsCost(0));
+  dispatch.mutable_kernel()->set_kind(plan::DISPATCH);
+  dispatch.mutable_kernel()->set_tokens(64);
+  dispatch.mutable_kernel()->set_capacity(64);  // dropless: every slot of every expert
+  dispatch.set_layer(0);
+  plan::Instruction &gemm = program.kernel(makeCost(1'000'000'000, 5000));
+  gemm.mutable_kernel()->set_kind(plan::GROUPED_GEMM);
+  gemm.mutable_kernel()->add_inputs(0);
+  gemm.set_layer(0);
+  gemm.set_routed(true);
+  plan::Plan &plan = b.plan();
+  plan.mutable_model()->set_experts(8);
+  plan.mutable_model()->set_top_k(2);
+  plan.mutable_model()->set_layers(1);
+  plan.mutable_workload()->set_sequences(64);
+
+  const plan::Plan expected = expectedWork(plan);
+  const plan::Cost &c = expected.programs(0).instructions(1).cost();
+  // One EP rank: it fills its mean, the routed choices: 64 x 2 of 64 x 8 slots.
+  EXPECT_EQ(c.flops(), 250'000'000u);
+  EXPECT_EQ(c.memory_bytes(), 1000u + 1000u);  // weights + a quarter of the other 4000
+  EXPECT_EQ(c.model_flops(), 1'000'000'000u);  // the plan's own figure (plan-cost sets it)
+  Prediction pred = simulate(plan);
+  EXPECT_DOUBLE_EQ(pred.latencySeconds, kernelSeconds(plan.cluster(), c));
+
+  gemm.set_layer(1);  // no DISPATCH of its layer before it
   EXPECT_THROW(simulate(plan), std::invalid_argument);
 }
 

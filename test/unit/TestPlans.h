@@ -46,6 +46,7 @@ inline plan::Cluster testCluster(uint32_t nodes = 1, uint32_t gpusPerNode = 8) {
 inline plan::Cost makeCost(uint64_t flops, uint64_t memoryBytes, uint64_t commBytes = 0) {
   plan::Cost c;
   c.set_flops(flops);
+  c.set_model_flops(flops);
   c.set_memory_bytes(memoryBytes);
   c.set_comm_bytes(commBytes);
   return c;

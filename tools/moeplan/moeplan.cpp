@@ -154,7 +154,7 @@ std::optional<moeplan::plan::Plan> loadPlan(const std::string &file) {
 }
 
 struct InspectOptions {
-  std::string plan, traceFile;
+  std::string plan, traceFile, expertLoad;
   uint32_t rank = 0;
   CLI::Option *rankGiven = nullptr;
   bool json = false;
@@ -169,12 +169,29 @@ CLI::App *addInspectCommand(CLI::App &app, InspectOptions &o) {
   inspect->add_flag("--json", o.json, "print JSON");
   inspect->add_option("--trace", o.traceFile,
                       "write the simulated timeline to FILE (Chrome/Perfetto trace JSON)");
+  inspect->add_option("--expert-load", o.expertLoad,
+                      "predict routing from the per-layer expert loads a moeplan-run report\n"
+                      "measured (--report-json) instead of the plan's");
   return inspect;
 }
 
 int runInspect(const InspectOptions &o) {
   std::optional<moeplan::plan::Plan> p = loadPlan(o.plan);
   if (!p) return 2;
+  if (!o.expertLoad.empty()) {
+    std::string error;
+    std::optional<std::string> text = moeplan::readFile(o.expertLoad, error);
+    nlohmann::json report = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    std::vector<double> load;
+    if (text && report.is_discarded()) error = "not JSON";
+    else if (text) load = moeplan::report::expertLoadFromRunReport(*p, report, error);
+    if (load.empty()) {
+      std::cerr << "moeplan: error: --expert-load " << o.expertLoad << ": " << error << "\n";
+      return 2;
+    }
+    p->mutable_model()->clear_expert_load();
+    for (double v : load) p->mutable_model()->add_expert_load(v);
+  }
   try {
     if (o.rankGiven->count() > 0) {
       if (o.json)

@@ -57,7 +57,8 @@ const std::vector<RuleInfo> &ruleCatalog() {
       // Strategy against workload.
       {"strategy.batch-split", S::Error, "dp x micro_batches divides the batch's sequences"},
       {"workload.expert-load-size", S::Error,
-       "workload.expert_load gives one load per expert"},
+       "workload.expert_load gives one load per expert, or one per expert per layer with some "
+       "positive load in every MoE layer"},
       {"strategy.tokens-by-tp", S::Error,
        "tp divides the tokens of a prefill micro-batch (sequence parallelism splits them over tp)"},
       {"strategy.decode-replicates-tokens", S::Note,
@@ -103,7 +104,7 @@ const std::vector<RuleInfo> &ruleCatalog() {
        "the exposed communication share of the time is at most max_comm_overhead at every "
        "judged sequence length"},
       {"requirements.gpu-utilization", S::Error,
-       "the predicted utilization (model FLOPs / (GPUs x peak x latency)) is at least "
+       "the predicted utilization (executed FLOPs / (GPUs x peak x latency)) is at least "
        "min_gpu_utilization at every judged sequence length"},
       {"requirements.ttft", S::Error,
        "GENERATE: the predicted time to first token (the prefill) is at most max_ttft_ms"},
@@ -183,10 +184,23 @@ void checkModel(const DeploymentSpec &dep, std::vector<Finding> &out) {
          "heads " + str(m.heads) + " is not a multiple of kv_heads " + str(m.kvHeads),
          {{"heads", d(m.heads)}, {"kv_heads", d(m.kvHeads)}});
   const std::vector<double> &load = dep.workload.expertLoad;
-  if (!load.empty() && int64_t(load.size()) != m.experts)
+  if (!load.empty() && int64_t(load.size()) != m.experts &&
+      int64_t(load.size()) != m.experts * m.layers)
     emit("workload.expert-load-size", "workload.expert_load",
-         "gives " + str(int64_t(load.size())) + " loads for " + str(m.experts) + " experts",
+         "gives " + str(int64_t(load.size())) + " loads for " + str(m.experts) + " experts and " +
+             str(m.layers) + " layers: one per expert (" + str(m.experts) +
+             ") or one per expert per layer (" + str(m.experts * m.layers) + ")",
          {{"loads", d(int64_t(load.size()))}, {"experts", d(m.experts)}});
+  else if (m.experts > 0 && int64_t(load.size()) == m.experts * m.layers && m.layers > 1)
+    for (int64_t l = 0; l < m.layers; ++l) {
+      double total = 0;
+      for (int64_t e = 0; e < m.experts; ++e) total += std::max(0.0, load[size_t(l * m.experts + e)]);
+      if (m.isMoeLayer(l) && !(total > 0))
+        emit("workload.expert-load-size", "workload.expert_load",
+             "gives MoE layer " + str(l) + " no load (entries [" + str(l * m.experts) + ", " +
+                 str((l + 1) * m.experts) + ") sum to 0)",
+             {{"layer", d(l)}});
+    }
   if (m.moeLayerCount() > 0 && m.topK > m.experts)
     emit("model.top-k-le-experts", "model.top_k",
          "top_k " + str(m.topK) + " exceeds experts " + str(m.experts),

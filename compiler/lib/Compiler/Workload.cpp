@@ -154,9 +154,12 @@ std::optional<std::vector<WorkloadBound>> workloadBounds(CompileSession &session
     if (!r.plan) return std::nullopt;
     WorkloadBound b;
     b.seqLen = len;
+    // Executed FLOPs, but none of the experts' routed rows: how many a strategy keeps
+    // depends on its capacity groups (smaller groups drop more), so only the rest of the
+    // work is certain to run under every strategy.
     for (const plan::Program &program : r.plan->programs())
       for (const plan::Instruction &inst : program.instructions())
-        if (inst.has_kernel()) b.flops += double(inst.cost().flops());
+        if (inst.has_kernel() && !inst.routed()) b.flops += double(inst.cost().flops());
     b.latencyS = rate > 0 ? b.flops / rate : 0;
     const double tokens = double(spec.workload.sequences) *
                           double(spec.workload.phase == desc::DECODE ? 1 : len);
@@ -182,8 +185,9 @@ std::vector<Finding> reachabilityFindings(const DeploymentSpec &spec,
       out.push_back(makeFinding(
           "requirements.latency-reachable", "requirements.max_latency_ms",
           "max_latency_ms " + formatNumber(*req.maxLatencyMs) + " cannot hold at " +
-              str(worst->seqLen) + " tokens per sequence on this cluster: the whole batch is " +
-              formatCount(worst->flops) + " FLOP, which " + cluster + " need at least " +
+              str(worst->seqLen) + " tokens per sequence on this cluster: the whole batch "
+              "executes at least " + formatCount(worst->flops) + " FLOP (outside the experts' "
+              "routed rows), which " + cluster + " need at least " +
               report::formatSeconds(worst->latencyS) + " to compute (the roofline of the whole " +
               "batch; no strategy is faster)",
           {{"required_s", required}, {"roofline_s", worst->latencyS},

@@ -253,10 +253,13 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
     pi->mutable_cost()->set_flops(cost.getFlops());
     pi->mutable_cost()->set_memory_bytes(cost.getMemoryBytes());
     pi->mutable_cost()->set_comm_bytes(cost.getCommBytes());
+    pi->mutable_cost()->set_model_flops(cost.getModelFlops());
     if (auto step = op.getAttrOfType<CostAttr>("step_cost")) {
       pi->mutable_step_cost()->set_flops(step.getFlops());
       pi->mutable_step_cost()->set_memory_bytes(step.getMemoryBytes());
+      pi->mutable_step_cost()->set_model_flops(step.getModelFlops());
     }
+    pi->set_routed(op.hasAttr("routed"));
   }
   out->set_events(events);
   return success();

@@ -469,6 +469,47 @@ nlohmann::json claimsJson(const plan::Plan &p) {
   return claims;
 }
 
+std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann::json &report,
+                                            std::string &error) {
+  const uint64_t layers = p.model().layers(), experts = p.model().experts();
+  auto fail = [&](const std::string &what) {
+    error = what;
+    return std::vector<double>{};
+  };
+  if (!report.is_object() || report.value("schema", "") != "moeplan-run")
+    return fail("schema: not a moeplan-run report (moeplan-run --report-json)");
+  if (experts == 0) return fail("the plan's model has no experts");
+  auto it = report.find("expert_load");
+  if (it == report.end() || !it->is_array() || it->empty())
+    return fail("expert_load: missing or empty (the run routed nothing)");
+  std::vector<double> table(layers * experts, 0.0);
+  std::vector<bool> seen(layers, false);
+  for (size_t i = 0; i < it->size(); ++i) {
+    const nlohmann::json &l = (*it)[i];
+    const std::string at = "expert_load[" + std::to_string(i) + "]";
+    if (!l.is_object() || !l.contains("layer") || !l["layer"].is_number_integer())
+      return fail(at + ".layer: missing or not an integer");
+    const int64_t layer = l["layer"].get<int64_t>();
+    if (layer < 0 || uint64_t(layer) >= layers || seen[size_t(layer)])
+      return fail(at + ".layer: " + std::to_string(layer) + " is not a layer of the plan's " +
+                  std::to_string(layers) + ", or repeats");
+    seen[size_t(layer)] = true;
+    const nlohmann::json &routed = l.value("routed_per_expert", nlohmann::json());
+    if (!routed.is_array() || routed.size() != experts)
+      return fail(at + ".routed_per_expert: expected " + std::to_string(experts) +
+                  " counts (the plan's experts)");
+    double total = 0;
+    for (size_t e = 0; e < experts; ++e) {
+      if (!routed[e].is_number() || !(routed[e].get<double>() >= 0))
+        return fail(at + ".routed_per_expert[" + std::to_string(e) + "]: not a count >= 0");
+      table[size_t(layer) * experts + e] = routed[e].get<double>();
+      total += routed[e].get<double>();
+    }
+    if (!(total > 0)) return fail(at + ".routed_per_expert: sums to 0");
+  }
+  return table;
+}
+
 bool InspectReport::requirementsMet() const {
   return std::all_of(requirements.begin(), requirements.end(),
                      [](const RequirementCheck &c) { return c.pass; });
@@ -476,6 +517,7 @@ bool InspectReport::requirementsMet() const {
 
 InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
   InspectReport r;
+  r.measuredExpertLoad = p.model().expert_load_size() > 0;
   r.name = p.name();
   r.source = p.source();
   r.strategy = p.strategy();
@@ -556,6 +598,25 @@ std::string renderInspectText(const InspectReport &r) {
       << "\n"
       << "  roofline: at least " << formatSeconds(pred.rooflineSeconds) << ", bound by "
       << pred.rooflineBound << " on rank " << pred.rooflineRank << "\n";
+  {
+    double executed = 0, model = 0;
+    for (const sim::RankTimeline &t : pred.ranks)
+      executed += double(t.flops), model += double(t.modelFlops);
+    out << "  FLOPs over all ranks: " << flopsText(executed)
+        << " executed (causal attention; expert rows as routed, the busiest EP rank's on every "
+           "rank), "
+        << flopsText(model) << " by the model's count (Narayanan: full attention, routed "
+           "choices)\n";
+  }
+  if (!pred.routing.empty()) {
+    out << "  routing (expected; " << (r.measuredExpertLoad ? "model.expert_load" : "uniform")
+        << "): per MoE layer, load balance over the batch / dropped choices / capacity rows "
+           "filled on the busiest EP rank (mean rank)\n";
+    for (const sim::LayerRouting &l : pred.routing)
+      out << "    layer " << l.layer << ": " << percent(l.loadBalance) << " / "
+          << percent(l.droppedFraction) << " / " << percent(l.busiestFill) << " ("
+          << percent(l.meanFill) << ")\n";
+  }
   if (const auto &g = pred.generation) {
     out << "  (the figures above are the prefill's)\n"
         << "  generation: time to first token " << formatSeconds(g->ttftSeconds)
@@ -649,6 +710,20 @@ nlohmann::json inspectJson(const InspectReport &r) {
                       {{"seconds", pred.rooflineSeconds},
                        {"rank", pred.rooflineRank},
                        {"bound", pred.rooflineBound}}}};
+  double executed = 0, model = 0;
+  for (const sim::RankTimeline &t : pred.ranks) executed += double(t.flops), model += double(t.modelFlops);
+  j["prediction"]["executed_flops"] = executed;
+  j["prediction"]["model_flops"] = model;
+  nlohmann::json routing = nlohmann::json::array();
+  for (const sim::LayerRouting &l : pred.routing)
+    routing.push_back({{"layer", l.layer},
+                       {"load_balance", l.loadBalance},
+                       {"dropped_fraction", l.droppedFraction},
+                       {"busiest_fill", l.busiestFill},
+                       {"mean_fill", l.meanFill},
+                       {"routed_fill", l.routedFill}});
+  j["prediction"]["routing"] = routing;
+  j["prediction"]["expert_load"] = r.measuredExpertLoad ? "model.expert_load" : "uniform";
   j["requirements"] = requirementsJson(r.requirements);
   j["notes"] = r.notes;
   return j;

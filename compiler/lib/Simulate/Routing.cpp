@@ -16,6 +16,10 @@ constexpr int64_t kDrawBudget = int64_t(1) << 17;
 constexpr int64_t kMinTrials = 32, kMaxTrials = 256;
 constexpr int kGaussianTrials = 512;
 constexpr int kBalanceTrials = 1024;
+// Up to this many choices in a batch, the load balance draws the multinomial exactly.
+constexpr int64_t kExactBalanceChoices = 100'000;
+// Below this many expected choices per expert and group, counts are drawn exactly.
+constexpr double kDiscreteMean = 20;
 
 // A seed from the inputs (the sizes and every choice probability), so that an estimate
 // never depends on what ran before it.
@@ -48,15 +52,21 @@ Kept keptMoments(int64_t t, double pi, int64_t c) {
     k.dropped = double(std::max<int64_t>(0, t - c));
     return k;
   }
-  // The pmf over mu +- 12 sigma (the rest is below 1e-30 of the mass), renormalised.
+  // The pmf over mu +- 12 sigma (the rest is below 1e-30 of the mass), renormalised; from
+  // its value at the window's start by the ratio p(x+1)/p(x) = (t-x)/(x+1) x pi/(1-pi).
   const double mu = double(t) * pi, sigma = std::sqrt(double(t) * pi * (1 - pi));
   const int64_t lo = std::max<int64_t>(0, int64_t(std::floor(mu - 12 * sigma)) - 2);
   const int64_t hi = std::min<int64_t>(t, int64_t(std::ceil(mu + 12 * sigma)) + 2);
-  const double logN = std::lgamma(double(t) + 1), lp = std::log(pi), lq = std::log1p(-pi);
+  const double odds = pi / (1 - pi);
+  // Scaled by the pmf at the mode, so the recurrence neither underflows nor overflows.
+  const auto logPmf = [&](int64_t x) {
+    return std::lgamma(double(t) + 1) - std::lgamma(double(x) + 1) - std::lgamma(double(t - x) + 1) +
+           double(x) * std::log(pi) + double(t - x) * std::log1p(-pi);
+  };
+  const int64_t mode = std::clamp<int64_t>(int64_t(std::floor(double(t + 1) * pi)), lo, hi);
+  double p = std::exp(logPmf(lo) - logPmf(mode));
   double mass = 0, s1 = 0, s2 = 0, over = 0;
-  for (int64_t x = lo; x <= hi; ++x) {
-    const double p = std::exp(logN - std::lgamma(double(x) + 1) - std::lgamma(double(t - x) + 1) +
-                              double(x) * lp + double(t - x) * lq);
+  for (int64_t x = lo; x <= hi; p *= double(t - x) / double(x + 1) * odds, ++x) {
     const double kept = double(std::min(x, c));
     mass += p;
     s1 += p * kept;
@@ -67,6 +77,27 @@ Kept keptMoments(int64_t t, double pi, int64_t c) {
   k.variance = std::max(0.0, s2 / mass - k.mean * k.mean);
   k.dropped = over / mass;
   return k;
+}
+
+// P(X <= x) for X ~ Binomial(t, pi), x = 0.. until it reaches 1 (to 1e-15; the last entry
+// is 1). For small means: the table is mean + 12 sigma long at most.
+std::vector<double> binomialCdf(int64_t t, double pi) {
+  if (pi <= 0 || t <= 0) return {1.0};
+  if (pi >= 1) {
+    std::vector<double> c(size_t(t) + 1, 0.0);
+    c.back() = 1;
+    return c;
+  }
+  std::vector<double> c;
+  double p = std::exp(double(t) * std::log1p(-pi)), total = 0;  // P(X = 0)
+  const double odds = pi / (1 - pi);
+  for (int64_t x = 0; x <= t; p *= double(t - x) / double(x + 1) * odds, ++x) {
+    total += p;
+    c.push_back(total);
+    if (1 - total < 1e-15 && double(x) > double(t) * pi) break;
+  }
+  c.back() = 1;
+  return c;
 }
 
 } // namespace
@@ -99,9 +130,12 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
 
   std::vector<Kept> kept(static_cast<size_t>(E));
   std::vector<double> posMean(size_t(P), 0.0), posVar(size_t(P), 0.0);
-  double choices = 0, dropped = 0, keptTotal = 0;
+  double choices = 0, dropped = 0, keptTotal = 0, largestMean = 0;
   for (int64_t e = 0; e < E; ++e) {
-    kept[size_t(e)] = keptMoments(t, pi[size_t(e)], C);
+    // Experts of equal load share their moments (all of them under uniform routing).
+    if (e > 0 && pi[size_t(e)] == pi[size_t(e - 1)]) kept[size_t(e)] = kept[size_t(e - 1)];
+    else kept[size_t(e)] = keptMoments(t, pi[size_t(e)], C);
+    largestMean = std::max(largestMean, double(t) * pi[size_t(e)]);
     const int64_t q = expertPosition(e, E, P);
     posMean[size_t(q)] += kept[size_t(e)].mean;
     posVar[size_t(q)] += kept[size_t(e)].variance;
@@ -122,23 +156,38 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
   std::mt19937_64 rng(seedOf({E, m.topK, t, d.groups, C, d.sources, P}, pi));
   double sumMax = 0;
   const int64_t draws = int64_t(groups) * E;
-  if (draws * kMinTrials <= kDrawBudget) {
-    // Small enough to draw every expert of every group: exact under the model.
+  if (draws * kMinTrials <= kDrawBudget && largestMean < kDiscreteMean) {
+    // Few choices per expert (far from Gaussian), and few enough groups to draw every
+    // expert of every group: exact under the model.
     const int64_t trials = std::clamp(kDrawBudget / std::max<int64_t>(1, draws), kMinTrials, kMaxTrials);
+    // Each expert's count by inversion of its binomial CDF (tabulated once per load): a
+    // uniform draw and a short scan, the mean being small.
+    std::vector<std::vector<double>> cdf(static_cast<size_t>(E));
+    for (int64_t e = 0; e < E; ++e) {
+      if (e > 0 && pi[size_t(e)] == pi[size_t(e - 1)]) {
+        cdf[size_t(e)] = cdf[size_t(e - 1)];
+        continue;
+      }
+      cdf[size_t(e)] = binomialCdf(t, pi[size_t(e)]);
+    }
+    std::uniform_real_distribution<double> u(0.0, 1.0);
     std::vector<double> load(static_cast<size_t>(P));
     for (int64_t trial = 0; trial < trials; ++trial) {
       std::fill(load.begin(), load.end(), 0.0);
       for (int64_t g = 0; g < int64_t(groups); ++g)
         for (int64_t e = 0; e < E; ++e) {
-          const double p = pi[size_t(e)];
-          int64_t x = p >= 1 ? t : p <= 0 ? 0 : std::binomial_distribution<int64_t>(t, p)(rng);
+          const std::vector<double> &c = cdf[size_t(e)];
+          const double v = u(rng);
+          int64_t x = 0;
+          while (x + 1 < int64_t(c.size()) && c[size_t(x)] < v) ++x;
           load[size_t(expertPosition(e, E, P))] += double(std::min(x, C));
         }
       sumMax += *std::max_element(load.begin(), load.end());
     }
     r.maxRows = sumMax / double(trials);
   } else {
-    // Many groups: a position's rows are a sum of many independent groups, Gaussian.
+    // A position's rows are a sum over many experts and groups of counts that are each
+    // near-Gaussian (or many): Gaussian with the moments summed.
     std::normal_distribution<double> z(0.0, 1.0);
     for (int trial = 0; trial < kGaussianTrials; ++trial) {
       double best = 0;
@@ -166,6 +215,22 @@ double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positi
   const int64_t n = tokens * m.topK;
   std::mt19937_64 rng(seedOf({m.experts, m.topK, tokens, positions}, pi));
   double sum = 0;
+  if (n > kExactBalanceChoices) {
+    // Many choices: the multinomial's normal limit, loads n p_q + sqrt(n) (sqrt(p_q) z_q -
+    // p_q sum_r sqrt(p_r) z_r), whose covariance is n (diag(p) - p p^T) exactly.
+    std::normal_distribution<double> z(0.0, 1.0);
+    std::vector<double> p(share.size()), draw(share.size());
+    for (size_t q = 0; q < share.size(); ++q) p[q] = share[q] / total;
+    for (int trial = 0; trial < kGaussianTrials; ++trial) {
+      double common = 0, most = 0;
+      for (size_t q = 0; q < p.size(); ++q) common += std::sqrt(p[q]) * (draw[q] = z(rng));
+      for (size_t q = 0; q < p.size(); ++q)
+        most = std::max(most, double(n) * p[q] +
+                                  std::sqrt(double(n)) * (std::sqrt(p[q]) * draw[q] - p[q] * common));
+      sum += double(n) / double(positions) / most;
+    }
+    return sum / kGaussianTrials;
+  }
   for (int trial = 0; trial < kBalanceTrials; ++trial) {
     // Multinomial by successive binomials: position q takes Binomial(left, share_q / rest).
     int64_t left = n, most = 0;

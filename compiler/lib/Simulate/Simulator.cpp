@@ -2,6 +2,7 @@
 #include "moeplan/Support/Percentile.h"
 
 #include "moeplan/Simulate/CostModel.h"
+#include "moeplan/Simulate/Routing.h"
 
 #include <algorithm>
 #include <cmath>
@@ -422,6 +423,7 @@ void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &pr
     t.end = std::max(t.end, timing.end);
     if (inst.has_kernel()) {
       t.flops += inst.cost().flops();
+      t.modelFlops += inst.cost().model_flops();
       t.computeSeconds += kernelComputeSeconds(cluster, inst.cost());
       t.memorySeconds += kernelMemorySeconds(cluster, inst.cost());
     } else {
@@ -480,54 +482,6 @@ void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &pr
     }
   }
   addIdle(IdleCause::Pipeline, makespan - streamFreeAt);
-}
-
-// Mean over EP positions of the routed load / its maximum; expert e sits at position
-// e x ep / experts (e / (experts / ep) when ep divides experts).
-std::vector<double> expertWeights(const plan::Plan &p) {
-  const uint32_t experts = p.model().experts();
-  if (p.model().expert_load_size() == 0) return std::vector<double>(experts, 1.0);
-  if (uint32_t(p.model().expert_load_size()) != experts)
-    throw std::invalid_argument("model.expert_load has " +
-                                std::to_string(p.model().expert_load_size()) + " entries for " +
-                                std::to_string(experts) + " experts");
-  return {p.model().expert_load().begin(), p.model().expert_load().end()};
-}
-
-double loadBalance(const plan::Plan &p, const std::vector<double> &weights) {
-  const uint64_t experts = weights.size();
-  if (experts == 0) return 1;
-  const uint64_t ep = std::max<uint32_t>(1, p.strategy().ep());
-  std::vector<double> load(ep, 0.0);
-  for (uint64_t e = 0; e < experts; ++e) load[e * ep / experts] += weights[e];
-  double max = *std::max_element(load.begin(), load.end());
-  double mean = 0;
-  for (double l : load) mean += l / double(ep);
-  return max > 0 ? mean / max : 1;
-}
-
-// Expected tokens routed to expert e per dispatching rank and micro-batch, read off the
-// first DISPATCH kernel (its rank's tokens: T / tp with sequence parallelism, T without):
-// tokens x top_k x w_e / sum(w); those above the rank's slots per expert are dropped.
-double droppedTokenFraction(const plan::Plan &p, const std::vector<double> &weights) {
-  double total = 0;
-  for (double w : weights) total += w;
-  if (weights.empty() || total <= 0) return 0;
-  const plan::Kernel *dispatch = nullptr;
-  for (const plan::Program &program : p.programs())
-    for (const plan::Instruction &inst : program.instructions())
-      if (!dispatch && inst.has_kernel() && inst.kernel().kind() == plan::DISPATCH)
-        dispatch = &inst.kernel();
-  if (!dispatch) return 0;
-  const double tokensPerRank = double(dispatch->tokens());
-  const double capacity = double(dispatch->capacity()) * double(std::max<int64_t>(1, dispatch->groups()));
-  double routed = 0, dropped = 0;
-  for (double w : weights) {
-    double load = tokensPerRank * double(p.model().top_k()) * w / total;
-    routed += load;
-    dropped += std::max(0.0, load - capacity);
-  }
-  return share(dropped, routed);
 }
 
 std::string compactRanks(const plan::Group &group) {
@@ -642,6 +596,7 @@ ChainedPlan chainPlan(const plan::Plan &p, const Chain &chain, google::protobuf:
           plan::Cost *c = inst.mutable_cost();
           c->set_flops(c->flops() + step * inst.step_cost().flops());
           c->set_memory_bytes(c->memory_bytes() + step * inst.step_cost().memory_bytes());
+          c->set_model_flops(c->model_flops() + step * inst.step_cost().model_flops());
         }
         if (feedsNextStep(inst) && k + 1 == parts) skip(inst);
         if (k == 0 && !ready.empty() && inst.has_collective() &&
@@ -729,12 +684,164 @@ GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulat
 
 } // namespace detail
 
-Prediction simulate(const plan::Plan &p) {
+// ---- routing ----------------------------------------------------------------------------
+
+namespace {
+
+// The routing model of `layer`: the plan's expert loads (its row, when per layer), or uniform.
+RoutingModel routingModel(const plan::Plan &p, int32_t layer) {
+  const plan::Model &m = p.model();
+  RoutingModel r{int64_t(m.experts()), int64_t(m.top_k()), {}};
+  const int64_t n = m.expert_load_size(), experts = m.experts();
+  if (n == 0) return r;
+  const int64_t row = n == experts ? 0 : layer;
+  if (experts == 0 || layer < 0 || (n != experts && n != int64_t(m.layers()) * experts) ||
+      (row + 1) * experts > n)
+    throw std::invalid_argument("model.expert_load has " + std::to_string(n) + " entries for " +
+                                std::to_string(experts) + " experts and " +
+                                std::to_string(m.layers()) + " layers");
+  r.weights.assign(m.expert_load().begin() + row * experts, m.expert_load().begin() + (row + 1) * experts);
+  return r;
+}
+
+// One DISPATCH as its layer's expert ranks see it (Routing.h): every rank of the EP group,
+// and its expert-TP peers, routes `tokens` tokens in `groups` groups.
+Dispatch dispatchOf(const plan::Plan &p, const plan::Kernel &k) {
+  const int64_t groups = std::max<int64_t>(1, k.groups());
+  const int64_t ep = std::max<uint32_t>(1, p.strategy().ep());
+  const int64_t etp = std::max<uint32_t>(1, p.strategy().expert_tp());
+  return {k.tokens() / groups, groups, k.capacity(), ep * etp, ep};
+}
+
+// Estimates per (layer's expert loads, dispatch shape): layers routing alike share one.
+class RoutingCache {
+public:
+  explicit RoutingCache(const plan::Plan &p) : plan_(p) {}
+  const DispatchEstimate &estimate(int32_t layer, const plan::Kernel &k) {
+    const int32_t row = plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
+    const Dispatch d = dispatchOf(plan_, k);
+    auto key = std::make_tuple(row, d.tokensPerGroup, d.groups, d.capacity);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, estimateDispatch(routingModel(plan_, layer), d)).first;
+    return it->second;
+  }
+
+  // The layer's load balance over the whole batch's `tokens` tokens.
+  double loadBalance(int32_t layer, int64_t tokens) {
+    const int32_t row = plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
+    auto it = balance_.find(row);
+    if (it == balance_.end())
+      it = balance_.emplace(row, expectedLoadBalance(routingModel(plan_, layer), tokens,
+                                                     std::max<uint32_t>(1, plan_.strategy().ep())))
+               .first;
+    return it->second;
+  }
+
+private:
+  const plan::Plan &plan_;
+  std::map<std::tuple<int32_t, int64_t, int64_t, int64_t>, DispatchEstimate> cache_;
+  std::map<int32_t, double> balance_;
+};
+
+bool hasRouted(const plan::Plan &p) {
+  for (const plan::Program &program : p.programs())
+    for (const plan::Instruction &inst : program.instructions())
+      if (inst.routed()) return true;
+  return false;
+}
+
+} // namespace
+
+namespace {
+
+std::vector<LayerRouting> predictRouting(const plan::Plan &p, RoutingCache &cache) {
+  std::map<int32_t, LayerRouting> layers;
+  const plan::Workload &w = p.workload();
+  const int64_t tokens = int64_t(w.sequences()) * (w.phase() == plan::DECODE ? 1 : int64_t(w.seq_len()));
+  for (const plan::Program &program : p.programs())
+    for (const plan::Instruction &inst : program.instructions()) {
+      if (!inst.has_kernel() || inst.kernel().kind() != plan::DISPATCH || layers.count(inst.layer()))
+        continue;
+      const DispatchEstimate &e = cache.estimate(inst.layer(), inst.kernel());
+      LayerRouting r;
+      r.layer = inst.layer();
+      r.droppedFraction = e.droppedFraction;
+      r.busiestFill = share(e.maxRows, e.paddedRows);
+      r.meanFill = share(e.meanRows, e.paddedRows);
+      r.routedFill = share(e.routedRows, e.paddedRows);
+      r.loadBalance = cache.loadBalance(inst.layer(), tokens);
+      layers.emplace(r.layer, r);
+    }
+  std::vector<LayerRouting> out;
+  for (auto &[layer, r] : layers) out.push_back(r);
+  return out;
+}
+
+plan::Plan expectedWork(const plan::Plan &p, RoutingCache &cache) {
+  plan::Plan out = p;
+  for (plan::Program &program : *out.mutable_programs()) {
+    std::map<int32_t, double> fill;  // per layer, of its latest DISPATCH (issue order)
+    for (plan::Instruction &inst : *program.mutable_instructions()) {
+      if (inst.has_kernel() && inst.kernel().kind() == plan::DISPATCH) {
+        const DispatchEstimate &e = cache.estimate(inst.layer(), inst.kernel());
+        fill[inst.layer()] = share(e.maxRows, e.paddedRows);
+      }
+      if (!inst.routed()) continue;
+      auto f = fill.find(inst.layer());
+      if (f == fill.end())
+        throw std::invalid_argument("instruction " + quoted(inst) + " is routed, but no DISPATCH of layer " +
+                                    std::to_string(inst.layer()) + " is issued before it");
+      plan::Cost &c = *inst.mutable_cost();
+      auto scaled = [&](uint64_t v) { return uint64_t(std::llround(double(v) * f->second)); };
+      if (inst.has_kernel()) {
+        // Weights are read whole, whatever the rows.
+        uint64_t weights = 0;
+        for (uint32_t b : inst.kernel().inputs())
+          if (b < uint32_t(program.buffers_size()) && program.buffers(int(b)).kind() == plan::WEIGHT)
+            weights += program.buffers(int(b)).bytes();
+        weights = std::min<uint64_t>(weights, c.memory_bytes());
+        c.set_flops(scaled(c.flops()));
+        c.set_memory_bytes(weights + scaled(c.memory_bytes() - weights));
+      } else {
+        c.set_comm_bytes(scaled(c.comm_bytes()));
+      }
+    }
+  }
+  return out;
+}
+
+Prediction simulateExpected(const plan::Plan &p) {
   if (p.workload().phase() != plan::GENERATE) return simulatePass(p);
   // The main figures are the prefill's alone, with nothing after it to feed.
   google::protobuf::Arena arena;
   Prediction pred = simulatePass(*chainPlan(p, {true, 0, 0, false}, arena).plan);
   pred.generation = detail::simulateGeneration(p);
+  return pred;
+}
+
+} // namespace
+
+std::vector<LayerRouting> predictRouting(const plan::Plan &p) {
+  RoutingCache cache(p);
+  return predictRouting(p, cache);
+}
+
+plan::Plan expectedWork(const plan::Plan &p) {
+  RoutingCache cache(p);
+  return expectedWork(p, cache);
+}
+
+Prediction simulate(const plan::Plan &p) {
+  RoutingCache cache(p);
+  Prediction pred = hasRouted(p) ? simulateExpected(expectedWork(p, cache)) : simulateExpected(p);
+  pred.routing = predictRouting(p, cache);
+  if (!pred.routing.empty()) {
+    pred.loadBalance = pred.droppedTokenFraction = 0;
+    for (const LayerRouting &r : pred.routing) {
+      pred.loadBalance += r.loadBalance / double(pred.routing.size());
+      pred.droppedTokenFraction += r.droppedFraction / double(pred.routing.size());
+    }
+  }
   return pred;
 }
 
@@ -781,9 +888,6 @@ Prediction simulatePass(const plan::Plan &p) {
   pred.exposedCommShare = share(exposed, ranks);
   pred.overlappedCommShare = pred.commShare - pred.exposedCommShare;
   pred.utilization = share(flops, ranks * p.cluster().peak_flops() * makespan);
-  std::vector<double> weights = expertWeights(p);
-  pred.loadBalance = loadBalance(p, weights);
-  pred.droppedTokenFraction = droppedTokenFraction(p, weights);
   return pred;
 }
 

@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/Support/SaveAndRestore.h"
 
 #include <map>
 
@@ -75,6 +76,9 @@ private:
   std::map<std::string, Value> weights_;
   int64_t layer_ = -1;
   std::string prefix_;
+  // Lowering the expert step (between a layer's dispatch and combine): its instructions work
+  // on the rows routing fills, and are marked `routed`.
+  bool routed_ = false;
 
   Type i32() { return b_.getI32Type(); }
 
@@ -118,6 +122,7 @@ private:
     auto op = b_.create<OpT>(b_.getUnknownLoc(), std::forward<Args>(args)...);
     op->setAttr("label", b_.getStringAttr(prefix_ + (suffix.empty() ? "" : "." + suffix.str())));
     op->setAttr("layer", b_.getI64IntegerAttr(layer_));
+    op.setRouted(routed_);
     return op;
   }
   void kernel(KernelKind kind, StringRef suffix, ValueRange ins, ValueRange outs,
@@ -130,8 +135,9 @@ private:
                                   b_.getDictionaryAttr(attrs), b_.getI64IntegerAttr(0),
                                   b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
                                   b_.getI64IntegerAttr(0), DenseI64ArrayAttr(), IntegerAttr(),
-                                  CostAttr());
+                                  CostAttr(), UnitAttr());
     op->setAttr("label", b_.getStringAttr(prefix_ + "." + suffix.str()));
+    op.setRouted(routed_);
   }
   Value gemm(StringRef suffix, Value a, Value w, int64_t m, int64_t k, int64_t n,
              BufferKind outKind = BufferKind::activation, SliceAttr outSlice = {}) {
@@ -202,7 +208,7 @@ public:
       instruction<RecvOp>("", ids, b_.getI64IntegerAttr(s_.pp - 1), b_.getStringAttr("pp"),
                           b_.getI64IntegerAttr(l_.tokens), IntegerAttr(), b_.getI64IntegerAttr(0),
                           b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
-                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), b_.getUnitAttr());
+                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
       return ids;
     }
     if (m_.vocab)
@@ -242,7 +248,7 @@ public:
                                b_.getI64IntegerAttr(S * 2), IntegerAttr(), b_.getI64IntegerAttr(0),
                                b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
                                b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(),
-                               CostAttr());
+                               CostAttr(), UnitAttr());
     }
     const bool oneStage = s_.pp == 1;
     Value ids = oneStage ? stepTokens() : activation("ids", {S}, i32());
@@ -257,7 +263,7 @@ public:
       instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
                           b_.getI64IntegerAttr(S), IntegerAttr(), b_.getI64IntegerAttr(0),
                           b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
-                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), b_.getUnitAttr());
+                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
     }
   }
   // The ids a decode step embeds, [sequences]: one buffer for the whole generation.
@@ -290,7 +296,7 @@ public:
     instruction<RecvOp>("", buf, b_.getI64IntegerAttr(stage - 1), b_.getStringAttr("pp"),
                         b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(),
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(),
                         UnitAttr());
     return buf;
   }
@@ -299,7 +305,7 @@ public:
     instruction<SendOp>("", buf, b_.getI64IntegerAttr(stage + 1), b_.getStringAttr("pp"),
                         b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(),
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(),
                         UnitAttr());
   }
 };
@@ -538,6 +544,7 @@ Value StageLowering::lowerDenseFfn(model::DenseFfnOp f, Value x) {
 }
 
 Value StageLowering::lowerExpertFfn(model::ExpertFfnOp f, Value x) {
+  llvm::SaveAndRestore<bool> routed(routed_, true);
   const int64_t D = m_.dModel, E = m_.experts, El = l_.localExperts, M = l_.expertRows;
   const int64_t H = l_.expertHidden;
   std::string p = f.getWeightPrefix().str();
@@ -574,13 +581,15 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
   auto outT = cast<RankedTensorType>(r.getType());
   int64_t inN = inT.getNumElements(), outN = outT.getNumElements();
   StringRef axis = r.getAxis();
+  // Expert-parallel reshards move the dispatched rows (and run the bias left pending on them).
+  llvm::SaveAndRestore<bool> routed(routed_, routed_ || axis == "ep" || axis == "etp");
   std::string what = (axis + "." + stringifyReshardKind(r.getKind())).str();
   auto coll = [&](auto tag, Value in, Value out, int64_t count) {
     using OpT = decltype(tag);
     instruction<OpT>(what, in, out, b_.getStringAttr(axis), b_.getI64IntegerAttr(count),
                      IntegerAttr(), b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(layer_),
                      b_.getStringAttr(""), b_.getI64IntegerAttr(1), DenseI64ArrayAttr(),
-                     IntegerAttr(), CostAttr());
+                     IntegerAttr(), CostAttr(), UnitAttr());
   };
   const int64_t D = m_.dModel, El = l_.localExperts, C = l_.capacity;
   Value y;
@@ -623,7 +632,7 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
                               b_.getDenseI64ArrayAttr(counts), b_.getStringAttr(axis),
                               b_.getI64IntegerAttr(inN), IntegerAttr(), b_.getI64IntegerAttr(0),
                               b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
-                              b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr());
+                              b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr());
     };
     if (toExperts) {
       // [E, C, D] = [ep, El, C, D] in owner order -> from every source [ep, El, C, D]

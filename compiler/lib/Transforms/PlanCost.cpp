@@ -1,7 +1,14 @@
 // plan-cost: the work of every instruction, counted from its shapes.
 //
-// FLOPs count matrix multiplies (2 x M x N x K), as the published formulas do (Narayanan et
-// al. 2021); attention counts its full score matrix, QK^T and PV, as that formula does.
+// FLOPs count matrix multiplies (2 x M x N x K). Two figures: `flops`, what the kernel
+// executes, and `model_flops`, Narayanan et al.'s (2021) convention that GPU utilization is
+// quoted in. They differ where work is skipped or padded:
+// - causal attention: a causal kernel computes query i's scores against keys 0..i only, so
+//   QK^T and PV execute 2 x head_dim x (keys before the chunk + i + 1) multiply-adds per
+//   query and head; the model counts the full score matrix (every query against every key);
+// - `routed` expert GEMMs: the plan's figure is the capacity's (every slot of every expert
+//   filled; the simulator predicts the filled share), the model's the choices the layer's
+//   tokens route (tokens x top_k, spread over the experts), without padding or drops.
 // Elementwise kernels are costed by the bytes they move. Communication bytes are the
 // nccl-tests S of the operation: the buffer for all-reduce and send/recv, the whole gathered
 // (or scattered) buffer for all-gather, reduce-scatter and all-to-all.
@@ -16,6 +23,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 
 namespace moeplan {
@@ -48,13 +57,29 @@ FailureOr<CostAttr> overflow(Operation *op) {
   return failure();
 }
 
+FailureOr<CostAttr> routedWithoutDispatch(Operation *op) {
+  op->emitError("plan-cost: a routed instruction needs its layer's DISPATCH issued before it "
+                "in the program");
+  return failure();
+}
+
 // Bytes of `positions` cached positions of a decode attention's cache operand.
 std::optional<int64_t> cachedBytes(KernelOp k, Value cache, int64_t positions) {
   auto t = cast<MemRefType>(cache.getType());
   return product({positions, k.dim("sequences"), t.getDimSize(1), elementBytes(t.getElementType())});
 }
 
-FailureOr<CostAttr> kernelCost(KernelOp k, int64_t step = 0) {
+// Share of a routed expert GEMM's capacity rows that the model counts: the dispatching
+// rank's choices (tokens x top_k) over its slots (experts x capacity x groups). The same
+// share holds on every expert rank: each receives, on average, a source's share of rows from
+// every source whose rows it computes.
+std::optional<double> routedShare(KernelOp dispatch) {
+  const int64_t slots = dispatch.dim("experts") * dispatch.dim("capacity") * dispatch.dim("groups", 1);
+  if (slots <= 0) return std::nullopt;
+  return std::min(1.0, double(dispatch.dim("tokens")) * double(dispatch.dim("top_k")) / double(slots));
+}
+
+FailureOr<CostAttr> kernelCost(KernelOp k, KernelOp dispatch, int64_t step = 0) {
   const bool decodeAttention = k.getKind() == KernelKind::attention && k.getInputs().size() > 3;
   int64_t moved = 0;
   auto add = [&](std::optional<int64_t> b) { return b && !__builtin_add_overflow(moved, *b, &moved); };
@@ -72,24 +97,40 @@ FailureOr<CostAttr> kernelCost(KernelOp k, int64_t step = 0) {
     if (k.getKind() == KernelKind::argmax_merge && i == 1) b = product({k.dim("m"), 4});
     if (!add(b)) return overflow(k);
   }
-  std::optional<int64_t> flops = 0;
+  std::optional<int64_t> flops = 0, modelFlops = 0;
   switch (k.getKind()) {
   case KernelKind::gemm:
-    flops = product({2, k.dim("m"), k.dim("n"), k.dim("k")});
+    modelFlops = flops = product({2, k.dim("m"), k.dim("n"), k.dim("k")});
     break;
   case KernelKind::grouped_gemm:
-    flops = product({2, k.dim("groups", 1), k.dim("m"), k.dim("n"), k.dim("k")});
+    modelFlops = flops = product({2, k.dim("groups", 1), k.dim("m"), k.dim("n"), k.dim("k")});
+    if (flops && k.getRouted()) {
+      if (!dispatch) return routedWithoutDispatch(k);
+      std::optional<double> share = routedShare(dispatch);
+      if (!share) return routedWithoutDispatch(k);
+      modelFlops = int64_t(std::llround(double(*flops) * *share));
+    }
     break;
-  case KernelKind::attention:
-    // QK^T and PV: 2 x (2 x seq_len x kv_len x head_dim) per head and sequence.
-    flops = product({4, k.dim("sequences"), k.dim("heads"), k.dim("seq_len"),
-                     k.dim("kv_len") + step + (decodeAttention ? 1 : 0), k.dim("head_dim")});
+  case KernelKind::attention: {
+    // Per query row, QK^T and PV: 2 x (2 x keys x head_dim). A prefill's queries are the
+    // last seq_len of its kv_len positions; query i sees the keys before the chunk and i + 1
+    // of its own. A decode step's one query sees the kv_len (+ step) cached keys and itself.
+    const int64_t s = k.dim("seq_len");
+    const int64_t before = decodeAttention ? k.dim("kv_len") + step : k.dim("kv_len") - s;
+    std::optional<int64_t> causal = product({s, before});
+    std::optional<int64_t> own = product({s, s + 1});
+    std::optional<int64_t> full = product({s, before + s});
+    if (!causal || !own || !full || __builtin_add_overflow(*causal, *own / 2, &*causal))
+      return overflow(k);
+    flops = product({4, k.dim("sequences"), k.dim("heads"), *causal, k.dim("head_dim")});
+    modelFlops = product({4, k.dim("sequences"), k.dim("heads"), *full, k.dim("head_dim")});
     break;
+  }
   default:
     break;
   }
-  if (!flops) return overflow(k);
-  return CostAttr::get(k.getContext(), *flops, moved, 0);
+  if (!flops || !modelFlops) return overflow(k);
+  return CostAttr::get(k.getContext(), *flops, moved, 0, *modelFlops);
 }
 
 FailureOr<CostAttr> collectiveCost(Operation *op) {
@@ -99,23 +140,29 @@ FailureOr<CostAttr> collectiveCost(Operation *op) {
   else if (isa<AllGatherOp>(op)) s = bytesOf(op->getOperand(1));
   else s = bytesOf(op->getOperand(0));  // reduce-scatter and all-to-all: the whole input
   if (!s) return overflow(op);
-  return CostAttr::get(op->getContext(), 0, 0, *s);
+  return CostAttr::get(op->getContext(), 0, 0, *s, 0);
 }
 
 struct PlanCostPass : impl::PlanCostBase<PlanCostPass> {
   void runOnOperation() override {
-    WalkResult walk = getOperation().walk([](Operation *op) {
+    // The latest DISPATCH of each layer in the program being walked (issue order): the one
+    // whose rows a routed instruction works on.
+    llvm::DenseMap<int64_t, KernelOp> dispatchOf;
+    WalkResult walk = getOperation().walk<WalkOrder::PreOrder>([&](Operation *op) {
+      if (isa<ProgramOp>(op)) dispatchOf.clear();
       if (!isInstruction(op)) return WalkResult::advance();
-      FailureOr<CostAttr> cost =
-          isa<KernelOp>(op) ? kernelCost(cast<KernelOp>(op)) : collectiveCost(op);
+      auto k = dyn_cast<KernelOp>(op);
+      if (k && k.getKind() == KernelKind::dispatch) dispatchOf[k.getLayer()] = k;
+      KernelOp dispatch = k ? dispatchOf.lookup(k.getLayer()) : KernelOp();
+      FailureOr<CostAttr> cost = k ? kernelCost(k, dispatch) : collectiveCost(op);
       if (failed(cost)) return WalkResult::interrupt();
       op->setAttr("cost", *cost);
-      auto k = dyn_cast<KernelOp>(op);
       if (k && k.getDims().get("per_step")) {
-        FailureOr<CostAttr> next = kernelCost(k, 1);
+        FailureOr<CostAttr> next = kernelCost(k, dispatch, 1);
         if (failed(next)) return WalkResult::interrupt();
         op->setAttr("step_cost", CostAttr::get(op->getContext(), next->getFlops() - cost->getFlops(),
-                                               next->getMemoryBytes() - cost->getMemoryBytes(), 0));
+                                               next->getMemoryBytes() - cost->getMemoryBytes(), 0,
+                                               next->getModelFlops() - cost->getModelFlops()));
       }
       return WalkResult::advance();
     });

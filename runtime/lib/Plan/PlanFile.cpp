@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <queue>
+#include <set>
 #include <unordered_set>
 
 namespace moeplan::planfile {
@@ -212,21 +213,36 @@ private:
     finiteNonNegative("model.norm_epsilon", m.norm_epsilon());
     finiteNonNegative("model.rope_theta", m.rope_theta());
     if (m.expert_load_size() == 0) return;
-    if (uint64_t(m.expert_load_size()) != m.experts()) {
-      error("model.expert_load", "has " + str(m.expert_load_size()) +
-                                     " entries, expected one per expert (" + str(m.experts()) +
-                                     ") or none");
+    const uint64_t n = uint64_t(m.expert_load_size()), experts = m.experts();
+    if (experts == 0 || (n != experts && n != uint64_t(m.layers()) * experts)) {
+      error("model.expert_load", "has " + str(n) + " entries, expected one per expert (" +
+                                     str(experts) + "), one per expert per layer (" +
+                                     str(uint64_t(m.layers()) * experts) + ") or none");
       return;
     }
-    double total = 0;
-    for (int e = 0; e < m.expert_load_size(); ++e) {
-      double v = m.expert_load(e);
-      if (!std::isfinite(v) || v < 0 || v > 1e300)
-        error(indexPath("model.expert_load", e), "is " + num(v) + ", must be finite and >= 0");
-      else
-        total += v;
+    // Every row a MoE layer routes by must give some expert load; a dense layer's row of a
+    // per-layer table is not read.
+    std::set<uint32_t> moe(m.moe_layers().begin(), m.moe_layers().end());
+    auto isMoe = [&](uint32_t l) {
+      return m.moe_layers_size() > 0 ? moe.count(l) > 0
+                                     : m.moe_every_nth() > 0 && l % m.moe_every_nth() == 0;
+    };
+    for (uint64_t row = 0; row < n / experts; ++row) {
+      double total = 0;
+      for (uint64_t e = row * experts; e < (row + 1) * experts; ++e) {
+        double v = m.expert_load(int(e));
+        if (!std::isfinite(v) || v < 0 || v > 1e300)
+          error(indexPath("model.expert_load", e), "is " + num(v) + ", must be finite and >= 0");
+        else
+          total += v;
+      }
+      if (!(total > 0) && (n == experts || isMoe(uint32_t(row))))
+        error("model.expert_load", n == experts ? "sums to 0: some expert must get load"
+                                                : "sums to 0 for MoE layer " + str(row) +
+                                                      " (entries [" + str(row * experts) + ", " +
+                                                      str((row + 1) * experts) +
+                                                      ")): some expert must get load");
     }
-    if (!(total > 0)) error("model.expert_load", "sums to 0: some expert must get load");
   }
 
   void checkLink(const std::string &path, const plan::Link &link, bool needed) {
@@ -826,9 +842,12 @@ private:
     std::vector<int64_t> prefillRecordedAt;
     bool haveSequence = false;
     uint64_t lastSequence = 0;
+    std::set<int32_t> dispatched;  // layers whose DISPATCH is issued so far
     for (int ii = 0; ii < prog.instructions_size(); ++ii) {
       const plan::Instruction &inst = prog.instructions(ii);
       std::string path = instructionPath(pi, size_t(ii));
+      if (inst.has_kernel() && inst.kernel().kind() == plan::DISPATCH) dispatched.insert(inst.layer());
+      if (inst.routed()) checkRouted(inst, path, dispatched);
       if (size_t(ii) == decodeBegin(pi)) {
         prefillRecordedAt = recordedAt;
         std::fill(recordedAt.begin(), recordedAt.end(), -1);
@@ -884,6 +903,28 @@ private:
         error(path, "has neither a kernel nor a collective");
       }
     }
+  }
+
+  // A routed instruction works on the rows its layer's DISPATCH filled: an expert GEMM, an
+  // elementwise kernel on its rows, or the collective that moves them; the simulator reads
+  // the routing of that DISPATCH (issued before it) to predict the rows filled.
+  void checkRouted(const plan::Instruction &inst, const std::string &path,
+                   const std::set<int32_t> &dispatched) {
+    static const std::set<int> kernels = {plan::GROUPED_GEMM, plan::BIAS_ADD,
+                                          plan::ACTIVATION_FUNCTION, plan::TRANSPOSE};
+    static const std::set<int> collectives = {plan::ALL_TO_ALL, plan::ALL_GATHER,
+                                              plan::REDUCE_SCATTER};
+    if (inst.has_kernel() && !kernels.count(inst.kernel().kind()))
+      error(path + ".routed", "is true on a " + plan::KernelKind_Name(inst.kernel().kind()) +
+                                  " kernel: only GROUPED_GEMM, BIAS_ADD, ACTIVATION_FUNCTION and "
+                                  "TRANSPOSE work on routed expert rows");
+    else if (inst.has_collective() && !collectives.count(inst.collective().kind()))
+      error(path + ".routed", "is true on a " + plan::CollectiveKind_Name(inst.collective().kind()) +
+                                  ": only ALL_TO_ALL, ALL_GATHER and REDUCE_SCATTER move routed "
+                                  "expert rows");
+    else if (!dispatched.count(inst.layer()))
+      error(path + ".routed", "is true, but no DISPATCH of layer " + str(inst.layer()) +
+                                  " is issued before it in the program");
   }
 
   // The buffer `index` as an operand of instruction ii: it exists, is live there, and holds

@@ -24,13 +24,14 @@ desc::Deployment atSeqLen(const desc::Deployment &d, int64_t seqLen);
 // memory.plan-capacity, ...), at its description field, naming every failing point.
 std::vector<Finding> requirementFindings(const plan::Plan &p);
 
-// The least work of the whole batch at one sequence length: FLOPs of the deployment
-// compiled on one GPU (every strategy's ranks together execute at least these: tensor
-// parallelism splits GEMMs exactly, and capacity groups only round up) with the capacity
-// factor `capacityFactor` (absent: none), and the cluster's fastest time for them.
+// The least work of the whole batch at one sequence length: executed FLOPs of the
+// deployment compiled on one GPU, outside the experts' routed rows (every strategy's ranks
+// together execute at least these: tensor parallelism splits GEMMs exactly; how many routed
+// rows a strategy keeps depends on its capacity groups), with the capacity factor
+// `capacityFactor` (absent: none), and the cluster's fastest time for them.
 struct WorkloadBound {
   int64_t seqLen = 0;
-  double flops = 0;        // FLOPs of the whole batch on one GPU
+  double flops = 0;        // those FLOPs of the whole batch on one GPU
   double latencyS = 0;     // flops / (cluster GPUs x peak x mfu): no strategy is faster
   double throughput = 0;   // tokens / latencyS: no strategy serves more
 };

@@ -141,6 +141,13 @@ nlohmann::json workloadPointJson(const plan::WorkloadPoint &w,
 std::string renderClaims(const plan::Plan &p);
 nlohmann::json claimsJson(const plan::Plan &p);
 
+// The per-layer expert loads a moeplan-run report measured (its "expert_load": each MoE
+// layer's routed_per_expert), as model.expert_load's per-layer table (layers x experts,
+// dense layers' rows 0) for `p`'s model. Empty with `error` set (naming the JSON field) when
+// the report is not a moeplan-run report of a plan with this model's layers and experts.
+std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann::json &report,
+                                            std::string &error);
+
 struct InspectReport {
   std::string name, source;
   plan::Strategy strategy;
@@ -151,6 +158,7 @@ struct InspectReport {
   uint64_t maxArenaBytes = 0;              // the largest per-GPU memory
   uint32_t maxArenaStage = 0;
   sim::Prediction prediction;
+  bool measuredExpertLoad = false;  // the routing model read model.expert_load (else uniform)
   std::vector<RequirementCheck> requirements;
   std::vector<std::string> notes;
 

@@ -36,7 +36,20 @@ struct RankTimeline {
   double computeSeconds = 0;    // roofline parts: sum of flops / (peak x mfu)
   double memorySeconds = 0;     //   sum of memory bytes / (HBM x utilisation)
   double commSeconds = 0;       //   sum of collective times
-  uint64_t flops = 0;
+  uint64_t flops = 0;           // executed (routed work: expected)
+  uint64_t modelFlops = 0;      // Narayanan's convention (plan.proto Cost.model_flops)
+};
+
+// The routing model's prediction for one MoE layer (Routing.h), from its first DISPATCH in
+// issue order (a GENERATE plan's prefill) and the plan's expert loads.
+struct LayerRouting {
+  int32_t layer = 0;
+  double loadBalance = 1;      // expected mean / max over EP ranks of the whole batch's choices
+  double droppedFraction = 0;  // expected share of the choices capacity drops
+  // Shares of the capacity's rows (what `routed` instructions' plan costs count): filled on
+  // the busiest EP rank (the share the simulator charges), on the mean rank, and routed
+  // (choices before drops: the model's share).
+  double busiestFill = 1, meanFill = 1, routedFill = 1;
 };
 
 // A GENERATE plan's generation as the runtime runs it: the prefill, then the decode steps,
@@ -66,9 +79,10 @@ struct Prediction {
   double commShare = 0;               // mean over ranks of commBusy / makespan
   double exposedCommShare = 0;        // mean over ranks of exposedComm / makespan
   double overlappedCommShare = 0;     // commShare - exposedCommShare
-  double utilization = 0;             // model FLOPs / (ranks x peak x makespan)
-  double loadBalance = 1;             // mean / max routed load over EP ranks
-  double droppedTokenFraction = 0;    // expected share of routed tokens over capacity
+  double utilization = 0;             // executed FLOPs / (ranks x peak x makespan): <= mfu
+  double loadBalance = 1;             // mean over MoE layers of LayerRouting::loadBalance
+  double droppedTokenFraction = 0;    // mean over MoE layers of LayerRouting::droppedFraction
+  std::vector<LayerRouting> routing;  // per MoE layer
   double rooflineSeconds = 0;         // max over ranks of max(compute, memory, comm)
   uint32_t rooflineRank = 0;          // the rank that bounds it
   std::string rooflineBound;          // "compute", "memory" or "communication"
@@ -77,6 +91,15 @@ struct Prediction {
   // skipped), and this the whole generation's.
   std::optional<GenerationPrediction> generation;
 };
+
+// The routing model's figures for every MoE layer of the plan.
+std::vector<LayerRouting> predictRouting(const plan::Plan &p);
+
+// The plan with every `routed` instruction's cost scaled to the rows its layer's DISPATCH is
+// expected to fill on the busiest EP rank (every EP rank waits for it in the all-to-all
+// back): FLOPs, activation bytes and communication bytes; weights are read whole. What
+// simulate() times.
+plan::Plan expectedWork(const plan::Plan &p);
 
 // Throws std::invalid_argument when the plan deadlocks (names the ranks and instructions
 // that wait on each other); plans from validatePlan() and the compiler never do. Also throws

@@ -59,7 +59,8 @@ def Plan_SliceAttr : AttrDef<Plan_Dialect, "Slice"> {
 // Work an instruction does, counted from its shapes.
 def Plan_CostAttr : AttrDef<Plan_Dialect, "Cost"> {
   let mnemonic = "cost";
-  let parameters = (ins "int64_t":$flops, "int64_t":$memory_bytes, "int64_t":$comm_bytes);
+  let parameters = (ins "int64_t":$flops, "int64_t":$memory_bytes, "int64_t":$comm_bytes,
+                        DefaultValuedParameter<"int64_t", "0">:$model_flops);
   let assemblyFormat = "`<` struct(params) `>`";
 }
 
@@ -134,7 +135,9 @@ class Plan_InstructionOp<string mnemonic, list<Trait> traits = []>
                           DefaultValuedAttr<I64Attr, "0">:$stream,
                           OptionalAttr<DenseI64ArrayAttr>:$waits,
                           OptionalAttr<I64Attr>:$record,
-                          OptionalAttr<Plan_CostAttr>:$cost);
+                          OptionalAttr<Plan_CostAttr>:$cost,
+                          // Works on routed expert rows (plan.proto Instruction.routed).
+                          UnitAttr:$routed);
 }
 
 def Plan_KernelOp : Plan_InstructionOp<"kernel", [AttrSizedOperandSegments]> {
