@@ -76,14 +76,27 @@ TEST(CostModel, BusFactorsFollowNcclTests) {
   }
 }
 
-TEST(CostModel, CollectiveIsLatencyPlusBusBytesOverTheGroupsLink) {
+// The algorithms' sequential steps, each paying the link latency: a ring all-reduce is a
+// reduce-scatter then an all-gather, n - 1 steps each.
+TEST(CostModel, AlgorithmStepsOfEachCollective) {
+  for (uint32_t n : {2u, 3u, 8u, 64u}) {
+    EXPECT_EQ(algorithmSteps(plan::ALL_REDUCE, n), 2 * (n - 1));
+    EXPECT_EQ(algorithmSteps(plan::ALL_GATHER, n), n - 1);
+    EXPECT_EQ(algorithmSteps(plan::REDUCE_SCATTER, n), n - 1);
+    EXPECT_EQ(algorithmSteps(plan::ALL_TO_ALL, n), 1u);
+    EXPECT_EQ(algorithmSteps(plan::SEND, n), 1u);
+  }
+  for (plan::CollectiveKind kind : kAllKinds) EXPECT_EQ(algorithmSteps(kind, 1), 0u);
+}
+
+TEST(CostModel, CollectiveIsLatencyPerStepPlusBusBytesOverTheGroupsLink) {
   plan::Cluster c = testCluster();
   const uint64_t bytes = uint64_t(1) << 26;
   for (plan::CollectiveKind kind : kAllKinds)
     for (uint32_t n : {2u, 8u}) {
       for (bool intra : {true, false}) {
         const plan::Link &link = intra ? c.intra_node() : c.inter_node();
-        double expected = link.latency_s() +
+        double expected = algorithmSteps(kind, n) * link.latency_s() +
                           ncclTestsFactor(kind, n) * double(bytes) / link.bandwidth_bytes_per_s();
         EXPECT_DOUBLE_EQ(collectiveSeconds(c, kind, bytes, n, intra), expected)
             << plan::CollectiveKind_Name(kind) << " n " << n << " intra " << intra;
@@ -91,6 +104,72 @@ TEST(CostModel, CollectiveIsLatencyPlusBusBytesOverTheGroupsLink) {
       EXPECT_LT(collectiveSeconds(c, kind, bytes, n, true),
                 collectiveSeconds(c, kind, bytes, n, false));
     }
+}
+
+// A group across nodes, by hand: 16 ranks, 8 per node (intra 400 GB/s, 5 us; inter 50 GB/s,
+// 20 us in testCluster), S = 16 MiB. An all-to-all sends S / 16 = 1 MiB to each peer: 7 MiB
+// to the node's others over NVLink while 8 MiB leave over the NIC, at once; the NIC's part
+// is the slower. A ring all-reduce is bound by its inter-node hops at every one of its
+// 2 x 15 steps.
+TEST(CostModel, GroupsAcrossNodesSplitTrafficByLink) {
+  const plan::Cluster c = testCluster();
+  const uint64_t s = uint64_t(16) << 20;
+  const double mib = double(1 << 20);
+  const double intra = 5e-6 + 7 * mib / 400e9, inter = 20e-6 + 8 * mib / 50e9;
+  ASSERT_DOUBLE_EQ(c.intra_node().bandwidth_bytes_per_s(), 400e9);
+  ASSERT_DOUBLE_EQ(c.inter_node().latency_s(), 20e-6);
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_TO_ALL, s, GroupSpan{16, 8}), std::max(intra, inter));
+  // More of the group on the node: less leaves it.
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_TO_ALL, s, GroupSpan{16, 12}),
+                   std::max(5e-6 + 11 * mib / 400e9, 20e-6 + 4 * mib / 50e9));
+  // One member per node: everything over the NIC (the two-argument form's "not intra").
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_TO_ALL, s, GroupSpan{16, 1}),
+                   collectiveSeconds(c, plan::ALL_TO_ALL, s, 16, false));
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_TO_ALL, s, GroupSpan{16, 1}), 20e-6 + 15 * mib / 50e9);
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_REDUCE, s, GroupSpan{16, 8}),
+                   30 * 20e-6 + 2.0 * 15 / 16 * double(s) / 50e9);
+  // All on one node: NVLink only.
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_TO_ALL, s, GroupSpan{16, 16}),
+                   5e-6 + 15 * mib / 400e9);
+}
+
+// Measured GEMM efficiency by rows, interpolated in log(rows): (1, 5 %) and (1024, 65 %) give
+// 35 % at 32 rows (half way in log2). A routed grouped GEMM counts the rows its cost counts;
+// other kernels use mfu; every kernel pays the launch overhead.
+TEST(CostModel, GemmEfficiencyByRowsAndLaunchOverhead) {
+  plan::Cluster c = testCluster();
+  EXPECT_DOUBLE_EQ(gemmEfficiency(c, 7), c.mfu());  // no table
+  for (auto [rows, share] : {std::pair{1.0, 0.05}, {1024.0, 0.65}}) {
+    plan::GemmEfficiency &e = *c.add_gemm_efficiency();
+    e.set_rows(rows);
+    e.set_efficiency(share);
+  }
+  c.set_launch_overhead_s(3e-6);
+  EXPECT_DOUBLE_EQ(gemmEfficiency(c, 1), 0.05);
+  EXPECT_DOUBLE_EQ(gemmEfficiency(c, 0.5), 0.05);  // flat below the first point
+  EXPECT_NEAR(gemmEfficiency(c, 32), 0.35, 1e-12);
+  EXPECT_DOUBLE_EQ(gemmEfficiency(c, 1 << 20), 0.65);  // and above the last
+
+  plan::Instruction gemm;
+  plan::Kernel &k = *gemm.mutable_kernel();
+  k.set_kind(plan::GEMM), k.set_m(32), k.set_n(64), k.set_k(128);
+  *gemm.mutable_cost() = makeCost(2 * 32 * 64 * 128, 1000);
+  EXPECT_NEAR(kernelEfficiency(c, gemm), 0.35, 1e-12);
+  EXPECT_DOUBLE_EQ(kernelSeconds(c, gemm),
+                   3e-6 + std::max(double(gemm.cost().flops()) / (c.peak_flops() * kernelEfficiency(c, gemm)),
+                                   1000 / (c.memory_bandwidth_bytes_per_s() * c.memory_bandwidth_utilization())));
+
+  plan::Instruction grouped = gemm;
+  grouped.mutable_kernel()->set_kind(plan::GROUPED_GEMM);
+  grouped.mutable_kernel()->set_groups(4);
+  grouped.mutable_cost()->set_flops(4 * 2 * 16 * 64 * 128);  // routing filled 16 of 32 rows
+  EXPECT_NEAR(kernelEfficiency(c, grouped), 0.05 + 0.6 * 4 / 10, 1e-12);
+
+  plan::Instruction add;
+  add.mutable_kernel()->set_kind(plan::ADD);
+  *add.mutable_cost() = makeCost(0, 1 << 20);
+  EXPECT_EQ(kernelEfficiency(c, add), c.mfu());
+  EXPECT_DOUBLE_EQ(kernelSeconds(c, add), 3e-6 + kernelSeconds(c, add.cost()));
 }
 
 TEST(CostModel, GroupOfOneCostsNothing) {
@@ -115,7 +194,7 @@ TEST(CostModel, InstructionSecondsResolvesTheRanksGroup) {
   const plan::Cluster &c = p.cluster();
   const uint64_t bytes = uint64_t(1) << 24;
   auto expected = [&](plan::CollectiveKind kind, double n, const plan::Link &link) {
-    return link.latency_s() +
+    return algorithmSteps(kind, uint32_t(n)) * link.latency_s() +
            ncclTestsFactor(kind, n) * double(bytes) / link.bandwidth_bytes_per_s();
   };
 
@@ -128,6 +207,11 @@ TEST(CostModel, InstructionSecondsResolvesTheRanksGroup) {
                    expected(plan::SEND, 4, c.intra_node()));  // to rank 6, same node
   EXPECT_DOUBLE_EQ(instructionSeconds(p, 7, collectiveInstruction(plan::RECV, "pp", bytes, 2)),
                    expected(plan::RECV, 4, c.inter_node()));  // from rank 8, next node
+  // The straddling group's all-to-all: rank 7 has rank 6 beside it, ranks 8 and 9 away.
+  const double quarter = double(bytes) / 4;
+  EXPECT_DOUBLE_EQ(instructionSeconds(p, 7, collectiveInstruction(plan::ALL_TO_ALL, "pp", bytes)),
+                   std::max(c.intra_node().latency_s() + quarter / c.intra_node().bandwidth_bytes_per_s(),
+                            c.inter_node().latency_s() + 2 * quarter / c.inter_node().bandwidth_bytes_per_s()));
 
   plan::Instruction kernel;
   kernel.mutable_kernel()->set_kind(plan::GEMM);

@@ -189,6 +189,24 @@ const std::vector<RuleCase> &ruleCases() {
        },
        "model.expert_load[1]", "finite and >= 0"},
       {"Mfu", [](plan::Plan &p) { p.mutable_cluster()->set_mfu(0); }, "cluster.mfu", "(0, 1]"},
+      {"GemmEfficiencyRowsIncrease",
+       [](plan::Plan &p) {
+         for (double rows : {64.0, 32.0}) {
+           plan::GemmEfficiency &e = *p.mutable_cluster()->add_gemm_efficiency();
+           e.set_rows(rows);
+           e.set_efficiency(0.5);
+         }
+       },
+       "cluster.gemm_efficiency[1].rows", "not above the previous point's 64"},
+      {"GemmEfficiencyShare",
+       [](plan::Plan &p) {
+         plan::GemmEfficiency &e = *p.mutable_cluster()->add_gemm_efficiency();
+         e.set_rows(8);
+         e.set_efficiency(1.5);
+       },
+       "cluster.gemm_efficiency[0].efficiency", "(0, 1]"},
+      {"LaunchOverhead", [](plan::Plan &p) { p.mutable_cluster()->set_launch_overhead_s(-1); },
+       "cluster.launch_overhead_s", "finite in [0, 1] s"},
       {"PeakFlops", [](plan::Plan &p) { p.mutable_cluster()->set_peak_flops(0.5); },
        "cluster.peak_flops", "peak_flops x mfu >= 1"},
       {"IntraNodeBandwidth",

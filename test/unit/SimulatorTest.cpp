@@ -424,8 +424,9 @@ TEST(Simulator, RooflineIsTheLargestPartOnTheBusiestRank) {
           double(costs[r].flops()) / (c.peak_flops() * c.mfu()),
           double(costs[r].memory_bytes()) /
               (c.memory_bandwidth_bytes_per_s() * c.memory_bandwidth_utilization()),
-          c.intra_node().latency_s() + 2.0 * (2 - 1) / 2 * double((r + 1) * s.commBytes) /
-                                           c.intra_node().bandwidth_bytes_per_s()};
+          // A ring all-reduce over 2 ranks: 2 steps of latency, 2 (n-1)/n of the bytes.
+          2 * c.intra_node().latency_s() + 2.0 * (2 - 1) / 2 * double((r + 1) * s.commBytes) /
+                                               c.intra_node().bandwidth_bytes_per_s()};
       const char *names[] = {"compute", "memory", "communication"};
       for (int k = 0; k < 3; ++k)
         if (parts[k] > expectedSeconds)

@@ -22,6 +22,7 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"field.limit", S::Error, "a value stays below the field's plausibility limit"},
       {"field.finite", S::Error, "a real number is finite (no inf or nan)"},
       {"field.fraction", S::Error, "a share is a fraction in (0, 1] (or [0, 1])"},
+      {"field.order", S::Error, "measured points (gemm_efficiency) go by increasing rows"},
       {"field.value", S::Error, "a flag that selects a variant is true when written"},
       {"field.load", S::Error, "expert loads are finite, at least 0, and not all 0"},
       {"field.enum", S::Error, "an enum field holds one of its named values"},
@@ -165,13 +166,15 @@ double d(int64_t v) { return double(v); }
 void checkRequirements(const DeploymentSpec &dep, std::vector<Finding> &out) {
   Emitter emit(out);
   const RequirementsSpec &r = dep.requirements;
-  if (r.minGpuUtilization && *r.minGpuUtilization > dep.cluster.mfu)
+  const double best = dep.cluster.bestEfficiency();
+  if (r.minGpuUtilization && *r.minGpuUtilization > best)
     emit("requirements.utilization-reachable", "requirements.min_gpu_utilization",
          "min_gpu_utilization " + formatNumber(*r.minGpuUtilization) +
              " cannot hold on this cluster: utilization is FLOPs executed over peak FLOP/s, "
-             "and kernels reach at most the cluster's mfu " + formatNumber(dep.cluster.mfu) +
+             "and kernels reach at most the cluster's " +
+             (best > dep.cluster.mfu ? "best GEMM efficiency " : "mfu ") + formatNumber(best) +
              " of peak",
-         {{"required", *r.minGpuUtilization}, {"mfu", dep.cluster.mfu}});
+         {{"required", *r.minGpuUtilization}, {"mfu", best}});
 }
 
 } // namespace

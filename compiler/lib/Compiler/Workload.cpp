@@ -147,7 +147,8 @@ std::optional<std::vector<WorkloadBound>> workloadBounds(CompileSession &session
   quiet.printDiagnostics = false;
   quiet.judgeWorkload = false;
   const double gpus = double(spec.cluster.gpus());
-  const double rate = gpus * spec.cluster.peakFlops * spec.cluster.mfu;
+  // At the best share of peak any kernel reaches: no strategy computes faster.
+  const double rate = gpus * spec.cluster.peakFlops * spec.cluster.bestEfficiency();
   std::vector<WorkloadBound> bounds;
   for (int64_t len : points) {
     CompileResult r = session.compile(atSeqLen(one, len), "bound", quiet);
@@ -175,7 +176,9 @@ std::vector<Finding> reachabilityFindings(const DeploymentSpec &spec,
   const RequirementsSpec &req = spec.requirements;
   const ClusterSpec &c = spec.cluster;
   const std::string cluster = "all " + str(c.gpus()) + " GPUs of the cluster at " +
-                              formatCount(c.peakFlops) + " FLOP/s x mfu " + formatNumber(c.mfu);
+                              formatCount(c.peakFlops) + " FLOP/s x " +
+                              (c.bestEfficiency() > c.mfu ? "best GEMM efficiency " : "mfu ") +
+                              formatNumber(c.bestEfficiency());
   // The point where the requirement is furthest out of reach.
   if (req.maxLatencyMs && !bounds.empty()) {
     auto worst = std::max_element(bounds.begin(), bounds.end(),

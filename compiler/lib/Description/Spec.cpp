@@ -329,6 +329,28 @@ void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {
         c.fraction(g.has_memory_bandwidth_utilization(), g.memory_bandwidth_utilization(),
                    "cluster.gpu.memory_bandwidth_utilization", true)
             .value_or(0);
+    for (int i = 0; i < g.gemm_efficiency_size(); ++i) {
+      const desc::GemmEfficiency &e = g.gemm_efficiency(i);
+      const std::string path = "cluster.gpu.gemm_efficiency[" + std::to_string(i) + "]";
+      const double rows = c.positive(e.has_rows(), e.rows(), path + ".rows", 1e12);
+      const std::optional<double> share = c.fraction(e.has_efficiency(), e.efficiency(), path + ".efficiency", true);
+      if (rows > 0 && rows < 1)
+        c.report("field.limit", path + ".rows", "is " + formatNumber(rows) + ", below 1 row");
+      else if (rows > 0 && !s.gemmEfficiency.empty() && rows <= s.gemmEfficiency.back().first)
+        c.report("field.order", path + ".rows",
+                 "is " + formatNumber(rows) + ", not above the previous point's " +
+                     formatNumber(s.gemmEfficiency.back().first) + ": points go by increasing rows");
+      else if (rows > 0 && share)
+        s.gemmEfficiency.emplace_back(rows, *share);
+    }
+    if (g.has_launch_overhead_us()) {
+      const double us = g.launch_overhead_us();
+      if (!std::isfinite(us) || us < 0 || us > 1e6)
+        c.report("field.limit", "cluster.gpu.launch_overhead_us",
+                 "must be a finite time of 0 to 1e6 microseconds, got " + formatNumber(us));
+      else
+        s.launchOverheadS = us * 1e-6;
+    }
   }
   auto link = [&](bool has, const desc::Link &l, const std::string &path, bool needed,
                   const std::string &why, LinkSpec &out) {

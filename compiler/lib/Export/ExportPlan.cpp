@@ -79,6 +79,12 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   pc->mutable_intra_node()->set_latency_s(c.intraNode.latencyS);
   pc->mutable_inter_node()->set_bandwidth_bytes_per_s(c.interNode.bandwidthBytesPerS);
   pc->mutable_inter_node()->set_latency_s(c.interNode.latencyS);
+  for (const auto &[rows, share] : c.gemmEfficiency) {
+    plan::GemmEfficiency *e = pc->add_gemm_efficiency();
+    e->set_rows(rows);
+    e->set_efficiency(share);
+  }
+  pc->set_launch_overhead_s(c.launchOverheadS);
 
   LocalShapes l = localShapes(d);
   plan::Workload *pw = p.mutable_workload();

@@ -363,7 +363,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   for (const Finding &f : checkDeployment(spec))
     if (f.rule == "requirements.utilization-reachable") r.unreachable.push_back(f);
   const std::set<std::string> excluded = unreachableFields(r.unreachable);
-  const double peak = spec.cluster.peakFlops * spec.cluster.mfu;
+  const double peak = spec.cluster.peakFlops * spec.cluster.bestEfficiency();
   for (Planned &p : planned) {
     const std::vector<WorkloadBound> &b = bounds[p.boundIndex];
     const double gpus = double(p.strategy.world());

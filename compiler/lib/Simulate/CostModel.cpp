@@ -1,6 +1,7 @@
 #include "moeplan/Simulate/CostModel.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace moeplan::sim {
@@ -20,6 +21,38 @@ double timeFor(double amount, double rate, const char *rateName) {
 
 double kernelComputeSeconds(const plan::Cluster &c, const plan::Cost &cost) {
   return timeFor(double(cost.flops()), c.peak_flops() * c.mfu(), "cluster peak_flops x mfu");
+}
+
+double kernelComputeSeconds(const plan::Cluster &c, const plan::Cost &cost, double efficiency) {
+  return timeFor(double(cost.flops()), c.peak_flops() * efficiency,
+                 "cluster peak_flops x kernel efficiency");
+}
+
+double gemmEfficiency(const plan::Cluster &c, double rows) {
+  const auto &points = c.gemm_efficiency();
+  if (points.empty()) return c.mfu();
+  if (rows <= points[0].rows()) return points[0].efficiency();
+  for (int i = 1; i < points.size(); ++i) {
+    const plan::GemmEfficiency &a = points[i - 1], &b = points[i];
+    if (rows > b.rows()) continue;
+    const double f = std::log(rows / a.rows()) / std::log(b.rows() / a.rows());
+    return a.efficiency() + f * (b.efficiency() - a.efficiency());
+  }
+  return points[points.size() - 1].efficiency();
+}
+
+double kernelEfficiency(const plan::Cluster &c, const plan::Instruction &inst) {
+  const plan::Kernel &k = inst.kernel();
+  if (k.kind() != plan::GEMM && k.kind() != plan::GROUPED_GEMM) return c.mfu();
+  const double perRow = 2.0 * double(k.n()) * double(k.k()) * double(std::max<int64_t>(1, k.groups()));
+  if (!(perRow > 0)) return c.mfu();
+  return gemmEfficiency(c, std::max(1.0, double(inst.cost().flops()) / perRow));
+}
+
+double kernelSeconds(const plan::Cluster &c, const plan::Instruction &inst) {
+  return c.launch_overhead_s() +
+         std::max(kernelComputeSeconds(c, inst.cost(), kernelEfficiency(c, inst)),
+                  kernelMemorySeconds(c, inst.cost()));
 }
 
 double kernelMemorySeconds(const plan::Cluster &c, const plan::Cost &cost) {
@@ -47,13 +80,42 @@ double busFactor(plan::CollectiveKind kind, uint32_t groupSize) {
   }
 }
 
+uint32_t algorithmSteps(plan::CollectiveKind kind, uint32_t groupSize) {
+  if (groupSize <= 1) return 0;
+  switch (kind) {
+  case plan::ALL_REDUCE: return 2 * (groupSize - 1);
+  case plan::ALL_GATHER:
+  case plan::REDUCE_SCATTER: return groupSize - 1;
+  default: return 1;
+  }
+}
+
+namespace {
+
+double overLink(const plan::Link &link, bool intra, double steps, double bytes) {
+  return steps * link.latency_s() +
+         timeFor(bytes, link.bandwidth_bytes_per_s(),
+                 intra ? "intra-node link bandwidth" : "inter-node link bandwidth");
+}
+
+}  // namespace
+
+double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint64_t commBytes,
+                         const GroupSpan &span) {
+  const uint32_t n = span.size;
+  if (n <= 1) return 0;
+  const double s = double(commBytes), steps = double(algorithmSteps(kind, n));
+  if (span.oneNode()) return overLink(c.intra_node(), true, steps, busFactor(kind, n) * s);
+  if (kind != plan::ALL_TO_ALL) return overLink(c.inter_node(), false, steps, busFactor(kind, n) * s);
+  const uint32_t local = std::max(1u, span.localMembers);
+  const double perPeer = s / double(n);
+  const double intra = local > 1 ? overLink(c.intra_node(), true, 1, double(local - 1) * perPeer) : 0;
+  return std::max(intra, overLink(c.inter_node(), false, 1, double(n - local) * perPeer));
+}
+
 double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint64_t commBytes,
                          uint32_t groupSize, bool intraNode) {
-  if (groupSize <= 1) return 0;
-  const plan::Link &link = intraNode ? c.intra_node() : c.inter_node();
-  return link.latency_s() +
-         timeFor(busFactor(kind, groupSize) * double(commBytes), link.bandwidth_bytes_per_s(),
-                 intraNode ? "intra-node link bandwidth" : "inter-node link bandwidth");
+  return collectiveSeconds(c, kind, commBytes, GroupSpan{groupSize, intraNode ? groupSize : 1u});
 }
 
 const plan::GroupMembership &membershipOn(const plan::Plan &p, uint32_t rank,
@@ -78,6 +140,14 @@ CollectiveRoute routeCollective(const plan::Plan &p, uint32_t rank, const plan::
   route.group = m.group();
   route.groupSize = uint32_t(group.ranks_size());
   route.intraNode = group.intra_node();
+  route.span.size = route.groupSize;
+  route.span.localMembers = 0;
+  const uint32_t node = p.ranks(int(rank)).node();
+  for (uint32_t member : group.ranks())
+    if (member < uint32_t(p.ranks_size()) && p.ranks(int(member)).node() == node) ++route.span.localMembers;
+  // The group's own flag decides when it says one node (plans name nodes per rank, and
+  // both must agree; the validator checks that).
+  if (route.intraNode) route.span.localMembers = route.span.size;
   if (c.kind() == plan::SEND || c.kind() == plan::RECV) {
     if (c.peer() >= route.groupSize)
       throw std::invalid_argument("rank " + std::to_string(rank) + ": peer " +
@@ -88,18 +158,18 @@ CollectiveRoute routeCollective(const plan::Plan &p, uint32_t rank, const plan::
       throw std::invalid_argument("group " + std::to_string(m.group()) + " names rank " +
                                   std::to_string(route.peerRank) + ", not in the plan");
     route.intraNode = p.ranks(int(rank)).node() == p.ranks(int(route.peerRank)).node();
+    route.span = GroupSpan{2, route.intraNode ? 2u : 1u};
   }
   return route;
 }
 
 double instructionSeconds(const plan::Plan &p, uint32_t rank, const plan::Instruction &inst) {
-  if (inst.has_kernel()) return kernelSeconds(p.cluster(), inst.cost());
+  if (inst.has_kernel()) return kernelSeconds(p.cluster(), inst);
   if (!inst.has_collective())
     throw std::invalid_argument("instruction \"" + inst.label() + "\" has no operation");
   const plan::Collective &c = inst.collective();
   CollectiveRoute route = routeCollective(p, rank, c);
-  return collectiveSeconds(p.cluster(), c.kind(), inst.cost().comm_bytes(), route.groupSize,
-                           route.intraNode);
+  return collectiveSeconds(p.cluster(), c.kind(), inst.cost().comm_bytes(), route.span);
 }
 
 }  // namespace moeplan::sim

@@ -87,7 +87,7 @@ ProgramIndex indexProgram(const plan::Cluster &cluster, const plan::Program &pro
     if (inst.record_event() != 0) lastRecord[inst.record_event()] = i;
 
     if (inst.has_kernel()) {
-      index.kernelSeconds[i] = kernelSeconds(cluster, inst.cost());
+      index.kernelSeconds[i] = kernelSeconds(cluster, inst);
     } else if (inst.has_collective()) {
       const plan::Collective &c = inst.collective();
       bool transfer = isTransfer(c.kind());
@@ -283,8 +283,7 @@ private:
     const plan::CollectiveKind kind = inst.collective().kind();
     const CollectiveRoute &route = state.routes[index.channel[i]];
     const uint32_t ordinal = ordinalOf(state, index, i);
-    const double seconds = collectiveSeconds(plan_.cluster(), kind, inst.cost().comm_bytes(),
-                                             route.groupSize, route.intraNode);
+    const double seconds = collectiveSeconds(plan_.cluster(), kind, inst.cost().comm_bytes(), route.span);
     if (isTransfer(kind)) {
       bool send = kind == plan::SEND;
       TransferKey key{send ? r : route.peerRank, send ? route.peerRank : r, ordinal};
@@ -424,13 +423,12 @@ void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &pr
     if (inst.has_kernel()) {
       t.flops += inst.cost().flops();
       t.modelFlops += inst.cost().model_flops();
-      t.computeSeconds += kernelComputeSeconds(cluster, inst.cost());
+      t.computeSeconds += kernelComputeSeconds(cluster, inst.cost(), kernelEfficiency(cluster, inst));
       t.memorySeconds += kernelMemorySeconds(cluster, inst.cost());
     } else {
       const CollectiveRoute &route = state.routes[index.channel[i]];
       t.commSeconds +=
-          collectiveSeconds(cluster, inst.collective().kind(), inst.cost().comm_bytes(),
-                            route.groupSize, route.intraNode);
+          collectiveSeconds(cluster, inst.collective().kind(), inst.cost().comm_bytes(), route.span);
       commIntervals.emplace_back(timing.start, timing.end);
     }
   }

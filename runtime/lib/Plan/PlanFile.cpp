@@ -277,6 +277,22 @@ private:
       error("cluster.memory_bytes", "is " + num(c.memory_bytes()) + ", must be finite and > 0");
     checkLink("cluster.intra_node", c.intra_node(), true);
     checkLink("cluster.inter_node", c.inter_node(), c.nodes() > 1);
+    // GEMM efficiency points: rows increasing from 1, shares in (0, 1] (a share times peak
+    // of at least 1 FLOP/s keeps every time finite).
+    for (int i = 0; i < c.gemm_efficiency_size(); ++i) {
+      const plan::GemmEfficiency &e = c.gemm_efficiency(i);
+      const std::string at = indexPath("cluster.gemm_efficiency", size_t(i));
+      if (!(std::isfinite(e.rows()) && e.rows() >= 1 && e.rows() <= 1e12))
+        error(at + ".rows", "is " + num(e.rows()) + ", must be finite in [1, 1e12]");
+      else if (i > 0 && !(e.rows() > c.gemm_efficiency(i - 1).rows()))
+        error(at + ".rows", "is " + num(e.rows()) + ", not above the previous point's " +
+                                num(c.gemm_efficiency(i - 1).rows()) + ": rows increase");
+      fraction(at + ".efficiency", e.efficiency());
+      if (std::isfinite(e.efficiency()) && !(c.peak_flops() * e.efficiency() >= 1))
+        error(at + ".efficiency", "is " + num(e.efficiency()) + ": peak_flops x efficiency must be >= 1 FLOP/s");
+    }
+    if (!(std::isfinite(c.launch_overhead_s()) && c.launch_overhead_s() >= 0 && c.launch_overhead_s() <= 1))
+      error("cluster.launch_overhead_s", "is " + num(c.launch_overhead_s()) + ", must be finite in [0, 1] s");
   }
 
   void checkStrategy() {

@@ -52,7 +52,15 @@ struct ClusterSpec {
   int64_t nodes = 0, gpusPerNode = 0;
   double peakFlops = 0, mfu = 0, memoryBytes = 0, memoryBandwidth = 0, memoryBandwidthUtil = 0;
   LinkSpec intraNode, interNode;
+  std::vector<std::pair<double, double>> gemmEfficiency;  // (rows, share of peak), rows increasing
+  double launchOverheadS = 0;
   int64_t gpus() const { return nodes * gpusPerNode; }
+  // The highest share of peak any kernel reaches: mfu, or a GEMM efficiency above it.
+  double bestEfficiency() const {
+    double best = mfu;
+    for (const auto &[rows, e] : gemmEfficiency) best = std::max(best, e);
+    return best;
+  }
 };
 
 struct WorkloadSpec {

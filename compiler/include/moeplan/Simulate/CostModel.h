@@ -1,6 +1,6 @@
 // Time of one plan instruction on one rank, from its counted work (plan::Cost) and the
-// cluster: roofline for kernels, latency + nccl-tests bus factor x bytes / bandwidth for
-// collectives (reference.md section 4).
+// cluster: roofline for kernels; for collectives the nccl-tests bus factor x bytes over the
+// links the algorithm uses, plus a link latency per algorithm step (reference.md section 4).
 #pragma once
 
 #include "moeplan/schema/plan.pb.h"
@@ -19,12 +19,48 @@ double kernelMemorySeconds(const plan::Cluster &c, const plan::Cost &cost);
 // max(flops / (peak x mfu), memory_bytes / (HBM bandwidth x utilisation)).
 double kernelSeconds(const plan::Cluster &c, const plan::Cost &cost);
 
+// The share of peak a GEMM of `rows` rows reaches: the cluster's gemm_efficiency
+// interpolated in log(rows), flat beyond its ends; mfu when it has none.
+double gemmEfficiency(const plan::Cluster &c, double rows);
+// A kernel instruction's share of peak: a GEMM's or grouped GEMM's by its rows per group
+// (flops / (2 n k groups): the rows its cost counts, routed rows as filled), mfu otherwise.
+double kernelEfficiency(const plan::Cluster &c, const plan::Instruction &inst);
+// flops / (peak x efficiency).
+double kernelComputeSeconds(const plan::Cluster &c, const plan::Cost &cost, double efficiency);
+// What a kernel instruction takes: the cluster's launch overhead + max(flops / (peak x its
+// efficiency), memory_bytes / (HBM bandwidth x utilisation)).
+double kernelSeconds(const plan::Cluster &c, const plan::Instruction &inst);
+
 // nccl-tests factor between the algorithm bytes S and the bus bytes: all-reduce 2(n-1)/n,
 // all-gather, reduce-scatter and all-to-all (n-1)/n, send/recv 1. n == 1: 0 (no traffic).
 double busFactor(plan::CollectiveKind kind, uint32_t groupSize);
 
-// latency + busFactor x commBytes / bandwidth, over the intra- or inter-node link. A group
-// of one rank costs nothing.
+// Sequential steps of the algorithm over n ranks, each paying a link latency: a ring
+// all-reduce 2(n-1) (reduce-scatter, then all-gather), ring all-gather and reduce-scatter
+// n-1; an all-to-all sends to every peer at once (1); send/recv 1.
+uint32_t algorithmSteps(plan::CollectiveKind kind, uint32_t groupSize);
+
+// How a group's members sit on the cluster's nodes, as one member sees them.
+struct GroupSpan {
+  uint32_t size = 1;
+  uint32_t localMembers = 1;  // members on this member's node, itself included
+  bool oneNode() const { return localMembers >= size; }
+};
+
+// A collective of `commBytes` (the nccl-tests S) on a group laid out as `span`:
+// - on one node: steps x intra latency + busFactor x S / intra bandwidth;
+// - across nodes, rings (all-reduce, all-gather, reduce-scatter): every step moves the same
+//   bytes on every link of the ring, so the inter-node hops bound it: steps x inter latency
+//   + busFactor x S / inter bandwidth;
+// - across nodes, all-to-all by destination: S / size to each peer, the node's other
+//   members over the intra-node links and the rest over the inter-node link at the same
+//   time: the slower of (intra latency + (local - 1) S / size / intra bandwidth) and
+//   (inter latency + (size - local) S / size / inter bandwidth);
+// - send/recv: latency + S / bandwidth of the link between the two.
+// A group of one rank costs nothing.
+double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint64_t commBytes,
+                         const GroupSpan &span);
+// The same for a group entirely on one node (intraNode) or with one member per node.
 double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint64_t commBytes,
                          uint32_t groupSize, bool intraNode);
 
@@ -41,6 +77,8 @@ struct CollectiveRoute {
   uint32_t groupSize = 0;
   bool intraNode = false;
   uint32_t peerRank = 0;  // SEND, RECV only
+  GroupSpan span;         // the group's layout on nodes as this rank sees it (SEND, RECV:
+                          // the two ranks)
 };
 CollectiveRoute routeCollective(const plan::Plan &p, uint32_t rank, const plan::Collective &c);
 
