@@ -154,7 +154,7 @@ std::optional<moeplan::plan::Plan> loadPlan(const std::string &file) {
 }
 
 struct InspectOptions {
-  std::string plan, traceFile, expertLoad;
+  std::string plan, traceFile, expertLoad, measured;
   uint32_t rank = 0;
   CLI::Option *rankGiven = nullptr;
   bool json = false;
@@ -172,6 +172,9 @@ CLI::App *addInspectCommand(CLI::App &app, InspectOptions &o) {
   inspect->add_option("--expert-load", o.expertLoad,
                       "predict routing from the per-layer expert loads a moeplan-run report\n"
                       "measured (--report-json) instead of the plan's");
+  inspect->add_option("--measured", o.measured,
+                      "compare the prediction with a moeplan-run report of this plan\n"
+                      "(--report-json): time per kernel kind, per collective, per rank");
   return inspect;
 }
 
@@ -210,17 +213,31 @@ int runInspect(const InspectOptions &o) {
       }
     }
     if (o.rankGiven->count() > 0) return 0;
+    std::optional<moeplan::report::MeasuredComparison> measured;
+    if (!o.measured.empty()) {
+      std::string error;
+      std::optional<std::string> text = moeplan::readFile(o.measured, error);
+      nlohmann::json report = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+      if (text && report.is_discarded()) error = "not JSON";
+      else if (text) measured = moeplan::report::compareWithMeasured(*p, prediction, report, error);
+      if (!error.empty()) {
+        std::cerr << "moeplan: error: --measured " << o.measured << ": " << error << "\n";
+        return 2;
+      }
+    }
     moeplan::report::InspectReport r = moeplan::report::inspectPlan(*p, std::move(prediction));
     if (o.json) {
       nlohmann::json j = moeplan::report::inspectJson(r);
       j["workload_points"] = moeplan::report::workloadPointsJson(*p);
       j["claims"] = moeplan::report::claimsJson(*p);
+      if (measured) j["measured"] = moeplan::report::measuredJson(*measured);
       std::cout << j.dump(2) << "\n";
     } else {
       std::cout << moeplan::report::renderInspectText(r);
       if (p->workload_points_size() > 0)
         std::cout << "\n" << moeplan::report::renderWorkloadPoints(*p);
       if (p->claims_size() > 0) std::cout << "\n" << moeplan::report::renderClaims(*p);
+      if (measured) std::cout << "\n" << moeplan::report::renderMeasured(*measured);
     }
   } catch (const std::out_of_range &e) {
     std::cerr << "moeplan: error: --rank " << o.rank << ": " << e.what() << "\n";

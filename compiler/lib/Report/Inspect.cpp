@@ -510,6 +510,112 @@ std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann:
   return table;
 }
 
+MeasuredComparison compareWithMeasured(const plan::Plan &p, const sim::Prediction &pred,
+                                       const nlohmann::json &report, std::string &error) {
+  MeasuredComparison c;
+  auto fail = [&](const std::string &what) {
+    error = what;
+    return MeasuredComparison{};
+  };
+  if (!report.is_object() || report.value("schema", "") != "moeplan-run")
+    return fail("schema: not a moeplan-run report (moeplan-run --report-json)");
+  if (p.workload().phase() == plan::GENERATE)
+    return fail("the plan generates: the run measured the whole generation, the prediction "
+                "is one forward pass; compare a PREFILL or DECODE plan");
+  if (!report.contains("ranks") || !report["ranks"].is_number_integer() ||
+      report["ranks"].get<int64_t>() != p.ranks_size())
+    return fail("ranks: the run had " + (report.contains("ranks") ? report["ranks"].dump() : "none") +
+                ", the plan " + std::to_string(p.ranks_size()));
+  c.backend = report.value("backend", "");
+  c.comm = report.value("comm", "");
+  // Predicted time and instruction count per kind, over all ranks.
+  std::map<std::string, std::pair<double, uint64_t>> kernels, collectives;
+  for (const sim::RankTimeline &t : pred.ranks) {
+    const plan::Program &program = p.programs(int(p.ranks(int(t.rank)).program()));
+    for (const sim::InstructionTiming &timing : t.instructions) {
+      const plan::Instruction &inst = program.instructions(int(timing.instruction));
+      auto &slot = inst.has_kernel() ? kernels[plan::KernelKind_Name(inst.kernel().kind())]
+                                     : collectives[plan::CollectiveKind_Name(inst.collective().kind())];
+      slot.first += timing.end - timing.start;
+      slot.second += 1;
+    }
+  }
+  for (auto [field, predicted, kind] :
+       {std::tuple{"kernel_seconds", &kernels, "kernel"}, {"collective_seconds", &collectives, "collective"}}) {
+    const nlohmann::json &measured = report.value(field, nlohmann::json::object());
+    if (!measured.is_object()) return fail(std::string(field) + ": not an object");
+    if (measured.empty() && !predicted->empty())
+      return fail(std::string(field) + ": empty (a --graph run has no per-instruction times)");
+    for (const auto &[name, value] : measured.items())
+      if (!predicted->count(name))
+        return fail(std::string(field) + "." + name + ": the plan has no such instruction");
+    for (const auto &[name, slot] : *predicted) {
+      const nlohmann::json &m = measured.value(name, nlohmann::json());
+      if (!m.is_object() || !m.contains("seconds") || !m["seconds"].is_number() ||
+          !m.contains("count") || !m["count"].is_number_integer())
+        return fail(std::string(field) + "." + name + ": missing (the plan runs " +
+                    std::to_string(slot.second) + ")");
+      if (m["count"].get<uint64_t>() != slot.second)
+        return fail(std::string(field) + "." + name + ".count: " + m["count"].dump() +
+                    ", the plan runs " + std::to_string(slot.second) + ": a report of another plan");
+      c.rows.push_back({name, kind, slot.second, slot.first, m["seconds"].get<double>()});
+    }
+  }
+  const nlohmann::json &walls = report.value("wall_seconds_per_rank", nlohmann::json());
+  if (!walls.is_array() || walls.size() != size_t(p.ranks_size()))
+    return fail("wall_seconds_per_rank: expected " + std::to_string(p.ranks_size()) + " times");
+  double slowest = 0;
+  for (const sim::RankTimeline &t : pred.ranks) {
+    if (!walls[t.rank].is_number()) return fail("wall_seconds_per_rank[" + std::to_string(t.rank) + "]: not a number");
+    const double w = walls[t.rank].get<double>();
+    slowest = std::max(slowest, w);
+    c.rows.push_back({"rank " + std::to_string(t.rank), "rank", 0, t.end, w});
+  }
+  c.rows.push_back({"forward pass (slowest rank)", "total", 0, pred.latencySeconds, slowest});
+  return c;
+}
+
+std::string renderMeasured(const MeasuredComparison &c) {
+  std::ostringstream out;
+  out << "prediction against measurement (" << c.backend << " / " << c.comm
+      << "; ratio predicted / measured; kinds summed over ranks)\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "  %-28s %10s %12s %12s %8s\n", "component", "count", "predicted",
+                "measured", "ratio");
+  out << line;
+  // Up to 16 ranks each; past that the fastest and the slowest measured.
+  size_t ranks = 0, fastest = 0, slowest = 0;
+  for (size_t i = 0; i < c.rows.size(); ++i) {
+    if (c.rows[i].kind != "rank") continue;
+    if (ranks++ == 0) fastest = slowest = i;
+    if (c.rows[i].measured < c.rows[fastest].measured) fastest = i;
+    if (c.rows[i].measured > c.rows[slowest].measured) slowest = i;
+  }
+  for (size_t i = 0; i < c.rows.size(); ++i) {
+    const MeasuredRow &r = c.rows[i];
+    if (r.kind == "rank" && ranks > 16 && i != fastest && i != slowest) continue;
+    const std::string count = r.count ? std::to_string(r.count) : "";
+    const std::string ratio = r.measured > 0 ? formatNumber(r.predicted / r.measured) : "-";
+    std::snprintf(line, sizeof line, "  %-28s %10s %12s %12s %8s\n",
+                  (r.kind == "collective" ? r.component + " (coll.)" : r.component).c_str(),
+                  count.c_str(), formatSeconds(r.predicted).c_str(), formatSeconds(r.measured).c_str(),
+                  ratio.c_str());
+    out << line;
+  }
+  out << "  (a collective's measured time includes waiting for its slowest member; its predicted "
+         "time starts when all have arrived)\n";
+  return out.str();
+}
+
+nlohmann::json measuredJson(const MeasuredComparison &c) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const MeasuredRow &r : c.rows)
+    rows.push_back({{"component", r.component}, {"kind", r.kind}, {"count", r.count},
+                    {"predicted_s", r.predicted}, {"measured_s", r.measured},
+                    {"ratio", r.measured > 0 ? r.predicted / r.measured : 0.0}});
+  return {{"backend", c.backend}, {"comm", c.comm}, {"rows", rows}};
+}
+
 bool InspectReport::requirementsMet() const {
   return std::all_of(requirements.begin(), requirements.end(),
                      [](const RequirementCheck &c) { return c.pass; });

@@ -148,6 +148,28 @@ nlohmann::json claimsJson(const plan::Plan &p);
 std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann::json &report,
                                             std::string &error);
 
+// Prediction against a moeplan-run report of the same plan (--report-json), component by
+// component: per kernel kind and per collective kind the time summed over ranks (one pass;
+// a collective's measured time includes waiting for its slowest member, its predicted time
+// starts when all have arrived), and the forward pass's wall time per rank and overall.
+struct MeasuredRow {
+  std::string component;  // "GEMM", "ALL_TO_ALL", "rank 3", "total"
+  std::string kind;       // "kernel", "collective", "rank", "total"
+  uint64_t count = 0;     // instructions of that kind over all ranks (kernel, collective)
+  double predicted = 0, measured = 0;
+};
+struct MeasuredComparison {
+  std::string backend, comm;  // the run's
+  std::vector<MeasuredRow> rows;
+};
+// Empty rows and `error` set (naming the report's field) when the report is not a
+// moeplan-run report of this plan (ranks, instruction counts per kind) or the plan is
+// GENERATE (the run measures the whole generation, the prediction one forward pass).
+MeasuredComparison compareWithMeasured(const plan::Plan &p, const sim::Prediction &pred,
+                                       const nlohmann::json &report, std::string &error);
+std::string renderMeasured(const MeasuredComparison &c);
+nlohmann::json measuredJson(const MeasuredComparison &c);
+
 struct InspectReport {
   std::string name, source;
   plan::Strategy strategy;
