@@ -178,16 +178,26 @@ CLI::App *addInspectCommand(CLI::App &app, InspectOptions &o) {
   return inspect;
 }
 
+// A moeplan-run report (--report-json), or nullopt with `error` set.
+std::optional<nlohmann::json> readRunReport(const std::string &path, std::string &error) {
+  std::optional<std::string> text = moeplan::readFile(path, error);
+  if (!text) return std::nullopt;
+  nlohmann::json report = nlohmann::json::parse(*text, nullptr, false);
+  if (report.is_discarded()) {
+    error = "not JSON";
+    return std::nullopt;
+  }
+  return report;
+}
+
 int runInspect(const InspectOptions &o) {
   std::optional<moeplan::plan::Plan> p = loadPlan(o.plan);
   if (!p) return 2;
   if (!o.expertLoad.empty()) {
     std::string error;
-    std::optional<std::string> text = moeplan::readFile(o.expertLoad, error);
-    nlohmann::json report = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
     std::vector<double> load;
-    if (text && report.is_discarded()) error = "not JSON";
-    else if (text) load = moeplan::report::expertLoadFromRunReport(*p, report, error);
+    if (std::optional<nlohmann::json> report = readRunReport(o.expertLoad, error))
+      load = moeplan::report::expertLoadFromRunReport(*p, *report, error);
     if (load.empty()) {
       std::cerr << "moeplan: error: --expert-load " << o.expertLoad << ": " << error << "\n";
       return 2;
@@ -216,10 +226,8 @@ int runInspect(const InspectOptions &o) {
     std::optional<moeplan::report::MeasuredComparison> measured;
     if (!o.measured.empty()) {
       std::string error;
-      std::optional<std::string> text = moeplan::readFile(o.measured, error);
-      nlohmann::json report = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-      if (text && report.is_discarded()) error = "not JSON";
-      else if (text) measured = moeplan::report::compareWithMeasured(*p, prediction, report, error);
+      if (std::optional<nlohmann::json> report = readRunReport(o.measured, error))
+        measured = moeplan::report::compareWithMeasured(*p, prediction, *report, error);
       if (!error.empty()) {
         std::cerr << "moeplan: error: --measured " << o.measured << ": " << error << "\n";
         return 2;

@@ -624,6 +624,8 @@ bool InspectReport::requirementsMet() const {
 InspectReport inspectPlan(const plan::Plan &p, sim::Prediction prediction) {
   InspectReport r;
   r.measuredExpertLoad = p.model().expert_load_size() > 0;
+  for (const sim::RankTimeline &t : prediction.ranks)
+    r.executedFlops += double(t.flops), r.modelFlops += double(t.modelFlops);
   r.name = p.name();
   r.source = p.source();
   r.strategy = p.strategy();
@@ -704,16 +706,11 @@ std::string renderInspectText(const InspectReport &r) {
       << "\n"
       << "  roofline: at least " << formatSeconds(pred.rooflineSeconds) << ", bound by "
       << pred.rooflineBound << " on rank " << pred.rooflineRank << "\n";
-  {
-    double executed = 0, model = 0;
-    for (const sim::RankTimeline &t : pred.ranks)
-      executed += double(t.flops), model += double(t.modelFlops);
-    out << "  FLOPs over all ranks: " << flopsText(executed)
-        << " executed (causal attention; expert rows as routed, the busiest EP rank's on every "
-           "rank), "
-        << flopsText(model) << " by the model's count (Narayanan: full attention, routed "
-           "choices)\n";
-  }
+  out << "  FLOPs over all ranks: " << flopsText(r.executedFlops)
+      << " executed (causal attention; expert rows as routed, the busiest EP rank's on every "
+         "rank), "
+      << flopsText(r.modelFlops) << " by the model's count (Narayanan: full attention, routed "
+         "choices)\n";
   if (!pred.routing.empty()) {
     out << "  routing (expected; " << (r.measuredExpertLoad ? "model.expert_load" : "uniform")
         << "): per MoE layer, load balance over the batch / dropped choices / capacity rows "
@@ -816,10 +813,8 @@ nlohmann::json inspectJson(const InspectReport &r) {
                       {{"seconds", pred.rooflineSeconds},
                        {"rank", pred.rooflineRank},
                        {"bound", pred.rooflineBound}}}};
-  double executed = 0, model = 0;
-  for (const sim::RankTimeline &t : pred.ranks) executed += double(t.flops), model += double(t.modelFlops);
-  j["prediction"]["executed_flops"] = executed;
-  j["prediction"]["model_flops"] = model;
+  j["prediction"]["executed_flops"] = r.executedFlops;
+  j["prediction"]["model_flops"] = r.modelFlops;
   nlohmann::json routing = nlohmann::json::array();
   for (const sim::LayerRouting &l : pred.routing)
     routing.push_back({{"layer", l.layer},

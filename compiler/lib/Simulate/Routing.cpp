@@ -162,13 +162,12 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
     const int64_t trials = std::clamp(kDrawBudget / std::max<int64_t>(1, draws), kMinTrials, kMaxTrials);
     // Each expert's count by inversion of its binomial CDF (tabulated once per load): a
     // uniform draw and a short scan, the mean being small.
-    std::vector<std::vector<double>> cdf(static_cast<size_t>(E));
+    std::vector<std::vector<double>> tables;
+    std::vector<const std::vector<double> *> cdf(static_cast<size_t>(E));
+    tables.reserve(size_t(E));
     for (int64_t e = 0; e < E; ++e) {
-      if (e > 0 && pi[size_t(e)] == pi[size_t(e - 1)]) {
-        cdf[size_t(e)] = cdf[size_t(e - 1)];
-        continue;
-      }
-      cdf[size_t(e)] = binomialCdf(t, pi[size_t(e)]);
+      if (e == 0 || pi[size_t(e)] != pi[size_t(e - 1)]) tables.push_back(binomialCdf(t, pi[size_t(e)]));
+      cdf[size_t(e)] = &tables.back();
     }
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::vector<double> load(static_cast<size_t>(P));
@@ -176,7 +175,7 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
       std::fill(load.begin(), load.end(), 0.0);
       for (int64_t g = 0; g < int64_t(groups); ++g)
         for (int64_t e = 0; e < E; ++e) {
-          const std::vector<double> &c = cdf[size_t(e)];
+          const std::vector<double> &c = *cdf[size_t(e)];
           const double v = u(rng);
           int64_t x = 0;
           while (x + 1 < int64_t(c.size()) && c[size_t(x)] < v) ++x;

@@ -716,9 +716,8 @@ class RoutingCache {
 public:
   explicit RoutingCache(const plan::Plan &p) : plan_(p) {}
   const DispatchEstimate &estimate(int32_t layer, const plan::Kernel &k) {
-    const int32_t row = plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
     const Dispatch d = dispatchOf(plan_, k);
-    auto key = std::make_tuple(row, d.tokensPerGroup, d.groups, d.capacity);
+    auto key = std::make_tuple(rowOf(layer), d.tokensPerGroup, d.groups, d.capacity);
     auto it = cache_.find(key);
     if (it == cache_.end()) it = cache_.emplace(key, estimateDispatch(routingModel(plan_, layer), d)).first;
     return it->second;
@@ -726,16 +725,21 @@ public:
 
   // The layer's load balance over the whole batch's `tokens` tokens.
   double loadBalance(int32_t layer, int64_t tokens) {
-    const int32_t row = plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
-    auto it = balance_.find(row);
+    auto it = balance_.find(rowOf(layer));
     if (it == balance_.end())
-      it = balance_.emplace(row, expectedLoadBalance(routingModel(plan_, layer), tokens,
+      it = balance_.emplace(rowOf(layer), expectedLoadBalance(routingModel(plan_, layer), tokens,
                                                      std::max<uint32_t>(1, plan_.strategy().ep())))
                .first;
     return it->second;
   }
 
 private:
+  // Which expert loads `layer` routes by: its own row of a per-layer table, or (-1) the
+  // plan's one row or uniform routing, shared by every layer.
+  int32_t rowOf(int32_t layer) const {
+    return plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
+  }
+
   const plan::Plan &plan_;
   std::map<std::tuple<int32_t, int64_t, int64_t, int64_t>, DispatchEstimate> cache_;
   std::map<int32_t, double> balance_;
@@ -747,10 +751,6 @@ bool hasRouted(const plan::Plan &p) {
       if (inst.routed()) return true;
   return false;
 }
-
-} // namespace
-
-namespace {
 
 std::vector<LayerRouting> predictRouting(const plan::Plan &p, RoutingCache &cache) {
   std::map<int32_t, LayerRouting> layers;

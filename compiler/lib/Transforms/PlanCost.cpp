@@ -74,6 +74,7 @@ std::optional<int64_t> cachedBytes(KernelOp k, Value cache, int64_t positions) {
 // share holds on every expert rank: each receives, on average, a source's share of rows from
 // every source whose rows it computes.
 std::optional<double> routedShare(KernelOp dispatch) {
+  if (!dispatch) return std::nullopt;
   const int64_t slots = dispatch.dim("experts") * dispatch.dim("capacity") * dispatch.dim("groups", 1);
   if (slots <= 0) return std::nullopt;
   return std::min(1.0, double(dispatch.dim("tokens")) * double(dispatch.dim("top_k")) / double(slots));
@@ -105,7 +106,6 @@ FailureOr<CostAttr> kernelCost(KernelOp k, KernelOp dispatch, int64_t step = 0) 
   case KernelKind::grouped_gemm:
     modelFlops = flops = product({2, k.dim("groups", 1), k.dim("m"), k.dim("n"), k.dim("k")});
     if (flops && k.getRouted()) {
-      if (!dispatch) return routedWithoutDispatch(k);
       std::optional<double> share = routedShare(dispatch);
       if (!share) return routedWithoutDispatch(k);
       modelFlops = int64_t(std::llround(double(*flops) * *share));

@@ -181,6 +181,7 @@ struct InspectReport {
   uint32_t maxArenaStage = 0;
   sim::Prediction prediction;
   bool measuredExpertLoad = false;  // the routing model read model.expert_load (else uniform)
+  double executedFlops = 0, modelFlops = 0;  // over all ranks (RankTimeline's, summed)
   std::vector<RequirementCheck> requirements;
   std::vector<std::string> notes;
 
