@@ -188,6 +188,14 @@ const std::vector<RuleCase> &ruleCases() {
          for (double v : {1.0, -1.0, 1.0, 1.0}) p.mutable_model()->add_expert_load(v);
        },
        "model.expert_load[1]", "finite and >= 0"},
+      {"RoutingStickinessCount",
+       [](plan::Plan &p) {
+         for (int i = 0; i < 3; ++i) p.mutable_model()->add_routing_stickiness(0.1);
+       },
+       "model.routing_stickiness", "expected one, one per layer"},
+      {"RoutingStickinessOne",
+       [](plan::Plan &p) { p.mutable_model()->add_routing_stickiness(1.0); },
+       "model.routing_stickiness[0]", "must be in [0, 0.99]"},
       {"Mfu", [](plan::Plan &p) { p.mutable_cluster()->set_mfu(0); }, "cluster.mfu", "(0, 1]"},
       {"GemmEfficiencyRowsIncrease",
        [](plan::Plan &p) {

@@ -39,9 +39,12 @@ Counted bruteForce(const RoutingModel &m, const Dispatch &d, int trials) {
   for (int trial = 0; trial < trials; ++trial) {
     std::vector<double> rows(size_t(d.positions), 0.0);
     for (int64_t g = 0; g < d.sources * d.groups; ++g) {
-      std::vector<int64_t> filled(size_t(m.experts), 0);
-      for (int64_t t = 0; t < d.tokensPerGroup; ++t)
-        for (int64_t e : choose(rng, m)) {
+      std::vector<int64_t> filled(size_t(m.experts), 0), last;
+      for (int64_t t = 0; t < d.tokensPerGroup; ++t) {
+        // A sticky token takes its predecessor's experts.
+        if (t == 0 || std::uniform_real_distribution<double>(0, 1)(rng) >= m.stickiness)
+          last = choose(rng, m);
+        for (int64_t e : last) {
           choices += 1;
           if (filled[size_t(e)] < d.capacity) {
             ++filled[size_t(e)];
@@ -50,6 +53,7 @@ Counted bruteForce(const RoutingModel &m, const Dispatch &d, int trials) {
             dropped += 1;
           }
         }
+      }
     }
     c.meanRows += std::accumulate(rows.begin(), rows.end(), 0.0) / double(d.positions);
     c.maxRows += *std::max_element(rows.begin(), rows.end());
@@ -134,6 +138,37 @@ TEST(Routing, LoadBalanceMatchesBruteForce) {
     EXPECT_NEAR(expectedLoadBalance(m, tokens, positions), sum / trials, 0.005)
         << tokens << " tokens on " << positions << " positions";
   }
+}
+
+// Tokens in clumps: each repeats its predecessor's experts with probability 0.4 (the exact
+// chain for few choices per expert; top-2 and weighted loads; the normal limit for large
+// groups).
+TEST(Routing, StickyTokensMatchBruteForce) {
+  expectClose({64, 1, {}, 0.4}, {32, 1, 1, 8, 8}, 4000, 0.02);
+  expectClose({64, 1, {}, 0.4}, {32, 1, 2, 8, 8}, 4000, 0.02);
+  expectClose({8, 2, {}, 0.6}, {64, 2, 20, 4, 4}, 4000, 0.03);
+  expectClose({16, 1, {4, 1, 1, 1, 2, 1, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1}, 0.3}, {100, 1, 8, 4, 4}, 4000,
+              0.02);
+  expectClose({64, 1, {}, 0.5}, {512, 2, 10, 64, 16}, 200, 0.03);
+}
+
+TEST(Routing, StickinessDropsMoreAndFitsBack) {
+  const RoutingModel independent{64, 1, {}, 0};
+  double last = expectedDropped(independent, 32, 1);
+  for (double rho : {0.1, 0.3, 0.5, 0.7, 0.9}) {
+    RoutingModel m = independent;
+    m.stickiness = rho;
+    const double dropped = expectedDropped(m, 32, 1);
+    EXPECT_GT(dropped, last) << rho;
+    last = dropped;
+    EXPECT_NEAR(fitStickiness(independent, 32, 1, dropped), rho, 1e-6);
+    EXPECT_DOUBLE_EQ(expectedDropped(m, 32, 1), estimateDispatch(m, {32, 1, 1, 8, 8}).droppedFraction);
+  }
+  // Fewer drops than independent tokens make: no clumping; more than any: the bound.
+  EXPECT_EQ(fitStickiness(independent, 32, 1, 0.01), 0);
+  EXPECT_EQ(fitStickiness(independent, 32, 1, 0.999), 0.99);
+  EXPECT_THROW(expectedDropped({64, 1, {}, 1.0}, 32, 1), std::invalid_argument);
+  EXPECT_THROW(estimateDispatch({64, 1, {}, -0.1}, {32, 1, 1, 8, 8}), std::invalid_argument);
 }
 
 TEST(Routing, BadInputsAreRefused) {

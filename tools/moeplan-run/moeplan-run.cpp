@@ -75,6 +75,10 @@ int main(int argc, char **argv) {
   app.add_flag("--graph", options.graph,
                "cuda: capture the forward pass once as a CUDA graph and replay it for "
                "--iterations (per-kernel times are then not measured)");
+  app.add_flag("--padded-experts", options.paddedExperts,
+               "the expert step computes and moves every capacity row, empty ones included "
+               "(default: the rows tokens were routed to; cpu with mpi only, other backends "
+               "always pad)");
   app.add_option("--stall-timeout", options.stallSeconds,
                  "end the job when a rank has been silent this many seconds (stopped, or its "
                  "host unreachable), or when no rank has progressed for that long although all "

@@ -2,6 +2,7 @@
 #include "moeplan/Check/CheckReport.h"
 #include "moeplan/Check/Rules.h"
 #include "moeplan/Plan/PlanFile.h"
+#include "moeplan/Report/Calibration.h"
 #include "moeplan/Report/Diff.h"
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
@@ -18,10 +19,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace {
 
@@ -179,7 +184,7 @@ CLI::App *addInspectCommand(CLI::App &app, InspectOptions &o) {
 }
 
 // A moeplan-run report (--report-json), or nullopt with `error` set.
-std::optional<nlohmann::json> readRunReport(const std::string &path, std::string &error) {
+std::optional<nlohmann::json> readJsonFile(const std::string &path, std::string &error) {
   std::optional<std::string> text = moeplan::readFile(path, error);
   if (!text) return std::nullopt;
   nlohmann::json report = nlohmann::json::parse(*text, nullptr, false);
@@ -195,15 +200,22 @@ int runInspect(const InspectOptions &o) {
   if (!p) return 2;
   if (!o.expertLoad.empty()) {
     std::string error;
-    std::vector<double> load;
-    if (std::optional<nlohmann::json> report = readRunReport(o.expertLoad, error))
-      load = moeplan::report::expertLoadFromRunReport(*p, *report, error);
-    if (load.empty()) {
+    moeplan::report::MeasuredRouting measured;
+    if (std::optional<nlohmann::json> report = readJsonFile(o.expertLoad, error))
+      measured = moeplan::report::routingFromRunReport(*p, *report, error);
+    if (measured.expertLoad.empty()) {
       std::cerr << "moeplan: error: --expert-load " << o.expertLoad << ": " << error << "\n";
       return 2;
     }
-    p->mutable_model()->clear_expert_load();
-    for (double v : load) p->mutable_model()->add_expert_load(v);
+    moeplan::plan::Model &model = *p->mutable_model();
+    model.clear_expert_load();
+    for (double v : measured.expertLoad) model.add_expert_load(v);
+    model.clear_routing_stickiness();
+    for (double v : measured.stickiness) model.add_routing_stickiness(v);
+    for (int64_t layer : measured.unfitted)
+      std::cerr << "moeplan: note: --expert-load " << o.expertLoad << ": layer " << layer
+                << " has no dispatch geometry (a generation, or an older report): its drops "
+                   "cannot be fitted, stickiness 0\n";
   }
   try {
     if (o.rankGiven->count() > 0) {
@@ -226,7 +238,7 @@ int runInspect(const InspectOptions &o) {
     std::optional<moeplan::report::MeasuredComparison> measured;
     if (!o.measured.empty()) {
       std::string error;
-      if (std::optional<nlohmann::json> report = readRunReport(o.measured, error))
+      if (std::optional<nlohmann::json> report = readJsonFile(o.measured, error))
         measured = moeplan::report::compareWithMeasured(*p, prediction, *report, error);
       if (!error.empty()) {
         std::cerr << "moeplan: error: --measured " << o.measured << ": " << error << "\n";
@@ -389,6 +401,84 @@ int runDiff(const DiffOptions &o) {
 
 } // namespace
 
+// moeplan calibrate: runs moeplan-calibrate (beside this executable) under mpirun, or reads
+// its measurements, and writes the fitted cluster section (Report/Calibration.h).
+struct CalibrateCommand {
+  std::string output, mpirun = "mpirun", backend = "cpu", comm = "mpi", measurements, keep;
+  int ranks = 2;
+  double secondsPerPoint = 0.02;
+};
+
+CLI::App *addCalibrateCommand(CLI::App &app, CalibrateCommand &c) {
+  CLI::App *cmd = app.add_subcommand(
+      "calibrate",
+      "Measure this machine (GEMM rates by rows, attention, memory bandwidth, launch overhead,\n"
+      "the collectives over 2..N ranks by size) and write it as a deployment description's\n"
+      "cluster section, fitted to the cost model's formulas.\n"
+      "Exit status: 0 written; 2 unusable command line, measurement or run.");
+  cmd->add_option("-o,--output", c.output, "where to write the cluster section")->required();
+  cmd->add_option("--ranks", c.ranks, "processes measured at once, one per core or GPU (default 2)")
+      ->check(CLI::Range(2, 4096));
+  cmd->add_option("--mpirun", c.mpirun,
+                  "the launcher and its options, run by the shell (default mpirun)");
+  cmd->add_option("--backend", c.backend, "compute backend measured: cpu (default) or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--comm", c.comm, "communication backend measured: mpi (default) or nccl")
+      ->check(CLI::IsMember({"mpi", "nccl"}));
+  cmd->add_option("--seconds-per-point", c.secondsPerPoint,
+                  "each measurement repeats until it took this long (default 0.02)")
+      ->check(CLI::Range(1e-4, 10.0));
+  cmd->add_option("--measurements", c.measurements,
+                  "fit these measurements (moeplan-calibrate --json) instead of measuring");
+  cmd->add_option("--keep-measurements", c.keep, "also write the raw measurements here");
+  return cmd;
+}
+
+// A word for the shell, single-quoted.
+std::string shellQuoted(const std::string &s) {
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
+int runCalibrate(const CalibrateCommand &c) {
+  std::string json = c.measurements;
+  std::filesystem::path temp;
+  if (json.empty()) {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const std::filesystem::path tool = self.parent_path() / "moeplan-calibrate";
+    if (ec || !std::filesystem::exists(tool)) {
+      std::cerr << "moeplan: error: calibrate: no moeplan-calibrate beside this executable (" << tool.string()
+                << ")\n";
+      return 2;
+    }
+    temp = std::filesystem::temp_directory_path() / ("moeplan-calibrate-" + std::to_string(getpid()) + ".json");
+    json = c.keep.empty() ? temp.string() : c.keep;
+    std::ostringstream cmd;
+    cmd << c.mpirun << " -np " << c.ranks << " " << shellQuoted(tool.string()) << " --json "
+        << shellQuoted(json) << " --backend " << c.backend << " --comm " << c.comm
+        << " --seconds-per-point " << c.secondsPerPoint;
+    std::cerr << "moeplan: calibrate: " << cmd.str() << "\n";
+    if (const int status = std::system(cmd.str().c_str()); status != 0) {
+      std::cerr << "moeplan: error: calibrate: the measurement run failed (status " << status << ")\n";
+      return 2;
+    }
+  }
+  std::string error;
+  std::optional<nlohmann::json> measured = readJsonFile(json, error);
+  if (!temp.empty()) std::filesystem::remove(temp);
+  std::optional<moeplan::report::FittedCluster> fitted;
+  if (measured) fitted = moeplan::report::fitCluster(*measured, error);
+  if (!fitted) {
+    std::cerr << "moeplan: error: calibrate: " << json << ": " << error << "\n";
+    return 2;
+  }
+  moeplan::files::writeAtomically(c.output, moeplan::report::renderCluster(*fitted));
+  std::cout << moeplan::report::renderCluster(*fitted);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   CLI::App app{"moeplan: compile, check and run parallel plans for Mixture-of-Experts models"};
   app.require_subcommand(1);
@@ -473,6 +563,8 @@ int main(int argc, char **argv) {
   CLI::App *diff = addDiffCommand(app, diffOptions);
   SearchCommand searchCommand;
   CLI::App *search = addSearchCommand(app, searchCommand);
+  CalibrateCommand calibrateCommand;
+  CLI::App *calibrate = addCalibrateCommand(app, calibrateCommand);
 
   try {
     app.parse(argc, argv);
@@ -491,6 +583,7 @@ int main(int argc, char **argv) {
   if (*inspect) return runInspect(inspectOptions);
   if (*diff) return runDiff(diffOptions);
   if (*search) return runSearch(searchCommand);
+  if (*calibrate) return runCalibrate(calibrateCommand);
   if (*compile) return runCompile(compileFile, compileOutput, emit, compileSeqPoints, compileQuiet);
   if (*initWeights) return runInitWeights(initFile, initOutput, initSeed, initDType);
   if (*importHf) return runImportHf(importDir, importBase, importOutput);

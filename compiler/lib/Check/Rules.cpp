@@ -25,6 +25,7 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"field.order", S::Error, "measured points (gemm_efficiency) go by increasing rows"},
       {"field.value", S::Error, "a flag that selects a variant is true when written"},
       {"field.load", S::Error, "expert loads are finite, at least 0, and not all 0"},
+      {"field.stickiness", S::Error, "routing stickiness is a probability in [0, 0.99]"},
       {"field.enum", S::Error, "an enum field holds one of its named values"},
       {"field.range-order", S::Error, "a range's lower end does not exceed its upper end"},
       {"field.rank-order", S::Error, "strategy.rank_order names tp, ep, dp and pp once each"},
@@ -60,6 +61,8 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"workload.expert-load-size", S::Error,
        "workload.expert_load gives one load per expert, or one per expert per layer with some "
        "positive load in every MoE layer"},
+      {"workload.stickiness-size", S::Error,
+       "workload.routing_stickiness gives one value, or one per layer"},
       {"strategy.tokens-by-tp", S::Error,
        "tp divides the tokens of a prefill micro-batch (sequence parallelism splits them over tp)"},
       {"strategy.decode-replicates-tokens", S::Note,
@@ -204,6 +207,12 @@ void checkModel(const DeploymentSpec &dep, std::vector<Finding> &out) {
                  str((l + 1) * m.experts) + ") sum to 0)",
              {{"layer", d(l)}});
     }
+  const size_t sticky = dep.workload.routingStickiness.size();
+  if (sticky > 1 && int64_t(sticky) != m.layers)
+    emit("workload.stickiness-size", "workload.routing_stickiness",
+         "gives " + str(int64_t(sticky)) + " values for " + str(m.layers) +
+             " layers: one for every layer, or one per layer",
+         {{"values", d(int64_t(sticky))}, {"layers", d(m.layers)}});
   if (m.moeLayerCount() > 0 && m.topK > m.experts)
     emit("model.top-k-le-experts", "model.top_k",
          "top_k " + str(m.topK) + " exceeds experts " + str(m.experts),

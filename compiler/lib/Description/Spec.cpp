@@ -442,6 +442,15 @@ void resolveWorkload(const desc::Workload &w, WorkloadSpec &s, FieldChecker &c) 
   if (w.expert_load_size() > 0 && total <= 0)
     c.report("field.load", "workload.expert_load", "must give some expert a positive load",
              Severity::Error);
+  for (int i = 0; i < w.routing_stickiness_size(); ++i) {
+    const double v = w.routing_stickiness(i);
+    if (!(v >= 0 && v <= L::kStickiness))
+      c.report("field.stickiness", "workload.routing_stickiness[" + std::to_string(i) + "]",
+               "must be a probability in [0, " + formatNumber(L::kStickiness) + "], got " +
+                   formatNumber(v),
+               Severity::Error, {{"routing_stickiness", v}});
+    s.routingStickiness.push_back(v);
+  }
 }
 
 void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c) {

@@ -65,6 +65,7 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   pm->set_rope_theta(m.ropeTheta);
   pm->set_renormalize_gates(m.renormalizeGates);
   for (double w : d.workload.expertLoad) pm->add_expert_load(w);
+  for (double r : d.workload.routingStickiness) pm->add_routing_stickiness(r);
 
   const ClusterSpec &c = d.cluster;
   plan::Cluster *pc = p.mutable_cluster();

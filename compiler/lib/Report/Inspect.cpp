@@ -2,6 +2,7 @@
 
 #include "moeplan/Description/Finding.h"
 #include "moeplan/Simulate/CostModel.h"
+#include "moeplan/Simulate/Routing.h"
 #include "moeplan/Trace/Trace.h"
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -469,12 +471,12 @@ nlohmann::json claimsJson(const plan::Plan &p) {
   return claims;
 }
 
-std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann::json &report,
-                                            std::string &error) {
+MeasuredRouting routingFromRunReport(const plan::Plan &p, const nlohmann::json &report,
+                                     std::string &error) {
   const uint64_t layers = p.model().layers(), experts = p.model().experts();
   auto fail = [&](const std::string &what) {
     error = what;
-    return std::vector<double>{};
+    return MeasuredRouting{};
   };
   if (!report.is_object() || report.value("schema", "") != "moeplan-run")
     return fail("schema: not a moeplan-run report (moeplan-run --report-json)");
@@ -482,7 +484,10 @@ std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann:
   auto it = report.find("expert_load");
   if (it == report.end() || !it->is_array() || it->empty())
     return fail("expert_load: missing or empty (the run routed nothing)");
-  std::vector<double> table(layers * experts, 0.0);
+  MeasuredRouting measured;
+  std::vector<double> &table = measured.expertLoad;
+  table.assign(layers * experts, 0.0);
+  measured.stickiness.assign(layers, 0.0);
   std::vector<bool> seen(layers, false);
   for (size_t i = 0; i < it->size(); ++i) {
     const nlohmann::json &l = (*it)[i];
@@ -506,8 +511,28 @@ std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann:
       total += routed[e].get<double>();
     }
     if (!(total > 0)) return fail(at + ".routed_per_expert: sums to 0");
+    const nlohmann::json &geometry = l.value("dispatch", nlohmann::json());
+    if (geometry.is_null()) {
+      measured.unfitted.push_back(layer);
+      continue;
+    }
+    auto count = [&](const char *field, int64_t least) -> std::optional<int64_t> {
+      const nlohmann::json &v = geometry.value(field, nlohmann::json());
+      if (!v.is_number_integer() || v.get<int64_t>() < least) return std::nullopt;
+      return v.get<int64_t>();
+    };
+    const std::optional<int64_t> tokens = count("tokens_per_group", 1), capacity = count("capacity", 0);
+    if (!tokens || !capacity)
+      return fail(at + ".dispatch: tokens_per_group (>= 1) and capacity (>= 0) must be integers");
+    const nlohmann::json &dropped = l.value("dropped", nlohmann::json());
+    if (!dropped.is_number() || !(dropped.get<double>() >= 0) || dropped.get<double>() > total)
+      return fail(at + ".dropped: not a count between 0 and the layer's " +
+                  std::to_string(int64_t(total)) + " choices");
+    sim::RoutingModel model{int64_t(experts), int64_t(p.model().top_k()),
+                            {table.begin() + int64_t(layer * experts), table.begin() + int64_t((layer + 1) * experts)}, 0};
+    measured.stickiness[size_t(layer)] = sim::fitStickiness(model, *tokens, *capacity, dropped.get<double>() / total);
   }
-  return table;
+  return measured;
 }
 
 MeasuredComparison compareWithMeasured(const plan::Plan &p, const sim::Prediction &pred,
@@ -712,13 +737,20 @@ std::string renderInspectText(const InspectReport &r) {
       << flopsText(r.modelFlops) << " by the model's count (Narayanan: full attention, routed "
          "choices)\n";
   if (!pred.routing.empty()) {
+    const bool sticky = std::any_of(pred.routing.begin(), pred.routing.end(),
+                                    [](const sim::LayerRouting &l) { return l.stickiness > 0; });
     out << "  routing (expected; " << (r.measuredExpertLoad ? "model.expert_load" : "uniform")
+        << (sticky ? ", tokens in clumps: model.routing_stickiness" : "")
         << "): per MoE layer, load balance over the batch / dropped choices / capacity rows "
-           "filled on the busiest EP rank (mean rank)\n";
-    for (const sim::LayerRouting &l : pred.routing)
+           "filled on the busiest EP rank (mean rank)"
+        << (sticky ? " / stickiness" : "") << "\n";
+    for (const sim::LayerRouting &l : pred.routing) {
       out << "    layer " << l.layer << ": " << percent(l.loadBalance) << " / "
           << percent(l.droppedFraction) << " / " << percent(l.busiestFill) << " ("
-          << percent(l.meanFill) << ")\n";
+          << percent(l.meanFill) << ")";
+      if (sticky) out << " / " << formatNumber(l.stickiness);
+      out << "\n";
+    }
   }
   if (const auto &g = pred.generation) {
     out << "  (the figures above are the prefill's)\n"
@@ -822,7 +854,8 @@ nlohmann::json inspectJson(const InspectReport &r) {
                        {"dropped_fraction", l.droppedFraction},
                        {"busiest_fill", l.busiestFill},
                        {"mean_fill", l.meanFill},
-                       {"routed_fill", l.routedFill}});
+                       {"routed_fill", l.routedFill},
+                       {"stickiness", l.stickiness}});
   j["prediction"]["routing"] = routing;
   j["prediction"]["expert_load"] = r.measuredExpertLoad ? "model.expert_load" : "uniform";
   j["requirements"] = requirementsJson(r.requirements);

@@ -118,6 +118,14 @@ double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint
   return collectiveSeconds(c, kind, commBytes, GroupSpan{groupSize, intraNode ? groupSize : 1u});
 }
 
+double collectiveSeconds(const plan::Cluster &c, const plan::Instruction &inst,
+                         const GroupSpan &span) {
+  const plan::CollectiveKind kind = inst.collective().kind();
+  const bool counts = inst.routed() && (kind == plan::ALL_TO_ALL || kind == plan::ALL_GATHER);
+  return (counts ? collectiveSeconds(c, kind, 0, span) : 0) +
+         collectiveSeconds(c, kind, inst.cost().comm_bytes(), span);
+}
+
 const plan::GroupMembership &membershipOn(const plan::Plan &p, uint32_t rank,
                                           const std::string &axis) {
   if (rank >= uint32_t(p.ranks_size()))
@@ -168,8 +176,7 @@ double instructionSeconds(const plan::Plan &p, uint32_t rank, const plan::Instru
   if (!inst.has_collective())
     throw std::invalid_argument("instruction \"" + inst.label() + "\" has no operation");
   const plan::Collective &c = inst.collective();
-  CollectiveRoute route = routeCollective(p, rank, c);
-  return collectiveSeconds(p.cluster(), c.kind(), inst.cost().comm_bytes(), route.span);
+  return collectiveSeconds(p.cluster(), inst, routeCollective(p, rank, c).span);
 }
 
 }  // namespace moeplan::sim

@@ -1,5 +1,7 @@
 #include "moeplan/Simulate/Routing.h"
 
+#include "moeplan/Plan/PlanFile.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -36,6 +38,13 @@ uint64_t seedOf(std::initializer_list<int64_t> sizes, const std::vector<double> 
     mix(bits);
   }
   return h;
+}
+
+// What a seed hashes: the choice probabilities, and the stickiness where there is one (so
+// that independent tokens keep the seeds they always had).
+std::vector<double> withStickiness(std::vector<double> pi, const RoutingModel &m) {
+  if (m.stickiness > 0) pi.push_back(m.stickiness);
+  return pi;
 }
 
 // Moments of one expert's choices in one group, X ~ Binomial(t, pi), against c slots.
@@ -79,6 +88,83 @@ Kept keptMoments(int64_t t, double pi, int64_t c) {
   return k;
 }
 
+// Var of one expert's count among t sticky tokens over t pi (1 - pi), its binomial variance:
+// the indicator "token chose e" is a Markov chain whose lag-k correlation is rho^k.
+double stickyVarianceFactor(int64_t t, double rho) {
+  if (rho <= 0 || t <= 1) return 1;
+  const double q = 1 - rho;
+  return (1 + rho) / q - 2 * rho * (1 - std::pow(rho, double(t))) / (double(t) * q * q);
+}
+
+// Above this many (token x count) steps the sticky count's pmf is a moment-matched normal
+// instead of the exact chain (groups of thousands of tokens, where the chain is near normal).
+constexpr double kStickyStepBudget = 2e7;
+
+// P(X = x), x = 0, 1, .. (to where the rest is negligible), for X = one expert's choices
+// among t tokens when each token repeats its predecessor's choices with probability rho and
+// else chooses e with probability pi. Exact: dynamic programming over the tokens on
+// (count, whether the last token chose e); truncated 12 sigma above the mean, renormalised.
+std::vector<double> stickyPmf(int64_t t, double pi, double rho) {
+  if (t <= 0 || pi <= 0) return {1.0};
+  if (pi >= 1) {
+    std::vector<double> p(size_t(t) + 1, 0.0);
+    p.back() = 1;
+    return p;
+  }
+  const double mean = double(t) * pi;
+  const double sigma = std::sqrt(mean * (1 - pi) * stickyVarianceFactor(t, rho));
+  const int64_t hi = std::min<int64_t>(t, int64_t(std::ceil(mean + 12 * sigma)) + 2);
+  std::vector<double> pmf(size_t(hi) + 1, 0.0);
+  if (double(t) * double(hi) > kStickyStepBudget) {
+    double mass = 0;
+    for (int64_t x = 0; x <= hi; ++x) {
+      const double z = (double(x) - mean) / sigma;
+      mass += pmf[size_t(x)] = std::exp(-0.5 * z * z);
+    }
+    for (double &v : pmf) v /= mass;
+    return pmf;
+  }
+  // chose[x], other[x]: P(count x so far, and the last token chose e / did not).
+  std::vector<double> chose(size_t(hi) + 2, 0.0), other(size_t(hi) + 2, 0.0);
+  std::vector<double> nextChose(chose.size()), nextOther(other.size());
+  chose[1] = pi, other[0] = 1 - pi;
+  for (int64_t token = 1; token < t; ++token) {
+    std::fill(nextChose.begin(), nextChose.end(), 0.0);
+    std::fill(nextOther.begin(), nextOther.end(), 0.0);
+    const int64_t top = std::min(token, hi);
+    for (int64_t x = 0; x <= top; ++x) {
+      const double fresh = (1 - rho) * (chose[size_t(x)] + other[size_t(x)]);
+      if (x + 1 <= hi) nextChose[size_t(x + 1)] += rho * chose[size_t(x)] + fresh * pi;
+      nextOther[size_t(x)] += rho * other[size_t(x)] + fresh * (1 - pi);
+    }
+    std::swap(chose, nextChose);
+    std::swap(other, nextOther);
+  }
+  double mass = 0;
+  for (int64_t x = 0; x <= hi; ++x) mass += pmf[size_t(x)] = chose[size_t(x)] + other[size_t(x)];
+  for (double &v : pmf) v /= mass;
+  return pmf;
+}
+
+Kept keptFromPmf(const std::vector<double> &pmf, int64_t c) {
+  Kept k;
+  double s2 = 0;
+  for (size_t x = 0; x < pmf.size(); ++x) {
+    const double kept = double(std::min<int64_t>(int64_t(x), c));
+    k.mean += pmf[x] * kept;
+    s2 += pmf[x] * kept * kept;
+    k.dropped += pmf[x] * double(std::max<int64_t>(0, int64_t(x) - c));
+  }
+  k.variance = std::max(0.0, s2 - k.mean * k.mean);
+  return k;
+}
+
+// One expert's kept moments under the model: binomial for independent tokens, else the
+// sticky chain's.
+Kept keptMoments(int64_t t, double pi, int64_t c, double rho) {
+  return rho > 0 ? keptFromPmf(stickyPmf(t, pi, rho), c) : keptMoments(t, pi, c);
+}
+
 // P(X <= x) for X ~ Binomial(t, pi), x = 0.. until it reaches 1 (to 1e-15; the last entry
 // is 1). For small means: the table is mean + 12 sigma long at most.
 std::vector<double> binomialCdf(int64_t t, double pi) {
@@ -98,6 +184,20 @@ std::vector<double> binomialCdf(int64_t t, double pi) {
   }
   c.back() = 1;
   return c;
+}
+
+// The same for the model's count: binomial, or the sticky chain's.
+std::vector<double> countCdf(int64_t t, double pi, double rho) {
+  if (rho <= 0) return binomialCdf(t, pi);
+  std::vector<double> c = stickyPmf(t, pi, rho);
+  for (size_t x = 1; x < c.size(); ++x) c[x] += c[x - 1];
+  c.back() = 1;
+  return c;
+}
+
+void checkStickiness(double rho) {
+  if (!(rho >= 0 && rho < 1))
+    throw std::invalid_argument("routing model: stickiness " + std::to_string(rho) + " is not in [0, 1)");
 }
 
 } // namespace
@@ -124,6 +224,7 @@ std::vector<double> choiceProbabilities(const RoutingModel &m) {
 DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
   if (d.positions <= 0 || d.sources <= 0 || d.groups <= 0 || d.capacity < 0 || d.tokensPerGroup < 0)
     throw std::invalid_argument("routing model: a dispatch needs positive ranks and groups");
+  checkStickiness(m.stickiness);
   const std::vector<double> pi = choiceProbabilities(m);
   const int64_t E = m.experts, P = d.positions, t = d.tokensPerGroup, C = d.capacity;
   const double groups = double(d.sources) * double(d.groups);  // independent groups per position
@@ -134,7 +235,7 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
   for (int64_t e = 0; e < E; ++e) {
     // Experts of equal load share their moments (all of them under uniform routing).
     if (e > 0 && pi[size_t(e)] == pi[size_t(e - 1)]) kept[size_t(e)] = kept[size_t(e - 1)];
-    else kept[size_t(e)] = keptMoments(t, pi[size_t(e)], C);
+    else kept[size_t(e)] = keptMoments(t, pi[size_t(e)], C, m.stickiness);
     largestMean = std::max(largestMean, double(t) * pi[size_t(e)]);
     const int64_t q = expertPosition(e, E, P);
     posMean[size_t(q)] += kept[size_t(e)].mean;
@@ -153,7 +254,7 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
     return r;
   }
 
-  std::mt19937_64 rng(seedOf({E, m.topK, t, d.groups, C, d.sources, P}, pi));
+  std::mt19937_64 rng(seedOf({E, m.topK, t, d.groups, C, d.sources, P}, withStickiness(pi, m)));
   double sumMax = 0;
   const int64_t draws = int64_t(groups) * E;
   if (draws * kMinTrials <= kDrawBudget && largestMean < kDiscreteMean) {
@@ -166,7 +267,7 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
     std::vector<const std::vector<double> *> cdf(static_cast<size_t>(E));
     tables.reserve(size_t(E));
     for (int64_t e = 0; e < E; ++e) {
-      if (e == 0 || pi[size_t(e)] != pi[size_t(e - 1)]) tables.push_back(binomialCdf(t, pi[size_t(e)]));
+      if (e == 0 || pi[size_t(e)] != pi[size_t(e - 1)]) tables.push_back(countCdf(t, pi[size_t(e)], m.stickiness));
       cdf[size_t(e)] = &tables.back();
     }
     std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -200,6 +301,35 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
   }
   r.maxRows = std::max(r.maxRows, r.meanRows);  // the busiest position carries at least the mean
   return r;
+}
+
+double expectedDropped(const RoutingModel &m, int64_t tokensPerGroup, int64_t capacity) {
+  checkStickiness(m.stickiness);
+  const std::vector<double> pi = choiceProbabilities(m);
+  double choices = 0, dropped = 0;
+  for (size_t e = 0; e < pi.size(); ++e) {
+    choices += double(tokensPerGroup) * pi[e];
+    dropped += keptMoments(tokensPerGroup, pi[e], capacity, m.stickiness).dropped;
+  }
+  return choices > 0 ? dropped / choices : 0;
+}
+
+double fitStickiness(const RoutingModel &m, int64_t tokensPerGroup, int64_t capacity,
+                     double dropped) {
+  RoutingModel at = m;
+  auto drops = [&](double rho) {
+    at.stickiness = rho;
+    return expectedDropped(at, tokensPerGroup, capacity);
+  };
+  if (drops(0) >= dropped) return 0;
+  const double most = planfile::PlanLimits::kStickiness;
+  if (drops(most) <= dropped) return most;
+  double lo = 0, hi = most;
+  for (int i = 0; i < 40; ++i) {
+    const double mid = (lo + hi) / 2;
+    (drops(mid) < dropped ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
 }
 
 double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positions) {

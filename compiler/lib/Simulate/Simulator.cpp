@@ -283,7 +283,7 @@ private:
     const plan::CollectiveKind kind = inst.collective().kind();
     const CollectiveRoute &route = state.routes[index.channel[i]];
     const uint32_t ordinal = ordinalOf(state, index, i);
-    const double seconds = collectiveSeconds(plan_.cluster(), kind, inst.cost().comm_bytes(), route.span);
+    const double seconds = collectiveSeconds(plan_.cluster(), inst, route.span);
     if (isTransfer(kind)) {
       bool send = kind == plan::SEND;
       TransferKey key{send ? r : route.peerRank, send ? route.peerRank : r, ordinal};
@@ -427,8 +427,7 @@ void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &pr
       t.memorySeconds += kernelMemorySeconds(cluster, inst.cost());
     } else {
       const CollectiveRoute &route = state.routes[index.channel[i]];
-      t.commSeconds +=
-          collectiveSeconds(cluster, inst.collective().kind(), inst.cost().comm_bytes(), route.span);
+      t.commSeconds += collectiveSeconds(cluster, inst, route.span);
       commIntervals.emplace_back(timing.start, timing.end);
     }
   }
@@ -686,10 +685,17 @@ GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulat
 
 namespace {
 
-// The routing model of `layer`: the plan's expert loads (its row, when per layer), or uniform.
+// The routing model of `layer`: the plan's expert loads (its row, when per layer), or
+// uniform; its stickiness (the layer's, when per layer), or 0.
 RoutingModel routingModel(const plan::Plan &p, int32_t layer) {
   const plan::Model &m = p.model();
-  RoutingModel r{int64_t(m.experts()), int64_t(m.top_k()), {}};
+  RoutingModel r{int64_t(m.experts()), int64_t(m.top_k()), {}, 0};
+  if (const int sticky = m.routing_stickiness_size(); sticky > 0) {
+    if (sticky > 1 && (layer < 0 || layer >= sticky))
+      throw std::invalid_argument("model.routing_stickiness has " + std::to_string(sticky) +
+                                  " entries, none for layer " + std::to_string(layer));
+    r.stickiness = m.routing_stickiness(sticky == 1 ? 0 : layer);
+  }
   const int64_t n = m.expert_load_size(), experts = m.experts();
   if (n == 0) return r;
   const int64_t row = n == experts ? 0 : layer;
@@ -734,10 +740,11 @@ public:
   }
 
 private:
-  // Which expert loads `layer` routes by: its own row of a per-layer table, or (-1) the
-  // plan's one row or uniform routing, shared by every layer.
+  // Which routing model `layer` routes by: its own (per-layer expert loads or stickiness),
+  // or (-1) the one every layer shares.
   int32_t rowOf(int32_t layer) const {
-    return plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
+    const plan::Model &m = plan_.model();
+    return m.expert_load_size() > int(m.experts()) || m.routing_stickiness_size() > 1 ? layer : -1;
   }
 
   const plan::Plan &plan_;
@@ -768,6 +775,7 @@ std::vector<LayerRouting> predictRouting(const plan::Plan &p, RoutingCache &cach
       r.meanFill = share(e.meanRows, e.paddedRows);
       r.routedFill = share(e.routedRows, e.paddedRows);
       r.loadBalance = cache.loadBalance(inst.layer(), tokens);
+      r.stickiness = routingModel(p, inst.layer()).stickiness;
       layers.emplace(r.layer, r);
     }
   std::vector<LayerRouting> out;

@@ -229,13 +229,13 @@ void argmaxMerge(const int32_t *pairs, int32_t *ids, int32_t *generated, int64_t
 
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
-              int64_t groups, DispatchCounts *counts, const float *gates) {
+              int64_t groups, DispatchCounts *counts, const float *gates, int32_t *fill) {
   groups = std::max<int64_t>(groups, 1);
   if (tokens % groups != 0)
     throw std::invalid_argument("dispatch: " + std::to_string(groups) + " groups do not divide " +
                                 std::to_string(tokens) + " tokens");
   const int64_t rows = slotRows("dispatch", capacity, groups), perGroup = tokens / groups;
-  std::fill(slotsX, slotsX + experts * rows * n, 0.0f);
+  if (!fill) std::fill(slotsX, slotsX + experts * rows * n, 0.0f);
   if (counts && counts->routed.size() != size_t(experts)) counts->routed.assign(size_t(experts), 0);
   std::vector<int64_t> used(static_cast<size_t>(experts));
   // Drop policy probs: which choices each over-full expert keeps, decided per group first.
@@ -255,8 +255,15 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
       }
     }
   }
+  auto recordFill = [&](int64_t group) {
+    if (fill)
+      for (int64_t e = 0; e < experts; ++e) fill[e * groups + group] = int32_t(used[size_t(e)]);
+  };
   for (int64_t t = 0; t < tokens; ++t) {
-    if (t % perGroup == 0) std::fill(used.begin(), used.end(), 0);
+    if (t % perGroup == 0) {
+      if (t > 0) recordFill(t / perGroup - 1);
+      std::fill(used.begin(), used.end(), 0);
+    }
     const int64_t group = t / perGroup;
     for (int64_t j = 0; j < topK; ++j) {
       const int64_t e = indices[t * topK + j];
@@ -274,6 +281,8 @@ void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *sl
       std::copy(x + t * n, x + (t + 1) * n, slotsX + (e * rows + slot) * n);
     }
   }
+  if (tokens > 0) recordFill(groups - 1);
+  else if (fill) std::fill(fill, fill + experts * groups, 0);
 }
 
 void combine(const float *y, const int32_t *indices, const int32_t *slots, const float *gates,

@@ -212,6 +212,14 @@ private:
       error("model.dtype", "is " + str(int(m.dtype())) + ", not a floating-point dtype");
     finiteNonNegative("model.norm_epsilon", m.norm_epsilon());
     finiteNonNegative("model.rope_theta", m.rope_theta());
+    if (m.routing_stickiness_size() > 1 && uint64_t(m.routing_stickiness_size()) != m.layers())
+      error("model.routing_stickiness", "has " + str(uint64_t(m.routing_stickiness_size())) +
+                                            " entries, expected one, one per layer (" +
+                                            str(uint64_t(m.layers())) + ") or none");
+    for (int i = 0; i < m.routing_stickiness_size(); ++i)
+      if (!(m.routing_stickiness(i) >= 0 && m.routing_stickiness(i) <= L::kStickiness))
+        error(indexPath("model.routing_stickiness", uint64_t(i)),
+              "is " + num(m.routing_stickiness(i)) + ", must be in [0, " + num(L::kStickiness) + "]");
     if (m.expert_load_size() == 0) return;
     const uint64_t n = uint64_t(m.expert_load_size()), experts = m.experts();
     if (experts == 0 || (n != experts && n != uint64_t(m.layers()) * experts)) {

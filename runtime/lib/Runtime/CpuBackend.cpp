@@ -186,6 +186,9 @@ public:
     });
   }
 
+  // Queued launches run later on stream workers; the walker's fills follow the issue order.
+  bool routedRows() const override { return !queued_; }
+
   void resetCounts() override {
     counts_.routed.assign(size_t(plan_.model().layers()) * plan_.model().experts(), 0);
     counts_.dropped.assign(plan_.model().layers(), 0);
@@ -200,6 +203,7 @@ public:
 
 private:
   void runKernel(const KernelCall &call);
+  void runRoutedKernel(const KernelCall &call);
 
   // -- cpu-queued: the workers ------------------------------------------------------------
   void enqueue(uint32_t stream, std::function<void()> task) {
@@ -280,6 +284,7 @@ void CpuBackend::runKernel(const KernelCall &call) {
   const auto &in = call.in;
   const auto &out = call.out;
   const StepPositions at = stepPositions(call);
+  if (call.rows) return runRoutedKernel(call);
   switch (k.kind()) {
   case plan::EMBEDDING:
     embedding(i32(in[0]), f32(in[1]), f32(out[0]), k.m(), k.n(), call.firstId,
@@ -312,8 +317,15 @@ void CpuBackend::runKernel(const KernelCall &call) {
     return;
   case plan::DISPATCH: {
     DispatchCounts counts;
+    int32_t *fill = nullptr;
+    if (RowFill *f = call.dispatchFill) {
+      f->segmentRows = k.capacity();
+      f->filled.assign(size_t(k.experts() * std::max<int64_t>(1, k.groups())), 0);
+      fill = f->filled.data();
+    }
     dispatch(f32(in[0]), i32(in[1]), f32(out[0]), i32(out[1]), k.tokens(), k.n(), k.experts(),
-             k.top_k(), k.capacity(), k.groups(), &counts, in.size() > 2 ? f32(in[2]) : nullptr);
+             k.top_k(), k.capacity(), k.groups(), &counts, in.size() > 2 ? f32(in[2]) : nullptr,
+             fill);
     const int64_t experts = plan_.model().experts(), layers = plan_.model().layers();
     if (call.layer >= 0 && call.layer < layers && int64_t(counts.routed.size()) == experts) {
       for (int64_t e = 0; e < experts; ++e)
@@ -358,6 +370,65 @@ void CpuBackend::runKernel(const KernelCall &call) {
   default:
     throw std::invalid_argument("kernel kind " + plan::KernelKind_Name(k.kind()) +
                                 " has no CPU implementation");
+  }
+}
+
+// A routed kernel on the filled rows of its input only (RoutedRows.h): the kernels of
+// CpuKernels.h on each run of filled rows; padding rows of the output are not written.
+void CpuBackend::runRoutedKernel(const KernelCall &call) {
+  using namespace moeplan::kernels;
+  const plan::Kernel &k = *call.kernel;
+  const RowFill &rows = *call.rows;
+  auto f32 = [](std::byte *p) { return reinterpret_cast<float *>(p); };
+  const auto &in = call.in;
+  const auto &out = call.out;
+  switch (k.kind()) {
+  case plan::GROUPED_GEMM: {
+    // a[groups, m, k] x b[groups, k, n]: a run stays in its group, whose b it multiplies.
+    const int64_t m = k.m(), n = k.n(), depth = k.k();
+    rows.forEachRun([&](int64_t first, int64_t count) {
+      const int64_t g = first / m;
+      gemm(f32(in[0]) + first * depth, f32(in[1]) + g * depth * n, f32(out[0]) + first * n, count,
+           n, depth);
+    }, m);
+    return;
+  }
+  case plan::BIAS_ADD: {
+    const int64_t m = k.m(), n = k.n();
+    rows.forEachRun([&](int64_t first, int64_t count) {
+      biasAdd(f32(in[0]) + first * n, f32(in[1]) + (first / m) * n, f32(out[0]) + first * n, 1,
+              count, n);
+    }, m);
+    return;
+  }
+  case plan::ACTIVATION_FUNCTION: {
+    const int64_t n = k.n();
+    const bool swiglu = k.activation() == plan::SWIGLU;
+    rows.forEachRun([&](int64_t first, int64_t count) {
+      activation(swiglu ? Activation::SwiGlu : Activation::Gelu,
+                 swiglu ? f32(in[0]) + first * n : nullptr, f32(in[swiglu ? 1 : 0]) + first * n,
+                 f32(out[0]) + first * n, count * n);
+    });
+    return;
+  }
+  case plan::TRANSPOSE: {
+    // x[m, n, inner] -> y[n, m, inner]: each segment's filled rows to its block's new place
+    // (the walker checked that blocks hold whole segments: outputFill).
+    const int64_t m = k.m(), n = k.n(), inner = rows.segments() / (m * n);
+    const uint64_t rowBytes = uint64_t(k.inner()) * sizeof(float) / uint64_t(inner * rows.segmentRows);
+    const uint64_t segBytes = rowBytes * uint64_t(rows.segmentRows);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t s = 0; s < inner; ++s) {
+          const int64_t from = (i * n + j) * inner + s, to = (j * m + i) * inner + s;
+          std::memcpy(out[0] + uint64_t(to) * segBytes, in[0] + uint64_t(from) * segBytes,
+                      rowBytes * uint64_t(rows.filled[size_t(from)]));
+        }
+    return;
+  }
+  default:
+    throw std::invalid_argument("kernel kind " + plan::KernelKind_Name(k.kind()) +
+                                " does not compute on routed rows");
   }
 }
 

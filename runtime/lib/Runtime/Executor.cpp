@@ -268,6 +268,7 @@ public:
     compute_.check(plan_, plan_.ranks(int(rank_)).program());
     compute_.allocate(program_.arena_bytes(), program_.streams(), program_.events(),
                       uint32_t(2 * program_.instructions_size()));
+    chooseRoutedRows();
     resolveKernels();
     if (options_.randomWeights) fillRandomWeights();
     else loadWeights();
@@ -363,6 +364,9 @@ public:
     return out;
   }
   RoutingCounts counts() { return compute_.counts(); }
+  bool routedRows() const { return routedRows_; }
+  // The last pass's rows of routed grouped GEMMs per layer: [layer][filled, capacity].
+  const std::vector<int64_t> &expertRows() const { return expertRows_; }
   ComputeBackend &compute() { return compute_; }
   // Buffer b's bytes, copied from the arena (converted to F32 for float buffers).
   std::vector<float> bufferAsF32(int b) {
@@ -428,6 +432,34 @@ private:
 
   std::byte *address(uint32_t buffer) { return compute_.arena() + program_.buffers(int(buffer)).offset(); }
 
+  // Whether the expert step computes and moves routed rows only (RoutedRows.h): unless
+  // --padded-experts, where both backends can (cpu with mpi; queued backends and the CUDA
+  // backend compute the padded capacity).
+  void chooseRoutedRows() {
+    fills_.assign(size_t(program_.buffers_size()), RowFill{});
+    bool routedCollectives = false;
+    for (const plan::Instruction &inst : program_.instructions())
+      routedCollectives = routedCollectives || (inst.routed() && inst.has_collective());
+    routedRows_ = !options_.paddedExperts && compute_.routedRows() &&
+                  (comm_.routedRows() || !routedCollectives);
+  }
+  // A buffer's rows for its routed fill: its elements over its last dim.
+  void setFill(uint32_t buffer, RowFill fill) {
+    const plan::Buffer &b = program_.buffers(int(buffer));
+    const int64_t width = b.shape_size() ? b.shape(b.shape_size() - 1) : 0;
+    int64_t elements = 1;
+    for (int64_t d : b.shape()) elements *= d;
+    if (!fill.known() || width <= 0 || fill.rows() * width != elements)
+      throw std::invalid_argument("routed rows: buffers[" + std::to_string(buffer) + "] \"" +
+                                  b.name() + "\" does not hold " + std::to_string(fill.rows()) +
+                                  " rows of its last dim");
+    fills_[buffer] = std::move(fill);
+  }
+  uint64_t rowBytes(uint32_t buffer) const {
+    const plan::Buffer &b = program_.buffers(int(buffer));
+    return uint64_t(b.shape(b.shape_size() - 1)) * bytesOf(b.dtype());
+  }
+
   // Every kernel's operands and plan-derived arguments, resolved once.
   void resolveKernels() {
     calls_.resize(size_t(program_.instructions_size()));
@@ -440,6 +472,7 @@ private:
       call.layer = program_.instructions(i).layer();
       for (uint32_t b : k.inputs()) call.in.push_back(address(b));
       for (uint32_t b : k.outputs()) call.out.push_back(address(b));
+      if (k.kind() == plan::DISPATCH && routedRows_) call.dispatchFill = &fills_[k.outputs(0)];
       if (k.kind() == plan::EMBEDDING) {
         // The table is this rank's slice of embedding.weight; vocab_begin/end count from it.
         const plan::Buffer &table = program_.buffers(int(k.inputs(1)));
@@ -662,6 +695,7 @@ private:
     Busy busy(liveness_);
     restoreInputs();
     compute_.resetCounts();
+    expertRows_.assign(size_t(2 * plan_.model().layers()), 0);
   }
 
   Pass eagerPass() {
@@ -845,7 +879,22 @@ private:
       if (timed_) compute_.mark(inst.stream(), uint32_t(2 * i));
       try {
         Busy busy(liveness_);
-        compute_.launch(inst.stream(), calls_[size_t(i)]);
+        KernelCall &call = calls_[size_t(i)];
+        // A routed kernel on its input's filled rows gives its output the rows outputFill
+        // says; any other kernel's output holds every row.
+        const plan::Kernel &k = inst.kernel();
+        const RowFill *rows = routedRows_ && inst.routed() ? &fills_[k.inputs(0)] : nullptr;
+        call.rows = rows && rows->known() ? rows : nullptr;
+        RowFill outRows = call.rows ? outputFill(k, *call.rows) : RowFill{};
+        compute_.launch(inst.stream(), call);
+        if (call.rows && k.kind() == plan::GROUPED_GEMM && inst.layer() >= 0 &&
+            size_t(2 * inst.layer() + 1) < expertRows_.size()) {
+          expertRows_[size_t(2 * inst.layer())] += call.rows->filledRows();
+          expertRows_[size_t(2 * inst.layer() + 1)] += call.rows->rows();
+        }
+        if (k.kind() == plan::DISPATCH && call.dispatchFill) setFill(k.outputs(0), *call.dispatchFill);
+        else if (call.rows) setFill(k.outputs(0), std::move(outRows));
+        else fills_[k.outputs(0)] = RowFill{};
       } catch (const std::exception &e) {
         abortRun(where(i) + ": " + e.what());
       }
@@ -870,6 +919,12 @@ private:
     if (c.kind() != plan::RECV) in = address(c.input()), inBytes = program_.buffers(int(c.input())).bytes();
     if (c.kind() != plan::SEND) out = address(c.output()), outBytes = program_.buffers(int(c.output())).bytes();
     try {
+      // Routed: the filled rows only; every member of the group knows its input's rows the
+      // same way (the same plan, the same options), so all of them take the same path.
+      if (routedRows_ && inst.routed() && fills_[c.input()].known())
+        return comm_.startRouted(i, c, in, out, rowBytes(c.input()), fills_[c.input()],
+                                 &fills_[c.output()]);
+      if (c.kind() != plan::SEND) fills_[c.output()] = RowFill{};
       return comm_.start(i, inst.stream(), c, in, inBytes, out, outBytes);
     } catch (const std::exception &e) {
       abortRun(where(i) + ": " + e.what());
@@ -911,7 +966,13 @@ private:
         progressed = true;
       }
       for (size_t o = 0; o < outstanding.size();) {
-        if (!comm_.test(outstanding[o])) {
+        bool complete = false;
+        try {
+          complete = comm_.test(outstanding[o]);
+        } catch (const std::exception &e) {
+          abortRun(where(outstanding[o].instruction) + ": " + e.what());
+        }
+        if (!complete) {
           ++o;
           continue;
         }
@@ -982,6 +1043,11 @@ private:
   const AxisCoordinates axes_;
   std::vector<Part> parts_;
   std::vector<KernelCall> calls_;           // by instruction
+  bool routedRows_ = false;                 // chooseRoutedRows
+  // By buffer: the rows its last writer filled (RoutedRows.h; unknown: every row). Written by
+  // the thread that runs the writer before it records its event, read after the wait.
+  std::vector<RowFill> fills_;
+  std::vector<int64_t> expertRows_;  // expertRows()
   std::vector<std::pair<int, std::vector<std::byte>>> inputs_;  // buffer, its bytes
   Events events_;
   std::vector<std::atomic<bool>> issued_;  // by instruction: issued (queued) or completed
@@ -1081,6 +1147,7 @@ struct RunSetup {
   std::vector<double> arenaPlan, arenaAllocated;  // bytes per rank
   uint32_t iterations = 1, warmup = 0;
   bool graph = false;
+  bool routedRows = false;  // the expert step ran on routed rows (RoutedRows.h), not padded
 };
 
 struct Measurements {
@@ -1089,6 +1156,7 @@ struct Measurements {
   std::map<std::string, double> collectiveSeconds;
   std::map<std::string, uint64_t> kernelCounts, collectiveCounts;
   std::vector<int64_t> routed, dropped;           // [layer x expert], [layer]
+  std::vector<int64_t> expertRows;  // [rank][layer][filled, capacity] of routed grouped GEMMs
   // GENERATE: rank 0's median generation, each time the slowest rank's (the ranks' clocks
   // start together at the barrier before each generation).
   std::optional<Generation> generation;
@@ -1155,6 +1223,11 @@ Measurements gatherMeasurements(const plan::Plan &plan, RankRun &run, uint32_t r
              0, MPI_COMM_WORLD);
   MPI_Reduce(counts.dropped.data(), m.dropped.data(), int(counts.dropped.size()), MPI_INT64_T,
              MPI_SUM, 0, MPI_COMM_WORLD);
+  std::vector<int64_t> rows = run.expertRows();
+  rows.resize(2 * layers, 0);
+  m.expertRows.resize(rows.size() * world);
+  MPI_Gather(rows.data(), int(rows.size()), MPI_INT64_T, m.expertRows.data(), int(rows.size()),
+             MPI_INT64_T, 0, MPI_COMM_WORLD);
   if (plan.workload().phase() == plan::GENERATE && !passes.empty()) {
     // One generation for every rank: rank 0's median.
     uint64_t chosen = medianPass(passes);
@@ -1197,6 +1270,23 @@ double measuredLoadBalance(const plan::Plan &plan, const int64_t *routed) {
   return max > 0 ? mean / max : 1;
 }
 
+// The capacity groups every DISPATCH of `layer` routes in, when they are all alike:
+// {"tokens_per_group", "capacity"} (what a routing model needs to read the layer's drops);
+// null when they differ (a GENERATE plan's prefill and decode steps) or there is none.
+nlohmann::json dispatchGeometry(const plan::Plan &plan, int64_t layer) {
+  nlohmann::json geometry;
+  for (const plan::Program &program : plan.programs())
+    for (const plan::Instruction &inst : program.instructions()) {
+      if (!inst.has_kernel() || inst.kernel().kind() != plan::DISPATCH || inst.layer() != layer) continue;
+      const plan::Kernel &k = inst.kernel();
+      const nlohmann::json mine = {{"tokens_per_group", k.tokens() / std::max<int64_t>(1, k.groups())},
+                                   {"capacity", k.capacity()}};
+      if (geometry.is_null()) geometry = mine;
+      else if (geometry != mine) return nullptr;
+    }
+  return geometry;
+}
+
 nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const Measurements &m) {
   // A GENERATE run's tokens are the ones it generated.
   const double tokens = double(plan.workload().sequences()) *
@@ -1212,6 +1302,7 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
                       {"comm", setup.comm},
                       {"devices", setup.devices},
                       {"graph", setup.graph},
+                      {"expert_rows", setup.routedRows ? "routed" : "padded"},
                       {"iterations", setup.iterations},
                       {"warmup", setup.warmup},
                       {"arena_bytes_per_rank", {{"plan", setup.arenaPlan}, {"allocated", setup.arenaAllocated}}},
@@ -1231,11 +1322,27 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
     int64_t choices = 0;
     for (int64_t e = 0; e < experts; ++e) choices += routed[e];
     if (choices == 0) continue;  // a dense layer
-    layers.push_back({{"layer", l},
-                      {"routed_per_expert", std::vector<int64_t>(routed, routed + experts)},
-                      {"load_balance", measuredLoadBalance(plan, routed)},
-                      {"dropped", m.dropped[size_t(l)]},
-                      {"choices", choices}});
+    nlohmann::json layer = {{"layer", l},
+                            {"routed_per_expert", std::vector<int64_t>(routed, routed + experts)},
+                            {"load_balance", measuredLoadBalance(plan, routed)},
+                            {"dropped", m.dropped[size_t(l)]},
+                            {"choices", choices}};
+    if (nlohmann::json geometry = dispatchGeometry(plan, l); !geometry.is_null())
+      layer["dispatch"] = geometry;
+    // Filled / capacity rows of the expert GEMMs, per rank computing them: the mean and the
+    // busiest rank (the routing model's meanFill and busiestFill).
+    double sum = 0, busiest = 0;
+    int computing = 0;
+    const size_t perRank = 2 * size_t(plan.model().layers());
+    for (size_t r = 0; perRank > 0 && r < m.expertRows.size() / perRank; ++r) {
+      const int64_t filled = m.expertRows[r * perRank + size_t(2 * l)];
+      const int64_t capacity = m.expertRows[r * perRank + size_t(2 * l + 1)];
+      if (capacity == 0) continue;
+      const double fill = double(filled) / double(capacity);
+      sum += fill, busiest = std::max(busiest, fill), ++computing;
+    }
+    if (computing > 0) layer["expert_rows"] = {{"mean_fill", sum / computing}, {"busiest_fill", busiest}};
+    layers.push_back(layer);
   }
   j["expert_load"] = layers;
   if (m.generation) {
@@ -1277,7 +1384,8 @@ std::string reportText(const nlohmann::json &j) {
       << (wall.size() == 1 ? " rank\n" : " ranks\n");
   const std::vector<std::string> devices = j["devices"];
   out << "backend " << j["backend"].get<std::string>() << " (rank 0: " << devices.front() << "), comm "
-      << j["comm"].get<std::string>();
+      << j["comm"].get<std::string>() << ", expert step on " << j["expert_rows"].get<std::string>()
+      << " rows";
   const uint32_t iterations = j["iterations"], warmup = j["warmup"];
   if (iterations > 1 || warmup > 0)
     out << "; " << iterations << (iterations == 1 ? " pass" : " passes") << " after " << warmup
@@ -1331,10 +1439,17 @@ std::string reportText(const nlohmann::json &j) {
     out << "expert load (measured; balance = mean / max over EP positions)\n";
     for (const auto &l : j["expert_load"]) {
       char line[160];
-      std::snprintf(line, sizeof line, "  layer %-3lld balance %5.1f%%, dropped %lld of %lld choices\n",
+      std::snprintf(line, sizeof line, "  layer %-3lld balance %5.1f%%, dropped %lld of %lld choices",
                     (long long)l["layer"].get<int64_t>(), 100 * l["load_balance"].get<double>(),
                     (long long)l["dropped"].get<int64_t>(), (long long)l["choices"].get<int64_t>());
       out << line;
+      if (l.contains("expert_rows")) {
+        std::snprintf(line, sizeof line, "; expert rows filled %5.1f%% mean, %5.1f%% busiest rank",
+                      100 * l["expert_rows"]["mean_fill"].get<double>(),
+                      100 * l["expert_rows"]["busiest_fill"].get<double>());
+        out << line;
+      }
+      out << "\n";
     }
   }
   return out.str();
@@ -1557,6 +1672,7 @@ int runPlan(const RunOptions &options, RunResult *result) {
   setup.warmup = options.warmup ? *options.warmup : (options.iterations > 1 ? 1u : 0u);
   if (options.graph) setup.warmup = std::max(setup.warmup, 1u);
   setup.graph = options.graph;
+  setup.routedRows = run.routedRows();
   int status = 0;
   try {
     // Devices and arena sizes of every rank (rank 0 reports them).

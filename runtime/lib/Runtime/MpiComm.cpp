@@ -21,6 +21,7 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <climits>
 #include <mutex>
 #include <thread>
 #include <cstring>
@@ -108,7 +109,58 @@ public:
     return CommRequest{instruction};
   }
 
+  // Host memory and host progress only: staged (cuda) and queued (mpi-queued) operations
+  // move the padded capacity.
+  bool routedRows() const override { return !queued_ && !compute_.queued(); }
+
+  // Progressed by test in up to three phases: the counts (each member's filled rows per
+  // segment of what it receives: an all-to-all's pieces by MPI_Ialltoall, a gather's by
+  // MPI_Iallgather; a reduce-scatter's members hold the same rows, the expert-TP peers having
+  // computed on one gathered set, so it needs none), then the filled rows packed and moved
+  // (Ialltoallv, Iallgatherv, Ireduce_scatter), then unpacked into the padded output.
+  CommRequest startRouted(int instruction, const plan::Collective &c, std::byte *in,
+                          std::byte *out, uint64_t rowBytes, const RowFill &inFill,
+                          RowFill *outFill) override {
+    if (c.kind() != plan::ALL_TO_ALL && c.kind() != plan::ALL_GATHER && c.kind() != plan::REDUCE_SCATTER)
+      throw std::runtime_error(plan::CollectiveKind_Name(c.kind()) + " has no routed form");
+    if (c.kind() == plan::REDUCE_SCATTER && c.dtype() != plan::F32)
+      throw std::runtime_error("routed REDUCE_SCATTER of " + plan::DType_Name(c.dtype()) +
+                               " on host memory: MPI has no 16-bit sum");
+    const Group &g = groups_.at(c.axis());
+    const int64_t segs = inFill.segments();
+    if (c.kind() != plan::ALL_GATHER && segs % g.size != 0)
+      throw std::runtime_error("routed " + plan::CollectiveKind_Name(c.kind()) + ": " +
+                               std::to_string(segs) + " segments do not split over " +
+                               std::to_string(g.size) + " members");
+    Routed &r = routed_[instruction];
+    r = Routed{};
+    r.c = &c, r.in = in, r.out = out, r.rowBytes = rowBytes, r.inFill = inFill, r.outFill = outFill;
+    r.comm = g.comm, r.size = g.size, r.index = g.index;
+    r.result.segmentRows = inFill.segmentRows;
+    if (c.kind() == plan::REDUCE_SCATTER) {
+      r.result = inFill.part(g.size, g.index);
+      postRows(r);
+      return CommRequest{instruction};
+    }
+    // The output's fill: piece q from member q (its piece for this rank, or all of it).
+    const int each = int(c.kind() == plan::ALL_TO_ALL ? segs / g.size : segs);
+    r.result.filled.resize(size_t(each) * size_t(g.size));
+    MPI_Request &request = r.requests.emplace_back(MPI_REQUEST_NULL);
+    if (c.kind() == plan::ALL_TO_ALL)
+      MPI_Ialltoall(r.inFill.filled.data(), each, MPI_INT32_T, r.result.filled.data(), each,
+                    MPI_INT32_T, g.comm, &request);
+    else
+      MPI_Iallgather(r.inFill.filled.data(), each, MPI_INT32_T, r.result.filled.data(), each,
+                     MPI_INT32_T, g.comm, &request);
+    return CommRequest{instruction};
+  }
+
   bool test(CommRequest &r) override {
+    if (auto it = routed_.find(r.instruction); it != routed_.end()) {
+      if (!progressRouted(it->second)) return false;
+      routed_.erase(it);
+      return true;
+    }
     InFlight &f = inFlight_.at(r.instruction);
     if (!complete(f)) return false;
     if (f.stagedOut) upload(f.stagedOut, f.stagedOutHost, f.stagedOutBytes, f.widened);
@@ -207,6 +259,104 @@ private:
     compute_.upload(arena, narrow.data(), bytes);
   }
 
+  // A routed collective in flight (startRouted).
+  struct Routed {
+    const plan::Collective *c = nullptr;
+    MPI_Comm comm = MPI_COMM_NULL;
+    int size = 1, index = 0;  // the group's size and this rank's position
+    std::byte *in = nullptr, *out = nullptr;
+    uint64_t rowBytes = 0;
+    RowFill inFill;
+    RowFill *outFill = nullptr;
+    bool rowsPosted = false;     // else the counts are in flight
+    std::vector<MPI_Request> requests;
+    std::vector<std::byte> sendRows, recvRows;  // packed
+    std::vector<int> sendCounts, sendDispls, recvCounts, recvDispls;
+    MPI_Datatype row = MPI_DATATYPE_NULL;
+    RowFill result;  // the output's fill
+  };
+
+  static int mpiCount(int64_t n, const char *what) {
+    if (n > INT_MAX)
+      throw std::runtime_error(std::string("routed ") + what + " of " + std::to_string(n) +
+                               " exceeds MPI's int count");
+    return int(n);
+  }
+
+  // Advances a routed collective; true once its output and fill are in place.
+  bool progressRouted(Routed &r) {
+    int done = 0;
+    MPI_Testall(int(r.requests.size()), r.requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (!done) return false;
+    r.requests.clear();
+    if (!r.rowsPosted) {
+      postRows(r);
+      return false;
+    }
+    // Rows arrived: into their segments of the padded output.
+    unpackRows(r.recvRows.data(), r.rowBytes, r.result, 0, r.result.segments(), r.out);
+    if (r.row != MPI_DATATYPE_NULL) MPI_Type_free(&r.row);
+    *r.outFill = std::move(r.result);
+    return true;
+  }
+
+  // Packs the input's filled rows, piece by piece, and posts their move (r.result, the
+  // output's fill, known).
+  void postRows(Routed &r) {
+    r.rowsPosted = true;
+    const plan::Collective &c = *r.c;
+    const int size = r.size;
+    const int64_t segs = r.inFill.segments(), each = segs / size;  // a piece, but for a gather
+    r.sendCounts.assign(size_t(size), 0), r.sendDispls.assign(size_t(size), 0);
+    r.recvCounts.assign(size_t(size), 0), r.recvDispls.assign(size_t(size), 0);
+    r.sendRows.resize(uint64_t(r.inFill.filledRows()) * r.rowBytes);
+    int64_t at = 0;
+    if (c.kind() == plan::ALL_GATHER) {
+      at = packRows(r.in, r.rowBytes, r.inFill, 0, segs, r.sendRows.data());
+    } else {
+      for (int p = 0; p < size; ++p) {
+        r.sendDispls[size_t(p)] = mpiCount(at, "rows");
+        at += packRows(r.in, r.rowBytes, r.inFill, p * each, (p + 1) * each,
+                       r.sendRows.data() + uint64_t(at) * r.rowBytes);
+        r.sendCounts[size_t(p)] = mpiCount(at, "rows") - r.sendDispls[size_t(p)];
+      }
+    }
+    MPI_Request &request = r.requests.emplace_back(MPI_REQUEST_NULL);
+    if (c.kind() == plan::REDUCE_SCATTER) {
+      // Summed as floats: piece p's filled rows from every member, the same on each.
+      const int64_t floats = int64_t(r.rowBytes / sizeof(float));
+      for (int p = 0; p < size; ++p)
+        r.recvCounts[size_t(p)] = mpiCount(int64_t(r.sendCounts[size_t(p)]) * floats, "reduce-scatter elements");
+      r.recvRows.resize(uint64_t(r.result.filledRows()) * r.rowBytes);
+      MPI_Ireduce_scatter(r.sendRows.data(), r.recvRows.data(), r.recvCounts.data(), MPI_FLOAT,
+                          MPI_SUM, r.comm, &request);
+      return;
+    }
+    countsAndDispls(r);
+    MPI_Type_contiguous(mpiCount(int64_t(r.rowBytes), "row bytes"), MPI_BYTE, &r.row);
+    MPI_Type_commit(&r.row);
+    if (c.kind() == plan::ALL_TO_ALL)
+      MPI_Ialltoallv(r.sendRows.data(), r.sendCounts.data(), r.sendDispls.data(), r.row,
+                     r.recvRows.data(), r.recvCounts.data(), r.recvDispls.data(), r.row, r.comm,
+                     &request);
+    else
+      MPI_Iallgatherv(r.sendRows.data(), mpiCount(at, "rows"), r.row, r.recvRows.data(),
+                      r.recvCounts.data(), r.recvDispls.data(), r.row, r.comm, &request);
+  }
+  // The receive side of an all-to-all or all-gather: member q's rows are those of the
+  // output's piece q.
+  static void countsAndDispls(Routed &r) {
+    const int size = int(r.recvCounts.size());
+    const int64_t each = r.result.segments() / size;
+    int64_t at = 0;
+    for (int q = 0; q < size; ++q) {
+      r.recvDispls[size_t(q)] = mpiCount(at, "received rows");
+      at += r.result.filledRows(q * each, (q + 1) * each);
+      r.recvCounts[size_t(q)] = mpiCount(at, "received rows") - r.recvDispls[size_t(q)];
+    }
+    r.recvRows.resize(uint64_t(at) * r.rowBytes);
+  }
+
   struct InFlight {
     std::vector<MpiOp> ops;  // the lowered collective
     std::vector<MPI_Request> requests;
@@ -231,6 +381,7 @@ private:
   std::map<std::string, Group> groups_;  // by axis
   std::set<std::pair<std::string, uint64_t>> pointToPointAllToAlls_;
   std::map<int, InFlight> inFlight_;  // by instruction
+  std::map<int, Routed> routed_;      // by instruction
   std::map<int, Staging> staging_;
 };
 

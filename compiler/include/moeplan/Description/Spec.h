@@ -71,6 +71,7 @@ struct WorkloadSpec {
   // newTokens generated per sequence; kvCacheLen stays 0 (the prefill caches nothing yet).
   int64_t newTokens = 0;
   std::vector<double> expertLoad;  // empty: uniform routing
+  std::vector<double> routingStickiness;  // one, or one per layer; empty: 0
 
   bool generates() const { return phase == desc::GENERATE; }
   // Positions each KV cache holds for the whole generation: the last generated token is
@@ -162,6 +163,7 @@ struct FieldLimits {
   static constexpr int64_t kNodes = 1 << 16, kGpusPerNode = 1024, kGpus = 1 << 20;
   static constexpr int64_t kSequences = 1 << 24, kSeqLen = 1 << 24, kDegree = 1 << 20;
   static constexpr double kTflops = 1e6, kMemoryGb = 1e6, kBandwidthTb = 1e4, kLatencyUs = 1e6;
+  static constexpr double kStickiness = 0.99;  // PlanLimits::kStickiness
 };
 
 // Checks every field on its own (present when required, positive, inside its limits,

@@ -141,12 +141,20 @@ nlohmann::json workloadPointJson(const plan::WorkloadPoint &w,
 std::string renderClaims(const plan::Plan &p);
 nlohmann::json claimsJson(const plan::Plan &p);
 
-// The per-layer expert loads a moeplan-run report measured (its "expert_load": each MoE
-// layer's routed_per_expert), as model.expert_load's per-layer table (layers x experts,
-// dense layers' rows 0) for `p`'s model. Empty with `error` set (naming the JSON field) when
-// the report is not a moeplan-run report of a plan with this model's layers and experts.
-std::vector<double> expertLoadFromRunReport(const plan::Plan &p, const nlohmann::json &report,
-                                            std::string &error);
+// The routing a moeplan-run report measured, as `p`'s model states it: the per-layer expert
+// loads (its "expert_load": each MoE layer's routed_per_expert) as model.expert_load's
+// per-layer table (layers x experts, dense layers' rows 0), and per layer the stickiness
+// under which those loads drop the share of choices the run dropped in its capacity groups
+// (sim::fitStickiness; the layer's "dispatch" geometry), as model.routing_stickiness.
+struct MeasuredRouting {
+  std::vector<double> expertLoad;
+  std::vector<double> stickiness;        // per layer; 0 where not fitted
+  std::vector<int64_t> unfitted;         // MoE layers without a dispatch geometry to fit on
+};
+// Empty expertLoad with `error` set (naming the JSON field) when the report is not a
+// moeplan-run report of a plan with this model's layers and experts.
+MeasuredRouting routingFromRunReport(const plan::Plan &p, const nlohmann::json &report,
+                                     std::string &error);
 
 // Prediction against a moeplan-run report of the same plan (--report-json), component by
 // component: per kernel kind and per collective kind the time summed over ranks (one pass;

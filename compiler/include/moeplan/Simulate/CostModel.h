@@ -64,6 +64,14 @@ double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint
 double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint64_t commBytes,
                          uint32_t groupSize, bool intraNode);
 
+// A collective instruction on `span`: collectiveSeconds of its kind and comm bytes and, for
+// a routed all-to-all or all-gather (plan.proto Instruction.routed), the exchange of row
+// counts the runtime runs before it (runtime/RoutedRows.h): the same kind of collective on
+// 4 bytes per capacity segment, charged its latency alone. A routed reduce-scatter's members
+// hold the same rows and exchange nothing first.
+double collectiveSeconds(const plan::Cluster &c, const plan::Instruction &inst,
+                         const GroupSpan &span);
+
 // The rank's membership on `axis` (throws std::invalid_argument when it has none or it names
 // a group that does not exist).
 const plan::GroupMembership &membershipOn(const plan::Plan &p, uint32_t rank,

@@ -22,6 +22,13 @@ namespace moeplan::sim {
 struct RoutingModel {
   int64_t experts = 0, topK = 1;
   std::vector<double> weights;  // per expert (>= 0, some > 0); empty: uniform
+  // The probability that a token routes exactly as the token before it in its dispatch group
+  // (its top_k experts), else it chooses afresh: a group's tokens come in clumps of mean
+  // length 1 / (1 - stickiness). Nearby tokens of a sequence are alike after attention, so
+  // they pick the same experts; a capacity group then drops more than independent tokens
+  // would. Read by the group estimates (drops, filled rows), not by the batch's load
+  // balance. In [0, 1); 0: independent tokens.
+  double stickiness = 0;
 };
 
 // pi_e: the probability that a token chooses expert e (sums to top_k unless some are capped).
@@ -56,10 +63,23 @@ struct DispatchEstimate {
 
 DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d);
 
+// The expected share of choices dropped when groups of `tokensPerGroup` tokens route with
+// `capacity` slots per expert (estimateDispatch's droppedFraction; exact under the model).
+double expectedDropped(const RoutingModel &m, int64_t tokensPerGroup, int64_t capacity);
+
+// The stickiness in [0, PlanLimits::kStickiness] under which m (its own stickiness ignored) drops
+// `dropped` of the choices of groups of `tokensPerGroup` tokens with `capacity` slots: the
+// clumping a measured run's drops imply (drops grow with stickiness). 0 when independent
+// tokens already drop as much or more.
+double fitStickiness(const RoutingModel &m, int64_t tokensPerGroup, int64_t capacity,
+                     double dropped);
+
 // Expected mean / max over the EP positions of the choices routed to each (dropped ones
 // included) when `tokens` tokens route: the layer's load balance over a whole batch, as
 // moeplan-run measures it. The positions' loads are multinomial over tokens x top_k choices
-// (exact for top_k 1).
+// (exact for top_k 1). The stickiness is not read: a capacity group's clumps show in its
+// drops, but drawing the batch in clumps underpredicted the tiny runs' balance (by up to 5.2
+// points where independent draws were within 2.9; README, "routing").
 double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positions);
 
 } // namespace moeplan::sim

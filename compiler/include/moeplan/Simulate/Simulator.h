@@ -50,6 +50,7 @@ struct LayerRouting {
   // the busiest EP rank (the share the simulator charges), on the mean rank, and routed
   // (choices before drops: the model's share).
   double busiestFill = 1, meanFill = 1, routedFill = 1;
+  double stickiness = 0;  // the routing model's (model.routing_stickiness)
 };
 
 // A GENERATE plan's generation as the runtime runs it: the prefill, then the decode steps,

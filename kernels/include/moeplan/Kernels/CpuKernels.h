@@ -98,9 +98,12 @@ struct DispatchCounts {
 // counts, when given, accumulates what happened. With `gates` [tokens, topK] (drop policy
 // probs), an expert over capacity in a group keeps its `capacity` choices with the highest
 // gates (ties: token order) instead of the first ones; the kept take slots in token order.
+// With `fill` [experts, groups], fill[e, g] = the slots taken at e in group g, and unused
+// slots are left as they are (the caller computes on filled rows only).
 void dispatch(const float *x, const int32_t *indices, float *slotsX, int32_t *slots,
               int64_t tokens, int64_t n, int64_t experts, int64_t topK, int64_t capacity,
-              int64_t groups, DispatchCounts *counts, const float *gates = nullptr);
+              int64_t groups, DispatchCounts *counts, const float *gates = nullptr,
+              int32_t *fill = nullptr);
 
 // x[t] = sum_j gates[t, j] y[indices[t, j], slots[t, j]] over choices not dropped;
 // y[experts, groups * capacity, n] as dispatch's slotsX (groups 0 means 1; slots are rows of

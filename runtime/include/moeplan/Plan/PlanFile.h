@@ -35,6 +35,8 @@ struct PlanLimits {
   static constexpr uint32_t kLayers = 4096, kDModel = 1 << 18, kHeads = 4096, kHeadDim = 4096;
   static constexpr uint32_t kExperts = 1 << 16, kHidden = 1 << 20, kVocab = 1 << 24;
   static constexpr uint32_t kSequences = 1 << 24, kSeqLen = 1 << 24;
+  // model.routing_stickiness: clumps of at most ~100 tokens on average (1 / (1 - 0.99)).
+  static constexpr double kStickiness = 0.99;
   static constexpr size_t kReportedErrors = 100;  // validatePlan lists at most this many
 };
 

@@ -17,6 +17,7 @@
 // work also orders on the device.
 #pragma once
 
+#include "moeplan/Runtime/RoutedRows.h"
 #include "moeplan/schema/plan.pb.h"
 
 #include <cstdint>
@@ -44,6 +45,11 @@ struct KernelCall {
                                      // ARGMAX: first vocabulary column of the logits slice
   int32_t layer = -1;                // DISPATCH: the layer its routing counts belong to
   int64_t step = 0;                  // a GENERATE plan's decode step (0-based) being run
+  // Routed rows (RoutedRows.h), on backends that compute them (routedRows()): a routed
+  // kernel's rows of in[0] that hold tokens (null: every row); DISPATCH's count per (expert,
+  // group) goes to dispatchFill (null: the padded slots are zeroed instead).
+  const RowFill *rows = nullptr;
+  RowFill *dispatchFill = nullptr;
 };
 
 // The positions a kernel works at in the call's decode step: a per_step kernel's plan values
@@ -122,6 +128,9 @@ public:
   // cuda; the task must not call CUDA). The queued MPI backend (mpi-queued) is built on it.
   virtual void enqueueHost(uint32_t stream, std::function<void()> task) = 0;
 
+  // Whether launch honours KernelCall.rows and dispatchFill (computes routed rows only).
+  virtual bool routedRows() const { return false; }
+
   // Routing counts since the last reset (what DISPATCH kernels recorded).
   virtual void resetCounts() = 0;
   virtual RoutingCounts counts() = 0;
@@ -155,6 +164,18 @@ public:
   virtual CommRequest start(int instruction, uint32_t stream, const plan::Collective &c,
                             std::byte *in, uint64_t inBytes, std::byte *out,
                             uint64_t outBytes) = 0;
+  // Whether startRouted is implemented: the expert step's collectives moving filled rows only.
+  virtual bool routedRows() const { return false; }
+  // Starts routed collective `c` (ALL_TO_ALL, ALL_GATHER or REDUCE_SCATTER of an expert
+  // step) on rows of rowBytes: the group first exchanges its members' `inFill`, then moves
+  // only filled rows; `*outFill` holds the output's rows once test says complete.
+  virtual CommRequest startRouted(int instruction, const plan::Collective &c, std::byte *in,
+                                  std::byte *out, uint64_t rowBytes, const RowFill &inFill,
+                                  RowFill *outFill) {
+    (void)c, (void)in, (void)out, (void)rowBytes, (void)inFill, (void)outFill;
+    throw std::logic_error(std::string(name()) + " has no routed collectives (instruction " +
+                           std::to_string(instruction) + ")");
+  }
   // Whether the request completed (its output is in the arena); queued backends: true.
   virtual bool test(CommRequest &request) = 0;
   // An asynchronous error of the communicators ("" if none); polled while waiting.

@@ -40,6 +40,9 @@ struct RunOptions {
   // the plan's.
   std::optional<uint32_t> newTokens;
   bool graph = false;                     // cuda: capture the forward once, replay it
+  // The expert step computes and moves every capacity row, empty ones included, instead of
+  // the routed rows only (RoutedRows.h; backends without routed rows always do).
+  bool paddedExperts = false;
   // A rank silent this long (stopped, unreachable), or no rank progressing this long while
   // all are alive (a deadlock), ends the job (Liveness.h).
   double stallSeconds = 120;

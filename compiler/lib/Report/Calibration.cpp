@@ -1,0 +1,163 @@
+#include "moeplan/Report/Calibration.h"
+
+#include "moeplan/Simulate/CostModel.h"
+
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+namespace moeplan::report {
+
+double causalAttentionFlops(double sequences, double seqLen, double heads, double headDim) {
+  return 4 * sequences * heads * headDim * seqLen * (seqLen + 1) / 2;
+}
+
+namespace {
+
+struct Fail {
+  std::string what;
+};
+
+double number(const nlohmann::json &j, const char *field, const std::string &at, double least = 0,
+              bool strictly = true) {
+  const nlohmann::json &v = j.is_object() ? j.value(field, nlohmann::json()) : nlohmann::json();
+  if (!v.is_number() || !std::isfinite(v.get<double>()) ||
+      (strictly ? !(v.get<double>() > least) : !(v.get<double>() >= least)))
+    throw Fail{at + field + ": missing, or not a number " + (strictly ? "above " : "of at least ") +
+               std::to_string(least)};
+  return v.get<double>();
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+
+} // namespace
+
+std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &error) {
+  try {
+    if (!m.is_object() || m.value("schema", "") != "moeplan-calibration")
+      throw Fail{"schema: not moeplan-calibrate's measurements"};
+    const double ranks = number(m, "ranks", "", 1, false);
+    if (ranks < 2) throw Fail{"ranks: " + fixed(ranks, 6) + "; calibrate measures collectives over 2 or more ranks"};
+    FittedCluster f;
+    desc::Cluster &c = f.cluster;
+    desc::Gpu &gpu = *c.mutable_gpu();
+    c.set_nodes(1);
+    c.set_gpus_per_node(uint32_t(ranks));
+    std::ostringstream summary;
+
+    // GEMMs: the fastest sets the peak, each point its share.
+    const nlohmann::json &gemms = m.value("gemm", nlohmann::json());
+    if (!gemms.is_array() || gemms.empty()) throw Fail{"gemm: missing or empty"};
+    std::vector<std::pair<double, double>> rates;  // rows, FLOP/s
+    for (size_t i = 0; i < gemms.size(); ++i) {
+      const std::string at = "gemm[" + std::to_string(i) + "].";
+      const double rows = number(gemms[i], "m", at, 1, false), n = number(gemms[i], "n", at),
+                   k = number(gemms[i], "k", at), s = number(gemms[i], "seconds", at);
+      if (!rates.empty() && rows <= rates.back().first) throw Fail{at + "m: rows must increase"};
+      rates.emplace_back(rows, 2 * rows * n * k / s);
+    }
+    double peak = 0;
+    for (auto [rows, rate] : rates) peak = std::max(peak, rate);
+    gpu.set_peak_tflops(peak / 1e12);
+    summary << "GEMM (n = k = " << gemms[0].value("n", 0) << "), measured FLOP/s by rows:";
+    for (auto [rows, rate] : rates) {
+      desc::GemmEfficiency &e = *gpu.add_gemm_efficiency();
+      e.set_rows(rows);
+      e.set_efficiency(rate / peak);
+      summary << " " << fixed(rows, 6) << ": " << fixed(rate / 1e9, 3) << " G";
+    }
+    summary << "\n";
+
+    const nlohmann::json &att = m.value("attention", nlohmann::json());
+    const double attFlops = causalAttentionFlops(number(att, "sequences", "attention."), number(att, "seq_len", "attention."),
+                                                 number(att, "heads", "attention."), number(att, "head_dim", "attention."));
+    const double attRate = attFlops / number(att, "seconds", "attention.");
+    gpu.set_mfu(std::min(1.0, attRate / peak));
+    summary << "causal prefill attention: " << fixed(attRate / 1e9, 3) << " G FLOP/s\n";
+
+    const double launch = number(m, "launch_seconds", "", 0);
+    gpu.set_launch_overhead_us(launch * 1e6);
+    const nlohmann::json &mem = m.value("memory", nlohmann::json());
+    const double memBytes = number(mem, "bytes", "memory."), memSeconds = number(mem, "seconds", "memory.");
+    if (!(memSeconds > launch)) throw Fail{"memory.seconds: not above launch_seconds"};
+    const double bandwidth = memBytes / (memSeconds - launch);
+    gpu.set_memory_bandwidth_tb_per_s(bandwidth / 1e12);
+    gpu.set_memory_bandwidth_utilization(1);
+    summary << "elementwise ADD: " << fixed(bandwidth / 1e9, 3) << " GB/s; a kernel launch "
+            << fixed(launch * 1e6, 3) << " us\n";
+    const double memory = m.contains("device_memory_bytes") ? number(m, "device_memory_bytes", "")
+                                                            : number(m, "host_memory_bytes", "");
+    gpu.set_memory_gb(memory / 1e9);
+
+    // The link: t = steps x L + bus x S / B, linear in (L, 1/B); rows scaled by 1 / t so
+    // that every point's relative error weighs alike.
+    const nlohmann::json &colls = m.value("collectives", nlohmann::json());
+    if (!colls.is_array() || colls.empty()) throw Fail{"collectives: missing or empty"};
+    double a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
+    struct Point {
+      double steps, bus, t;
+    };
+    std::vector<Point> points;
+    for (size_t i = 0; i < colls.size(); ++i) {
+      const std::string at = "collectives[" + std::to_string(i) + "].";
+      plan::CollectiveKind kind;
+      if (!colls[i].is_object() || !colls[i].value("kind", nlohmann::json()).is_string() ||
+          !plan::CollectiveKind_Parse(colls[i]["kind"].get<std::string>(), &kind) ||
+          kind == plan::COLLECTIVE_KIND_UNSPECIFIED)
+        throw Fail{at + "kind: not a collective kind"};
+      const double n = number(colls[i], "ranks", at, 2, false), bytes = number(colls[i], "bytes", at),
+                   t = number(colls[i], "seconds", at);
+      const Point p{double(sim::algorithmSteps(kind, uint32_t(n))), sim::busFactor(kind, uint32_t(n)) * bytes, t};
+      points.push_back(p);
+      const double x1 = p.steps / t, x2 = p.bus / t;
+      a11 += x1 * x1, a12 += x1 * x2, a22 += x2 * x2, b1 += x1, b2 += x2;
+    }
+    const double det = a11 * a22 - a12 * a12;
+    double latency = det != 0 ? (b1 * a22 - b2 * a12) / det : 0;
+    double inverseBandwidth = det != 0 ? (a11 * b2 - a12 * b1) / det : 0;
+    // A negative term fits noise: refit the other alone.
+    if (latency < 0) latency = 0, inverseBandwidth = b2 / a22;
+    if (inverseBandwidth <= 0) inverseBandwidth = 0, latency = b1 / a11;
+    if (!(inverseBandwidth > 0))
+      throw Fail{"collectives: their times do not grow with their bytes; no bandwidth fits"};
+    c.mutable_intra_node()->set_latency_us(latency * 1e6);
+    c.mutable_intra_node()->set_bandwidth_gb_per_s(1 / inverseBandwidth / 1e9);
+    for (const Point &p : points)
+      f.worstCollectiveError = std::max(
+          f.worstCollectiveError, std::fabs(p.steps * latency + p.bus * inverseBandwidth - p.t) / p.t);
+    summary << colls.size() << " collective points over 2-" << fixed(ranks, 6)
+            << " ranks: latency " << fixed(latency * 1e6, 3) << " us per step, bus bandwidth "
+            << fixed(1 / inverseBandwidth / 1e9, 3) << " GB/s; worst point off by "
+            << fixed(100 * f.worstCollectiveError, 3) << " %\n";
+    summary << "measured on " << m.value("device", std::string("?")) << " (" << m.value("backend", std::string("?"))
+            << ", " << m.value("comm", std::string("?")) << ", " << fixed(ranks, 6) << " ranks)\n";
+    f.summary = summary.str();
+    return f;
+  } catch (const Fail &fail) {
+    error = fail.what;
+    return std::nullopt;
+  }
+}
+
+std::string renderCluster(const FittedCluster &fitted) {
+  std::string body;
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetInitialIndentLevel(1);
+  printer.PrintToString(fitted.cluster, &body);
+  std::ostringstream out;
+  out << "# moeplan calibrate: this machine as a cluster description.\n";
+  std::istringstream lines(fitted.summary);
+  for (std::string line; std::getline(lines, line);) out << "# " << line << "\n";
+  out << "cluster {\n" << body << "}\n";
+  return out.str();
+}
+
+} // namespace moeplan::report

@@ -1,0 +1,212 @@
+#include "moeplan/Runtime/Calibrate.h"
+
+#include "moeplan/Runtime/Backend.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+namespace moeplan::runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A plan only as far as the backends read one: the world's ranks, and for each group size k
+// in 2..world an axis "k" whose group 0 holds ranks 0..k-1 (the rest form group 1, idle
+// while group 0 is measured: every rank must join every split).
+plan::Plan calibrationPlan(int world) {
+  plan::Plan p;
+  p.mutable_model()->set_dtype(plan::F32);
+  for (int r = 0; r < world; ++r) {
+    plan::Rank &rank = *p.add_ranks();
+    for (int k = 2; k <= world; ++k) {
+      plan::GroupMembership &m = *rank.add_groups();
+      m.set_axis(std::to_string(k));
+      m.set_group(r < k ? 0 : 1);
+      m.set_index(uint32_t(r < k ? r : r - k));
+    }
+  }
+  return p;
+}
+
+class Calibration {
+public:
+  Calibration(const CalibrateOptions &o, int rank, int world)
+      : options_(o), rank_(rank), world_(world), plan_(calibrationPlan(world)) {
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+    int localRank = 0;
+    MPI_Comm_rank(local, &localRank);
+    MPI_Comm_free(&local);
+    BackendOptions b;
+    b.localRank = uint32_t(localRank);
+    compute_ = makeComputeBackend(o.backend, plan_, b);
+    comm_ = makeCommBackend(o.comm, *compute_, b);
+    comm_->connect(plan_, uint32_t(rank));
+    // The largest operands: a GEMM's a, b, c; a collective's in and out (an all-gather's
+    // output is the whole S; a reduce-scatter's input too).
+    const uint64_t w = uint64_t(o.gemmWidth), rows = uint64_t(*std::max_element(o.gemmRows.begin(), o.gemmRows.end()));
+    const uint64_t gemmBytes = 4 * (rows * w + w * w + rows * w);
+    const uint64_t commBytes = 2 * *std::max_element(o.collectiveBytes.begin(), o.collectiveBytes.end()) + 64;
+    bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes});
+    compute_->allocate(bytes_, 1, 1, 2);
+    std::vector<float> fill(bytes_ / 4, 0.01f);
+    compute_->upload(compute_->arena(), fill.data(), bytes_ / 4 * 4);
+  }
+
+  nlohmann::json run() {
+    nlohmann::json j = {{"schema", "moeplan-calibration"}, {"version", 1}, {"ranks", world_},
+                        {"backend", options_.backend}, {"comm", options_.comm},
+                        {"device", compute_->device()}};
+    if (options_.backend == "cpu") {
+      const double pages = double(sysconf(_SC_PHYS_PAGES)), page = double(sysconf(_SC_PAGESIZE));
+      j["host_memory_bytes"] = pages * page / world_;
+    }
+    nlohmann::json gemms = nlohmann::json::array();
+    const int64_t w = options_.gemmWidth;
+    for (int64_t m : options_.gemmRows)
+      gemms.push_back({{"m", m}, {"n", w}, {"k", w}, {"seconds", kernelSeconds(gemm(m, w, w))}});
+    j["gemm"] = gemms;
+    j["attention"] = {{"sequences", kSequences}, {"seq_len", kSeqLen}, {"heads", kHeads},
+                      {"head_dim", kHeadDim}, {"seconds", kernelSeconds(attention())}};
+    const int64_t elements = int64_t(kMemoryBytes / 4);
+    j["memory"] = {{"bytes", 3 * 4 * elements}, {"seconds", kernelSeconds(add(elements))}};
+    j["launch_seconds"] = kernelSeconds(add(1));
+    nlohmann::json collectives = nlohmann::json::array();
+    for (int k = 2; k <= world_; ++k)
+      for (plan::CollectiveKind kind : {plan::ALL_REDUCE, plan::ALL_GATHER, plan::REDUCE_SCATTER,
+                                        plan::ALL_TO_ALL, plan::SEND})
+        for (uint64_t bytes : options_.collectiveBytes) {
+          const double s = collectiveSeconds(k, kind, bytes);
+          if (s < 0) continue;  // not a size this group can split evenly
+          collectives.push_back({{"kind", plan::CollectiveKind_Name(kind)}, {"ranks", k},
+                                 {"bytes", bytes}, {"seconds", s}});
+        }
+    j["collectives"] = collectives;
+    return rank_ == 0 ? j : nlohmann::json();
+  }
+
+private:
+  static constexpr int64_t kSequences = 2, kSeqLen = 128, kHeads = 8, kHeadDim = 64;
+  static constexpr int64_t kAttentionElements = kSequences * kSeqLen * kHeads * kHeadDim;
+  static constexpr uint64_t kMemoryBytes = 16 << 20;  // per operand: past the caches
+
+  std::byte *at(uint64_t offset) { return compute_->arena() + offset; }
+
+  // Kernels on operands laid out one after another from the arena's start.
+  struct Call {
+    plan::Kernel kernel;
+    KernelCall call;
+  };
+  std::unique_ptr<Call> gemm(int64_t m, int64_t n, int64_t k) {
+    auto c = std::make_unique<Call>();
+    c->kernel.set_kind(plan::GEMM);
+    c->kernel.set_m(m), c->kernel.set_n(n), c->kernel.set_k(k);
+    c->call.in = {at(0), at(uint64_t(4 * m * k))};
+    c->call.out = {at(uint64_t(4 * (m * k + k * n)))};
+    return c;
+  }
+  std::unique_ptr<Call> attention() {
+    auto c = std::make_unique<Call>();
+    plan::Kernel &k = c->kernel;
+    k.set_kind(plan::ATTENTION);
+    k.set_sequences(kSequences), k.set_seq_len(kSeqLen), k.set_kv_len(kSeqLen);
+    k.set_heads(kHeads), k.set_kv_heads(kHeads), k.set_head_dim(kHeadDim);
+    const uint64_t each = 4 * kAttentionElements;
+    c->call.in = {at(0), at(each), at(2 * each)};
+    c->call.out = {at(3 * each)};
+    return c;
+  }
+  std::unique_ptr<Call> add(int64_t n) {
+    auto c = std::make_unique<Call>();
+    c->kernel.set_kind(plan::ADD);
+    c->kernel.set_n(n);
+    c->call.in = {at(0), at(kMemoryBytes)};
+    c->call.out = {at(2 * kMemoryBytes)};
+    return c;
+  }
+
+  // Repeats `once` in batches that double until a batch takes secondsPerPoint on the slowest
+  // rank (every rank runs the same batches), after one unmeasured call; seconds per call.
+  template <class F> double repeated(F &&once, bool member = true) {
+    if (member) once();
+    compute_->synchronize();
+    for (int64_t batch = 1;; batch *= 2) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      const Clock::time_point start = Clock::now();
+      if (member)
+        for (int64_t i = 0; i < batch; ++i) once();
+      compute_->synchronize();
+      double elapsed = std::chrono::duration<double>(Clock::now() - start).count(), slowest = 0;
+      MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      if (slowest >= options_.secondsPerPoint || batch >= (1 << 16)) return slowest / double(batch);
+    }
+  }
+
+  double kernelSeconds(std::unique_ptr<Call> c) {
+    c->call.kernel = &c->kernel;
+    return repeated([&] { compute_->launch(0, c->call); });
+  }
+
+  // -1 when `bytes` does not split into the group's pieces of whole F32 elements.
+  double collectiveSeconds(int k, plan::CollectiveKind kind, uint64_t bytes) {
+    const uint64_t elements = bytes / 4;
+    const bool pieces = kind != plan::ALL_REDUCE && kind != plan::SEND;
+    if (elements == 0 || (pieces && elements % uint64_t(k) != 0)) return -1;
+    if (kind == plan::SEND && k % 2 != 0) return -1;  // timed on pairs (0, 1), (2, 3), ...
+    const bool member = rank_ < k;
+    plan::Collective c;
+    c.set_kind(kind);
+    c.set_axis(std::to_string(k));
+    c.set_dtype(plan::F32);
+    const uint64_t piece = elements / uint64_t(k);
+    std::byte *in = at(0), *out = at(bytes_ / 2);
+    uint64_t inBytes = bytes, outBytes = bytes;
+    switch (kind) {
+    case plan::ALL_REDUCE: c.set_count(elements); break;
+    case plan::ALL_GATHER: c.set_count(piece), inBytes = piece * 4; break;
+    case plan::REDUCE_SCATTER: c.set_count(piece), outBytes = piece * 4; break;
+    case plan::ALL_TO_ALL:
+      for (int i = 0; i < k; ++i) c.add_send_counts(piece), c.add_recv_counts(piece);
+      break;
+    default: c.set_count(elements); break;
+    }
+    if (kind == plan::SEND) {
+      // The even rank of each pair sends, the odd one receives.
+      c.set_peer(uint32_t(rank_ ^ 1));
+      if (rank_ % 2 == 1) c.set_kind(plan::RECV);
+    }
+    int64_t sequence = 0;
+    return repeated(
+        [&] {
+          c.set_sequence(uint64_t(sequence++));
+          CommRequest r = comm_->start(0, 0, c, in, inBytes, out, outBytes);
+          while (!comm_->test(r)) {
+          }
+        },
+        member);
+  }
+  const CalibrateOptions &options_;
+  const int rank_, world_;
+  const plan::Plan plan_;
+  std::unique_ptr<ComputeBackend> compute_;
+  std::unique_ptr<CommBackend> comm_;
+  uint64_t bytes_ = 0;
+};
+
+} // namespace
+
+nlohmann::json measureMachine(const CalibrateOptions &options) {
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  Calibration c(options, rank, world);
+  return c.run();
+}
+
+} // namespace moeplan::runtime

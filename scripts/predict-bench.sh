@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# moeplan-predict-bench: predictions against measurements on this machine.
+#
+#   scripts/predict-bench.sh [WORK]
+#
+# 1. `moeplan calibrate --ranks 2` measures this machine (GEMM rates by rows, attention,
+#    memory bandwidth, launch overhead, the MPI collectives) and fits a cluster section.
+# 2. Two models on that cluster, the tiny one (d_model 128, 64 experts, top-1) and a
+#    CPU-sized one (d_model 512, 8 experts, top-2, SwiGLU), each under 7 strategies of 1-2
+#    ranks (never more ranks than cores): compiled, run 3 times after a warm-up
+#    (moeplan-run --iterations 3, median pass), and set beside their prediction
+#    (moeplan inspect --measured).
+# 3. The ledger: per strategy, predicted and measured forward pass and their ratio, and the
+#    ratio of each kernel kind and collective kind (summed over ranks); then every
+#    component's spread over all runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${MOEPLAN_BUILD_DIR:-build}
+work=${1:-$(mktemp -d)}
+mkdir -p "$work"
+moeplan=$build/tools/moeplan run=$build/tools/moeplan-run
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cores=$(nproc)
+[ "$cores" -ge 2 ] || { echo "predict-bench: needs 2 cores (ranks never share one)" >&2; exit 2; }
+
+"$moeplan" calibrate --ranks 2 -o "$work/cluster.textproto" --keep-measurements "$work/calibration.json" > /dev/null
+
+# model sections
+cat > "$work/tiny.model" <<'EOF'
+model { layers: 4 d_model: 128 heads: 4 head_dim: 32 kv_heads: 4 experts: 64 top_k: 1
+        expert_hidden: 256 moe_layers { all: true } norm: LAYER_NORM activation: GELU
+        vocab_size: 512 dtype: FP32 }
+workload { sequences: 16 seq_len: 32 phase: PREFILL }
+EOF
+cat > "$work/d512.model" <<'EOF'
+model { layers: 4 d_model: 512 heads: 8 head_dim: 64 kv_heads: 8 experts: 8 top_k: 2
+        expert_hidden: 1024 moe_layers { all: true } norm: RMS_NORM activation: SWIGLU
+        vocab_size: 1024 dtype: FP32 }
+workload { sequences: 4 seq_len: 128 phase: PREFILL }
+EOF
+
+# ranks tp pp dp ep expert_tp micro_batches
+strategies=(
+  "1 1 1 1 1 1 1"
+  "2 2 1 1 1 2 1"
+  "2 2 1 1 2 1 2"
+  "2 1 2 1 1 1 2"
+  "2 1 2 1 1 1 4"
+  "2 1 1 2 1 1 1"
+  "2 1 1 2 2 1 1"
+)
+reports=()
+for model in tiny d512; do
+  for s in "${strategies[@]}"; do
+    read -r ranks tp pp dp ep etp mb <<< "$s"
+    name=$model-r$ranks-tp$tp-pp$pp-dp$dp-ep$ep-etp$etp-mb$mb
+    {
+      echo "name: \"$name\""
+      cat "$work/$model.model"
+      grep -v '^#' "$work/cluster.textproto"
+      echo "strategy { tp: $tp pp: $pp dp: $dp ep: $ep expert_tp: $etp micro_batches: $mb capacity_factor: 1.25 }"
+    } > "$work/$name.textproto"
+    "$moeplan" compile "$work/$name.textproto" -o "$work/$name.plan" -q > /dev/null 2>&1 ||
+      { echo "predict-bench: $name does not compile:" >&2; "$moeplan" check "$work/$name.textproto" >&2; exit 1; }
+    mpirun -np "$ranks" "$run" "$work/$name.plan" --random-weights 1 --input-seed 7 \
+      --iterations 3 --report-json "$work/$name.run.json" > /dev/null 2> "$work/$name.run.err"
+    "$moeplan" inspect "$work/$name.plan" --measured "$work/$name.run.json" --json > "$work/$name.ledger.json"
+    reports+=("$work/$name.ledger.json")
+  done
+done
+
+/usr/bin/python3 - "$work/cluster.textproto" "${reports[@]}" <<'EOF'
+import json, sys, math
+cluster = open(sys.argv[1]).read()
+print("predict-bench: this machine, calibrated (moeplan calibrate --ranks 2):")
+for line in cluster.splitlines():
+    if line.startswith("# ") and "calibrate:" not in line:
+        print("  " + line[2:])
+print()
+print(f"{'strategy':38} {'predicted':>10} {'measured':>10} {'ratio':>6}  components (predicted / measured)")
+spread = {}
+totals = []
+for path in sys.argv[2:]:
+    j = json.load(open(path))
+    rows = j["measured"]["rows"]
+    name = j["name"]
+    total = next(r for r in rows if r["component"] == "forward pass (slowest rank)")
+    ratio = total["predicted_s"] / total["measured_s"]
+    totals.append(ratio)
+    parts = []
+    for r in rows:
+        c = r["component"]
+        if c.startswith("rank ") or c.startswith("forward pass") or r["measured_s"] <= 0:
+            continue
+        q = r["predicted_s"] / r["measured_s"]
+        spread.setdefault(c, []).append(q)
+        parts.append(f"{c.replace(' (coll.)', '')} {q:.2f}")
+    print(f"{name:38} {total['predicted_s']*1e3:8.2f}ms {total['measured_s']*1e3:8.2f}ms {ratio:6.2f}  " + ", ".join(parts))
+print()
+within = sum(1 for t in totals if abs(t - 1) <= 0.2)
+print(f"forward pass: {within} of {len(totals)} runs within 20 % (ratio {min(totals):.2f} to {max(totals):.2f}, "
+      f"geometric mean {math.exp(sum(map(math.log, totals)) / len(totals)):.2f})")
+print("per component over all runs (ratio predicted / measured: min, geometric mean, max; runs within 30 %):")
+for c, qs in sorted(spread.items()):
+    g = math.exp(sum(map(math.log, qs)) / len(qs))
+    ok = sum(1 for q in qs if abs(q - 1) <= 0.3)
+    print(f"  {c:28} {min(qs):6.2f} {g:6.2f} {max(qs):6.2f}   {ok} of {len(qs)}")
+EOF
