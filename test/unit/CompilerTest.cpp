@@ -6,6 +6,7 @@
 #include "moeplan/Compiler/Pipeline.h"
 #include "moeplan/Description/Load.h"
 #include "moeplan/Plan/PlanFile.h"
+#include "moeplan/Report/Calibration.h"
 #include "moeplan/Simulate/CostModel.h"
 #include "moeplan/Simulate/Simulator.h"
 
@@ -100,6 +101,15 @@ TEST(CompiledPlan, CausalAttentionExecutesTheLowerTriangle) {
     const uint64_t model = matmulFlops(p), executed = matmulFlops(p, false);
     // QK^T and PV: 2 x 2 x head_dim per pair, over B sequences, every head and layer.
     EXPECT_EQ(model - executed, uint64_t(4 * B * l * h * (s * s - pairs))) << strategy;
+    // moeplan calibrate rates its measured attention kernel by the same count.
+    for (const plan::Program &prog : p.programs())
+      for (const plan::Instruction &i : prog.instructions())
+        if (i.has_kernel() && i.kernel().kind() == plan::ATTENTION) {
+          const plan::Kernel &k = i.kernel();
+          EXPECT_EQ(double(i.cost().flops()),
+                    report::causalAttentionFlops(double(k.sequences()), double(k.seq_len()),
+                                                 double(k.heads()), double(k.head_dim())));
+        }
   }
 }
 

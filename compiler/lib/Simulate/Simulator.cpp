@@ -269,6 +269,7 @@ private:
       if (producer == kNone || std::isnan(times[producer].end)) return;
       ready = std::max(ready, times[producer].end);
     }
+    times[i].issued = ready;
     if (index.channel[i] == kNone)
       finish(r, i, ready, ready + index.kernelSeconds[i]);
     else

@@ -17,6 +17,9 @@ namespace moeplan::sim {
 struct InstructionTiming {
   uint32_t instruction = 0;  // index in the rank's program
   double start = 0, end = 0;
+  // When the rank issued it (its stream free, its events recorded): a collective then waits
+  // for its group until `start`. A kernel starts when issued.
+  double issued = 0;
 };
 
 // Stream-0 idle time is attributed to the constraint that released the next stream-0
