@@ -22,6 +22,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace moeplan::runtime {
 
@@ -384,13 +385,38 @@ void CpuBackend::runRoutedKernel(const KernelCall &call) {
   const auto &out = call.out;
   switch (k.kind()) {
   case plan::GROUPED_GEMM: {
-    // a[groups, m, k] x b[groups, k, n]: a run stays in its group, whose b it multiplies.
+    // a[groups, m, k] x b[groups, k, n]. A group's filled rows lie in runs (one per capacity
+    // segment, less where a full segment runs into the next): gathered into one block, they
+    // make one GEMM of all of the group's tokens, as the cost model counts its rows, instead
+    // of a GEMM of a few rows per run; a group of one run is multiplied in place.
     const int64_t m = k.m(), n = k.n(), depth = k.k();
-    rows.forEachRun([&](int64_t first, int64_t count) {
-      const int64_t g = first / m;
-      gemm(f32(in[0]) + first * depth, f32(in[1]) + g * depth * n, f32(out[0]) + first * n, count,
-           n, depth);
-    }, m);
+    std::vector<std::vector<std::pair<int64_t, int64_t>>> runs(size_t(std::max<int64_t>(1, k.groups())));
+    rows.forEachRun([&](int64_t first, int64_t count) { runs[size_t(first / m)].emplace_back(first, count); }, m);
+    std::vector<float> packedIn, packedOut;
+    for (size_t g = 0; g < runs.size(); ++g) {
+      const float *b = f32(in[1]) + int64_t(g) * depth * n;
+      if (runs[g].size() == 1) {
+        const auto [first, count] = runs[g][0];
+        gemm(f32(in[0]) + first * depth, b, f32(out[0]) + first * n, count, n, depth);
+        continue;
+      }
+      int64_t total = 0;
+      for (auto [first, count] : runs[g]) total += count;
+      if (total == 0) continue;
+      packedIn.resize(size_t(total * depth));
+      packedOut.resize(size_t(total * n));
+      int64_t at = 0;
+      for (auto [first, count] : runs[g]) {
+        std::memcpy(packedIn.data() + at * depth, f32(in[0]) + first * depth, size_t(count * depth) * sizeof(float));
+        at += count;
+      }
+      gemm(packedIn.data(), b, packedOut.data(), total, n, depth);
+      at = 0;
+      for (auto [first, count] : runs[g]) {
+        std::memcpy(f32(out[0]) + first * n, packedOut.data() + at * n, size_t(count * n) * sizeof(float));
+        at += count;
+      }
+    }
     return;
   }
   case plan::BIAS_ADD: {
