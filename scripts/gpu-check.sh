@@ -11,6 +11,10 @@
 #   3. the benchmark: the seed model on one GPU, prefill of 16 x 1024 and 128 x 1024 tokens,
 #      against the simulator's prediction and the roofline (moeplan-runtime-bench)
 #   4. the equivalence matrix with 16 processes sharing the GPU (--comm mpi)
+#   5. the GPU measured for the cost model: moeplan-calibrate on one rank (cuBLAS GEMMs by
+#      rows, attention, memory bandwidth, launch overhead) into calibration-h200.json beside
+#      the report; fit it on the build machine with
+#      `moeplan calibrate --measurements calibration-h200.json -o h200.cluster`
 # The report (gpu-report.txt) holds every step's output and a summary; exit 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +95,8 @@ step tiny 150 "$src/test/runtime/gpu-tests.sh" run "$bundle/build" "$bundle/work
 step bench 150 "$bundle/build/test/moeplan-runtime-bench" --backend cuda --iterations 10 \
   --plan "$bundle/bench/h200-16x1024.plan" --plan "$bundle/bench/h200-128x1024.plan"
 step equivalence 240 "$src/test/runtime/gpu-tests.sh" run "$bundle/build" "$bundle/work" equivalence
+step calibrate 60 mpirun -np 1 "$bundle/build/tools/moeplan-calibrate" --json "$out/calibration-h200.json" \
+  --backend cuda --comm mpi --gemm-width 4096
 
 say ""
 say "== summary"

@@ -3,7 +3,7 @@
 # numpy, but no MLIR, MPI, OpenBLAS, Protobuf or network: builds here, compiles every plan
 # the checks run, and packs what that machine lacks into one archive,
 # .gpu-bundle.tar.xz (ignored by git; under 64 MiB):
-#   build/tools/      moeplan-run, moeplan-compare (stripped)
+#   build/tools/      moeplan-run, moeplan-compare, moeplan-calibrate (stripped)
 #   build/test/       moeplan-cuda-kernel-tests, moeplan-runtime-bench
 #   lib/              the shared libraries they and mpirun need beyond glibc and CUDA
 #                     (Protobuf, OpenBLAS, OpenMPI's, ...), copied from this machine
@@ -26,7 +26,7 @@ grep -q 'MOEPLAN_HAVE_CUDA:INTERNAL=ON\|moeplan: CUDA backend ON' "$build/CMakeC
   exit 2
 }
 
-for tool in moeplan-run moeplan-compare; do strip -o "$bundle/build/tools/$tool" "$build/tools/$tool"; done
+for tool in moeplan-run moeplan-compare moeplan-calibrate; do strip -o "$bundle/build/tools/$tool" "$build/tools/$tool"; done
 for test in moeplan-cuda-kernel-tests moeplan-runtime-bench; do strip -o "$bundle/build/test/$test" "$build/test/$test"; done
 
 # OpenMPI as Debian installs it (mpirun, plugins, help files) and PMIx's plugins.

@@ -417,8 +417,10 @@ CLI::App *addCalibrateCommand(CLI::App &app, CalibrateCommand &c) {
       "cluster section, fitted to the cost model's formulas.\n"
       "Exit status: 0 written; 2 unusable command line, measurement or run.");
   cmd->add_option("-o,--output", c.output, "where to write the cluster section")->required();
-  cmd->add_option("--ranks", c.ranks, "processes measured at once, one per core or GPU (default 2)")
-      ->check(CLI::Range(2, 4096));
+  cmd->add_option("--ranks", c.ranks,
+                  "processes measured at once, one per core or GPU (default 2; 1 measures no "
+                  "collectives and describes a one-GPU cluster)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--mpirun", c.mpirun,
                   "the launcher and its options, run by the shell (default mpirun)");
   cmd->add_option("--backend", c.backend, "compute backend measured: cpu (default) or cuda")

@@ -45,7 +45,6 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
     if (!m.is_object() || m.value("schema", "") != "moeplan-calibration")
       throw Fail{"schema: not moeplan-calibrate's measurements"};
     const double ranks = number(m, "ranks", "", 1, false);
-    if (ranks < 2) throw Fail{"ranks: " + fixed(ranks, 6) + "; calibrate measures collectives over 2 or more ranks"};
     FittedCluster f;
     desc::Cluster &c = f.cluster;
     desc::Gpu &gpu = *c.mutable_gpu();
@@ -97,6 +96,16 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
                                                             : number(m, "host_memory_bytes", "");
     gpu.set_memory_gb(memory / 1e9);
 
+    const std::string measuredOn = "measured on " + m.value("device", std::string("?")) + " (" +
+                                   m.value("backend", std::string("?")) + ", " +
+                                   m.value("comm", std::string("?")) + ", " + fixed(ranks, 6) +
+                                   (ranks == 1 ? " rank)\n" : " ranks)\n");
+    if (ranks == 1) {
+      // One GPU (or core): no collective to time, and a one-GPU cluster needs no link.
+      summary << "one rank: no collectives measured, so the cluster is this one device\n" << measuredOn;
+      f.summary = summary.str();
+      return f;
+    }
     // The link: t = steps x L + bus x S / B, linear in (L, 1/B); rows scaled by 1 / t so
     // that every point's relative error weighs alike.
     const nlohmann::json &colls = m.value("collectives", nlohmann::json());
@@ -136,9 +145,7 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
     summary << colls.size() << " collective points over 2-" << fixed(ranks, 6)
             << " ranks: latency " << fixed(latency * 1e6, 3) << " us per step, bus bandwidth "
             << fixed(1 / inverseBandwidth / 1e9, 3) << " GB/s; worst point off by "
-            << fixed(100 * f.worstCollectiveError, 3) << " %\n";
-    summary << "measured on " << m.value("device", std::string("?")) << " (" << m.value("backend", std::string("?"))
-            << ", " << m.value("comm", std::string("?")) << ", " << fixed(ranks, 6) << " ranks)\n";
+            << fixed(100 * f.worstCollectiveError, 3) << " %\n" << measuredOn;
     f.summary = summary.str();
     return f;
   } catch (const Fail &fail) {

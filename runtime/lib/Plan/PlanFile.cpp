@@ -283,7 +283,8 @@ private:
                 ", must be finite with bandwidth x utilization >= 1 B/s");
     if (!(std::isfinite(c.memory_bytes()) && c.memory_bytes() > 0))
       error("cluster.memory_bytes", "is " + num(c.memory_bytes()) + ", must be finite and > 0");
-    checkLink("cluster.intra_node", c.intra_node(), true);
+    // One GPU per node has no intra-node link (the description may leave it out).
+    checkLink("cluster.intra_node", c.intra_node(), c.gpus_per_node() > 1);
     checkLink("cluster.inter_node", c.inter_node(), c.nodes() > 1);
     // GEMM efficiency points: rows increasing from 1, shares in (0, 1] (a share times peak
     // of at least 1 FLOP/s keeps every time finite).

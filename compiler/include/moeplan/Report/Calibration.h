@@ -11,7 +11,7 @@
 //                    over every collective point (t = steps x latency + busFactor x S /
 //                    bandwidth, the cost model's own formula; relative errors weighed alike);
 //   nodes 1, gpus_per_node = the ranks measured; memory_gb the rank's share of host memory
-//   (cpu) or the device's.
+//   (cpu) or the device's. Measured on one rank (one GPU): no link, a one-GPU cluster.
 #pragma once
 
 #include "moeplan/schema/deployment.pb.h"
