@@ -455,7 +455,8 @@ int runCalibrate(const CalibrateCommand &c) {
                 << ")\n";
       return 2;
     }
-    temp = std::filesystem::temp_directory_path() / ("moeplan-calibrate-" + std::to_string(getpid()) + ".json");
+    if (c.keep.empty())
+      temp = std::filesystem::temp_directory_path() / ("moeplan-calibrate-" + std::to_string(getpid()) + ".json");
     json = c.keep.empty() ? temp.string() : c.keep;
     std::ostringstream cmd;
     cmd << c.mpirun << " -np " << c.ranks << " " << shellQuoted(tool.string()) << " --json "

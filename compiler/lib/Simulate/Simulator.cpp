@@ -730,22 +730,27 @@ public:
     return it->second;
   }
 
-  // The layer's load balance over the whole batch's `tokens` tokens.
+  // The layer's load balance over the whole batch's `tokens` tokens: it reads the expert
+  // loads only (not the stickiness), so layers sharing a load row share it.
   double loadBalance(int32_t layer, int64_t tokens) {
-    auto it = balance_.find(rowOf(layer));
+    const int32_t row = loadRowOf(layer);
+    auto it = balance_.find(row);
     if (it == balance_.end())
-      it = balance_.emplace(rowOf(layer), expectedLoadBalance(routingModel(plan_, layer), tokens,
+      it = balance_.emplace(row, expectedLoadBalance(routingModel(plan_, layer), tokens,
                                                      std::max<uint32_t>(1, plan_.strategy().ep())))
                .first;
     return it->second;
   }
 
 private:
-  // Which routing model `layer` routes by: its own (per-layer expert loads or stickiness),
-  // or (-1) the one every layer shares.
+  // Which expert loads `layer` routes by: its own row of a per-layer table, or (-1) the
+  // plan's one row or uniform routing, shared by every layer.
+  int32_t loadRowOf(int32_t layer) const {
+    return plan_.model().expert_load_size() > int(plan_.model().experts()) ? layer : -1;
+  }
+  // Which routing model (loads and stickiness) `layer` routes by, as loadRowOf.
   int32_t rowOf(int32_t layer) const {
-    const plan::Model &m = plan_.model();
-    return m.expert_load_size() > int(m.experts()) || m.routing_stickiness_size() > 1 ? layer : -1;
+    return plan_.model().routing_stickiness_size() > 1 ? layer : loadRowOf(layer);
   }
 
   const plan::Plan &plan_;

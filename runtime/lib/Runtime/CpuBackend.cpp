@@ -394,6 +394,7 @@ void CpuBackend::runRoutedKernel(const KernelCall &call) {
     rows.forEachRun([&](int64_t first, int64_t count) { runs[size_t(first / m)].emplace_back(first, count); }, m);
     std::vector<float> packedIn, packedOut;
     for (size_t g = 0; g < runs.size(); ++g) {
+      if (runs[g].empty()) continue;
       const float *b = f32(in[1]) + int64_t(g) * depth * n;
       if (runs[g].size() == 1) {
         const auto [first, count] = runs[g][0];
@@ -402,7 +403,6 @@ void CpuBackend::runRoutedKernel(const KernelCall &call) {
       }
       int64_t total = 0;
       for (auto [first, count] : runs[g]) total += count;
-      if (total == 0) continue;
       packedIn.resize(size_t(total * depth));
       packedOut.resize(size_t(total * n));
       int64_t at = 0;

@@ -25,8 +25,7 @@ namespace moeplan::report {
 
 struct FittedCluster {
   desc::Cluster cluster;
-  // The fit's worst relative error over the collective points, and over the GEMM and
-  // attention points the cost model then predicts (for the description's comment).
+  // The link fit's worst relative error over the collective points (0 on one rank).
   double worstCollectiveError = 0;
   std::string summary;  // a few lines of what was measured and fitted, for comments
 };
