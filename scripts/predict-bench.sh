@@ -6,7 +6,7 @@
 # 1. `moeplan calibrate --ranks 2` measures this machine (GEMM rates by rows, attention,
 #    memory bandwidth, launch overhead, the MPI collectives) and fits a cluster section.
 # 2. Two models on that cluster, the tiny one (d_model 128, 64 experts, top-1) and a
-#    CPU-sized one (d_model 512, 8 experts, top-2, SwiGLU), each under 7 strategies of 1-2
+#    CPU-sized one (d_model 512, 8 experts, top-2, SwiGLU), each under 8 strategies of 1-2
 #    ranks (never more ranks than cores): compiled, run 3 times after a warm-up
 #    (moeplan-run --iterations 3, median pass), and set beside their prediction
 #    (moeplan inspect --measured).
@@ -39,7 +39,7 @@ model { layers: 4 d_model: 512 heads: 8 head_dim: 64 kv_heads: 8 experts: 8 top_
 workload { sequences: 4 seq_len: 128 phase: PREFILL }
 EOF
 
-# ranks tp pp dp ep expert_tp micro_batches
+# ranks tp pp dp ep expert_tp micro_batches [overlap]
 strategies=(
   "1 1 1 1 1 1 1"
   "2 2 1 1 1 2 1"
@@ -48,17 +48,18 @@ strategies=(
   "2 1 2 1 1 1 4"
   "2 1 1 2 1 1 1"
   "2 1 1 2 2 1 1"
+  "2 2 1 1 2 1 1 DUAL_MICRO_BATCH"
 )
 reports=()
 for model in tiny d512; do
   for s in "${strategies[@]}"; do
-    read -r ranks tp pp dp ep etp mb <<< "$s"
-    name=$model-r$ranks-tp$tp-pp$pp-dp$dp-ep$ep-etp$etp-mb$mb
+    read -r ranks tp pp dp ep etp mb overlap <<< "$s"
+    name=$model-r$ranks-tp$tp-pp$pp-dp$dp-ep$ep-etp$etp-mb$mb${overlap:+-dual}
     {
       echo "name: \"$name\""
       cat "$work/$model.model"
       grep -v '^#' "$work/cluster.textproto"
-      echo "strategy { tp: $tp pp: $pp dp: $dp ep: $ep expert_tp: $etp micro_batches: $mb capacity_factor: 1.25 }"
+      echo "strategy { tp: $tp pp: $pp dp: $dp ep: $ep expert_tp: $etp micro_batches: $mb capacity_factor: 1.25${overlap:+ overlap: $overlap} }"
     } > "$work/$name.textproto"
     "$moeplan" compile "$work/$name.textproto" -o "$work/$name.plan" -q > /dev/null 2>&1 ||
       { echo "predict-bench: $name does not compile:" >&2; "$moeplan" check "$work/$name.textproto" >&2; exit 1; }

@@ -32,6 +32,10 @@ Those strategies run dropless only: their decode step dispatches all of a micro-
 tokens in one capacity group per rank, while the prefill dispatches a tp-th of them, and no
 single-rank dispatch_groups matches both.
 
+Entries marked DUAL run with strategy.overlap DUAL_MICRO_BATCH: each micro-batch runs as two
+halves interleaved at every collective. The halves compute what twice the micro-batches
+would, so their single-rank reference has micro_batches = dp x micro_batches x 2.
+
 On a GPU machine without the compiler (scripts/gpu-check.sh): --compile-only writes every plan
 on the build machine, --precompiled runs them there; --random-weights replaces the checkpoint
 files by the weights moeplan-run generates (the same values: init-weights' seeds 1 and 2);
@@ -52,7 +56,9 @@ import safetensors_io  # noqa: E402
 
 RTOL, ATOL = 1e-4, 1e-6
 
-# (ranks, tp, pp, dp, ep, expert_tp, micro_batches, schedule)
+DUAL = "DUAL_MICRO_BATCH"
+
+# (ranks, tp, pp, dp, ep, expert_tp, micro_batches, schedule[, overlap])
 MATRIX = [
     # 16 ranks: every tp x pp, ep from 1 to 16, expert-TP, micro-batch counts, both schedules.
     (16, 1, 1, 16, 16, 1, 1, "ONE_F_ONE_B"),
@@ -82,6 +88,11 @@ MATRIX = [
     (2, 2, 1, 1, 2, 1, 2, "GPIPE"),
     (2, 1, 2, 1, 1, 1, 2, "ONE_F_ONE_B"),
     (2, 1, 1, 2, 2, 1, 1, "GPIPE"),
+    # Two halves of each micro-batch interleaved: TP and EP collectives under compute.
+    (16, 2, 2, 4, 8, 1, 1, "ONE_F_ONE_B", DUAL),
+    (16, 4, 1, 4, 16, 1, 2, "GPIPE", DUAL),
+    (8, 2, 2, 2, 4, 1, 2, "ONE_F_ONE_B", DUAL),
+    (4, 2, 2, 1, 1, 2, 2, "GPIPE", DUAL),
 ]
 
 
@@ -94,6 +105,7 @@ VARIANT_MATRIX = [
     (16, 2, 2, 4, 8, 1, 2, "ONE_F_ONE_B"),
     (16, 4, 4, 1, 2, 2, 4, "GPIPE"),
     (8, 2, 4, 1, 2, 1, 4, "ONE_F_ONE_B"),
+    (8, 2, 4, 1, 2, 1, 4, "ONE_F_ONE_B", DUAL),
 ]
 
 
@@ -104,10 +116,13 @@ def variant_text(base):
     return base.replace('name: "tiny-moe"', 'name: "tiny-moe-variant"')
 
 
-def strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor, dispatch_groups=1):
+def strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor, dispatch_groups=1,
+                  overlap=None):
     lines = ["strategy {", f"  tp: {tp}", f"  pp: {pp}", f"  dp: {dp}", f"  ep: {ep}",
              f"  expert_tp: {etp}", f"  micro_batches: {mb}", f"  schedule: {schedule}",
              '  rank_order: "tp-ep-dp-pp"']
+    if overlap:
+        lines.append(f"  overlap: {overlap}")
     if capacity_factor is not None:
         lines.append(f"  capacity_factor: {capacity_factor}")
     if dispatch_groups > 1:
@@ -168,20 +183,30 @@ def run_matrix(args, runner, matrix):
                 reference=True)
         return references[key]
 
-    for (ranks, tp, pp, dp, ep, etp, mb, schedule) in matrix:
+    for entry in matrix:
+        (ranks, tp, pp, dp, ep, etp, mb, schedule), overlap = entry[:8], (entry[8:] or (None,))[0]
         if args.ranks and ranks not in args.ranks:
             continue
-        replicated = args.generate and (runner.sequences // (dp * mb)) % tp != 0
+        halves = 2 if overlap == DUAL else 1
+        replicated = args.generate and (runner.sequences // (dp * mb * halves)) % tp != 0
         label = f"{runner.tag}{ranks:2d} ranks: tp {tp} pp {pp} dp {dp} ep {ep:2d} expert_tp {etp} micro_batches {mb} {schedule}"
+        if overlap:
+            label += " " + overlap
+        if args.filter and not re.search(args.filter, label):
+            continue
         if replicated:
             label += " (decode step without sequence parallelism)"
         for capacity_factor in ((None,) if replicated else (runner.capacity_factor, None)):
             mode = "dropping" if capacity_factor else "dropless"
             name = f"r{ranks}-tp{tp}-pp{pp}-dp{dp}-ep{ep}-etp{etp}-mb{mb}-{schedule}-{mode}"
+            if overlap:
+                name += "-dual"
             start = time.time()
             try:
-                got = runner.compile_and_run(name, strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor), ranks)
-                want = reference(dp * mb, tp, capacity_factor) if capacity_factor else reference(1, 1, None)
+                got = runner.compile_and_run(name, strategy_text(tp, pp, dp, ep, etp, mb, schedule, capacity_factor,
+                                                                 overlap=overlap), ranks)
+                want = (reference(dp * mb * halves, tp, capacity_factor) if capacity_factor
+                        else reference(1, 1, None))
                 if args.compile_only:
                     continue
                 ok = sorted(got) == sorted(want)
@@ -203,7 +228,7 @@ def run_matrix(args, runner, matrix):
                 print(e, file=sys.stderr)
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {label} {mode:8s} max |error| {err:.2e} (bound {bound:.2e}) {time.time() - start:.1f} s", flush=True)
-        covered.append((tp, pp, dp, ep, etp, mb, schedule))
+        covered.append((tp, pp, dp, ep, etp, mb, schedule, overlap or "NO_OVERLAP"))
     return failures, covered
 
 
@@ -217,6 +242,7 @@ def main():
     ap.add_argument("--input")
     ap.add_argument("--work")
     ap.add_argument("--ranks", type=int, nargs="*", help="only these world sizes")
+    ap.add_argument("--filter", help="only strategies whose label matches this regular expression")
     ap.add_argument("--mpirun", default="mpirun --oversubscribe")
     ap.add_argument("--random-weights", action="store_true",
                     help="moeplan-run --random-weights 1 (2 for the variant) instead of checkpoints")
@@ -270,7 +296,7 @@ def main():
         print("compiled the plans of %d strategies into %s" % (len(covered), args.work))
         return 0
     axes = {name: sorted({c[i] for c in covered}) for i, name in
-            enumerate(["tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule"])}
+            enumerate(["tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule", "overlap"])}
     print("covered %d strategies; %s" % (len(covered), "; ".join(f"{k} {v}" for k, v in axes.items())))
     print("%d failure(s)" % failures)
     return 1 if failures else 0

@@ -242,6 +242,14 @@ const std::vector<RuleCase> &ruleCases() {
       {"Schedule",
        [](plan::Plan &p) { p.mutable_strategy()->set_schedule(plan::SCHEDULE_UNSPECIFIED); },
        "strategy.schedule", "not a schedule"},
+      {"Overlap", [](plan::Plan &p) { p.mutable_strategy()->set_overlap(plan::Overlap(9)); },
+       "strategy.overlap", "not an overlap"},
+      {"OverlapPairs",
+       [](plan::Plan &p) {
+         p.mutable_strategy()->set_overlap(plan::DUAL_MICRO_BATCH);
+         p.mutable_strategy()->set_micro_batches(1);
+       },
+       "strategy.micro_batches", "DUAL_MICRO_BATCH runs micro-batches in pairs: it must be even"},
       {"MicroBatchesOfBatch", [](plan::Plan &p) { p.mutable_workload()->set_sequences(3); },
        "workload.sequences_per_micro_batch", "sequences / (dp x micro_batches) = 3 / (1 x 2)"},
       {"TokensPerMicroBatch",

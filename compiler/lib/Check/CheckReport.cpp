@@ -269,7 +269,8 @@ nlohmann::json toJson(const CheckReport &r) {
                {"placement_claimed", r.placementClaimedGpus}};
   j["strategy"] = {{"tp", s.tp}, {"pp", s.pp}, {"dp", s.dp}, {"ep", s.ep},
                    {"expert_tp", s.expertTp}, {"expert_dp", s.expertDp()},
-                   {"micro_batches", s.microBatches}};
+                   {"micro_batches", s.microBatches},
+                   {"overlap", desc::Overlap_Name(s.overlap)}};
   if (r.params) {
     const ParamBreakdown &p = *r.params;
     j["parameters"] = {{"total", p.total()},       {"active_per_token", r.activeParams},

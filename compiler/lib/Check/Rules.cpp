@@ -58,6 +58,11 @@ const std::vector<RuleInfo> &ruleCatalog() {
       {"strategy.expert-tp-default", S::Note, "expert_tp left out follows tp, as in Megatron"},
       // Strategy against workload.
       {"strategy.batch-split", S::Error, "dp x micro_batches divides the batch's sequences"},
+      {"strategy.overlap-halves", S::Error,
+       "under DUAL_MICRO_BATCH a micro-batch's sequences split into two equal halves"},
+      {"strategy.overlap-nothing-to-hide", S::Warning,
+       "DUAL_MICRO_BATCH has tensor- or expert-parallel collectives to hide (tp, ep or "
+       "expert_tp above 1)"},
       {"workload.expert-load-size", S::Error,
        "workload.expert_load gives one load per expert, or one per expert per layer with some "
        "positive load in every MoE layer"},
@@ -333,13 +338,28 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
          "the model has no MoE layer, so ep " + str(s.ep) + " and expert_tp " + str(s.expertTp) +
              " have no effect");
 
+  const bool dual = s.overlap == desc::DUAL_MICRO_BATCH;
+  if (dual && s.tp == 1 && s.ep == 1 && s.expertTp == 1)
+    emit("strategy.overlap-nothing-to-hide", "strategy.overlap",
+         "DUAL_MICRO_BATCH interleaves two halves of each micro-batch to hide tensor- and "
+         "expert-parallel collectives, but tp, ep and expert_tp are 1: there are none, and the "
+         "halves only run smaller kernels");
+  // A micro-batch's tokens below: those of a planned micro-batch (a half under DUAL).
+  const std::string microBatch = dual ? "micro-batch half" : "micro-batch";
   int64_t split = s.dp * s.microBatches;  // both <= 2^24: no overflow
   if (w.sequences % split != 0)
     emit("strategy.batch-split", s.microBatches > 1 ? "strategy.micro_batches" : "strategy.dp",
          "dp " + str(s.dp) + " x micro_batches " + str(s.microBatches) + " = " + str(split) +
              " does not divide the batch of " + str(w.sequences) + " sequences",
          {{"dp", d(s.dp)}, {"micro_batches", d(s.microBatches)}, {"sequences", d(w.sequences)}});
+  else if (w.sequences % (split * 2) != 0 && dual)
+    emit("strategy.overlap-halves", "strategy.overlap",
+         "DUAL_MICRO_BATCH splits each micro-batch in two, but a micro-batch holds " +
+             plural(w.sequences / split, "sequence") + " (" + str(w.sequences) + " / (dp " +
+             str(s.dp) + " x micro_batches " + str(s.microBatches) + ")), an odd number",
+         {{"sequences_per_micro_batch", d(w.sequences / split)}});
   else {
+    split = s.dp * s.planMicroBatches();
     // Judged at both ends of the range: the workload's points between are multiples of
     // gcd(min, max) (WorkloadSpec::seqPoints), so they divide whenever both ends do.
     std::vector<int64_t> lengths{w.phase == desc::DECODE ? 1 : w.seqLenMax};
@@ -354,13 +374,13 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
         if (!decodeStep) {
           emit("strategy.tokens-by-tp", "strategy.tp",
                "tp " + str(s.tp) + " does not divide the " + str(tokens) +
-                   " tokens of a micro-batch" + at + ", which sequence parallelism splits over tp",
+                   " tokens of a " + microBatch + at + ", which sequence parallelism splits over tp",
                {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
           break;
         }
         emit("strategy.decode-replicates-tokens", "strategy.tp",
              "tp " + str(s.tp) + " does not divide the " + str(tokens) +
-                 " tokens of a micro-batch" + at +
+                 " tokens of a " + microBatch + at +
                  ": every tp rank keeps all of them (no sequence parallelism), all-reduces "
                  "after the row-parallel projections and routes them to the experts itself",
              {{"tp", d(s.tp)}, {"tokens", d(tokens)}});
@@ -369,7 +389,7 @@ void checkStrategy(const DeploymentSpec &dep, std::vector<Finding> &out) {
       if (perRank % s.dispatchGroups != 0) {
         emit("strategy.dispatch-groups", "strategy.dispatch_groups",
              "dispatch_groups " + str(s.dispatchGroups) + " does not divide the " +
-                 str(perRank) + " tokens each rank dispatches per micro-batch" + at,
+                 str(perRank) + " tokens each rank dispatches per " + microBatch + at,
              {{"dispatch_groups", d(s.dispatchGroups)}, {"tokens", d(perRank)}});
         break;
       }

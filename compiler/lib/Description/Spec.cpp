@@ -48,6 +48,7 @@ std::string StrategySpec::str() const {
   std::ostringstream s;
   s << "tp " << tp << " pp " << pp << " dp " << dp << " ep " << ep << " expert_tp " << expertTp
     << " micro_batches " << microBatches;
+  if (overlap == desc::DUAL_MICRO_BATCH) s << " dual";
   return s.str();
 }
 
@@ -477,6 +478,9 @@ void resolveStrategy(const desc::Strategy &st, StrategySpec &s, FieldChecker &c)
   s.schedule = c.enumValue(st.has_schedule(), st.schedule(), desc::SCHEDULE_UNSPECIFIED,
                            desc::Schedule_IsValid, "strategy.schedule",
                            std::optional(desc::ONE_F_ONE_B));
+  s.overlap = c.enumValue(st.has_overlap(), st.overlap(), desc::OVERLAP_UNSPECIFIED,
+                          desc::Overlap_IsValid, "strategy.overlap",
+                          std::optional(desc::NO_OVERLAP));
   if (st.has_rank_order()) {
     std::string error;
     if (auto order = parseRankOrder(st.rank_order(), error))
@@ -591,6 +595,10 @@ void resolveSearch(const desc::Search &k, SearchSpec &s, FieldChecker &c) {
     s.schedules.push_back(c.enumValue(true, desc::Schedule(k.schedule(i)),
                                       desc::SCHEDULE_UNSPECIFIED, desc::Schedule_IsValid,
                                       "search.schedule[" + std::to_string(i) + "]"));
+  for (int i = 0; i < k.overlap_size(); ++i)
+    s.overlaps.push_back(c.enumValue(true, desc::Overlap(k.overlap(i)), desc::OVERLAP_UNSPECIFIED,
+                                     desc::Overlap_IsValid,
+                                     "search.overlap[" + std::to_string(i) + "]"));
   for (int i = 0; i < k.capacity_factor_size(); ++i)
     s.capacityFactors.push_back(c.positive(true, k.capacity_factor(i),
                                            "search.capacity_factor[" + std::to_string(i) + "]",

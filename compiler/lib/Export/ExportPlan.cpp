@@ -106,12 +106,13 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   ps->set_ep(s.ep);
   ps->set_expert_tp(s.expertTp);
   ps->set_expert_dp(s.expertDp());
-  ps->set_micro_batches(s.microBatches);
+  ps->set_micro_batches(s.planMicroBatches());
   ps->set_capacity_factor(s.capacityFactor.value_or(0));
   ps->set_schedule(s.schedule == desc::GPIPE ? plan::GPIPE : plan::ONE_F_ONE_B);
   ps->set_rank_order(formatRankOrder(s.rankOrder));
   ps->set_capacity(l.capacity);
   if (l.dispatchGroups > 1) ps->set_dispatch_groups(uint32_t(l.dispatchGroups));
+  if (s.overlap == desc::DUAL_MICRO_BATCH) ps->set_overlap(plan::DUAL_MICRO_BATCH);
 
   const RequirementsSpec &r = d.requirements;
   plan::Requirements *pr = p.mutable_requirements();

@@ -679,8 +679,10 @@ std::string renderInspectText(const InspectReport &r) {
   if (!r.source.empty()) out << " (compiled from " << r.source << ")";
   out << "\nstrategy: tp " << s.tp() << ", pp " << s.pp() << ", dp " << s.dp() << ", ep " << s.ep()
       << ", expert_tp " << s.expert_tp() << ", expert_dp " << s.expert_dp() << "; "
-      << s.micro_batches() << " micro-batches (" << plan::Schedule_Name(s.schedule())
-      << "); capacity " << s.capacity() << " (factor " << formatNumber(s.capacity_factor()) << ")";
+      << s.micro_batches() << " micro-batches (" << plan::Schedule_Name(s.schedule());
+  if (s.overlap() == plan::DUAL_MICRO_BATCH)
+    out << "; DUAL_MICRO_BATCH: " << s.micro_batches() / 2 << " pairs of halves interleaved";
+  out << "); capacity " << s.capacity() << " (factor " << formatNumber(s.capacity_factor()) << ")";
   if (!s.rank_order().empty()) out << "; rank order " << s.rank_order();
   out << "\nmesh: " << r.ranks << " ranks on " << r.cluster.nodes() << " node"
       << (r.cluster.nodes() == 1 ? "" : "s") << " x " << r.cluster.gpus_per_node() << " GPUs";
@@ -795,6 +797,7 @@ nlohmann::json inspectJson(const InspectReport &r) {
                    {"capacity_factor", s.capacity_factor()},
                    {"capacity", s.capacity()},
                    {"schedule", plan::Schedule_Name(s.schedule())},
+                   {"overlap", plan::Overlap_Name(s.overlap())},
                    {"rank_order", s.rank_order()}};
   j["mesh"] = {{"ranks", r.ranks},
                {"nodes", r.cluster.nodes()},

@@ -62,6 +62,7 @@ desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) 
   if (s.capacityFactor) st->set_capacity_factor(*s.capacityFactor);
   if (s.dispatchGroups > 1) st->set_dispatch_groups(uint32_t(s.dispatchGroups));
   st->set_schedule(s.schedule);
+  if (s.overlap != desc::NO_OVERLAP) st->set_overlap(s.overlap);
   st->set_rank_order(formatRankOrder(s.rankOrder));
   return out;
 }
@@ -182,6 +183,7 @@ std::string strategyText(const StrategySpec &s) {
     << (s.schedule == desc::GPIPE ? "GPIPE" : "1F1B") << " capacity_factor "
     << (s.capacityFactor ? formatNumber(*s.capacityFactor) : std::string("none"))
     << " rank_order " << formatRankOrder(s.rankOrder);
+  if (s.overlap == desc::DUAL_MICRO_BATCH) o << " overlap DUAL_MICRO_BATCH";
   return o.str();
 }
 
@@ -224,6 +226,8 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   std::vector<desc::Schedule> schedules =
       ss.schedules.empty() ? std::vector<desc::Schedule>{desc::ONE_F_ONE_B, desc::GPIPE}
                            : ss.schedules;
+  std::vector<desc::Overlap> overlaps =
+      ss.overlaps.empty() ? std::vector<desc::Overlap>{spec.strategy.overlap} : ss.overlaps;
   std::vector<std::optional<double>> cfs;
   if (ss.capacityFactors.empty()) cfs.push_back(spec.strategy.capacityFactor);
   for (double cf : ss.capacityFactors) cfs.push_back(cf);
@@ -244,6 +248,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   r.axes["expert_tp"] = list(etps, num);
   r.axes["micro_batches"] = list(mbs, num);
   r.axes["schedule"] = list(schedules, [](desc::Schedule s) { return desc::Schedule_Name(s); });
+  r.axes["overlap"] = list(overlaps, [](desc::Overlap o) { return desc::Overlap_Name(o); });
   r.axes["capacity_factor"] = list(cfs, [](const std::optional<double> &c) {
     return c ? formatNumber(*c) : std::string("none");
   });
@@ -257,7 +262,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         for (int64_t dp : dps)
           if (tp * pp * dp <= maxGpus && tp * pp * dp >= ss.minGpus) ++count;
     count *= double(eps.size()) * double(etps.size()) * double(mbs.size()) * double(cfs.size()) *
-             double(orders.size()) * double(schedules.size());
+             double(orders.size()) * double(schedules.size()) * double(overlaps.size());
     if (count > double(kMaxEnumerated)) {
       r.refused = "the search space holds " + formatCount(count) + " strategies, more than the " +
                   formatCount(double(kMaxEnumerated)) +
@@ -280,11 +285,12 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         for (int64_t ep : eps)
           for (int64_t etp : etps)
             for (int64_t mb : mbs)
+              for (desc::Overlap overlap : overlaps)
               for (const std::optional<double> &cf : cfs) {
                 DeploymentSpec cand = spec;
                 StrategySpec &s = cand.strategy;
                 s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
-                s.microBatches = mb, s.capacityFactor = cf;
+                s.microBatches = mb, s.capacityFactor = cf, s.overlap = overlap;
                 s.expertTpDefaulted = false;
                 s.placement.clear();
                 s.rankOrder = orders.front();
@@ -322,6 +328,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
                                       std::to_string(etp) + "/" + std::to_string(mb) + "/" +
                                       (cf ? formatNumber(*cf) : "none") + "/" +
                                       std::to_string(int(schedule)) + "/" +
+                                      std::to_string(int(overlap)) + "/" +
                                       rankOrderKey(s, world <= spec.cluster.gpusPerNode);
                     if (!seen.insert(key).second) {
                       ++r.equivalentRankOrder;
@@ -635,7 +642,7 @@ std::string renderSearchText(const SearchResult &r, const SearchOptions &options
   o << " tokens per sequence\n";
   o << "axes:";
   for (const char *axis : {"tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "schedule",
-                           "capacity_factor"}) {
+                           "overlap", "capacity_factor"}) {
     o << " " << axis << " {";
     const std::vector<std::string> &v = r.axes.at(axis);
     for (size_t i = 0; i < v.size(); ++i) o << (i ? " " : "") << v[i];
@@ -719,6 +726,7 @@ nlohmann::json searchJson(const SearchResult &r) {
               {"expert_tp", s.expertTp},
               {"micro_batches", s.microBatches},
               {"schedule", desc::Schedule_Name(s.schedule)},
+              {"overlap", desc::Overlap_Name(s.overlap)},
               {"rank_order", formatRankOrder(s.rankOrder)},
               {"gpus", s.world()}};
     j["capacity_factor"] = s.capacityFactor ? json(*s.capacityFactor) : json(nullptr);

@@ -11,7 +11,7 @@ LocalShapes localShapes(const DeploymentSpec &d, ForwardPart part) {
   LocalShapes l;
   const bool step = part == ForwardPart::DecodeStep && w.generates();
   const bool decode = w.phase == desc::DECODE || step;
-  l.sequences = w.sequences / (s.dp * s.microBatches);
+  l.sequences = w.sequences / (s.dp * s.planMicroBatches());
   l.queryLen = decode ? 1 : w.seqLenMax;
   l.kvLen = step ? w.seqLenMax : decode ? w.kvCacheLen : 0;
   l.cachePositions = w.generates() ? w.cachePositions() : decode ? l.kvLen : l.queryLen;

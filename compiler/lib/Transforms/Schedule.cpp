@@ -67,7 +67,13 @@ bool persistent(BufferOp b) { return b.getKind() == BufferKind::weight; }
 // (the last stage's SENDs then follow all its RECVs, and the first stage's own SENDs never
 // hold back the ids it waits for). Micro-batch j's ids still leave as soon as they are
 // sampled, so the first stage starts its next step while the last finishes this one.
-void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order, int64_t stages) {
+//
+// A unit of `order` with two micro-batches (DUAL_MICRO_BATCH's halves) runs them interleaved:
+// the template is cut after each tensor- or expert-parallel collective, and each piece is
+// emitted for the first half, then for the second. The first half's collective then runs on
+// its stream while the second half computes the same piece, and the other way round.
+void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t, 2>> &order,
+                        int64_t stages) {
   const bool edgeStage = program.getStage() == 0 || program.getStage() == stages - 1;
   Block &body = program.getBody().front();
   SmallVector<SmallVector<Operation *>> parts(1);
@@ -92,8 +98,22 @@ void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order, in
       SliceAttr s = *buf.getSlice();
       buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));
     }
-    if (auto buf = dyn_cast<BufferOp>(c); buf && order.size() > 1)
+    if (auto buf = dyn_cast<BufferOp>(c); buf && (order.size() > 1 || (order.size() == 1 && order[0].size() > 1)))
       buf.setNameAttr(b.getStringAttr(buf.getName() + ".mb" + std::to_string(mb)));
+  };
+  // `ops` for every micro-batch of `unit`; a pair interleaved at its collectives.
+  auto emitUnit = [&](ArrayRef<Operation *> ops, ArrayRef<int64_t> unit) {
+    size_t begin = 0;
+    while (begin < ops.size()) {
+      size_t end = begin;
+      while (end < ops.size() &&
+             !isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp>(ops[end]))
+        ++end;
+      end = std::min(end + 1, ops.size());
+      for (int64_t mb : unit)
+        for (Operation *op : ops.slice(begin, end - begin)) emit(op, mb);
+      begin = end;
+    }
   };
   for (auto [p, tmpl] : llvm::enumerate(parts)) {
     if (p > 0) b.clone(*markers[p - 1]);
@@ -107,20 +127,25 @@ void expandMicroBatches(ProgramOp program, const std::vector<int64_t> &order, in
     }
     auto isRecvGroup = [&](Operation *op) { return llvm::is_contained(recvGroup, op); };
     const bool allRecvsFirst = p > 0 && edgeStage && !markers.empty();
-    if (allRecvsFirst) {
-      for (int64_t mb : order)
+    auto receive = [&](ArrayRef<int64_t> unit) {
+      for (int64_t mb : unit)
         for (Operation *op : recvGroup) emit(op, mb);
+    };
+    if (allRecvsFirst) {
+      for (const auto &unit : order) receive(unit);
     } else if (!order.empty()) {
-      for (Operation *op : recvGroup) emit(op, order[0]);
+      receive(order[0]);
     }
+    SmallVector<Operation *> body;
+    for (Operation *op : tmpl)
+      if (!isRecvGroup(op) && !llvm::is_contained(deferred, op)) body.push_back(op);
     for (size_t j = 0; j < order.size(); ++j) {
-      if (!allRecvsFirst && j + 1 < order.size())
-        for (Operation *op : recvGroup) emit(op, order[j + 1]);
-      for (Operation *op : tmpl)
-        if (!isRecvGroup(op) && !llvm::is_contained(deferred, op)) emit(op, order[j]);
+      if (!allRecvsFirst && j + 1 < order.size()) receive(order[j + 1]);
+      emitUnit(body, order[j]);
     }
-    for (int64_t mb : order)
-      for (Operation *op : deferred) emit(op, mb);
+    for (const auto &unit : order)
+      for (int64_t mb : unit)
+        for (Operation *op : deferred) emit(op, mb);
   }
   // Templates last to first: a decode step's ops use its prefill's.
   for (auto &tmpl : llvm::reverse(parts))
@@ -315,10 +340,15 @@ struct PlanSchedulePass : impl::PlanScheduleBase<PlanSchedulePass> {
     if (!spec) return signalPassFailure();
     const StrategySpec &s = spec->strategy;
     for (ProgramOp program : module.getOps<ProgramOp>()) {
-      // Forward-only workloads: the schedule's forward steps, in its order.
-      std::vector<int64_t> order;
+      // Forward-only workloads: the schedule's forward steps, in its order. Under
+      // DUAL_MICRO_BATCH each step runs the pair of halves 2j, 2j + 1.
+      const bool dual = s.overlap == desc::DUAL_MICRO_BATCH;
+      std::vector<SmallVector<int64_t, 2>> order;
       for (PipelineStep step : pipelineSteps(s.schedule, s.pp, program.getStage(), s.microBatches))
-        if (step.forward) order.push_back(step.microBatch);
+        if (step.forward) {
+          if (dual) order.push_back({2 * step.microBatch, 2 * step.microBatch + 1});
+          else order.push_back({step.microBatch});
+        }
       expandMicroBatches(program, order, s.pp);
       assignStreamsAndEvents(program);
     }

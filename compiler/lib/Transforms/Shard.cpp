@@ -51,7 +51,7 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
         b.getNamedAttr("tokens", i(l.tokens)),
         b.getNamedAttr("tokens_per_rank", i(l.tokensPerRank)),
         b.getNamedAttr("capacity", i(l.capacity)),
-        b.getNamedAttr("micro_batches", i(d.strategy.microBatches)),
+        b.getNamedAttr("micro_batches", i(d.strategy.planMicroBatches())),
     });
   }
 

@@ -323,6 +323,12 @@ private:
     finiteNonNegative("strategy.capacity_factor", s.capacity_factor());
     if (s.schedule() == plan::SCHEDULE_UNSPECIFIED || !plan::Schedule_IsValid(s.schedule()))
       error("strategy.schedule", "is " + str(int(s.schedule())) + ", not a schedule");
+    if (!plan::Overlap_IsValid(s.overlap()))
+      error("strategy.overlap", "is " + str(int(s.overlap())) + ", not an overlap");
+    else if (s.overlap() == plan::DUAL_MICRO_BATCH && s.micro_batches() % 2 != 0)
+      error("strategy.micro_batches",
+            "is " + str(s.micro_batches()) +
+                ", but DUAL_MICRO_BATCH runs micro-batches in pairs: it must be even");
     if (!usable) return;
     uint64_t world = uint64_t(s.tp()) * s.pp();  // both <= 2^20: no overflow
     if (world > L::kRanks || world * s.dp() > L::kRanks) {

@@ -99,8 +99,16 @@ struct StrategySpec {
   int64_t dispatchGroups = 1;  // capacity groups per dispatching rank and micro-batch
   desc::DropPolicy dropPolicy = desc::POSITION;  // which choices over capacity are dropped
   desc::Schedule schedule = desc::ONE_F_ONE_B;
+  desc::Overlap overlap = desc::NO_OVERLAP;
   std::vector<Axis> rankOrder{Axis::TP, Axis::EP, Axis::DP, Axis::PP};
   std::vector<StagePlacementSpec> placement;
+
+  // Micro-batches the plan runs per replica: each of `microBatches` runs as two halves under
+  // DUAL_MICRO_BATCH. Shapes, slices and capacity groups are per planned micro-batch; the
+  // pipeline moves them in pairs, so its bubble is that of `microBatches`.
+  int64_t planMicroBatches() const {
+    return overlap == desc::DUAL_MICRO_BATCH ? 2 * microBatches : microBatches;
+  }
 
   // GPUs the strategy occupies: tp x pp x dp.
   int64_t world() const { return tp * pp * dp; }
@@ -116,7 +124,7 @@ struct StrategySpec {
   int64_t tokensPerRank(int64_t tokens) const {
     return sequenceParallel(tokens) ? tokens / tp : tokens;
   }
-  std::string str() const;  // "tp 2 pp 2 dp 2 ep 4 etp 1 mb 8"
+  std::string str() const;  // "tp 2 pp 2 dp 2 ep 4 expert_tp 1 micro_batches 8 [dual]"
 };
 
 struct RequirementsSpec {
@@ -138,6 +146,7 @@ struct ClaimsSpec {
 struct SearchSpec {
   std::vector<int64_t> tp, pp, dp, ep, expertTp, microBatches;
   std::vector<desc::Schedule> schedules;
+  std::vector<desc::Overlap> overlaps;
   std::vector<double> capacityFactors;
   bool noCapacityLimit = false;
   std::vector<std::vector<Axis>> rankOrders;
