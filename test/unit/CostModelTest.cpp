@@ -172,6 +172,37 @@ TEST(CostModel, GemmEfficiencyByRowsAndLaunchOverhead) {
   EXPECT_DOUBLE_EQ(kernelSeconds(c, add), 3e-6 + kernelSeconds(c, add.cost()));
 }
 
+// A kind's measured rate replaces the memory bandwidth for that kind and variant only.
+TEST(CostModel, KernelRatesByKind) {
+  plan::Cluster c = testCluster();
+  const double hbm = c.memory_bandwidth_bytes_per_s() * c.memory_bandwidth_utilization();
+  auto kernel = [](plan::KernelKind kind, plan::NormKind norm, plan::ActivationKind act) {
+    plan::Instruction i;
+    plan::Kernel &k = *i.mutable_kernel();
+    k.set_kind(kind), k.set_norm(norm), k.set_activation(act);
+    *i.mutable_cost() = makeCost(0, 1 << 20);
+    return i;
+  };
+  const plan::Instruction layerNorm = kernel(plan::NORM, plan::LAYER_NORM, {}),
+                          rmsNorm = kernel(plan::NORM, plan::RMS_NORM, {}),
+                          gelu = kernel(plan::ACTIVATION_FUNCTION, {}, plan::GELU),
+                          swiglu = kernel(plan::ACTIVATION_FUNCTION, {}, plan::SWIGLU),
+                          router = kernel(plan::ROUTER, {}, {}), add = kernel(plan::ADD, {}, {});
+  for (const plan::Instruction *i : {&layerNorm, &rmsNorm, &gelu, &swiglu, &router, &add})
+    EXPECT_DOUBLE_EQ(kernelBandwidth(c, *i), hbm);  // no rates: the roofline
+  plan::KernelRates &r = *c.mutable_kernel_rates();
+  r.set_layer_norm_bytes_per_s(1e9), r.set_rms_norm_bytes_per_s(2e9), r.set_gelu_bytes_per_s(3e9);
+  r.set_swiglu_bytes_per_s(4e9), r.set_router_bytes_per_s(5e9);
+  EXPECT_DOUBLE_EQ(kernelBandwidth(c, layerNorm), 1e9);
+  EXPECT_DOUBLE_EQ(kernelBandwidth(c, rmsNorm), 2e9);
+  EXPECT_DOUBLE_EQ(kernelBandwidth(c, gelu), 3e9);
+  EXPECT_DOUBLE_EQ(kernelBandwidth(c, swiglu), 4e9);
+  EXPECT_DOUBLE_EQ(kernelBandwidth(c, router), 5e9);
+  EXPECT_DOUBLE_EQ(kernelBandwidth(c, add), hbm);
+  EXPECT_DOUBLE_EQ(kernelSeconds(c, gelu), double(1 << 20) / 3e9);
+  EXPECT_DOUBLE_EQ(kernelMemorySeconds(c, router), double(1 << 20) / 5e9);
+}
+
 TEST(CostModel, GroupOfOneCostsNothing) {
   plan::Cluster c = testCluster();
   for (plan::CollectiveKind kind : kAllKinds)

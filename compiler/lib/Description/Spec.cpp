@@ -352,6 +352,19 @@ void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {
       else
         s.launchOverheadS = us * 1e-6;
     }
+    if (g.has_kernel_rates()) {
+      const desc::KernelRates &k = g.kernel_rates();
+      auto rate = [&](bool has, double v, const char *field, double &out) {
+        if (has)
+          out = 1e9 * c.positive(true, v, std::string("cluster.gpu.kernel_rates.") + field,
+                                 1e3 * L::kBandwidthTb);
+      };
+      rate(k.has_layer_norm_gb_per_s(), k.layer_norm_gb_per_s(), "layer_norm_gb_per_s", s.kernelRates.layerNorm);
+      rate(k.has_rms_norm_gb_per_s(), k.rms_norm_gb_per_s(), "rms_norm_gb_per_s", s.kernelRates.rmsNorm);
+      rate(k.has_gelu_gb_per_s(), k.gelu_gb_per_s(), "gelu_gb_per_s", s.kernelRates.gelu);
+      rate(k.has_swiglu_gb_per_s(), k.swiglu_gb_per_s(), "swiglu_gb_per_s", s.kernelRates.swiglu);
+      rate(k.has_router_gb_per_s(), k.router_gb_per_s(), "router_gb_per_s", s.kernelRates.router);
+    }
   }
   auto link = [&](bool has, const desc::Link &l, const std::string &path, bool needed,
                   const std::string &why, LinkSpec &out) {

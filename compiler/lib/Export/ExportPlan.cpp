@@ -86,6 +86,15 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
     e->set_efficiency(share);
   }
   pc->set_launch_overhead_s(c.launchOverheadS);
+  if (c.kernelRates.layerNorm || c.kernelRates.rmsNorm || c.kernelRates.gelu ||
+      c.kernelRates.swiglu || c.kernelRates.router) {
+    plan::KernelRates *k = pc->mutable_kernel_rates();
+    k->set_layer_norm_bytes_per_s(c.kernelRates.layerNorm);
+    k->set_rms_norm_bytes_per_s(c.kernelRates.rmsNorm);
+    k->set_gelu_bytes_per_s(c.kernelRates.gelu);
+    k->set_swiglu_bytes_per_s(c.kernelRates.swiglu);
+    k->set_router_bytes_per_s(c.kernelRates.router);
+  }
 
   LocalShapes l = localShapes(d);
   plan::Workload *pw = p.mutable_workload();

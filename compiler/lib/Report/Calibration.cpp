@@ -92,6 +92,27 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
     gpu.set_memory_bandwidth_utilization(1);
     summary << "elementwise ADD: " << fixed(bandwidth / 1e9, 3) << " GB/s; a kernel launch "
             << fixed(launch * 1e6, 3) << " us\n";
+    // Kernels the memory roofline may misjudge: their operands' bytes per second. Absent
+    // from older measurements: the description leaves them to the memory bandwidth.
+    const nlohmann::json &kernels = m.value("kernels", nlohmann::json::array());
+    if (!kernels.is_array()) throw Fail{"kernels: not an array"};
+    if (!kernels.empty()) summary << "bytes per second of";
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      const std::string at = "kernels[" + std::to_string(i) + "].";
+      const std::string variant = kernels[i].is_object() ? kernels[i].value("variant", "") : "";
+      const double bytes = number(kernels[i], "bytes", at), seconds = number(kernels[i], "seconds", at);
+      if (!(seconds > launch)) throw Fail{at + "seconds: not above launch_seconds"};
+      const double rate = bytes / (seconds - launch);
+      desc::KernelRates &r = *gpu.mutable_kernel_rates();
+      if (variant == "LAYER_NORM") r.set_layer_norm_gb_per_s(rate / 1e9);
+      else if (variant == "RMS_NORM") r.set_rms_norm_gb_per_s(rate / 1e9);
+      else if (variant == "GELU") r.set_gelu_gb_per_s(rate / 1e9);
+      else if (variant == "SWIGLU") r.set_swiglu_gb_per_s(rate / 1e9);
+      else if (variant == "ROUTER") r.set_router_gb_per_s(rate / 1e9);
+      else throw Fail{at + "variant: \"" + variant + "\" is not a kernel with a rate"};
+      summary << (i ? ", " : " ") << variant << " " << fixed(rate / 1e9, 3) << " GB/s";
+    }
+    if (!kernels.empty()) summary << "\n";
     const double memory = m.contains("device_memory_bytes") ? number(m, "device_memory_bytes", "")
                                                             : number(m, "host_memory_bytes", "");
     gpu.set_memory_gb(memory / 1e9);

@@ -49,10 +49,32 @@ double kernelEfficiency(const plan::Cluster &c, const plan::Instruction &inst) {
   return gemmEfficiency(c, std::max(1.0, double(inst.cost().flops()) / perRow));
 }
 
+double kernelBandwidth(const plan::Cluster &c, const plan::Instruction &inst) {
+  const plan::Kernel &k = inst.kernel();
+  const plan::KernelRates &r = c.kernel_rates();
+  double rate = 0;
+  switch (k.kind()) {
+  case plan::NORM:
+    rate = k.norm() == plan::RMS_NORM ? r.rms_norm_bytes_per_s() : r.layer_norm_bytes_per_s();
+    break;
+  case plan::ACTIVATION_FUNCTION:
+    rate = k.activation() == plan::SWIGLU ? r.swiglu_bytes_per_s() : r.gelu_bytes_per_s();
+    break;
+  case plan::ROUTER: rate = r.router_bytes_per_s(); break;
+  default: break;
+  }
+  return rate > 0 ? rate : c.memory_bandwidth_bytes_per_s() * c.memory_bandwidth_utilization();
+}
+
+double kernelMemorySeconds(const plan::Cluster &c, const plan::Instruction &inst) {
+  return timeFor(double(inst.cost().memory_bytes()), kernelBandwidth(c, inst),
+                 "cluster memory bandwidth x utilization (or the kernel's rate)");
+}
+
 double kernelSeconds(const plan::Cluster &c, const plan::Instruction &inst) {
   return c.launch_overhead_s() +
          std::max(kernelComputeSeconds(c, inst.cost(), kernelEfficiency(c, inst)),
-                  kernelMemorySeconds(c, inst.cost()));
+                  kernelMemorySeconds(c, inst));
 }
 
 double kernelMemorySeconds(const plan::Cluster &c, const plan::Cost &cost) {

@@ -425,7 +425,7 @@ void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &pr
       t.flops += inst.cost().flops();
       t.modelFlops += inst.cost().model_flops();
       t.computeSeconds += kernelComputeSeconds(cluster, inst.cost(), kernelEfficiency(cluster, inst));
-      t.memorySeconds += kernelMemorySeconds(cluster, inst.cost());
+      t.memorySeconds += kernelMemorySeconds(cluster, inst);
     } else {
       const CollectiveRoute &route = state.routes[index.channel[i]];
       t.commSeconds += collectiveSeconds(cluster, inst, route.span);

@@ -302,6 +302,15 @@ private:
     }
     if (!(std::isfinite(c.launch_overhead_s()) && c.launch_overhead_s() >= 0 && c.launch_overhead_s() <= 1))
       error("cluster.launch_overhead_s", "is " + num(c.launch_overhead_s()) + ", must be finite in [0, 1] s");
+    const plan::KernelRates &k = c.kernel_rates();
+    for (auto [field, v] : {std::pair<const char *, double>{"layer_norm_bytes_per_s", k.layer_norm_bytes_per_s()},
+                            {"rms_norm_bytes_per_s", k.rms_norm_bytes_per_s()},
+                            {"gelu_bytes_per_s", k.gelu_bytes_per_s()},
+                            {"swiglu_bytes_per_s", k.swiglu_bytes_per_s()},
+                            {"router_bytes_per_s", k.router_bytes_per_s()}})
+      if (!(std::isfinite(v) && v >= 0))
+        error(std::string("cluster.kernel_rates.") + field,
+              "is " + num(v) + ", must be finite and >= 0 (0: memory bandwidth)");
   }
 
   void checkStrategy() {

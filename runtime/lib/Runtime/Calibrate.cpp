@@ -53,7 +53,7 @@ public:
     const uint64_t w = uint64_t(o.gemmWidth), rows = uint64_t(*std::max_element(o.gemmRows.begin(), o.gemmRows.end()));
     const uint64_t gemmBytes = 4 * (rows * w + w * w + rows * w);
     const uint64_t commBytes = 2 * *std::max_element(o.collectiveBytes.begin(), o.collectiveBytes.end()) + 64;
-    bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes});
+    bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes + (64 << 10)});
     compute_->allocate(bytes_, 1, 1, 2);
     std::vector<float> fill(bytes_ / 4, 0.01f);
     compute_->upload(compute_->arena(), fill.data(), bytes_ / 4 * 4);
@@ -77,6 +77,22 @@ public:
     const int64_t elements = int64_t(kMemoryBytes / 4);
     j["memory"] = {{"bytes", 3 * 4 * elements}, {"seconds", kernelSeconds(add(elements))}};
     j["launch_seconds"] = kernelSeconds(add(1));
+    // The kernels the memory roofline may misjudge, each with its operands' bytes.
+    nlohmann::json kernels = nlohmann::json::array();
+    auto measure = [&](const char *variant, std::unique_ptr<Call> c, uint64_t bytes) {
+      const std::string kind = plan::KernelKind_Name(c->kernel.kind());
+      kernels.push_back({{"kind", kind}, {"variant", variant}, {"bytes", bytes},
+                         {"seconds", kernelSeconds(std::move(c))}});
+    };
+    const uint64_t rowBytes = 4 * uint64_t(kRateRows * kRateWidth);
+    measure("LAYER_NORM", norm(plan::LAYER_NORM), 2 * rowBytes + 2 * 4 * kRateWidth);
+    measure("RMS_NORM", norm(plan::RMS_NORM), 2 * rowBytes + 4 * kRateWidth);
+    measure("GELU", activation(plan::GELU), 2 * rowBytes);
+    measure("SWIGLU", activation(plan::SWIGLU), 3 * rowBytes);
+    const uint64_t tokens = kMemoryBytes / (4 * kRouterExperts);
+    measure("ROUTER", router(int64_t(tokens)),
+            4 * tokens * kRouterExperts + 2 * 4 * tokens * kRouterTopK);
+    j["kernels"] = kernels;
     nlohmann::json collectives = nlohmann::json::array();
     for (int k = 2; k <= world_; ++k)
       for (plan::CollectiveKind kind : {plan::ALL_REDUCE, plan::ALL_GATHER, plan::REDUCE_SCATTER,
@@ -95,6 +111,10 @@ private:
   static constexpr int64_t kSequences = 2, kSeqLen = 128, kHeads = 8, kHeadDim = 64;
   static constexpr int64_t kAttentionElements = kSequences * kSeqLen * kHeads * kHeadDim;
   static constexpr uint64_t kMemoryBytes = 16 << 20;  // per operand: past the caches
+  // Norms and activation functions over kRateRows x kRateWidth (kMemoryBytes per operand);
+  // the router over kMemoryBytes of logits.
+  static constexpr int64_t kRateWidth = 1024, kRateRows = int64_t(kMemoryBytes / 4 / kRateWidth);
+  static constexpr int64_t kRouterExperts = 64, kRouterTopK = 2;
 
   std::byte *at(uint64_t offset) { return compute_->arena() + offset; }
 
@@ -128,6 +148,36 @@ private:
     c->kernel.set_n(n);
     c->call.in = {at(0), at(kMemoryBytes)};
     c->call.out = {at(2 * kMemoryBytes)};
+    return c;
+  }
+
+  std::unique_ptr<Call> norm(plan::NormKind kind) {
+    auto c = std::make_unique<Call>();
+    plan::Kernel &k = c->kernel;
+    k.set_kind(plan::NORM), k.set_norm(kind), k.set_epsilon(1e-5);
+    k.set_m(kRateRows), k.set_n(kRateWidth);
+    c->call.in = {at(0), at(kMemoryBytes)};
+    if (kind == plan::LAYER_NORM) c->call.in.push_back(at(kMemoryBytes + 4 * kRateWidth));
+    c->call.out = {at(2 * kMemoryBytes)};
+    return c;
+  }
+  std::unique_ptr<Call> activation(plan::ActivationKind kind) {
+    auto c = std::make_unique<Call>();
+    plan::Kernel &k = c->kernel;
+    k.set_kind(plan::ACTIVATION_FUNCTION), k.set_activation(kind);
+    k.set_m(kRateRows), k.set_n(kRateWidth);
+    c->call.in = {at(0)};
+    if (kind == plan::SWIGLU) c->call.in.push_back(at(kMemoryBytes));
+    c->call.out = {at(2 * kMemoryBytes)};
+    return c;
+  }
+  std::unique_ptr<Call> router(int64_t tokens) {
+    auto c = std::make_unique<Call>();
+    plan::Kernel &k = c->kernel;
+    k.set_kind(plan::ROUTER), k.set_tokens(tokens), k.set_experts(kRouterExperts);
+    k.set_top_k(kRouterTopK), k.set_renormalize(true);
+    c->call.in = {at(0)};
+    c->call.out = {at(kMemoryBytes), at(2 * kMemoryBytes)};
     return c;
   }
 

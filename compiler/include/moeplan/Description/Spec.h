@@ -54,6 +54,11 @@ struct ClusterSpec {
   LinkSpec intraNode, interNode;
   std::vector<std::pair<double, double>> gemmEfficiency;  // (rows, share of peak), rows increasing
   double launchOverheadS = 0;
+  // Measured bytes per second of kernels the memory roofline may misjudge (desc::KernelRates);
+  // 0: memory bandwidth x utilization.
+  struct KernelRates {
+    double layerNorm = 0, rmsNorm = 0, gelu = 0, swiglu = 0, router = 0;
+  } kernelRates;
   int64_t gpus() const { return nodes * gpusPerNode; }
   // The highest share of peak any kernel reaches: mfu, or a GEMM efficiency above it.
   double bestEfficiency() const {

@@ -7,6 +7,8 @@
 //   memory bandwidth an elementwise ADD's bytes over its time less the launch overhead
 //                    (utilization 1: the figure is already what kernels reach);
 //   launch_overhead  an ADD of one element;
+//   kernel_rates     each measured norm, activation function and router: its operands'
+//                    bytes over its time less the launch overhead;
 //   intra_node link  latency per algorithm step and bus bandwidth by weighted least squares
 //                    over every collective point (t = steps x latency + busFactor x S /
 //                    bandwidth, the cost model's own formula; relative errors weighed alike);

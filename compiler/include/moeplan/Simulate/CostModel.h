@@ -27,8 +27,14 @@ double gemmEfficiency(const plan::Cluster &c, double rows);
 double kernelEfficiency(const plan::Cluster &c, const plan::Instruction &inst);
 // flops / (peak x efficiency).
 double kernelComputeSeconds(const plan::Cluster &c, const plan::Cost &cost, double efficiency);
+// The bytes per second a kernel instruction moves: its kind's measured rate where the
+// cluster has one (Cluster.kernel_rates: norms, activation functions, the router), else HBM
+// bandwidth x utilisation.
+double kernelBandwidth(const plan::Cluster &c, const plan::Instruction &inst);
+// memory_bytes / kernelBandwidth.
+double kernelMemorySeconds(const plan::Cluster &c, const plan::Instruction &inst);
 // What a kernel instruction takes: the cluster's launch overhead + max(flops / (peak x its
-// efficiency), memory_bytes / (HBM bandwidth x utilisation)).
+// efficiency), memory_bytes / its bandwidth).
 double kernelSeconds(const plan::Cluster &c, const plan::Instruction &inst);
 
 // nccl-tests factor between the algorithm bytes S and the bus bytes: all-reduce 2(n-1)/n,

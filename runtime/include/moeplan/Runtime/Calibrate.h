@@ -30,6 +30,9 @@ struct CalibrateOptions {
 //   attention: {sequences, seq_len, heads, head_dim, seconds} (a causal prefill),
 //   memory: {bytes, seconds} (an elementwise ADD: bytes read and written),
 //   launch_seconds (an ADD of one element),
+//   kernels: [{kind, variant, bytes, seconds}]: NORM (LAYER_NORM, RMS_NORM) and
+//     ACTIVATION_FUNCTION (GELU, SWIGLU) over 16 MB rows, ROUTER (ROUTER) over 16 MB of
+//     logits; bytes are the operands' (as plan-cost counts elementwise kernels),
 //   collectives: [{kind, ranks, bytes, seconds}] (kind as plan.proto's CollectiveKind name).
 // Throws std::runtime_error (UnusableInput for a backend that cannot start).
 nlohmann::json measureMachine(const CalibrateOptions &options);
