@@ -628,8 +628,8 @@ std::string renderMeasured(const MeasuredComparison &c) {
                   ratio.c_str());
     out << line;
   }
-  out << "  (a collective's measured time includes waiting for its slowest member; its predicted "
-         "time starts when all have arrived)\n";
+  out << "  (a collective counts from when its rank issued it, predicted and measured: its wait "
+         "for the slowest member of its group included)\n";
   return out.str();
 }
 
