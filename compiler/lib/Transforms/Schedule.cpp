@@ -1,5 +1,5 @@
-// plan-schedule: micro-batches in schedule order, streams, events, and one global order of
-// all communication.
+// plan-schedule: micro-batches in schedule order (DUAL_MICRO_BATCH's halves interleaved),
+// streams, events, and one global order of all communication.
 #include "moeplan/Compiler/Import.h"
 #include "moeplan/Compiler/Passes.h"
 #include "moeplan/Compiler/PlanOrder.h"

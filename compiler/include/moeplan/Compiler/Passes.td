@@ -63,8 +63,12 @@ def PlanSchedule : Pass<"plan-schedule", "mlir::ModuleOp"> {
     steps to interleave, so both issue F0..F(m-1); the order is still computed by each
     schedule's rule). Collectives go to stream 1, pipeline transfers to stream 2 (a RECV is
     posted one micro-batch ahead so it overlaps compute), kernels to stream 0; events order
-    every cross-stream dependency. Then every collective gets its place in one global order
-    consistent with every rank's issue order; a cycle (a deadlock) is an error.
+    every cross-stream dependency. Under strategy.overlap DUAL_MICRO_BATCH each schedule step
+    runs two micro-batches (the halves 2j, 2j + 1) interleaved: the template is cut after
+    every tensor- or expert-parallel collective and each piece is emitted for one half, then
+    the other, so one half's collective runs while the other computes. Then every collective
+    gets its place in one global order consistent with every rank's issue order; a cycle (a
+    deadlock) is an error.
   }];
 }
 
