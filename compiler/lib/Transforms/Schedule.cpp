@@ -91,6 +91,8 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
   b.setInsertionPointToEnd(&body);
   std::map<int64_t, IRMapping> maps;
   const StringAttr mbName = b.getStringAttr("mb");  // uniqued once, not per clone
+  // Buffers are named per micro-batch when the program runs more than one.
+  const bool severalMicroBatches = order.size() > 1 || (!order.empty() && order[0].size() > 1);
   auto emit = [&](Operation *op, int64_t mb) {
     Operation *c = b.clone(*op, maps[mb]);
     if (c->hasAttr(mbName)) c->setAttr(mbName, b.getI64IntegerAttr(mb));
@@ -98,7 +100,7 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
       SliceAttr s = *buf.getSlice();
       buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));
     }
-    if (auto buf = dyn_cast<BufferOp>(c); buf && (order.size() > 1 || (order.size() == 1 && order[0].size() > 1)))
+    if (auto buf = dyn_cast<BufferOp>(c); buf && severalMicroBatches)
       buf.setNameAttr(b.getStringAttr(buf.getName() + ".mb" + std::to_string(mb)));
   };
   // `ops` for every micro-batch of `unit`; a pair interleaved at its collectives.

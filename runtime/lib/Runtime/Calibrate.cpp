@@ -53,7 +53,7 @@ public:
     const uint64_t w = uint64_t(o.gemmWidth), rows = uint64_t(*std::max_element(o.gemmRows.begin(), o.gemmRows.end()));
     const uint64_t gemmBytes = 4 * (rows * w + w * w + rows * w);
     const uint64_t commBytes = 2 * *std::max_element(o.collectiveBytes.begin(), o.collectiveBytes.end()) + 64;
-    bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes + (64 << 10)});
+    bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes});
     compute_->allocate(bytes_, 1, 1, 2);
     std::vector<float> fill(bytes_ / 4, 0.01f);
     compute_->upload(compute_->arena(), fill.data(), bytes_ / 4 * 4);
