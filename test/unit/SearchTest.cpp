@@ -147,7 +147,7 @@ void expectSameBest(const std::string &text, search::Objective objective) {
         << best->strategy.str();
     // Every rule-valid strategy is either evaluated or accounted for.
     EXPECT_EQ(r.enumerated - r.rejected,
-              r.evaluated + r.pruned + r.prunedAfterFirst + r.equivalentSchedule +
+              r.evaluated + r.pruned + r.prunedByProbe + r.prunedAfterFirst + r.equivalentSchedule +
                   r.equivalentRankOrder);
     // No frontier member is dominated by another: over latency, throughput and memory, or a
     // GENERATE workload's time to first token, time per output token, decode throughput and
@@ -241,6 +241,59 @@ TEST(Search, BoundsHoldForEveryStrategy) {
     ++checked;
   }
   EXPECT_GT(checked, 20);
+}
+
+// The probe search prunes many-micro-batch candidates with (one micro-batch compiled alone)
+// bounds every strategy at the longest sequence, with and without DUAL_MICRO_BATCH: its
+// latency (the pipeline's fill and drain from the least ranks of the other stages, then
+// micro_batches times the rank's own compute) and its arena. The small model with 4 layers,
+// so that pipelines of 1, 2 and 4 stages are among them.
+TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
+  std::string text = kSmall;
+  text.replace(text.find("layers: 2"), 9, "layers: 4");
+  Parsed p = parse(text);
+  CompileSession session;
+  const int64_t longest = p.spec.workload.seqPoints(3).back();
+  int checked = 0;
+  double tightest = 0, loosest = 1;  // bound / figure, over the latencies
+  for (int64_t tp : {1, 2, 4})
+    for (int64_t pp : {1, 2, 4})
+      for (int64_t dp : {1, 2, 4})
+        for (int64_t ep : {1, 2, 4})
+          for (int64_t etp : {1, 2})
+            for (int64_t mb : {2, 4, 8})
+              for (desc::Overlap overlap : {desc::NO_OVERLAP, desc::DUAL_MICRO_BATCH}) {
+                DeploymentSpec c = p.spec;
+                StrategySpec &s = c.strategy;
+                s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
+                s.microBatches = mb, s.overlap = overlap, s.expertTpDefaulted = false;
+                if (s.world() > p.spec.cluster.gpus() || hasErrors(checkDeployment(c))) continue;
+                CompileOptions quiet;
+                quiet.printDiagnostics = false;
+                quiet.judgeWorkload = false;
+                CompileResult full = session.compile(
+                    atSeqLen(search::withStrategy(p.deployment, s), longest), "full", quiet);
+                ASSERT_TRUE(full.plan.has_value()) << s.str();
+                std::optional<search::MicroBatchProbe> probe =
+                    search::probeMicroBatch(session, p.deployment, s, longest);
+                ASSERT_TRUE(probe.has_value()) << s.str();
+                sim::Prediction pred = sim::simulate(*full.plan);
+                plan::WorkloadPoint w = report::workloadPoint(*full.plan, pred);
+                EXPECT_LE(probe->latencyS, w.latency_s() * (1 + 1e-12)) << s.str();
+                EXPECT_LE(probe->memoryBytes, double(w.memory_bytes())) << s.str();
+                tightest = std::max(tightest, probe->latencyS / w.latency_s());
+                loosest = std::min(loosest, probe->latencyS / w.latency_s());
+                if (pp == 1) {
+                  // One stage: exactly micro_batches x the probe's compute.
+                  double busiest = 0;
+                  for (const sim::RankTimeline &t : pred.ranks)
+                    busiest = std::max(busiest, t.computeBusy);
+                  EXPECT_NEAR(probe->latencyS, busiest, busiest * 1e-9) << s.str();
+                }
+                ++checked;
+              }
+  EXPECT_GT(checked, 50);
+  std::printf("%d strategies: latency bound / latency %.3f to %.3f\n", checked, loosest, tightest);
 }
 
 // A forward pass runs its micro-batches in the same order under GPipe and 1F1B: the plans

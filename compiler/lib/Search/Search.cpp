@@ -67,6 +67,61 @@ desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) 
   return out;
 }
 
+std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
+                                               const desc::Deployment &deployment,
+                                               const StrategySpec &strategy, int64_t seqLen) {
+  StrategySpec one = strategy;
+  one.microBatches = 1;
+  desc::Deployment probe = atSeqLen(withStrategy(deployment, one), seqLen);
+  const int64_t sequences = int64_t(deployment.workload().sequences());
+  if (strategy.microBatches < 1 || sequences % strategy.microBatches != 0) return std::nullopt;
+  probe.mutable_workload()->set_sequences(uint32_t(sequences / strategy.microBatches));
+  google::protobuf::Arena arena;
+  plan::Plan *compiled = google::protobuf::Arena::Create<plan::Plan>(&arena);
+  CompileOptions quiet;
+  quiet.printDiagnostics = false;
+  quiet.judgeWorkload = false;
+  quiet.verifyEachPass = false;
+  quiet.validatePlan = false;
+  quiet.into = compiled;
+  if (!session.compile(probe, "probe", quiet).exported) return std::nullopt;
+  // Per rank, its compute time for one micro-batch; per stage, the least over its ranks.
+  const sim::Prediction pred = sim::simulate(*compiled);
+  auto stageOf = [&](uint32_t rank) {
+    return compiled->programs(int(compiled->ranks(int(rank)).program())).stage();
+  };
+  std::map<uint32_t, double> leastByStage;
+  for (const sim::RankTimeline &t : pred.ranks) {
+    auto [it, fresh] = leastByStage.emplace(stageOf(t.rank), t.computeBusy);
+    if (!fresh) it->second = std::min(it->second, t.computeBusy);
+  }
+  // The first micro-batch reaches a rank through every stage before it, computed there in
+  // full before it is sent; the last leaves through every stage after it. Under
+  // DUAL_MICRO_BATCH the halves travel apart: half the micro-batch's time per stage.
+  const double travelling = strategy.overlap == desc::DUAL_MICRO_BATCH ? 0.5 : 1.0;
+  const double m = double(strategy.microBatches);
+  MicroBatchProbe out;
+  for (const sim::RankTimeline &t : pred.ranks) {
+    const uint32_t stage = stageOf(t.rank);
+    double fill = 0;
+    for (const auto &[other, least] : leastByStage)
+      if (other != stage) fill += travelling * least;
+    out.latencyS = std::max(out.latencyS, fill + m * t.computeBusy);
+  }
+  // The batch's caches, inputs and outputs live for the whole program, sized by the
+  // sequences a rank holds: micro_batches times the probe's. The rest at the probe's peak
+  // belongs to its one micro-batch.
+  for (const plan::Program &program : compiled->programs()) {
+    double batchWide = 0;
+    for (const plan::Buffer &b : program.buffers())
+      if (b.kind() == plan::KV_CACHE || b.kind() == plan::INPUT || b.kind() == plan::OUTPUT)
+        batchWide += double(b.bytes());
+    out.memoryBytes = std::max(out.memoryBytes, double(report::memoryAtPeak(program).liveBytes) +
+                                                    (m - 1) * batchWide);
+  }
+  return out;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -431,7 +486,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   std::vector<Evaluated> evaluated;      // guarded by mutex
   uint64_t compileFailures = 0;
   std::atomic<size_t> next{0};
-  std::atomic<uint64_t> pruned{0}, prunedAfterFirst{0};
+  std::atomic<uint64_t> pruned{0}, prunedByProbe{0}, prunedAfterFirst{0};
   unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   threads = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<size_t>(1, planned.size()))));
   r.threads = threads;
@@ -455,6 +510,38 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         if (prune || (!generates && beaten(lbLatency, ubThroughput, p.lbMemory))) {
           ++pruned;
           continue;
+        }
+      }
+      const int64_t longest = r.seqPoints.back();
+      if (options.prune && !generates && p.strategy.microBatches >= kProbeMicroBatches) {
+        bool anyFeasible;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          anyFeasible = !feasibleSoFar.empty();
+        }
+        if (anyFeasible) {
+          if (std::optional<MicroBatchProbe> b =
+                  probeMicroBatch(compiler, deployment, p.strategy, longest)) {
+            const double tokens = double(spec.workload.sequences) *
+                                  double(spec.workload.phase == desc::DECODE ? 1 : longest);
+            const double ubThroughput =
+                b->latencyS > 0 ? tokens / b->latencyS / double(p.strategy.world()) : INFINITY;
+            // A requirement (the cluster can meet) the bounds already fail.
+            const bool fails =
+                b->memoryBytes > spec.cluster.memoryBytes ||
+                (req.maxMemoryPerGpuGb && !excluded.count("requirements.max_memory_per_gpu_bytes") &&
+                 b->memoryBytes > *req.maxMemoryPerGpuGb * 1e9) ||
+                (req.maxLatencyMs && !excluded.count("requirements.max_latency_s") &&
+                 b->latencyS > *req.maxLatencyMs / 1e3) ||
+                (req.minThroughputTokensPerS &&
+                 !excluded.count("requirements.min_throughput_tokens_per_s") &&
+                 ubThroughput * double(p.strategy.world()) < *req.minThroughputTokensPerS);
+            std::lock_guard<std::mutex> lock(mutex);
+            if (fails || beaten(b->latencyS, ubThroughput, b->memoryBytes)) {
+              ++prunedByProbe;
+              continue;
+            }
+          }
         }
       }
       Evaluated e;
@@ -535,6 +622,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   worker(session);
   for (std::thread &t : pool) t.join();
   r.pruned = pruned;
+  r.prunedByProbe = prunedByProbe;
   r.prunedAfterFirst = prunedAfterFirst;
   r.evaluated = evaluated.size();
   if (compileFailures > 0) r.rejectedByRule["compile (lowering failed)"] += compileFailures;
@@ -660,9 +748,12 @@ std::string renderSearchText(const SearchResult &r, const SearchOptions &options
   o << "  equivalent " << r.equivalentSchedule + r.equivalentRankOrder << " (evaluated once: "
     << r.equivalentSchedule << " GPIPE run the forward pass in 1F1B's order, "
     << r.equivalentRankOrder << " rank orders give the same groups or costs)\n";
-  o << "  pruned     " << r.pruned + r.prunedAfterFirst << " (" << r.pruned
+  o << "  pruned     " << r.pruned + r.prunedByProbe + r.prunedAfterFirst << " (" << r.pruned
     << " not compiled: their bounds fail a requirement or lose to a feasible strategy on every "
        "figure; "
+    << r.prunedByProbe
+    << " one micro-batch compiled: the bounds it gives fail a requirement or lose to a "
+       "feasible strategy on every figure; "
     << r.prunedAfterFirst
     << " compiled at the longest sequence only: a feasible strategy beats them there already)\n";
   char rate[64];
@@ -762,6 +853,7 @@ nlohmann::json searchJson(const SearchResult &r) {
             {"rejected_by_rule", r.rejectedByRule},
             {"equivalent", {{"schedule", r.equivalentSchedule}, {"rank_order", r.equivalentRankOrder}}},
             {"pruned", r.pruned},
+            {"pruned_by_probe", r.prunedByProbe},
             {"pruned_after_longest_sequence", r.prunedAfterFirst},
             {"evaluated", r.evaluated},
             {"seconds", r.seconds},

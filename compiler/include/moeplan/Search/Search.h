@@ -32,9 +32,12 @@
 // candidate beats on all three, can be neither the best for any objective nor on the
 // frontier, and is not compiled. Likewise after the longest sequence, whose latency and
 // memory are at most the candidate's worst and whose throughput at least its worst: a
-// candidate a feasible strategy beats there is not compiled at the other lengths. Only when
-// a feasible candidate exists; the counts are reported. A GENERATE workload's candidates
-// are pruned only by requirements their bounds fail: the bounds say nothing of decode steps.
+// candidate a feasible strategy beats there is not compiled at the other lengths. And before
+// the longest sequence, a candidate of kProbeMicroBatches micro-batches or more is first
+// bounded by one of its micro-batches compiled alone (probeMicroBatch): a fraction of the
+// cost, and nearly its figures. Only when a feasible candidate exists; the counts are
+// reported. A GENERATE workload's candidates are pruned only by requirements their bounds
+// fail: the bounds say nothing of decode steps.
 #pragma once
 
 #include "moeplan/Compiler/Workload.h"
@@ -90,6 +93,32 @@ struct Evaluated {
   double shortfall = 0;           // sum over failures of |log(predicted / required)|
 };
 
+// Lower bounds on a strategy's latency and memory per GPU at one sequence length, from one
+// of its micro-batches compiled and simulated alone: the strategy with micro_batches 1 on a
+// batch of sequences / micro_batches sequences, so that its one micro-batch has the
+// strategy's micro-batch shape, its kernels the same costs.
+// - Latency: a rank of the strategy runs micro_batches times the probe rank's kernels on its
+//   compute stream, one after another; before its first, the first micro-batch (half of it
+//   under DUAL_MICRO_BATCH) was computed in full on every earlier stage, and after its last,
+//   the last micro-batch is computed on every later stage: at least the least probe rank's
+//   time on each.
+// - Memory: weights, caches, inputs and outputs live for the whole program (plan-memory
+//   lays them out first); caches, inputs and outputs hold a rank's sequences, micro_batches
+//   times the probe's. Besides them the arena holds at least what the probe holds live at
+//   its peak: the strategy's first micro-batch holds the same.
+// SearchTest holds both against every strategy of a small model. nullopt when the probe does
+// not compile.
+struct MicroBatchProbe {
+  double latencyS = 0;
+  double memoryBytes = 0;
+};
+std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
+                                               const desc::Deployment &deployment,
+                                               const StrategySpec &strategy, int64_t seqLen);
+// Candidates with at least this many micro-batches are probed before they are compiled (a
+// probe costs about a compile of one micro-batch: below this, not worth its time).
+constexpr int64_t kProbeMicroBatches = 4;
+
 // Strategies search enumerates at most (combinations of every axis value).
 constexpr uint64_t kMaxEnumerated = 50'000'000;
 // Distinct valid strategies search compiles at most (before pruning).
@@ -110,6 +139,7 @@ struct SearchResult {
   uint64_t equivalentSchedule = 0;   // GPIPE, evaluated as 1F1B
   uint64_t equivalentRankOrder = 0;  // rank orders with the same groups or costs
   uint64_t pruned = 0;               // by a bound (not compiled)
+  uint64_t prunedByProbe = 0;        // one micro-batch compiled (probeMicroBatch), then beaten
   uint64_t prunedAfterFirst = 0;     // compiled at the longest sequence only, then beaten
   uint64_t evaluated = 0;            // compiled and simulated at every point
   double seconds = 0;                // wall time of the whole search
