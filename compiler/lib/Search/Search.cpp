@@ -259,6 +259,11 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     return r;
   }
   r.clusterGpus = spec.cluster.gpus();
+  r.gpuMemoryBytes = spec.cluster.memoryBytes;
+  if (spec.requirements.maxLatencyMs) r.maxLatencyS = *spec.requirements.maxLatencyMs / 1e3;
+  r.minThroughputTokensPerS = spec.requirements.minThroughputTokensPerS;
+  if (spec.requirements.maxMemoryPerGpuGb)
+    r.maxMemoryPerGpuBytes = *spec.requirements.maxMemoryPerGpuGb * 1e9;
   r.nodes = spec.cluster.nodes;
   r.gpusPerNode = spec.cluster.gpusPerNode;
   r.seqPoints = spec.workload.seqPoints(options.seqPoints);
@@ -870,6 +875,25 @@ nlohmann::json searchJson(const SearchResult &r) {
     closest.push_back(candidate(r.candidates[r.closest[k]]));
   j["frontier"] = frontier;
   j["closest"] = closest;
+  // Every evaluated strategy's worst figures, best first (plots: moeplan report --search).
+  json all = json::array();
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    const Evaluated &e = r.candidates[i];
+    json c{{"strategy", strategy(e.strategy)},
+           {"latency_s", e.latencyS},
+           {"throughput_tokens_per_s_per_gpu", e.throughputPerGpu},
+           {"memory_bytes", e.memoryBytes},
+           {"feasible", e.feasible},
+           {"best", r.best && *r.best == i},
+           {"frontier", std::find(r.frontier.begin(), r.frontier.end(), i) != r.frontier.end()}};
+    all.push_back(c);
+  }
+  j["evaluated_strategies"] = all;
+  auto optional = [](const std::optional<double> &v) { return v ? json(*v) : json(nullptr); };
+  j["limits"] = {{"max_latency_s", optional(r.maxLatencyS)},
+                 {"min_throughput_tokens_per_s", optional(r.minThroughputTokensPerS)},
+                 {"max_memory_per_gpu_bytes", optional(r.maxMemoryPerGpuBytes)},
+                 {"gpu_memory_bytes", r.gpuMemoryBytes}};
   return j;
 }
 

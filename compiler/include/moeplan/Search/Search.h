@@ -150,6 +150,10 @@ struct SearchResult {
   std::vector<size_t> frontier;      // Pareto frontier of the feasible (or of all, if none)
   std::vector<size_t> closest;       // when none is feasible: fewest failures first
   std::map<std::string, uint64_t> failuresByRequirement;  // evaluated candidates failing it
+  // The limits the figures are judged against (for plots): the requirements the description
+  // sets, and the GPU's memory.
+  std::optional<double> maxLatencyS, minThroughputTokensPerS, maxMemoryPerGpuBytes;
+  double gpuMemoryBytes = 0;
 };
 
 // Searches the deployment's cluster. `deployment` is the parsed description (its strategy
