@@ -14,6 +14,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 
 namespace moeplan {
@@ -216,6 +217,34 @@ TEST(Search, GenerationObjectivesNeedAGenerateWorkload) {
                               search::Objective::DecodeThroughput})
     EXPECT_EQ(search::parseObjective(search::objectiveName(o)), o);
   EXPECT_FALSE(search::parseObjective("speed").has_value());
+}
+
+// The progress callback counts every planned candidate, pruned or compiled, to the total,
+// never two calls at once, and never backwards.
+TEST(Search, ProgressReachesTheTotal) {
+  Parsed p = parse(std::string(kSmall) +
+                   "search { micro_batches: [1] rank_order: [\"tp-ep-dp-pp\"] }");
+  search::SearchOptions options;
+  options.threads = 2;
+  std::vector<Progress> calls;
+  std::atomic<int> inside{0};
+  options.progress = [&](const Progress &progress) {
+    EXPECT_EQ(inside++, 0);
+    calls.push_back(progress);
+    --inside;
+  };
+  search::SearchResult r = search::searchStrategies(p.deployment, p.spec, options);
+  ASSERT_TRUE(r.refused.empty()) << r.refused;
+  ASSERT_FALSE(calls.empty());
+  const Progress &last = calls.back();
+  EXPECT_EQ(last.done, last.total);
+  EXPECT_EQ(last.total, r.evaluated + r.pruned + r.prunedByProbe + r.prunedAfterFirst +
+                            r.rejectedByRule["compile (lowering failed)"]);
+  EXPECT_GT(last.total, 1u);
+  for (size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_LE(calls[i - 1].done, calls[i].done);
+    EXPECT_EQ(calls[i].total, last.total);
+  }
 }
 
 // The bounds search prunes with hold for every strategy: the batch's least FLOPs over the

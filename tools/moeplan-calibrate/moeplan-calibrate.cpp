@@ -5,11 +5,13 @@
 #include "moeplan/Kernels/CpuKernels.h"
 #include "moeplan/Runtime/Calibrate.h"
 #include "moeplan/Support/Files.h"
+#include "moeplan/Support/Progress.h"
 
 #include <CLI/CLI.hpp>
 #include <mpi.h>
 
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 int main(int argc, char **argv) {
@@ -43,10 +45,16 @@ int main(int argc, char **argv) {
   }
   moeplan::kernels::useOneBlasThread();  // one core per rank, as moeplan-run
   int status = 0;
+  // Rank 0's line alone: every rank takes each measurement at once. (Under mpirun its stderr
+  // is seldom a terminal, and then nothing is printed.)
+  std::optional<moeplan::ProgressLine> line;
+  if (rank == 0) options.progress = line.emplace("calibrate", "measurements").callback();
   try {
     nlohmann::json measured = moeplan::runtime::measureMachine(options);
+    line.reset();  // cleared before anything else prints
     if (rank == 0) moeplan::files::writeAtomically(json, measured.dump(1) + "\n");
   } catch (const std::exception &e) {
+    line.reset();
     std::fprintf(stderr, "moeplan-calibrate: error: rank %d: %s\n", rank, e.what());
     MPI_Abort(MPI_COMM_WORLD, 2);
   }

@@ -11,6 +11,7 @@
 #include "moeplan/Search/Search.h"
 #include "moeplan/Runtime/InitWeights.h"
 #include "moeplan/Support/Files.h"
+#include "moeplan/Support/Progress.h"
 
 #include <CLI/CLI.hpp>
 #include <google/protobuf/text_format.h>
@@ -341,8 +342,13 @@ int runSearch(const SearchCommand &o) {
   options.threads = o.threads;
   options.prune = !o.noPrune;
   options.listed = o.listed;
-  moeplan::search::SearchResult r =
-      moeplan::search::searchStrategies(loaded.deployment, *spec, options);
+  moeplan::search::SearchResult r;
+  {
+    moeplan::ProgressLine line("search", "strategies");
+    options.progress = line.callback();
+    r = moeplan::search::searchStrategies(loaded.deployment, *spec, options);
+    options.progress = nullptr;  // the line goes here, before the results print
+  }
   if (!r.refused.empty()) {
     std::cerr << "moeplan: error: " << o.file << ": " << r.refused << "\n";
     return 2;

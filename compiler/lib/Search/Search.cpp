@@ -495,13 +495,15 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   threads = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<size_t>(1, planned.size()))));
   r.threads = threads;
+  ProgressCounter progress(options.progress, planned.size());
   auto worker = [&](CompileSession &compiler) {
     CompileOptions quiet;
     quiet.printDiagnostics = false;
     quiet.judgeWorkload = false;
     quiet.verifyEachPass = false;  // simulated, never written: the winner is compiled again
     quiet.validatePlan = false;
-    for (size_t i = next++; i < planned.size(); i = next++) {
+    // advance() in the loop's step: it counts the candidates the body leaves by `continue`.
+    for (size_t i = next++; i < planned.size(); progress.advance(), i = next++) {
       const Planned &p = planned[i];
       if (options.prune) {
         std::lock_guard<std::mutex> lock(mutex);
@@ -626,6 +628,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, std::ref(*sessions[t - 1]));
   worker(session);
   for (std::thread &t : pool) t.join();
+  progress.finish();
   r.pruned = pruned;
   r.prunedByProbe = prunedByProbe;
   r.prunedAfterFirst = prunedAfterFirst;

@@ -60,6 +60,23 @@ public:
   }
 
   nlohmann::json run() {
+    // The collective points whose sizes split evenly into their groups' pieces.
+    struct Point {
+      int ranks;
+      plan::CollectiveKind kind;
+      uint64_t bytes;
+    };
+    std::vector<Point> points;
+    for (int k = 2; k <= world_; ++k)
+      for (plan::CollectiveKind kind : {plan::ALL_REDUCE, plan::ALL_GATHER, plan::REDUCE_SCATTER,
+                                        plan::ALL_TO_ALL, plan::SEND})
+        for (uint64_t bytes : options_.collectiveBytes)
+          if (splits(k, kind, bytes)) points.push_back({k, kind, bytes});
+    // Every measurement passes through repeated() once: the GEMMs, attention, memory,
+    // launch, the kRateKernels below and the collectives.
+    ProgressCounter progress(options_.progress,
+                             options_.gemmRows.size() + 3 + kRateKernels + points.size());
+    progress_ = &progress;
     nlohmann::json j = {{"schema", "moeplan-calibration"}, {"version", 1}, {"ranks", world_},
                         {"backend", options_.backend}, {"comm", options_.comm},
                         {"device", compute_->device()}};
@@ -77,7 +94,8 @@ public:
     const int64_t elements = int64_t(kMemoryBytes / 4);
     j["memory"] = {{"bytes", 3 * 4 * elements}, {"seconds", kernelSeconds(add(elements))}};
     j["launch_seconds"] = kernelSeconds(add(1));
-    // The kernels the memory roofline may misjudge, each with its operands' bytes.
+    // The kernels the memory roofline may misjudge (kRateKernels), each with its operands'
+    // bytes.
     nlohmann::json kernels = nlohmann::json::array();
     auto measure = [&](const char *variant, std::unique_ptr<Call> c, uint64_t bytes) {
       const std::string kind = plan::KernelKind_Name(c->kernel.kind());
@@ -94,16 +112,13 @@ public:
             4 * tokens * kRouterExperts + 2 * 4 * tokens * kRouterTopK);
     j["kernels"] = kernels;
     nlohmann::json collectives = nlohmann::json::array();
-    for (int k = 2; k <= world_; ++k)
-      for (plan::CollectiveKind kind : {plan::ALL_REDUCE, plan::ALL_GATHER, plan::REDUCE_SCATTER,
-                                        plan::ALL_TO_ALL, plan::SEND})
-        for (uint64_t bytes : options_.collectiveBytes) {
-          const double s = collectiveSeconds(k, kind, bytes);
-          if (s < 0) continue;  // not a size this group can split evenly
-          collectives.push_back({{"kind", plan::CollectiveKind_Name(kind)}, {"ranks", k},
-                                 {"bytes", bytes}, {"seconds", s}});
-        }
+    for (const Point &p : points)
+      collectives.push_back({{"kind", plan::CollectiveKind_Name(p.kind)}, {"ranks", p.ranks},
+                             {"bytes", p.bytes},
+                             {"seconds", collectiveSeconds(p.ranks, p.kind, p.bytes)}});
     j["collectives"] = collectives;
+    progress.finish();
+    progress_ = nullptr;
     return rank_ == 0 ? j : nlohmann::json();
   }
 
@@ -115,6 +130,7 @@ private:
   // the router over kMemoryBytes of logits.
   static constexpr int64_t kRateWidth = 1024, kRateRows = int64_t(kMemoryBytes / 4 / kRateWidth);
   static constexpr int64_t kRouterExperts = 64, kRouterTopK = 2;
+  static constexpr size_t kRateKernels = 5;  // LAYER_NORM, RMS_NORM, GELU, SWIGLU, ROUTER
 
   std::byte *at(uint64_t offset) { return compute_->arena() + offset; }
 
@@ -194,7 +210,10 @@ private:
       compute_->synchronize();
       double elapsed = std::chrono::duration<double>(Clock::now() - start).count(), slowest = 0;
       MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-      if (slowest >= options_.secondsPerPoint || batch >= (1 << 16)) return slowest / double(batch);
+      if (slowest >= options_.secondsPerPoint || batch >= (1 << 16)) {
+        progress_->advance();
+        return slowest / double(batch);
+      }
     }
   }
 
@@ -203,12 +222,17 @@ private:
     return repeated([&] { compute_->launch(0, c->call); });
   }
 
-  // -1 when `bytes` does not split into the group's pieces of whole F32 elements.
-  double collectiveSeconds(int k, plan::CollectiveKind kind, uint64_t bytes) {
+  // Whether `bytes` splits into a group of k's pieces of whole F32 elements.
+  static bool splits(int k, plan::CollectiveKind kind, uint64_t bytes) {
     const uint64_t elements = bytes / 4;
     const bool pieces = kind != plan::ALL_REDUCE && kind != plan::SEND;
-    if (elements == 0 || (pieces && elements % uint64_t(k) != 0)) return -1;
-    if (kind == plan::SEND && k % 2 != 0) return -1;  // timed on pairs (0, 1), (2, 3), ...
+    if (elements == 0 || (pieces && elements % uint64_t(k) != 0)) return false;
+    return kind != plan::SEND || k % 2 == 0;  // timed on pairs (0, 1), (2, 3), ...
+  }
+
+  // A size that splits().
+  double collectiveSeconds(int k, plan::CollectiveKind kind, uint64_t bytes) {
+    const uint64_t elements = bytes / 4;
     const bool member = rank_ < k;
     plan::Collective c;
     c.set_kind(kind);
@@ -247,6 +271,7 @@ private:
   std::unique_ptr<ComputeBackend> compute_;
   std::unique_ptr<CommBackend> comm_;
   uint64_t bytes_ = 0;
+  ProgressCounter *progress_ = nullptr;  // run()'s
 };
 
 } // namespace

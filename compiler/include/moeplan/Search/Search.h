@@ -45,6 +45,7 @@
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/schema/deployment.pb.h"
 #include "moeplan/schema/plan.pb.h"
+#include "moeplan/Support/Progress.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -74,6 +75,9 @@ struct SearchOptions {
   unsigned threads = 0;  // 0: the machine's hardware threads
   bool prune = true;
   size_t listed = 5;     // strategies listed per section in text
+  // Called with the candidates finished (pruned, probed or compiled) of those planned, at
+  // most ten times a second from any worker thread (one call at a time), and once at the end.
+  ProgressCallback progress;
 };
 
 // One evaluated strategy.

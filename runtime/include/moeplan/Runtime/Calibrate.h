@@ -6,6 +6,8 @@
 // Run by moeplan-calibrate under mpirun; collective over MPI_COMM_WORLD.
 #pragma once
 
+#include "moeplan/Support/Progress.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -22,6 +24,9 @@ struct CalibrateOptions {
   // Collective sizes: the nccl-tests S (plan.proto Cost.comm_bytes) of each point.
   std::vector<uint64_t> collectiveBytes = {4, 4096, 65536, 1 << 20, 8 << 20};
   double secondsPerPoint = 0.02;  // each point repeats until it took this long
+  // Called with the measurements taken (every rank takes each at once), at most ten times a
+  // second and once at the end.
+  ProgressCallback progress;
 };
 
 // The measurements (schema "moeplan-calibration", version 1) on rank 0; null elsewhere:
