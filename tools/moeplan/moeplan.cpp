@@ -4,6 +4,7 @@
 #include "moeplan/Plan/PlanFile.h"
 #include "moeplan/Report/Calibration.h"
 #include "moeplan/Report/Diff.h"
+#include "moeplan/Report/Html.h"
 #include "moeplan/Report/Inspect.h"
 #include "moeplan/Compiler/Pipeline.h"
 #include "moeplan/Description/ImportHf.h"
@@ -382,6 +383,7 @@ int runSearch(const SearchCommand &o) {
 
 struct DiffOptions {
   std::vector<std::string> plans;
+  std::string html;
   bool json = false;
 };
 
@@ -391,6 +393,8 @@ CLI::App *addDiffCommand(CLI::App &app, DiffOptions &o) {
               "prediction, instructions. Exit status: 0 identical, 1 different, 2 unusable plan.");
   diff->add_option("A B", o.plans, "the two plans")->required()->expected(2);
   diff->add_flag("--json", o.json, "print JSON");
+  diff->add_option("--html", o.html,
+                   "also write the two plans side by side as a self-contained HTML page to FILE");
   return diff;
 }
 
@@ -398,11 +402,106 @@ int runDiff(const DiffOptions &o) {
   std::optional<moeplan::plan::Plan> a = loadPlan(o.plans[0]), b = loadPlan(o.plans[1]);
   if (!a || !b) return 2;
   moeplan::report::DiffReport r = moeplan::report::diffPlans(*a, *b);
+  if (!o.html.empty()) {
+    try {
+      moeplan::files::writeAtomically(
+          o.html, moeplan::report::renderHtmlDiff(*a, moeplan::sim::simulate(*a), o.plans[0], *b,
+                                                  moeplan::sim::simulate(*b), o.plans[1]));
+    } catch (const moeplan::files::WriteError &e) {
+      std::cerr << "moeplan: error: " << e.what() << "\n";
+      return 2;
+    } catch (const std::exception &e) {  // a plan the simulator cannot run
+      std::cerr << "moeplan: error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   if (o.json)
     std::cout << moeplan::report::diffJson(r).dump(2) << "\n";
   else
     std::cout << moeplan::report::renderDiffText(r, o.plans[0], o.plans[1]);
   return r.exitStatus();
+}
+
+// moeplan report: the plan (and a search) as one self-contained HTML page (Report/Html.h).
+struct ReportCommand {
+  std::string plan, output, measured, trace, search;
+};
+
+CLI::App *addReportCommand(CLI::App &app, ReportCommand &o) {
+  CLI::App *cmd = app.add_subcommand(
+      "report", "Write a plan as one self-contained HTML page (inline SVG, nothing fetched): the\n"
+                "device mesh, memory per GPU, the simulated timeline, communication per axis,\n"
+                "requirements and claims; with --search, a search's strategies as a plot.\n"
+                "Exit status: 0, or 2 for unusable input.");
+  cmd->add_option("PLAN", o.plan, "compiled plan (binary protobuf); optional with --search");
+  cmd->add_option("-o,--output", o.output, "where to write the page")->required();
+  cmd->add_option("--trace", o.trace,
+                  "a moeplan-run --trace of this plan: the measured timeline beside the simulated");
+  cmd->add_option("--measured", o.measured,
+                  "a moeplan-run --report-json of this plan: predicted against measured per "
+                  "component");
+  cmd->add_option("--search", o.search, "a moeplan search --json: every evaluated strategy plotted");
+  return cmd;
+}
+
+int runReport(const ReportCommand &o) {
+  if (o.plan.empty() && o.search.empty()) {
+    std::cerr << "moeplan: error: report: give a PLAN, a --search, or both\n";
+    return 2;
+  }
+  if (o.plan.empty() && (!o.trace.empty() || !o.measured.empty())) {
+    std::cerr << "moeplan: error: report: --trace and --measured describe a run of a PLAN; give it\n";
+    return 2;
+  }
+  try {
+    moeplan::report::HtmlInputs in;
+    std::optional<moeplan::plan::Plan> p;
+    std::optional<moeplan::sim::Prediction> prediction;
+    std::optional<moeplan::report::MeasuredComparison> comparison;
+    std::optional<nlohmann::json> search;
+    std::string error;
+    if (!o.plan.empty()) {
+      p = loadPlan(o.plan);
+      if (!p) return 2;
+      prediction = moeplan::sim::simulate(*p);
+      in.plan = &*p;
+      in.prediction = &*prediction;
+    }
+    if (!o.trace.empty()) {
+      if (std::optional<nlohmann::json> trace = readJsonFile(o.trace, error))
+        in.measured = moeplan::report::measuredSpans(*p, *trace, error);
+      if (!error.empty()) {
+        std::cerr << "moeplan: error: --trace " << o.trace << ": " << error << "\n";
+        return 2;
+      }
+    }
+    if (!o.measured.empty()) {
+      if (std::optional<nlohmann::json> report = readJsonFile(o.measured, error))
+        comparison = moeplan::report::compareWithMeasured(*p, *prediction, *report, error);
+      if (!error.empty()) {
+        std::cerr << "moeplan: error: --measured " << o.measured << ": " << error << "\n";
+        return 2;
+      }
+      in.comparison = &*comparison;
+    }
+    if (!o.search.empty()) {
+      search = readJsonFile(o.search, error);
+      if (search) error = moeplan::report::checkSearchJson(*search);
+      if (!error.empty()) {
+        std::cerr << "moeplan: error: --search " << o.search << ": " << error << "\n";
+        return 2;
+      }
+      in.search = &*search;
+    }
+    moeplan::files::writeAtomically(o.output, moeplan::report::renderHtmlReport(in));
+  } catch (const moeplan::files::WriteError &e) {
+    std::cerr << "moeplan: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception &e) {  // a plan the simulator cannot run
+    std::cerr << "moeplan: error: " << o.plan << ": " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
 }
 
 } // namespace
@@ -572,6 +671,8 @@ int main(int argc, char **argv) {
   CLI::App *diff = addDiffCommand(app, diffOptions);
   SearchCommand searchCommand;
   CLI::App *search = addSearchCommand(app, searchCommand);
+  ReportCommand reportCommand;
+  CLI::App *report = addReportCommand(app, reportCommand);
   CalibrateCommand calibrateCommand;
   CLI::App *calibrate = addCalibrateCommand(app, calibrateCommand);
 
@@ -592,6 +693,7 @@ int main(int argc, char **argv) {
   if (*inspect) return runInspect(inspectOptions);
   if (*diff) return runDiff(diffOptions);
   if (*search) return runSearch(searchCommand);
+  if (*report) return runReport(reportCommand);
   if (*calibrate) return runCalibrate(calibrateCommand);
   if (*compile) return runCompile(compileFile, compileOutput, emit, compileSeqPoints, compileQuiet);
   if (*initWeights) return runInitWeights(initFile, initOutput, initSeed, initDType);

@@ -326,9 +326,7 @@ std::vector<RequirementCheck> judgeRequirements(const plan::Plan &p,
   return out;
 }
 
-namespace {
-
-std::string claimValue(const std::string &unit, double v) {
+std::string formatClaimValue(const std::string &unit, double v) {
   if (unit == "s") return formatSeconds(v);
   if (unit == "bytes") return formatBytes(v);
   if (unit == "tokens/s") return formatCount(v) + " tokens/s";
@@ -337,14 +335,12 @@ std::string claimValue(const std::string &unit, double v) {
   return formatCount(v);
 }
 
-std::string ratioText(double derived, double claimed) {
+std::string formatRatio(double derived, double claimed) {
   char buf[32];
   double r = claimed != 0 ? derived / claimed : 0;
   std::snprintf(buf, sizeof buf, r >= 10 || r < 0.1 ? "x%.3g" : "x%.2f", r);
   return buf;
 }
-
-} // namespace
 
 std::string renderWorkloadPoints(const plan::Plan &p) {
   if (p.workload_points_size() == 0) return "";
@@ -436,12 +432,12 @@ std::string renderClaims(const plan::Plan &p) {
          "claimed)\n";
   for (const plan::ClaimCheck &c : p.claims()) {
     out << "  " << (c.consistent() ? "consistent  " : "INCONSISTENT") << "  " << c.name() << " ("
-        << c.field() << "): claimed " << claimValue(c.unit(), c.claimed()) << "; derived";
+        << c.field() << "): claimed " << formatClaimValue(c.unit(), c.claimed()) << "; derived";
     bool perPoint = c.derived_size() > 1 && c.derived_size() == p.workload_points_size();
     for (int k = 0; k < c.derived_size(); ++k) {
-      out << (k ? "," : "") << " " << claimValue(c.unit(), c.derived(k));
+      out << (k ? "," : "") << " " << formatClaimValue(c.unit(), c.derived(k));
       if (perPoint) out << " at " << p.workload_points(k).seq_len();
-      out << " (" << ratioText(c.derived(k), c.claimed()) << ")";
+      out << " (" << formatRatio(c.derived(k), c.claimed()) << ")";
     }
     char tol[32];
     std::snprintf(tol, sizeof tol, "%g%%", 100 * c.tolerance());

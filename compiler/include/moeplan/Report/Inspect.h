@@ -137,6 +137,11 @@ nlohmann::json requirementsJson(const std::vector<RequirementCheck> &checks);
 nlohmann::json workloadPointJson(const plan::WorkloadPoint &w,
                                  const std::vector<RequirementCheck> &checks);
 
+// A claim's value in its unit ("s", "bytes", "tokens/s", "fraction", ...), and the ratio
+// derived / claimed as the claims table writes them ("x1.02").
+std::string formatClaimValue(const std::string &unit, double v);
+std::string formatRatio(double derived, double claimed);
+
 // The claims table: each claim beside the derived figure(s), with ratio and verdict.
 std::string renderClaims(const plan::Plan &p);
 nlohmann::json claimsJson(const plan::Plan &p);
