@@ -13,6 +13,7 @@ packages=(
   libopenmpi-dev openmpi-bin libopenblas-dev
   python3-numpy python3-torch              # the PyTorch oracle of the runtime tests
   python3-venv                             # .venv: transformers, the outside oracle
+  chromium python3-pil fonts-dejavu-core   # the report pages' browser test (test/browser)
 )
 
 missing=()

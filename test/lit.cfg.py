@@ -41,3 +41,9 @@ if config.moeplan_have_cuda and not sanitized_build:
     config.available_features.add("cuda-build")
 if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
     config.available_features.add("cuda-device")
+
+# "chromium": headless Chromium and Debian's python3 with PIL (setup installs both), for the
+# browser test of the report pages (test/browser).
+if shutil.which("chromium") and subprocess.run(["/usr/bin/python3", "-c", "import PIL"],
+                                               capture_output=True).returncode == 0:
+    config.available_features.add("chromium")

@@ -674,6 +674,12 @@ std::string searchSection(const nlohmann::json &s) {
     ylo = std::min(ylo, p.throughput), yhi = std::max(yhi, p.throughput);
     mmax = std::max(mmax, p.memory);
   }
+  auto unreachable = [&](const std::string &rule) {
+    if (!s.contains("unreachable") || !s["unreachable"].is_array()) return false;
+    for (const nlohmann::json &f : s["unreachable"])
+      if (f.is_object() && f.value("rule", "") == rule) return true;
+    return false;
+  };
   std::optional<double> maxLatency;
   if (limits.is_object() && limits.contains("max_latency_s") && limits["max_latency_s"].is_number())
     maxLatency = limits["max_latency_s"].get<double>();
@@ -715,7 +721,9 @@ std::string searchSection(const nlohmann::json &s) {
       << "\" y1=\"" << px(top) << "\" y2=\"" << px(top + plotH)
       << "\" stroke=\"#e15759\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/><text x=\""
       << px(x(*maxLatency) + 4) << "\" y=\"" << px(top + 12) << "\" font-size=\"11\" fill=\"#e15759\">"
-      << "required latency ≤ " << esc(formatSeconds(*maxLatency)) << "</text>\n";
+      << "required latency ≤ " << esc(formatSeconds(*maxLatency))
+      << (unreachable("requirements.latency-reachable") ? " (no strategy on this cluster can meet it)" : "")
+      << "</text>\n";
   // Infeasible first, then feasible, then the frontier, the best last: on top.
   auto rank = [](const Point &p) { return p.best ? 3 : p.frontier ? 2 : p.feasible ? 1 : 0; };
   std::vector<const Point *> order;
