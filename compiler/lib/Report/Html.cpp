@@ -15,6 +15,11 @@ namespace {
 
 // ---- small helpers ----
 
+// A JSON count: a non-negative integer (parsed files hold them unsigned, built ones signed).
+bool isCount(const nlohmann::json &j) {
+  return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+}
+
 std::string esc(const std::string &s) {
   std::string out;
   out.reserve(s.size());
@@ -89,7 +94,7 @@ size_t spanClassOf(const plan::Instruction &inst) {
 // Tick values for an axis over [0, max]: 1, 2 or 5 times a power of ten, about `count`.
 std::vector<double> ticks(double max, int count) {
   std::vector<double> out;
-  if (!(max > 0)) return {0};
+  if (!(max > 0) || !std::isfinite(max)) return {0};
   double raw = max / count, power = std::pow(10, std::floor(std::log10(raw)));
   double step = power;
   for (double m : {1.0, 2.0, 5.0, 10.0})
@@ -105,6 +110,7 @@ std::vector<double> ticks(double max, int count) {
 // the range is narrow.
 std::vector<double> logTicks(double lo, double hi) {
   std::vector<double> out;
+  if (!(lo > 0) || !(hi >= lo) || !std::isfinite(hi)) return out;
   const double span = std::log10(hi / lo);
   for (double p = std::floor(std::log10(lo)); p <= std::ceil(std::log10(hi)); ++p)
     for (double m : {1.0, 2.0, 5.0}) {
@@ -648,7 +654,10 @@ std::string searchSection(const nlohmann::json &s) {
     Point pt{e["latency_s"].get<double>(), e["throughput_tokens_per_s_per_gpu"].get<double>(),
              e["memory_bytes"].get<double>(), e["feasible"].get<bool>(),
              e["frontier"].get<bool>(), e["best"].get<bool>(), ""};
-    if (!(pt.latency > 0) || !(pt.throughput > 0)) continue;
+    // Figures a plot can place (a search writes positive finite ones; a damaged file may not).
+    auto plottable = [](double v) { return v > 0 && v < 1e30; };
+    if (!plottable(pt.latency) || !plottable(pt.throughput) || !(pt.memory >= 0 && pt.memory < 1e30))
+      continue;
     const nlohmann::json &st = e["strategy"];
     std::ostringstream t;
     t << "tp " << st.value("tp", 0) << " pp " << st.value("pp", 0) << " dp " << st.value("dp", 0)
@@ -683,7 +692,8 @@ std::string searchSection(const nlohmann::json &s) {
   std::optional<double> maxLatency;
   if (limits.is_object() && limits.contains("max_latency_s") && limits["max_latency_s"].is_number())
     maxLatency = limits["max_latency_s"].get<double>();
-  if (maxLatency && *maxLatency > 0) xlo = std::min(xlo, *maxLatency), xhi = std::max(xhi, *maxLatency);
+  if (maxLatency && !(*maxLatency > 0 && *maxLatency < 1e30)) maxLatency.reset();
+  if (maxLatency) xlo = std::min(xlo, *maxLatency), xhi = std::max(xhi, *maxLatency);
   // A decade's margin at most a fifth of the range, so points do not sit on the frame.
   auto pad = [](double &lo, double &hi) {
     double span = std::max(std::log10(hi / lo), 0.3);
@@ -716,7 +726,7 @@ std::string searchSection(const nlohmann::json &s) {
     << px(top + plotH / 2) << "\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 20 "
     << px(top + plotH / 2)
     << ")\">throughput per GPU, tokens/s (log scale; up is better)</text>\n";
-  if (maxLatency && *maxLatency > 0)
+  if (maxLatency)
     o << "<line class=\"limit\" x1=\"" << px(x(*maxLatency)) << "\" x2=\"" << px(x(*maxLatency))
       << "\" y1=\"" << px(top) << "\" y2=\"" << px(top + plotH)
       << "\" stroke=\"#e15759\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/><text x=\""
@@ -830,21 +840,24 @@ std::vector<TimelineSpan> measuredSpans(const plan::Plan &p, const nlohmann::jso
   const nlohmann::json &events = trace["traceEvents"];
   for (size_t i = 0; i < events.size(); ++i) {
     const nlohmann::json &e = events[i];
-    if (!e.is_object() || e.value("ph", "") != "X") continue;
+    if (!e.is_object() || !e.contains("ph") || e["ph"] != "X") continue;
     auto fail = [&](const std::string &what) {
       error = "traceEvents[" + std::to_string(i) + "]: " + what;
       return std::vector<TimelineSpan>{};
     };
-    if (!e.contains("pid") || !e["pid"].is_number_unsigned() || !e.contains("tid") ||
-        !e["tid"].is_number_unsigned() || !e.contains("ts") || !e["ts"].is_number() ||
+    if (!e.contains("pid") || !isCount(e["pid"]) || !e.contains("tid") || !isCount(e["tid"]) ||
+        !e.contains("ts") || !e["ts"].is_number() ||
         !e.contains("dur") || !e["dur"].is_number())
       return fail("needs pid, tid, ts and dur");
     const uint64_t rank = e["pid"].get<uint64_t>();
     if (rank >= uint64_t(p.ranks_size()))
       return fail("pid " + std::to_string(rank) + ": the plan has " + std::to_string(p.ranks_size()) +
                   " ranks (a trace of another plan)");
-    const nlohmann::json &args = e.value("args", nlohmann::json::object());
-    const std::string index = args.is_object() ? args.value("instruction", "") : "";
+    const nlohmann::json args = e.contains("args") ? e["args"] : nlohmann::json();
+    const std::string index = args.is_object() && args.contains("instruction") &&
+                                      args["instruction"].is_string()
+                                  ? args["instruction"].get<std::string>()
+                                  : "";
     char *end = nullptr;
     const unsigned long long instruction = std::strtoull(index.c_str(), &end, 10);
     const plan::Program &program = p.programs(int(p.ranks(int(rank)).program()));
@@ -852,7 +865,8 @@ std::vector<TimelineSpan> measuredSpans(const plan::Plan &p, const nlohmann::jso
       return fail("args.instruction \"" + index + "\": not an instruction of GPU " +
                   std::to_string(rank) + "'s program (a trace of another plan)");
     const double start = e["ts"].get<double>() / 1e6, dur = e["dur"].get<double>() / 1e6;
-    if (!std::isfinite(start) || !std::isfinite(dur) || dur < 0) return fail("ts or dur not a time");
+    if (!std::isfinite(start) || !std::isfinite(dur) || dur < 0 || !std::isfinite(start + dur))
+      return fail("ts or dur not a time");
     out.push_back({uint32_t(rank), uint32_t(e["tid"].get<uint64_t>()), uint32_t(instruction), start,
                    start + dur});
   }
@@ -861,10 +875,23 @@ std::vector<TimelineSpan> measuredSpans(const plan::Plan &p, const nlohmann::jso
 }
 
 std::string checkSearchJson(const nlohmann::json &s) {
-  if (!s.is_object() || s.value("schema", "") != "moeplan-search")
+  if (!s.is_object() || !s.contains("schema") || s["schema"] != "moeplan-search")
     return "schema: not a moeplan search --json document";
   if (!s.contains("evaluated_strategies") || !s["evaluated_strategies"].is_array())
     return "evaluated_strategies: missing (written by an older moeplan search?)";
+  for (const char *f : {"name", "objective"})
+    if (!s.contains(f) || !s[f].is_string()) return std::string(f) + ": not a string";
+  for (const char *f : {"cluster_gpus", "enumerated"})
+    if (!s.contains(f) || !isCount(s[f])) return std::string(f) + ": not a count";
+  if (!s.contains("limits") || !s["limits"].is_object()) return "limits: missing";
+  for (const auto &[key, v] : s["limits"].items())
+    if (!v.is_null() && !v.is_number()) return "limits." + key + ": not a number";
+  if (s.contains("unreachable")) {
+    if (!s["unreachable"].is_array()) return "unreachable: not a list";
+    for (const nlohmann::json &f : s["unreachable"])
+      if (!f.is_object() || !f.contains("rule") || !f["rule"].is_string())
+        return "unreachable: an entry without its rule";
+  }
   const nlohmann::json &all = s["evaluated_strategies"];
   for (size_t i = 0; i < all.size(); ++i) {
     const nlohmann::json &e = all[i];
@@ -875,6 +902,12 @@ std::string checkSearchJson(const nlohmann::json &s) {
     for (const char *f : {"feasible", "frontier", "best"})
       if (!e.contains(f) || !e[f].is_boolean()) return at + "." + f + ": not true or false";
     if (!e.contains("strategy") || !e["strategy"].is_object()) return at + ".strategy: missing";
+    const nlohmann::json &st = e["strategy"];
+    for (const char *f : {"tp", "pp", "dp", "ep", "expert_tp", "micro_batches", "gpus"})
+      if (!st.contains(f) || !isCount(st[f]))
+        return at + ".strategy." + f + ": not a count";
+    if (!st.contains("schedule") || !st["schedule"].is_string())
+      return at + ".strategy.schedule: not a string";
   }
   return "";
 }
