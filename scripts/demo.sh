@@ -49,6 +49,11 @@ step 0 mpirun -np 1 "$run" "$out/tiny-1.plan" --checkpoint "$out/tiny.ckpt" --in
   --output "$out/tiny-1.out"
 # The 16-rank logits against the single-rank ones (the reference), fp32 tolerance.
 step 0 "$build/tools/moeplan-compare" "$out/tiny-16.out" "$out/tiny-1.out"
+# Pictures: the seed's plan, and the tiny plan with the run just measured beside the
+# prediction (open the .html files in a browser).
+step 0 "$moeplan" report "$out/seed.plan" -o "$out/seed-report.html"
+step 0 "$moeplan" report "$out/tiny.plan" --trace "$out/tiny-16.trace.json" -o "$out/tiny-report.html"
+step 1 "$moeplan" diff "$out/seed.plan" "$out/seed-corrected.plan" --html "$out/seed-diff.html"
 
 # Generation: the tiny model reads a 32-token prompt and generates 8 tokens greedily over its
 # KV cache, on 16 ranks and on one: the same tokens (moeplan-compare checks every tensor).
