@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <set>
 #include <sstream>
 
 namespace moeplan::report {
@@ -327,8 +326,6 @@ std::string meshSvg(const PlanView &v, double maxWidth) {
 
 std::string meshSection(const PlanView &v, double maxWidth) {
   std::ostringstream o;
-  std::set<uint32_t> stages;
-  for (const ProgramSummary &s : v.programs) stages.insert(s.stage);
   o << "<div class=\"legend\">";
   for (const ProgramSummary &s : v.programs)
     o << legendItem(stageColor(s.stage), "stage " + std::to_string(s.stage) + ": layers " +
@@ -440,7 +437,8 @@ std::string memoryLegend() {
 
 // ---- timelines ----
 
-// Rows: every rank's streams that run something, ranks in order (at most kRows ranks).
+// Rows: every rank's streams that run something, ranks in order, the first kTimelineRanks
+// ranks (a page of a thousand GPUs' rows would be unreadable).
 constexpr uint32_t kTimelineRanks = 64;
 
 std::string timelineSvg(const plan::Plan &p, const std::vector<TimelineSpan> &spans,
