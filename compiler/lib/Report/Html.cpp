@@ -222,7 +222,11 @@ std::string headerCards(const PlanView &v) {
   const plan::WorkloadPoint &w = v.own;
   std::ostringstream o;
   o << "<div class=\"cards\">";
-  o << card("latency at " + std::to_string(w.seq_len()) + " tokens", formatSeconds(w.latency_s()),
+  // A GENERATE plan's latency and throughput are its prefill's (sim::Prediction).
+  const bool generates = v.p.workload().phase() == plan::GENERATE;
+  o << card(std::string(generates ? "prefill latency at " : "latency at ") +
+                std::to_string(w.seq_len()) + " tokens",
+            formatSeconds(w.latency_s()),
             findCheck(v.checks, "requirements.max_latency_s"));
   o << card("throughput", formatThroughput(w.throughput_tokens_per_s()),
             findCheck(v.checks, "requirements.min_throughput_tokens_per_s"));
@@ -234,6 +238,14 @@ std::string headerCards(const PlanView &v) {
   o << card("exposed communication", percentText(w.exposed_comm_share()),
             findCheck(v.checks, "requirements.max_comm_overhead"));
   o << card("pipeline bubble", percentText(w.bubble_fraction()), nullptr);
+  if (v.p.workload().phase() == plan::GENERATE) {
+    o << card("time to first token", formatSeconds(w.ttft_s()),
+              findCheck(v.checks, "requirements.max_ttft_s"));
+    o << card("time per output token (p99)", formatSeconds(w.tpot_p99_s()),
+              findCheck(v.checks, "requirements.max_tpot_s"));
+    o << card("decode throughput", formatThroughput(w.decode_tokens_per_s()),
+              findCheck(v.checks, "requirements.min_decode_tokens_per_s"));
+  }
   o << card("load balance", percentText(w.load_balance()),
             findCheck(v.checks, "requirements.min_load_balance"));
   o << "</div>";
@@ -862,6 +874,9 @@ std::vector<TimelineSpan> measuredSpans(const plan::Plan &p, const nlohmann::jso
     if (index.empty() || *end != '\0' || instruction >= uint64_t(program.instructions_size()))
       return fail("args.instruction \"" + index + "\": not an instruction of GPU " +
                   std::to_string(rank) + "'s program (a trace of another plan)");
+    // A GENERATE plan's run also traces a decode step; the timeline is the prefill's, as
+    // the simulated one.
+    if (program.decode_begin() > 0 && instruction >= program.decode_begin()) continue;
     const double start = e["ts"].get<double>() / 1e6, dur = e["dur"].get<double>() / 1e6;
     if (!std::isfinite(start) || !std::isfinite(dur) || dur < 0 || !std::isfinite(start + dur))
       return fail("ts or dur not a time");
@@ -932,7 +947,8 @@ std::string renderHtmlReport(const HtmlInputs &in) {
                  ? " (the first " + std::to_string(kTimelineRanks) + " of " +
                        std::to_string(in.plan->ranks_size()) + " GPUs)"
                  : std::string())
-         << "; simulated forward pass " << esc(formatSeconds(simEnd));
+         << "; simulated " << (in.plan->workload().phase() == plan::GENERATE ? "prefill " : "forward pass ")
+         << esc(formatSeconds(simEnd));
     if (!in.measured.empty())
       body << ", measured " << esc(formatSeconds(measuredEnd))
            << (oneScale ? ", on one time scale" : ", each on its own time scale (they differ over 3x)");

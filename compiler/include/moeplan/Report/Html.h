@@ -39,8 +39,9 @@ struct TimelineSpan {
 // The spans of a prediction (every rank's instructions).
 std::vector<TimelineSpan> simulatedSpans(const plan::Plan &p, const sim::Prediction &prediction);
 // The spans of a moeplan-run --trace file of plan `p` (its "X" events; args.instruction
-// names the instruction). Empty with `error` set (naming the event) when the trace is not
-// one of this plan's.
+// names the instruction); of a GENERATE plan, the prefill's only (as the simulated
+// timeline). Empty with `error` set (naming the event) when the trace is not one of this
+// plan's.
 std::vector<TimelineSpan> measuredSpans(const plan::Plan &p, const nlohmann::json &trace,
                                         std::string &error);
 
