@@ -39,10 +39,12 @@ std::string px(double v) {
   return buf;
 }
 
+// Shares and throughputs as the requirement tables write them (one formatter for both).
 std::string percentText(double fraction) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f%%", 100 * fraction);
-  return buf;
+  return formatRequirementValue(RequirementCheck::Unit::Fraction, fraction);
+}
+std::string formatThroughput(double v) {
+  return formatRequirementValue(RequirementCheck::Unit::TokensPerSecond, v);
 }
 
 // Stage colours (Tableau 10): distinct at a glance, readable under black text.
@@ -119,8 +121,6 @@ std::vector<double> logTicks(double lo, double hi) {
     }
   return out;
 }
-
-std::string formatThroughput(double v) { return formatCount(v) + " tokens/s"; }
 
 // The strategy in one line.
 std::string strategyLine(const plan::Strategy &s) {

@@ -431,32 +431,37 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     if (f.rule == "requirements.utilization-reachable") r.unreachable.push_back(f);
   const std::set<std::string> excluded = unreachableFields(r.unreachable);
   const double peak = spec.cluster.peakFlops * spec.cluster.bestEfficiency();
+  // Tokens the whole batch processes at a sequence length (throughput = tokens / latency).
+  auto batchTokens = [&](int64_t seqLen) {
+    return double(spec.workload.sequences) *
+           double(spec.workload.phase == desc::DECODE ? 1 : seqLen);
+  };
   for (Planned &p : planned) {
     const std::vector<WorkloadBound> &b = bounds[p.boundIndex];
     const double gpus = double(p.strategy.world());
     for (size_t k = 0; k < b.size(); ++k) {
       double lb = b[k].flops / (gpus * peak);
       p.lbLatency.push_back(lb);
-      double tokens = double(spec.workload.sequences) *
-                      double(spec.workload.phase == desc::DECODE ? 1 : b[k].seqLen);
-      p.ubThroughput.push_back(lb > 0 ? tokens / lb / gpus : 0);
+      p.ubThroughput.push_back(lb > 0 ? batchTokens(b[k].seqLen) / lb / gpus : 0);
     }
   }
   // ---- evaluate ----
   const RequirementsSpec &req = spec.requirements;
+  // Whether a latency at least `lbLatency` or a whole-batch throughput at most `ubThroughput`
+  // already fails a requirement the cluster can meet.
+  auto timeFails = [&](double lbLatency, double ubThroughput) {
+    return (r.maxLatencyS && !excluded.count("requirements.max_latency_s") &&
+            lbLatency > *r.maxLatencyS) ||
+           (req.minThroughputTokensPerS &&
+            !excluded.count("requirements.min_throughput_tokens_per_s") &&
+            ubThroughput < *req.minThroughputTokensPerS);
+  };
   auto boundsFail = [&](const Planned &p) {
     // A requirement (the cluster can meet) its bounds already fail.
     if (!excluded.count("requirements.max_memory_per_gpu_bytes") && p.weightsFailRequirement)
       return true;
-    for (size_t k = 0; k < p.lbLatency.size(); ++k) {
-      if (req.maxLatencyMs && !excluded.count("requirements.max_latency_s") &&
-          p.lbLatency[k] > *req.maxLatencyMs / 1e3)
-        return true;
-      if (req.minThroughputTokensPerS &&
-          !excluded.count("requirements.min_throughput_tokens_per_s") &&
-          p.ubThroughput[k] * double(p.strategy.world()) < *req.minThroughputTokensPerS)
-        return true;
-    }
+    for (size_t k = 0; k < p.lbLatency.size(); ++k)
+      if (timeFails(p.lbLatency[k], p.ubThroughput[k] * double(p.strategy.world()))) return true;
     return false;
   };
   // Those whose bounds already fail a requirement last (once a feasible strategy is known
@@ -529,20 +534,16 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         if (anyFeasible) {
           if (std::optional<MicroBatchProbe> b =
                   probeMicroBatch(compiler, deployment, p.strategy, longest)) {
-            const double tokens = double(spec.workload.sequences) *
-                                  double(spec.workload.phase == desc::DECODE ? 1 : longest);
-            const double ubThroughput =
-                b->latencyS > 0 ? tokens / b->latencyS / double(p.strategy.world()) : INFINITY;
+            const double ubThroughput = b->latencyS > 0 ? batchTokens(longest) / b->latencyS /
+                                                              double(p.strategy.world())
+                                                        : INFINITY;
             // A requirement (the cluster can meet) the bounds already fail.
             const bool fails =
                 b->memoryBytes > spec.cluster.memoryBytes ||
-                (req.maxMemoryPerGpuGb && !excluded.count("requirements.max_memory_per_gpu_bytes") &&
-                 b->memoryBytes > *req.maxMemoryPerGpuGb * 1e9) ||
-                (req.maxLatencyMs && !excluded.count("requirements.max_latency_s") &&
-                 b->latencyS > *req.maxLatencyMs / 1e3) ||
-                (req.minThroughputTokensPerS &&
-                 !excluded.count("requirements.min_throughput_tokens_per_s") &&
-                 ubThroughput * double(p.strategy.world()) < *req.minThroughputTokensPerS);
+                (r.maxMemoryPerGpuBytes &&
+                 !excluded.count("requirements.max_memory_per_gpu_bytes") &&
+                 b->memoryBytes > *r.maxMemoryPerGpuBytes) ||
+                timeFails(b->latencyS, ubThroughput * double(p.strategy.world()));
             std::lock_guard<std::mutex> lock(mutex);
             if (fails || beaten(b->latencyS, ubThroughput, b->memoryBytes)) {
               ++prunedByProbe;
