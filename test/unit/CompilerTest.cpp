@@ -279,5 +279,41 @@ TEST(CompiledPlan, BuffersShareBytesOnlyWhenOrdered) {
   }
 }
 
+// moeplan calibrate's link fit (t = steps L + bus S / B + reduced S / R) recovers the link
+// that made its points, and leaves out a term the points do not need: measurements of
+// every kind at 2 and 4 ranks, made by the cost model itself from L = 2 us, B = 10 GB/s and
+// R = 3 GB/s, then from the same link with reductions free.
+TEST(Calibration, TheLinkFitRecoversLatencyBandwidthAndReduceRate) {
+  nlohmann::json m = nlohmann::json::parse(R"({
+    "schema": "moeplan-calibration", "version": 1, "ranks": 4, "backend": "cpu", "comm": "mpi",
+    "device": "host", "host_memory_bytes": 1e10, "launch_seconds": 1e-8,
+    "gemm": [{"m": 1, "n": 512, "k": 512, "seconds": 1e-5}, {"m": 64, "n": 512, "k": 512, "seconds": 4e-4}],
+    "attention": {"sequences": 2, "seq_len": 128, "heads": 8, "head_dim": 64, "seconds": 0.008},
+    "memory": {"bytes": 50331648, "seconds": 0.0027}})");
+  for (double reduceRate : {3e9, 0.0}) {
+    plan::Cluster link;
+    link.mutable_intra_node()->set_latency_s(2e-6);
+    link.mutable_intra_node()->set_bandwidth_bytes_per_s(10e9);
+    link.mutable_intra_node()->set_reduce_bytes_per_s(reduceRate);
+    nlohmann::json points = nlohmann::json::array();
+    for (plan::CollectiveKind kind : {plan::ALL_REDUCE, plan::ALL_GATHER, plan::REDUCE_SCATTER,
+                                      plan::ALL_TO_ALL, plan::SEND})
+      for (uint32_t n : {2u, 4u})
+        for (double bytes : {4096.0, 1048576.0, 8388608.0})
+          points.push_back({{"kind", plan::CollectiveKind_Name(kind)}, {"ranks", n}, {"bytes", bytes},
+                            {"seconds", sim::collectiveSeconds(link, kind, uint64_t(bytes), n, true)}});
+    m["collectives"] = points;
+    std::string error;
+    std::optional<report::FittedCluster> f = report::fitCluster(m, error);
+    ASSERT_TRUE(f) << error;
+    const desc::Link &fitted = f->cluster.intra_node();
+    EXPECT_NEAR(fitted.latency_us(), 2, 1e-6);
+    EXPECT_NEAR(fitted.bandwidth_gb_per_s(), 10, 1e-6);
+    EXPECT_EQ(fitted.has_reduce_gb_per_s(), reduceRate > 0);
+    if (reduceRate > 0) EXPECT_NEAR(fitted.reduce_gb_per_s(), 3, 1e-6);
+    EXPECT_LT(f->worstCollectiveError, 1e-9);
+  }
+}
+
 } // namespace
 } // namespace moeplan

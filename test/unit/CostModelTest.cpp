@@ -106,6 +106,33 @@ TEST(CostModel, CollectiveIsLatencyPerStepPlusBusBytesOverTheGroupsLink) {
     }
 }
 
+// With a reduce rate R on the link (the alpha-beta-gamma model), each rank of a reduce-scatter
+// or all-reduce over n also adds up (n-1)/n of S at R; the other kinds reduce nothing. By
+// hand, n = 4, S = 8 MiB, intra 400 GB/s, 5 us, R = 100 GB/s: a reduce-scatter takes
+// 3 x 5 us + 6 MiB / 400 GB/s + 6 MiB / 100 GB/s; an all-reduce twice the steps and the bus
+// bytes but the same reduction.
+TEST(CostModel, ReductionsAddTheirBytesAtTheLinksReduceRate) {
+  plan::Cluster c = testCluster();
+  const uint64_t s = uint64_t(8) << 20;
+  const double mib = double(1 << 20);
+  const double rs = collectiveSeconds(c, plan::REDUCE_SCATTER, s, 4, true);
+  const double ar = collectiveSeconds(c, plan::ALL_REDUCE, s, 4, true);
+  const double ag = collectiveSeconds(c, plan::ALL_GATHER, s, 4, true);
+  c.mutable_intra_node()->set_reduce_bytes_per_s(100e9);
+  EXPECT_DOUBLE_EQ(reduceFactor(plan::REDUCE_SCATTER, 4), 0.75);
+  EXPECT_DOUBLE_EQ(reduceFactor(plan::ALL_REDUCE, 4), 0.75);
+  EXPECT_DOUBLE_EQ(reduceFactor(plan::ALL_GATHER, 4), 0);
+  EXPECT_DOUBLE_EQ(reduceFactor(plan::REDUCE_SCATTER, 1), 0);
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::REDUCE_SCATTER, s, 4, true),
+                   3 * 5e-6 + 6 * mib / 400e9 + 6 * mib / 100e9);
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::REDUCE_SCATTER, s, 4, true), rs + 6 * mib / 100e9);
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_REDUCE, s, 4, true), ar + 6 * mib / 100e9);
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::ALL_GATHER, s, 4, true), ag);
+  // Across nodes, the inter-node link's rate (none here: its bandwidth counts it).
+  EXPECT_DOUBLE_EQ(collectiveSeconds(c, plan::REDUCE_SCATTER, s, 4, false),
+                   3 * 20e-6 + 6 * mib / 50e9);
+}
+
 // A group across nodes, by hand: 16 ranks, 8 per node (intra 400 GB/s, 5 us; inter 50 GB/s,
 // 20 us in testCluster), S = 16 MiB. An all-to-all sends S / 16 = 1 MiB to each peer: 7 MiB
 // to the node's others over NVLink while 8 MiB leave over the NIC, at once; the NIC's part

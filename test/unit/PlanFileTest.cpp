@@ -225,6 +225,9 @@ const std::vector<RuleCase> &ruleCases() {
       {"LinkLatency",
        [](plan::Plan &p) { p.mutable_cluster()->mutable_intra_node()->set_latency_s(NAN); },
        "cluster.intra_node.latency_s", "finite"},
+      {"LinkReduceRate",
+       [](plan::Plan &p) { p.mutable_cluster()->mutable_inter_node()->set_reduce_bytes_per_s(-1); },
+       "cluster.inter_node.reduce_bytes_per_s", "finite"},
       {"ClusterSize",
        [](plan::Plan &p) {
          p.mutable_cluster()->set_nodes(1 << 16), p.mutable_cluster()->set_gpus_per_node(1024);

@@ -383,6 +383,9 @@ void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {
     } else if (l.latency_us() != 0) {
       out.latencyS = 1e-6 * c.positive(true, l.latency_us(), path + ".latency_us", L::kLatencyUs);
     }
+    if (l.has_reduce_gb_per_s())
+      out.reduceBytesPerS = 1e9 * c.positive(true, l.reduce_gb_per_s(), path + ".reduce_gb_per_s",
+                                             1e3 * L::kBandwidthTb);
   };
   link(cl.has_intra_node(), cl.intra_node(), "cluster.intra_node", s.gpusPerNode > 1,
        " because a node has more than one GPU", s.intraNode);

@@ -80,6 +80,8 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
   pc->mutable_intra_node()->set_latency_s(c.intraNode.latencyS);
   pc->mutable_inter_node()->set_bandwidth_bytes_per_s(c.interNode.bandwidthBytesPerS);
   pc->mutable_inter_node()->set_latency_s(c.interNode.latencyS);
+  pc->mutable_intra_node()->set_reduce_bytes_per_s(c.intraNode.reduceBytesPerS);
+  pc->mutable_inter_node()->set_reduce_bytes_per_s(c.interNode.reduceBytesPerS);
   for (const auto &[rows, share] : c.gemmEfficiency) {
     plan::GemmEfficiency *e = pc->add_gemm_efficiency();
     e->set_rows(rows);

@@ -32,6 +32,70 @@ double number(const nlohmann::json &j, const char *field, const std::string &at,
   return v.get<double>();
 }
 
+// Non-negative least squares over few terms: every subset of the terms that includes
+// `required`, solved by its normal equations; the least residual whose terms are all
+// non-negative; fewer terms unless more fit measurably better (points the terms fit exactly
+// do not get a term of rounding noise). rows[i][j] is point i's coefficient of term j, each
+// row weighed so that the target is 1.
+std::optional<std::vector<double>> nonNegativeFit(const std::vector<std::vector<double>> &rows,
+                                                  size_t terms, size_t required) {
+  std::optional<std::vector<double>> best;
+  double bestResidual = INFINITY;
+  std::vector<unsigned> masks;
+  for (unsigned mask = 1; mask < (1u << terms); ++mask)
+    if (mask & (1u << required)) masks.push_back(mask);
+  std::stable_sort(masks.begin(), masks.end(), [](unsigned a, unsigned b) {
+    return __builtin_popcount(a) < __builtin_popcount(b);
+  });
+  for (unsigned mask : masks) {
+    std::vector<size_t> cols;
+    for (size_t j = 0; j < terms; ++j)
+      if (mask & (1u << j)) cols.push_back(j);
+    const size_t k = cols.size();
+    // [A^T A | A^T 1], Gaussian elimination with partial pivoting.
+    std::vector<std::vector<double>> m(k, std::vector<double>(k + 1, 0));
+    for (const std::vector<double> &r : rows)
+      for (size_t a = 0; a < k; ++a) {
+        for (size_t b = 0; b < k; ++b) m[a][b] += r[cols[a]] * r[cols[b]];
+        m[a][k] += r[cols[a]];
+      }
+    bool singular = false;
+    for (size_t c = 0; c < k && !singular; ++c) {
+      size_t pivot = c;
+      for (size_t r = c + 1; r < k; ++r)
+        if (std::fabs(m[r][c]) > std::fabs(m[pivot][c])) pivot = r;
+      if (!(std::fabs(m[pivot][c]) > 1e-12 * std::fabs(m[c][c] == 0 ? 1 : m[c][c])) ||
+          m[pivot][c] == 0) {
+        singular = true;
+        break;
+      }
+      std::swap(m[c], m[pivot]);
+      for (size_t r = 0; r < k; ++r)
+        if (r != c) {
+          const double f = m[r][c] / m[c][c];
+          for (size_t q = c; q <= k; ++q) m[r][q] -= f * m[c][q];
+        }
+    }
+    if (singular) continue;
+    std::vector<double> theta(terms, 0);
+    bool negative = false;
+    for (size_t a = 0; a < k; ++a) {
+      theta[cols[a]] = m[a][k] / m[a][a];
+      negative = negative || !(theta[cols[a]] >= 0) || !std::isfinite(theta[cols[a]]);
+    }
+    if (negative || !(theta[required] > 0)) continue;
+    double residual = 0;
+    for (const std::vector<double> &r : rows) {
+      double y = 0;
+      for (size_t j = 0; j < terms; ++j) y += r[j] * theta[j];
+      residual += (y - 1) * (y - 1);
+    }
+    if (residual < bestResidual - 1e-12 * double(rows.size()))
+      bestResidual = residual, best = theta;
+  }
+  return best;
+}
+
 std::string fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*g", digits, v);
@@ -127,15 +191,16 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
       f.summary = summary.str();
       return f;
     }
-    // The link: t = steps x L + bus x S / B, linear in (L, 1/B); rows scaled by 1 / t so
-    // that every point's relative error weighs alike.
+    // The link (sim::collectiveSeconds): t = steps x L + bus x S / B + reduced x S / R,
+    // linear in (L, 1/B, 1/R); rows scaled by 1 / t so that every point's relative error
+    // weighs alike; no term negative (one that fits noise is left out).
     const nlohmann::json &colls = m.value("collectives", nlohmann::json());
     if (!colls.is_array() || colls.empty()) throw Fail{"collectives: missing or empty"};
-    double a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
     struct Point {
-      double steps, bus, t;
+      double steps, bus, reduced, t;
     };
     std::vector<Point> points;
+    std::vector<std::vector<double>> rows;
     for (size_t i = 0; i < colls.size(); ++i) {
       const std::string at = "collectives[" + std::to_string(i) + "].";
       plan::CollectiveKind kind;
@@ -145,28 +210,32 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
         throw Fail{at + "kind: not a collective kind"};
       const double n = number(colls[i], "ranks", at, 2, false), bytes = number(colls[i], "bytes", at),
                    t = number(colls[i], "seconds", at);
-      const Point p{double(sim::algorithmSteps(kind, uint32_t(n))), sim::busFactor(kind, uint32_t(n)) * bytes, t};
+      const Point p{double(sim::algorithmSteps(kind, uint32_t(n))),
+                    sim::busFactor(kind, uint32_t(n)) * bytes,
+                    sim::reduceFactor(kind, uint32_t(n)) * bytes, t};
       points.push_back(p);
-      const double x1 = p.steps / t, x2 = p.bus / t;
-      a11 += x1 * x1, a12 += x1 * x2, a22 += x2 * x2, b1 += x1, b2 += x2;
+      rows.push_back({p.steps / t, p.bus / t, p.reduced / t});
     }
-    const double det = a11 * a22 - a12 * a12;
-    double latency = det != 0 ? (b1 * a22 - b2 * a12) / det : 0;
-    double inverseBandwidth = det != 0 ? (a11 * b2 - a12 * b1) / det : 0;
-    // A negative term fits noise: refit the other alone.
-    if (latency < 0) latency = 0, inverseBandwidth = b2 / a22;
-    if (inverseBandwidth <= 0) inverseBandwidth = 0, latency = b1 / a11;
-    if (!(inverseBandwidth > 0))
+    const std::optional<std::vector<double>> theta = nonNegativeFit(rows, 3, 1);
+    if (!theta)
       throw Fail{"collectives: their times do not grow with their bytes; no bandwidth fits"};
+    const double latency = (*theta)[0], inverseBandwidth = (*theta)[1],
+                 inverseReduce = (*theta)[2];
     c.mutable_intra_node()->set_latency_us(latency * 1e6);
     c.mutable_intra_node()->set_bandwidth_gb_per_s(1 / inverseBandwidth / 1e9);
+    if (inverseReduce > 0) c.mutable_intra_node()->set_reduce_gb_per_s(1 / inverseReduce / 1e9);
     for (const Point &p : points)
       f.worstCollectiveError = std::max(
-          f.worstCollectiveError, std::fabs(p.steps * latency + p.bus * inverseBandwidth - p.t) / p.t);
+          f.worstCollectiveError,
+          std::fabs(p.steps * latency + p.bus * inverseBandwidth + p.reduced * inverseReduce - p.t) /
+              p.t);
     summary << colls.size() << " collective points over 2-" << fixed(ranks, 6)
             << " ranks: latency " << fixed(latency * 1e6, 3) << " us per step, bus bandwidth "
-            << fixed(1 / inverseBandwidth / 1e9, 3) << " GB/s; worst point off by "
-            << fixed(100 * f.worstCollectiveError, 3) << " %\n" << measuredOn;
+            << fixed(1 / inverseBandwidth / 1e9, 3) << " GB/s, "
+            << (inverseReduce > 0 ? "reductions at " + fixed(1 / inverseReduce / 1e9, 3) + " GB/s"
+                                  : std::string("reductions within the bandwidth"))
+            << "; worst point off by " << fixed(100 * f.worstCollectiveError, 3) << " %\n"
+            << measuredOn;
     f.summary = summary.str();
     return f;
   } catch (const Fail &fail) {

@@ -549,19 +549,48 @@ MeasuredComparison compareWithMeasured(const plan::Plan &p, const sim::Predictio
                 ", the plan " + std::to_string(p.ranks_size()));
   c.backend = report.value("backend", "");
   c.comm = report.value("comm", "");
-  // Predicted time and instruction count per kind, over all ranks. A collective counts from
-  // when its rank issued it, as the runtime measures it: its wait for the group included.
+  // A report that measured the collectives' waits (moeplan-run's wait_seconds: the time a
+  // rank waited for the last member of the instance to issue it) is compared part by part:
+  // each collective kind from the moment its instance is complete, and the waits as rows of
+  // their own, for groups and for send/recv peers. An older report: each collective from
+  // when its rank issued it, wait included.
+  const nlohmann::json &measuredCollectives = report.value("collective_seconds", nlohmann::json::object());
+  bool split = false;
+  if (measuredCollectives.is_object()) {
+    size_t with = 0;
+    for (const auto &[name, m] : measuredCollectives.items()) {
+      if (!m.is_object() || !m.contains("wait_seconds")) continue;
+      ++with;
+      const nlohmann::json &w = m["wait_seconds"];
+      if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() < 0 ||
+          !m.contains("seconds") || !m["seconds"].is_number() ||
+          w.get<double>() > m["seconds"].get<double>() * (1 + 1e-9))
+        return fail("collective_seconds." + name + ".wait_seconds: " + w.dump() +
+                    " is not a time between 0 and the kind's seconds");
+    }
+    if (with > 0 && with != measuredCollectives.size())
+      return fail("collective_seconds: wait_seconds for " + std::to_string(with) + " of " +
+                  std::to_string(measuredCollectives.size()) + " kinds; a run measures all or none");
+    split = with > 0;
+  }
+  // Predicted time and instruction count per kind, over all ranks.
   std::map<std::string, std::pair<double, uint64_t>> kernels, collectives;
+  double groupWait = 0, peerWait = 0;
   for (const sim::RankTimeline &t : pred.ranks) {
     const plan::Program &program = p.programs(int(p.ranks(int(t.rank)).program()));
     for (const sim::InstructionTiming &timing : t.instructions) {
       const plan::Instruction &inst = program.instructions(int(timing.instruction));
       auto &slot = inst.has_kernel() ? kernels[plan::KernelKind_Name(inst.kernel().kind())]
                                      : collectives[plan::CollectiveKind_Name(inst.collective().kind())];
-      slot.first += timing.end - (inst.has_kernel() ? timing.start : timing.issued);
+      slot.first += timing.end - (inst.has_kernel() || split ? timing.start : timing.issued);
       slot.second += 1;
+      if (inst.has_collective() && split) {
+        const plan::CollectiveKind k = inst.collective().kind();
+        (k == plan::SEND || k == plan::RECV ? peerWait : groupWait) += timing.start - timing.issued;
+      }
     }
   }
+  double measuredGroupWait = 0, measuredPeerWait = 0;
   for (auto [field, predicted, kind] :
        {std::tuple{"kernel_seconds", &kernels, "kernel"}, {"collective_seconds", &collectives, "collective"}}) {
     const nlohmann::json &measured = report.value(field, nlohmann::json::object());
@@ -580,9 +609,22 @@ MeasuredComparison compareWithMeasured(const plan::Plan &p, const sim::Predictio
       if (m["count"].get<uint64_t>() != slot.second)
         return fail(std::string(field) + "." + name + ".count: " + m["count"].dump() +
                     ", the plan runs " + std::to_string(slot.second) + ": a report of another plan");
-      c.rows.push_back({name, kind, slot.second, slot.first, m["seconds"].get<double>()});
+      double seconds = m["seconds"].get<double>();
+      if (split && std::string(kind) == "collective") {
+        const double wait = std::min(seconds, m["wait_seconds"].get<double>());  // checked above
+        (name == "SEND" || name == "RECV" ? measuredPeerWait : measuredGroupWait) += wait;
+        seconds -= wait;
+      }
+      c.rows.push_back({name, kind, slot.second, slot.first, seconds});
     }
   }
+  if (split) {
+    if (groupWait > 0 || measuredGroupWait > 0)
+      c.rows.push_back({"waiting for the group", "wait", 0, groupWait, measuredGroupWait});
+    if (peerWait > 0 || measuredPeerWait > 0)
+      c.rows.push_back({"waiting for the peer", "wait", 0, peerWait, measuredPeerWait});
+  }
+  c.waitsSplit = split;
   const nlohmann::json &walls = report.value("wall_seconds_per_rank", nlohmann::json());
   if (!walls.is_array() || walls.size() != size_t(p.ranks_size()))
     return fail("wall_seconds_per_rank: expected " + std::to_string(p.ranks_size()) + " times");
@@ -624,8 +666,11 @@ std::string renderMeasured(const MeasuredComparison &c) {
                   ratio.c_str());
     out << line;
   }
-  out << "  (a collective counts from when its rank issued it, predicted and measured: its wait "
-         "for the slowest member of its group included)\n";
+  out << (c.waitsSplit
+              ? "  (a collective counts from when the last member of its group, or its send/recv "
+                "peer, issued it; each rank's wait for that member is a row of its own)\n"
+              : "  (a collective counts from when its rank issued it, predicted and measured: its "
+                "wait for the slowest member of its group included)\n");
   return out.str();
 }
 
@@ -635,7 +680,7 @@ nlohmann::json measuredJson(const MeasuredComparison &c) {
     rows.push_back({{"component", r.component}, {"kind", r.kind}, {"count", r.count},
                     {"predicted_s", r.predicted}, {"measured_s", r.measured},
                     {"ratio", r.measured > 0 ? r.predicted / r.measured : 0.0}});
-  return {{"backend", c.backend}, {"comm", c.comm}, {"rows", rows}};
+  return {{"backend", c.backend}, {"comm", c.comm}, {"waits_split", c.waitsSplit}, {"rows", rows}};
 }
 
 bool InspectReport::requirementsMet() const {

@@ -112,12 +112,22 @@ uint32_t algorithmSteps(plan::CollectiveKind kind, uint32_t groupSize) {
   }
 }
 
+double reduceFactor(plan::CollectiveKind kind, uint32_t groupSize) {
+  if (groupSize <= 1 || (kind != plan::ALL_REDUCE && kind != plan::REDUCE_SCATTER)) return 0;
+  return double(groupSize - 1) / double(groupSize);
+}
+
 namespace {
 
-double overLink(const plan::Link &link, bool intra, double steps, double bytes) {
+// `reduced` bytes are added up at the link's reduce rate, unless it has none (its bandwidth
+// counts the reduction).
+double overLink(const plan::Link &link, bool intra, double steps, double bytes,
+                double reduced = 0) {
+  const double rate = link.reduce_bytes_per_s();
   return steps * link.latency_s() +
          timeFor(bytes, link.bandwidth_bytes_per_s(),
-                 intra ? "intra-node link bandwidth" : "inter-node link bandwidth");
+                 intra ? "intra-node link bandwidth" : "inter-node link bandwidth") +
+         (rate > 0 ? reduced / rate : 0);
 }
 
 }  // namespace
@@ -127,8 +137,10 @@ double collectiveSeconds(const plan::Cluster &c, plan::CollectiveKind kind, uint
   const uint32_t n = span.size;
   if (n <= 1) return 0;
   const double s = double(commBytes), steps = double(algorithmSteps(kind, n));
-  if (span.oneNode()) return overLink(c.intra_node(), true, steps, busFactor(kind, n) * s);
-  if (kind != plan::ALL_TO_ALL) return overLink(c.inter_node(), false, steps, busFactor(kind, n) * s);
+  const double reduced = reduceFactor(kind, n) * s;
+  if (span.oneNode()) return overLink(c.intra_node(), true, steps, busFactor(kind, n) * s, reduced);
+  if (kind != plan::ALL_TO_ALL)
+    return overLink(c.inter_node(), false, steps, busFactor(kind, n) * s, reduced);
   const uint32_t local = std::max(1u, span.localMembers);
   const double perPeer = s / double(n);
   const double intra = local > 1 ? overLink(c.intra_node(), true, 1, double(local - 1) * perPeer) : 0;

@@ -260,6 +260,7 @@ private:
     else if (!std::isfinite(bw) || bw < 0)
       error(path + ".bandwidth_bytes_per_s", "is " + num(bw) + ", must be finite and >= 0");
     finiteNonNegative(path + ".latency_s", link.latency_s());
+    finiteNonNegative(path + ".reduce_bytes_per_s", link.reduce_bytes_per_s());
   }
 
   void checkCluster() {

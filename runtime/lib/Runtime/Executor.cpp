@@ -1177,6 +1177,9 @@ struct Measurements {
   std::vector<double> wall;                       // per rank: median over measured passes
   std::map<std::string, double> kernelSeconds;    // by kind, summed over ranks
   std::map<std::string, double> collectiveSeconds;
+  // Of collectiveSeconds, by kind: the time each rank waited for the last member of the
+  // instance (its group, or a transfer's peer) to issue it. Absent for GENERATE and --graph.
+  std::map<std::string, double> collectiveWaitSeconds;
   std::map<std::string, uint64_t> kernelCounts, collectiveCounts;
   std::vector<int64_t> routed, dropped;           // [layer x expert], [layer]
   std::vector<int64_t> expertRows;  // [rank][layer][filled, capacity] of routed grouped GEMMs
@@ -1198,6 +1201,82 @@ size_t medianPass(const std::vector<Pass> &passes) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return passes[a].wall < passes[b].wall; });
   return order[(order.size() - 1) / 2];
+}
+
+// One communication instance across ranks: its group, the pair for a SEND/RECV (else -1),
+// and its place in the plan's global communication order (Collective.sequence, unique within
+// a group and within a pair).
+using InstanceKey = std::tuple<uint32_t, int64_t, int64_t, uint64_t>;
+
+InstanceKey instanceOf(const plan::Plan &plan, uint32_t rank, const plan::Collective &c) {
+  for (const plan::GroupMembership &g : plan.ranks(int(rank)).groups()) {
+    if (g.axis() != c.axis()) continue;
+    if (c.kind() != plan::SEND && c.kind() != plan::RECV) return {g.group(), -1, -1, c.sequence()};
+    const int64_t peer = plan.groups(int(g.group())).ranks(int(c.peer()));
+    return {g.group(), std::min<int64_t>(rank, peer), std::max<int64_t>(rank, peer), c.sequence()};
+  }
+  return {UINT32_MAX, -1, -1, c.sequence()};  // validatePlan rules this out
+}
+
+// Per collective kind, summed over ranks (each rank's median over passes): how long ranks
+// waited in their collectives for the instance's last member to issue it, from every rank's
+// issue times on rank 0. The ranks' clocks are aligned by the barrier each pass starts
+// with, to within its exit skew. Empty on other ranks.
+std::map<std::string, double> gatherCollectiveWaits(const plan::Plan &plan, RankRun &run,
+                                                    uint32_t rank) {
+  const plan::Program &prog = run.program();
+  const std::vector<Pass> &passes = run.passes();
+  std::vector<double> mine;  // per pass, the issue time of each collective in program order
+  for (const Pass &pass : passes)
+    for (int i = 0; i < prog.instructions_size(); ++i)
+      if (prog.instructions(i).has_collective()) mine.push_back(pass.timings[size_t(i)].start);
+  const int world = plan.ranks_size();
+  std::vector<int> counts(static_cast<size_t>(world)), offsets(static_cast<size_t>(world), 0);
+  const int count = int(mine.size());
+  MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int total = 0;
+  for (int r = 0; r < world; ++r) offsets[size_t(r)] = total, total += rank == 0 ? counts[size_t(r)] : 0;
+  std::vector<double> all(size_t(std::max(total, 1)));
+  MPI_Gatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE,
+              0, MPI_COMM_WORLD);
+  std::map<std::string, double> waits;
+  if (rank != 0) return waits;
+  // Each rank's collectives, and per (instance, pass) the last issue.
+  struct Issued {
+    const plan::Instruction *inst;
+    InstanceKey key;
+  };
+  std::vector<std::vector<Issued>> issued(static_cast<size_t>(world));
+  std::map<InstanceKey, std::vector<double>> last;
+  for (int r = 0; r < world; ++r) {
+    const plan::Program &p = plan.programs(int(plan.ranks(r).program()));
+    for (const plan::Instruction &inst : p.instructions())
+      if (inst.has_collective()) issued[size_t(r)].push_back({&inst, instanceOf(plan, uint32_t(r), inst.collective())});
+    const size_t n = issued[size_t(r)].size();
+    if (size_t(counts[size_t(r)]) != n * passes.size()) return {};  // not one layout per pass
+    for (size_t pass = 0; pass < passes.size(); ++pass)
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<double> &at = last[issued[size_t(r)][i].key];
+        at.resize(passes.size(), -INFINITY);
+        at[pass] = std::max(at[pass], all[size_t(offsets[size_t(r)]) + pass * n + i]);
+      }
+  }
+  for (int r = 0; r < world; ++r) {
+    const size_t n = issued[size_t(r)].size();
+    std::map<std::string, std::vector<double>> perPass;
+    for (size_t pass = 0; pass < passes.size(); ++pass) {
+      std::map<std::string, double> sum;
+      for (size_t i = 0; i < n; ++i) {
+        const Issued &x = issued[size_t(r)][i];
+        const double start = all[size_t(offsets[size_t(r)]) + pass * n + i];
+        sum[plan::CollectiveKind_Name(x.inst->collective().kind())] +=
+            std::max(0.0, last[x.key][pass] - start);
+      }
+      for (const auto &[kind, s] : sum) perPass[kind].push_back(s);
+    }
+    for (const auto &[kind, v] : perPass) waits[kind] += median(v);
+  }
+  return waits;
 }
 
 // Sums each rank's time per kind (the median over passes); values reach rank 0 only.
@@ -1264,6 +1343,10 @@ Measurements gatherMeasurements(const plan::Plan &plan, RankRun &run, uint32_t r
       for (size_t k = 1; k < last.size(); ++k) m.generation->steps.push_back(last[k] - last[k - 1]);
     }
   }
+  // Every rank takes part or none (the same condition everywhere: the plan and the flags).
+  const bool timed = !passes.empty() && !passes.front().timings.empty();
+  if (timed && plan.workload().phase() != plan::GENERATE)
+    m.collectiveWaitSeconds = gatherCollectiveWaits(plan, run, rank);
   if (rank == 0)
     for (size_t k = 0; k < kinds; ++k) {
       const double count = sum[kinds + k];
@@ -1334,8 +1417,12 @@ nlohmann::json reportJson(const plan::Plan &plan, const RunSetup &setup, const M
                       {"tokens_per_second", slowest > 0 ? tokens / slowest : 0.0}};
   nlohmann::json kernels = nlohmann::json::object(), collectives = nlohmann::json::object();
   for (const auto &[k, s] : m.kernelSeconds) kernels[k] = {{"seconds", s}, {"count", m.kernelCounts.at(k)}};
-  for (const auto &[k, s] : m.collectiveSeconds)
+  for (const auto &[k, s] : m.collectiveSeconds) {
     collectives[k] = {{"seconds", s}, {"count", m.collectiveCounts.at(k)}};
+    // Of `seconds`: waiting for the instance's last member (not measured under GENERATE).
+    if (!m.collectiveWaitSeconds.empty())
+      collectives[k]["wait_seconds"] = m.collectiveWaitSeconds.count(k) ? m.collectiveWaitSeconds.at(k) : 0.0;
+  }
   j["kernel_seconds"] = kernels;  // summed over ranks
   j["collective_seconds"] = collectives;
   nlohmann::json layers = nlohmann::json::array();

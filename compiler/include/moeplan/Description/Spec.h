@@ -46,6 +46,7 @@ struct ModelSpec {
 struct LinkSpec {
   double bandwidthBytesPerS = 0;
   double latencyS = 0;
+  double reduceBytesPerS = 0;  // 0: the bandwidth counts the reduction (Link.reduce_gb_per_s)
 };
 
 struct ClusterSpec {

@@ -167,13 +167,17 @@ MeasuredRouting routingFromRunReport(const plan::Plan &p, const nlohmann::json &
 // starts when all have arrived), and the forward pass's wall time per rank and overall.
 struct MeasuredRow {
   std::string component;  // "GEMM", "ALL_TO_ALL", "rank 3", "total"
-  std::string kind;       // "kernel", "collective", "rank", "total"
+  std::string kind;       // "kernel", "collective", "wait", "rank", "total"
   uint64_t count = 0;     // instructions of that kind over all ranks (kernel, collective)
   double predicted = 0, measured = 0;
 };
 struct MeasuredComparison {
   std::string backend, comm;  // the run's
   std::vector<MeasuredRow> rows;
+  // The report measured each collective's wait for its instance's last member: collective
+  // rows count from the instance's completion, "wait" rows hold the waits (by group and by
+  // send/recv peer). Else collective rows count from their rank's issue.
+  bool waitsSplit = false;
 };
 // Empty rows and `error` set (naming the report's field) when the report is not a
 // moeplan-run report of this plan (ranks, instruction counts per kind) or the plan is

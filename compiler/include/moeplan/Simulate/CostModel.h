@@ -46,6 +46,11 @@ double busFactor(plan::CollectiveKind kind, uint32_t groupSize);
 // n-1; an all-to-all sends to every peer at once (1); send/recv 1.
 uint32_t algorithmSteps(plan::CollectiveKind kind, uint32_t groupSize);
 
+// Share of the algorithm bytes S each rank reduces (gamma's factor in the alpha-beta-gamma
+// model, Thakur, Rabenseifner and Gropp 2005): all-reduce and reduce-scatter (n-1)/n, the
+// others 0.
+double reduceFactor(plan::CollectiveKind kind, uint32_t groupSize);
+
 // How a group's members sit on the cluster's nodes, as one member sees them.
 struct GroupSpan {
   uint32_t size = 1;
@@ -54,10 +59,11 @@ struct GroupSpan {
 };
 
 // A collective of `commBytes` (the nccl-tests S) on a group laid out as `span`:
-// - on one node: steps x intra latency + busFactor x S / intra bandwidth;
+// - on one node: steps x intra latency + busFactor x S / intra bandwidth
+//   + reduceFactor x S / intra reduce rate (when the link has one);
 // - across nodes, rings (all-reduce, all-gather, reduce-scatter): every step moves the same
 //   bytes on every link of the ring, so the inter-node hops bound it: steps x inter latency
-//   + busFactor x S / inter bandwidth;
+//   + busFactor x S / inter bandwidth + reduceFactor x S / inter reduce rate;
 // - across nodes, all-to-all by destination: S / size to each peer, the node's other
 //   members over the intra-node links and the rest over the inter-node link at the same
 //   time: the slower of (intra latency + (local - 1) S / size / intra bandwidth) and
