@@ -279,17 +279,25 @@ TEST(CompiledPlan, BuffersShareBytesOnlyWhenOrdered) {
   }
 }
 
+// moeplan-calibrate's measurements of `ranks` ranks without collectives: two GEMMs, an
+// attention, an ADD (what fitCluster needs before the link).
+nlohmann::json calibrationMeasurements(int ranks) {
+  nlohmann::json m = nlohmann::json::parse(R"({
+    "schema": "moeplan-calibration", "version": 1, "backend": "cpu", "comm": "mpi",
+    "device": "host", "host_memory_bytes": 1e10, "launch_seconds": 1e-8,
+    "gemm": [{"m": 1, "n": 512, "k": 512, "seconds": 1e-5}, {"m": 64, "n": 512, "k": 512, "seconds": 4e-4}],
+    "attention": {"sequences": 2, "seq_len": 128, "heads": 8, "head_dim": 64, "seconds": 0.008},
+    "memory": {"bytes": 50331648, "seconds": 0.0027}})");
+  m["ranks"] = ranks;
+  return m;
+}
+
 // moeplan calibrate's link fit (t = steps L + bus S / B + reduced S / R) recovers the link
 // that made its points, and leaves out a term the points do not need: measurements of
 // every kind at 2 and 4 ranks, made by the cost model itself from L = 2 us, B = 10 GB/s and
 // R = 3 GB/s, then from the same link with reductions free.
 TEST(Calibration, TheLinkFitRecoversLatencyBandwidthAndReduceRate) {
-  nlohmann::json m = nlohmann::json::parse(R"({
-    "schema": "moeplan-calibration", "version": 1, "ranks": 4, "backend": "cpu", "comm": "mpi",
-    "device": "host", "host_memory_bytes": 1e10, "launch_seconds": 1e-8,
-    "gemm": [{"m": 1, "n": 512, "k": 512, "seconds": 1e-5}, {"m": 64, "n": 512, "k": 512, "seconds": 4e-4}],
-    "attention": {"sequences": 2, "seq_len": 128, "heads": 8, "head_dim": 64, "seconds": 0.008},
-    "memory": {"bytes": 50331648, "seconds": 0.0027}})");
+  nlohmann::json m = calibrationMeasurements(4);
   for (double reduceRate : {3e9, 0.0}) {
     plan::Cluster link;
     link.mutable_intra_node()->set_latency_s(2e-6);
@@ -313,6 +321,36 @@ TEST(Calibration, TheLinkFitRecoversLatencyBandwidthAndReduceRate) {
     if (reduceRate > 0) EXPECT_NEAR(fitted.reduce_gb_per_s(), 3, 1e-6);
     EXPECT_LT(f->worstCollectiveError, 1e-9);
   }
+}
+
+// The jitter fit: skew points made by the simulator's own rule (a rank's wait after a
+// stretch s is jitter x jitterWaitFactor(n) x s, over the wait after none) give the jitter
+// back; measurements without skew give none (older calibrations); damaged ones are refused
+// naming the field.
+TEST(Calibration, TheJitterFitRecoversTheShareOfAStretch) {
+  nlohmann::json m = calibrationMeasurements(2);
+  m["collectives"] = nlohmann::json::parse(R"([
+    {"kind": "ALL_GATHER", "ranks": 2, "bytes": 4096, "seconds": 3e-6},
+    {"kind": "ALL_GATHER", "ranks": 2, "bytes": 1048576, "seconds": 1.2e-4}])");
+  std::string error;
+  std::optional<report::FittedCluster> without = report::fitCluster(m, error);
+  ASSERT_TRUE(without) << error;
+  EXPECT_FALSE(without->cluster.gpu().has_compute_jitter());
+  const double base = 5e-6, jitter = 0.04;
+  nlohmann::json points = nlohmann::json::array();
+  for (double s : {1e-5, 1e-3, 4e-3, 16e-3})
+    points.push_back({{"gemms", 1}, {"stretch_seconds", s},
+                      {"wait_seconds", base + jitter * sim::jitterWaitFactor(2) * (s - 1e-5)}});
+  m["skew"] = {{"ranks", 2}, {"points", points}};
+  std::optional<report::FittedCluster> with = report::fitCluster(m, error);
+  ASSERT_TRUE(with) << error;
+  EXPECT_NEAR(with->cluster.gpu().compute_jitter(), jitter, 1e-12);
+  m["skew"]["points"][2]["stretch_seconds"] = 1e-6;
+  EXPECT_FALSE(report::fitCluster(m, error));
+  EXPECT_EQ(error, "skew.points[2].stretch_seconds: not above the first point's (the stretch of none)");
+  m["skew"]["points"] = nlohmann::json::array();
+  EXPECT_FALSE(report::fitCluster(m, error));
+  EXPECT_EQ(error, "skew.points: missing, or fewer than 2");
 }
 
 } // namespace

@@ -201,6 +201,45 @@ TEST(Simulator, CollectiveStartsWhenItsSlowestMemberArrives) {
   }
 }
 
+// With compute jitter j, each member's arrival varies by j x its stretch since it last met
+// another rank: two ranks after the same kernels (t) meet at t + j t / sqrt(pi) (the mean
+// of the later of two normals, Clark's exact case) and each waits j t / sqrt(pi); the next
+// collective's stretch starts at the first's end. A rank that arrives far later than the
+// other's spread sets the start itself (no wait added), and jitter 0 is the plain rule.
+TEST(Simulator, ComputeJitterMakesEqualRanksWaitForTheLater) {
+  const uint64_t bytes = uint64_t(1) << 20;
+  auto build = [&](uint32_t lateKernels, double jitter) {
+    PlanBuilder b(2, 8);
+    b.addGroup("tp", {0, 1});
+    for (uint32_t r = 0; r < 2; ++r) {
+      ProgramBuilder prog = b.addProgram({r});
+      for (uint32_t k = 0; k < (r == 1 ? lateKernels : 1); ++k) prog.kernel(kStageCost);
+      prog.collective(plan::ALL_REDUCE, "tp", bytes, kComputeStream);
+      prog.kernel(kStageCost);
+      prog.collective(plan::ALL_REDUCE, "tp", bytes, kComputeStream);
+    }
+    plan::Plan plan = b.build();
+    plan.mutable_cluster()->set_compute_jitter(jitter);
+    return plan;
+  };
+  const plan::Plan equal = build(1, 0.1);
+  const double t = kernelSeconds(equal.cluster(), kStageCost);
+  const double c = collectiveSeconds(equal.cluster(), plan::ALL_REDUCE, bytes, 2, true);
+  const double shift = 0.1 * t / std::sqrt(M_PI);
+  Prediction pred = simulate(equal);
+  for (const RankTimeline &rank : pred.ranks) {
+    EXPECT_CLOSE(rank.instructions[1].issued, t);
+    EXPECT_CLOSE(rank.instructions[1].start, t + shift);
+    EXPECT_CLOSE(rank.instructions[3].start, (t + shift + c) + t + shift);
+  }
+  EXPECT_CLOSE(pred.latencySeconds, 2 * (t + shift + c));
+  // Rank 1 runs 40 kernels first: rank 0 (sd 0.1 t) is 39 t ahead; the later mean stands.
+  Prediction late = simulate(build(40, 0.1));
+  EXPECT_NEAR(late.ranks[0].instructions[1].start, 40 * t, 1e-12 * 40 * t);
+  Prediction none = simulate(build(1, 0));
+  EXPECT_CLOSE(none.ranks[0].instructions[1].start, t);
+}
+
 // Two axes that resolve to one group are one communicator: the k-th collective on either
 // meets the other ranks' k-th on the group, even when the two are on different streams.
 TEST(Simulator, AxesOfOneGroupShareItsOrder) {

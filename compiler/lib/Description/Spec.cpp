@@ -344,6 +344,9 @@ void resolveCluster(const desc::Cluster &cl, ClusterSpec &s, FieldChecker &c) {
       else if (rows > 0 && share)
         s.gemmEfficiency.emplace_back(rows, *share);
     }
+    s.computeJitter = c.fraction(g.has_compute_jitter(), g.compute_jitter(),
+                                 "cluster.gpu.compute_jitter", false, /*allowZero=*/true)
+                          .value_or(0);
     if (g.has_launch_overhead_us()) {
       const double us = g.launch_overhead_us();
       if (!std::isfinite(us) || us < 0 || us > 1e6)

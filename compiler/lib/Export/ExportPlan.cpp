@@ -88,6 +88,7 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
     e->set_efficiency(share);
   }
   pc->set_launch_overhead_s(c.launchOverheadS);
+  pc->set_compute_jitter(c.computeJitter);
   if (c.kernelRates.layerNorm || c.kernelRates.rmsNorm || c.kernelRates.gelu ||
       c.kernelRates.swiglu || c.kernelRates.router) {
     plan::KernelRates *k = pc->mutable_kernel_rates();

@@ -1,5 +1,6 @@
 #include "moeplan/Report/Calibration.h"
 
+#include "moeplan/Plan/PlanFile.h"
 #include "moeplan/Simulate/CostModel.h"
 
 #include <google/protobuf/text_format.h>
@@ -234,8 +235,38 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
             << fixed(1 / inverseBandwidth / 1e9, 3) << " GB/s, "
             << (inverseReduce > 0 ? "reductions at " + fixed(1 / inverseReduce / 1e9, 3) + " GB/s"
                                   : std::string("reductions within the bandwidth"))
-            << "; worst point off by " << fixed(100 * f.worstCollectiveError, 3) << " %\n"
-            << measuredOn;
+            << "; worst point off by " << fixed(100 * f.worstCollectiveError, 3) << " %\n";
+    // Jitter (optional: older measurements have no skew): the excess wait over the stretch
+    // of none, w = jitter x jitterWaitFactor(n) x stretch (the simulator's own rule for n
+    // members of equal stretch), fitted through the origin; none below 0.
+    if (m.contains("skew")) {
+      const nlohmann::json &skew = m["skew"];
+      const double n = number(skew, "ranks", "skew.", 2, false);
+      const nlohmann::json &pts = skew.is_object() ? skew.value("points", nlohmann::json()) : nlohmann::json();
+      if (!pts.is_array() || pts.size() < 2) throw Fail{"skew.points: missing, or fewer than 2"};
+      std::vector<std::pair<double, double>> stretchWait;
+      for (size_t i = 0; i < pts.size(); ++i) {
+        const std::string at = "skew.points[" + std::to_string(i) + "].";
+        stretchWait.emplace_back(number(pts[i], "stretch_seconds", at, 0, false),
+                                 number(pts[i], "wait_seconds", at, 0, false));
+        if (i > 0 && !(stretchWait[i].first > stretchWait[0].first))
+          throw Fail{at + "stretch_seconds: not above the first point's (the stretch of none)"};
+      }
+      const double base = stretchWait[0].second, factor = sim::jitterWaitFactor(uint32_t(n));
+      double sxy = 0, sxx = 0;
+      for (size_t i = 1; i < stretchWait.size(); ++i) {
+        const double x = factor * (stretchWait[i].first - stretchWait[0].first);
+        sxy += x * std::max(0.0, stretchWait[i].second - base);
+        sxx += x * x;
+      }
+      const double jitter = std::min(1.0, sxx > 0 ? sxy / sxx : 0);
+      gpu.set_compute_jitter(jitter);
+      summary << "ranks with equal work: after " << fixed(1e3 * stretchWait.back().first, 3)
+              << " ms of GEMMs a rank waits " << fixed(1e6 * (stretchWait.back().second - base), 3)
+              << " us for the last of " << fixed(n, 6) << " (after none " << fixed(1e6 * base, 3)
+              << " us): compute varies by " << fixed(100 * jitter, 3) << " % of a stretch\n";
+    }
+    summary << measuredOn;
     f.summary = summary.str();
     return f;
   } catch (const Fail &fail) {

@@ -112,6 +112,32 @@ uint32_t algorithmSteps(plan::CollectiveKind kind, uint32_t groupSize) {
   }
 }
 
+double expectedLatestArrival(const std::vector<std::pair<double, double>> &arrivals) {
+  if (arrivals.empty()) return 0;
+  double mean = arrivals[0].first, variance = arrivals[0].second * arrivals[0].second;
+  for (size_t i = 1; i < arrivals.size(); ++i) {
+    const double m2 = arrivals[i].first, v2 = arrivals[i].second * arrivals[i].second;
+    const double theta = std::sqrt(variance + v2);
+    if (!(theta > 0)) {
+      mean = std::max(mean, m2);
+      continue;
+    }
+    const double alpha = (mean - m2) / theta;
+    const double pdf = std::exp(-0.5 * alpha * alpha) / std::sqrt(2 * M_PI);
+    const double cdf = 0.5 * std::erfc(-alpha / std::sqrt(2.0)), rest = 1 - cdf;
+    const double first = mean * cdf + m2 * rest + theta * pdf;
+    const double second = (mean * mean + variance) * cdf + (m2 * m2 + v2) * rest +
+                          (mean + m2) * theta * pdf;
+    variance = std::max(0.0, second - first * first);
+    mean = std::max({first, mean, m2});  // rounding never puts it below either mean
+  }
+  return mean;
+}
+
+double jitterWaitFactor(uint32_t n) {
+  return expectedLatestArrival(std::vector<std::pair<double, double>>(n, {0.0, 1.0}));
+}
+
 double reduceFactor(plan::CollectiveKind kind, uint32_t groupSize) {
   if (groupSize <= 1 || (kind != plan::ALL_REDUCE && kind != plan::REDUCE_SCATTER)) return 0;
   return double(groupSize - 1) / double(groupSize);

@@ -196,6 +196,11 @@ private:
   std::vector<Participant> completed_;                 // completions not yet propagated
   std::unordered_map<uint64_t, Meeting> collectives_;  // by group << 32 | ordinal
   std::unordered_map<TransferKey, Meeting, TransferKeyHash> transfers_;
+  // Per rank, the end of the latest meeting (a collective or transfer) it took part in, as
+  // far as completions have propagated: the time since sets how far its arrival at the next
+  // may vary (Cluster.compute_jitter). Completions propagate in dependency order, not time
+  // order; a later meeting already known only shortens the stretch (to 0 at worst).
+  std::vector<double> lastMeeting_;
 
   void indexPrograms() {
     programs_.reserve(size_t(plan_.programs_size()));
@@ -207,6 +212,7 @@ private:
     const uint32_t world = uint32_t(plan_.ranks_size());
     ranks_.resize(world);
     timelines_.resize(world);
+    lastMeeting_.assign(world, 0.0);
     for (uint32_t r = 0; r < world; ++r) {
       RankState &state = ranks_[r];
       state.program = plan_.ranks(int(r)).program();
@@ -314,8 +320,21 @@ private:
     m.seconds = std::max(m.seconds, seconds);
     m.arrived.push_back({r, i});
     if (m.arrived.size() < m.expected) return false;
-    for (const Participant &p : m.arrived)
+    // Each member's arrival varies with the stretch it ran since it last met another rank:
+    // the meeting starts at the expected latest arrival.
+    if (const double jitter = plan_.cluster().compute_jitter(); jitter > 0) {
+      std::vector<std::pair<double, double>> arrivals;
+      arrivals.reserve(m.arrived.size());
+      for (const Participant &p : m.arrived) {
+        const double arrival = timelines_[p.rank].instructions[p.instruction].start;
+        arrivals.emplace_back(arrival, jitter * std::max(0.0, arrival - lastMeeting_[p.rank]));
+      }
+      m.start = std::max(m.start, expectedLatestArrival(arrivals));
+    }
+    for (const Participant &p : m.arrived) {
+      lastMeeting_[p.rank] = std::max(lastMeeting_[p.rank], m.start + m.seconds);
       finish(p.rank, p.instruction, m.start, m.start + m.seconds);
+    }
     return true;
   }
 

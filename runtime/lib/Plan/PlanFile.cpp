@@ -301,6 +301,8 @@ private:
       if (std::isfinite(e.efficiency()) && !(c.peak_flops() * e.efficiency() >= 1))
         error(at + ".efficiency", "is " + num(e.efficiency()) + ": peak_flops x efficiency must be >= 1 FLOP/s");
     }
+    if (!(std::isfinite(c.compute_jitter()) && c.compute_jitter() >= 0 && c.compute_jitter() <= 1))
+      error("cluster.compute_jitter", "is " + num(c.compute_jitter()) + ", must be finite in [0, 1]");
     if (!(std::isfinite(c.launch_overhead_s()) && c.launch_overhead_s() >= 0 && c.launch_overhead_s() <= 1))
       error("cluster.launch_overhead_s", "is " + num(c.launch_overhead_s()) + ", must be finite in [0, 1] s");
     const plan::KernelRates &k = c.kernel_rates();

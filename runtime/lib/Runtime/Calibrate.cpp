@@ -74,8 +74,8 @@ public:
           if (splits(k, kind, bytes)) points.push_back({k, kind, bytes});
     // Every measurement passes through repeated() once: the GEMMs, attention, memory,
     // launch, the kRateKernels below and the collectives.
-    ProgressCounter progress(options_.progress,
-                             options_.gemmRows.size() + 3 + kRateKernels + points.size());
+    ProgressCounter progress(options_.progress, options_.gemmRows.size() + 3 + kRateKernels +
+                                                    points.size() + (world_ > 1 ? 1 : 0));
     progress_ = &progress;
     nlohmann::json j = {{"schema", "moeplan-calibration"}, {"version", 1}, {"ranks", world_},
                         {"backend", options_.backend}, {"comm", options_.comm},
@@ -117,6 +117,7 @@ public:
                              {"bytes", p.bytes},
                              {"seconds", collectiveSeconds(p.ranks, p.kind, p.bytes)}});
     j["collectives"] = collectives;
+    if (world_ > 1) j["skew"] = skew();
     progress.finish();
     progress_ = nullptr;
     return rank_ == 0 ? j : nlohmann::json();
@@ -131,6 +132,8 @@ private:
   static constexpr int64_t kRateWidth = 1024, kRateRows = int64_t(kMemoryBytes / 4 / kRateWidth);
   static constexpr int64_t kRouterExperts = 64, kRouterTopK = 2;
   static constexpr size_t kRateKernels = 5;  // LAYER_NORM, RMS_NORM, GELU, SWIGLU, ROUTER
+  static constexpr int64_t kSkewRows = 64;     // the skew stretch's GEMMs: kSkewRows x width x width
+  static constexpr int kSkewRepetitions = 12;
 
   std::byte *at(uint64_t offset) { return compute_->arena() + offset; }
 
@@ -215,6 +218,46 @@ private:
         return slowest / double(batch);
       }
     }
+  }
+
+  // How far apart ranks with equal work reach a synchronization: every rank runs the same
+  // stretch of GEMMs (0, 1, 4 and 16 of kSkewRows rows), then an all-reduce of 4 bytes over
+  // all ranks; a rank's wait is from its stretch's end to the all-reduce's return. Each point
+  // is the mean over kSkewRepetitions and over ranks; the stretch of none gives the
+  // all-reduce's own time and the barrier's exit skew, which the fit subtracts.
+  nlohmann::json skew() {
+    auto g = gemm(kSkewRows, options_.gemmWidth, options_.gemmWidth);
+    g->call.kernel = &g->kernel;
+    plan::Collective meet;
+    meet.set_kind(plan::ALL_REDUCE);
+    meet.set_axis(std::to_string(world_));
+    meet.set_dtype(plan::F32);
+    meet.set_count(1);
+    std::byte *in = at(bytes_ / 2), *out = at(bytes_ / 2 + 64);
+    uint64_t sequence = 0;
+    nlohmann::json points = nlohmann::json::array();
+    for (int64_t gemms : {0, 1, 4, 16}) {
+      double mine[2] = {0, 0}, all[2] = {0, 0};  // stretch, wait
+      for (int rep = 0; rep < kSkewRepetitions; ++rep) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        const Clock::time_point start = Clock::now();
+        for (int64_t i = 0; i < gemms; ++i) compute_->launch(0, g->call);
+        compute_->synchronize();
+        const Clock::time_point arrived = Clock::now();
+        meet.set_sequence(sequence++);
+        CommRequest r = comm_->start(0, 0, meet, in, 4, out, 4);
+        while (!comm_->test(r)) {
+        }
+        mine[0] += std::chrono::duration<double>(arrived - start).count();
+        mine[1] += std::chrono::duration<double>(Clock::now() - arrived).count();
+      }
+      MPI_Allreduce(mine, all, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+      const double samples = double(kSkewRepetitions) * world_;
+      points.push_back({{"gemms", gemms}, {"stretch_seconds", all[0] / samples},
+                        {"wait_seconds", all[1] / samples}});
+    }
+    progress_->advance();
+    return {{"ranks", world_}, {"points", points}};
   }
 
   double kernelSeconds(std::unique_ptr<Call> c) {

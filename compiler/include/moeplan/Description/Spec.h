@@ -55,6 +55,7 @@ struct ClusterSpec {
   LinkSpec intraNode, interNode;
   std::vector<std::pair<double, double>> gemmEfficiency;  // (rows, share of peak), rows increasing
   double launchOverheadS = 0;
+  double computeJitter = 0;  // desc::Gpu.compute_jitter
   // Measured bytes per second of kernels the memory roofline may misjudge (desc::KernelRates);
   // 0: memory bandwidth x utilization.
   struct KernelRates {

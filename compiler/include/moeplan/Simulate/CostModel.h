@@ -6,6 +6,8 @@
 #include "moeplan/schema/plan.pb.h"
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 #include <string>
 
 namespace moeplan::sim {
@@ -45,6 +47,18 @@ double busFactor(plan::CollectiveKind kind, uint32_t groupSize);
 // all-reduce 2(n-1) (reduce-scatter, then all-gather), ring all-gather and reduce-scatter
 // n-1; an all-to-all sends to every peer at once (1); send/recv 1.
 uint32_t algorithmSteps(plan::CollectiveKind kind, uint32_t groupSize);
+
+// The expected latest of independent normal arrival times, each (mean, standard deviation):
+// Clark's moments of the maximum of two normals (C. E. Clark, "The greatest of a finite set
+// of random variables", Operations Research 9(2), 1961), exact for two, folded pairwise over
+// more (the moment-matching approximation statistical timing analysis uses). Never below the
+// latest mean; with every deviation 0, the latest mean.
+double expectedLatestArrival(const std::vector<std::pair<double, double>> &arrivals);
+
+// How far past their common mean n members with the same deviation sigma meet, in sigmas
+// (expectedLatestArrival of n arrivals (0, 1)): 1/sqrt(pi) for two; each member waits that
+// long on average. What `moeplan calibrate` divides a measured wait by.
+double jitterWaitFactor(uint32_t n);
 
 // Share of the algorithm bytes S each rank reduces (gamma's factor in the alpha-beta-gamma
 // model, Thakur, Rabenseifner and Gropp 2005): all-reduce and reduce-scatter (n-1)/n, the

@@ -38,7 +38,10 @@ struct CalibrateOptions {
 //   kernels: [{kind, variant, bytes, seconds}]: NORM (LAYER_NORM, RMS_NORM) and
 //     ACTIVATION_FUNCTION (GELU, SWIGLU) over 16 MB rows, ROUTER (ROUTER) over 16 MB of
 //     logits; bytes are the operands' (as plan-cost counts elementwise kernels),
-//   collectives: [{kind, ranks, bytes, seconds}] (kind as plan.proto's CollectiveKind name).
+//   collectives: [{kind, ranks, bytes, seconds}] (kind as plan.proto's CollectiveKind name),
+//   skew (2 or more ranks): {ranks, points: [{gemms, stretch_seconds, wait_seconds}]}: how
+//     long a rank waits in a 4-byte all-reduce over all ranks after a stretch of GEMMs every
+//     rank runs alike (means over repetitions and ranks; the first point a stretch of none).
 // Throws std::runtime_error (UnusableInput for a backend that cannot start).
 nlohmann::json measureMachine(const CalibrateOptions &options);
 
