@@ -5,6 +5,7 @@
 #include "moeplan/Check/Repair.h"
 #include "moeplan/Check/Rules.h"
 #include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Compiler/PlanMemory.h"
 #include "moeplan/Simulate/Simulator.h"
 #include "moeplan/Support/CheckedMath.h"
 
@@ -98,26 +99,39 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   // The first micro-batch reaches a rank through every stage before it, computed there in
   // full before it is sent; the last leaves through every stage after it. Under
   // DUAL_MICRO_BATCH the halves travel apart: half the micro-batch's time per stage.
-  const double travelling = strategy.overlap == desc::DUAL_MICRO_BATCH ? 0.5 : 1.0;
+  const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
+  const double travelling = dual ? 0.5 : 1.0;
   const double m = double(strategy.microBatches);
+  // Per micro-batch, what a rank's compute stream holds at least: its kernels, and without
+  // overlap also the collectives its own chain passes through between them.
+  const std::vector<double> spans = dual ? std::vector<double>() : sim::soloComputeSpans(*compiled);
   MicroBatchProbe out;
   for (const sim::RankTimeline &t : pred.ranks) {
     const uint32_t stage = stageOf(t.rank);
     double fill = 0;
     for (const auto &[other, least] : leastByStage)
       if (other != stage) fill += travelling * least;
-    out.latencyS = std::max(out.latencyS, fill + m * t.computeBusy);
+    const double perMicroBatch = dual ? t.computeBusy : std::max(t.computeBusy, spans[t.rank]);
+    out.latencyS = std::max(out.latencyS, fill + m * perMicroBatch);
   }
-  // The batch's caches, inputs and outputs live for the whole program, sized by the
-  // sequences a rank holds: micro_batches times the probe's. The rest at the probe's peak
-  // belongs to its one micro-batch.
+  // plan-memory lays out what lives for the whole program first, each buffer aligned:
+  // weights once, and the batch's caches, inputs and outputs once per micro-batch (each
+  // micro-batch has its own, the probe's size). The rest live at the probe's peak belongs
+  // to its one micro-batch and lies above them.
   for (const plan::Program &program : compiled->programs()) {
-    double batchWide = 0;
-    for (const plan::Buffer &b : program.buffers())
-      if (b.kind() == plan::KV_CACHE || b.kind() == plan::INPUT || b.kind() == plan::OUTPUT)
-        batchWide += double(b.bytes());
-    out.memoryBytes = std::max(out.memoryBytes, double(report::memoryAtPeak(program).liveBytes) +
-                                                    (m - 1) * batchWide);
+    double wholeAligned = 0, wholeBytes = 0, batchWideAligned = 0;
+    for (const plan::Buffer &b : program.buffers()) {
+      const bool batchWide =
+          b.kind() == plan::KV_CACHE || b.kind() == plan::INPUT || b.kind() == plan::OUTPUT;
+      if (!batchWide && b.kind() != plan::WEIGHT) continue;
+      const double aligned = double(alignedBufferBytes(int64_t(b.bytes())));
+      wholeAligned += aligned, wholeBytes += double(b.bytes());
+      if (batchWide) batchWideAligned += aligned;
+    }
+    const double transientAtPeak =
+        std::max(0.0, double(report::memoryAtPeak(program).liveBytes) - wholeBytes);
+    out.memoryBytes =
+        std::max(out.memoryBytes, wholeAligned + (m - 1) * batchWideAligned + transientAtPeak);
   }
   return out;
 }

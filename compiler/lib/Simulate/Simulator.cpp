@@ -185,6 +185,45 @@ public:
     return std::move(timelines_);
   }
 
+  // Per rank, from its first compute-stream kernel's start to its last one's end, with no
+  // rank waiting for another: every instruction at its own duration (a collective at this
+  // rank's cost of it, a transfer at its own), after its stream predecessor and its events,
+  // in issue order (a producer issued later, which the compiler never emits, is ignored: it
+  // could only delay). What the run of one micro-batch occupies the compute stream at least.
+  std::vector<double> soloComputeSpans() {
+    indexPrograms();
+    resolveRanks();
+    std::vector<double> spans(ranks_.size(), 0.0);
+    std::vector<double> end;
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      const RankState &state = ranks_[r];
+      const ProgramIndex &index = programs_[state.program];
+      const plan::Program &program = plan_.programs(int(state.program));
+      const uint32_t n = uint32_t(index.prevOnStream.size());
+      end.assign(n, 0.0);
+      double first = INFINITY, last = 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        double ready = 0;
+        if (uint32_t prev = index.prevOnStream[i]; prev != kNone && prev < i) ready = end[prev];
+        for (uint32_t k = index.producerBegin[i]; k < index.producerBegin[i + 1]; ++k)
+          if (uint32_t producer = index.producers[k]; producer != kNone && producer < i)
+            ready = std::max(ready, end[producer]);
+        const plan::Instruction &inst = program.instructions(int(i));
+        const double seconds =
+            index.channel[i] == kNone
+                ? index.kernelSeconds[i]
+                : collectiveSeconds(plan_.cluster(), inst, state.routes[index.channel[i]].span);
+        end[i] = ready + seconds;
+        if (index.channel[i] == kNone && inst.stream() == kComputeStream) {
+          first = std::min(first, ready);
+          last = std::max(last, end[i]);
+        }
+      }
+      spans[r] = std::isfinite(first) ? last - first : 0;
+    }
+    return spans;
+  }
+
   const ProgramIndex &programOf(uint32_t rank) const { return programs_[ranks_[rank].program]; }
   const RankState &rank(uint32_t r) const { return ranks_[r]; }
 
@@ -860,6 +899,13 @@ std::vector<LayerRouting> predictRouting(const plan::Plan &p) {
 plan::Plan expectedWork(const plan::Plan &p) {
   RoutingCache cache(p);
   return expectedWork(p, cache);
+}
+
+std::vector<double> soloComputeSpans(const plan::Plan &p) {
+  if (!hasRouted(p)) return Simulation(p).soloComputeSpans();
+  RoutingCache cache(p);
+  const plan::Plan expected = expectedWork(p, cache);
+  return Simulation(expected).soloComputeSpans();
 }
 
 Prediction simulate(const plan::Plan &p) {

@@ -1,5 +1,6 @@
 // plan-memory: one arena per rank, buffer bytes reused once provably free.
 #include "moeplan/Compiler/Passes.h"
+#include "moeplan/Compiler/PlanMemory.h"
 #include "moeplan/Compiler/PlanOrder.h"
 
 #include "mlir/IR/Builders.h"
@@ -15,9 +16,7 @@ using namespace moeplan::planir;
 namespace moeplan {
 namespace {
 
-// Offsets are aligned as CUDA allocations are, so every buffer suits vector loads.
-constexpr int64_t kAlignment = 256;
-int64_t align(int64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+int64_t align(int64_t n) { return alignedBufferBytes(n); }
 
 // Kinds whose bytes live for the whole program: weights, caches, and the inputs and outputs
 // the runtime fills before and reads after the run.

@@ -102,14 +102,20 @@ struct Evaluated {
 // batch of sequences / micro_batches sequences, so that its one micro-batch has the
 // strategy's micro-batch shape, its kernels the same costs.
 // - Latency: a rank of the strategy runs micro_batches times the probe rank's kernels on its
-//   compute stream, one after another; before its first, the first micro-batch (half of it
-//   under DUAL_MICRO_BATCH) was computed in full on every earlier stage, and after its last,
-//   the last micro-batch is computed on every later stage: at least the least probe rank's
-//   time on each.
+//   compute stream, one micro-batch after another; before its first, the first micro-batch
+//   (half of it under DUAL_MICRO_BATCH) was computed in full on every earlier stage, and
+//   after its last, the last micro-batch is computed on every later stage: at least the
+//   least probe rank's time on each. Without overlap, each micro-batch holds the compute
+//   stream at least for the probe rank's own chain from its first kernel to its last
+//   (sim::soloComputeSpans: its collectives between them included, none waiting for another
+//   rank), since the next micro-batch's kernels follow all of this one's on that stream;
+//   under DUAL_MICRO_BATCH the halves' collectives overlap the other half's kernels, so
+//   only the kernels count.
 // - Memory: weights, caches, inputs and outputs live for the whole program (plan-memory
-//   lays them out first); caches, inputs and outputs hold a rank's sequences, micro_batches
-//   times the probe's. Besides them the arena holds at least what the probe holds live at
-//   its peak: the strategy's first micro-batch holds the same.
+//   lays them out first, each at an aligned offset); caches, inputs and outputs are per
+//   micro-batch, micro_batches copies of the probe's. Above them the arena holds at least
+//   what else the probe holds live at its peak: the strategy's first micro-batch holds the
+//   same.
 // SearchTest holds both against every strategy of a small model. nullopt when the probe does
 // not compile.
 struct MicroBatchProbe {

@@ -120,6 +120,12 @@ GenerationPrediction simulateGeneration(const plan::Plan &p,
                                         uint32_t maxSimulatedSteps = kMaxSimulatedSteps);
 } // namespace detail
 
+// Per rank (by plan rank), a lower bound on the time from its first compute-stream kernel's
+// start to its last one's end, whatever the other ranks do: the rank's own dependency chain
+// with every instruction at its own duration (a collective at this rank's cost of it), none
+// waiting for another rank. The same expected work as simulate() times.
+std::vector<double> soloComputeSpans(const plan::Plan &p);
+
 // The simulated timeline as trace events (stream names: compute, collectives, pipeline).
 std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred);
 const std::vector<std::string> &streamNames();
