@@ -119,6 +119,30 @@ TEST(Routing, EstimatesAreDeterministic) {
   EXPECT_EQ(expectedLoadBalance(m, 512, 8), expectedLoadBalance(m, 512, 8));
 }
 
+// The estimates are memoized process-wide by their inputs: an estimate made after another
+// that differs in any one input is that input's, not the other's.
+TEST(Routing, TheMemoTellsEveryInputApart) {
+  const RoutingModel m{16, 2, {}, 0};
+  const Dispatch d{24, 2, 4, 2, 4};
+  auto same = [](const DispatchEstimate &a, const DispatchEstimate &b) {
+    return a.droppedFraction == b.droppedFraction && a.routedRows == b.routedRows &&
+           a.meanRows == b.meanRows && a.maxRows == b.maxRows && a.paddedRows == b.paddedRows;
+  };
+  const DispatchEstimate base = estimateDispatch(m, d);
+  EXPECT_TRUE(same(base, estimateDispatch(m, d)));
+  std::vector<double> skewed(16, 1.0);
+  skewed[0] = 4;
+  const std::pair<RoutingModel, Dispatch> variants[] = {
+      {{32, 2, {}, 0}, d},           {{16, 1, {}, 0}, d},           {{16, 2, skewed, 0}, d},
+      {{16, 2, {}, 0.5}, d},         {m, {25, 2, 4, 2, 4}},         {m, {24, 3, 4, 2, 4}},
+      {m, {24, 2, 3, 2, 4}},         {m, {24, 2, 4, 1, 4}},         {m, {24, 2, 4, 2, 2}}};
+  for (const auto &[vm, vd] : variants) EXPECT_FALSE(same(base, estimateDispatch(vm, vd)));
+  const double balance = expectedLoadBalance(m, 256, 4);
+  EXPECT_NE(balance, expectedLoadBalance(m, 257, 4));
+  EXPECT_NE(balance, expectedLoadBalance(m, 256, 8));
+  EXPECT_NE(balance, expectedLoadBalance({16, 2, skewed, 0}, 256, 4));
+}
+
 TEST(Routing, LoadBalanceMatchesBruteForce) {
   for (auto [m, tokens, positions] :
        {std::tuple<RoutingModel, int64_t, int64_t>{{64, 1, {}}, 512, 8},

@@ -78,7 +78,7 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   if (strategy.microBatches < 1 || sequences % strategy.microBatches != 0) return std::nullopt;
   probe.mutable_workload()->set_sequences(uint32_t(sequences / strategy.microBatches));
   google::protobuf::Arena arena;
-  plan::Plan *compiled = google::protobuf::Arena::Create<plan::Plan>(&arena);
+  plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
   CompileOptions quiet;
   quiet.printDiagnostics = false;
   quiet.judgeWorkload = false;
@@ -509,140 +509,209 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   };
   std::vector<Evaluated> evaluated;      // guarded by mutex
   uint64_t compileFailures = 0;
-  std::atomic<size_t> next{0};
   std::atomic<uint64_t> pruned{0}, prunedByProbe{0}, prunedAfterFirst{0};
   unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   threads = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<size_t>(1, planned.size()))));
   r.threads = threads;
   ProgressCounter progress(options.progress, planned.size());
-  auto worker = [&](CompileSession &compiler) {
-    CompileOptions quiet;
-    quiet.printDiagnostics = false;
-    quiet.judgeWorkload = false;
-    quiet.verifyEachPass = false;  // simulated, never written: the winner is compiled again
-    quiet.validatePlan = false;
-    // advance() in the loop's step: it counts the candidates the body leaves by `continue`.
-    for (size_t i = next++; i < planned.size(); progress.advance(), i = next++) {
-      const Planned &p = planned[i];
-      if (options.prune) {
-        std::lock_guard<std::mutex> lock(mutex);
-        bool prune = !feasibleSoFar.empty() && boundsFail(p);
-        double lbLatency = 0, ubThroughput = INFINITY;
-        for (size_t k = 0; k < p.lbLatency.size(); ++k) {
-          lbLatency = std::max(lbLatency, p.lbLatency[k]);
-          ubThroughput = std::min(ubThroughput, p.ubThroughput[k]);
-        }
-        // The bounds are the forward pass's: they bound no decode step.
-        if (prune || (!generates && beaten(lbLatency, ubThroughput, p.lbMemory))) {
-          ++pruned;
-          continue;
-        }
-      }
-      const int64_t longest = r.seqPoints.back();
-      if (options.prune && !generates && p.strategy.microBatches >= kProbeMicroBatches) {
-        bool anyFeasible;
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          anyFeasible = !feasibleSoFar.empty();
-        }
-        if (anyFeasible) {
-          if (std::optional<MicroBatchProbe> b =
-                  probeMicroBatch(compiler, deployment, p.strategy, longest)) {
-            const double ubThroughput = b->latencyS > 0 ? batchTokens(longest) / b->latencyS /
-                                                              double(p.strategy.world())
-                                                        : INFINITY;
-            // A requirement (the cluster can meet) the bounds already fail.
-            const bool fails =
-                b->memoryBytes > spec.cluster.memoryBytes ||
-                (r.maxMemoryPerGpuBytes &&
-                 !excluded.count("requirements.max_memory_per_gpu_bytes") &&
-                 b->memoryBytes > *r.maxMemoryPerGpuBytes) ||
-                timeFails(b->latencyS, ubThroughput * double(p.strategy.world()));
-            std::lock_guard<std::mutex> lock(mutex);
-            if (fails || beaten(b->latencyS, ubThroughput, b->memoryBytes)) {
-              ++prunedByProbe;
-              continue;
-            }
-          }
-        }
-      }
-      Evaluated e;
-      e.strategy = p.strategy;
-      const desc::Deployment candidate = withStrategy(deployment, p.strategy);
-      bool ok = true, dominated = false;
-      // The longest sequence first: its latency and memory bound the candidate's worst over
-      // the workload from below, its throughput bounds the worst from above, so a feasible
-      // strategy that beats those already beats the candidate, and the other lengths need
-      // not be compiled.
-      std::vector<size_t> order(r.seqPoints.size());
-      for (size_t k = 0; k < order.size(); ++k) order[k] = order.size() - 1 - k;
-      e.points.resize(order.size());
-      e.verdicts.resize(order.size());
-      for (size_t k : order) {
-        // The plan lives on an arena: building and freeing tens of thousands of
-        // instructions is a large part of a candidate's time otherwise.
-        google::protobuf::Arena arena;
-        plan::Plan *compiled = google::protobuf::Arena::Create<plan::Plan>(&arena);
-        quiet.into = compiled;
-        CompileResult c = compiler.compile(atSeqLen(candidate, r.seqPoints[k]), "search", quiet);
-        if (!c.exported) {
-          ok = false;
-          break;
-        }
-        plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulate(*compiled));
-        e.verdicts[k] = report::judgeRequirements(*compiled, w);
-        e.points[k] = std::move(w);
-        if (options.prune && !generates && k == order.front() && order.size() > 1) {
-          const plan::WorkloadPoint &first = e.points[k];
-          double tput = first.throughput_tokens_per_s() / double(p.strategy.world());
-          std::lock_guard<std::mutex> lock(mutex);
-          dominated = beaten(first.latency_s(), tput, double(first.memory_bytes()));
-          if (dominated) break;
-        }
-      }
-      if (dominated) {
-        ++prunedAfterFirst;
-        continue;
-      }
-      if (!ok) {
-        std::lock_guard<std::mutex> lock(mutex);
-        ++compileFailures;
-        continue;
-      }
-      double gpus = double(p.strategy.world());
-      e.throughputPerGpu = INFINITY;
-      if (generates) e.decodeTokensPerSPerGpu = INFINITY;
-      for (const plan::WorkloadPoint &w : e.points) {
-        e.latencyS = std::max(e.latencyS, w.latency_s());
-        e.throughputPerGpu = std::min(e.throughputPerGpu, w.throughput_tokens_per_s() / gpus);
-        e.memoryBytes = std::max(e.memoryBytes, double(w.memory_bytes()));
-        if (generates) {
-          e.ttftS = std::max(e.ttftS, w.ttft_s());
-          e.tpotS = std::max(e.tpotS, w.tpot_p99_s());
-          e.decodeTokensPerSPerGpu = std::min(e.decodeTokensPerSPerGpu, w.decode_tokens_per_s() / gpus);
-        }
-      }
-      for (const auto &point : e.verdicts)
-        for (const report::RequirementCheck &c : point)
-          if (!c.pass && !excluded.count(c.field)) {
-            ++e.failures;
-            if (c.required > 0 && c.predicted > 0)
-              e.shortfall += std::fabs(std::log(c.predicted / c.required));
-            else
-              e.shortfall += 1;
-          }
-      e.feasible = e.failures == 0;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (e.feasible) feasibleSoFar.push_back(e);
-      evaluated.push_back(std::move(e));
-    }
+  CompileOptions quiet;
+  quiet.printDiagnostics = false;
+  quiet.judgeWorkload = false;
+  quiet.verifyEachPass = false;  // simulated, never written: the winner is compiled again
+  quiet.validatePlan = false;
+  // Bounds over the whole workload from one micro-batch compiled alone at each point
+  // (longest first): the worst latency and memory are at least the largest of them, the
+  // worst throughput at most the least.
+  struct Bound {
+    double latencyS = 0, throughputPerGpu = INFINITY, memoryBytes = 0;
   };
+  auto probeAt = [&](CompileSession &compiler, const Planned &p, size_t k) -> std::optional<Bound> {
+    const int64_t len = r.seqPoints[k];
+    std::optional<MicroBatchProbe> b = probeMicroBatch(compiler, deployment, p.strategy, len);
+    if (!b) return std::nullopt;
+    const double ubThroughput =
+        b->latencyS > 0 ? batchTokens(len) / b->latencyS / double(p.strategy.world()) : INFINITY;
+    return Bound{b->latencyS, ubThroughput, b->memoryBytes};
+  };
+  const bool probes = options.prune && !generates;
+  // Per candidate, its probes (filled as they are made; a thread owns a candidate at a time).
+  std::vector<std::vector<std::optional<Bound>>> probed(planned.size());
+  // Evaluates candidate i (or prunes it) with one of the threads' compilers.
+  // Whether the candidate's FLOP and weight bounds already prune it.
+  auto prunedByBounds = [&](const Planned &p) {
+    if (!options.prune) return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    double lbLatency = 0, ubThroughput = INFINITY;
+    for (size_t k = 0; k < p.lbLatency.size(); ++k) {
+      lbLatency = std::max(lbLatency, p.lbLatency[k]);
+      ubThroughput = std::min(ubThroughput, p.ubThroughput[k]);
+    }
+    // The bounds are the forward pass's: they bound no decode step.
+    return (!feasibleSoFar.empty() && boundsFail(p)) ||
+           (!generates && beaten(lbLatency, ubThroughput, p.lbMemory));
+  };
+  auto evaluate = [&](CompileSession &compiler, size_t i) {
+    const Planned &p = planned[i];
+    if (prunedByBounds(p)) {
+      ++pruned;
+      return;
+    }
+    std::vector<std::optional<Bound>> &probedHere = probed[i];
+    probedHere.resize(r.seqPoints.size());
+    if (probes && p.strategy.microBatches >= kProbeMicroBatches) {
+      bool anyFeasible;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        anyFeasible = !feasibleSoFar.empty();
+      }
+      Bound worst;
+      bool prune = false;
+      for (size_t k = r.seqPoints.size(); anyFeasible && !prune && k-- > 0;) {
+        if (!probedHere[k]) probedHere[k] = probeAt(compiler, p, k);  // the longest: maybe made
+        const std::optional<Bound> &b = probedHere[k];
+        if (!b) break;
+        const double ubThroughput = b->throughputPerGpu;
+        worst.latencyS = std::max(worst.latencyS, b->latencyS);
+        worst.throughputPerGpu = std::min(worst.throughputPerGpu, ubThroughput);
+        worst.memoryBytes = std::max(worst.memoryBytes, b->memoryBytes);
+        // A requirement (the cluster can meet) the bounds already fail at this point.
+        const bool fails =
+            b->memoryBytes > spec.cluster.memoryBytes ||
+            (r.maxMemoryPerGpuBytes &&
+             !excluded.count("requirements.max_memory_per_gpu_bytes") &&
+             b->memoryBytes > *r.maxMemoryPerGpuBytes) ||
+            timeFails(b->latencyS, ubThroughput * double(p.strategy.world()));
+        std::lock_guard<std::mutex> lock(mutex);
+        prune = fails || beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes);
+      }
+      if (prune) {
+        ++prunedByProbe;
+        return;
+      }
+    }
+    Evaluated e;
+    e.strategy = p.strategy;
+    const desc::Deployment candidate = withStrategy(deployment, p.strategy);
+    bool ok = true, dominated = false;
+    // The longest sequence first: its latency and memory bound the candidate's worst over
+    // the workload from below, its throughput bounds the worst from above, so a feasible
+    // strategy that beats those already beats the candidate, and the other lengths need
+    // not be compiled.
+    std::vector<size_t> order(r.seqPoints.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = order.size() - 1 - k;
+    e.points.resize(order.size());
+    e.verdicts.resize(order.size());
+    for (size_t k : order) {
+      // The plan lives on an arena: building and freeing tens of thousands of
+      // instructions is a large part of a candidate's time otherwise.
+      google::protobuf::Arena arena;
+      plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
+      CompileOptions into = quiet;
+      into.into = compiled;
+      CompileResult c = compiler.compile(atSeqLen(candidate, r.seqPoints[k]), "search", into);
+      if (!c.exported) {
+        ok = false;
+        break;
+      }
+      plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulate(*compiled));
+      e.verdicts[k] = report::judgeRequirements(*compiled, w);
+      e.points[k] = std::move(w);
+      if (options.prune && !generates && k == order.front() && order.size() > 1) {
+        // The longest point's figures, with the other points' probes where there are.
+        const plan::WorkloadPoint &first = e.points[k];
+        double latency = first.latency_s(), memory = double(first.memory_bytes());
+        double tput = first.throughput_tokens_per_s() / double(p.strategy.world());
+        for (const std::optional<Bound> &b : probedHere)
+          if (b) {
+            latency = std::max(latency, b->latencyS);
+            tput = std::min(tput, b->throughputPerGpu);
+            memory = std::max(memory, b->memoryBytes);
+          }
+        std::lock_guard<std::mutex> lock(mutex);
+        dominated = beaten(latency, tput, memory);
+        if (dominated) break;
+      }
+    }
+    if (dominated) {
+      ++prunedAfterFirst;
+      return;
+    }
+    if (!ok) {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++compileFailures;
+      return;
+    }
+    double gpus = double(p.strategy.world());
+    e.throughputPerGpu = INFINITY;
+    if (generates) e.decodeTokensPerSPerGpu = INFINITY;
+    for (const plan::WorkloadPoint &w : e.points) {
+      e.latencyS = std::max(e.latencyS, w.latency_s());
+      e.throughputPerGpu = std::min(e.throughputPerGpu, w.throughput_tokens_per_s() / gpus);
+      e.memoryBytes = std::max(e.memoryBytes, double(w.memory_bytes()));
+      if (generates) {
+        e.ttftS = std::max(e.ttftS, w.ttft_s());
+        e.tpotS = std::max(e.tpotS, w.tpot_p99_s());
+        e.decodeTokensPerSPerGpu = std::min(e.decodeTokensPerSPerGpu, w.decode_tokens_per_s() / gpus);
+      }
+    }
+    for (const auto &point : e.verdicts)
+      for (const report::RequirementCheck &c : point)
+        if (!c.pass && !excluded.count(c.field)) {
+          ++e.failures;
+          if (c.required > 0 && c.predicted > 0)
+            e.shortfall += std::fabs(std::log(c.predicted / c.required));
+          else
+            e.shortfall += 1;
+        }
+    e.feasible = e.failures == 0;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (e.feasible) feasibleSoFar.push_back(e);
+    evaluated.push_back(std::move(e));
+  };
+  // Runs fn(compiler, order[j]) for every j on the threads, each with its own compiler.
   std::vector<std::unique_ptr<CompileSession>> sessions;
   for (unsigned t = 1; t < threads; ++t) sessions.push_back(std::make_unique<CompileSession>());
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, std::ref(*sessions[t - 1]));
-  worker(session);
-  for (std::thread &t : pool) t.join();
+  auto parallel = [&](const std::vector<size_t> &order, auto fn) {
+    std::atomic<size_t> next{0};
+    auto worker = [&](CompileSession &compiler) {
+      for (size_t j = next++; j < order.size(); j = next++) fn(compiler, order[j]);
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, std::ref(*sessions[t - 1]));
+    worker(session);
+    for (std::thread &t : pool) t.join();
+  };
+  auto evaluateCounted = [&](CompileSession &compiler, size_t i) {
+    evaluate(compiler, i);
+    progress.advance();
+  };
+  // First the candidates compiled without a probe, cheapest first: they find the first
+  // feasible strategies. The others are probed at the longest sequence (what pruning would
+  // do first anyway), then evaluated cheapest first and, among equally costly ones, lowest
+  // probed latency first: a class's best is found before the rest of its class, which it
+  // then prunes at their probes.
+  std::vector<size_t> unprobed, toProbe;
+  for (size_t i = 0; i < planned.size(); ++i)
+    (probes && planned[i].strategy.microBatches >= kProbeMicroBatches ? toProbe : unprobed)
+        .push_back(i);
+  parallel(unprobed, evaluateCounted);
+  if (!feasibleSoFar.empty()) {
+    parallel(toProbe, [&](CompileSession &compiler, size_t i) {
+      if (prunedByBounds(planned[i])) return;  // evaluate prunes it before its probe
+      probed[i].resize(r.seqPoints.size());
+      probed[i].back() = probeAt(compiler, planned[i], r.seqPoints.size() - 1);
+    });
+    auto key = [&](size_t i) {
+      const StrategySpec &x = planned[i].strategy;
+      const double latency =
+          !probed[i].empty() && probed[i].back() ? probed[i].back()->latencyS : INFINITY;
+      return std::make_tuple(boundsFail(planned[i]), double(x.microBatches) / double(x.pp),
+                             latency);
+    };
+    std::stable_sort(toProbe.begin(), toProbe.end(),
+                     [&](size_t a, size_t b) { return key(a) < key(b); });
+  }
+  parallel(toProbe, evaluateCounted);
   progress.finish();
   r.pruned = pruned;
   r.prunedByProbe = prunedByProbe;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 
@@ -221,7 +223,9 @@ std::vector<double> choiceProbabilities(const RoutingModel &m) {
   return pi;
 }
 
-DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
+namespace {
+
+DispatchEstimate computeDispatch(const RoutingModel &m, const Dispatch &d) {
   if (d.positions <= 0 || d.sources <= 0 || d.groups <= 0 || d.capacity < 0 || d.tokensPerGroup < 0)
     throw std::invalid_argument("routing model: a dispatch needs positive ranks and groups");
   checkStickiness(m.stickiness);
@@ -303,6 +307,8 @@ DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
   return r;
 }
 
+} // namespace
+
 double expectedDropped(const RoutingModel &m, int64_t tokensPerGroup, int64_t capacity) {
   checkStickiness(m.stickiness);
   const std::vector<double> pi = choiceProbabilities(m);
@@ -332,7 +338,9 @@ double fitStickiness(const RoutingModel &m, int64_t tokensPerGroup, int64_t capa
   return (lo + hi) / 2;
 }
 
-double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positions) {
+namespace {
+
+double computeLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positions) {
   if (positions <= 1 || tokens <= 0) return 1;
   const std::vector<double> pi = choiceProbabilities(m);
   std::vector<double> share(size_t(positions), 0.0);
@@ -376,6 +384,59 @@ double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positi
     sum += double(n) / double(positions) / double(most);
   }
   return sum / kBalanceTrials;
+}
+
+// Every input of an estimate, bit for bit: the estimates are seeded by their inputs, so one
+// computed before answers for every later call with the same inputs.
+std::vector<uint64_t> memoKey(const RoutingModel &m, std::initializer_list<int64_t> sizes) {
+  std::vector<uint64_t> key{uint64_t(m.experts), uint64_t(m.topK)};
+  for (int64_t v : sizes) key.push_back(uint64_t(v));
+  auto bits = [](double v) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+  };
+  key.push_back(bits(m.stickiness));
+  for (double w : m.weights) key.push_back(bits(w));
+  return key;
+}
+
+// A process-wide memo of a pure estimate: a search compiles thousands of candidates whose
+// dispatches repeat a few shapes, and each estimate is a Monte Carlo of milliseconds.
+template <class Value>
+class Memo {
+public:
+  template <class Compute>
+  Value get(std::vector<uint64_t> key, Compute compute) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (auto it = values_.find(key); it != values_.end()) return it->second;
+    }
+    Value v = compute();  // outside the lock: threads estimating other shapes go on
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (values_.size() >= kMaxEntries) values_.clear();
+    values_.emplace(std::move(key), v);
+    return v;
+  }
+
+private:
+  static constexpr size_t kMaxEntries = 1 << 14;
+  std::mutex mutex_;
+  std::map<std::vector<uint64_t>, Value> values_;
+};
+
+} // namespace
+
+DispatchEstimate estimateDispatch(const RoutingModel &m, const Dispatch &d) {
+  static Memo<DispatchEstimate> memo;
+  return memo.get(memoKey(m, {d.tokensPerGroup, d.groups, d.capacity, d.sources, d.positions}),
+                  [&] { return computeDispatch(m, d); });
+}
+
+double expectedLoadBalance(const RoutingModel &m, int64_t tokens, int64_t positions) {
+  static Memo<double> memo;
+  return memo.get(memoKey(m, {tokens, positions}),
+                  [&] { return computeLoadBalance(m, tokens, positions); });
 }
 
 } // namespace moeplan::sim

@@ -847,8 +847,8 @@ std::vector<LayerRouting> predictRouting(const plan::Plan &p, RoutingCache &cach
   return out;
 }
 
-plan::Plan expectedWork(const plan::Plan &p, RoutingCache &cache) {
-  plan::Plan out = p;
+// Scales `out`'s routed costs (a copy of the plan the cache reads) to the expected work.
+void applyExpectedWork(plan::Plan &out, RoutingCache &cache) {
   for (plan::Program &program : *out.mutable_programs()) {
     std::map<int32_t, double> fill;  // per layer, of its latest DISPATCH (issue order)
     for (plan::Instruction &inst : *program.mutable_instructions()) {
@@ -877,7 +877,16 @@ plan::Plan expectedWork(const plan::Plan &p, RoutingCache &cache) {
       }
     }
   }
-  return out;
+}
+
+// The plan with its expected work, on `arena`: a copy of tens of thousands of instructions,
+// which an arena builds and frees far faster than the heap.
+const plan::Plan &expectedWorkOn(google::protobuf::Arena &arena, const plan::Plan &p,
+                                 RoutingCache &cache) {
+  plan::Plan *out = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
+  *out = p;
+  applyExpectedWork(*out, cache);
+  return *out;
 }
 
 Prediction simulateExpected(const plan::Plan &p) {
@@ -898,19 +907,23 @@ std::vector<LayerRouting> predictRouting(const plan::Plan &p) {
 
 plan::Plan expectedWork(const plan::Plan &p) {
   RoutingCache cache(p);
-  return expectedWork(p, cache);
+  plan::Plan out = p;
+  applyExpectedWork(out, cache);
+  return out;
 }
 
 std::vector<double> soloComputeSpans(const plan::Plan &p) {
   if (!hasRouted(p)) return Simulation(p).soloComputeSpans();
   RoutingCache cache(p);
-  const plan::Plan expected = expectedWork(p, cache);
-  return Simulation(expected).soloComputeSpans();
+  google::protobuf::Arena arena;
+  return Simulation(expectedWorkOn(arena, p, cache)).soloComputeSpans();
 }
 
 Prediction simulate(const plan::Plan &p) {
   RoutingCache cache(p);
-  Prediction pred = hasRouted(p) ? simulateExpected(expectedWork(p, cache)) : simulateExpected(p);
+  google::protobuf::Arena arena;
+  Prediction pred =
+      simulateExpected(hasRouted(p) ? expectedWorkOn(arena, p, cache) : p);
   pred.routing = predictRouting(p, cache);
   if (!pred.routing.empty()) {
     pred.loadBalance = pred.droppedTokenFraction = 0;

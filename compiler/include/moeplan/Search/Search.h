@@ -33,11 +33,20 @@
 // frontier, and is not compiled. Likewise after the longest sequence, whose latency and
 // memory are at most the candidate's worst and whose throughput at least its worst: a
 // candidate a feasible strategy beats there is not compiled at the other lengths. And before
-// the longest sequence, a candidate of kProbeMicroBatches micro-batches or more is first
-// bounded by one of its micro-batches compiled alone (probeMicroBatch): a fraction of the
-// cost, and nearly its figures. Only when a feasible candidate exists; the counts are
-// reported. A GENERATE workload's candidates are pruned only by requirements their bounds
-// fail: the bounds say nothing of decode steps.
+// any compile, a candidate of kProbeMicroBatches micro-batches or more is first bounded by
+// one of its micro-batches compiled alone (probeMicroBatch) at each point of the workload,
+// the longest first: a fraction of the cost, and nearly its figures; after its longest
+// sequence these bounds stand in for the other points' figures. Only when a feasible
+// candidate exists; the counts are reported.
+//
+// Order. The candidates that are not probed go first, cheapest first (instructions grow with
+// micro-batches per stage); they find the first feasible strategies. The others are probed
+// at the longest sequence, then evaluated cheapest first and, among equally costly ones,
+// lowest probed latency first: each class's best is compiled before the rest of its class,
+// which it then prunes at their probes.
+//
+// A GENERATE workload's candidates are pruned only by requirements their bounds fail: the
+// bounds say nothing of decode steps.
 #pragma once
 
 #include "moeplan/Compiler/Workload.h"
