@@ -236,6 +236,21 @@ std::optional<FittedCluster> fitCluster(const nlohmann::json &m, std::string &er
             << (inverseReduce > 0 ? "reductions at " + fixed(1 / inverseReduce / 1e9, 3) + " GB/s"
                                   : std::string("reductions within the bandwidth"))
             << "; worst point off by " << fixed(100 * f.worstCollectiveError, 3) << " %\n";
+    // On the host each point is timed alone after a sweep evicted the caches (the fit's
+    // "seconds"), and back to back on cached buffers ("warm_seconds"), for the record.
+    if (m.contains("evicted_bytes")) {
+      const double evicted = number(m, "evicted_bytes", "");
+      double least = INFINITY, most = 0;
+      for (size_t i = 0; i < colls.size(); ++i) {
+        const std::string at = "collectives[" + std::to_string(i) + "].";
+        const double share = number(colls[i], "warm_seconds", at) / points[i].t;
+        least = std::min(least, share), most = std::max(most, share);
+      }
+      summary << "collectives timed alone after a sweep of " << fixed(evicted / double(1 << 20), 4)
+              << " MiB evicted the caches, as a pass's kernels do; back to back on cached "
+                 "buffers they took "
+              << fixed(least, 2) << " to " << fixed(most, 2) << " of that\n";
+    }
     // Jitter (optional: older measurements have no skew): the excess wait over the stretch
     // of none, w = jitter x jitterWaitFactor(n) x stretch (the simulator's own rule for n
     // members of equal stretch), fitted through the origin; none below 0.

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
+#include <vector>
 
 namespace moeplan::runtime {
 
@@ -55,6 +57,7 @@ public:
     const uint64_t commBytes = 2 * *std::max_element(o.collectiveBytes.begin(), o.collectiveBytes.end()) + 64;
     bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes});
     compute_->allocate(bytes_, 1, 1, 2);
+    if (o.backend == "cpu") evict_.assign(lastLevelCacheBytes(), 1);
     std::vector<float> fill(bytes_ / 4, 0.01f);
     compute_->upload(compute_->arena(), fill.data(), bytes_ / 4 * 4);
   }
@@ -74,8 +77,10 @@ public:
           if (splits(k, kind, bytes)) points.push_back({k, kind, bytes});
     // Every measurement passes through repeated() once: the GEMMs, attention, memory,
     // launch, the kRateKernels below and the collectives.
+    const size_t timingsPerPoint = evict_.empty() ? 1 : 2;  // cold and warm on the host
     ProgressCounter progress(options_.progress, options_.gemmRows.size() + 3 + kRateKernels +
-                                                    points.size() + (world_ > 1 ? 1 : 0));
+                                                    timingsPerPoint * points.size() +
+                                                    (world_ > 1 ? 1 : 0));
     progress_ = &progress;
     nlohmann::json j = {{"schema", "moeplan-calibration"}, {"version", 1}, {"ranks", world_},
                         {"backend", options_.backend}, {"comm", options_.comm},
@@ -112,11 +117,22 @@ public:
             4 * tokens * kRouterExperts + 2 * 4 * tokens * kRouterTopK);
     j["kernels"] = kernels;
     nlohmann::json collectives = nlohmann::json::array();
-    for (const Point &p : points)
-      collectives.push_back({{"kind", plan::CollectiveKind_Name(p.kind)}, {"ranks", p.ranks},
-                             {"bytes", p.bytes},
-                             {"seconds", collectiveSeconds(p.ranks, p.kind, p.bytes)}});
+    for (const Point &p : points) {
+      nlohmann::json c = {{"kind", plan::CollectiveKind_Name(p.kind)}, {"ranks", p.ranks},
+                          {"bytes", p.bytes}};
+      // On the host, a pass's kernels stream their weights through the caches between two
+      // collectives, so the fit reads each collective timed alone on evicted caches
+      // ("seconds"); back to back, the same buffers stay cached ("warm_seconds").
+      if (!evict_.empty()) {
+        c["seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, true);
+        c["warm_seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, false);
+      } else {
+        c["seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, false);
+      }
+      collectives.push_back(c);
+    }
     j["collectives"] = collectives;
+    if (!evict_.empty()) j["evicted_bytes"] = evict_.size();
     if (world_ > 1) j["skew"] = skew();
     progress.finish();
     progress_ = nullptr;
@@ -134,6 +150,9 @@ private:
   static constexpr size_t kRateKernels = 5;  // LAYER_NORM, RMS_NORM, GELU, SWIGLU, ROUTER
   static constexpr int64_t kSkewRows = 64;     // the skew stretch's GEMMs: kSkewRows x width x width
   static constexpr int kSkewRepetitions = 12;
+  // Collectives on evicted caches: a sweep of the last-level cache per repetition costs tens
+  // of milliseconds, so few repetitions, and their median.
+  static constexpr int kColdRepetitions = 16, kColdMinRepetitions = 5;
 
   std::byte *at(uint64_t offset) { return compute_->arena() + offset; }
 
@@ -220,6 +239,46 @@ private:
     }
   }
 
+  // The last-level cache's size (what a sweep must cover to evict the caches): the kernel's,
+  // else sysfs's, else 64 MiB; at most 1 GiB.
+  static size_t lastLevelCacheBytes() {
+    long bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (bytes <= 0) {
+      std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index3/size");
+      std::string text;
+      if (in >> text && !text.empty()) {
+        const char unit = text.back();
+        bytes = std::atol(text.c_str()) * (unit == 'K' ? 1024L : unit == 'M' ? 1L << 20 : 1L);
+      }
+    }
+    if (bytes <= 0) bytes = 64L << 20;
+    return std::min<size_t>(size_t(bytes), size_t(1) << 30);
+  }
+
+  // `once` timed alone, kColdRepetitions times (fewer when they add up to secondsPerPoint):
+  // every rank first writes a sweep over the last-level cache's size, then the ranks meet;
+  // per repetition the slowest rank's time from the meeting; the median over repetitions.
+  template <class F> double cold(F &&once, bool member) {
+    if (member) once();
+    std::vector<double> times;
+    double total = 0;
+    for (int rep = 0; rep < kColdRepetitions && (rep < kColdMinRepetitions ||
+                                                 total < options_.secondsPerPoint);
+         ++rep) {
+      for (size_t i = 0; i < evict_.size(); i += 64) evict_[i] = char(evict_[i] + 1);
+      MPI_Barrier(MPI_COMM_WORLD);
+      const Clock::time_point start = Clock::now();
+      if (member) once();
+      double elapsed = std::chrono::duration<double>(Clock::now() - start).count(), slowest = 0;
+      MPI_Allreduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      times.push_back(slowest);
+      total += slowest;
+    }
+    progress_->advance();
+    std::nth_element(times.begin(), times.begin() + ptrdiff_t(times.size() / 2), times.end());
+    return times[times.size() / 2];
+  }
+
   // How far apart ranks with equal work reach a synchronization: every rank runs the same
   // stretch of GEMMs (0, 1, 4 and 16 of kSkewRows rows), then an all-reduce of 4 bytes over
   // all ranks; a rank's wait is from its stretch's end to the all-reduce's return. Each point
@@ -274,7 +333,7 @@ private:
   }
 
   // A size that splits().
-  double collectiveSeconds(int k, plan::CollectiveKind kind, uint64_t bytes) {
+  double collectiveSeconds(int k, plan::CollectiveKind kind, uint64_t bytes, bool evicted) {
     const uint64_t elements = bytes / 4;
     const bool member = rank_ < k;
     plan::Collective c;
@@ -299,14 +358,13 @@ private:
       if (rank_ % 2 == 1) c.set_kind(plan::RECV);
     }
     int64_t sequence = 0;
-    return repeated(
-        [&] {
-          c.set_sequence(uint64_t(sequence++));
-          CommRequest r = comm_->start(0, 0, c, in, inBytes, out, outBytes);
-          while (!comm_->test(r)) {
-          }
-        },
-        member);
+    auto once = [&] {
+      c.set_sequence(uint64_t(sequence++));
+      CommRequest r = comm_->start(0, 0, c, in, inBytes, out, outBytes);
+      while (!comm_->test(r)) {
+      }
+    };
+    return evicted ? cold(once, member) : repeated(once, member);
   }
   const CalibrateOptions &options_;
   const int rank_, world_;
@@ -315,6 +373,7 @@ private:
   std::unique_ptr<CommBackend> comm_;
   uint64_t bytes_ = 0;
   ProgressCounter *progress_ = nullptr;  // run()'s
+  std::vector<char> evict_;  // swept to evict the host's caches; empty off the host
 };
 
 } // namespace
