@@ -57,7 +57,11 @@ public:
     const uint64_t commBytes = 2 * *std::max_element(o.collectiveBytes.begin(), o.collectiveBytes.end()) + 64;
     bytes_ = std::max<uint64_t>({gemmBytes, commBytes, 4 * kAttentionElements * 4, 3 * kMemoryBytes});
     compute_->allocate(bytes_, 1, 1, 2);
-    if (o.backend == "cpu") evict_.assign(lastLevelCacheBytes(), 1);
+    if (o.backend == "cpu") {
+      // No more than an eighth of each rank's share of the host's memory.
+      const double share = hostMemoryPerRank(world);
+      evict_.assign(std::min(lastLevelCacheBytes(), size_t(std::max(1.0, share / 8))), 1);
+    }
     std::vector<float> fill(bytes_ / 4, 0.01f);
     compute_->upload(compute_->arena(), fill.data(), bytes_ / 4 * 4);
   }
@@ -75,8 +79,9 @@ public:
                                         plan::ALL_TO_ALL, plan::SEND})
         for (uint64_t bytes : options_.collectiveBytes)
           if (splits(k, kind, bytes)) points.push_back({k, kind, bytes});
-    // Every measurement passes through repeated() once: the GEMMs, attention, memory,
-    // launch, the kRateKernels below and the collectives.
+    // Every measurement advances the progress once (repeated() or cold()): the GEMMs,
+    // attention, memory, launch, the kRateKernels below, and each collective point (twice on
+    // the host: alone on evicted caches, then back to back).
     const size_t timingsPerPoint = evict_.empty() ? 1 : 2;  // cold and warm on the host
     ProgressCounter progress(options_.progress, options_.gemmRows.size() + 3 + kRateKernels +
                                                     timingsPerPoint * points.size() +
@@ -85,10 +90,7 @@ public:
     nlohmann::json j = {{"schema", "moeplan-calibration"}, {"version", 1}, {"ranks", world_},
                         {"backend", options_.backend}, {"comm", options_.comm},
                         {"device", compute_->device()}};
-    if (options_.backend == "cpu") {
-      const double pages = double(sysconf(_SC_PHYS_PAGES)), page = double(sysconf(_SC_PAGESIZE));
-      j["host_memory_bytes"] = pages * page / world_;
-    }
+    if (options_.backend == "cpu") j["host_memory_bytes"] = hostMemoryPerRank(world_);
     nlohmann::json gemms = nlohmann::json::array();
     const int64_t w = options_.gemmWidth;
     for (int64_t m : options_.gemmRows)
@@ -239,8 +241,13 @@ private:
     }
   }
 
-  // The last-level cache's size (what a sweep must cover to evict the caches): the kernel's,
-  // else sysfs's, else 64 MiB; at most 1 GiB.
+  // Each rank's share of the host's physical memory.
+  static double hostMemoryPerRank(int world) {
+    return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE)) / world;
+  }
+
+  // The last-level cache's size (what a sweep must cover to evict the caches): the C
+  // library's, else sysfs's, else 64 MiB; at most 1 GiB.
   static size_t lastLevelCacheBytes() {
     long bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (bytes <= 0) {
