@@ -536,7 +536,6 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   const bool probes = options.prune && !generates;
   // Per candidate, its probes (filled as they are made; a thread owns a candidate at a time).
   std::vector<std::vector<std::optional<Bound>>> probed(planned.size());
-  // Evaluates candidate i (or prunes it) with one of the threads' compilers.
   // Whether the candidate's FLOP and weight bounds already prune it.
   auto prunedByBounds = [&](const Planned &p) {
     if (!options.prune) return false;
@@ -550,6 +549,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     return (!feasibleSoFar.empty() && boundsFail(p)) ||
            (!generates && beaten(lbLatency, ubThroughput, p.lbMemory));
   };
+  // Evaluates candidate i (or prunes it) with one of the threads' compilers.
   auto evaluate = [&](CompileSession &compiler, size_t i) {
     const Planned &p = planned[i];
     if (prunedByBounds(p)) {
