@@ -16,6 +16,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <map>
+#include <set>
 
 namespace moeplan {
 namespace {
@@ -110,12 +112,20 @@ void expectSameBest(const std::string &text, search::Objective objective) {
   Parsed p = parse(text);
   std::vector<Brute> all = bruteForce(p.deployment, p.spec);
   ASSERT_FALSE(all.empty());
+  // Per prune setting, the frontier's figures: pruning may drop a strategy whose figures equal
+  // a frontier member's, never a figure the frontier holds.
+  std::map<bool, std::set<std::vector<double>>> frontierFigures;
   for (bool prune : {true, false}) {
     search::SearchOptions options;
     options.objective = objective;
     options.prune = prune;
     options.threads = 2;
     search::SearchResult r = search::searchStrategies(p.deployment, p.spec, options);
+    if (prune && !p.spec.workload.generates()) {
+      // The frontier's comparison below means something: probes and the longest sequence pruned.
+      EXPECT_GT(r.prunedByProbe, 0u);
+      EXPECT_GT(r.prunedAfterFirst, 0u);
+    }
     const Brute *best = nullptr;
     // The objective's figure, less is better, from the brute force's own loop.
     auto figure = [&](const Brute &b) {
@@ -158,6 +168,7 @@ void expectSameBest(const std::string &text, search::Objective objective) {
                  ? std::vector<double>{e.ttftS, e.tpotS, -e.decodeTokensPerSPerGpu, e.memoryBytes}
                  : std::vector<double>{e.latencyS, -e.throughputPerGpu, e.memoryBytes};
     };
+    for (size_t i : r.frontier) frontierFigures[prune].insert(figures(r.candidates[i]));
     for (size_t i : r.frontier)
       for (size_t j : r.frontier) {
         std::vector<double> a = figures(r.candidates[j]), b = figures(r.candidates[i]);
@@ -167,6 +178,8 @@ void expectSameBest(const std::string &text, search::Objective objective) {
             << r.candidates[j].strategy.str() << " dominates " << r.candidates[i].strategy.str();
       }
   }
+  EXPECT_FALSE(frontierFigures[false].empty());
+  EXPECT_EQ(frontierFigures[true], frontierFigures[false]);
 }
 
 TEST(Search, BestEqualsBruteForceThroughput) {
