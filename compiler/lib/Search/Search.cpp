@@ -524,6 +524,12 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   // worst throughput at most the least.
   struct Bound {
     double latencyS = 0, throughputPerGpu = INFINITY, memoryBytes = 0;
+    // The worst of both: what bounds a workload that holds both points.
+    void include(const Bound &o) {
+      latencyS = std::max(latencyS, o.latencyS);
+      throughputPerGpu = std::min(throughputPerGpu, o.throughputPerGpu);
+      memoryBytes = std::max(memoryBytes, o.memoryBytes);
+    }
   };
   auto probeAt = [&](CompileSession &compiler, const Planned &p, size_t k) -> std::optional<Bound> {
     const int64_t len = r.seqPoints[k];
@@ -570,17 +576,14 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         if (!probedHere[k]) probedHere[k] = probeAt(compiler, p, k);  // the longest: maybe made
         const std::optional<Bound> &b = probedHere[k];
         if (!b) break;
-        const double ubThroughput = b->throughputPerGpu;
-        worst.latencyS = std::max(worst.latencyS, b->latencyS);
-        worst.throughputPerGpu = std::min(worst.throughputPerGpu, ubThroughput);
-        worst.memoryBytes = std::max(worst.memoryBytes, b->memoryBytes);
+        worst.include(*b);
         // A requirement (the cluster can meet) the bounds already fail at this point.
         const bool fails =
             b->memoryBytes > spec.cluster.memoryBytes ||
             (r.maxMemoryPerGpuBytes &&
              !excluded.count("requirements.max_memory_per_gpu_bytes") &&
              b->memoryBytes > *r.maxMemoryPerGpuBytes) ||
-            timeFails(b->latencyS, ubThroughput * double(p.strategy.world()));
+            timeFails(b->latencyS, b->throughputPerGpu * double(p.strategy.world()));
         std::lock_guard<std::mutex> lock(mutex);
         prune = fails || beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes);
       }
@@ -619,16 +622,12 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       if (options.prune && !generates && k == order.front() && order.size() > 1) {
         // The longest point's figures, with the other points' probes where there are.
         const plan::WorkloadPoint &first = e.points[k];
-        double latency = first.latency_s(), memory = double(first.memory_bytes());
-        double tput = first.throughput_tokens_per_s() / double(p.strategy.world());
+        Bound worst{first.latency_s(), first.throughput_tokens_per_s() / double(p.strategy.world()),
+                    double(first.memory_bytes())};
         for (const std::optional<Bound> &b : probedHere)
-          if (b) {
-            latency = std::max(latency, b->latencyS);
-            tput = std::min(tput, b->throughputPerGpu);
-            memory = std::max(memory, b->memoryBytes);
-          }
+          if (b) worst.include(*b);
         std::lock_guard<std::mutex> lock(mutex);
-        dominated = beaten(latency, tput, memory);
+        dominated = beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes);
         if (dominated) break;
       }
     }

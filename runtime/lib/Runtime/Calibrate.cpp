@@ -125,12 +125,8 @@ public:
       // On the host, a pass's kernels stream their weights through the caches between two
       // collectives, so the fit reads each collective timed alone on evicted caches
       // ("seconds"); back to back, the same buffers stay cached ("warm_seconds").
-      if (!evict_.empty()) {
-        c["seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, true);
-        c["warm_seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, false);
-      } else {
-        c["seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, false);
-      }
+      c["seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, !evict_.empty());
+      if (!evict_.empty()) c["warm_seconds"] = collectiveSeconds(p.ranks, p.kind, p.bytes, false);
       collectives.push_back(c);
     }
     j["collectives"] = collectives;
