@@ -87,7 +87,8 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   quiet.into = compiled;
   if (!session.compile(probe, "probe", quiet).exported) return std::nullopt;
   // Per rank, its compute time for one micro-batch; per stage, the least over its ranks.
-  const sim::Prediction pred = sim::simulate(*compiled);
+  sim::applyExpectedWork(*compiled);  // the probe's own plan: scaled once, copied never
+  const sim::Prediction pred = sim::simulateExpectedWork(*compiled);
   auto stageOf = [&](uint32_t rank) {
     return compiled->programs(int(compiled->ranks(int(rank)).program())).stage();
   };
@@ -104,7 +105,7 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   const double m = double(strategy.microBatches);
   // Per micro-batch, what a rank's compute stream holds at least: its kernels, and without
   // overlap also the collectives its own chain passes through between them.
-  const std::vector<double> spans = dual ? std::vector<double>() : sim::soloComputeSpans(*compiled);
+  const std::vector<double> spans = dual ? std::vector<double>() : sim::soloComputeSpansOfExpectedWork(*compiled);
   MicroBatchProbe out;
   for (const sim::RankTimeline &t : pred.ranks) {
     const uint32_t stage = stageOf(t.rank);
@@ -616,7 +617,9 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         ok = false;
         break;
       }
-      plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulate(*compiled));
+      sim::applyExpectedWork(*compiled);  // discarded after this point: scaled, not copied
+      plan::WorkloadPoint w =
+          report::workloadPoint(*compiled, sim::simulateExpectedWork(*compiled));
       e.verdicts[k] = report::judgeRequirements(*compiled, w);
       e.points[k] = std::move(w);
       if (options.prune && !generates && k == order.front() && order.size() > 1) {

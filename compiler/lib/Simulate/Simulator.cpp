@@ -879,16 +879,6 @@ void applyExpectedWork(plan::Plan &out, RoutingCache &cache) {
   }
 }
 
-// The plan with its expected work, on `arena`: a copy of tens of thousands of instructions,
-// which an arena builds and frees far faster than the heap.
-const plan::Plan &expectedWorkOn(google::protobuf::Arena &arena, const plan::Plan &p,
-                                 RoutingCache &cache) {
-  plan::Plan *out = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
-  *out = p;
-  applyExpectedWork(*out, cache);
-  return *out;
-}
-
 Prediction simulateExpected(const plan::Plan &p) {
   if (p.workload().phase() != plan::GENERATE) return simulatePass(p);
   // The main figures are the prefill's alone, with nothing after it to feed.
@@ -906,25 +896,46 @@ std::vector<LayerRouting> predictRouting(const plan::Plan &p) {
 }
 
 plan::Plan expectedWork(const plan::Plan &p) {
-  RoutingCache cache(p);
   plan::Plan out = p;
-  applyExpectedWork(out, cache);
+  applyExpectedWork(out);
   return out;
 }
 
-std::vector<double> soloComputeSpans(const plan::Plan &p) {
-  if (!hasRouted(p)) return Simulation(p).soloComputeSpans();
+void applyExpectedWork(plan::Plan &p) {
+  if (!hasRouted(p)) return;
   RoutingCache cache(p);
+  applyExpectedWork(p, cache);
+}
+
+std::vector<double> soloComputeSpans(const plan::Plan &p) {
+  if (!hasRouted(p)) return soloComputeSpansOfExpectedWork(p);
+  // A copy of tens of thousands of instructions, which an arena builds and frees far faster
+  // than the heap.
   google::protobuf::Arena arena;
-  return Simulation(expectedWorkOn(arena, p, cache)).soloComputeSpans();
+  plan::Plan *expected = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
+  *expected = p;
+  applyExpectedWork(*expected);
+  return soloComputeSpansOfExpectedWork(*expected);
+}
+
+std::vector<double> soloComputeSpansOfExpectedWork(const plan::Plan &expected) {
+  return Simulation(expected).soloComputeSpans();
 }
 
 Prediction simulate(const plan::Plan &p) {
-  RoutingCache cache(p);
-  google::protobuf::Arena arena;
-  Prediction pred =
-      simulateExpected(hasRouted(p) ? expectedWorkOn(arena, p, cache) : p);
-  pred.routing = predictRouting(p, cache);
+  if (!hasRouted(p)) return simulateExpectedWork(p);
+  google::protobuf::Arena arena;  // as soloComputeSpans
+  plan::Plan *expected = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
+  *expected = p;
+  applyExpectedWork(*expected);
+  return simulateExpectedWork(*expected);
+}
+
+Prediction simulateExpectedWork(const plan::Plan &expected) {
+  Prediction pred = simulateExpected(expected);
+  // The routing figures read each DISPATCH's shape, which expected work leaves as it was.
+  RoutingCache cache(expected);
+  pred.routing = predictRouting(expected, cache);
   if (!pred.routing.empty()) {
     pred.loadBalance = pred.droppedTokenFraction = 0;
     for (const LayerRouting &r : pred.routing) {

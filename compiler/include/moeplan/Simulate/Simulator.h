@@ -104,6 +104,9 @@ std::vector<LayerRouting> predictRouting(const plan::Plan &p);
 // back): FLOPs, activation bytes and communication bytes; weights are read whole. What
 // simulate() times.
 plan::Plan expectedWork(const plan::Plan &p);
+// The same in place: for a caller that is done with the plan's own costs (search, which
+// simulates each plan it compiles once and discards it), so simulating it copies nothing.
+void applyExpectedWork(plan::Plan &p);
 
 // Throws std::invalid_argument when the plan deadlocks (names the ranks and instructions
 // that wait on each other); plans from validatePlan() and the compiler never do. Also throws
@@ -112,6 +115,9 @@ plan::Plan expectedWork(const plan::Plan &p);
 // A wait on an event is a wait for its latest record issued before the waiter (as a CUDA
 // stream wait), or for its first record when none is issued before.
 Prediction simulate(const plan::Plan &p);
+// simulate() of a plan already holding its expected work (applyExpectedWork; once: a plan
+// scaled twice is timed at the wrong work).
+Prediction simulateExpectedWork(const plan::Plan &expected);
 
 namespace detail {
 // simulate()'s generation figures; past maxSimulatedSteps decode steps, in windows (a larger
@@ -125,6 +131,8 @@ GenerationPrediction simulateGeneration(const plan::Plan &p,
 // with every instruction at its own duration (a collective at this rank's cost of it), none
 // waiting for another rank. The same expected work as simulate() times.
 std::vector<double> soloComputeSpans(const plan::Plan &p);
+// The same of a plan already holding its expected work, as simulateExpectedWork.
+std::vector<double> soloComputeSpansOfExpectedWork(const plan::Plan &expected);
 
 // The simulated timeline as trace events (stream names: compute, collectives, pipeline).
 std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred);
