@@ -18,16 +18,16 @@
 // CHECK: plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[2, 4] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
 // CHECK: plan.kernel  embedding
 // CHECK: plan.reduce_scatter {{.*}} on "tp" count 16
-// CHECK: plan.kernel  attention({{.*}}) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64}
+// CHECK: plan.kernel  attention({{.*}}) <sequences = 1, seq_len = 4, kv_len = 4, heads = 1, kv_heads = 1, head_dim = 4>
 // CHECK: plan.kernel  router
 // DISPATCH and COMBINE: the same capacity per dispatch group and groups (here one group).
-// CHECK: plan.kernel  dispatch({{.*}}) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64}
+// CHECK: plan.kernel  dispatch({{.*}}) <n = 8, groups = 1, tokens = 2, experts = 4, top_k = 1, capacity = 1>
 // All-to-all with one count per ep peer: 2 local experts x capacity 1 x d_model 8.
 // CHECK: plan.all_to_all {{.*}} on "ep" send [16, 16] recv [16, 16] count 32
 // CHECK: plan.kernel  transpose
-// CHECK: plan.kernel  grouped_gemm({{.*}}) {groups = 2 : i64, k = 8 : i64, m = 2 : i64, n = 16 : i64}
+// CHECK: plan.kernel  grouped_gemm({{.*}}) <m = 2, n = 16, k = 8, groups = 2>
 // CHECK: plan.all_to_all {{.*}} on "ep"
-// CHECK: plan.kernel  combine({{.*}}) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64}
+// CHECK: plan.kernel  combine({{.*}}) <n = 8, groups = 1, tokens = 2, experts = 4, top_k = 1, capacity = 1>
 // CHECK: plan.send {{.*}} to 1 on "pp" count 16 {{.*}}stream = 2
 // Stage 1 receives first and ends with the logits as its output.
 // CHECK: plan.program @stage1 stage 1 layers[1, 2) ranks [2, 3] {
@@ -120,18 +120,18 @@ module @small attributes {model.deployment = {cluster = {gpu = {memory_bandwidth
 // CHECK: plan.program @stage0 stage 0 layers[0, 1) ranks [0, 1] {
 // CHECK: plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[8, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
 // The first norm's epsilon comes from its op (1e-6 here).
-// CHECK: plan.kernel  norm({{.*}}) {epsilon = 9.9999999999999995E-7 : f64
+// CHECK: plan.kernel  norm({{.*}}) <{{.*}}epsilon = 9.9999999999999995E-7>
 // CHECK: %[[K:.*]] = plan.buffer  activation "layers.0.attention.k" : memref<4x4xf32>
 // CHECK: %[[V:.*]] = plan.buffer  activation "layers.0.attention.v" : memref<4x4xf32>
 // With rope_theta the new token's q and k turn in place by its position: after the 6 cached.
-// CHECK: plan.kernel  rope(%[[Q:.*]]) -> (%[[Q]]) {first_position = 6 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 4 : i64, rope_theta = 1.000000e+04 : f64, sequences = 4 : i64}
-// CHECK: plan.kernel  rope(%[[K]]) -> (%[[K]]) {first_position = 6 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 4 : i64, rope_theta = 1.000000e+04 : f64, sequences = 4 : i64}
+// CHECK: plan.kernel  rope(%[[Q:.*]]) -> (%[[Q]]) <m = 4, sequences = 4, heads = 1, head_dim = 4, rope_theta = 1.000000e+04, first_position = 6>
+// CHECK: plan.kernel  rope(%[[K]]) -> (%[[K]]) <m = 4, sequences = 4, heads = 1, head_dim = 4, rope_theta = 1.000000e+04, first_position = 6>
 // CHECK: %[[KC:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[8, 6, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<24x4xf32>
 // CHECK: %[[VC:.*]] = plan.buffer  kv_cache "layers.0.attention.v_cache" {slice = #plan.slice<"layers.0.attention.v_cache"[8, 6, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<24x4xf32>
-// CHECK: plan.kernel  attention(%[[Q]], %[[K]], %[[V]], %[[KC]], %[[VC]]) -> ({{.*}}) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 6 : i64, seq_len = 1 : i64, sequences = 4 : i64}
+// CHECK: plan.kernel  attention(%[[Q]], %[[K]], %[[V]], %[[KC]], %[[VC]]) -> ({{.*}}) <sequences = 4, seq_len = 1, kv_len = 6, heads = 1, kv_heads = 1, head_dim = 4>
 // The router renormalises the kept gates; the second norm has the default epsilon 1e-5.
-// CHECK: plan.kernel  norm({{.*}}) {epsilon = 1.000000e-05 : f64
-// CHECK: plan.kernel  router({{.*}}) {experts = 4 : i64, renormalize = true, tokens = 2 : i64, top_k = 1 : i64}
+// CHECK: plan.kernel  norm({{.*}}) <{{.*}}epsilon = 1.000000e-05>
+// CHECK: plan.kernel  router({{.*}}) <tokens = 2, experts = 4, top_k = 1, renormalize = true>
 // CHECK: plan.program @stage1
 // CHECK: plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[8, 1, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x8xf32>
 #loc = loc("small_decode.textproto":5:1)
@@ -386,30 +386,30 @@ module @use_without_transfer attributes {model.deployment = {cluster = {gpu = {m
 // appends at position 3 (per_step: the runtime adds the step to both).
 // CHECK-LABEL: module @gen
 // CHECK: plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[4, 3]
-// CHECK: plan.kernel  attention(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}) -> ({{.*}}kv_len = 3 : i64, seq_len = 3 : i64
+// CHECK: plan.kernel  attention(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}) -> ({{.*}}seq_len = 3, kv_len = 3,
 // CHECK: %[[KC:.*]] = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[4, 7, 8] {{.*}} : memref<14x4xf32>
-// CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64}
+// CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) <m = 6, n = 4, sequences = 2>
 // CHECK: plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[4, 3, 16]
 // Greedy sampling in the plan: each tp rank's best id of its 8 vocabulary columns at the
 // prompt's last position (ARGMAX), the pairs gathered over tp, the best of them into the
 // step's tokens and column 0 of "generated" (ARGMAX_MERGE); one stage: nothing to send.
 // CHECK: %[[PAIRS:.*]] = plan.buffer  activation "sample.pairs" : memref<2x2xi32>
-// CHECK-NEXT: plan.kernel  argmax(%lm_head_logits) -> (%[[PAIRS]]) {n = 8 : i64, seq_len = 3 : i64, sequences = 2 : i64, vocab_end = 16 : i64}
+// CHECK-NEXT: plan.kernel  argmax(%lm_head_logits) -> (%[[PAIRS]]) <n = 8, sequences = 2, seq_len = 3, vocab_end = 16>
 // CHECK: plan.all_gather %[[PAIRS]] -> %[[GATHERED:.*]] on "tp" count 4
 // CHECK: %[[TOKENS:.*]] = plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1]
 // CHECK: %[[GENERATED:.*]] = plan.buffer  output "generated" {slice = #plan.slice<"generated"[4, 5] splits[<0 over "dp" parts 1>] mb 0>} : memref<5x2xi32>
-// CHECK: plan.kernel  argmax_merge(%[[GATHERED]]) -> (%[[TOKENS]], %[[GENERATED]]) {first_position = 0 : i64, groups = 2 : i64, m = 2 : i64, n = 5 : i64}
+// CHECK: plan.kernel  argmax_merge(%[[GATHERED]]) -> (%[[TOKENS]], %[[GENERATED]]) <m = 2, n = 5, groups = 2>
 // CHECK-NOT: plan.send
 // CHECK: plan.decode_step
 // CHECK-NOT: plan.buffer  weight
 // CHECK: plan.kernel  embedding(%[[TOKENS]]
-// CHECK: plan.kernel  rope({{.*}}) {first_position = 3 : i64, {{.*}}per_step = true
-// CHECK: plan.kernel  attention({{.*}}, %[[KC]], %{{.*}}) -> ({{.*}}kv_len = 3 : i64, per_step = true, seq_len = 1 : i64
-// CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64}
+// CHECK: plan.kernel  rope({{.*}}) <{{.*}}first_position = 3, per_step = true>
+// CHECK: plan.kernel  attention({{.*}}, %[[KC]], %{{.*}}) -> ({{.*}}seq_len = 1, kv_len = 3, {{.*}}per_step = true>
+// CHECK: plan.kernel  kv_append(%{{.*}}) -> (%[[KC]]) <m = 2, n = 4, sequences = 2, first_position = 3, per_step = true>
 // CHECK: plan.buffer  output "lm_head.logits.2" {slice = #plan.slice<"step_logits"[4, 1, 16]
 // Decode step s's token goes to column 1 + s.
-// CHECK: plan.kernel  argmax(%lm_head_logits_2) -> ({{.*}}) {n = 8 : i64, seq_len = 1 : i64
-// CHECK: plan.kernel  argmax_merge(%{{.*}}) -> (%[[TOKENS]], %[[GENERATED]]) {first_position = 1 : i64, groups = 2 : i64, m = 2 : i64, n = 5 : i64, per_step = true}
+// CHECK: plan.kernel  argmax(%lm_head_logits_2) -> ({{.*}}) <n = 8, {{.*}}seq_len = 1,
+// CHECK: plan.kernel  argmax_merge(%{{.*}}) -> (%[[TOKENS]], %[[GENERATED]]) <m = 2, n = 5, groups = 2, first_position = 1, per_step = true>
 #loc = loc("gen1.textproto":4:1)
 #loc1 = loc("gen1.textproto":5:3)
 #loc2 = loc("gen1.textproto":5:49)
@@ -498,7 +498,7 @@ module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_t
 // CHECK-NOT: plan.reduce_scatter
 // CHECK: plan.all_reduce %embedding_out_2 -> %head_tp_all_reduce on "tp" count 8
 // CHECK: plan.all_reduce %layers_0_attention_o_2 -> %layers_0_tp_all_reduce on "tp" count 8
-// CHECK: plan.kernel  dispatch({{.*}}) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 1 : i64
+// CHECK: plan.kernel  dispatch({{.*}}) <n = 8, groups = 1, tokens = 1, experts = 4, {{.*}}capacity = 1>
 // CHECK: plan.send {{.*}} count 8 {{.*}} : memref<1x8xf32>
 // CHECK-NOT: plan.send
 // CHECK: plan.program @stage1
@@ -508,10 +508,10 @@ module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_t
 // CHECK: plan.all_reduce %layers_1_attention_o_2 -> %layers_1_tp_all_reduce on "tp" count 8
 // CHECK: plan.all_reduce %layers_1_ffn_down_2 -> %layers_1_tp_all_reduce_2 on "tp" count 8
 // CHECK-NOT: plan.all_gather
-// CHECK: plan.kernel  gemm(%final_norm_out_2, %lm_head_weight) -> (%lm_head_logits_2) {k = 8 : i64, m = 1 : i64, n = 8 : i64}
+// CHECK: plan.kernel  gemm(%final_norm_out_2, %lm_head_weight) -> (%lm_head_logits_2) <m = 1, n = 8, k = 8>
 // Two stages: the last samples and sends the ids to the first (feeds_next_step), whose
 // decode step begins by receiving them.
-// CHECK: plan.kernel  argmax_merge(%{{.*}}) -> (%[[IDS:.*]], %generated) {first_position = 1 : i64, groups = 2 : i64, m = 1 : i64, n = 6 : i64, per_step = true}
+// CHECK: plan.kernel  argmax_merge(%{{.*}}) -> (%[[IDS:.*]], %generated) <m = 1, n = 6, groups = 2, first_position = 1, per_step = true>
 // CHECK-NEXT: plan.send %[[IDS]] to 0 on "pp" count 1 {feeds_next_step, label = "sample.send", stream = 2 : i64} : memref<1xi32>
 #loc = loc("gen-odd.textproto":5:1)
 #loc1 = loc("gen-odd.textproto":6:3)

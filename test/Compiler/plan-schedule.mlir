@@ -89,55 +89,55 @@ module @small attributes {model.deployment = {cluster = {gpu = {memory_bandwidth
     %layers_0_experts_w_down = plan.buffer  weight "layers.0.experts.w_down" {slice = #plan.slice<"layers.0.experts.w_down"[4, 16, 8] splits[<0 over "ep" parts 2>, <1 over "etp" parts 1>]>} : memref<2x16x8xf32>
     %tokens = plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[2, 4] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
     %embedding_out = plan.buffer  activation "embedding.out" : memref<4x8xf32>
-    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) {m = 4 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<4xi32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) <m = 4, n = 8, vocab_begin = 0, vocab_end = 8> {label = "embedding.lookup"} : (memref<4xi32>, memref<8x8xf32>) -> memref<4x8xf32>
     %head_tp_reduce_scatter = plan.buffer  activation "head.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %embedding_out -> %head_tp_reduce_scatter on "tp" count 16 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_0_norm1_out = plan.buffer  activation "layers.0.norm1.out" : memref<2x8xf32>
-    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_0_tp_all_gather = plan.buffer  activation "layers.0.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_0_norm1_out -> %layers_0_tp_all_gather on "tp" count 16 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_0_attention_q = plan.buffer  activation "layers.0.attention.q" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) <k = 8, m = 4, n = 4> {label = "layers.0.attention.q", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_k = plan.buffer  kv_cache "layers.0.attention.k" {slice = #plan.slice<"layers.0.attention.k_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) <k = 8, m = 4, n = 4> {label = "layers.0.attention.k", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_v = plan.buffer  kv_cache "layers.0.attention.v" {slice = #plan.slice<"layers.0.attention.v_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) <k = 8, m = 4, n = 4> {label = "layers.0.attention.v", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_context = plan.buffer  activation "layers.0.attention.context" : memref<4x4xf32>
-    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
+    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, seq_len = 4, sequences = 1> {label = "layers.0.attention.core", layer = 0 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_o = plan.buffer  activation "layers.0.attention.o" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) {k = 4 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) <k = 4, m = 4, n = 8> {label = "layers.0.attention.o", layer = 0 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
     %layers_0_tp_reduce_scatter = plan.buffer  activation "layers.0.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_0_attention_o -> %layers_0_tp_reduce_scatter on "tp" count 16 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_0_residual_sum = plan.buffer  activation "layers.0.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) {n = 16 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) <n = 16> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %layers_0_norm2_out = plan.buffer  activation "layers.0.norm2.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_0_router_logits = plan.buffer  workspace "layers.0.router.logits" : memref<2x4xf32>
-    plan.kernel  gemm(%layers_0_norm2_out, %layers_0_router_weight) -> (%layers_0_router_logits) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.router.logits", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_norm2_out, %layers_0_router_weight) -> (%layers_0_router_logits) <k = 8, m = 2, n = 4> {label = "layers.0.router.logits", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
     %layers_0_router_indices = plan.buffer  activation "layers.0.router.indices" : memref<2x1xi32>
     %layers_0_router_gates = plan.buffer  activation "layers.0.router.gates" : memref<2x1xf32>
-    plan.kernel  router(%layers_0_router_logits) -> (%layers_0_router_indices, %layers_0_router_gates) {experts = 4 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.router.topk", layer = 0 : i64} : (memref<2x4xf32>) -> (memref<2x1xi32>, memref<2x1xf32>)
+    plan.kernel  router(%layers_0_router_logits) -> (%layers_0_router_indices, %layers_0_router_gates) <experts = 4, tokens = 2, top_k = 1> {label = "layers.0.router.topk", layer = 0 : i64} : (memref<2x4xf32>) -> (memref<2x1xi32>, memref<2x1xf32>)
     %layers_0_experts_dispatched = plan.buffer  activation "layers.0.experts.dispatched" : memref<4x1x8xf32>
     %layers_0_experts_slots = plan.buffer  activation "layers.0.experts.slots" : memref<2x1xi32>
-    plan.kernel  dispatch(%layers_0_norm2_out, %layers_0_router_indices) -> (%layers_0_experts_dispatched, %layers_0_experts_slots) {capacity = 1 : i64, experts = 4 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<2x8xf32>, memref<2x1xi32>) -> (memref<4x1x8xf32>, memref<2x1xi32>)
+    plan.kernel  dispatch(%layers_0_norm2_out, %layers_0_router_indices) -> (%layers_0_experts_dispatched, %layers_0_experts_slots) <capacity = 1, experts = 4, n = 8, tokens = 2, top_k = 1> {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<2x8xf32>, memref<2x1xi32>) -> (memref<4x1x8xf32>, memref<2x1xi32>)
     %layers_0_ep_all_to_all_recv = plan.buffer  activation "layers.0.ep.all_to_all.recv" : memref<2x2x1x8xf32>
     plan.all_to_all %layers_0_experts_dispatched -> %layers_0_ep_all_to_all_recv on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<4x1x8xf32> -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_regroup = plan.buffer  activation "layers.0.ep.all_to_all.regroup" : memref<2x2x8xf32>
-    plan.kernel  transpose(%layers_0_ep_all_to_all_recv) -> (%layers_0_ep_all_to_all_regroup) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  transpose(%layers_0_ep_all_to_all_recv) -> (%layers_0_ep_all_to_all_regroup) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
     %layers_0_experts_up = plan.buffer  activation "layers.0.experts.up" : memref<2x2x16xf32>
-    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup, %layers_0_experts_w_up) -> (%layers_0_experts_up) {groups = 2 : i64, k = 8 : i64, m = 2 : i64, n = 16 : i64} {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup, %layers_0_experts_w_up) -> (%layers_0_experts_up) <groups = 2, k = 8, m = 2, n = 16> {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_act = plan.buffer  activation "layers.0.experts.act" : memref<2x2x16xf32>
-    plan.kernel  activation(%layers_0_experts_up) -> (%layers_0_experts_act) {activation = "gelu", m = 4 : i64, n = 16 : i64} {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  activation(%layers_0_experts_up) -> (%layers_0_experts_act) <activation = gelu, m = 4, n = 16> {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_down = plan.buffer  activation "layers.0.experts.down" : memref<2x2x8xf32>
-    plan.kernel  grouped_gemm(%layers_0_experts_act, %layers_0_experts_w_down) -> (%layers_0_experts_down) {groups = 2 : i64, k = 16 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  grouped_gemm(%layers_0_experts_act, %layers_0_experts_w_down) -> (%layers_0_experts_down) <groups = 2, k = 16, m = 2, n = 8> {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
     %layers_0_ep_all_to_all_regroup_0 = plan.buffer  activation "layers.0.ep.all_to_all.regroup" : memref<2x2x1x8xf32>
-    plan.kernel  transpose(%layers_0_experts_down) -> (%layers_0_ep_all_to_all_regroup_0) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
+    plan.kernel  transpose(%layers_0_experts_down) -> (%layers_0_ep_all_to_all_regroup_0) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_recv_1 = plan.buffer  activation "layers.0.ep.all_to_all.recv" : memref<4x1x8xf32>
     plan.all_to_all %layers_0_ep_all_to_all_regroup_0 -> %layers_0_ep_all_to_all_recv_1 on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<2x2x1x8xf32> -> memref<4x1x8xf32>
     %layers_0_experts_combined = plan.buffer  activation "layers.0.experts.combined" : memref<2x8xf32>
-    plan.kernel  combine(%layers_0_ep_all_to_all_recv_1, %layers_0_router_indices, %layers_0_experts_slots, %layers_0_router_gates) -> (%layers_0_experts_combined) {capacity = 1 : i64, experts = 4 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<2x1xi32>, memref<2x1xi32>, memref<2x1xf32>) -> memref<2x8xf32>
+    plan.kernel  combine(%layers_0_ep_all_to_all_recv_1, %layers_0_router_indices, %layers_0_experts_slots, %layers_0_router_gates) -> (%layers_0_experts_combined) <capacity = 1, experts = 4, n = 8, tokens = 2, top_k = 1> {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<2x1xi32>, memref<2x1xi32>, memref<2x1xf32>) -> memref<2x8xf32>
     %layers_0_residual_sum_2 = plan.buffer  activation "layers.0.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%layers_0_residual_sum, %layers_0_experts_combined) -> (%layers_0_residual_sum_2) {n = 16 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%layers_0_residual_sum, %layers_0_experts_combined) -> (%layers_0_residual_sum_2) <n = 16> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     plan.send %layers_0_residual_sum_2 to 1 on "pp" count 16 {label = "pipeline.send", stream = 2 : i64} : memref<2x8xf32>
   }
   plan.program @stage1 stage 1 layers[1, 2) ranks [2, 3] {
@@ -154,43 +154,43 @@ module @small attributes {model.deployment = {cluster = {gpu = {memory_bandwidth
     %pipeline_recv = plan.buffer  comm "pipeline.recv" : memref<2x8xf32>
     plan.recv %pipeline_recv from 0 on "pp" count 16 {label = "pipeline.recv", stream = 2 : i64} : memref<2x8xf32>
     %layers_1_norm1_out = plan.buffer  activation "layers.1.norm1.out" : memref<2x8xf32>
-    plan.kernel  norm(%pipeline_recv, %layers_1_norm1_weight) -> (%layers_1_norm1_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%pipeline_recv, %layers_1_norm1_weight) -> (%layers_1_norm1_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_1_tp_all_gather = plan.buffer  activation "layers.1.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_1_norm1_out -> %layers_1_tp_all_gather on "tp" count 16 {label = "layers.1.tp.all_gather", layer = 1 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_1_attention_q = plan.buffer  activation "layers.1.attention.q" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wq) -> (%layers_1_attention_q) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.q", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wq) -> (%layers_1_attention_q) <k = 8, m = 4, n = 4> {label = "layers.1.attention.q", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_k = plan.buffer  kv_cache "layers.1.attention.k" {slice = #plan.slice<"layers.1.attention.k_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wk) -> (%layers_1_attention_k) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.k", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wk) -> (%layers_1_attention_k) <k = 8, m = 4, n = 4> {label = "layers.1.attention.k", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_v = plan.buffer  kv_cache "layers.1.attention.v" {slice = #plan.slice<"layers.1.attention.v_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wv) -> (%layers_1_attention_v) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.v", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wv) -> (%layers_1_attention_v) <k = 8, m = 4, n = 4> {label = "layers.1.attention.v", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_context = plan.buffer  activation "layers.1.attention.context" : memref<4x4xf32>
-    plan.kernel  attention(%layers_1_attention_q, %layers_1_attention_k, %layers_1_attention_v) -> (%layers_1_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64} {label = "layers.1.attention.core", layer = 1 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
+    plan.kernel  attention(%layers_1_attention_q, %layers_1_attention_k, %layers_1_attention_v) -> (%layers_1_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, seq_len = 4, sequences = 1> {label = "layers.1.attention.core", layer = 1 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_o = plan.buffer  activation "layers.1.attention.o" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_attention_context, %layers_1_attention_wo) -> (%layers_1_attention_o) {k = 4 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.attention.o", layer = 1 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_attention_context, %layers_1_attention_wo) -> (%layers_1_attention_o) <k = 4, m = 4, n = 8> {label = "layers.1.attention.o", layer = 1 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
     %layers_1_tp_reduce_scatter = plan.buffer  activation "layers.1.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_1_attention_o -> %layers_1_tp_reduce_scatter on "tp" count 16 {label = "layers.1.tp.reduce_scatter", layer = 1 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_1_residual_sum = plan.buffer  activation "layers.1.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%pipeline_recv, %layers_1_tp_reduce_scatter) -> (%layers_1_residual_sum) {n = 16 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%pipeline_recv, %layers_1_tp_reduce_scatter) -> (%layers_1_residual_sum) <n = 16> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %layers_1_norm2_out = plan.buffer  activation "layers.1.norm2.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum, %layers_1_norm2_weight) -> (%layers_1_norm2_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum, %layers_1_norm2_weight) -> (%layers_1_norm2_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_1_tp_all_gather_0 = plan.buffer  activation "layers.1.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_1_norm2_out -> %layers_1_tp_all_gather_0 on "tp" count 16 {label = "layers.1.tp.all_gather", layer = 1 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_1_ffn_up = plan.buffer  activation "layers.1.ffn.up" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather_0, %layers_1_ffn_w_up) -> (%layers_1_ffn_up) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather_0, %layers_1_ffn_w_up) -> (%layers_1_ffn_up) <k = 8, m = 4, n = 8> {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %layers_1_ffn_act = plan.buffer  activation "layers.1.ffn.act" : memref<4x8xf32>
-    plan.kernel  activation(%layers_1_ffn_up) -> (%layers_1_ffn_act) {activation = "gelu", m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  activation(%layers_1_ffn_up) -> (%layers_1_ffn_act) <activation = gelu, m = 4, n = 8> {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<4x8xf32>) -> memref<4x8xf32>
     %layers_1_ffn_down = plan.buffer  activation "layers.1.ffn.down" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_ffn_act, %layers_1_ffn_w_down) -> (%layers_1_ffn_down) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_ffn_act, %layers_1_ffn_w_down) -> (%layers_1_ffn_down) <k = 8, m = 4, n = 8> {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %layers_1_tp_reduce_scatter_1 = plan.buffer  activation "layers.1.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_1_ffn_down -> %layers_1_tp_reduce_scatter_1 on "tp" count 16 {label = "layers.1.tp.reduce_scatter", layer = 1 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_1_residual_sum_2 = plan.buffer  activation "layers.1.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%layers_1_residual_sum, %layers_1_tp_reduce_scatter_1) -> (%layers_1_residual_sum_2) {n = 16 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%layers_1_residual_sum, %layers_1_tp_reduce_scatter_1) -> (%layers_1_residual_sum_2) <n = 16> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %final_norm_out = plan.buffer  activation "final_norm.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum_2, %final_norm_weight) -> (%final_norm_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum_2, %final_norm_weight) -> (%final_norm_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "final_norm.norm"} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %head_tp_all_gather = plan.buffer  activation "head.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %final_norm_out -> %head_tp_all_gather on "tp" count 16 {label = "head.tp.all_gather", stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %lm_head_logits = plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[2, 4, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x8xf32>
-    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) <k = 8, m = 4, n = 8> {label = "lm_head.logits"} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
   }
 }
 // -----
@@ -301,101 +301,101 @@ module @gen attributes {model.deployment = {cluster = {gpu = {memory_bandwidth_t
     %lm_head_weight = plan.buffer  weight "lm_head.weight" {slice = #plan.slice<"lm_head.weight"[8, 16] splits[<1 over "tp" parts 2>]>} : memref<8x8xf32>
     %tokens = plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[4, 3] splits[<0 over "dp" parts 1>] mb 0>} : memref<6xi32>
     %embedding_out = plan.buffer  activation "embedding.out" : memref<6x8xf32>
-    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) {m = 6 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<6xi32>, memref<8x8xf32>) -> memref<6x8xf32>
+    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) <m = 6, n = 8, vocab_begin = 0, vocab_end = 8> {label = "embedding.lookup"} : (memref<6xi32>, memref<8x8xf32>) -> memref<6x8xf32>
     %head_tp_reduce_scatter = plan.buffer  activation "head.tp.reduce_scatter" : memref<3x8xf32>
     plan.reduce_scatter %embedding_out -> %head_tp_reduce_scatter on "tp" count 24 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<6x8xf32> -> memref<3x8xf32>
     %layers_0_norm1_out = plan.buffer  activation "layers.0.norm1.out" : memref<3x8xf32>
-    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) {epsilon = 1.000000e-05 : f64, m = 3 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) <epsilon = 1.000000e-05, m = 3, n = 8, norm = rms_norm> {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
     %layers_0_tp_all_gather = plan.buffer  activation "layers.0.tp.all_gather" : memref<6x8xf32>
     plan.all_gather %layers_0_norm1_out -> %layers_0_tp_all_gather on "tp" count 24 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<3x8xf32> -> memref<6x8xf32>
     %layers_0_attention_q = plan.buffer  activation "layers.0.attention.q" : memref<6x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) {k = 8 : i64, m = 6 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) <k = 8, m = 6, n = 4> {label = "layers.0.attention.q", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
     %layers_0_attention_k = plan.buffer  activation "layers.0.attention.k" : memref<6x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) {k = 8 : i64, m = 6 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) <k = 8, m = 6, n = 4> {label = "layers.0.attention.k", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
     %layers_0_attention_v = plan.buffer  activation "layers.0.attention.v" : memref<6x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) {k = 8 : i64, m = 6 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
-    plan.kernel  rope(%layers_0_attention_q) -> (%layers_0_attention_q) {first_position = 0 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 6 : i64, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.q.rope", layer = 0 : i64} : (memref<6x4xf32>) -> memref<6x4xf32>
-    plan.kernel  rope(%layers_0_attention_k) -> (%layers_0_attention_k) {first_position = 0 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 6 : i64, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.k.rope", layer = 0 : i64} : (memref<6x4xf32>) -> memref<6x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) <k = 8, m = 6, n = 4> {label = "layers.0.attention.v", layer = 0 : i64} : (memref<6x8xf32>, memref<8x4xf32>) -> memref<6x4xf32>
+    plan.kernel  rope(%layers_0_attention_q) -> (%layers_0_attention_q) <first_position = 0, head_dim = 4, heads = 1, m = 6, rope_theta = 1.000000e+04, sequences = 2> {label = "layers.0.attention.q.rope", layer = 0 : i64} : (memref<6x4xf32>) -> memref<6x4xf32>
+    plan.kernel  rope(%layers_0_attention_k) -> (%layers_0_attention_k) <first_position = 0, head_dim = 4, heads = 1, m = 6, rope_theta = 1.000000e+04, sequences = 2> {label = "layers.0.attention.k.rope", layer = 0 : i64} : (memref<6x4xf32>) -> memref<6x4xf32>
     %layers_0_attention_context = plan.buffer  activation "layers.0.attention.context" : memref<6x4xf32>
-    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 3 : i64, seq_len = 3 : i64, sequences = 2 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<6x4xf32>, memref<6x4xf32>, memref<6x4xf32>) -> memref<6x4xf32>
+    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 3, seq_len = 3, sequences = 2> {label = "layers.0.attention.core", layer = 0 : i64} : (memref<6x4xf32>, memref<6x4xf32>, memref<6x4xf32>) -> memref<6x4xf32>
     %layers_0_attention_k_cache = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[4, 7, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<14x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_k) -> (%layers_0_attention_k_cache) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64} {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<6x4xf32>) -> memref<14x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_k) -> (%layers_0_attention_k_cache) <first_position = 0, m = 6, n = 4, sequences = 2> {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<6x4xf32>) -> memref<14x4xf32>
     %layers_0_attention_v_cache = plan.buffer  kv_cache "layers.0.attention.v_cache" {slice = #plan.slice<"layers.0.attention.v_cache"[4, 7, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<14x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_v) -> (%layers_0_attention_v_cache) {first_position = 0 : i64, m = 6 : i64, n = 4 : i64, sequences = 2 : i64} {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<6x4xf32>) -> memref<14x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_v) -> (%layers_0_attention_v_cache) <first_position = 0, m = 6, n = 4, sequences = 2> {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<6x4xf32>) -> memref<14x4xf32>
     %layers_0_attention_o = plan.buffer  activation "layers.0.attention.o" : memref<6x8xf32>
-    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) {k = 4 : i64, m = 6 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<6x4xf32>, memref<4x8xf32>) -> memref<6x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) <k = 4, m = 6, n = 8> {label = "layers.0.attention.o", layer = 0 : i64} : (memref<6x4xf32>, memref<4x8xf32>) -> memref<6x8xf32>
     %layers_0_tp_reduce_scatter = plan.buffer  activation "layers.0.tp.reduce_scatter" : memref<3x8xf32>
     plan.reduce_scatter %layers_0_attention_o -> %layers_0_tp_reduce_scatter on "tp" count 24 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<6x8xf32> -> memref<3x8xf32>
     %layers_0_residual_sum = plan.buffer  activation "layers.0.residual.sum" : memref<3x8xf32>
-    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) {n = 24 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<3x8xf32>, memref<3x8xf32>) -> memref<3x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) <n = 24> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<3x8xf32>, memref<3x8xf32>) -> memref<3x8xf32>
     %layers_0_norm2_out = plan.buffer  activation "layers.0.norm2.out" : memref<3x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) {epsilon = 1.000000e-05 : f64, m = 3 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) <epsilon = 1.000000e-05, m = 3, n = 8, norm = rms_norm> {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
     %layers_0_tp_all_gather_2 = plan.buffer  activation "layers.0.tp.all_gather.2" : memref<6x8xf32>
     plan.all_gather %layers_0_norm2_out -> %layers_0_tp_all_gather_2 on "tp" count 24 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<3x8xf32> -> memref<6x8xf32>
     %layers_0_ffn_up = plan.buffer  activation "layers.0.ffn.up" : memref<6x8xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather_2, %layers_0_ffn_w_up) -> (%layers_0_ffn_up) {k = 8 : i64, m = 6 : i64, n = 8 : i64} {label = "layers.0.ffn.up", layer = 0 : i64} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_2, %layers_0_ffn_w_up) -> (%layers_0_ffn_up) <k = 8, m = 6, n = 8> {label = "layers.0.ffn.up", layer = 0 : i64} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
     %layers_0_ffn_act = plan.buffer  activation "layers.0.ffn.act" : memref<6x8xf32>
-    plan.kernel  activation(%layers_0_ffn_up) -> (%layers_0_ffn_act) {activation = "gelu", m = 6 : i64, n = 8 : i64} {label = "layers.0.ffn.act", layer = 0 : i64} : (memref<6x8xf32>) -> memref<6x8xf32>
+    plan.kernel  activation(%layers_0_ffn_up) -> (%layers_0_ffn_act) <activation = gelu, m = 6, n = 8> {label = "layers.0.ffn.act", layer = 0 : i64} : (memref<6x8xf32>) -> memref<6x8xf32>
     %layers_0_ffn_down = plan.buffer  activation "layers.0.ffn.down" : memref<6x8xf32>
-    plan.kernel  gemm(%layers_0_ffn_act, %layers_0_ffn_w_down) -> (%layers_0_ffn_down) {k = 8 : i64, m = 6 : i64, n = 8 : i64} {label = "layers.0.ffn.down", layer = 0 : i64} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
+    plan.kernel  gemm(%layers_0_ffn_act, %layers_0_ffn_w_down) -> (%layers_0_ffn_down) <k = 8, m = 6, n = 8> {label = "layers.0.ffn.down", layer = 0 : i64} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
     %layers_0_tp_reduce_scatter_2 = plan.buffer  activation "layers.0.tp.reduce_scatter.2" : memref<3x8xf32>
     plan.reduce_scatter %layers_0_ffn_down -> %layers_0_tp_reduce_scatter_2 on "tp" count 24 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<6x8xf32> -> memref<3x8xf32>
     %layers_0_residual_sum_2 = plan.buffer  activation "layers.0.residual.sum.2" : memref<3x8xf32>
-    plan.kernel  add(%layers_0_residual_sum, %layers_0_tp_reduce_scatter_2) -> (%layers_0_residual_sum_2) {n = 24 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<3x8xf32>, memref<3x8xf32>) -> memref<3x8xf32>
+    plan.kernel  add(%layers_0_residual_sum, %layers_0_tp_reduce_scatter_2) -> (%layers_0_residual_sum_2) <n = 24> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<3x8xf32>, memref<3x8xf32>) -> memref<3x8xf32>
     %final_norm_out = plan.buffer  activation "final_norm.out" : memref<3x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum_2, %final_norm_weight) -> (%final_norm_out) {epsilon = 1.000000e-05 : f64, m = 3 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_2, %final_norm_weight) -> (%final_norm_out) <epsilon = 1.000000e-05, m = 3, n = 8, norm = rms_norm> {label = "final_norm.norm"} : (memref<3x8xf32>, memref<8xf32>) -> memref<3x8xf32>
     %head_tp_all_gather = plan.buffer  activation "head.tp.all_gather" : memref<6x8xf32>
     plan.all_gather %final_norm_out -> %head_tp_all_gather on "tp" count 24 {label = "head.tp.all_gather", stream = 1 : i64} : memref<3x8xf32> -> memref<6x8xf32>
     %lm_head_logits = plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[4, 3, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<6x8xf32>
-    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) {k = 8 : i64, m = 6 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) <k = 8, m = 6, n = 8> {label = "lm_head.logits"} : (memref<6x8xf32>, memref<8x8xf32>) -> memref<6x8xf32>
     plan.decode_step
     %step_tokens = plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<2xi32>
     %embedding_out_2 = plan.buffer  activation "embedding.out.2" : memref<2x8xf32>
-    plan.kernel  embedding(%step_tokens, %embedding_weight) -> (%embedding_out_2) {m = 2 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<2xi32>, memref<8x8xf32>) -> memref<2x8xf32>
+    plan.kernel  embedding(%step_tokens, %embedding_weight) -> (%embedding_out_2) <m = 2, n = 8, vocab_begin = 0, vocab_end = 8> {label = "embedding.lookup"} : (memref<2xi32>, memref<8x8xf32>) -> memref<2x8xf32>
     %head_tp_reduce_scatter_2 = plan.buffer  activation "head.tp.reduce_scatter.2" : memref<1x8xf32>
     plan.reduce_scatter %embedding_out_2 -> %head_tp_reduce_scatter_2 on "tp" count 8 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<2x8xf32> -> memref<1x8xf32>
     %layers_0_norm1_out_2 = plan.buffer  activation "layers.0.norm1.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%head_tp_reduce_scatter_2, %layers_0_norm1_weight) -> (%layers_0_norm1_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter_2, %layers_0_norm1_weight) -> (%layers_0_norm1_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %layers_0_tp_all_gather_3 = plan.buffer  activation "layers.0.tp.all_gather.3" : memref<2x8xf32>
     plan.all_gather %layers_0_norm1_out_2 -> %layers_0_tp_all_gather_3 on "tp" count 8 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<2x8xf32>
     %layers_0_attention_q_2 = plan.buffer  activation "layers.0.attention.q.2" : memref<2x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wq) -> (%layers_0_attention_q_2) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wq) -> (%layers_0_attention_q_2) <k = 8, m = 2, n = 4> {label = "layers.0.attention.q", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
     %layers_0_attention_k_2 = plan.buffer  activation "layers.0.attention.k.2" : memref<2x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wk) -> (%layers_0_attention_k_2) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wk) -> (%layers_0_attention_k_2) <k = 8, m = 2, n = 4> {label = "layers.0.attention.k", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
     %layers_0_attention_v_2 = plan.buffer  activation "layers.0.attention.v.2" : memref<2x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wv) -> (%layers_0_attention_v_2) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
-    plan.kernel  rope(%layers_0_attention_q_2) -> (%layers_0_attention_q_2) {first_position = 3 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 2 : i64, per_step = true, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.q.rope", layer = 0 : i64} : (memref<2x4xf32>) -> memref<2x4xf32>
-    plan.kernel  rope(%layers_0_attention_k_2) -> (%layers_0_attention_k_2) {first_position = 3 : i64, head_dim = 4 : i64, heads = 1 : i64, m = 2 : i64, per_step = true, rope_theta = 1.000000e+04 : f64, sequences = 2 : i64} {label = "layers.0.attention.k.rope", layer = 0 : i64} : (memref<2x4xf32>) -> memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_3, %layers_0_attention_wv) -> (%layers_0_attention_v_2) <k = 8, m = 2, n = 4> {label = "layers.0.attention.v", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  rope(%layers_0_attention_q_2) -> (%layers_0_attention_q_2) <first_position = 3, head_dim = 4, heads = 1, m = 2, per_step = true, rope_theta = 1.000000e+04, sequences = 2> {label = "layers.0.attention.q.rope", layer = 0 : i64} : (memref<2x4xf32>) -> memref<2x4xf32>
+    plan.kernel  rope(%layers_0_attention_k_2) -> (%layers_0_attention_k_2) <first_position = 3, head_dim = 4, heads = 1, m = 2, per_step = true, rope_theta = 1.000000e+04, sequences = 2> {label = "layers.0.attention.k.rope", layer = 0 : i64} : (memref<2x4xf32>) -> memref<2x4xf32>
     %layers_0_attention_context_2 = plan.buffer  activation "layers.0.attention.context.2" : memref<2x4xf32>
-    plan.kernel  attention(%layers_0_attention_q_2, %layers_0_attention_k_2, %layers_0_attention_v_2, %layers_0_attention_k_cache, %layers_0_attention_v_cache) -> (%layers_0_attention_context_2) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 3 : i64, per_step = true, seq_len = 1 : i64, sequences = 2 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<2x4xf32>, memref<2x4xf32>, memref<2x4xf32>, memref<14x4xf32>, memref<14x4xf32>) -> memref<2x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_k_2) -> (%layers_0_attention_k_cache) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64} {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<2x4xf32>) -> memref<14x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_v_2) -> (%layers_0_attention_v_cache) {first_position = 3 : i64, m = 2 : i64, n = 4 : i64, per_step = true, sequences = 2 : i64} {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<2x4xf32>) -> memref<14x4xf32>
+    plan.kernel  attention(%layers_0_attention_q_2, %layers_0_attention_k_2, %layers_0_attention_v_2, %layers_0_attention_k_cache, %layers_0_attention_v_cache) -> (%layers_0_attention_context_2) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 3, per_step = true, seq_len = 1, sequences = 2> {label = "layers.0.attention.core", layer = 0 : i64} : (memref<2x4xf32>, memref<2x4xf32>, memref<2x4xf32>, memref<14x4xf32>, memref<14x4xf32>) -> memref<2x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_k_2) -> (%layers_0_attention_k_cache) <first_position = 3, m = 2, n = 4, per_step = true, sequences = 2> {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<2x4xf32>) -> memref<14x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_v_2) -> (%layers_0_attention_v_cache) <first_position = 3, m = 2, n = 4, per_step = true, sequences = 2> {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<2x4xf32>) -> memref<14x4xf32>
     %layers_0_attention_o_2 = plan.buffer  activation "layers.0.attention.o.2" : memref<2x8xf32>
-    plan.kernel  gemm(%layers_0_attention_context_2, %layers_0_attention_wo) -> (%layers_0_attention_o_2) {k = 4 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<2x4xf32>, memref<4x8xf32>) -> memref<2x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context_2, %layers_0_attention_wo) -> (%layers_0_attention_o_2) <k = 4, m = 2, n = 8> {label = "layers.0.attention.o", layer = 0 : i64} : (memref<2x4xf32>, memref<4x8xf32>) -> memref<2x8xf32>
     %layers_0_tp_reduce_scatter_3 = plan.buffer  activation "layers.0.tp.reduce_scatter.3" : memref<1x8xf32>
     plan.reduce_scatter %layers_0_attention_o_2 -> %layers_0_tp_reduce_scatter_3 on "tp" count 8 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<1x8xf32>
     %layers_0_residual_sum_3 = plan.buffer  activation "layers.0.residual.sum.3" : memref<1x8xf32>
-    plan.kernel  add(%head_tp_reduce_scatter_2, %layers_0_tp_reduce_scatter_3) -> (%layers_0_residual_sum_3) {n = 8 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter_2, %layers_0_tp_reduce_scatter_3) -> (%layers_0_residual_sum_3) <n = 8> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
     %layers_0_norm2_out_2 = plan.buffer  activation "layers.0.norm2.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum_3, %layers_0_norm2_weight) -> (%layers_0_norm2_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_3, %layers_0_norm2_weight) -> (%layers_0_norm2_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %layers_0_tp_all_gather_4 = plan.buffer  activation "layers.0.tp.all_gather.4" : memref<2x8xf32>
     plan.all_gather %layers_0_norm2_out_2 -> %layers_0_tp_all_gather_4 on "tp" count 8 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<2x8xf32>
     %layers_0_ffn_up_2 = plan.buffer  activation "layers.0.ffn.up.2" : memref<2x8xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather_4, %layers_0_ffn_w_up) -> (%layers_0_ffn_up_2) {k = 8 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.ffn.up", layer = 0 : i64} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather_4, %layers_0_ffn_w_up) -> (%layers_0_ffn_up_2) <k = 8, m = 2, n = 8> {label = "layers.0.ffn.up", layer = 0 : i64} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
     %layers_0_ffn_act_2 = plan.buffer  activation "layers.0.ffn.act.2" : memref<2x8xf32>
-    plan.kernel  activation(%layers_0_ffn_up_2) -> (%layers_0_ffn_act_2) {activation = "gelu", m = 2 : i64, n = 8 : i64} {label = "layers.0.ffn.act", layer = 0 : i64} : (memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  activation(%layers_0_ffn_up_2) -> (%layers_0_ffn_act_2) <activation = gelu, m = 2, n = 8> {label = "layers.0.ffn.act", layer = 0 : i64} : (memref<2x8xf32>) -> memref<2x8xf32>
     %layers_0_ffn_down_2 = plan.buffer  activation "layers.0.ffn.down.2" : memref<2x8xf32>
-    plan.kernel  gemm(%layers_0_ffn_act_2, %layers_0_ffn_w_down) -> (%layers_0_ffn_down_2) {k = 8 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.ffn.down", layer = 0 : i64} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
+    plan.kernel  gemm(%layers_0_ffn_act_2, %layers_0_ffn_w_down) -> (%layers_0_ffn_down_2) <k = 8, m = 2, n = 8> {label = "layers.0.ffn.down", layer = 0 : i64} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
     %layers_0_tp_reduce_scatter_4 = plan.buffer  activation "layers.0.tp.reduce_scatter.4" : memref<1x8xf32>
     plan.reduce_scatter %layers_0_ffn_down_2 -> %layers_0_tp_reduce_scatter_4 on "tp" count 8 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<1x8xf32>
     %layers_0_residual_sum_4 = plan.buffer  activation "layers.0.residual.sum.4" : memref<1x8xf32>
-    plan.kernel  add(%layers_0_residual_sum_3, %layers_0_tp_reduce_scatter_4) -> (%layers_0_residual_sum_4) {n = 8 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  add(%layers_0_residual_sum_3, %layers_0_tp_reduce_scatter_4) -> (%layers_0_residual_sum_4) <n = 8> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
     %final_norm_out_2 = plan.buffer  activation "final_norm.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum_4, %final_norm_weight) -> (%final_norm_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_4, %final_norm_weight) -> (%final_norm_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "final_norm.norm"} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %head_tp_all_gather_2 = plan.buffer  activation "head.tp.all_gather.2" : memref<2x8xf32>
     plan.all_gather %final_norm_out_2 -> %head_tp_all_gather_2 on "tp" count 8 {label = "head.tp.all_gather", stream = 1 : i64} : memref<1x8xf32> -> memref<2x8xf32>
     %lm_head_logits_2 = plan.buffer  output "lm_head.logits.2" {slice = #plan.slice<"step_logits"[4, 1, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<2x8xf32>
-    plan.kernel  gemm(%head_tp_all_gather_2, %lm_head_weight) -> (%lm_head_logits_2) {k = 8 : i64, m = 2 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather_2, %lm_head_weight) -> (%lm_head_logits_2) <k = 8, m = 2, n = 8> {label = "lm_head.logits"} : (memref<2x8xf32>, memref<8x8xf32>) -> memref<2x8xf32>
   }
 }
 // -----
@@ -500,113 +500,113 @@ module @"small-generate" attributes {model.deployment = {cluster = {gpu = {memor
     %layers_0_experts_w_down = plan.buffer  weight "layers.0.experts.w_down" {slice = #plan.slice<"layers.0.experts.w_down"[4, 16, 8] splits[<0 over "ep" parts 2>, <1 over "etp" parts 1>]>} : memref<2x16x8xf32>
     %tokens = plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[4, 4] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
     %embedding_out = plan.buffer  activation "embedding.out" : memref<4x8xf32>
-    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) {m = 4 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<4xi32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) <m = 4, n = 8, vocab_begin = 0, vocab_end = 8> {label = "embedding.lookup"} : (memref<4xi32>, memref<8x8xf32>) -> memref<4x8xf32>
     %head_tp_reduce_scatter = plan.buffer  activation "head.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %embedding_out -> %head_tp_reduce_scatter on "tp" count 16 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_0_norm1_out = plan.buffer  activation "layers.0.norm1.out" : memref<2x8xf32>
-    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_0_tp_all_gather = plan.buffer  activation "layers.0.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_0_norm1_out -> %layers_0_tp_all_gather on "tp" count 16 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_0_attention_q = plan.buffer  activation "layers.0.attention.q" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) <k = 8, m = 4, n = 4> {label = "layers.0.attention.q", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_k = plan.buffer  activation "layers.0.attention.k" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) <k = 8, m = 4, n = 4> {label = "layers.0.attention.k", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_v = plan.buffer  activation "layers.0.attention.v" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) <k = 8, m = 4, n = 4> {label = "layers.0.attention.v", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_context = plan.buffer  activation "layers.0.attention.context" : memref<4x4xf32>
-    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
+    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, seq_len = 4, sequences = 1> {label = "layers.0.attention.core", layer = 0 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_k_cache = plan.buffer  kv_cache "layers.0.attention.k_cache" {slice = #plan.slice<"layers.0.attention.k_cache"[4, 9, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<9x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_k) -> (%layers_0_attention_k_cache) {first_position = 0 : i64, m = 4 : i64, n = 4 : i64, sequences = 1 : i64} {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_k) -> (%layers_0_attention_k_cache) <first_position = 0, m = 4, n = 4, sequences = 1> {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
     %layers_0_attention_v_cache = plan.buffer  kv_cache "layers.0.attention.v_cache" {slice = #plan.slice<"layers.0.attention.v_cache"[4, 9, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<9x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_v) -> (%layers_0_attention_v_cache) {first_position = 0 : i64, m = 4 : i64, n = 4 : i64, sequences = 1 : i64} {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_v) -> (%layers_0_attention_v_cache) <first_position = 0, m = 4, n = 4, sequences = 1> {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
     %layers_0_attention_o = plan.buffer  activation "layers.0.attention.o" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) {k = 4 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) <k = 4, m = 4, n = 8> {label = "layers.0.attention.o", layer = 0 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
     %layers_0_tp_reduce_scatter = plan.buffer  activation "layers.0.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_0_attention_o -> %layers_0_tp_reduce_scatter on "tp" count 16 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_0_residual_sum = plan.buffer  activation "layers.0.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) {n = 16 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) <n = 16> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %layers_0_norm2_out = plan.buffer  activation "layers.0.norm2.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_0_router_logits = plan.buffer  workspace "layers.0.router.logits" : memref<2x4xf32>
-    plan.kernel  gemm(%layers_0_norm2_out, %layers_0_router_weight) -> (%layers_0_router_logits) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.router.logits", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_norm2_out, %layers_0_router_weight) -> (%layers_0_router_logits) <k = 8, m = 2, n = 4> {label = "layers.0.router.logits", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
     %layers_0_router_indices = plan.buffer  activation "layers.0.router.indices" : memref<2x1xi32>
     %layers_0_router_gates = plan.buffer  activation "layers.0.router.gates" : memref<2x1xf32>
-    plan.kernel  router(%layers_0_router_logits) -> (%layers_0_router_indices, %layers_0_router_gates) {experts = 4 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.router.topk", layer = 0 : i64} : (memref<2x4xf32>) -> (memref<2x1xi32>, memref<2x1xf32>)
+    plan.kernel  router(%layers_0_router_logits) -> (%layers_0_router_indices, %layers_0_router_gates) <experts = 4, tokens = 2, top_k = 1> {label = "layers.0.router.topk", layer = 0 : i64} : (memref<2x4xf32>) -> (memref<2x1xi32>, memref<2x1xf32>)
     %layers_0_experts_dispatched = plan.buffer  activation "layers.0.experts.dispatched" : memref<4x1x8xf32>
     %layers_0_experts_slots = plan.buffer  activation "layers.0.experts.slots" : memref<2x1xi32>
-    plan.kernel  dispatch(%layers_0_norm2_out, %layers_0_router_indices) -> (%layers_0_experts_dispatched, %layers_0_experts_slots) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<2x8xf32>, memref<2x1xi32>) -> (memref<4x1x8xf32>, memref<2x1xi32>)
+    plan.kernel  dispatch(%layers_0_norm2_out, %layers_0_router_indices) -> (%layers_0_experts_dispatched, %layers_0_experts_slots) <capacity = 1, experts = 4, groups = 1, n = 8, tokens = 2, top_k = 1> {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<2x8xf32>, memref<2x1xi32>) -> (memref<4x1x8xf32>, memref<2x1xi32>)
     %layers_0_ep_all_to_all_recv = plan.buffer  activation "layers.0.ep.all_to_all.recv" : memref<2x2x1x8xf32>
     plan.all_to_all %layers_0_experts_dispatched -> %layers_0_ep_all_to_all_recv on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<4x1x8xf32> -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_regroup = plan.buffer  activation "layers.0.ep.all_to_all.regroup" : memref<2x2x8xf32>
-    plan.kernel  transpose(%layers_0_ep_all_to_all_recv) -> (%layers_0_ep_all_to_all_regroup) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  transpose(%layers_0_ep_all_to_all_recv) -> (%layers_0_ep_all_to_all_regroup) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
     %layers_0_experts_up = plan.buffer  activation "layers.0.experts.up" : memref<2x2x16xf32>
-    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup, %layers_0_experts_w_up) -> (%layers_0_experts_up) {groups = 2 : i64, k = 8 : i64, m = 2 : i64, n = 16 : i64} {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup, %layers_0_experts_w_up) -> (%layers_0_experts_up) <groups = 2, k = 8, m = 2, n = 16> {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_act = plan.buffer  activation "layers.0.experts.act" : memref<2x2x16xf32>
-    plan.kernel  activation(%layers_0_experts_up) -> (%layers_0_experts_act) {activation = "gelu", m = 4 : i64, n = 16 : i64} {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  activation(%layers_0_experts_up) -> (%layers_0_experts_act) <activation = gelu, m = 4, n = 16> {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_down = plan.buffer  activation "layers.0.experts.down" : memref<2x2x8xf32>
-    plan.kernel  grouped_gemm(%layers_0_experts_act, %layers_0_experts_w_down) -> (%layers_0_experts_down) {groups = 2 : i64, k = 16 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  grouped_gemm(%layers_0_experts_act, %layers_0_experts_w_down) -> (%layers_0_experts_down) <groups = 2, k = 16, m = 2, n = 8> {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
     %layers_0_ep_all_to_all_regroup_2 = plan.buffer  activation "layers.0.ep.all_to_all.regroup.2" : memref<2x2x1x8xf32>
-    plan.kernel  transpose(%layers_0_experts_down) -> (%layers_0_ep_all_to_all_regroup_2) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
+    plan.kernel  transpose(%layers_0_experts_down) -> (%layers_0_ep_all_to_all_regroup_2) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_recv_2 = plan.buffer  activation "layers.0.ep.all_to_all.recv.2" : memref<4x1x8xf32>
     plan.all_to_all %layers_0_ep_all_to_all_regroup_2 -> %layers_0_ep_all_to_all_recv_2 on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<2x2x1x8xf32> -> memref<4x1x8xf32>
     %layers_0_experts_combined = plan.buffer  activation "layers.0.experts.combined" : memref<2x8xf32>
-    plan.kernel  combine(%layers_0_ep_all_to_all_recv_2, %layers_0_router_indices, %layers_0_experts_slots, %layers_0_router_gates) -> (%layers_0_experts_combined) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<2x1xi32>, memref<2x1xi32>, memref<2x1xf32>) -> memref<2x8xf32>
+    plan.kernel  combine(%layers_0_ep_all_to_all_recv_2, %layers_0_router_indices, %layers_0_experts_slots, %layers_0_router_gates) -> (%layers_0_experts_combined) <capacity = 1, experts = 4, groups = 1, n = 8, tokens = 2, top_k = 1> {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<2x1xi32>, memref<2x1xi32>, memref<2x1xf32>) -> memref<2x8xf32>
     %layers_0_residual_sum_2 = plan.buffer  activation "layers.0.residual.sum.2" : memref<2x8xf32>
-    plan.kernel  add(%layers_0_residual_sum, %layers_0_experts_combined) -> (%layers_0_residual_sum_2) {n = 16 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%layers_0_residual_sum, %layers_0_experts_combined) -> (%layers_0_residual_sum_2) <n = 16> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     plan.send %layers_0_residual_sum_2 to 1 on "pp" count 16 {label = "pipeline.send", stream = 2 : i64} : memref<2x8xf32>
     plan.decode_step
     %step_tokens = plan.buffer  input "step_tokens" {slice = #plan.slice<"step_tokens"[4, 1] splits[<0 over "dp" parts 1>] mb 0>} : memref<1xi32>
     plan.recv %step_tokens from 1 on "pp" count 1 {feeds_next_step, label = "sample.recv", stream = 2 : i64} : memref<1xi32>
     %embedding_out_2 = plan.buffer  activation "embedding.out.2" : memref<1x8xf32>
-    plan.kernel  embedding(%step_tokens, %embedding_weight) -> (%embedding_out_2) {m = 1 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<1xi32>, memref<8x8xf32>) -> memref<1x8xf32>
+    plan.kernel  embedding(%step_tokens, %embedding_weight) -> (%embedding_out_2) <m = 1, n = 8, vocab_begin = 0, vocab_end = 8> {label = "embedding.lookup"} : (memref<1xi32>, memref<8x8xf32>) -> memref<1x8xf32>
     %head_tp_all_reduce = plan.buffer  activation "head.tp.all_reduce" : memref<1x8xf32>
     plan.all_reduce %embedding_out_2 -> %head_tp_all_reduce on "tp" count 8 {label = "head.tp.all_reduce", stream = 1 : i64} : memref<1x8xf32> -> memref<1x8xf32>
     %layers_0_norm1_out_2 = plan.buffer  activation "layers.0.norm1.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%head_tp_all_reduce, %layers_0_norm1_weight) -> (%layers_0_norm1_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%head_tp_all_reduce, %layers_0_norm1_weight) -> (%layers_0_norm1_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %layers_0_attention_q_2 = plan.buffer  activation "layers.0.attention.q.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_0_norm1_out_2, %layers_0_attention_wq) -> (%layers_0_attention_q_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_0_norm1_out_2, %layers_0_attention_wq) -> (%layers_0_attention_q_2) <k = 8, m = 1, n = 4> {label = "layers.0.attention.q", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_0_attention_k_2 = plan.buffer  activation "layers.0.attention.k.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_0_norm1_out_2, %layers_0_attention_wk) -> (%layers_0_attention_k_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_0_norm1_out_2, %layers_0_attention_wk) -> (%layers_0_attention_k_2) <k = 8, m = 1, n = 4> {label = "layers.0.attention.k", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_0_attention_v_2 = plan.buffer  activation "layers.0.attention.v.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_0_norm1_out_2, %layers_0_attention_wv) -> (%layers_0_attention_v_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_0_norm1_out_2, %layers_0_attention_wv) -> (%layers_0_attention_v_2) <k = 8, m = 1, n = 4> {label = "layers.0.attention.v", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_0_attention_context_2 = plan.buffer  activation "layers.0.attention.context.2" : memref<1x4xf32>
-    plan.kernel  attention(%layers_0_attention_q_2, %layers_0_attention_k_2, %layers_0_attention_v_2, %layers_0_attention_k_cache, %layers_0_attention_v_cache) -> (%layers_0_attention_context_2) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, per_step = true, seq_len = 1 : i64, sequences = 1 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<1x4xf32>, memref<1x4xf32>, memref<1x4xf32>, memref<9x4xf32>, memref<9x4xf32>) -> memref<1x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_k_2) -> (%layers_0_attention_k_cache) {first_position = 4 : i64, m = 1 : i64, n = 4 : i64, per_step = true, sequences = 1 : i64} {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
-    plan.kernel  kv_append(%layers_0_attention_v_2) -> (%layers_0_attention_v_cache) {first_position = 4 : i64, m = 1 : i64, n = 4 : i64, per_step = true, sequences = 1 : i64} {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
+    plan.kernel  attention(%layers_0_attention_q_2, %layers_0_attention_k_2, %layers_0_attention_v_2, %layers_0_attention_k_cache, %layers_0_attention_v_cache) -> (%layers_0_attention_context_2) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, per_step = true, seq_len = 1, sequences = 1> {label = "layers.0.attention.core", layer = 0 : i64} : (memref<1x4xf32>, memref<1x4xf32>, memref<1x4xf32>, memref<9x4xf32>, memref<9x4xf32>) -> memref<1x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_k_2) -> (%layers_0_attention_k_cache) <first_position = 4, m = 1, n = 4, per_step = true, sequences = 1> {label = "layers.0.attention.k.append", layer = 0 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
+    plan.kernel  kv_append(%layers_0_attention_v_2) -> (%layers_0_attention_v_cache) <first_position = 4, m = 1, n = 4, per_step = true, sequences = 1> {label = "layers.0.attention.v.append", layer = 0 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
     %layers_0_attention_o_2 = plan.buffer  activation "layers.0.attention.o.2" : memref<1x8xf32>
-    plan.kernel  gemm(%layers_0_attention_context_2, %layers_0_attention_wo) -> (%layers_0_attention_o_2) {k = 4 : i64, m = 1 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<1x4xf32>, memref<4x8xf32>) -> memref<1x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context_2, %layers_0_attention_wo) -> (%layers_0_attention_o_2) <k = 4, m = 1, n = 8> {label = "layers.0.attention.o", layer = 0 : i64} : (memref<1x4xf32>, memref<4x8xf32>) -> memref<1x8xf32>
     %layers_0_tp_all_reduce = plan.buffer  activation "layers.0.tp.all_reduce" : memref<1x8xf32>
     plan.all_reduce %layers_0_attention_o_2 -> %layers_0_tp_all_reduce on "tp" count 8 {label = "layers.0.tp.all_reduce", layer = 0 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<1x8xf32>
     %layers_0_residual_sum_3 = plan.buffer  activation "layers.0.residual.sum.3" : memref<1x8xf32>
-    plan.kernel  add(%head_tp_all_reduce, %layers_0_tp_all_reduce) -> (%layers_0_residual_sum_3) {n = 8 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  add(%head_tp_all_reduce, %layers_0_tp_all_reduce) -> (%layers_0_residual_sum_3) <n = 8> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
     %layers_0_norm2_out_2 = plan.buffer  activation "layers.0.norm2.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum_3, %layers_0_norm2_weight) -> (%layers_0_norm2_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum_3, %layers_0_norm2_weight) -> (%layers_0_norm2_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %layers_0_router_logits_2 = plan.buffer  workspace "layers.0.router.logits.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_0_norm2_out_2, %layers_0_router_weight) -> (%layers_0_router_logits_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.0.router.logits", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_0_norm2_out_2, %layers_0_router_weight) -> (%layers_0_router_logits_2) <k = 8, m = 1, n = 4> {label = "layers.0.router.logits", layer = 0 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_0_router_indices_2 = plan.buffer  activation "layers.0.router.indices.2" : memref<1x1xi32>
     %layers_0_router_gates_2 = plan.buffer  activation "layers.0.router.gates.2" : memref<1x1xf32>
-    plan.kernel  router(%layers_0_router_logits_2) -> (%layers_0_router_indices_2, %layers_0_router_gates_2) {experts = 4 : i64, tokens = 1 : i64, top_k = 1 : i64} {label = "layers.0.router.topk", layer = 0 : i64} : (memref<1x4xf32>) -> (memref<1x1xi32>, memref<1x1xf32>)
+    plan.kernel  router(%layers_0_router_logits_2) -> (%layers_0_router_indices_2, %layers_0_router_gates_2) <experts = 4, tokens = 1, top_k = 1> {label = "layers.0.router.topk", layer = 0 : i64} : (memref<1x4xf32>) -> (memref<1x1xi32>, memref<1x1xf32>)
     %layers_0_experts_dispatched_2 = plan.buffer  activation "layers.0.experts.dispatched.2" : memref<4x1x8xf32>
     %layers_0_experts_slots_2 = plan.buffer  activation "layers.0.experts.slots.2" : memref<1x1xi32>
-    plan.kernel  dispatch(%layers_0_norm2_out_2, %layers_0_router_indices_2) -> (%layers_0_experts_dispatched_2, %layers_0_experts_slots_2) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 1 : i64, top_k = 1 : i64} {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<1x8xf32>, memref<1x1xi32>) -> (memref<4x1x8xf32>, memref<1x1xi32>)
+    plan.kernel  dispatch(%layers_0_norm2_out_2, %layers_0_router_indices_2) -> (%layers_0_experts_dispatched_2, %layers_0_experts_slots_2) <capacity = 1, experts = 4, groups = 1, n = 8, tokens = 1, top_k = 1> {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<1x8xf32>, memref<1x1xi32>) -> (memref<4x1x8xf32>, memref<1x1xi32>)
     %layers_0_ep_all_to_all_recv_3 = plan.buffer  activation "layers.0.ep.all_to_all.recv.3" : memref<2x2x1x8xf32>
     plan.all_to_all %layers_0_experts_dispatched_2 -> %layers_0_ep_all_to_all_recv_3 on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<4x1x8xf32> -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_regroup_3 = plan.buffer  activation "layers.0.ep.all_to_all.regroup.3" : memref<2x2x8xf32>
-    plan.kernel  transpose(%layers_0_ep_all_to_all_recv_3) -> (%layers_0_ep_all_to_all_regroup_3) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  transpose(%layers_0_ep_all_to_all_recv_3) -> (%layers_0_ep_all_to_all_regroup_3) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
     %layers_0_experts_up_2 = plan.buffer  activation "layers.0.experts.up.2" : memref<2x2x16xf32>
-    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup_3, %layers_0_experts_w_up) -> (%layers_0_experts_up_2) {groups = 2 : i64, k = 8 : i64, m = 2 : i64, n = 16 : i64} {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup_3, %layers_0_experts_w_up) -> (%layers_0_experts_up_2) <groups = 2, k = 8, m = 2, n = 16> {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_act_2 = plan.buffer  activation "layers.0.experts.act.2" : memref<2x2x16xf32>
-    plan.kernel  activation(%layers_0_experts_up_2) -> (%layers_0_experts_act_2) {activation = "gelu", m = 4 : i64, n = 16 : i64} {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  activation(%layers_0_experts_up_2) -> (%layers_0_experts_act_2) <activation = gelu, m = 4, n = 16> {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_down_2 = plan.buffer  activation "layers.0.experts.down.2" : memref<2x2x8xf32>
-    plan.kernel  grouped_gemm(%layers_0_experts_act_2, %layers_0_experts_w_down) -> (%layers_0_experts_down_2) {groups = 2 : i64, k = 16 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  grouped_gemm(%layers_0_experts_act_2, %layers_0_experts_w_down) -> (%layers_0_experts_down_2) <groups = 2, k = 16, m = 2, n = 8> {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
     %layers_0_ep_all_to_all_regroup_4 = plan.buffer  activation "layers.0.ep.all_to_all.regroup.4" : memref<2x2x1x8xf32>
-    plan.kernel  transpose(%layers_0_experts_down_2) -> (%layers_0_ep_all_to_all_regroup_4) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
+    plan.kernel  transpose(%layers_0_experts_down_2) -> (%layers_0_ep_all_to_all_regroup_4) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_recv_4 = plan.buffer  activation "layers.0.ep.all_to_all.recv.4" : memref<4x1x8xf32>
     plan.all_to_all %layers_0_ep_all_to_all_regroup_4 -> %layers_0_ep_all_to_all_recv_4 on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<2x2x1x8xf32> -> memref<4x1x8xf32>
     %layers_0_experts_combined_2 = plan.buffer  activation "layers.0.experts.combined.2" : memref<1x8xf32>
-    plan.kernel  combine(%layers_0_ep_all_to_all_recv_4, %layers_0_router_indices_2, %layers_0_experts_slots_2, %layers_0_router_gates_2) -> (%layers_0_experts_combined_2) {capacity = 1 : i64, experts = 4 : i64, groups = 1 : i64, n = 8 : i64, tokens = 1 : i64, top_k = 1 : i64} {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<1x1xi32>, memref<1x1xi32>, memref<1x1xf32>) -> memref<1x8xf32>
+    plan.kernel  combine(%layers_0_ep_all_to_all_recv_4, %layers_0_router_indices_2, %layers_0_experts_slots_2, %layers_0_router_gates_2) -> (%layers_0_experts_combined_2) <capacity = 1, experts = 4, groups = 1, n = 8, tokens = 1, top_k = 1> {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<1x1xi32>, memref<1x1xi32>, memref<1x1xf32>) -> memref<1x8xf32>
     %layers_0_residual_sum_4 = plan.buffer  activation "layers.0.residual.sum.4" : memref<1x8xf32>
-    plan.kernel  add(%layers_0_residual_sum_3, %layers_0_experts_combined_2) -> (%layers_0_residual_sum_4) {n = 8 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  add(%layers_0_residual_sum_3, %layers_0_experts_combined_2) -> (%layers_0_residual_sum_4) <n = 8> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
     plan.send %layers_0_residual_sum_4 to 1 on "pp" count 8 {label = "pipeline.send", stream = 2 : i64} : memref<1x8xf32>
   }
   plan.program @stage1 stage 1 layers[1, 2) ranks [2, 3] {
@@ -623,98 +623,98 @@ module @"small-generate" attributes {model.deployment = {cluster = {gpu = {memor
     %pipeline_recv = plan.buffer  comm "pipeline.recv" : memref<2x8xf32>
     plan.recv %pipeline_recv from 0 on "pp" count 16 {label = "pipeline.recv", stream = 2 : i64} : memref<2x8xf32>
     %layers_1_norm1_out = plan.buffer  activation "layers.1.norm1.out" : memref<2x8xf32>
-    plan.kernel  norm(%pipeline_recv, %layers_1_norm1_weight) -> (%layers_1_norm1_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%pipeline_recv, %layers_1_norm1_weight) -> (%layers_1_norm1_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_1_tp_all_gather = plan.buffer  activation "layers.1.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_1_norm1_out -> %layers_1_tp_all_gather on "tp" count 16 {label = "layers.1.tp.all_gather", layer = 1 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_1_attention_q = plan.buffer  activation "layers.1.attention.q" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wq) -> (%layers_1_attention_q) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.q", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wq) -> (%layers_1_attention_q) <k = 8, m = 4, n = 4> {label = "layers.1.attention.q", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_k = plan.buffer  activation "layers.1.attention.k" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wk) -> (%layers_1_attention_k) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.k", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wk) -> (%layers_1_attention_k) <k = 8, m = 4, n = 4> {label = "layers.1.attention.k", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_v = plan.buffer  activation "layers.1.attention.v" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wv) -> (%layers_1_attention_v) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.v", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wv) -> (%layers_1_attention_v) <k = 8, m = 4, n = 4> {label = "layers.1.attention.v", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_context = plan.buffer  activation "layers.1.attention.context" : memref<4x4xf32>
-    plan.kernel  attention(%layers_1_attention_q, %layers_1_attention_k, %layers_1_attention_v) -> (%layers_1_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64} {label = "layers.1.attention.core", layer = 1 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
+    plan.kernel  attention(%layers_1_attention_q, %layers_1_attention_k, %layers_1_attention_v) -> (%layers_1_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, seq_len = 4, sequences = 1> {label = "layers.1.attention.core", layer = 1 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_k_cache = plan.buffer  kv_cache "layers.1.attention.k_cache" {slice = #plan.slice<"layers.1.attention.k_cache"[4, 9, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<9x4xf32>
-    plan.kernel  kv_append(%layers_1_attention_k) -> (%layers_1_attention_k_cache) {first_position = 0 : i64, m = 4 : i64, n = 4 : i64, sequences = 1 : i64} {label = "layers.1.attention.k.append", layer = 1 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
+    plan.kernel  kv_append(%layers_1_attention_k) -> (%layers_1_attention_k_cache) <first_position = 0, m = 4, n = 4, sequences = 1> {label = "layers.1.attention.k.append", layer = 1 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
     %layers_1_attention_v_cache = plan.buffer  kv_cache "layers.1.attention.v_cache" {slice = #plan.slice<"layers.1.attention.v_cache"[4, 9, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<9x4xf32>
-    plan.kernel  kv_append(%layers_1_attention_v) -> (%layers_1_attention_v_cache) {first_position = 0 : i64, m = 4 : i64, n = 4 : i64, sequences = 1 : i64} {label = "layers.1.attention.v.append", layer = 1 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
+    plan.kernel  kv_append(%layers_1_attention_v) -> (%layers_1_attention_v_cache) <first_position = 0, m = 4, n = 4, sequences = 1> {label = "layers.1.attention.v.append", layer = 1 : i64} : (memref<4x4xf32>) -> memref<9x4xf32>
     %layers_1_attention_o = plan.buffer  activation "layers.1.attention.o" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_attention_context, %layers_1_attention_wo) -> (%layers_1_attention_o) {k = 4 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.attention.o", layer = 1 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_attention_context, %layers_1_attention_wo) -> (%layers_1_attention_o) <k = 4, m = 4, n = 8> {label = "layers.1.attention.o", layer = 1 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
     %layers_1_tp_reduce_scatter = plan.buffer  activation "layers.1.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_1_attention_o -> %layers_1_tp_reduce_scatter on "tp" count 16 {label = "layers.1.tp.reduce_scatter", layer = 1 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_1_residual_sum = plan.buffer  activation "layers.1.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%pipeline_recv, %layers_1_tp_reduce_scatter) -> (%layers_1_residual_sum) {n = 16 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%pipeline_recv, %layers_1_tp_reduce_scatter) -> (%layers_1_residual_sum) <n = 16> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %layers_1_norm2_out = plan.buffer  activation "layers.1.norm2.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum, %layers_1_norm2_weight) -> (%layers_1_norm2_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum, %layers_1_norm2_weight) -> (%layers_1_norm2_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_1_tp_all_gather_2 = plan.buffer  activation "layers.1.tp.all_gather.2" : memref<4x8xf32>
     plan.all_gather %layers_1_norm2_out -> %layers_1_tp_all_gather_2 on "tp" count 16 {label = "layers.1.tp.all_gather", layer = 1 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_1_ffn_up = plan.buffer  activation "layers.1.ffn.up" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather_2, %layers_1_ffn_w_up) -> (%layers_1_ffn_up) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather_2, %layers_1_ffn_w_up) -> (%layers_1_ffn_up) <k = 8, m = 4, n = 8> {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %layers_1_ffn_act = plan.buffer  activation "layers.1.ffn.act" : memref<4x8xf32>
-    plan.kernel  activation(%layers_1_ffn_up) -> (%layers_1_ffn_act) {activation = "gelu", m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  activation(%layers_1_ffn_up) -> (%layers_1_ffn_act) <activation = gelu, m = 4, n = 8> {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<4x8xf32>) -> memref<4x8xf32>
     %layers_1_ffn_down = plan.buffer  activation "layers.1.ffn.down" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_ffn_act, %layers_1_ffn_w_down) -> (%layers_1_ffn_down) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_ffn_act, %layers_1_ffn_w_down) -> (%layers_1_ffn_down) <k = 8, m = 4, n = 8> {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %layers_1_tp_reduce_scatter_2 = plan.buffer  activation "layers.1.tp.reduce_scatter.2" : memref<2x8xf32>
     plan.reduce_scatter %layers_1_ffn_down -> %layers_1_tp_reduce_scatter_2 on "tp" count 16 {label = "layers.1.tp.reduce_scatter", layer = 1 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_1_residual_sum_2 = plan.buffer  activation "layers.1.residual.sum.2" : memref<2x8xf32>
-    plan.kernel  add(%layers_1_residual_sum, %layers_1_tp_reduce_scatter_2) -> (%layers_1_residual_sum_2) {n = 16 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%layers_1_residual_sum, %layers_1_tp_reduce_scatter_2) -> (%layers_1_residual_sum_2) <n = 16> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %final_norm_out = plan.buffer  activation "final_norm.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum_2, %final_norm_weight) -> (%final_norm_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum_2, %final_norm_weight) -> (%final_norm_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "final_norm.norm"} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %head_tp_all_gather = plan.buffer  activation "head.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %final_norm_out -> %head_tp_all_gather on "tp" count 16 {label = "head.tp.all_gather", stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %lm_head_logits = plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[4, 4, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x8xf32>
-    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) <k = 8, m = 4, n = 8> {label = "lm_head.logits"} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %sample_pairs = plan.buffer  activation "sample.pairs" : memref<1x2xi32>
-    plan.kernel  argmax(%lm_head_logits) -> (%sample_pairs) {n = 8 : i64, seq_len = 4 : i64, sequences = 1 : i64, vocab_end = 16 : i64} {label = "sample.argmax"} : (memref<4x8xf32>) -> memref<1x2xi32>
+    plan.kernel  argmax(%lm_head_logits) -> (%sample_pairs) <n = 8, seq_len = 4, sequences = 1, vocab_end = 16> {label = "sample.argmax"} : (memref<4x8xf32>) -> memref<1x2xi32>
     %sample_tp_all_gather = plan.buffer  activation "sample.tp.all_gather" : memref<2x1x2xi32>
     plan.all_gather %sample_pairs -> %sample_tp_all_gather on "tp" count 2 {label = "sample.tp.all_gather", stream = 1 : i64} : memref<1x2xi32> -> memref<2x1x2xi32>
     %sample_ids = plan.buffer  activation "sample.ids" : memref<1xi32>
     %generated = plan.buffer  output "generated" {slice = #plan.slice<"generated"[4, 6] splits[<0 over "dp" parts 1>] mb 0>} : memref<6x1xi32>
-    plan.kernel  argmax_merge(%sample_tp_all_gather) -> (%sample_ids, %generated) {first_position = 0 : i64, groups = 2 : i64, m = 1 : i64, n = 6 : i64} {label = "sample.merge"} : (memref<2x1x2xi32>) -> (memref<1xi32>, memref<6x1xi32>)
+    plan.kernel  argmax_merge(%sample_tp_all_gather) -> (%sample_ids, %generated) <first_position = 0, groups = 2, m = 1, n = 6> {label = "sample.merge"} : (memref<2x1x2xi32>) -> (memref<1xi32>, memref<6x1xi32>)
     plan.send %sample_ids to 0 on "pp" count 1 {feeds_next_step, label = "sample.send", stream = 2 : i64} : memref<1xi32>
     plan.decode_step
     %pipeline_recv_2 = plan.buffer  comm "pipeline.recv.2" : memref<1x8xf32>
     plan.recv %pipeline_recv_2 from 0 on "pp" count 8 {label = "pipeline.recv", stream = 2 : i64} : memref<1x8xf32>
     %layers_1_norm1_out_2 = plan.buffer  activation "layers.1.norm1.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%pipeline_recv_2, %layers_1_norm1_weight) -> (%layers_1_norm1_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%pipeline_recv_2, %layers_1_norm1_weight) -> (%layers_1_norm1_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %layers_1_attention_q_2 = plan.buffer  activation "layers.1.attention.q.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_1_norm1_out_2, %layers_1_attention_wq) -> (%layers_1_attention_q_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.1.attention.q", layer = 1 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_1_norm1_out_2, %layers_1_attention_wq) -> (%layers_1_attention_q_2) <k = 8, m = 1, n = 4> {label = "layers.1.attention.q", layer = 1 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_1_attention_k_2 = plan.buffer  activation "layers.1.attention.k.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_1_norm1_out_2, %layers_1_attention_wk) -> (%layers_1_attention_k_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.1.attention.k", layer = 1 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_1_norm1_out_2, %layers_1_attention_wk) -> (%layers_1_attention_k_2) <k = 8, m = 1, n = 4> {label = "layers.1.attention.k", layer = 1 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_1_attention_v_2 = plan.buffer  activation "layers.1.attention.v.2" : memref<1x4xf32>
-    plan.kernel  gemm(%layers_1_norm1_out_2, %layers_1_attention_wv) -> (%layers_1_attention_v_2) {k = 8 : i64, m = 1 : i64, n = 4 : i64} {label = "layers.1.attention.v", layer = 1 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
+    plan.kernel  gemm(%layers_1_norm1_out_2, %layers_1_attention_wv) -> (%layers_1_attention_v_2) <k = 8, m = 1, n = 4> {label = "layers.1.attention.v", layer = 1 : i64} : (memref<1x8xf32>, memref<8x4xf32>) -> memref<1x4xf32>
     %layers_1_attention_context_2 = plan.buffer  activation "layers.1.attention.context.2" : memref<1x4xf32>
-    plan.kernel  attention(%layers_1_attention_q_2, %layers_1_attention_k_2, %layers_1_attention_v_2, %layers_1_attention_k_cache, %layers_1_attention_v_cache) -> (%layers_1_attention_context_2) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, per_step = true, seq_len = 1 : i64, sequences = 1 : i64} {label = "layers.1.attention.core", layer = 1 : i64} : (memref<1x4xf32>, memref<1x4xf32>, memref<1x4xf32>, memref<9x4xf32>, memref<9x4xf32>) -> memref<1x4xf32>
-    plan.kernel  kv_append(%layers_1_attention_k_2) -> (%layers_1_attention_k_cache) {first_position = 4 : i64, m = 1 : i64, n = 4 : i64, per_step = true, sequences = 1 : i64} {label = "layers.1.attention.k.append", layer = 1 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
-    plan.kernel  kv_append(%layers_1_attention_v_2) -> (%layers_1_attention_v_cache) {first_position = 4 : i64, m = 1 : i64, n = 4 : i64, per_step = true, sequences = 1 : i64} {label = "layers.1.attention.v.append", layer = 1 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
+    plan.kernel  attention(%layers_1_attention_q_2, %layers_1_attention_k_2, %layers_1_attention_v_2, %layers_1_attention_k_cache, %layers_1_attention_v_cache) -> (%layers_1_attention_context_2) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, per_step = true, seq_len = 1, sequences = 1> {label = "layers.1.attention.core", layer = 1 : i64} : (memref<1x4xf32>, memref<1x4xf32>, memref<1x4xf32>, memref<9x4xf32>, memref<9x4xf32>) -> memref<1x4xf32>
+    plan.kernel  kv_append(%layers_1_attention_k_2) -> (%layers_1_attention_k_cache) <first_position = 4, m = 1, n = 4, per_step = true, sequences = 1> {label = "layers.1.attention.k.append", layer = 1 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
+    plan.kernel  kv_append(%layers_1_attention_v_2) -> (%layers_1_attention_v_cache) <first_position = 4, m = 1, n = 4, per_step = true, sequences = 1> {label = "layers.1.attention.v.append", layer = 1 : i64} : (memref<1x4xf32>) -> memref<9x4xf32>
     %layers_1_attention_o_2 = plan.buffer  activation "layers.1.attention.o.2" : memref<1x8xf32>
-    plan.kernel  gemm(%layers_1_attention_context_2, %layers_1_attention_wo) -> (%layers_1_attention_o_2) {k = 4 : i64, m = 1 : i64, n = 8 : i64} {label = "layers.1.attention.o", layer = 1 : i64} : (memref<1x4xf32>, memref<4x8xf32>) -> memref<1x8xf32>
+    plan.kernel  gemm(%layers_1_attention_context_2, %layers_1_attention_wo) -> (%layers_1_attention_o_2) <k = 4, m = 1, n = 8> {label = "layers.1.attention.o", layer = 1 : i64} : (memref<1x4xf32>, memref<4x8xf32>) -> memref<1x8xf32>
     %layers_1_tp_all_reduce = plan.buffer  activation "layers.1.tp.all_reduce" : memref<1x8xf32>
     plan.all_reduce %layers_1_attention_o_2 -> %layers_1_tp_all_reduce on "tp" count 8 {label = "layers.1.tp.all_reduce", layer = 1 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<1x8xf32>
     %layers_1_residual_sum_3 = plan.buffer  activation "layers.1.residual.sum.3" : memref<1x8xf32>
-    plan.kernel  add(%pipeline_recv_2, %layers_1_tp_all_reduce) -> (%layers_1_residual_sum_3) {n = 8 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  add(%pipeline_recv_2, %layers_1_tp_all_reduce) -> (%layers_1_residual_sum_3) <n = 8> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
     %layers_1_norm2_out_2 = plan.buffer  activation "layers.1.norm2.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum_3, %layers_1_norm2_weight) -> (%layers_1_norm2_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum_3, %layers_1_norm2_weight) -> (%layers_1_norm2_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %layers_1_ffn_up_2 = plan.buffer  activation "layers.1.ffn.up.2" : memref<1x8xf32>
-    plan.kernel  gemm(%layers_1_norm2_out_2, %layers_1_ffn_w_up) -> (%layers_1_ffn_up_2) {k = 8 : i64, m = 1 : i64, n = 8 : i64} {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<1x8xf32>, memref<8x8xf32>) -> memref<1x8xf32>
+    plan.kernel  gemm(%layers_1_norm2_out_2, %layers_1_ffn_w_up) -> (%layers_1_ffn_up_2) <k = 8, m = 1, n = 8> {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<1x8xf32>, memref<8x8xf32>) -> memref<1x8xf32>
     %layers_1_ffn_act_2 = plan.buffer  activation "layers.1.ffn.act.2" : memref<1x8xf32>
-    plan.kernel  activation(%layers_1_ffn_up_2) -> (%layers_1_ffn_act_2) {activation = "gelu", m = 1 : i64, n = 8 : i64} {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  activation(%layers_1_ffn_up_2) -> (%layers_1_ffn_act_2) <activation = gelu, m = 1, n = 8> {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<1x8xf32>) -> memref<1x8xf32>
     %layers_1_ffn_down_2 = plan.buffer  activation "layers.1.ffn.down.2" : memref<1x8xf32>
-    plan.kernel  gemm(%layers_1_ffn_act_2, %layers_1_ffn_w_down) -> (%layers_1_ffn_down_2) {k = 8 : i64, m = 1 : i64, n = 8 : i64} {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<1x8xf32>, memref<8x8xf32>) -> memref<1x8xf32>
+    plan.kernel  gemm(%layers_1_ffn_act_2, %layers_1_ffn_w_down) -> (%layers_1_ffn_down_2) <k = 8, m = 1, n = 8> {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<1x8xf32>, memref<8x8xf32>) -> memref<1x8xf32>
     %layers_1_tp_all_reduce_2 = plan.buffer  activation "layers.1.tp.all_reduce.2" : memref<1x8xf32>
     plan.all_reduce %layers_1_ffn_down_2 -> %layers_1_tp_all_reduce_2 on "tp" count 8 {label = "layers.1.tp.all_reduce", layer = 1 : i64, stream = 1 : i64} : memref<1x8xf32> -> memref<1x8xf32>
     %layers_1_residual_sum_4 = plan.buffer  activation "layers.1.residual.sum.4" : memref<1x8xf32>
-    plan.kernel  add(%layers_1_residual_sum_3, %layers_1_tp_all_reduce_2) -> (%layers_1_residual_sum_4) {n = 8 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
+    plan.kernel  add(%layers_1_residual_sum_3, %layers_1_tp_all_reduce_2) -> (%layers_1_residual_sum_4) <n = 8> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<1x8xf32>, memref<1x8xf32>) -> memref<1x8xf32>
     %final_norm_out_2 = plan.buffer  activation "final_norm.out.2" : memref<1x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum_4, %final_norm_weight) -> (%final_norm_out_2) {epsilon = 1.000000e-05 : f64, m = 1 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum_4, %final_norm_weight) -> (%final_norm_out_2) <epsilon = 1.000000e-05, m = 1, n = 8, norm = rms_norm> {label = "final_norm.norm"} : (memref<1x8xf32>, memref<8xf32>) -> memref<1x8xf32>
     %lm_head_logits_2 = plan.buffer  output "lm_head.logits.2" {slice = #plan.slice<"step_logits"[4, 1, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<1x8xf32>
-    plan.kernel  gemm(%final_norm_out_2, %lm_head_weight) -> (%lm_head_logits_2) {k = 8 : i64, m = 1 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<1x8xf32>, memref<8x8xf32>) -> memref<1x8xf32>
+    plan.kernel  gemm(%final_norm_out_2, %lm_head_weight) -> (%lm_head_logits_2) <k = 8, m = 1, n = 8> {label = "lm_head.logits"} : (memref<1x8xf32>, memref<8x8xf32>) -> memref<1x8xf32>
     %sample_pairs_2 = plan.buffer  activation "sample.pairs.2" : memref<1x2xi32>
-    plan.kernel  argmax(%lm_head_logits_2) -> (%sample_pairs_2) {n = 8 : i64, seq_len = 1 : i64, sequences = 1 : i64, vocab_end = 16 : i64} {label = "sample.argmax"} : (memref<1x8xf32>) -> memref<1x2xi32>
+    plan.kernel  argmax(%lm_head_logits_2) -> (%sample_pairs_2) <n = 8, seq_len = 1, sequences = 1, vocab_end = 16> {label = "sample.argmax"} : (memref<1x8xf32>) -> memref<1x2xi32>
     %sample_tp_all_gather_2 = plan.buffer  activation "sample.tp.all_gather.2" : memref<2x1x2xi32>
     plan.all_gather %sample_pairs_2 -> %sample_tp_all_gather_2 on "tp" count 2 {label = "sample.tp.all_gather", stream = 1 : i64} : memref<1x2xi32> -> memref<2x1x2xi32>
     %sample_ids_2 = plan.buffer  activation "sample.ids.2" : memref<1xi32>
-    plan.kernel  argmax_merge(%sample_tp_all_gather_2) -> (%sample_ids_2, %generated) {first_position = 1 : i64, groups = 2 : i64, m = 1 : i64, n = 6 : i64, per_step = true} {label = "sample.merge"} : (memref<2x1x2xi32>) -> (memref<1xi32>, memref<6x1xi32>)
+    plan.kernel  argmax_merge(%sample_tp_all_gather_2) -> (%sample_ids_2, %generated) <first_position = 1, groups = 2, m = 1, n = 6, per_step = true> {label = "sample.merge"} : (memref<2x1x2xi32>) -> (memref<1xi32>, memref<6x1xi32>)
     plan.send %sample_ids_2 to 0 on "pp" count 1 {feeds_next_step, label = "sample.send", stream = 2 : i64} : memref<1xi32>
   }
 }
@@ -820,55 +820,55 @@ module @small_dual attributes {model.deployment = {cluster = {gpu = {memory_band
     %layers_0_experts_w_down = plan.buffer  weight "layers.0.experts.w_down" {slice = #plan.slice<"layers.0.experts.w_down"[4, 16, 8] splits[<0 over "ep" parts 2>, <1 over "etp" parts 1>]>} : memref<2x16x8xf32>
     %tokens = plan.buffer  input "tokens" {slice = #plan.slice<"tokens"[2, 4] splits[<0 over "dp" parts 1>] mb 0>} : memref<4xi32>
     %embedding_out = plan.buffer  activation "embedding.out" : memref<4x8xf32>
-    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) {m = 4 : i64, n = 8 : i64, vocab_begin = 0 : i64, vocab_end = 8 : i64} {label = "embedding.lookup"} : (memref<4xi32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  embedding(%tokens, %embedding_weight) -> (%embedding_out) <m = 4, n = 8, vocab_begin = 0, vocab_end = 8> {label = "embedding.lookup"} : (memref<4xi32>, memref<8x8xf32>) -> memref<4x8xf32>
     %head_tp_reduce_scatter = plan.buffer  activation "head.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %embedding_out -> %head_tp_reduce_scatter on "tp" count 16 {label = "head.tp.reduce_scatter", stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_0_norm1_out = plan.buffer  activation "layers.0.norm1.out" : memref<2x8xf32>
-    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%head_tp_reduce_scatter, %layers_0_norm1_weight) -> (%layers_0_norm1_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.0.norm1.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_0_tp_all_gather = plan.buffer  activation "layers.0.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_0_norm1_out -> %layers_0_tp_all_gather on "tp" count 16 {label = "layers.0.tp.all_gather", layer = 0 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_0_attention_q = plan.buffer  activation "layers.0.attention.q" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.q", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wq) -> (%layers_0_attention_q) <k = 8, m = 4, n = 4> {label = "layers.0.attention.q", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_k = plan.buffer  kv_cache "layers.0.attention.k" {slice = #plan.slice<"layers.0.attention.k_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.k", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wk) -> (%layers_0_attention_k) <k = 8, m = 4, n = 4> {label = "layers.0.attention.k", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_v = plan.buffer  kv_cache "layers.0.attention.v" {slice = #plan.slice<"layers.0.attention.v_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.0.attention.v", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_0_tp_all_gather, %layers_0_attention_wv) -> (%layers_0_attention_v) <k = 8, m = 4, n = 4> {label = "layers.0.attention.v", layer = 0 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_context = plan.buffer  activation "layers.0.attention.context" : memref<4x4xf32>
-    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64} {label = "layers.0.attention.core", layer = 0 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
+    plan.kernel  attention(%layers_0_attention_q, %layers_0_attention_k, %layers_0_attention_v) -> (%layers_0_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, seq_len = 4, sequences = 1> {label = "layers.0.attention.core", layer = 0 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
     %layers_0_attention_o = plan.buffer  activation "layers.0.attention.o" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) {k = 4 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.0.attention.o", layer = 0 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_0_attention_context, %layers_0_attention_wo) -> (%layers_0_attention_o) <k = 4, m = 4, n = 8> {label = "layers.0.attention.o", layer = 0 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
     %layers_0_tp_reduce_scatter = plan.buffer  activation "layers.0.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_0_attention_o -> %layers_0_tp_reduce_scatter on "tp" count 16 {label = "layers.0.tp.reduce_scatter", layer = 0 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_0_residual_sum = plan.buffer  activation "layers.0.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) {n = 16 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%head_tp_reduce_scatter, %layers_0_tp_reduce_scatter) -> (%layers_0_residual_sum) <n = 16> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %layers_0_norm2_out = plan.buffer  activation "layers.0.norm2.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_0_residual_sum, %layers_0_norm2_weight) -> (%layers_0_norm2_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.0.norm2.norm", layer = 0 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_0_router_logits = plan.buffer  workspace "layers.0.router.logits" : memref<2x4xf32>
-    plan.kernel  gemm(%layers_0_norm2_out, %layers_0_router_weight) -> (%layers_0_router_logits) {k = 8 : i64, m = 2 : i64, n = 4 : i64} {label = "layers.0.router.logits", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
+    plan.kernel  gemm(%layers_0_norm2_out, %layers_0_router_weight) -> (%layers_0_router_logits) <k = 8, m = 2, n = 4> {label = "layers.0.router.logits", layer = 0 : i64} : (memref<2x8xf32>, memref<8x4xf32>) -> memref<2x4xf32>
     %layers_0_router_indices = plan.buffer  activation "layers.0.router.indices" : memref<2x1xi32>
     %layers_0_router_gates = plan.buffer  activation "layers.0.router.gates" : memref<2x1xf32>
-    plan.kernel  router(%layers_0_router_logits) -> (%layers_0_router_indices, %layers_0_router_gates) {experts = 4 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.router.topk", layer = 0 : i64} : (memref<2x4xf32>) -> (memref<2x1xi32>, memref<2x1xf32>)
+    plan.kernel  router(%layers_0_router_logits) -> (%layers_0_router_indices, %layers_0_router_gates) <experts = 4, tokens = 2, top_k = 1> {label = "layers.0.router.topk", layer = 0 : i64} : (memref<2x4xf32>) -> (memref<2x1xi32>, memref<2x1xf32>)
     %layers_0_experts_dispatched = plan.buffer  activation "layers.0.experts.dispatched" : memref<4x1x8xf32>
     %layers_0_experts_slots = plan.buffer  activation "layers.0.experts.slots" : memref<2x1xi32>
-    plan.kernel  dispatch(%layers_0_norm2_out, %layers_0_router_indices) -> (%layers_0_experts_dispatched, %layers_0_experts_slots) {capacity = 1 : i64, experts = 4 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<2x8xf32>, memref<2x1xi32>) -> (memref<4x1x8xf32>, memref<2x1xi32>)
+    plan.kernel  dispatch(%layers_0_norm2_out, %layers_0_router_indices) -> (%layers_0_experts_dispatched, %layers_0_experts_slots) <capacity = 1, experts = 4, n = 8, tokens = 2, top_k = 1> {label = "layers.0.experts.dispatch", layer = 0 : i64} : (memref<2x8xf32>, memref<2x1xi32>) -> (memref<4x1x8xf32>, memref<2x1xi32>)
     %layers_0_ep_all_to_all_recv = plan.buffer  activation "layers.0.ep.all_to_all.recv" : memref<2x2x1x8xf32>
     plan.all_to_all %layers_0_experts_dispatched -> %layers_0_ep_all_to_all_recv on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<4x1x8xf32> -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_regroup = plan.buffer  activation "layers.0.ep.all_to_all.regroup" : memref<2x2x8xf32>
-    plan.kernel  transpose(%layers_0_ep_all_to_all_recv) -> (%layers_0_ep_all_to_all_regroup) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  transpose(%layers_0_ep_all_to_all_recv) -> (%layers_0_ep_all_to_all_regroup) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x1x8xf32>) -> memref<2x2x8xf32>
     %layers_0_experts_up = plan.buffer  activation "layers.0.experts.up" : memref<2x2x16xf32>
-    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup, %layers_0_experts_w_up) -> (%layers_0_experts_up) {groups = 2 : i64, k = 8 : i64, m = 2 : i64, n = 16 : i64} {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  grouped_gemm(%layers_0_ep_all_to_all_regroup, %layers_0_experts_w_up) -> (%layers_0_experts_up) <groups = 2, k = 8, m = 2, n = 16> {label = "layers.0.experts.up", layer = 0 : i64} : (memref<2x2x8xf32>, memref<2x8x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_act = plan.buffer  activation "layers.0.experts.act" : memref<2x2x16xf32>
-    plan.kernel  activation(%layers_0_experts_up) -> (%layers_0_experts_act) {activation = "gelu", m = 4 : i64, n = 16 : i64} {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
+    plan.kernel  activation(%layers_0_experts_up) -> (%layers_0_experts_act) <activation = gelu, m = 4, n = 16> {label = "layers.0.experts.act", layer = 0 : i64} : (memref<2x2x16xf32>) -> memref<2x2x16xf32>
     %layers_0_experts_down = plan.buffer  activation "layers.0.experts.down" : memref<2x2x8xf32>
-    plan.kernel  grouped_gemm(%layers_0_experts_act, %layers_0_experts_w_down) -> (%layers_0_experts_down) {groups = 2 : i64, k = 16 : i64, m = 2 : i64, n = 8 : i64} {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
+    plan.kernel  grouped_gemm(%layers_0_experts_act, %layers_0_experts_w_down) -> (%layers_0_experts_down) <groups = 2, k = 16, m = 2, n = 8> {label = "layers.0.experts.down", layer = 0 : i64} : (memref<2x2x16xf32>, memref<2x16x8xf32>) -> memref<2x2x8xf32>
     %layers_0_ep_all_to_all_regroup_0 = plan.buffer  activation "layers.0.ep.all_to_all.regroup" : memref<2x2x1x8xf32>
-    plan.kernel  transpose(%layers_0_experts_down) -> (%layers_0_ep_all_to_all_regroup_0) {inner = 8 : i64, m = 2 : i64, n = 2 : i64} {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
+    plan.kernel  transpose(%layers_0_experts_down) -> (%layers_0_ep_all_to_all_regroup_0) <inner = 8, m = 2, n = 2> {label = "layers.0.ep.all_to_all.regroup", layer = 0 : i64} : (memref<2x2x8xf32>) -> memref<2x2x1x8xf32>
     %layers_0_ep_all_to_all_recv_1 = plan.buffer  activation "layers.0.ep.all_to_all.recv" : memref<4x1x8xf32>
     plan.all_to_all %layers_0_ep_all_to_all_regroup_0 -> %layers_0_ep_all_to_all_recv_1 on "ep" send [16, 16] recv [16, 16] count 32 {label = "layers.0.ep.all_to_all", layer = 0 : i64, stream = 1 : i64} : memref<2x2x1x8xf32> -> memref<4x1x8xf32>
     %layers_0_experts_combined = plan.buffer  activation "layers.0.experts.combined" : memref<2x8xf32>
-    plan.kernel  combine(%layers_0_ep_all_to_all_recv_1, %layers_0_router_indices, %layers_0_experts_slots, %layers_0_router_gates) -> (%layers_0_experts_combined) {capacity = 1 : i64, experts = 4 : i64, n = 8 : i64, tokens = 2 : i64, top_k = 1 : i64} {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<2x1xi32>, memref<2x1xi32>, memref<2x1xf32>) -> memref<2x8xf32>
+    plan.kernel  combine(%layers_0_ep_all_to_all_recv_1, %layers_0_router_indices, %layers_0_experts_slots, %layers_0_router_gates) -> (%layers_0_experts_combined) <capacity = 1, experts = 4, n = 8, tokens = 2, top_k = 1> {label = "layers.0.experts.combine", layer = 0 : i64} : (memref<4x1x8xf32>, memref<2x1xi32>, memref<2x1xi32>, memref<2x1xf32>) -> memref<2x8xf32>
     %layers_0_residual_sum_2 = plan.buffer  activation "layers.0.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%layers_0_residual_sum, %layers_0_experts_combined) -> (%layers_0_residual_sum_2) {n = 16 : i64} {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%layers_0_residual_sum, %layers_0_experts_combined) -> (%layers_0_residual_sum_2) <n = 16> {label = "layers.0.residual.add", layer = 0 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     plan.send %layers_0_residual_sum_2 to 1 on "pp" count 16 {label = "pipeline.send", stream = 2 : i64} : memref<2x8xf32>
   }
   plan.program @stage1 stage 1 layers[1, 2) ranks [2, 3] {
@@ -885,42 +885,42 @@ module @small_dual attributes {model.deployment = {cluster = {gpu = {memory_band
     %pipeline_recv = plan.buffer  comm "pipeline.recv" : memref<2x8xf32>
     plan.recv %pipeline_recv from 0 on "pp" count 16 {label = "pipeline.recv", stream = 2 : i64} : memref<2x8xf32>
     %layers_1_norm1_out = plan.buffer  activation "layers.1.norm1.out" : memref<2x8xf32>
-    plan.kernel  norm(%pipeline_recv, %layers_1_norm1_weight) -> (%layers_1_norm1_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%pipeline_recv, %layers_1_norm1_weight) -> (%layers_1_norm1_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.1.norm1.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_1_tp_all_gather = plan.buffer  activation "layers.1.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_1_norm1_out -> %layers_1_tp_all_gather on "tp" count 16 {label = "layers.1.tp.all_gather", layer = 1 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_1_attention_q = plan.buffer  activation "layers.1.attention.q" : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wq) -> (%layers_1_attention_q) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.q", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wq) -> (%layers_1_attention_q) <k = 8, m = 4, n = 4> {label = "layers.1.attention.q", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_k = plan.buffer  kv_cache "layers.1.attention.k" {slice = #plan.slice<"layers.1.attention.k_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wk) -> (%layers_1_attention_k) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.k", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wk) -> (%layers_1_attention_k) <k = 8, m = 4, n = 4> {label = "layers.1.attention.k", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_v = plan.buffer  kv_cache "layers.1.attention.v" {slice = #plan.slice<"layers.1.attention.v_cache"[2, 4, 8] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x4xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wv) -> (%layers_1_attention_v) {k = 8 : i64, m = 4 : i64, n = 4 : i64} {label = "layers.1.attention.v", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather, %layers_1_attention_wv) -> (%layers_1_attention_v) <k = 8, m = 4, n = 4> {label = "layers.1.attention.v", layer = 1 : i64} : (memref<4x8xf32>, memref<8x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_context = plan.buffer  activation "layers.1.attention.context" : memref<4x4xf32>
-    plan.kernel  attention(%layers_1_attention_q, %layers_1_attention_k, %layers_1_attention_v) -> (%layers_1_attention_context) {head_dim = 4 : i64, heads = 1 : i64, kv_heads = 1 : i64, kv_len = 4 : i64, seq_len = 4 : i64, sequences = 1 : i64} {label = "layers.1.attention.core", layer = 1 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
+    plan.kernel  attention(%layers_1_attention_q, %layers_1_attention_k, %layers_1_attention_v) -> (%layers_1_attention_context) <head_dim = 4, heads = 1, kv_heads = 1, kv_len = 4, seq_len = 4, sequences = 1> {label = "layers.1.attention.core", layer = 1 : i64} : (memref<4x4xf32>, memref<4x4xf32>, memref<4x4xf32>) -> memref<4x4xf32>
     %layers_1_attention_o = plan.buffer  activation "layers.1.attention.o" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_attention_context, %layers_1_attention_wo) -> (%layers_1_attention_o) {k = 4 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.attention.o", layer = 1 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_attention_context, %layers_1_attention_wo) -> (%layers_1_attention_o) <k = 4, m = 4, n = 8> {label = "layers.1.attention.o", layer = 1 : i64} : (memref<4x4xf32>, memref<4x8xf32>) -> memref<4x8xf32>
     %layers_1_tp_reduce_scatter = plan.buffer  activation "layers.1.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_1_attention_o -> %layers_1_tp_reduce_scatter on "tp" count 16 {label = "layers.1.tp.reduce_scatter", layer = 1 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_1_residual_sum = plan.buffer  activation "layers.1.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%pipeline_recv, %layers_1_tp_reduce_scatter) -> (%layers_1_residual_sum) {n = 16 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%pipeline_recv, %layers_1_tp_reduce_scatter) -> (%layers_1_residual_sum) <n = 16> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %layers_1_norm2_out = plan.buffer  activation "layers.1.norm2.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum, %layers_1_norm2_weight) -> (%layers_1_norm2_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum, %layers_1_norm2_weight) -> (%layers_1_norm2_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "layers.1.norm2.norm", layer = 1 : i64} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %layers_1_tp_all_gather_0 = plan.buffer  activation "layers.1.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %layers_1_norm2_out -> %layers_1_tp_all_gather_0 on "tp" count 16 {label = "layers.1.tp.all_gather", layer = 1 : i64, stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %layers_1_ffn_up = plan.buffer  activation "layers.1.ffn.up" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_tp_all_gather_0, %layers_1_ffn_w_up) -> (%layers_1_ffn_up) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_tp_all_gather_0, %layers_1_ffn_w_up) -> (%layers_1_ffn_up) <k = 8, m = 4, n = 8> {label = "layers.1.ffn.up", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %layers_1_ffn_act = plan.buffer  activation "layers.1.ffn.act" : memref<4x8xf32>
-    plan.kernel  activation(%layers_1_ffn_up) -> (%layers_1_ffn_act) {activation = "gelu", m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<4x8xf32>) -> memref<4x8xf32>
+    plan.kernel  activation(%layers_1_ffn_up) -> (%layers_1_ffn_act) <activation = gelu, m = 4, n = 8> {label = "layers.1.ffn.act", layer = 1 : i64} : (memref<4x8xf32>) -> memref<4x8xf32>
     %layers_1_ffn_down = plan.buffer  activation "layers.1.ffn.down" : memref<4x8xf32>
-    plan.kernel  gemm(%layers_1_ffn_act, %layers_1_ffn_w_down) -> (%layers_1_ffn_down) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%layers_1_ffn_act, %layers_1_ffn_w_down) -> (%layers_1_ffn_down) <k = 8, m = 4, n = 8> {label = "layers.1.ffn.down", layer = 1 : i64} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
     %layers_1_tp_reduce_scatter_1 = plan.buffer  activation "layers.1.tp.reduce_scatter" : memref<2x8xf32>
     plan.reduce_scatter %layers_1_ffn_down -> %layers_1_tp_reduce_scatter_1 on "tp" count 16 {label = "layers.1.tp.reduce_scatter", layer = 1 : i64, stream = 1 : i64} : memref<4x8xf32> -> memref<2x8xf32>
     %layers_1_residual_sum_2 = plan.buffer  activation "layers.1.residual.sum" : memref<2x8xf32>
-    plan.kernel  add(%layers_1_residual_sum, %layers_1_tp_reduce_scatter_1) -> (%layers_1_residual_sum_2) {n = 16 : i64} {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
+    plan.kernel  add(%layers_1_residual_sum, %layers_1_tp_reduce_scatter_1) -> (%layers_1_residual_sum_2) <n = 16> {label = "layers.1.residual.add", layer = 1 : i64} : (memref<2x8xf32>, memref<2x8xf32>) -> memref<2x8xf32>
     %final_norm_out = plan.buffer  activation "final_norm.out" : memref<2x8xf32>
-    plan.kernel  norm(%layers_1_residual_sum_2, %final_norm_weight) -> (%final_norm_out) {epsilon = 1.000000e-05 : f64, m = 2 : i64, n = 8 : i64, norm = "rms_norm"} {label = "final_norm.norm"} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
+    plan.kernel  norm(%layers_1_residual_sum_2, %final_norm_weight) -> (%final_norm_out) <epsilon = 1.000000e-05, m = 2, n = 8, norm = rms_norm> {label = "final_norm.norm"} : (memref<2x8xf32>, memref<8xf32>) -> memref<2x8xf32>
     %head_tp_all_gather = plan.buffer  activation "head.tp.all_gather" : memref<4x8xf32>
     plan.all_gather %final_norm_out -> %head_tp_all_gather on "tp" count 16 {label = "head.tp.all_gather", stream = 1 : i64} : memref<2x8xf32> -> memref<4x8xf32>
     %lm_head_logits = plan.buffer  output "lm_head.logits" {slice = #plan.slice<"logits"[2, 4, 16] splits[<0 over "dp" parts 1>, <2 over "tp" parts 2>] mb 0>} : memref<4x8xf32>
-    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) {k = 8 : i64, m = 4 : i64, n = 8 : i64} {label = "lm_head.logits"} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
+    plan.kernel  gemm(%head_tp_all_gather, %lm_head_weight) -> (%lm_head_logits) <k = 8, m = 4, n = 8> {label = "lm_head.logits"} : (memref<4x8xf32>, memref<8x8xf32>) -> memref<4x8xf32>
   }
 }

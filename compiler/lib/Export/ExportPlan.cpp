@@ -145,33 +145,33 @@ void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan
   out->set_kind(plan::KernelKind(static_cast<int>(k.getKind())));
   for (Value v : k.getInputs()) out->add_inputs(bufferIndex.lookup(v));
   for (Value v : k.getOutputs()) out->add_outputs(bufferIndex.lookup(v));
-  out->set_m(k.dim("m"));
-  out->set_n(k.dim("n"));
-  out->set_k(k.dim("k"));
-  out->set_groups(k.dim("groups"));
-  out->set_inner(k.dim("inner"));
-  out->set_tokens(k.dim("tokens"));
-  out->set_experts(k.dim("experts"));
-  out->set_top_k(k.dim("top_k"));
-  out->set_capacity(k.dim("capacity"));
-  out->set_sequences(k.dim("sequences"));
-  out->set_seq_len(k.dim("seq_len"));
-  out->set_kv_len(k.dim("kv_len"));
-  out->set_heads(k.dim("heads"));
-  out->set_kv_heads(k.dim("kv_heads"));
-  out->set_head_dim(k.dim("head_dim"));
-  out->set_vocab_begin(k.dim("vocab_begin"));
-  out->set_vocab_end(k.dim("vocab_end"));
-  if (auto t = k.getDims().getAs<BoolAttr>("transpose_b")) out->set_transpose_b(t.getValue());
-  if (auto n = k.getDims().getAs<StringAttr>("norm"))
-    out->set_norm(n.getValue() == "rms_norm" ? plan::RMS_NORM : plan::LAYER_NORM);
-  if (auto a = k.getDims().getAs<StringAttr>("activation"))
-    out->set_activation(a.getValue() == "swiglu" ? plan::SWIGLU : plan::GELU);
-  if (auto e = k.getDims().getAs<FloatAttr>("epsilon")) out->set_epsilon(e.getValueAsDouble());
-  if (auto t = k.getDims().getAs<FloatAttr>("rope_theta")) out->set_rope_theta(t.getValueAsDouble());
-  out->set_first_position(k.dim("first_position"));
-  if (auto r = k.getDims().getAs<BoolAttr>("renormalize")) out->set_renormalize(r.getValue());
-  if (auto s = k.getDims().getAs<BoolAttr>("per_step")) out->set_per_step(s.getValue());
+  const KernelDimsAttr d = k.getDims();
+  out->set_m(d.getM());
+  out->set_n(d.getN());
+  out->set_k(d.getK());
+  out->set_groups(d.getGroups());
+  out->set_inner(d.getInner());
+  out->set_tokens(d.getTokens());
+  out->set_experts(d.getExperts());
+  out->set_top_k(d.getTopK());
+  out->set_capacity(d.getCapacity());
+  out->set_sequences(d.getSequences());
+  out->set_seq_len(d.getSeqLen());
+  out->set_kv_len(d.getKvLen());
+  out->set_heads(d.getHeads());
+  out->set_kv_heads(d.getKvHeads());
+  out->set_head_dim(d.getHeadDim());
+  out->set_vocab_begin(d.getVocabBegin());
+  out->set_vocab_end(d.getVocabEnd());
+  out->set_transpose_b(d.getTransposeB());
+  // The plan dialect's kinds are numbered as plan.proto's (none: unspecified).
+  out->set_norm(plan::NormKind(static_cast<int>(d.getNorm())));
+  out->set_activation(plan::ActivationKind(static_cast<int>(d.getActivation())));
+  out->set_epsilon(d.getEpsilon().convertToDouble());
+  out->set_rope_theta(d.getRopeTheta().convertToDouble());
+  out->set_first_position(d.getFirstPosition());
+  out->set_renormalize(d.getRenormalize());
+  out->set_per_step(d.getPerStep());
 }
 
 LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &bufferIndex,

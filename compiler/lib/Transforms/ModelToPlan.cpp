@@ -126,13 +126,9 @@ private:
     return op;
   }
   void kernel(KernelKind kind, StringRef suffix, ValueRange ins, ValueRange outs,
-              ArrayRef<std::pair<StringRef, int64_t>> dims,
-              ArrayRef<NamedAttribute> extra = {}) {
-    SmallVector<NamedAttribute> attrs;
-    for (auto [name, v] : dims) attrs.push_back(b_.getNamedAttr(name, b_.getI64IntegerAttr(v)));
-    attrs.append(extra.begin(), extra.end());
+              const KernelDims &dims) {
     auto op = b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
-                                  b_.getDictionaryAttr(attrs), b_.getI64IntegerAttr(0),
+                                  dims.attr(ctx_), b_.getI64IntegerAttr(0),
                                   b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
                                   b_.getI64IntegerAttr(0), DenseI64ArrayAttr(), IntegerAttr(),
                                   CostAttr(), UnitAttr());
@@ -143,7 +139,7 @@ private:
              BufferKind outKind = BufferKind::activation, SliceAttr outSlice = {}) {
     Value c = outKind == BufferKind::activation ? activation(suffix, {m, n})
                                                 : buffer(outKind, prefix_ + "." + suffix.str(), {m, n}, et_, outSlice);
-    kernel(KernelKind::gemm, suffix, {a, w}, {c}, {{"m", m}, {"n", n}, {"k", k}});
+    kernel(KernelKind::gemm, suffix, {a, w}, {c}, KernelDims().m(m).n(n).k(k));
     return c;
   }
   // Adds bias `bias` when the model's projection group has biases (`enabled`).
@@ -153,13 +149,13 @@ private:
     if (!enabled) return x;
     Value bb = weight(bias, full, splits);
     kernel(KernelKind::bias_add, suffix.str() + ".bias", {x, bb}, {x},
-           {{"groups", groups}, {"m", m}, {"n", n}});
+           KernelDims().groups(groups).m(m).n(n));
     return x;
   }
   Value transpose(StringRef suffix, Value x, int64_t rows, int64_t cols, int64_t inner,
                   ArrayRef<int64_t> outShape) {
     Value y = activation(suffix, outShape);
-    kernel(KernelKind::transpose, suffix, {x}, {y}, {{"m", rows}, {"n", cols}, {"inner", inner}});
+    kernel(KernelKind::transpose, suffix, {x}, {y}, KernelDims().m(rows).n(cols).inner(inner));
     return y;
   }
   Value activationFn(StringRef suffix, model::Activation act, Value gate, Value up, int64_t m,
@@ -167,8 +163,10 @@ private:
     Value y = activation(suffix, shape);
     SmallVector<Value> ins{up};
     if (act == model::Activation::swiglu) ins.insert(ins.begin(), gate);
-    kernel(KernelKind::activation, suffix, ins, {y}, {{"m", m}, {"n", n}},
-           {b_.getNamedAttr("activation", b_.getStringAttr(act == model::Activation::swiglu ? "swiglu" : "gelu"))});
+    kernel(KernelKind::activation, suffix, ins, {y},
+           KernelDims().m(m).n(n).activation(act == model::Activation::swiglu
+                                                 ? ActivationKind::swiglu
+                                                 : ActivationKind::gelu));
     return y;
   }
 
@@ -240,7 +238,7 @@ public:
     setLayer(-1, "sample");
     Value pairs = activation("pairs", {S, 2}, i32());
     kernel(KernelKind::argmax, "argmax", {logits}, {pairs},
-           {{"sequences", S}, {"seq_len", l_.queryLen}, {"n", l_.vocab}, {"vocab_end", m_.vocab}});
+           KernelDims().sequences(S).seqLen(l_.queryLen).n(l_.vocab).vocabEnd(m_.vocab));
     Value gathered = pairs;
     if (tp > 1) {
       gathered = activation("tp.all_gather", {tp, S, 2}, i32());
@@ -252,12 +250,9 @@ public:
     }
     const bool oneStage = s_.pp == 1;
     Value ids = oneStage ? stepTokens() : activation("ids", {S}, i32());
-    SmallVector<NamedAttribute> perStep;
-    if (decodeStep_) perStep.push_back(b_.getNamedAttr("per_step", b_.getBoolAttr(true)));
     kernel(KernelKind::argmax_merge, "merge", {gathered}, {ids, generated()},
-           {{"groups", tp}, {"m", S}, {"n", d_.workload.newTokens},
-            {"first_position", decodeStep_ ? 1 : 0}},
-           perStep);
+           KernelDims().groups(tp).m(S).n(d_.workload.newTokens)
+               .firstPosition(decodeStep_ ? 1 : 0).perStep(decodeStep_));
     if (!oneStage) {
       setLayer(-1, "sample.send");
       instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
@@ -318,7 +313,7 @@ LogicalResult StageLowering::lower(Operation *op) {
     Value table = weight("embedding.weight", {m_.vocab, D}, {{0, "tp", s_.tp}});
     Value x = activation("out", {T, D});
     kernel(KernelKind::embedding, "lookup", {in0, table}, {x},
-           {{"m", T}, {"n", D}, {"vocab_begin", 0}, {"vocab_end", l_.vocab}});
+           KernelDims().m(T).n(D).vocabBegin(0).vocabEnd(l_.vocab));
     bind(e.getResult(), x);
     return success();
   }
@@ -333,9 +328,11 @@ LogicalResult StageLowering::lower(Operation *op) {
     SmallVector<Value> ins{in0, w};
     if (n.getKind() == model::NormKind::layer_norm) ins.push_back(weight(name + ".bias", {D}, {}));
     Value y = activation("out", {rows, D});
-    kernel(KernelKind::norm, "norm", ins, {y}, {{"m", rows}, {"n", D}},
-           {b_.getNamedAttr("norm", b_.getStringAttr(n.getKind() == model::NormKind::rms_norm ? "rms_norm" : "layer_norm")),
-            b_.getNamedAttr("epsilon", n.getEpsilonAttr())});
+    kernel(KernelKind::norm, "norm", ins, {y},
+           KernelDims().m(rows).n(D)
+               .norm(n.getKind() == model::NormKind::rms_norm ? NormKind::rms_norm
+                                                              : NormKind::layer_norm)
+               .epsilon(n.getEpsilonAttr().getValueAsDouble()));
     bind(n.getResult(), y);
     return success();
   }
@@ -352,7 +349,7 @@ LogicalResult StageLowering::lower(Operation *op) {
     setLayer(layer, lp + ".residual");
     int64_t n = cast<RankedTensorType>(add.getType()).getNumElements();
     Value c = activation("sum", cast<RankedTensorType>(add.getType()).getShape());
-    kernel(KernelKind::add, "add", {in0, lookup(add.getRhs())}, {c}, {{"n", n}});
+    kernel(KernelKind::add, "add", {in0, lookup(add.getRhs())}, {c}, KernelDims().n(n));
     bind(add.getResult(), c);
     return success();
   }
@@ -360,13 +357,12 @@ LogicalResult StageLowering::lower(Operation *op) {
     setLayer(layer, r.getWeightPrefix().str());
     Value w = weight(r.getWeightPrefix().str() + ".weight", {D, m_.experts}, {});
     Value logits = buffer(BufferKind::workspace, prefix_ + ".logits", {Tr, m_.experts}, et_);
-    kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", Tr}, {"n", m_.experts}, {"k", D}});
+    kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, KernelDims().m(Tr).n(m_.experts).k(D));
     Value idx = activation("indices", {Tr, m_.topK}, i32());
     Value gates = activation("gates", {Tr, m_.topK});
-    SmallVector<NamedAttribute> renormalize;
-    if (r.getRenormalize()) renormalize.push_back(b_.getNamedAttr("renormalize", b_.getBoolAttr(true)));
     kernel(KernelKind::router, "topk", {logits}, {idx, gates},
-           {{"tokens", Tr}, {"experts", m_.experts}, {"top_k", m_.topK}}, renormalize);
+           KernelDims().tokens(Tr).experts(m_.experts).topK(m_.topK)
+               .renormalize(r.getRenormalize()));
     bind(r.getIndices(), idx);
     bind(r.getGates(), gates);
     return success();
@@ -379,8 +375,8 @@ LogicalResult StageLowering::lower(Operation *op) {
     SmallVector<Value> ins{in0, lookup(dsp.getIndices())};
     if (dsp.getGates()) ins.push_back(lookup(dsp.getGates()));
     kernel(KernelKind::dispatch, "dispatch", ins, {slotsX, slots},
-           {{"tokens", Tr}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
-            {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
+           KernelDims().tokens(Tr).n(D).experts(m_.experts).topK(m_.topK)
+               .capacity(l_.groupCapacity).groups(l_.dispatchGroups));
     bind(dsp.getDispatched(), slotsX);
     bind(dsp.getSlots(), slots);
     return success();
@@ -395,8 +391,8 @@ LogicalResult StageLowering::lower(Operation *op) {
     Value y = activation("combined", {Tr, D});
     kernel(KernelKind::combine, "combine",
            {in0, lookup(c.getIndices()), lookup(c.getSlots()), lookup(c.getGates())}, {y},
-           {{"tokens", Tr}, {"n", D}, {"experts", m_.experts}, {"top_k", m_.topK},
-            {"capacity", l_.groupCapacity}, {"groups", l_.dispatchGroups}});
+           KernelDims().tokens(Tr).n(D).experts(m_.experts).topK(m_.topK)
+               .capacity(l_.groupCapacity).groups(l_.dispatchGroups));
     bind(c.getResult(), y);
     return success();
   }
@@ -410,10 +406,10 @@ LogicalResult StageLowering::lower(Operation *op) {
     int64_t rows = cast<RankedTensorType>(g.getType()).getDimSize(0);
     Value w = weight(prefix_ + ".weight", {D, 1}, {});
     Value logit = buffer(BufferKind::workspace, prefix_ + ".logits", {rows, 1}, et_);
-    kernel(KernelKind::gemm, "logits", {in0, w}, {logit}, {{"m", rows}, {"n", 1}, {"k", D}});
+    kernel(KernelKind::gemm, "logits", {in0, w}, {logit}, KernelDims().m(rows).n(1).k(D));
     Value y = activation("out", {rows, D});
     kernel(KernelKind::sigmoid_gate, "scale", {lookup(g.getValue()), logit}, {y},
-           {{"m", rows}, {"n", D}});
+           KernelDims().m(rows).n(D));
     bind(g.getResult(), y);
     return success();
   }
@@ -422,11 +418,11 @@ LogicalResult StageLowering::lower(Operation *op) {
     Value logits = activation("logits", {T, l_.vocab});
     if (m_.tieEmbeddings) {
       Value table = weight("embedding.weight", {m_.vocab, D}, {{0, "tp", s_.tp}});
-      kernel(KernelKind::gemm, "logits", {in0, table}, {logits}, {{"m", T}, {"n", l_.vocab}, {"k", D}},
-             {b_.getNamedAttr("transpose_b", b_.getBoolAttr(true))});
+      kernel(KernelKind::gemm, "logits", {in0, table}, {logits},
+             KernelDims().m(T).n(l_.vocab).k(D).transposeB(true));
     } else {
       Value w = weight("lm_head.weight", {D, m_.vocab}, {{1, "tp", s_.tp}});
-      kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, {{"m", T}, {"n", l_.vocab}, {"k", D}});
+      kernel(KernelKind::gemm, "logits", {in0, w}, {logits}, KernelDims().m(T).n(l_.vocab).k(D));
     }
     bind(h.getResult(), logits);
     return success();
@@ -468,8 +464,7 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
                  ? gemm("v", x, wv, T, D, kv)
                  : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
   // Position-dependent dims of a decode step are step 0's; the runtime adds the step.
-  SmallVector<NamedAttribute> perStep;
-  if (decodeStep_) perStep.push_back(b_.getNamedAttr("per_step", b_.getBoolAttr(true)));
+  const bool perStep = decodeStep_;
   biasAdd(m_.qkvBias, "k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   biasAdd(m_.qkvBias, "v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   if (FloatAttr theta = a.getRopeThetaAttr()) {
@@ -478,12 +473,9 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
     // holds rotated keys, as Hugging Face's does.
     int64_t first = decode ? l_.kvLen : 0;
     auto rope = [&](StringRef what, Value x, int64_t heads) {
-      SmallVector<NamedAttribute> extra{b_.getNamedAttr("rope_theta", theta)};
-      extra.append(perStep.begin(), perStep.end());
       kernel(KernelKind::rope, (what + ".rope").str(), {x}, {x},
-             {{"m", T}, {"heads", heads}, {"head_dim", hd}, {"sequences", l_.sequences},
-              {"first_position", first}},
-             extra);
+             KernelDims().m(T).heads(heads).headDim(hd).sequences(l_.sequences)
+                 .firstPosition(first).ropeTheta(theta.getValueAsDouble()).perStep(perStep));
     };
     rope("q", qb, l_.heads);
     rope("k", kb, l_.kvHeads);
@@ -498,17 +490,16 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   }
   Value o = activation("context", {T, q});
   kernel(KernelKind::attention, "core", ins, {o},
-         {{"sequences", l_.sequences}, {"seq_len", l_.queryLen},
-          {"kv_len", decode ? l_.kvLen : l_.queryLen}, {"heads", l_.heads},
-          {"kv_heads", l_.kvHeads}, {"head_dim", hd}},
-         decode ? ArrayRef<NamedAttribute>(perStep) : ArrayRef<NamedAttribute>());
+         KernelDims().sequences(l_.sequences).seqLen(l_.queryLen)
+             .kvLen(decode ? l_.kvLen : l_.queryLen).heads(l_.heads).kvHeads(l_.kvHeads)
+             .headDim(hd).perStep(decode && perStep));
   if (generate) {
     // The new keys and values join the cache at their positions, after the attention that
     // read the cache as it was (a decode step's fresh token comes from kb, vb).
     for (auto [which, fresh] : {std::pair{"k", kb}, std::pair{"v", vb}})
       kernel(KernelKind::kv_append, (std::string(which) + ".append").c_str(), {fresh}, {cache(which)},
-             {{"m", T}, {"n", kv}, {"sequences", l_.sequences}, {"first_position", decode ? l_.kvLen : 0}},
-             perStep);
+             KernelDims().m(T).n(kv).sequences(l_.sequences)
+                 .firstPosition(decode ? l_.kvLen : 0).perStep(perStep));
   }
   Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
   Value out = gemm("o", o, wo, T, q, D);
@@ -552,21 +543,21 @@ Value StageLowering::lowerExpertFfn(model::ExpertFfnOp f, Value x) {
   Split col{2, "etp", s_.expertTp}, row{1, "etp", s_.expertTp};
   Value up = activation("up", {El, M, H});
   kernel(KernelKind::grouped_gemm, "up", {x, weight(p + ".w_up", {E, D, m_.expertHidden}, {byExpert, col})},
-         {up}, {{"groups", El}, {"m", M}, {"n", H}, {"k", D}});
+         {up}, KernelDims().groups(El).m(M).n(H).k(D));
   biasAdd(m_.ffnBias, "up", up, p + ".b_up", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
   Value gate;
   if (f.getActivation() == model::Activation::swiglu) {
     gate = activation("gate", {El, M, H});
     kernel(KernelKind::grouped_gemm, "gate",
            {x, weight(p + ".w_gate", {E, D, m_.expertHidden}, {byExpert, col})}, {gate},
-           {{"groups", El}, {"m", M}, {"n", H}, {"k", D}});
+           KernelDims().groups(El).m(M).n(H).k(D));
     biasAdd(m_.ffnBias, "gate", gate, p + ".b_gate", {E, m_.expertHidden}, {byExpert, {1, "etp", s_.expertTp}}, El, M, H);
   }
   Value h = activationFn("act", f.getActivation(), gate, up, El * M, H, {El, M, H});
   Value out = activation("down", {El, M, D});
   kernel(KernelKind::grouped_gemm, "down",
          {h, weight(p + ".w_down", {E, m_.expertHidden, D}, {byExpert, row})}, {out},
-         {{"groups", El}, {"m", M}, {"n", D}, {"k", H}});
+         KernelDims().groups(El).m(M).n(D).k(H));
   if (m_.ffnBias)
     biasAfterSum(out, s_.expertTp, [this, bias = p + ".b_down", D, El, E, byExpert](Value reduced) {
       int64_t rows = cast<MemRefType>(reduced.getType()).getDimSize(1);

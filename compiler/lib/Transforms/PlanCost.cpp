@@ -66,7 +66,7 @@ FailureOr<CostAttr> routedWithoutDispatch(Operation *op) {
 // Bytes of `positions` cached positions of a decode attention's cache operand.
 std::optional<int64_t> cachedBytes(KernelOp k, Value cache, int64_t positions) {
   auto t = cast<MemRefType>(cache.getType());
-  return product({positions, k.dim("sequences"), t.getDimSize(1), elementBytes(t.getElementType())});
+  return product({positions, k.getDims().getSequences(), t.getDimSize(1), elementBytes(t.getElementType())});
 }
 
 // Share of a routed expert GEMM's capacity rows that the model counts: the dispatching
@@ -75,36 +75,38 @@ std::optional<int64_t> cachedBytes(KernelOp k, Value cache, int64_t positions) {
 // every source whose rows it computes.
 std::optional<double> routedShare(KernelOp dispatch) {
   if (!dispatch) return std::nullopt;
-  const int64_t slots = dispatch.dim("experts") * dispatch.dim("capacity") * dispatch.dim("groups", 1);
+  const KernelDimsAttr d = dispatch.getDims();
+  const int64_t slots = d.getExperts() * d.getCapacity() * d.groupCount();
   if (slots <= 0) return std::nullopt;
-  return std::min(1.0, double(dispatch.dim("tokens")) * double(dispatch.dim("top_k")) / double(slots));
+  return std::min(1.0, double(d.getTokens()) * double(d.getTopK()) / double(slots));
 }
 
 FailureOr<CostAttr> kernelCost(KernelOp k, KernelOp dispatch, int64_t step = 0) {
+  const KernelDimsAttr d = k.getDims();
   const bool decodeAttention = k.getKind() == KernelKind::attention && k.getInputs().size() > 3;
   int64_t moved = 0;
   auto add = [&](std::optional<int64_t> b) { return b && !__builtin_add_overflow(moved, *b, &moved); };
   for (auto [i, v] : llvm::enumerate(k.getInputs())) {
-    std::optional<int64_t> b = decodeAttention && i >= 3 ? cachedBytes(k, v, k.dim("kv_len") + step)
+    std::optional<int64_t> b = decodeAttention && i >= 3 ? cachedBytes(k, v, d.getKvLen() + step)
                                                          : bytesOf(v);
     // ARGMAX reads the logits of the last position only.
-    if (b && k.getKind() == KernelKind::argmax) *b /= std::max<int64_t>(1, k.dim("seq_len"));
+    if (b && k.getKind() == KernelKind::argmax) *b /= std::max<int64_t>(1, d.getSeqLen());
     if (!add(b)) return overflow(k);
   }
   for (auto [i, v] : llvm::enumerate(k.getOutputs())) {
     std::optional<int64_t> b = bytesOf(v);
     if (k.getKind() == KernelKind::kv_append) b = bytesOf(k.getInputs()[0]);
     // ARGMAX_MERGE writes one column of the generated ids.
-    if (k.getKind() == KernelKind::argmax_merge && i == 1) b = product({k.dim("m"), 4});
+    if (k.getKind() == KernelKind::argmax_merge && i == 1) b = product({d.getM(), 4});
     if (!add(b)) return overflow(k);
   }
   std::optional<int64_t> flops = 0, modelFlops = 0;
   switch (k.getKind()) {
   case KernelKind::gemm:
-    modelFlops = flops = product({2, k.dim("m"), k.dim("n"), k.dim("k")});
+    modelFlops = flops = product({2, d.getM(), d.getN(), d.getK()});
     break;
   case KernelKind::grouped_gemm:
-    modelFlops = flops = product({2, k.dim("groups", 1), k.dim("m"), k.dim("n"), k.dim("k")});
+    modelFlops = flops = product({2, d.groupCount(), d.getM(), d.getN(), d.getK()});
     if (flops && k.getRouted()) {
       std::optional<double> share = routedShare(dispatch);
       if (!share) return routedWithoutDispatch(k);
@@ -115,15 +117,15 @@ FailureOr<CostAttr> kernelCost(KernelOp k, KernelOp dispatch, int64_t step = 0) 
     // Per query row, QK^T and PV: 2 x (2 x keys x head_dim). A prefill's queries are the
     // last seq_len of its kv_len positions; query i sees the keys before the chunk and i + 1
     // of its own. A decode step's one query sees the kv_len (+ step) cached keys and itself.
-    const int64_t s = k.dim("seq_len");
-    const int64_t before = decodeAttention ? k.dim("kv_len") + step : k.dim("kv_len") - s;
+    const int64_t s = d.getSeqLen();
+    const int64_t before = decodeAttention ? d.getKvLen() + step : d.getKvLen() - s;
     std::optional<int64_t> causal = product({s, before});
     std::optional<int64_t> own = product({s, s + 1});
     std::optional<int64_t> full = product({s, before + s});
     if (!causal || !own || !full || __builtin_add_overflow(*causal, *own / 2, &*causal))
       return overflow(k);
-    flops = product({4, k.dim("sequences"), k.dim("heads"), *causal, k.dim("head_dim")});
-    modelFlops = product({4, k.dim("sequences"), k.dim("heads"), *full, k.dim("head_dim")});
+    flops = product({4, d.getSequences(), d.getHeads(), *causal, d.getHeadDim()});
+    modelFlops = product({4, d.getSequences(), d.getHeads(), *full, d.getHeadDim()});
     break;
   }
   default:
@@ -157,7 +159,7 @@ struct PlanCostPass : impl::PlanCostBase<PlanCostPass> {
       FailureOr<CostAttr> cost = k ? kernelCost(k, dispatch) : collectiveCost(op);
       if (failed(cost)) return WalkResult::interrupt();
       op->setAttr("cost", *cost);
-      if (k && k.getDims().get("per_step")) {
+      if (k && k.getDims().getPerStep()) {
         FailureOr<CostAttr> next = kernelCost(k, dispatch, 1);
         if (failed(next)) return WalkResult::interrupt();
         op->setAttr("step_cost", CostAttr::get(op->getContext(), next->getFlops() - cost->getFlops(),

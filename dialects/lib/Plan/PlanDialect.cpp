@@ -91,11 +91,6 @@ LogicalResult BufferOp::verify() {
 // Kernels: operand counts per kind, and element counts against the named dimensions.
 //===----------------------------------------------------------------------------------===//
 
-int64_t KernelOp::dim(StringRef name, int64_t fallback) {
-  if (auto a = getDims().getAs<IntegerAttr>(name)) return a.getInt();
-  return fallback;
-}
-
 LogicalResult KernelOp::verify() {
   size_t nin = getInputs().size(), nout = getOutputs().size();
   auto arity = [&](std::initializer_list<size_t> ins, size_t outs) -> LogicalResult {
@@ -111,14 +106,15 @@ LogicalResult KernelOp::verify() {
                            << elements(v) << " elements, dims say " << expect;
     return success();
   };
-  int64_t m = dim("m"), n = dim("n"), k = dim("k"), g = dim("groups", 1);
+  KernelDimsAttr d = getDims();
+  int64_t m = d.getM(), n = d.getN(), k = d.getK(), g = d.groupCount();
   switch (getKind()) {
   case KernelKind::embedding:
     if (failed(arity({2}, 1))) return failure();
-    if (dim("vocab_end") <= dim("vocab_begin"))
+    if (d.getVocabEnd() <= d.getVocabBegin())
       return emitOpError("embedding vocab range is empty");
     return success(succeeded(sized(getInputs()[0], m, "ids")) &&
-                   succeeded(sized(getInputs()[1], (dim("vocab_end") - dim("vocab_begin")) * n, "table")) &&
+                   succeeded(sized(getInputs()[1], (d.getVocabEnd() - d.getVocabBegin()) * n, "table")) &&
                    succeeded(sized(getOutputs()[0], m * n, "output")));
   case KernelKind::norm:
     if (failed(arity({2, 3}, 1))) return failure();
@@ -138,14 +134,14 @@ LogicalResult KernelOp::verify() {
   case KernelKind::kv_append:
     if (failed(arity({1}, 1))) return failure();
     if (failed(sized(getInputs()[0], m * n, "x"))) return failure();
-    if (elements(getOutputs()[0]) < dim("first_position") * dim("sequences") * n + m * n)
+    if (elements(getOutputs()[0]) < d.getFirstPosition() * d.getSequences() * n + m * n)
       return emitOpError() << "kv_append writes rows past its cache: " << elements(getOutputs()[0])
-                           << " elements, position " << dim("first_position") << " x "
-                           << dim("sequences") << " sequences + " << m << " rows of " << n;
+                           << " elements, position " << d.getFirstPosition() << " x "
+                           << d.getSequences() << " sequences + " << m << " rows of " << n;
     return success();
   case KernelKind::attention: {
     if (failed(arity({3, 5}, 1))) return failure();
-    int64_t q = dim("sequences") * dim("seq_len") * dim("heads") * dim("head_dim");
+    int64_t q = d.getSequences() * d.getSeqLen() * d.getHeads() * d.getHeadDim();
     return success(succeeded(sized(getInputs()[0], q, "q")) &&
                    succeeded(sized(getOutputs()[0], q, "output")));
   }
@@ -154,23 +150,23 @@ LogicalResult KernelOp::verify() {
     return sized(getOutputs()[0], m * n, "output");
   case KernelKind::router:
     if (failed(arity({1}, 2))) return failure();
-    return success(succeeded(sized(getInputs()[0], dim("tokens") * dim("experts"), "logits")) &&
-                   succeeded(sized(getOutputs()[0], dim("tokens") * dim("top_k"), "indices")));
+    return success(succeeded(sized(getInputs()[0], d.getTokens() * d.getExperts(), "logits")) &&
+                   succeeded(sized(getOutputs()[0], d.getTokens() * d.getTopK(), "indices")));
   case KernelKind::dispatch:
     if (failed(arity({2, 3}, 2))) return failure();
-    return success(succeeded(sized(getInputs()[0], dim("tokens") * n, "input")) &&
+    return success(succeeded(sized(getInputs()[0], d.getTokens() * n, "input")) &&
                    succeeded(sized(getOutputs()[0],
-                                   dim("experts") * std::max<int64_t>(1, dim("groups")) *
-                                       dim("capacity") * n,
+                                   d.getExperts() * std::max<int64_t>(1, d.getGroups()) *
+                                       d.getCapacity() * n,
                                    "slots_x")));
   case KernelKind::combine:
     if (failed(arity({4}, 1))) return failure();
     // y[experts, groups x capacity, n], as dispatch's slots_x.
     return success(succeeded(sized(getInputs()[0],
-                                   dim("experts") * std::max<int64_t>(1, dim("groups")) *
-                                       dim("capacity") * n,
+                                   d.getExperts() * std::max<int64_t>(1, d.getGroups()) *
+                                       d.getCapacity() * n,
                                    "expert outputs")) &&
-                   succeeded(sized(getOutputs()[0], dim("tokens") * n, "output")));
+                   succeeded(sized(getOutputs()[0], d.getTokens() * n, "output")));
   case KernelKind::add:
     if (failed(arity({2}, 1))) return failure();
     return success(succeeded(sized(getInputs()[0], n, "a")) &&
@@ -178,8 +174,8 @@ LogicalResult KernelOp::verify() {
                    succeeded(sized(getOutputs()[0], n, "c")));
   case KernelKind::transpose:
     if (failed(arity({1}, 1))) return failure();
-    return success(succeeded(sized(getInputs()[0], m * n * dim("inner"), "input")) &&
-                   succeeded(sized(getOutputs()[0], m * n * dim("inner"), "output")));
+    return success(succeeded(sized(getInputs()[0], m * n * d.getInner(), "input")) &&
+                   succeeded(sized(getOutputs()[0], m * n * d.getInner(), "output")));
   case KernelKind::sigmoid_gate:
     if (failed(arity({2}, 1))) return failure();
     return success(succeeded(sized(getInputs()[0], m * n, "input")) &&
@@ -187,9 +183,9 @@ LogicalResult KernelOp::verify() {
                    succeeded(sized(getOutputs()[0], m * n, "output")));
   case KernelKind::rope: {
     if (failed(arity({1}, 1))) return failure();
-    if (dim("head_dim") % 2 || dim("sequences") < 1 || m % dim("sequences"))
+    if (d.getHeadDim() % 2 || d.getSequences() < 1 || m % d.getSequences())
       return emitOpError("rope needs an even head_dim and sequences dividing m");
-    int64_t x = m * dim("heads") * dim("head_dim");
+    int64_t x = m * d.getHeads() * d.getHeadDim();
     return success(succeeded(sized(getInputs()[0], x, "input")) &&
                    succeeded(sized(getOutputs()[0], x, "output")));
   }

@@ -37,6 +37,63 @@ def Plan_KernelKind : I32EnumAttr<"KernelKind", "kernel", [
 }
 def Plan_KernelKindAttr : EnumAttr<Plan_Dialect, Plan_KernelKind, "kernel_kind">;
 
+def Plan_NormKind : I32EnumAttr<"NormKind", "normalization", [
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"layer_norm", 1>,
+    I32EnumAttrCase<"rms_norm", 2>]> {
+  let cppNamespace = "::moeplan::planir";
+  let genSpecializedAttr = 0;
+}
+def Plan_ActivationKind : I32EnumAttr<"ActivationKind", "activation function", [
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"gelu", 1>, I32EnumAttrCase<"swiglu", 2>]> {
+  let cppNamespace = "::moeplan::planir";
+  let genSpecializedAttr = 0;
+}
+
+// Kernel dimensions are 0, false or none where the kernel's kind has no use for them, and
+// are then left out of the printed form.
+def Plan_DimParameter : DefaultValuedParameter<"int64_t", "0">;
+def Plan_FlagParameter : DefaultValuedParameter<"bool", "false"> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<bool> {
+    if (succeeded($_parser.parseOptionalKeyword("true"))) return true;
+    if (succeeded($_parser.parseOptionalKeyword("false"))) return false;
+    return $_parser.emitError($_parser.getCurrentLocation(), "expected true or false");
+  }() }];
+  let printer = [{ $_printer << ($_self ? "true" : "false") }];
+}
+def Plan_RealParameter : APFloatParameter<""> {
+  let defaultValue = "::llvm::APFloat(0.0)";
+  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::APFloat> {
+    double v = 0;
+    if ($_parser.parseFloat(v)) return ::mlir::failure();
+    return ::llvm::APFloat(v);
+  }() }];
+  let printer = [{ $_printer.printFloat($_self) }];
+}
+class Plan_KindParameter<EnumAttrInfo info> : EnumParameter<info> {
+  let defaultValue = info.cppNamespace # "::" # info.className # "::none";
+}
+
+// A kernel's dimensions and settings: the fields of plan.proto's Kernel after its buffers,
+// with the same names and meanings (KernelKind's comments there say which each kind uses).
+def Plan_KernelDimsAttr : AttrDef<Plan_Dialect, "KernelDims"> {
+  let mnemonic = "dims";
+  let parameters = (ins Plan_DimParameter:$m, Plan_DimParameter:$n, Plan_DimParameter:$k,
+      Plan_DimParameter:$groups, Plan_DimParameter:$inner, Plan_DimParameter:$tokens,
+      Plan_DimParameter:$experts, Plan_DimParameter:$top_k, Plan_DimParameter:$capacity,
+      Plan_DimParameter:$sequences, Plan_DimParameter:$seq_len, Plan_DimParameter:$kv_len,
+      Plan_DimParameter:$heads, Plan_DimParameter:$kv_heads, Plan_DimParameter:$head_dim,
+      Plan_DimParameter:$vocab_begin, Plan_DimParameter:$vocab_end,
+      Plan_FlagParameter:$transpose_b, Plan_KindParameter<Plan_NormKind>:$norm,
+      Plan_KindParameter<Plan_ActivationKind>:$activation, Plan_RealParameter:$epsilon,
+      Plan_RealParameter:$rope_theta, Plan_DimParameter:$first_position,
+      Plan_FlagParameter:$renormalize, Plan_FlagParameter:$per_step);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let extraClassDeclaration = [{
+    // Groups of a grouped kernel; 1 for a kernel that is not grouped (groups 0).
+    int64_t groupCount() const { return getGroups() > 0 ? getGroups() : 1; }
+  }];
+}
+
 // `dim` of the full tensor cut into `parts` pieces over the group on `axis`.
 def Plan_SplitAttr : AttrDef<Plan_Dialect, "Split"> {
   let mnemonic = "split";
@@ -144,19 +201,15 @@ def Plan_KernelOp : Plan_InstructionOp<"kernel", [AttrSizedOperandSegments]> {
   let summary = "a kernel launch on local shards";
   let description = [{
     Operands are the kernel's inputs then its outputs (see KernelKind in plan.proto for
-    their order per kind); `dims` holds the kernel's dimensions by name (m, n, k, tokens...).
+    their order per kind); `dims` holds the kernel's dimensions (m, n, k, tokens...).
   }];
   let arguments = !con((ins Plan_KernelKindAttr:$kind,
                             Variadic<AnyStaticShapeMemRef>:$inputs,
                             Variadic<AnyStaticShapeMemRef>:$outputs,
-                            DictionaryAttr:$dims), scheduleArgs);
+                            Plan_KernelDimsAttr:$dims), scheduleArgs);
   let assemblyFormat = "$kind `(` $inputs `)` `->` `(` $outputs `)` $dims attr-dict `:` "
                        "functional-type($inputs, $outputs)";
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    // The named dimension, or `fallback` when absent.
-    int64_t dim(::llvm::StringRef name, int64_t fallback = 0);
-  }];
 }
 
 class Plan_CollectiveOp<string mnemonic> : Plan_InstructionOp<mnemonic> {
