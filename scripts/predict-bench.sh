@@ -7,10 +7,11 @@
 #    memory bandwidth, launch overhead, the MPI collectives) and fits a cluster section.
 # 2. Two models on that cluster, the tiny one (d_model 128, 64 experts, top-1) and a
 #    CPU-sized one (d_model 512, 8 experts, top-2, SwiGLU), each under 8 strategies of 1-2
-#    ranks (never more ranks than cores): compiled, run 3 times after a warm-up
-#    (moeplan-run --iterations 3, median pass), and set beside their prediction
+#    ranks (never more ranks than cores): compiled, run PREDICT_BENCH_REPEATS times (default
+#    3; each run 3 passes after a warm-up, its median pass), and set beside their prediction
 #    (moeplan inspect --measured).
-# 3. The ledger: per strategy, predicted and measured forward pass and their ratio, and the
+# 3. The ledger: per strategy, predicted and the median run's measured forward pass, the
+#    range over its runs (the machine's own spread) and the ratio, and the
 #    ratio of each kernel kind and collective kind (summed over ranks; a collective from the
 #    moment its group is complete), and the time ranks waited for their group's last member;
 #    then every component's spread over all runs.
@@ -57,6 +58,9 @@ strategies=(
   "2 1 1 2 2 1 1"
   "2 2 1 1 2 1 1 DUAL_MICRO_BATCH"
 )
+# PREDICT_BENCH_REPEATS: runs per strategy (default 3).
+repeats=${PREDICT_BENCH_REPEATS:-3}
+[[ "$repeats" =~ ^[1-9][0-9]*$ ]] || { echo "predict-bench: PREDICT_BENCH_REPEATS must be a positive integer, got '$repeats'" >&2; exit 2; }
 reports=()
 for model in tiny d512; do
   for s in "${strategies[@]}"; do
@@ -70,10 +74,15 @@ for model in tiny d512; do
     } > "$work/$name.textproto"
     "$moeplan" compile "$work/$name.textproto" -o "$work/$name.plan" -q > /dev/null 2>&1 ||
       { echo "predict-bench: $name does not compile:" >&2; "$moeplan" check "$work/$name.textproto" >&2; exit 1; }
-    mpirun -np "$ranks" "$run" "$work/$name.plan" --random-weights 1 --input-seed 7 \
-      --iterations 3 --report-json "$work/$name.run.json" > /dev/null 2> "$work/$name.run.err"
-    "$moeplan" inspect "$work/$name.plan" --measured "$work/$name.run.json" --json > "$work/$name.ledger.json"
-    reports+=("$work/$name.ledger.json")
+    # Runs minutes apart on a shared machine differ by more than the model's error can be
+    # judged against: each strategy runs `repeats` times, and the ledger reads the median run
+    # and shows the spread of all of them.
+    for ((k = 1; k <= repeats; ++k)); do
+      mpirun -np "$ranks" "$run" "$work/$name.plan" --random-weights 1 --input-seed 7 \
+        --iterations 3 --report-json "$work/$name.run$k.json" > /dev/null 2> "$work/$name.run$k.err"
+      "$moeplan" inspect "$work/$name.plan" --measured "$work/$name.run$k.json" --json > "$work/$name.ledger$k.json"
+      reports+=("$work/$name.ledger$k.json")
+    done
   done
 done
 
@@ -85,17 +94,27 @@ for line in cluster.splitlines():
     if line.startswith("# ") and "calibrate:" not in line:
         print("  " + line[2:])
 print()
-print(f"{'strategy':38} {'predicted':>10} {'measured':>10} {'ratio':>6}  components (predicted / measured)")
+print(f"{'strategy':38} {'predicted':>10} {'measured':>10} {'runs (ms)':>15} {'ratio':>6}  components (predicted / measured)")
 spread = {}
 totals = []
+inside = 0  # runs whose prediction lies within the measured range of their repeats
 waits = []  # per run with unpredicted waits: their share of the measured forward pass
+def forward(j):
+    return next(r for r in j["measured"]["rows"] if r["component"] == "forward pass (slowest rank)")
+runs = {}
 for path in sys.argv[2:]:
     j = json.load(open(path))
+    runs.setdefault(j["name"], []).append(j)
+for name, reps in runs.items():
+    measured = sorted(forward(j)["measured_s"] for j in reps)
+    # The median run (the lower of an even count) stands for the strategy.
+    j = sorted(reps, key=lambda j: forward(j)["measured_s"])[(len(reps) - 1) // 2]
     rows = j["measured"]["rows"]
-    name = j["name"]
-    total = next(r for r in rows if r["component"] == "forward pass (slowest rank)")
+    total = forward(j)
     ratio = total["predicted_s"] / total["measured_s"]
     totals.append(ratio)
+    if measured[0] <= total["predicted_s"] <= measured[-1]:
+        inside += 1
     parts = []
     ranks = sum(1 for r in rows if r["kind"] == "rank")
     for r in rows:
@@ -110,11 +129,13 @@ for path in sys.argv[2:]:
         q = r["predicted_s"] / r["measured_s"]
         spread.setdefault(c, []).append(q)
         parts.append(f"{c.replace(' (coll.)', '')} {q:.2f}")
-    print(f"{name:38} {total['predicted_s']*1e3:8.2f}ms {total['measured_s']*1e3:8.2f}ms {ratio:6.2f}  " + ", ".join(parts))
+    span = f"{measured[0]*1e3:.1f}-{measured[-1]*1e3:.1f}"
+    print(f"{name:38} {total['predicted_s']*1e3:8.2f}ms {total['measured_s']*1e3:8.2f}ms {span:>15} {ratio:6.2f}  " + ", ".join(parts))
 print()
 within = sum(1 for t in totals if abs(t - 1) <= 0.2)
 print(f"forward pass: {within} of {len(totals)} runs within 20 % (ratio {min(totals):.2f} to {max(totals):.2f}, "
-      f"geometric mean {math.exp(sum(map(math.log, totals)) / len(totals)):.2f})")
+      f"geometric mean {math.exp(sum(map(math.log, totals)) / len(totals)):.2f}); measured: the median of "
+      f"{max(len(r) for r in runs.values())} runs, whose own range holds the prediction in {inside} of {len(totals)}")
 if waits:
     print(f"waiting in collectives for a group's last member where the simulator predicts none "
           f"(ranks with equal work), {len(waits)} runs: {min(waits) * 100:.1f} % to "
