@@ -421,6 +421,16 @@ TEST(Simulator, RoutedWorkIsTheBusiestRanksFill) {
   Prediction pred = simulate(plan);
   EXPECT_DOUBLE_EQ(pred.latencySeconds, kernelSeconds(plan.cluster(), c));
 
+  // In place (search's way, no copy): the same plan, the same prediction.
+  plan::Plan scaled = plan;
+  applyExpectedWork(scaled);
+  EXPECT_EQ(scaled.SerializeAsString(), expected.SerializeAsString());
+  const Prediction same = simulateExpectedWork(scaled);
+  EXPECT_DOUBLE_EQ(same.latencySeconds, pred.latencySeconds);
+  EXPECT_DOUBLE_EQ(same.loadBalance, pred.loadBalance);
+  EXPECT_DOUBLE_EQ(same.droppedTokenFraction, pred.droppedTokenFraction);
+  EXPECT_EQ(soloComputeSpansOfExpectedWork(scaled), soloComputeSpans(plan));
+
   gemm.set_layer(1);  // no DISPATCH of its layer before it
   EXPECT_THROW(simulate(plan), std::invalid_argument);
 }
