@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/SaveAndRestore.h"
 
 #include <map>
@@ -91,13 +92,21 @@ private:
   // Buffer names are unique in a program: a repeated one gets ".2", ".3", ...
   Value buffer(BufferKind kind, StringRef name, ArrayRef<int64_t> shape, Type t,
                SliceAttr sl = {}) {
-    int &seen = names_[name.str()];
+    int &seen = names_[name];
     std::string unique = ++seen == 1 ? name.str() : name.str() + "." + std::to_string(seen);
-    return b_.create<BufferOp>(b_.getUnknownLoc(), MemRefType::get(shape, t),
+    return b_.create<BufferOp>(b_.getUnknownLoc(), MemRefType::get(shape, t, identityLayout(shape.size())),
                                BufferKindAttr::get(ctx_, kind), b_.getStringAttr(unique), sl,
                                IntegerAttr(), DenseI64ArrayAttr());
   }
-  std::map<std::string, int> names_;
+  llvm::StringMap<int> names_;
+  // MemRefType::get builds the identity layout's affine map anew on every call without one.
+  MemRefLayoutAttrInterface identityLayout(size_t rank) {
+    if (identity_.size() <= rank) identity_.resize(rank + 1);
+    if (!identity_[rank])
+      identity_[rank] = AffineMapAttr::get(AffineMap::getMultiDimIdentityMap(unsigned(rank), ctx_));
+    return identity_[rank];
+  }
+  SmallVector<MemRefLayoutAttrInterface> identity_;
   Value activation(StringRef suffix, ArrayRef<int64_t> shape, Type t = {}) {
     return buffer(BufferKind::activation, prefix_ + "." + suffix.str(), shape, t ? t : et_);
   }
@@ -120,20 +129,19 @@ private:
   template <typename OpT, typename... Args>
   OpT instruction(StringRef suffix, Args &&...args) {
     auto op = b_.create<OpT>(b_.getUnknownLoc(), std::forward<Args>(args)...);
-    op->setAttr("label", b_.getStringAttr(prefix_ + (suffix.empty() ? "" : "." + suffix.str())));
-    op->setAttr("layer", b_.getI64IntegerAttr(layer_));
+    op.setLabelAttr(b_.getStringAttr(prefix_ + (suffix.empty() ? "" : "." + suffix.str())));
+    op.setLayerAttr(b_.getI64IntegerAttr(layer_));
     op.setRouted(routed_);
     return op;
   }
   void kernel(KernelKind kind, StringRef suffix, ValueRange ins, ValueRange outs,
               const KernelDims &dims) {
-    auto op = b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
-                                  dims.attr(ctx_), b_.getI64IntegerAttr(0),
-                                  b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
-                                  b_.getI64IntegerAttr(0), DenseI64ArrayAttr(), IntegerAttr(),
-                                  CostAttr(), UnitAttr());
-    op->setAttr("label", b_.getStringAttr(prefix_ + "." + suffix.str()));
-    op.setRouted(routed_);
+    const IntegerAttr zero = b_.getI64IntegerAttr(0);
+    b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
+                        dims.attr(ctx_), zero, b_.getI64IntegerAttr(layer_),
+                        b_.getStringAttr(prefix_ + "." + suffix.str()), zero,
+                        DenseI64ArrayAttr(), IntegerAttr(), CostAttr(),
+                        routed_ ? b_.getUnitAttr() : UnitAttr());
   }
   Value gemm(StringRef suffix, Value a, Value w, int64_t m, int64_t k, int64_t n,
              BufferKind outKind = BufferKind::activation, SliceAttr outSlice = {}) {
