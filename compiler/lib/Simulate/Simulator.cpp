@@ -907,15 +907,21 @@ void applyExpectedWork(plan::Plan &p) {
   applyExpectedWork(p, cache);
 }
 
-std::vector<double> soloComputeSpans(const plan::Plan &p) {
-  if (!hasRouted(p)) return soloComputeSpansOfExpectedWork(p);
-  // A copy of tens of thousands of instructions, which an arena builds and frees far faster
-  // than the heap.
-  google::protobuf::Arena arena;
+namespace {
+// `p` with its expected work, on `arena`: a copy of tens of thousands of instructions, which
+// an arena builds and frees far faster than the heap.
+const plan::Plan &expectedCopy(google::protobuf::Arena &arena, const plan::Plan &p) {
   plan::Plan *expected = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
   *expected = p;
-  applyExpectedWork(*expected);
-  return soloComputeSpansOfExpectedWork(*expected);
+  sim::applyExpectedWork(*expected);  // the public one, not the cache-taking one above
+  return *expected;
+}
+} // namespace
+
+std::vector<double> soloComputeSpans(const plan::Plan &p) {
+  if (!hasRouted(p)) return soloComputeSpansOfExpectedWork(p);
+  google::protobuf::Arena arena;
+  return soloComputeSpansOfExpectedWork(expectedCopy(arena, p));
 }
 
 std::vector<double> soloComputeSpansOfExpectedWork(const plan::Plan &expected) {
@@ -924,11 +930,8 @@ std::vector<double> soloComputeSpansOfExpectedWork(const plan::Plan &expected) {
 
 Prediction simulate(const plan::Plan &p) {
   if (!hasRouted(p)) return simulateExpectedWork(p);
-  google::protobuf::Arena arena;  // as soloComputeSpans
-  plan::Plan *expected = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
-  *expected = p;
-  applyExpectedWork(*expected);
-  return simulateExpectedWork(*expected);
+  google::protobuf::Arena arena;
+  return simulateExpectedWork(expectedCopy(arena, p));
 }
 
 Prediction simulateExpectedWork(const plan::Plan &expected) {
