@@ -165,6 +165,8 @@ void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan
   out->set_vocab_end(d.getVocabEnd());
   out->set_transpose_b(d.getTransposeB());
   // The plan dialect's kinds are numbered as plan.proto's (none: unspecified).
+  static_assert(int(NormKind::layer_norm) == plan::LAYER_NORM && int(NormKind::rms_norm) == plan::RMS_NORM);
+  static_assert(int(ActivationKind::gelu) == plan::GELU && int(ActivationKind::swiglu) == plan::SWIGLU);
   out->set_norm(plan::NormKind(static_cast<int>(d.getNorm())));
   out->set_activation(plan::ActivationKind(static_cast<int>(d.getActivation())));
   out->set_epsilon(d.getEpsilon().convertToDouble());

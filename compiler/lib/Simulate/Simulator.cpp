@@ -902,7 +902,6 @@ plan::Plan expectedWork(const plan::Plan &p) {
 }
 
 void applyExpectedWork(plan::Plan &p) {
-  if (!hasRouted(p)) return;
   RoutingCache cache(p);
   applyExpectedWork(p, cache);
 }

@@ -471,10 +471,9 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   Value vb = decode || generate
                  ? gemm("v", x, wv, T, D, kv)
                  : gemm("v", x, wv, T, D, kv, BufferKind::kv_cache, cacheSlice("v", l_.queryLen));
-  // Position-dependent dims of a decode step are step 0's; the runtime adds the step.
-  const bool perStep = decodeStep_;
   biasAdd(m_.qkvBias, "k", kb, p + ".bk", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
   biasAdd(m_.qkvBias, "v", vb, p + ".bv", {m_.kvHeads * hd}, {{0, "tp", l_.kvParts}}, 1, T, kv);
+  // Position-dependent dims of a decode step are step 0's (per_step); the runtime adds the step.
   if (FloatAttr theta = a.getRopeThetaAttr()) {
     // Rows are position-major, so row r is at position first + r / sequences; a decode
     // step's one new token sits after the kv_len cached ones. Rotated in place: the cache
@@ -483,7 +482,7 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
     auto rope = [&](StringRef what, Value x, int64_t heads) {
       kernel(KernelKind::rope, (what + ".rope").str(), {x}, {x},
              KernelDims().m(T).heads(heads).headDim(hd).sequences(l_.sequences)
-                 .firstPosition(first).ropeTheta(theta.getValueAsDouble()).perStep(perStep));
+                 .firstPosition(first).ropeTheta(theta.getValueAsDouble()).perStep(decodeStep_));
     };
     rope("q", qb, l_.heads);
     rope("k", kb, l_.kvHeads);
@@ -500,14 +499,14 @@ Value StageLowering::lowerAttention(model::AttentionOp a, Value x) {
   kernel(KernelKind::attention, "core", ins, {o},
          KernelDims().sequences(l_.sequences).seqLen(l_.queryLen)
              .kvLen(decode ? l_.kvLen : l_.queryLen).heads(l_.heads).kvHeads(l_.kvHeads)
-             .headDim(hd).perStep(decode && perStep));
+             .headDim(hd).perStep(decode && decodeStep_));
   if (generate) {
     // The new keys and values join the cache at their positions, after the attention that
     // read the cache as it was (a decode step's fresh token comes from kb, vb).
     for (auto [which, fresh] : {std::pair{"k", kb}, std::pair{"v", vb}})
       kernel(KernelKind::kv_append, (std::string(which) + ".append").c_str(), {fresh}, {cache(which)},
              KernelDims().m(T).n(kv).sequences(l_.sequences)
-                 .firstPosition(decode ? l_.kvLen : 0).perStep(perStep));
+                 .firstPosition(decode ? l_.kvLen : 0).perStep(decodeStep_));
   }
   Value wo = weight(p + ".wo", {m_.heads * hd, D}, {{0, "tp", s_.tp}});
   Value out = gemm("o", o, wo, T, q, D);

@@ -64,8 +64,7 @@ public:
                                capacity_, sequences_, seqLen_, kvLen_, heads_, kvHeads_,
                                headDim_, vocabBegin_, vocabEnd_, transposeB_, norm_,
                                activation_, llvm::APFloat(epsilon_), llvm::APFloat(ropeTheta_),
-                               firstPosition_,
-                               renormalize_, perStep_);
+                               firstPosition_, renormalize_, perStep_);
   }
 
 private:
