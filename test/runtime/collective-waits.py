@@ -7,7 +7,8 @@ A run of one pass (--iterations 1) of a plan whose ranks all run one program wit
 per axis, so that an instruction index names one instance on every rank. The report's
 collective_seconds.KIND.wait_seconds must equal, per kind summed over ranks, each rank's
 wait for the instance's last member: max over ranks of the instance's start, less the
-rank's own start (the trace's ts, in microseconds, rounded to 1 ns). INSTRUCTIONS.txt is
+rank's own start (the trace's ts, in microseconds, rounded to 1 ns), at most the rank's own
+time in the instance (its dur: beyond it the ranks' clocks disagree). INSTRUCTIONS.txt is
 `moeplan inspect PLAN --rank 0`, for each label's collective kind.
 """
 import json
@@ -26,13 +27,13 @@ labels = {}
 for e in events:
     if e.get("ph") == "X" and e.get("cat") == "collective":
         i = int(e["args"]["instruction"])
-        starts.setdefault(i, {})[e["pid"]] = e["ts"]
+        starts.setdefault(i, {})[e["pid"]] = (e["ts"], e["dur"])
         labels[i] = e["name"]
 waits = {}
 for i, by_rank in starts.items():
-    last = max(by_rank.values())
+    last = max(ts for ts, _ in by_rank.values())
     kind = kind_of[labels[i]]
-    waits[kind] = waits.get(kind, 0.0) + sum(last - t for t in by_rank.values()) * 1e-6
+    waits[kind] = waits.get(kind, 0.0) + sum(min(last - ts, dur) for ts, dur in by_rank.values()) * 1e-6
 measured = json.loads(report)["collective_seconds"]
 ok = True
 for kind, m in sorted(measured.items()):

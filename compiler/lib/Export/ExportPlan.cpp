@@ -176,7 +176,8 @@ void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan
   out->set_per_step(d.getPerStep());
 }
 
-LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &bufferIndex,
+LogicalResult exportCollective(CommunicationOpInterface op,
+                               const DenseMap<Value, uint32_t> &bufferIndex,
                                plan::Collective *out) {
   plan::CollectiveKind kind = llvm::TypeSwitch<Operation *, plan::CollectiveKind>(op)
                                   .Case<AllReduceOp>([](auto) { return plan::ALL_REDUCE; })
@@ -187,16 +188,18 @@ LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &b
                                   .Case<RecvOp>([](auto) { return plan::RECV; })
                                   .Default([](auto) { return plan::COLLECTIVE_KIND_UNSPECIFIED; });
   out->set_kind(kind);
-  out->set_axis(op->getAttrOfType<StringAttr>("axis").str());
-  out->set_count(op->getAttrOfType<IntegerAttr>("count").getInt());
+  out->set_axis(op.getAxisName().str());
+  out->set_count(op.getElementCount());
   Value data;
-  if (auto r = dyn_cast<RecvOp>(op)) {
+  if (auto r = dyn_cast<RecvOp>(op.getOperation())) {
     out->set_output(bufferIndex.lookup(r.getOutput()));
     out->set_feeds_next_step(r.getFeedsNextStep());
+    out->set_peer(int64_t(r.getPeer()));
     data = r.getOutput();
-  } else if (auto s = dyn_cast<SendOp>(op)) {
+  } else if (auto s = dyn_cast<SendOp>(op.getOperation())) {
     out->set_input(bufferIndex.lookup(s.getInput()));
     out->set_feeds_next_step(s.getFeedsNextStep());
+    out->set_peer(int64_t(s.getPeer()));
     data = s.getInput();
   } else {
     out->set_input(bufferIndex.lookup(op->getOperand(0)));
@@ -204,14 +207,13 @@ LogicalResult exportCollective(Operation *op, const DenseMap<Value, uint32_t> &b
     data = op->getOperand(0);
   }
   out->set_dtype(dtypeOf(cast<MemRefType>(data.getType()).getElementType()));
-  if (auto peer = op->getAttrOfType<IntegerAttr>("peer")) out->set_peer(peer.getInt());
-  if (auto a = dyn_cast<AllToAllOp>(op)) {
+  if (auto a = dyn_cast<AllToAllOp>(op.getOperation())) {
     for (int64_t c : a.getSendCounts()) out->add_send_counts(c);
     for (int64_t c : a.getRecvCounts()) out->add_recv_counts(c);
   }
-  auto seq = op->getAttrOfType<IntegerAttr>("sequence");
+  std::optional<int64_t> seq = op.getSequenceIndex();
   if (!seq) return op->emitOpError("has no place in the collective order: run plan-schedule");
-  out->set_sequence(seq.getInt());
+  out->set_sequence(*seq);
   return success();
 }
 
@@ -256,32 +258,35 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
       }
       continue;
     }
-    if (!isInstruction(&op)) continue;
+    auto inst = dyn_cast<InstructionOpInterface>(op);
+    if (!inst) continue;
     plan::Instruction *pi = out->add_instructions();
     if (auto k = dyn_cast<KernelOp>(op)) exportKernel(k, bufferIndex, pi->mutable_kernel());
-    else if (failed(exportCollective(&op, bufferIndex, pi->mutable_collective()))) return failure();
-    pi->set_stream(streamOf(&op));
-    if (auto w = op.getAttrOfType<DenseI64ArrayAttr>("waits"))
+    else if (failed(exportCollective(cast<CommunicationOpInterface>(op), bufferIndex,
+                                     pi->mutable_collective())))
+      return failure();
+    pi->set_stream(inst.getStreamIndex());
+    if (DenseI64ArrayAttr w = inst.getWaitEvents())
       for (int64_t e : w.asArrayRef()) pi->add_wait_events(e);
-    if (auto r = op.getAttrOfType<IntegerAttr>("record")) {
-      pi->set_record_event(r.getInt());
-      events = std::max(events, r.getInt());
+    if (std::optional<int64_t> r = inst.getRecordEvent()) {
+      pi->set_record_event(*r);
+      events = std::max(events, *r);
     }
-    pi->set_micro_batch(op.getAttrOfType<IntegerAttr>("mb").getInt());
-    pi->set_layer(op.getAttrOfType<IntegerAttr>("layer").getInt());
-    pi->set_label(op.getAttrOfType<StringAttr>("label").str());
-    auto cost = op.getAttrOfType<CostAttr>("cost");
+    pi->set_micro_batch(inst.getMicroBatch());
+    pi->set_layer(inst.getLayerIndex());
+    pi->set_label(inst.getLabelName().str());
+    CostAttr cost = inst.getCostAttr();
     if (!cost) return op.emitOpError("has no cost: run plan-cost");
     pi->mutable_cost()->set_flops(cost.getFlops());
     pi->mutable_cost()->set_memory_bytes(cost.getMemoryBytes());
     pi->mutable_cost()->set_comm_bytes(cost.getCommBytes());
     pi->mutable_cost()->set_model_flops(cost.getModelFlops());
-    if (auto step = op.getAttrOfType<CostAttr>("step_cost")) {
+    if (CostAttr step = inst.getStepCostAttr()) {
       pi->mutable_step_cost()->set_flops(step.getFlops());
       pi->mutable_step_cost()->set_memory_bytes(step.getMemoryBytes());
       pi->mutable_step_cost()->set_model_flops(step.getModelFlops());
     }
-    pi->set_routed(op.hasAttr("routed"));
+    pi->set_routed(inst.isRouted());
   }
   out->set_events(events);
   return success();

@@ -225,6 +225,16 @@ std::vector<double> choiceProbabilities(const RoutingModel &m) {
 
 namespace {
 
+// A uniform double in [0, 1) from one 64-bit draw, bit for bit what libstdc++'s
+// std::uniform_real_distribution<double>(0, 1) gives (generate_canonical: the draw over
+// 2^64, kept below 1), without the long-double logarithm it takes on every call (5 % of a
+// search).
+double unitUniform(std::mt19937_64 &rng) {
+  static_assert(std::mt19937_64::min() == 0 && std::mt19937_64::max() == UINT64_MAX);
+  const double u = double(rng()) * 0x1p-64;
+  return u < 1.0 ? u : std::nextafter(1.0, 0.0);
+}
+
 DispatchEstimate computeDispatch(const RoutingModel &m, const Dispatch &d) {
   if (d.positions <= 0 || d.sources <= 0 || d.groups <= 0 || d.capacity < 0 || d.tokensPerGroup < 0)
     throw std::invalid_argument("routing model: a dispatch needs positive ranks and groups");
@@ -274,14 +284,13 @@ DispatchEstimate computeDispatch(const RoutingModel &m, const Dispatch &d) {
       if (e == 0 || pi[size_t(e)] != pi[size_t(e - 1)]) tables.push_back(countCdf(t, pi[size_t(e)], m.stickiness));
       cdf[size_t(e)] = &tables.back();
     }
-    std::uniform_real_distribution<double> u(0.0, 1.0);
     std::vector<double> load(static_cast<size_t>(P));
     for (int64_t trial = 0; trial < trials; ++trial) {
       std::fill(load.begin(), load.end(), 0.0);
       for (int64_t g = 0; g < int64_t(groups); ++g)
         for (int64_t e = 0; e < E; ++e) {
           const std::vector<double> &c = *cdf[size_t(e)];
-          const double v = u(rng);
+          const double v = unitUniform(rng);
           int64_t x = 0;
           while (x + 1 < int64_t(c.size()) && c[size_t(x)] < v) ++x;
           load[size_t(expertPosition(e, E, P))] += double(std::min(x, C));

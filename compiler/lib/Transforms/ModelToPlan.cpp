@@ -140,7 +140,7 @@ private:
     b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
                         dims.attr(ctx_), zero, b_.getI64IntegerAttr(layer_),
                         b_.getStringAttr(prefix_ + "." + suffix.str()), zero,
-                        DenseI64ArrayAttr(), IntegerAttr(), CostAttr(),
+                        DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(),
                         routed_ ? b_.getUnitAttr() : UnitAttr());
   }
   Value gemm(StringRef suffix, Value a, Value w, int64_t m, int64_t k, int64_t n,
@@ -214,7 +214,7 @@ public:
       instruction<RecvOp>("", ids, b_.getI64IntegerAttr(s_.pp - 1), b_.getStringAttr("pp"),
                           b_.getI64IntegerAttr(l_.tokens), IntegerAttr(), b_.getI64IntegerAttr(0),
                           b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
-                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
+                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
       return ids;
     }
     if (m_.vocab)
@@ -254,7 +254,7 @@ public:
                                b_.getI64IntegerAttr(S * 2), IntegerAttr(), b_.getI64IntegerAttr(0),
                                b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
                                b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(),
-                               CostAttr(), UnitAttr());
+                               CostAttr(), CostAttr(), UnitAttr());
     }
     const bool oneStage = s_.pp == 1;
     Value ids = oneStage ? stepTokens() : activation("ids", {S}, i32());
@@ -266,7 +266,7 @@ public:
       instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
                           b_.getI64IntegerAttr(S), IntegerAttr(), b_.getI64IntegerAttr(0),
                           b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
-                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
+                          DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
     }
   }
   // The ids a decode step embeds, [sequences]: one buffer for the whole generation.
@@ -299,7 +299,7 @@ public:
     instruction<RecvOp>("", buf, b_.getI64IntegerAttr(stage - 1), b_.getStringAttr("pp"),
                         b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(),
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(),
                         UnitAttr());
     return buf;
   }
@@ -308,7 +308,7 @@ public:
     instruction<SendOp>("", buf, b_.getI64IntegerAttr(stage + 1), b_.getStringAttr("pp"),
                         b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
                         b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr(),
+                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(),
                         UnitAttr());
   }
 };
@@ -587,7 +587,7 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
     instruction<OpT>(what, in, out, b_.getStringAttr(axis), b_.getI64IntegerAttr(count),
                      IntegerAttr(), b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(layer_),
                      b_.getStringAttr(""), b_.getI64IntegerAttr(1), DenseI64ArrayAttr(),
-                     IntegerAttr(), CostAttr(), UnitAttr());
+                     IntegerAttr(), CostAttr(), CostAttr(), UnitAttr());
   };
   const int64_t D = m_.dModel, El = l_.localExperts, C = l_.capacity;
   Value y;
@@ -630,7 +630,7 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
                               b_.getDenseI64ArrayAttr(counts), b_.getStringAttr(axis),
                               b_.getI64IntegerAttr(inN), IntegerAttr(), b_.getI64IntegerAttr(0),
                               b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
-                              b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), UnitAttr());
+                              b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr());
     };
     if (toExperts) {
       // [E, C, D] = [ep, El, C, D] in owner order -> from every source [ep, El, C, D]

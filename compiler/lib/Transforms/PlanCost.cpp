@@ -152,17 +152,18 @@ struct PlanCostPass : impl::PlanCostBase<PlanCostPass> {
     llvm::DenseMap<int64_t, KernelOp> dispatchOf;
     WalkResult walk = getOperation().walk<WalkOrder::PreOrder>([&](Operation *op) {
       if (isa<ProgramOp>(op)) dispatchOf.clear();
-      if (!isInstruction(op)) return WalkResult::advance();
+      auto inst = dyn_cast<InstructionOpInterface>(op);
+      if (!inst) return WalkResult::advance();
       auto k = dyn_cast<KernelOp>(op);
       if (k && k.getKind() == KernelKind::dispatch) dispatchOf[k.getLayer()] = k;
       KernelOp dispatch = k ? dispatchOf.lookup(k.getLayer()) : KernelOp();
       FailureOr<CostAttr> cost = k ? kernelCost(k, dispatch) : collectiveCost(op);
       if (failed(cost)) return WalkResult::interrupt();
-      op->setAttr("cost", *cost);
+      inst.setCostAttr(*cost);
       if (k && k.getDims().getPerStep()) {
         FailureOr<CostAttr> next = kernelCost(k, dispatch, 1);
         if (failed(next)) return WalkResult::interrupt();
-        op->setAttr("step_cost", CostAttr::get(op->getContext(), next->getFlops() - cost->getFlops(),
+        inst.setStepCostAttr(CostAttr::get(op->getContext(), next->getFlops() - cost->getFlops(),
                                                next->getMemoryBytes() - cost->getMemoryBytes(), 0,
                                                next->getModelFlops() - cost->getModelFlops()));
       }

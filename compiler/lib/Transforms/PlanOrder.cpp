@@ -5,15 +5,6 @@ using namespace moeplan::planir;
 
 namespace moeplan {
 
-bool isInstruction(Operation *op) {
-  return isa<KernelOp, AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, SendOp, RecvOp>(op);
-}
-
-int64_t streamOf(Operation *op) {
-  if (auto s = op->getAttrOfType<IntegerAttr>("stream")) return s.getInt();
-  return 0;
-}
-
 void bufferAccesses(Operation *op, SmallVectorImpl<Value> &reads, SmallVectorImpl<Value> &writes) {
   if (auto k = dyn_cast<KernelOp>(op)) {
     reads.append(k.getInputs().begin(), k.getInputs().end());
@@ -22,7 +13,7 @@ void bufferAccesses(Operation *op, SmallVectorImpl<Value> &reads, SmallVectorImp
     reads.push_back(s.getInput());
   } else if (auto r = dyn_cast<RecvOp>(op)) {
     writes.push_back(r.getOutput());
-  } else if (isInstruction(op)) {
+  } else if (isa<InstructionOpInterface>(op)) {
     reads.push_back(op->getOperand(0));
     writes.push_back(op->getOperand(1));
   }
@@ -34,11 +25,12 @@ ProgramOrder::ProgramOrder(ProgramOp program) {
   std::array<int64_t, kStreams> drained{-1, -1, -1};  // what a plan.decode_step waited for
   for (Operation &op : program.getBody().front()) {
     if (isa<DecodeStepOp>(op)) drained = last;
-    if (!isInstruction(&op)) continue;
+    auto inst = dyn_cast<InstructionOpInterface>(op);
+    if (!inst) continue;
     int64_t i = instructions.size();
     instructions.push_back(&op);
     index[&op] = i;
-    int64_t s = std::clamp<int64_t>(streamOf(&op), 0, kStreams - 1);
+    int64_t s = std::clamp<int64_t>(inst.getStreamIndex(), 0, kStreams - 1);
     stream.push_back(s);
     std::array<int64_t, kStreams> c{-1, -1, -1};
     // The previous instruction on this stream, then every event waited for.
@@ -46,13 +38,13 @@ ProgramOrder::ProgramOrder(ProgramOp program) {
     for (int t = 0; t < kStreams; ++t)
       if (drained[t] >= 0) c = max(c, clock[drained[t]]);
     last[s] = i;
-    if (auto waits = op.getAttrOfType<DenseI64ArrayAttr>("waits"))
+    if (DenseI64ArrayAttr waits = inst.getWaitEvents())
       for (int64_t e : waits.asArrayRef())
         if (auto it = recorder.find(e); it != recorder.end())
           for (int t = 0; t < kStreams; ++t) c[t] = std::max(c[t], clock[it->second][t]);
     c[s] = i;
     clock.push_back(c);
-    if (auto r = op.getAttrOfType<IntegerAttr>("record")) recorder[r.getInt()] = i;
+    if (std::optional<int64_t> r = inst.getRecordEvent()) recorder[*r] = i;
   }
 }
 

@@ -90,12 +90,11 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
   OpBuilder b(program.getContext());
   b.setInsertionPointToEnd(&body);
   std::map<int64_t, IRMapping> maps;
-  const StringAttr mbName = b.getStringAttr("mb");  // uniqued once, not per clone
   // Buffers are named per micro-batch when the program runs more than one.
   const bool severalMicroBatches = order.size() > 1 || (!order.empty() && order[0].size() > 1);
   auto emit = [&](Operation *op, int64_t mb) {
     Operation *c = b.clone(*op, maps[mb]);
-    if (c->hasAttr(mbName)) c->setAttr(mbName, b.getI64IntegerAttr(mb));
+    if (auto inst = dyn_cast<InstructionOpInterface>(c)) inst.setMicroBatch(mb);
     if (auto buf = dyn_cast<BufferOp>(c); buf && buf.getSlice() && buf.getSlice()->getMicroBatch() >= 0) {
       SliceAttr s = *buf.getSlice();
       buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));
@@ -157,21 +156,18 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
 
 // Streams by kind, and an event for every dependency that crosses streams.
 void assignStreamsAndEvents(ProgramOp program) {
-  OpBuilder b(program.getContext());
-  const StringAttr streamName = b.getStringAttr("stream"), recordName = b.getStringAttr("record"),
-                   waitsName = b.getStringAttr("waits");
-  std::vector<Operation *> insts;
+  std::vector<InstructionOpInterface> insts;
   size_t decodeBegin = SIZE_MAX;  // streams drain there: no event crosses it
   for (Operation &op : program.getBody().front()) {
     if (isa<DecodeStepOp>(op)) decodeBegin = insts.size();
-    if (isInstruction(&op)) insts.push_back(&op);
+    if (auto inst = dyn_cast<InstructionOpInterface>(op)) insts.push_back(inst);
   }
   std::vector<int64_t> stream(insts.size());
   for (size_t i = 0; i < insts.size(); ++i) {
     Operation *op = insts[i];
     stream[i] = isa<KernelOp>(op) ? kComputeStream
                 : isa<SendOp, RecvOp>(op) ? kPipelineStream : kCollectiveStream;
-    op->setAttr(streamName, b.getI64IntegerAttr(stream[i]));
+    insts[i].setStreamIndex(stream[i]);
   }
   struct Access {
     int64_t lastWrite = -1;
@@ -198,11 +194,11 @@ void assignStreamsAndEvents(ProgramOp program) {
       if (j < 0) continue;
       if (!event[j]) {
         event[j] = ++events;
-        insts[j]->setAttr(recordName, b.getI64IntegerAttr(event[j]));
+        insts[j].setRecordEvent(event[j]);
       }
       waits.push_back(event[j]);
     }
-    if (!waits.empty()) insts[i]->setAttr(waitsName, b.getDenseI64ArrayAttr(waits));
+    if (!waits.empty()) insts[i].setWaitEvents(waits);
     for (Value v : reads) access[v].readsSinceWrite.push_back(i);
     for (Value v : writes) access[v] = Access{int64_t(i), {}};
   }
@@ -242,7 +238,7 @@ LogicalResult orderCollectives(ModuleOp module) {
   std::vector<int64_t> indegree;
   // Per program: its communication in issue order and, per rank, the instance of each.
   struct ProgramComm {
-    std::vector<Operation *> comm;
+    std::vector<CommunicationOpInterface> comm;
     std::vector<std::vector<int64_t>> instances;
   };
   // What each communication instruction needs, read once rather than once per rank.
@@ -253,15 +249,15 @@ LogicalResult orderCollectives(ModuleOp module) {
   };
   std::vector<ProgramComm> perProgram;
   for (ProgramOp program : module.getOps<ProgramOp>()) {
-    std::vector<Operation *> comm;
+    std::vector<CommunicationOpInterface> comm;
     std::vector<CommInfo> info;
     for (Operation &op : program.getBody().front())
-      if (isInstruction(&op) && !isa<KernelOp>(op)) {
-        comm.push_back(&op);
-        bool transfer = isa<SendOp, RecvOp>(op);
-        info.push_back({axisId(op.getAttrOfType<StringAttr>("axis").getValue()), transfer,
-                        isa<SendOp>(op),
-                        transfer ? op.getAttrOfType<IntegerAttr>("peer").getInt() : 0});
+      if (auto c = dyn_cast<CommunicationOpInterface>(op)) {
+        comm.push_back(c);
+        int64_t peer = 0;
+        if (auto s = dyn_cast<SendOp>(op)) peer = int64_t(s.getPeer());
+        if (auto r = dyn_cast<RecvOp>(op)) peer = int64_t(r.getPeer());
+        info.push_back({axisId(c.getAxisName()), isa<SendOp, RecvOp>(op), isa<SendOp>(op), peer});
       }
     std::vector<std::vector<int64_t>> byRank;
     for (int64_t r : program.getRanks()) {
@@ -271,12 +267,12 @@ LogicalResult orderCollectives(ModuleOp module) {
       std::vector<int64_t> seq;
       seq.reserve(comm.size());
       for (size_t i = 0; i < comm.size(); ++i) {
-        Operation *op = comm[i];
+        CommunicationOpInterface op = comm[i];
         const CommInfo &c = info[i];
         auto it = member[c.axis].find(r);
         if (it == member[c.axis].end())
           return op->emitOpError("rank ")
-                 << r << " is in no group on axis " << op->getAttrOfType<StringAttr>("axis").getValue();
+                 << r << " is in no group on axis " << op.getAxisName();
         auto [group, pos] = it->second;
         InstanceKey key;
         if (c.transfer) {
@@ -324,13 +320,11 @@ LogicalResult orderCollectives(ModuleOp module) {
   if (done != succ.size())
     return module.emitError("the ranks' communication orders form a cycle: some collectives or "
                             "transfers would wait on each other forever");
-  OpBuilder b(module.getContext());
-  const StringAttr sequenceName = b.getStringAttr("sequence");
   for (const ProgramComm &p : perProgram)
     for (size_t i = 0; i < p.comm.size(); ++i) {
       int64_t d = 0;
       for (const auto &seq : p.instances) d = std::max(d, depth[seq[i]]);
-      p.comm[i]->setAttr(sequenceName, b.getI64IntegerAttr(d));
+      CommunicationOpInterface(p.comm[i]).setSequenceIndex(d);
     }
   return success();
 }

@@ -14,6 +14,8 @@ using namespace moeplan::planir;
 #define GET_ATTRDEF_CLASSES
 #include "moeplan/Dialect/Plan/PlanOpsAttributes.cpp.inc"
 
+#include "moeplan/Dialect/Plan/PlanOpsInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "moeplan/Dialect/Plan/PlanOps.cpp.inc"
 

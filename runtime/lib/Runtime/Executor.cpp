@@ -1221,15 +1221,23 @@ InstanceKey instanceOf(const plan::Plan &plan, uint32_t rank, const plan::Collec
 // Per collective kind, summed over ranks (each rank's median over passes): how long ranks
 // waited in their collectives for the instance's last member to issue it, from every rank's
 // issue times on rank 0. The ranks' clocks are aligned by the barrier each pass starts
-// with, to within its exit skew. Empty on other ranks.
+// with, to within its exit skew; a rank's wait in an instance is at most the instance's own
+// time on that rank (it cannot complete before the last member issues it), so what a skewed
+// clock puts beyond that is skew, not waiting, and is left out. Empty on other ranks.
 std::map<std::string, double> gatherCollectiveWaits(const plan::Plan &plan, RankRun &run,
                                                     uint32_t rank) {
   const plan::Program &prog = run.program();
   const std::vector<Pass> &passes = run.passes();
-  std::vector<double> mine;  // per pass, the issue time of each collective in program order
+  // Per pass, the issue time of each collective in program order, then their durations.
+  std::vector<double> mine, durations;
   for (const Pass &pass : passes)
     for (int i = 0; i < prog.instructions_size(); ++i)
-      if (prog.instructions(i).has_collective()) mine.push_back(pass.timings[size_t(i)].start);
+      if (prog.instructions(i).has_collective()) {
+        const Timing &t = pass.timings[size_t(i)];
+        mine.push_back(t.start);
+        durations.push_back(t.end - t.start);
+      }
+  mine.insert(mine.end(), durations.begin(), durations.end());
   const int world = plan.ranks_size();
   std::vector<int> counts(static_cast<size_t>(world)), offsets(static_cast<size_t>(world), 0);
   const int count = int(mine.size());
@@ -1253,7 +1261,7 @@ std::map<std::string, double> gatherCollectiveWaits(const plan::Plan &plan, Rank
     for (const plan::Instruction &inst : p.instructions())
       if (inst.has_collective()) issued[size_t(r)].push_back({&inst, instanceOf(plan, uint32_t(r), inst.collective())});
     const size_t n = issued[size_t(r)].size();
-    if (size_t(counts[size_t(r)]) != n * passes.size()) return {};  // not one layout per pass
+    if (size_t(counts[size_t(r)]) != 2 * n * passes.size()) return {};  // not one layout per pass
     for (size_t pass = 0; pass < passes.size(); ++pass)
       for (size_t i = 0; i < n; ++i) {
         std::vector<double> &at = last[issued[size_t(r)][i].key];
@@ -1268,9 +1276,10 @@ std::map<std::string, double> gatherCollectiveWaits(const plan::Plan &plan, Rank
       std::map<std::string, double> sum;
       for (size_t i = 0; i < n; ++i) {
         const Issued &x = issued[size_t(r)][i];
-        const double start = all[size_t(offsets[size_t(r)]) + pass * n + i];
+        const size_t at = size_t(offsets[size_t(r)]) + pass * n + i;
+        const double start = all[at], duration = all[at + n * passes.size()];
         sum[plan::CollectiveKind_Name(x.inst->collective().kind())] +=
-            std::max(0.0, last[x.key][pass] - start);
+            std::clamp(last[x.key][pass] - start, 0.0, std::max(duration, 0.0));
       }
       for (const auto &[kind, s] : sum) perPass[kind].push_back(s);
     }

@@ -15,11 +15,9 @@ namespace moeplan {
 constexpr int kComputeStream = 0, kCollectiveStream = 1, kPipelineStream = 2;
 constexpr int kStreams = 3;
 
-bool isInstruction(mlir::Operation *op);
 // Buffers an instruction reads and writes (a buffer both read and written is in both).
 void bufferAccesses(mlir::Operation *op, llvm::SmallVectorImpl<mlir::Value> &reads,
                     llvm::SmallVectorImpl<mlir::Value> &writes);
-int64_t streamOf(mlir::Operation *op);
 
 // Happens-before over a scheduled program: clock[i][s] is the index (in `instructions`) of
 // the last instruction on stream s ordered before or at instruction i, -1 for none. Every

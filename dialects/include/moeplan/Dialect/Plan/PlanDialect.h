@@ -16,6 +16,8 @@
 #define GET_ATTRDEF_CLASSES
 #include "moeplan/Dialect/Plan/PlanOpsAttributes.h.inc"
 
+#include "moeplan/Dialect/Plan/PlanOpsInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "moeplan/Dialect/Plan/PlanOps.h.inc"
 

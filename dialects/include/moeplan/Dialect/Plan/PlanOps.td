@@ -185,14 +185,66 @@ def Plan_BufferOp : Plan_Op<"buffer", [DeclareOpInterfaceMethods<OpAsmOpInterfac
 // Instructions. Every one carries its schedule: micro-batch, layer, stream, events.
 //===----------------------------------------------------------------------------------===//
 
+// What every instruction carries, read and set by the passes through this interface (typed,
+// not by attribute name): plan-schedule sets the micro-batch, stream and events, plan-cost
+// the costs, export reads them all.
+def Plan_InstructionOpInterface : OpInterface<"InstructionOpInterface"> {
+  let description = [{
+    A kernel, collective or transfer of a plan program, with its schedule: the micro-batch
+    and layer it belongs to, its label, the stream it is issued on, the events it waits for
+    and records, and its cost (a GENERATE plan's decode-step kernels also their growth per
+    step).
+  }];
+  let cppNamespace = "::moeplan::planir";
+  let methods = [
+    InterfaceMethod<"micro-batch", "int64_t", "getMicroBatch", (ins), [{}],
+                    [{ return int64_t($_op.getMb()); }]>,
+    InterfaceMethod<"", "void", "setMicroBatch", (ins "int64_t":$mb), [{}],
+                    [{ $_op.setMb(uint64_t(mb)); }]>,
+    InterfaceMethod<"layer, -1 outside the layers", "int64_t", "getLayerIndex", (ins), [{}],
+                    [{ return int64_t($_op.getLayer()); }]>,
+    InterfaceMethod<"", "::llvm::StringRef", "getLabelName", (ins), [{}],
+                    [{ return $_op.getLabel(); }]>,
+    InterfaceMethod<"", "int64_t", "getStreamIndex", (ins), [{}],
+                    [{ return int64_t($_op.getStream()); }]>,
+    InterfaceMethod<"", "void", "setStreamIndex", (ins "int64_t":$stream), [{}],
+                    [{ $_op.setStream(uint64_t(stream)); }]>,
+    InterfaceMethod<"events waited for before issue", "::mlir::DenseI64ArrayAttr",
+                    "getWaitEvents", (ins), [{}], [{ return $_op.getWaitsAttr(); }]>,
+    InterfaceMethod<"", "void", "setWaitEvents", (ins "::llvm::ArrayRef<int64_t>":$events),
+                    [{}], [{ $_op.setWaits(events); }]>,
+    InterfaceMethod<"the event recorded on completion", "std::optional<int64_t>",
+                    "getRecordEvent", (ins), [{}], [{
+      if (std::optional<uint64_t> e = $_op.getRecord()) return int64_t(*e);
+      return std::nullopt;
+    }]>,
+    InterfaceMethod<"", "void", "setRecordEvent", (ins "int64_t":$event), [{}],
+                    [{ $_op.setRecord(uint64_t(event)); }]>,
+    InterfaceMethod<"", "::moeplan::planir::CostAttr", "getCostAttr", (ins), [{}],
+                    [{ return $_op.getCostAttr(); }]>,
+    InterfaceMethod<"", "void", "setCostAttr", (ins "::moeplan::planir::CostAttr":$cost),
+                    [{}], [{ $_op.setCostAttr(cost); }]>,
+    InterfaceMethod<"", "::moeplan::planir::CostAttr", "getStepCostAttr", (ins), [{}],
+                    [{ return $_op.getStepCostAttr(); }]>,
+    InterfaceMethod<"", "void", "setStepCostAttr", (ins "::moeplan::planir::CostAttr":$cost),
+                    [{}], [{ $_op.setStepCostAttr(cost); }]>,
+    InterfaceMethod<"works on routed expert rows", "bool", "isRouted", (ins), [{}],
+                    [{ return $_op.getRouted(); }]>,
+  ];
+}
+
 class Plan_InstructionOp<string mnemonic, list<Trait> traits = []>
-    : Plan_Op<mnemonic, !listconcat([HasParent<"ProgramOp">], traits)> {
+    : Plan_Op<mnemonic, !listconcat([HasParent<"ProgramOp">, Plan_InstructionOpInterface],
+                                    traits)> {
   dag scheduleArgs = (ins DefaultValuedAttr<I64Attr, "0">:$mb,
                           DefaultValuedAttr<I64Attr, "-1">:$layer, StrAttr:$label,
                           DefaultValuedAttr<I64Attr, "0">:$stream,
                           OptionalAttr<DenseI64ArrayAttr>:$waits,
                           OptionalAttr<I64Attr>:$record,
                           OptionalAttr<Plan_CostAttr>:$cost,
+                          // A decode-step kernel's cost growth per step (plan.proto
+                          // Instruction.step_cost).
+                          OptionalAttr<Plan_CostAttr>:$step_cost,
                           // Works on routed expert rows (plan.proto Instruction.routed).
                           UnitAttr:$routed);
 }
@@ -212,7 +264,26 @@ def Plan_KernelOp : Plan_InstructionOp<"kernel", [AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
-class Plan_CollectiveOp<string mnemonic> : Plan_InstructionOp<mnemonic> {
+// A collective or a transfer: its group axis, element count and place in the plan's one
+// global order of communication (set by plan-schedule).
+def Plan_CommunicationOpInterface : OpInterface<"CommunicationOpInterface"> {
+  let cppNamespace = "::moeplan::planir";
+  let methods = [
+    InterfaceMethod<"", "::llvm::StringRef", "getAxisName", (ins), [{}],
+                    [{ return $_op.getAxis(); }]>,
+    InterfaceMethod<"", "int64_t", "getElementCount", (ins), [{}],
+                    [{ return int64_t($_op.getCount()); }]>,
+    InterfaceMethod<"", "std::optional<int64_t>", "getSequenceIndex", (ins), [{}], [{
+      if (std::optional<uint64_t> s = $_op.getSequence()) return int64_t(*s);
+      return std::nullopt;
+    }]>,
+    InterfaceMethod<"", "void", "setSequenceIndex", (ins "int64_t":$sequence), [{}],
+                    [{ $_op.setSequence(uint64_t(sequence)); }]>,
+  ];
+}
+
+class Plan_CollectiveOp<string mnemonic>
+    : Plan_InstructionOp<mnemonic, [Plan_CommunicationOpInterface]> {
   dag collectiveArgs = (ins StrAttr:$axis, I64Attr:$count,
                             OptionalAttr<I64Attr>:$sequence);
 }
