@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libopenblas-dev
+  libjemalloc-dev                          # the compiler's allocator (CMakeLists.txt)
   python3-numpy python3-torch              # the PyTorch oracle of the runtime tests
   python3-venv                             # .venv: transformers, the outside oracle
   chromium python3-pil fonts-dejavu-core   # the report pages' browser test (test/browser)
