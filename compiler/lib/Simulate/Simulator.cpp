@@ -36,6 +36,9 @@ struct ProgramIndex {
   std::vector<uint32_t> producerBegin, producers;
   std::vector<uint32_t> waiterBegin, waiters;  // the inverse of producers
   std::vector<double> kernelSeconds;           // kernels only
+  // Kernels only, the roofline parts summarizeRank sums: computed once per program, not once
+  // per rank that runs it (a 1024-rank plan has a handful of programs).
+  std::vector<double> kernelComputeSeconds, kernelMemorySeconds;
   std::vector<uint32_t> channel;               // collectives only: index into channels
   std::vector<uint32_t> ordinal;               // collectives: position on their channel
   // A channel is a communicator as the program names it: group collectives by axis,
@@ -53,6 +56,8 @@ ProgramIndex indexProgram(const plan::Cluster &cluster, const plan::Program &pro
   index.prevOnStream.assign(n, kNone);
   index.nextOnStream.assign(n, kNone);
   index.kernelSeconds.assign(n, 0);
+  index.kernelComputeSeconds.assign(n, 0);
+  index.kernelMemorySeconds.assign(n, 0);
   index.channel.assign(n, kNone);
   index.ordinal.assign(n, 0);
 
@@ -88,6 +93,9 @@ ProgramIndex indexProgram(const plan::Cluster &cluster, const plan::Program &pro
 
     if (inst.has_kernel()) {
       index.kernelSeconds[i] = kernelSeconds(cluster, inst);
+      index.kernelComputeSeconds[i] =
+          kernelComputeSeconds(cluster, inst.cost(), kernelEfficiency(cluster, inst));
+      index.kernelMemorySeconds[i] = kernelMemorySeconds(cluster, inst);
     } else if (inst.has_collective()) {
       const plan::Collective &c = inst.collective();
       bool transfer = isTransfer(c.kind());
@@ -482,8 +490,8 @@ void summarizeRank(RankTimeline &t, const plan::Plan &p, const plan::Program &pr
     if (inst.has_kernel()) {
       t.flops += inst.cost().flops();
       t.modelFlops += inst.cost().model_flops();
-      t.computeSeconds += kernelComputeSeconds(cluster, inst.cost(), kernelEfficiency(cluster, inst));
-      t.memorySeconds += kernelMemorySeconds(cluster, inst);
+      t.computeSeconds += index.kernelComputeSeconds[i];
+      t.memorySeconds += index.kernelMemorySeconds[i];
     } else {
       const CollectiveRoute &route = state.routes[index.channel[i]];
       t.commSeconds += collectiveSeconds(cluster, inst, route.span);
