@@ -369,6 +369,88 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
               checked, loosest, tightest, loosestOneStage, loosestMemory);
 }
 
+// The simulator runs the ranks of one program once when they see their communicators alike,
+// and gives the others that rank's timeline: every figure and every rank's timeline equal
+// what simulating each rank on its own gives, bit for bit, on every strategy of the small
+// model (two nodes: groups within and across them), a prefill and a generation, with and
+// without compute jitter (which turns the sharing off).
+void expectSharedTimelinesExact(const sim::Prediction &a, const sim::Prediction &b,
+                                const std::string &what) {
+  EXPECT_EQ(a.latencySeconds, b.latencySeconds) << what;
+  EXPECT_EQ(a.throughputTokensPerSecond, b.throughputTokensPerSecond) << what;
+  EXPECT_EQ(a.bubbleFraction, b.bubbleFraction) << what;
+  EXPECT_EQ(a.commShare, b.commShare) << what;
+  EXPECT_EQ(a.exposedCommShare, b.exposedCommShare) << what;
+  EXPECT_EQ(a.utilization, b.utilization) << what;
+  EXPECT_EQ(a.rooflineSeconds, b.rooflineSeconds) << what;
+  EXPECT_EQ(a.rooflineRank, b.rooflineRank) << what;
+  EXPECT_EQ(a.rooflineBound, b.rooflineBound) << what;
+  EXPECT_EQ(a.loadBalance, b.loadBalance) << what;
+  ASSERT_EQ(a.ranks.size(), b.ranks.size()) << what;
+  for (size_t r = 0; r < a.ranks.size(); ++r) {
+    const sim::RankTimeline &x = a.ranks[r], &y = b.ranks[r];
+    EXPECT_EQ(x.rank, y.rank) << what;
+    EXPECT_EQ(x.end, y.end) << what << " rank " << r;
+    EXPECT_EQ(x.computeBusy, y.computeBusy) << what << " rank " << r;
+    EXPECT_EQ(x.commBusy, y.commBusy) << what << " rank " << r;
+    EXPECT_EQ(x.exposedComm, y.exposedComm) << what << " rank " << r;
+    EXPECT_EQ(x.bubble, y.bubble) << what << " rank " << r;
+    EXPECT_EQ(x.commSeconds, y.commSeconds) << what << " rank " << r;
+    EXPECT_EQ(x.flops, y.flops) << what << " rank " << r;
+    ASSERT_EQ(x.instructions.size(), y.instructions.size()) << what << " rank " << r;
+    for (size_t i = 0; i < x.instructions.size(); ++i) {
+      EXPECT_EQ(x.instructions[i].start, y.instructions[i].start) << what << " rank " << r;
+      EXPECT_EQ(x.instructions[i].end, y.instructions[i].end) << what << " rank " << r;
+      EXPECT_EQ(x.instructions[i].issued, y.instructions[i].issued) << what << " rank " << r;
+    }
+  }
+  ASSERT_EQ(a.generation.has_value(), b.generation.has_value()) << what;
+  if (a.generation) {
+    EXPECT_EQ(a.generation->ttftSeconds, b.generation->ttftSeconds) << what;
+    EXPECT_EQ(a.generation->stepSeconds, b.generation->stepSeconds) << what;
+  }
+}
+
+TEST(Search, SharedTimelinesEqualEveryRankSimulated) {
+  CompileSession session;
+  int compared = 0, shared = 0;
+  for (const std::string &text : {std::string(kSmall), smallGenerate()})
+    for (double jitter : {0.0, 0.1}) {
+      Parsed p = parse(text);
+      if (jitter > 0) p.deployment.mutable_cluster()->mutable_gpu()->set_compute_jitter(jitter);
+      for (int64_t tp : {1, 2, 4})
+        for (int64_t pp : {1, 2, 4})
+          for (int64_t dp : {1, 2, 4})
+            for (int64_t ep : {1, 2, 4})
+              for (int64_t mb : {1, 2})
+                for (std::vector<Axis> order : {std::vector<Axis>{Axis::TP, Axis::EP, Axis::DP, Axis::PP},
+                                                std::vector<Axis>{Axis::PP, Axis::DP, Axis::EP, Axis::TP}}) {
+                  DeploymentSpec c = p.spec;
+                  StrategySpec &s = c.strategy;
+                  s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = 1;
+                  s.microBatches = mb, s.rankOrder = order, s.expertTpDefaulted = false;
+                  if (s.world() > p.spec.cluster.gpus() || hasErrors(checkDeployment(c))) continue;
+                  CompileOptions quiet;
+                  quiet.printDiagnostics = false;
+                  quiet.judgeWorkload = false;
+                  desc::Deployment d = search::withStrategy(p.deployment, s);
+                  if (!p.spec.workload.generates()) d = atSeqLen(d, p.spec.workload.seqPoints(3).back());
+                  CompileResult r = session.compile(d, "shared", quiet);
+                  ASSERT_TRUE(r.plan.has_value()) << s.str();
+                  const sim::Prediction sharing = sim::simulate(*r.plan);
+                  const sim::Prediction every = sim::detail::simulateEveryRank(*r.plan);
+                  EXPECT_EQ(every.simulatedRanks, every.ranks.size());
+                  if (jitter > 0) EXPECT_EQ(sharing.simulatedRanks, sharing.ranks.size()) << s.str();
+                  shared += sharing.simulatedRanks < sharing.ranks.size();
+                  expectSharedTimelinesExact(sharing, every, s.str() + (jitter > 0 ? " jitter" : ""));
+                  ++compared;
+                }
+    }
+  EXPECT_GT(compared, 100);
+  EXPECT_GT(shared, compared / 4);  // without jitter, most plans of several ranks share
+  std::printf("%d plans compared, %d simulated with shared timelines\n", compared, shared);
+}
+
 // A forward pass runs its micro-batches in the same order under GPipe and 1F1B: the plans
 // are the same but for the schedule's name, so search evaluates one of them.
 TEST(Search, GpipeAndOneFOneBForwardPlansAreIdentical) {

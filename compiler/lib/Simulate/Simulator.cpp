@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <tuple>
@@ -152,6 +153,8 @@ struct Meeting {
   std::vector<Participant> arrived;
 };
 
+// The two sides of a transfer: ranks, or when ranks share timelines (Simulation::
+// findRepresentatives) the programs they run.
 struct TransferKey {
   uint32_t sender, receiver, ordinal;
   bool operator==(const TransferKey &o) const {
@@ -171,13 +174,35 @@ struct TransferKeyHash {
 // meeting until every member has arrived.
 class Simulation {
 public:
-  explicit Simulation(const plan::Plan &p) : plan_(p) {}
+  // `share`: ranks with the same timeline simulated once (findRepresentatives); off, every
+  // rank on its own (what tests compare it with).
+  explicit Simulation(const plan::Plan &p, bool share = true) : plan_(p), share_(share) {}
 
+  // Every rank's timeline; a rank that shares its representative's (representative(r) != r)
+  // has none of its own (empty instructions, no figures): read the representative's.
   std::vector<RankTimeline> run() {
     indexPrograms();
     resolveRanks();
+    findRepresentatives();
+    allocateTimelines();
+    if (!propagate()) {
+      // A deadlock is reported as the full simulation sees it, naming every blocked rank.
+      if (!shared_) throw deadlock();
+      restart();
+      if (!propagate()) throw deadlock();
+    }
+    return std::move(timelines_);
+  }
+
+  // The rank whose timeline `r` shares (itself when simulated).
+  uint32_t representative(uint32_t r) const { return representative_[r]; }
+
+private:
+  // Simulates the representatives; false when some cannot finish.
+  bool propagate() {
     for (uint32_t r = 0; r < ranks_.size(); ++r)
-      for (uint32_t head : programs_[ranks_[r].program].streamHeads) tryStart(r, head);
+      if (representative_[r] == r)
+        for (uint32_t head : programs_[ranks_[r].program].streamHeads) tryStart(r, head);
     while (!completed_.empty()) {
       Participant done = completed_.back();
       completed_.pop_back();
@@ -189,10 +214,82 @@ public:
         tryStart(done.rank, index.waiters[k]);
     }
     for (uint32_t r = 0; r < ranks_.size(); ++r)
-      if (ranks_[r].finished < timelines_[r].instructions.size()) throw deadlock();
-    return std::move(timelines_);
+      if (representative_[r] == r && ranks_[r].finished < timelines_[r].instructions.size())
+        return false;
+    return true;
   }
 
+  // Back to the start, every rank simulated.
+  void restart() {
+    shared_ = false;
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      representative_[r] = r;
+      ranks_[r].finished = 0;
+    }
+    allocateTimelines();
+    completed_.clear();
+    collectives_.clear();
+    transfers_.clear();
+    lastMeeting_.assign(ranks_.size(), 0.0);
+  }
+
+  // Ranks that run one program and see their communicators alike have the same timeline:
+  // the same group sizes and layouts on nodes per channel, the same ordinals, transfer peers
+  // running the same programs, and groups whose members all run that program. By induction
+  // over the dependencies every instruction then starts at the latest of the same stream
+  // predecessor, events and meeting (a group's members arrive together; a transfer's other
+  // side is a rank of the same program each time). So only the first rank of each program
+  // is simulated, and a transfer is matched by the programs of its two sides (each rank's
+  // transfer channels must then go to distinct programs per direction). A 1024-rank plan of
+  // a few programs is simulated as a few ranks. Not under compute_jitter: there a rank's
+  // arrival spread depends on the order completions propagate in.
+  void findRepresentatives() {
+    const uint32_t world = uint32_t(ranks_.size());
+    representative_.resize(world);
+    for (uint32_t r = 0; r < world; ++r) representative_[r] = r;
+    shared_ = false;
+    if (!share_ || plan_.cluster().compute_jitter() > 0) return;
+    std::vector<uint32_t> first(programs_.size(), kNone);
+    for (uint32_t r = 0; r < world; ++r)
+      if (first[ranks_[r].program] == kNone) first[ranks_[r].program] = r;
+    auto programOf = [&](uint32_t r) { return ranks_[r].program; };
+    std::vector<int8_t> groupOfOneProgram(size_t(plan_.groups_size()), -1);  // -1: not checked
+    auto oneProgram = [&](uint32_t group, uint32_t program) {
+      int8_t &known = groupOfOneProgram[group];
+      if (known < 0) {
+        known = 1;
+        for (uint32_t member : plan_.groups(int(group)).ranks())
+          if (member >= world || programOf(member) != programOf(plan_.groups(int(group)).ranks(0)))
+            known = 0;
+      }
+      return known == 1 && programOf(plan_.groups(int(group)).ranks(0)) == program;
+    };
+    for (uint32_t r = 0; r < world; ++r) {
+      const RankState &state = ranks_[r];
+      const RankState &model = ranks_[first[state.program]];
+      const ProgramIndex &index = programs_[state.program];
+      if (state.ordinals != model.ordinals) return;
+      std::set<std::pair<int, uint32_t>> peers;  // (direction, peer program)
+      for (size_t c = 0; c < index.channels.size(); ++c) {
+        const CollectiveRoute &a = state.routes[c], &b = model.routes[c];
+        if (a.groupSize != b.groupSize || a.intraNode != b.intraNode ||
+            a.span.size != b.span.size || a.span.localMembers != b.span.localMembers)
+          return;
+        const plan::CollectiveKind kind = index.channels[c]->kind();
+        if (isTransfer(kind)) {
+          if (a.peerRank >= world || programOf(a.peerRank) != programOf(b.peerRank) ||
+              !peers.emplace(int(kind), programOf(a.peerRank)).second)
+            return;
+        } else if (!oneProgram(a.group, state.program)) {
+          return;
+        }
+      }
+    }
+    for (uint32_t r = 0; r < world; ++r) representative_[r] = first[ranks_[r].program];
+    shared_ = true;
+  }
+
+public:
   // Per rank, from its first compute-stream kernel's start to its last one's end, with no
   // rank waiting for another: every instruction at its own duration (a collective at this
   // rank's cost of it, a transfer at its own), after its stream predecessor and its events,
@@ -201,9 +298,14 @@ public:
   std::vector<double> soloComputeSpans() {
     indexPrograms();
     resolveRanks();
+    findRepresentatives();
     std::vector<double> spans(ranks_.size(), 0.0);
     std::vector<double> end;
     for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      if (representative_[r] != r) {  // an earlier rank, already done
+        spans[r] = spans[representative_[r]];
+        continue;
+      }
       const RankState &state = ranks_[r];
       const ProgramIndex &index = programs_[state.program];
       const plan::Program &program = plan_.programs(int(state.program));
@@ -232,11 +334,15 @@ public:
     return spans;
   }
 
+public:
   const ProgramIndex &programOf(uint32_t rank) const { return programs_[ranks_[rank].program]; }
   const RankState &rank(uint32_t r) const { return ranks_[r]; }
 
 private:
   const plan::Plan &plan_;
+  std::vector<uint32_t> representative_;  // per rank (findRepresentatives)
+  const bool share_;
+  bool shared_ = false;                   // some rank shares another's timeline
   std::vector<ProgramIndex> programs_;
   std::vector<RankState> ranks_;
   std::vector<RankTimeline> timelines_;
@@ -271,11 +377,18 @@ private:
         state.routes.push_back(routeCollective(plan_, r, *channel));
       countOrdinalsPerCommunicator(state, index);
 
-      RankTimeline &timeline = timelines_[r];
-      timeline.rank = r;
-      timeline.instructions.resize(index.prevOnStream.size());
-      for (uint32_t i = 0; i < timeline.instructions.size(); ++i)
-        timeline.instructions[i] = {i, kUnset, kUnset};
+      timelines_[r].rank = r;
+    }
+  }
+
+  // Unset instruction timings for every simulated rank (the others share theirs).
+  void allocateTimelines() {
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      std::vector<InstructionTiming> &times = timelines_[r].instructions;
+      times.clear();
+      if (representative_[r] != r) continue;
+      times.resize(programOf(r).prevOnStream.size());
+      for (uint32_t i = 0; i < times.size(); ++i) times[i] = {i, kUnset, kUnset};
     }
   }
 
@@ -340,7 +453,9 @@ private:
     const double seconds = collectiveSeconds(plan_.cluster(), inst, route.span);
     if (isTransfer(kind)) {
       bool send = kind == plan::SEND;
-      TransferKey key{send ? r : route.peerRank, send ? route.peerRank : r, ordinal};
+      uint32_t self = r, peer = route.peerRank;
+      if (shared_) self = state.program, peer = ranks_[peer].program;
+      TransferKey key{send ? self : peer, send ? peer : self, ordinal};
       auto it = transfers_.try_emplace(key).first;
       if (join(it->second, kind, 2, r, i, ready, seconds)) transfers_.erase(it);
     } else {
@@ -351,7 +466,9 @@ private:
             std::to_string(r) + " issues " + plan::CollectiveKind_Name(kind) + " " + quoted(inst) +
             " where rank " + std::to_string(it->second.arrived.front().rank) + " issued " +
             plan::CollectiveKind_Name(it->second.kind));
-      if (join(it->second, kind, route.groupSize, r, i, ready, seconds)) collectives_.erase(it);
+      // Sharing timelines, the group's one simulated member stands for all of them.
+      if (join(it->second, kind, shared_ ? 1 : route.groupSize, r, i, ready, seconds))
+        collectives_.erase(it);
     }
   }
 
@@ -683,13 +800,14 @@ ChainedPlan chainPlan(const plan::Plan &p, const Chain &chain, google::protobuf:
 // Per part of the chain, the time from the moment the last rank finished the previous part
 // (the chain's start, for the first) to the moment the last rank finished this one: the
 // interval between two tokens of a sequence, as the runtime measures it.
-std::vector<double> partSeconds(const plan::Plan &p, const Chain &chain) {
+std::vector<double> partSeconds(const plan::Plan &p, const Chain &chain, bool shareTimelines) {
   google::protobuf::Arena arena;
   const ChainedPlan chained = chainPlan(p, chain, arena);
-  Simulation simulation(*chained.plan);
+  Simulation simulation(*chained.plan, shareTimelines);
   const std::vector<RankTimeline> ranks = simulation.run();
   std::vector<double> lastEnd(uint32_t(chain.prefill) + chain.steps, 0);
   for (const RankTimeline &t : ranks) {
+    if (simulation.representative(t.rank) != t.rank) continue;  // the same ends as it
     const std::vector<uint32_t> &begins = chained.partBegins[simulation.rank(t.rank).program];
     double end = 0;
     for (size_t k = 0; k < lastEnd.size(); ++k) {
@@ -702,13 +820,14 @@ std::vector<double> partSeconds(const plan::Plan &p, const Chain &chain) {
   return seconds;
 }
 
-Prediction simulatePass(const plan::Plan &p);
+Prediction simulatePass(const plan::Plan &p, bool shareTimelines);
 
 } // namespace
 
 namespace detail {
 
-GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulatedSteps) {
+GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulatedSteps,
+                                        bool shareTimelines) {
   GenerationPrediction g;
   g.steps = p.workload().new_tokens() > 0 ? p.workload().new_tokens() - 1 : 0;
   auto take = [&](uint32_t step, double seconds) {
@@ -719,7 +838,7 @@ GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulat
   // samples, and a step for them to feed (one that feeds nothing ends early, as the last).
   const uint32_t window = std::max(1u, p.strategy().pp()) + 4;
   if (g.steps <= std::max(maxSimulatedSteps, 2 * window)) {
-    const std::vector<double> chain = partSeconds(p, {true, 0, g.steps, false});
+    const std::vector<double> chain = partSeconds(p, {true, 0, g.steps, false}, shareTimelines);
     g.ttftSeconds = chain[0];
     for (uint32_t s = 0; s < g.steps; ++s) take(s, chain[s + 1]);
   } else {
@@ -729,7 +848,7 @@ GenerationPrediction simulateGeneration(const plan::Plan &p, uint32_t maxSimulat
     for (uint32_t w = 0; w < windows; ++w) {
       const uint32_t start =
           uint32_t(std::llround(double(w) * double(g.steps - window) / double(windows - 1)));
-      const std::vector<double> seconds = partSeconds(p, {w == 0, start, window, w > 0});
+      const std::vector<double> seconds = partSeconds(p, {w == 0, start, window, w > 0}, shareTimelines);
       if (w == 0) g.ttftSeconds = seconds[0];
       take(start + window - 3, seconds[seconds.size() - 3]);
       take(start + window - 2, seconds[seconds.size() - 2]);
@@ -887,12 +1006,12 @@ void applyExpectedWork(plan::Plan &out, RoutingCache &cache) {
   }
 }
 
-Prediction simulateExpected(const plan::Plan &p) {
-  if (p.workload().phase() != plan::GENERATE) return simulatePass(p);
+Prediction simulateExpected(const plan::Plan &p, bool shareTimelines) {
+  if (p.workload().phase() != plan::GENERATE) return simulatePass(p, shareTimelines);
   // The main figures are the prefill's alone, with nothing after it to feed.
   google::protobuf::Arena arena;
-  Prediction pred = simulatePass(*chainPlan(p, {true, 0, 0, false}, arena).plan);
-  pred.generation = detail::simulateGeneration(p);
+  Prediction pred = simulatePass(*chainPlan(p, {true, 0, 0, false}, arena).plan, shareTimelines);
+  pred.generation = detail::simulateGeneration(p, kMaxSimulatedSteps, shareTimelines);
   return pred;
 }
 
@@ -941,8 +1060,9 @@ Prediction simulate(const plan::Plan &p) {
   return simulateExpectedWork(expectedCopy(arena, p));
 }
 
-Prediction simulateExpectedWork(const plan::Plan &expected) {
-  Prediction pred = simulateExpected(expected);
+namespace {
+Prediction simulateExpectedWork(const plan::Plan &expected, bool shareTimelines) {
+  Prediction pred = simulateExpected(expected, shareTimelines);
   // The routing figures read each DISPATCH's shape, which expected work leaves as it was.
   RoutingCache cache(expected);
   pred.routing = predictRouting(expected, cache);
@@ -955,11 +1075,21 @@ Prediction simulateExpectedWork(const plan::Plan &expected) {
   }
   return pred;
 }
+} // namespace
+
+Prediction simulateExpectedWork(const plan::Plan &expected) {
+  return simulateExpectedWork(expected, true);
+}
+
+Prediction detail::simulateEveryRank(const plan::Plan &p) {
+  google::protobuf::Arena arena;
+  return simulateExpectedWork(hasRouted(p) ? expectedCopy(arena, p) : p, false);
+}
 
 namespace {
 
-Prediction simulatePass(const plan::Plan &p) {
-  Simulation simulation(p);
+Prediction simulatePass(const plan::Plan &p, bool shareTimelines) {
+  Simulation simulation(p, shareTimelines);
   Prediction pred;
   pred.ranks = simulation.run();
 
@@ -971,8 +1101,15 @@ Prediction simulatePass(const plan::Plan &p) {
   double bubble = 0, comm = 0, exposed = 0, flops = 0;
   for (RankTimeline &t : pred.ranks) {
     const RankState &state = simulation.rank(t.rank);
-    summarizeRank(t, p, p.programs(int(state.program)), simulation.programOf(t.rank), state,
-                  makespan);
+    if (const uint32_t rep = simulation.representative(t.rank); rep == t.rank) ++pred.simulatedRanks;
+    if (const uint32_t rep = simulation.representative(t.rank); rep != t.rank) {
+      const uint32_t rank = t.rank;
+      t = pred.ranks[rep];  // an earlier rank, summarized already: its timeline and figures
+      t.rank = rank;
+    } else {
+      summarizeRank(t, p, p.programs(int(state.program)), simulation.programOf(t.rank), state,
+                    makespan);
+    }
     bubble += share(t.bubble, makespan);
     comm += share(t.commBusy, makespan);
     exposed += share(t.exposedComm, makespan);

@@ -91,6 +91,10 @@ struct Prediction {
   uint32_t rooflineRank = 0;          // the rank that bounds it
   std::string rooflineBound;          // "compute", "memory" or "communication"
   std::vector<RankTimeline> ranks;
+  // Ranks simulated on their own; the others (ranks - simulatedRanks) share the timeline of
+  // a rank that runs the same program and sees its communicators alike (detail::
+  // simulateEveryRank). A GENERATE plan's: its prefill's.
+  uint32_t simulatedRanks = 0;
   // GENERATE plans: the figures above are the prefill's (alone: its feeds_next_step SENDs
   // skipped), and this the whole generation's.
   std::optional<GenerationPrediction> generation;
@@ -123,7 +127,13 @@ namespace detail {
 // simulate()'s generation figures; past maxSimulatedSteps decode steps, in windows (a larger
 // maxSimulatedSteps simulates every step in one chain, which tests compare the windows with).
 GenerationPrediction simulateGeneration(const plan::Plan &p,
-                                        uint32_t maxSimulatedSteps = kMaxSimulatedSteps);
+                                        uint32_t maxSimulatedSteps = kMaxSimulatedSteps,
+                                        bool shareTimelines = true);
+// simulate() with every rank simulated on its own. simulate() simulates the ranks of one
+// program once when they see their communicators alike (their timelines are then the same:
+// Simulator.cpp, findRepresentatives), and gives the others its timeline; tests hold the two
+// equal.
+Prediction simulateEveryRank(const plan::Plan &p);
 } // namespace detail
 
 // Per rank (by plan rank), a lower bound on the time from its first compute-stream kernel's
