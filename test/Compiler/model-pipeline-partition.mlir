@@ -66,9 +66,9 @@ module @small attributes {model.deployment = {cluster = {gpu = {memory_bandwidth
     %7 = model.norm  rms_norm %6 {layer = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<2x8xf32>
     %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
     %dispatched, %slots = model.expert_dispatch %7, %indices {capacity = 1 : i64, experts = 4 : i64, layer = 0 : i64} : tensor<2x8xf32>, tensor<2x1xi32> -> tensor<4x1x8xf32>, tensor<2x1xi32>
-    %8 = model.reshard  all_to_all %dispatched over "ep" {direction = "to_experts", layer = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    %8 = model.reshard  all_to_all %dispatched over "ep" to experts {layer = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
     %9 = model.expert_ffn  gelu %8 {hidden = 16 : i64, layer = 0 : i64, weight_prefix = "layers.0.experts"} : tensor<2x2x8xf32>
-    %10 = model.reshard  all_to_all %9 over "ep" {direction = "to_tokens", layer = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    %10 = model.reshard  all_to_all %9 over "ep" to tokens {layer = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
     %11 = model.expert_combine %10, %indices, %slots, %gates {layer = 0 : i64} : tensor<4x1x8xf32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x1xf32> -> tensor<2x8xf32>
     %12 = model.add %6, %11 {layer = 0 : i64} : tensor<2x8xf32>
     %13 = model.norm  rms_norm %12 {layer = 1 : i64, weight_prefix = "layers.1.norm1"} : tensor<2x8xf32>
@@ -233,9 +233,9 @@ module @small_decode attributes {model.deployment = {cluster = {gpu = {memory_ba
     %7 = model.norm  rms_norm %6 {layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.norm2"} : tensor<2x8xf32>
     %indices, %gates = model.router %7 {experts = 4 : i64, layer = 0 : i64, stage = 0 : i64, top_k = 1 : i64, weight_prefix = "layers.0.router"} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
     %dispatched, %slots = model.expert_dispatch %7, %indices {capacity = 1 : i64, experts = 4 : i64, layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>, tensor<2x1xi32> -> tensor<4x1x8xf32>, tensor<2x1xi32>
-    %8 = model.reshard  all_to_all %dispatched over "ep" {direction = "to_experts", layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    %8 = model.reshard  all_to_all %dispatched over "ep" to experts {layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
     %9 = model.expert_ffn  gelu %8 {hidden = 16 : i64, layer = 0 : i64, stage = 0 : i64, weight_prefix = "layers.0.experts"} : tensor<2x2x8xf32>
-    %10 = model.reshard  all_to_all %9 over "ep" {direction = "to_tokens", layer = 0 : i64, stage = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    %10 = model.reshard  all_to_all %9 over "ep" to tokens {layer = 0 : i64, stage = 0 : i64} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
     %11 = model.expert_combine %10, %indices, %slots, %gates {layer = 0 : i64, stage = 0 : i64} : tensor<4x1x8xf32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x1xf32> -> tensor<2x8xf32>
     %12 = model.add %6, %11 {layer = 0 : i64, stage = 0 : i64} : tensor<2x8xf32>
     %13 = model.transfer %12 from 0 to 1 {stage = 1 : i64} : tensor<2x8xf32>

@@ -14,9 +14,9 @@
 // Layer 0 is MoE: each rank routes its own 2 tokens; 2 experts per ep rank.
 // CHECK: model.router {{.*}} : tensor<2x8xf32> -> tensor<2x1xi32>, tensor<2x1xf32>
 // CHECK: model.expert_dispatch {{.*}}capacity = 1 : i64{{.*}} -> tensor<4x1x8xf32>, tensor<2x1xi32>
-// CHECK: model.reshard  all_to_all {{.*}} over "ep" {direction = "to_experts"{{.*}} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+// CHECK: model.reshard  all_to_all {{.*}} over "ep" to experts {{.*}} : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
 // CHECK: model.expert_ffn  gelu {{.*}}hidden = 16 : i64{{.*}} : tensor<2x2x8xf32>
-// CHECK: model.reshard  all_to_all {{.*}} over "ep" {direction = "to_tokens"{{.*}} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+// CHECK: model.reshard  all_to_all {{.*}} over "ep" to tokens {{.*}} : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
 // CHECK: model.expert_combine {{.*}} -> tensor<2x8xf32>
 // Layer 1 is dense: column- then row-parallel, hidden 16 / tp 2.
 // CHECK: model.dense_ffn  gelu {{.*}}hidden = 8 : i64{{.*}} : tensor<4x8xf32>

@@ -621,8 +621,7 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
     coll(AllReduceOp(), x, y, outN);
     break;
   case model::ReshardKind::all_to_all: {
-    auto dir = r->getAttrOfType<StringAttr>("direction");
-    bool toExperts = dir && dir.getValue() == "to_experts";
+    const bool toExperts = r.getDirection() == model::ExchangeDirection::experts;
     int64_t chunk = El * C * D;
     SmallVector<int64_t> counts(s_.ep, chunk);
     auto a2a = [&](Value in, Value out) {

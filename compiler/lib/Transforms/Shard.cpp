@@ -70,9 +70,14 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     Block &body = fn.getBody().front();
     b.setInsertionPointToStart(&body);
     IRMapping map;
+    // `direction`: an all_to_all's (to experts or back to tokens), none for the others.
     auto reshard = [&](Location loc, Value v, model::ReshardKind kind, StringRef axis,
-                       Type to, int64_t layer) -> Value {
-      auto op = b.create<model::ReshardOp>(loc, to, v, kind, b.getStringAttr(axis));
+                       Type to, int64_t layer,
+                       std::optional<model::ExchangeDirection> direction = std::nullopt) -> Value {
+      auto op = b.create<model::ReshardOp>(
+          loc, to, v, kind, b.getStringAttr(axis),
+          direction ? model::ExchangeDirectionAttr::get(b.getContext(), *direction)
+                    : model::ExchangeDirectionAttr());
       op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
       return op;
     };
@@ -142,8 +147,8 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
         Value x = in0;
         auto slots = [&](int64_t rows) { return tensor({l.localExperts, rows, m.dModel}, et); };
         if (s.ep > 1) {
-          x = reshard(loc, x, model::ReshardKind::all_to_all, "ep", slots(s.ep * l.capacity), layer);
-          x.getDefiningOp()->setAttr("direction", b.getStringAttr("to_experts"));
+          x = reshard(loc, x, model::ReshardKind::all_to_all, "ep", slots(s.ep * l.capacity), layer,
+                      model::ExchangeDirection::experts);
         }
         if (s.expertTp > 1)
           x = reshard(loc, x, model::ReshardKind::all_gather, "etp", slots(l.expertRows), layer);
@@ -155,8 +160,8 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
           y = reshard(loc, y, model::ReshardKind::reduce_scatter, "etp", slots(s.ep * l.capacity), layer);
         if (s.ep > 1) {
           y = reshard(loc, y, model::ReshardKind::all_to_all, "ep",
-                      tensor({m.experts, l.capacity, m.dModel}, et), layer);
-          y.getDefiningOp()->setAttr("direction", b.getStringAttr("to_tokens"));
+                      tensor({m.experts, l.capacity, m.dModel}, et), layer,
+                      model::ExchangeDirection::tokens);
         }
         map.map(f.getResult(), y);
       } else if (auto c = dyn_cast<model::ExpertCombineOp>(op)) {

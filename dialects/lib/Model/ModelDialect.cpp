@@ -150,6 +150,9 @@ LogicalResult ReshardOp::verify() {
   auto in = ranked(getInput()), out = ranked(getResult());
   if (in.getElementType() != out.getElementType())
     return emitOpError("must keep the element type");
+  if ((getKind() == ReshardKind::all_to_all) != getDirection().has_value())
+    return emitOpError(getDirection() ? "has a direction, which only an all_to_all has"
+                                      : "all_to_all needs a direction: to experts or to tokens");
   if (!in.hasStaticShape() || !out.hasStaticShape()) return success();
   int64_t a = in.getNumElements(), b = out.getNumElements();
   switch (getKind()) {

@@ -68,3 +68,28 @@ func.func @lm_head(%x: tensor<2x8x128xf32>) {
   %l = model.lm_head %x {vocab = 512 : i64, weight_prefix = "h"} : tensor<2x8x128xf32> -> tensor<2x8x500xf32>
   return
 }
+
+// -----
+
+func.func @exchange_without_direction(%x: tensor<4x1x8xf32>) -> tensor<2x2x8xf32> {
+  // expected-error @+1 {{all_to_all needs a direction: to experts or to tokens}}
+  %y = model.reshard all_to_all %x over "ep" : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+  return %y : tensor<2x2x8xf32>
+}
+
+// -----
+
+func.func @gather_with_direction(%x: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{has a direction, which only an all_to_all has}}
+  %y = model.reshard all_gather %x over "tp" to experts : tensor<2x8xf32> -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @unknown_direction(%x: tensor<4x1x8xf32>) -> tensor<2x2x8xf32> {
+  // expected-error @+2 {{expected ::moeplan::model::ExchangeDirection to be one of: experts, tokens}}
+  // expected-error @+1 {{failed to parse Model_ExchangeDirectionAttr parameter 'value'}}
+  %y = model.reshard all_to_all %x over "ep" to ranks : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+  return %y : tensor<2x2x8xf32>
+}

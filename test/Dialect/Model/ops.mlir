@@ -32,4 +32,16 @@ module attributes {model.mesh = #model.mesh<tp = 2, pp = 2, dp = 4, ep = 8, etp 
     %logits = model.lm_head %f {vocab = 512 : i64, weight_prefix = "lm_head"} : tensor<2x8x128xf32> -> tensor<2x8x512xf32>
     return %logits : tensor<2x8x512xf32>
   }
+
+  // An expert-parallel exchange says which way it moves rows; the other reshards do not.
+  // CHECK-LABEL: func.func @exchange
+  func.func @exchange(%x: tensor<4x1x8xf32>, %t: tensor<2x8xf32>) -> (tensor<4x1x8xf32>, tensor<4x8xf32>) {
+    // CHECK: model.reshard all_to_all %{{.*}} over "ep" to experts : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    %e = model.reshard all_to_all %x over "ep" to experts : tensor<4x1x8xf32> -> tensor<2x2x8xf32>
+    // CHECK: model.reshard all_to_all %{{.*}} over "ep" to tokens : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    %b = model.reshard all_to_all %e over "ep" to tokens : tensor<2x2x8xf32> -> tensor<4x1x8xf32>
+    // CHECK: model.reshard all_gather %{{.*}} over "tp" : tensor<2x8xf32> -> tensor<4x8xf32>
+    %g = model.reshard all_gather %t over "tp" : tensor<2x8xf32> -> tensor<4x8xf32>
+    return %b, %g : tensor<4x1x8xf32>, tensor<4x8xf32>
+  }
 }

@@ -44,4 +44,13 @@ def Model_ReshardKind : I32EnumAttr<"ReshardKind", "data movement of a reshard",
 }
 def Model_ReshardKindAttr : EnumAttr<Model_Dialect, Model_ReshardKind, "reshard_kind">;
 
+// Which way an expert-parallel all_to_all moves rows: the tokens' slots to the ranks that own
+// their experts, or the experts' outputs back.
+def Model_ExchangeDirection : I32EnumAttr<"ExchangeDirection", "way of an all_to_all", [
+    I32EnumAttrCase<"experts", 0>, I32EnumAttrCase<"tokens", 1>]> {
+  let cppNamespace = "::moeplan::model";
+  let genSpecializedAttr = 0;
+}
+def Model_ExchangeDirectionAttr : EnumAttr<Model_Dialect, Model_ExchangeDirection, "exchange">;
+
 #endif // MOEPLAN_DIALECT_MODEL_MODELATTRS_TD

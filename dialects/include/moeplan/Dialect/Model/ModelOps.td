@@ -143,12 +143,15 @@ def Model_ReshardOp : Model_Op<"reshard"> {
   let description = [{
     Inserted by model-shard where the sharding of a value changes: `all_gather` (tokens
     split -> whole), `reduce_scatter` (partial sums -> summed, tokens split), `all_reduce`
-    (partial sums -> summed), `all_to_all` (tokens' slots -> the experts' owners, or back).
+    (partial sums -> summed), `all_to_all` (tokens' slots -> the experts' owners, `to
+    experts`, or back, `to tokens`: an all_to_all says which, nothing else does).
     Lowered to the collective of the same name on the communicator group of `axis`.
   }];
-  let arguments = (ins AnyRankedTensor:$input, Model_ReshardKindAttr:$kind, StrAttr:$axis);
+  let arguments = (ins AnyRankedTensor:$input, Model_ReshardKindAttr:$kind, StrAttr:$axis,
+                       OptionalAttr<Model_ExchangeDirectionAttr>:$direction);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$kind $input `over` $axis attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = "$kind $input `over` $axis (`to` $direction^)? attr-dict `:` type($input) "
+                       "`->` type($result)";
   let hasVerifier = 1;
 }
 
