@@ -51,6 +51,23 @@ double unitRoundoff(DType dtype) {
 }
 const double kF32 = std::ldexp(1.0, -24);
 
+// The most one rounding of x to the dtype changes it: u |x| for a normal result, half the
+// subnormal spacing below the smallest normal (F16's 2^-24 spacing is far above u |x| there).
+double roundingError(DType dtype, double x) {
+  const int subnormalSpacing = dtype == DType::F16 ? -24 : dtype == DType::BF16 ? -133 : -149;
+  return unitRoundoff(dtype) * std::abs(x) + std::ldexp(1.0, subnormalSpacing - 1);
+}
+
+// A sum of `terms` products accumulated in fp32 (fused or not, in any order), then rounded
+// once to the dtype; `scale` is the sum of the products' magnitudes.
+std::function<double(size_t)> sumOfProductsTolerance(DType dtype, int64_t terms,
+                                                     const std::vector<float> &scale,
+                                                     const std::vector<float> &want) {
+  return [=, &scale, &want](size_t i) {
+    return 4.0 * double(terms) * kF32 * scale[i] + roundingError(dtype, want[i]);
+  };
+}
+
 // -- host values in a storage dtype ------------------------------------------------------
 
 float roundTo(DType dtype, float x) {
@@ -268,11 +285,8 @@ TEST_F(CudaKernels, GemmMatchesCpu) {
       auto dc = garbage(dtype, want.size());
       cuda::gemm(blas_, dtype, da->get(), db->get(), dc->get(), c.m, c.n, c.k, c.transposeB,
                  stream_);
-      const double u = unitRoundoff(dtype);
-      expectClose(
-          download(dtype, *dc, want.size()), want,
-          [&](size_t i) { return 4.0 * double(c.k) * kF32 * scale[i] + u * std::abs(want[i]); },
-          "c");
+      expectClose(download(dtype, *dc, want.size()), want,
+                  sumOfProductsTolerance(dtype, c.k, scale, want), "c");
     }
 }
 
@@ -297,11 +311,8 @@ TEST_F(CudaKernels, GroupedGemmMatchesCpu) {
       auto dc = garbage(dtype, want.size());
       cuda::groupedGemm(blas_, dtype, da->get(), db->get(), dc->get(), c.groups, c.m, c.n, c.k,
                         stream_);
-      const double u = unitRoundoff(dtype);
-      expectClose(
-          download(dtype, *dc, want.size()), want,
-          [&](size_t i) { return 4.0 * double(c.k) * kF32 * scale[i] + u * std::abs(want[i]); },
-          "c");
+      expectClose(download(dtype, *dc, want.size()), want,
+                  sumOfProductsTolerance(dtype, c.k, scale, want), "c");
     }
 }
 
@@ -681,12 +692,8 @@ TEST_F(CudaKernels, CombineMatchesCpu) {
       cuda::combine(dtype, dy->get(), dindices->as<int32_t>(), dslots->as<int32_t>(),
                     dgates->get(), dx->get(), c.tokens, c.n, c.experts, c.topK, c.capacity,
                     c.groups, stream_);
-      // fp32 sums of topK products (fused or not) then one rounding to the dtype.
-      const double u = unitRoundoff(dtype);
-      expectClose(
-          download(dtype, *dx, want.size()), want,
-          [&](size_t i) { return 4.0 * double(c.topK) * kF32 * scale[i] + u * std::abs(want[i]); },
-          "x");
+      expectClose(download(dtype, *dx, want.size()), want,
+                  sumOfProductsTolerance(dtype, c.topK, scale, want), "x");
     }
 }
 
