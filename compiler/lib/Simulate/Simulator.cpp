@@ -334,7 +334,6 @@ public:
     return spans;
   }
 
-public:
   const ProgramIndex &programOf(uint32_t rank) const { return programs_[ranks_[rank].program]; }
   const RankState &rank(uint32_t r) const { return ranks_[r]; }
 
@@ -1101,7 +1100,6 @@ Prediction simulatePass(const plan::Plan &p, bool shareTimelines) {
   double bubble = 0, comm = 0, exposed = 0, flops = 0;
   for (RankTimeline &t : pred.ranks) {
     const RankState &state = simulation.rank(t.rank);
-    if (const uint32_t rep = simulation.representative(t.rank); rep == t.rank) ++pred.simulatedRanks;
     if (const uint32_t rep = simulation.representative(t.rank); rep != t.rank) {
       const uint32_t rank = t.rank;
       t = pred.ranks[rep];  // an earlier rank, summarized already: its timeline and figures
@@ -1109,6 +1107,7 @@ Prediction simulatePass(const plan::Plan &p, bool shareTimelines) {
     } else {
       summarizeRank(t, p, p.programs(int(state.program)), simulation.programOf(t.rank), state,
                     makespan);
+      ++pred.simulatedRanks;
     }
     bubble += share(t.bubble, makespan);
     comm += share(t.commBusy, makespan);
