@@ -30,7 +30,7 @@ if sanitized_build:
 for var, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
                    ("OMPI_MCA_rmaps_base_oversubscribe", "1")]:
     config.environment[var] = value
-config.substitutions.append(("%mpirun", "mpirun"))
+config.substitutions.append(("%mpirun", os.path.join(config.test_source_root, "mpirun-isolated.sh")))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%oracle", os.path.join(config.test_source_root, "oracle")))
 
