@@ -320,6 +320,7 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
   double tightest = 0, loosest = 1;  // bound / figure, over the latencies
   double loosestOneStage = 1;         // the same, one stage without overlap
   double loosestMemory = 1;           // bound / figure, over the arenas
+  double loosestMemoryOneStage = 1;   // the same, one stage without overlap
   for (int64_t tp : {1, 2, 4})
     for (int64_t pp : {1, 2, 4})
       for (int64_t dp : {1, 2, 4})
@@ -359,14 +360,16 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
                   } else {
                     EXPECT_GE(probe->latencyS, busiest * (1 - 1e-9)) << s.str();
                     loosestOneStage = std::min(loosestOneStage, probe->latencyS / w.latency_s());
+                    loosestMemoryOneStage =
+                        std::min(loosestMemoryOneStage, probe->memoryBytes / double(w.memory_bytes()));
                   }
                 }
                 ++checked;
               }
   EXPECT_GT(checked, 50);
   std::printf("%d strategies: latency bound / latency %.3f to %.3f (one stage, no overlap: "
-              "from %.3f); memory bound / arena from %.4f\n",
-              checked, loosest, tightest, loosestOneStage, loosestMemory);
+              "from %.3f); memory bound / arena from %.4f (one stage, no overlap: from %.6f)\n",
+              checked, loosest, tightest, loosestOneStage, loosestMemory, loosestMemoryOneStage);
 }
 
 // The simulator runs the ranks of one program once when they see their communicators alike,

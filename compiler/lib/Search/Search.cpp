@@ -119,20 +119,42 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   // weights once, and the batch's caches, inputs and outputs once per micro-batch (each
   // micro-batch has its own, the probe's size). The rest live at the probe's peak belongs
   // to its one micro-batch and lies above them.
+  //
+  // A program that receives nothing (one stage, or the first), without overlap, begins with
+  // exactly the probe's instructions in the strategy's plan: plan-schedule emits micro-batch
+  // 0's, then 1's, ...; only a RECV of micro-batch j + 1 is issued before micro-batch j's
+  // compute. So plan-memory places micro-batch 0's transient buffers as it places the
+  // probe's, at the same offsets above its base, and the arena also holds the probe's
+  // transient extent, fragmentation included. That extent is at least the arena less the
+  // lowest offset of a buffer certainly transient (not live over the whole program:
+  // plan-memory places every transient at or above its base).
   for (const plan::Program &program : compiled->programs()) {
+    const bool probeIsPrefix =
+        !dual && std::none_of(program.instructions().begin(), program.instructions().end(),
+                              [](const plan::Instruction &i) {
+                                return i.has_collective() && i.collective().kind() == plan::RECV;
+                              });
     double wholeAligned = 0, wholeBytes = 0, batchWideAligned = 0;
+    uint64_t lowestTransient = UINT64_MAX;
+    const uint64_t last = program.instructions_size() > 0 ? program.instructions_size() - 1 : 0;
     for (const plan::Buffer &b : program.buffers()) {
       const bool batchWide =
           b.kind() == plan::KV_CACHE || b.kind() == plan::INPUT || b.kind() == plan::OUTPUT;
-      if (!batchWide && b.kind() != plan::WEIGHT) continue;
+      if (!batchWide && b.kind() != plan::WEIGHT) {
+        if (b.live_begin() > 0 || b.live_end() < last)
+          lowestTransient = std::min(lowestTransient, b.offset());
+        continue;
+      }
       const double aligned = double(alignedBufferBytes(int64_t(b.bytes())));
       wholeAligned += aligned, wholeBytes += double(b.bytes());
       if (batchWide) batchWideAligned += aligned;
     }
-    const double transientAtPeak =
+    double transient =
         std::max(0.0, double(report::memoryAtPeak(program).liveBytes) - wholeBytes);
+    if (probeIsPrefix && lowestTransient < program.arena_bytes())
+      transient = std::max(transient, double(program.arena_bytes() - lowestTransient));
     out.memoryBytes =
-        std::max(out.memoryBytes, wholeAligned + (m - 1) * batchWideAligned + transientAtPeak);
+        std::max(out.memoryBytes, wholeAligned + (m - 1) * batchWideAligned + transient);
   }
   return out;
 }

@@ -124,7 +124,8 @@ struct Evaluated {
 //   lays them out first, each at an aligned offset); caches, inputs and outputs are per
 //   micro-batch, micro_batches copies of the probe's. Above them the arena holds at least
 //   what else the probe holds live at its peak: the strategy's first micro-batch holds the
-//   same.
+//   same. A program that receives nothing, without overlap, issues the probe's instructions
+//   first, and its arena holds the probe's whole transient extent (fragmentation too).
 // SearchTest holds both against every strategy of a small model. nullopt when the probe does
 // not compile.
 struct MicroBatchProbe {
