@@ -304,6 +304,26 @@ TEST(Search, BoundsHoldForEveryStrategy) {
   EXPECT_GT(checked, 20);
 }
 
+// Each program's arena bound (search::arenaBounds, from the probe's plan) is at most the
+// arena of the same stage's program in the strategy's plan.
+void expectArenaBoundsHold(CompileSession &session, const desc::Deployment &deployment,
+                           const StrategySpec &s, int64_t seqLen, const plan::Plan &full) {
+  std::optional<desc::Deployment> probe = search::probeDeployment(deployment, s, seqLen);
+  ASSERT_TRUE(probe.has_value()) << s.str();
+  CompileOptions quiet;
+  quiet.printDiagnostics = false;
+  quiet.judgeWorkload = false;
+  CompileResult one = session.compile(*probe, "probe", quiet);
+  ASSERT_TRUE(one.plan.has_value()) << s.str();
+  std::vector<double> bounds = search::arenaBounds(*one.plan, s);
+  ASSERT_EQ(bounds.size(), size_t(full.programs_size())) << s.str();
+  for (int i = 0; i < full.programs_size(); ++i) {
+    ASSERT_EQ(one.plan->programs(i).stage(), full.programs(i).stage()) << s.str();
+    EXPECT_LE(bounds[size_t(i)], double(full.programs(i).arena_bytes()))
+        << s.str() << " stage " << full.programs(i).stage();
+  }
+}
+
 // The probe search prunes many-micro-batch candidates with (one micro-batch compiled alone)
 // bounds every strategy at the longest sequence, with and without DUAL_MICRO_BATCH: its
 // latency (the pipeline's fill and drain from the least ranks of the other stages, then
@@ -321,6 +341,7 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
   double loosestOneStage = 1;         // the same, one stage without overlap
   double loosestMemory = 1;           // bound / figure, over the arenas
   double loosestMemoryOneStage = 1;   // the same, one stage without overlap
+  double loosestMemoryStages = 1;     // the same, several stages without overlap
   for (int64_t tp : {1, 2, 4})
     for (int64_t pp : {1, 2, 4})
       for (int64_t dp : {1, 2, 4})
@@ -342,6 +363,7 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
                 std::optional<search::MicroBatchProbe> probe =
                     search::probeMicroBatch(session, p.deployment, s, longest);
                 ASSERT_TRUE(probe.has_value()) << s.str();
+                expectArenaBoundsHold(session, p.deployment, s, longest, *full.plan);
                 sim::Prediction pred = sim::simulate(*full.plan);
                 plan::WorkloadPoint w = report::workloadPoint(*full.plan, pred);
                 EXPECT_LE(probe->latencyS, w.latency_s() * (1 + 1e-12)) << s.str();
@@ -349,6 +371,9 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
                 loosestMemory = std::min(loosestMemory, probe->memoryBytes / double(w.memory_bytes()));
                 tightest = std::max(tightest, probe->latencyS / w.latency_s());
                 loosest = std::min(loosest, probe->latencyS / w.latency_s());
+                if (pp > 1 && overlap == desc::NO_OVERLAP)
+                  loosestMemoryStages =
+                      std::min(loosestMemoryStages, probe->memoryBytes / double(w.memory_bytes()));
                 if (pp == 1) {
                   // One stage: micro_batches x the probe's compute exactly under
                   // DUAL_MICRO_BATCH; without overlap its collectives' chain adds to it.
@@ -368,8 +393,52 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
               }
   EXPECT_GT(checked, 50);
   std::printf("%d strategies: latency bound / latency %.3f to %.3f (one stage, no overlap: "
-              "from %.3f); memory bound / arena from %.4f (one stage, no overlap: from %.6f)\n",
-              checked, loosest, tightest, loosestOneStage, loosestMemory, loosestMemoryOneStage);
+              "from %.3f); memory bound / arena from %.4f (without overlap: one stage from %.6f, "
+              "several from %.4f)\n",
+              checked, loosest, tightest, loosestOneStage, loosestMemory, loosestMemoryOneStage,
+              loosestMemoryStages);
+}
+
+// The arena bounds on the seed's model, in pipelines whose first stage SENDs a micro-batch's
+// activations that nothing waits for: plan-memory keeps every micro-batch's SEND buffer
+// apart, and the first stage's bound counts them (the small model's arenas peak elsewhere).
+TEST(Search, ArenaBoundsHoldOnTheSeed) {
+  std::string error;
+  std::optional<std::string> text =
+      readFile(std::string(MOEPLAN_SOURCE_DIR) + "/examples/seed-moe-30b/deployment.textproto", error);
+  ASSERT_TRUE(text.has_value()) << error;
+  Parsed p = parse(*text);
+  CompileSession session;
+  double loosestFirstStage = 1;  // bound / arena of the first stage's program
+  int checked = 0;
+  for (int64_t tp : {2, 8})
+    for (int64_t pp : {2, 4})
+      for (int64_t mb : {4, 32}) {
+        DeploymentSpec c = p.spec;
+        StrategySpec &s = c.strategy;
+        s.tp = tp, s.pp = pp, s.dp = 16 / (tp * pp), s.ep = 4, s.expertTp = 1;
+        s.microBatches = mb, s.overlap = desc::NO_OVERLAP, s.expertTpDefaulted = false;
+        s.placement.clear();
+        std::vector<Finding> findings;
+        if (s.dp >= 1) checkStrategy(c, findings);
+        if (s.dp < 1 || hasErrors(findings)) continue;
+        CompileOptions quiet;
+        quiet.printDiagnostics = false;
+        quiet.judgeWorkload = false;
+        CompileResult full =
+            session.compile(atSeqLen(search::withStrategy(p.deployment, s), 1152), "full", quiet);
+        ASSERT_TRUE(full.plan.has_value()) << s.str();
+        expectArenaBoundsHold(session, p.deployment, s, 1152, *full.plan);
+        std::optional<desc::Deployment> probe = search::probeDeployment(p.deployment, s, 1152);
+        CompileResult one = session.compile(*probe, "probe", quiet);
+        ASSERT_TRUE(one.plan.has_value()) << s.str();
+        loosestFirstStage = std::min(loosestFirstStage, search::arenaBounds(*one.plan, s)[0] /
+                                                            double(full.plan->programs(0).arena_bytes()));
+        ++checked;
+      }
+  EXPECT_GE(checked, 6);
+  std::printf("%d strategies: the first stage's arena bound / arena from %.6f\n", checked,
+              loosestFirstStage);
 }
 
 // The simulator runs the ranks of one program once when they see their communicators alike,

@@ -111,19 +111,6 @@ std::string joinCounts(const google::protobuf::RepeatedField<uint64_t> &counts) 
   return s;
 }
 
-// Operands an instruction reads and writes, by buffer index.
-void operands(const plan::Instruction &inst, std::vector<uint32_t> &in,
-              std::vector<uint32_t> &out) {
-  if (inst.has_kernel()) {
-    in.assign(inst.kernel().inputs().begin(), inst.kernel().inputs().end());
-    out.assign(inst.kernel().outputs().begin(), inst.kernel().outputs().end());
-    return;
-  }
-  const plan::Collective &c = inst.collective();
-  if (c.kind() != plan::RECV) in.push_back(c.input());
-  if (c.kind() != plan::SEND) out.push_back(c.output());
-}
-
 const plan::Rank &checkedRank(const plan::Plan &p, uint32_t rank) {
   if (rank >= uint32_t(p.ranks_size()))
     throw std::out_of_range("rank " + std::to_string(rank) + " is not in the plan, which has " +
@@ -161,6 +148,19 @@ MemoryKind memoryKindOf(plan::BufferKind k) {
   case plan::OUTPUT: return MemoryKind::InputsOutputs;
   default: return MemoryKind::Activations;
   }
+}
+
+void instructionOperands(const plan::Instruction &inst, std::vector<uint32_t> &in,
+                         std::vector<uint32_t> &out) {
+  in.clear(), out.clear();
+  if (inst.has_kernel()) {
+    in.assign(inst.kernel().inputs().begin(), inst.kernel().inputs().end());
+    out.assign(inst.kernel().outputs().begin(), inst.kernel().outputs().end());
+    return;
+  }
+  const plan::Collective &c = inst.collective();
+  if (c.kind() != plan::RECV) in.push_back(c.input());
+  if (c.kind() != plan::SEND) out.push_back(c.output());
 }
 
 MemoryAtPeak memoryAtPeak(const plan::Program &program) {
@@ -922,7 +922,7 @@ ResolvedInstruction resolve(const plan::Plan &p, uint32_t rank, const plan::Prog
                             const plan::Instruction &inst) {
   ResolvedInstruction r;
   std::vector<uint32_t> in, out;
-  operands(inst, in, out);
+  instructionOperands(inst, in, out);
   for (uint32_t b : in) r.inputs.push_back(bufferName(program, b));
   for (uint32_t b : out) r.outputs.push_back(bufferName(program, b));
   r.seconds = sim::instructionSeconds(p, rank, inst);

@@ -68,15 +68,115 @@ desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) 
   return out;
 }
 
-std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
-                                               const desc::Deployment &deployment,
-                                               const StrategySpec &strategy, int64_t seqLen) {
+std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &strategy) {
+  const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
+  const double m = double(strategy.microBatches);
+  std::vector<double> bounds;
+  // plan-memory lays out what lives for the whole program first, each buffer aligned:
+  // weights once, and the batch's caches, inputs and outputs once per micro-batch (each
+  // micro-batch has its own, the probe's size). Its transient buffers lie above them, at
+  // least what the probe holds live at its peak: the strategy's first micro-batch holds the
+  // same. Without overlap, a program that receives nothing (one stage, or the first) holds
+  // more, as plan-schedule emits micro-batch 0's instructions, then 1's, ... (only a RECV of
+  // micro-batch j + 1 would come before micro-batch j's compute), each with buffers of its
+  // own:
+  // - It begins with exactly the probe's instructions, so plan-memory places micro-batch 0's
+  //   transients as the probe's, at the same offsets above its base: the arena holds the
+  //   probe's whole transient extent, fragmentation included. That extent is at least the
+  //   arena less the lowest offset of a buffer certainly transient (not live over the whole
+  //   program).
+  // - When nothing waits for its SENDs (no event of theirs is waited on) and every transient
+  //   is first used by a kernel or a collective, no instruction outside the pipeline stream
+  //   is ever ordered after a SEND, so plan-memory never finds a SEND's buffer free for a
+  //   later buffer: every earlier micro-batch's buffers that a SEND reads stay beside what
+  //   the last micro-batch holds live at its peak, the probe's.
+  for (const plan::Program &program : probe.programs()) {
+    const int n = program.instructions_size();
+    const uint32_t last = n > 0 ? uint32_t(n - 1) : 0;
+    double wholeAligned = 0, wholeBytes = 0, batchWideAligned = 0;
+    uint64_t lowestTransient = UINT64_MAX;
+    std::vector<char> transient(size_t(program.buffers_size()), 0);
+    for (int b = 0; b < program.buffers_size(); ++b) {
+      const plan::Buffer &buf = program.buffers(b);
+      const bool batchWide = buf.kind() == plan::KV_CACHE || buf.kind() == plan::INPUT ||
+                             buf.kind() == plan::OUTPUT;
+      if (!batchWide && buf.kind() != plan::WEIGHT) {
+        if (buf.live_begin() > 0 || buf.live_end() < last) {
+          transient[size_t(b)] = 1;
+          lowestTransient = std::min(lowestTransient, buf.offset());
+        }
+        continue;
+      }
+      const double aligned = double(alignedBufferBytes(int64_t(buf.bytes())));
+      wholeAligned += aligned, wholeBytes += double(buf.bytes());
+      if (batchWide) batchWideAligned += aligned;
+    }
+    bool receives = false, transferWaitedFor = false, transferFirst = false;
+    std::set<uint32_t> transferEvents;
+    std::vector<char> sent(transient.size(), 0);
+    std::vector<uint32_t> in, written;
+    for (const plan::Instruction &inst : program.instructions()) {
+      const bool transfer = inst.has_collective() && (inst.collective().kind() == plan::SEND ||
+                                                      inst.collective().kind() == plan::RECV);
+      if (!transfer) continue;
+      receives = receives || inst.collective().kind() == plan::RECV;
+      if (inst.record_event() != 0) transferEvents.insert(inst.record_event());
+      report::instructionOperands(inst, in, written);
+      for (uint32_t b : in)
+        if (b < sent.size()) sent[b] = 1;
+    }
+    for (const plan::Instruction &inst : program.instructions())
+      for (uint32_t e : inst.wait_events()) transferWaitedFor = transferWaitedFor || transferEvents.count(e);
+    // What the probe holds in transients, aligned, at its peak; and the SENDs' buffers.
+    std::vector<double> starting(size_t(n) + 1, 0), ending(size_t(n) + 2, 0);
+    double sentAligned = 0;
+    for (size_t b = 0; b < transient.size(); ++b) {
+      if (!transient[b]) continue;
+      const plan::Buffer &buf = program.buffers(int(b));
+      if (buf.live_begin() > buf.live_end() || buf.live_end() >= uint32_t(n)) continue;
+      const plan::Instruction &first = program.instructions(int(buf.live_begin()));
+      transferFirst = transferFirst || (first.has_collective() &&
+                                        (first.collective().kind() == plan::SEND ||
+                                         first.collective().kind() == plan::RECV));
+      const double aligned = double(alignedBufferBytes(int64_t(buf.bytes())));
+      starting[buf.live_begin()] += aligned;
+      ending[buf.live_end() + 1] += aligned;
+      if (sent[b]) sentAligned += aligned;
+    }
+    double live = 0, transientAtPeak = 0;
+    for (int i = 0; i < n; ++i) {
+      live += starting[size_t(i)] - ending[size_t(i)];
+      transientAtPeak = std::max(transientAtPeak, live);
+    }
+    double transientBound =
+        std::max(0.0, double(report::memoryAtPeak(program).liveBytes) - wholeBytes);
+    if (!dual && !receives) {
+      if (lowestTransient < program.arena_bytes())
+        transientBound = std::max(transientBound, double(program.arena_bytes() - lowestTransient));
+      if (!transferWaitedFor && !transferFirst)
+        transientBound = std::max(transientBound, (m - 1) * sentAligned + transientAtPeak);
+    }
+    bounds.push_back(wholeAligned + (m - 1) * batchWideAligned + transientBound);
+  }
+  return bounds;
+}
+
+std::optional<desc::Deployment> probeDeployment(const desc::Deployment &deployment,
+                                                const StrategySpec &strategy, int64_t seqLen) {
+  const int64_t sequences = int64_t(deployment.workload().sequences());
+  if (strategy.microBatches < 1 || sequences % strategy.microBatches != 0) return std::nullopt;
   StrategySpec one = strategy;
   one.microBatches = 1;
   desc::Deployment probe = atSeqLen(withStrategy(deployment, one), seqLen);
-  const int64_t sequences = int64_t(deployment.workload().sequences());
-  if (strategy.microBatches < 1 || sequences % strategy.microBatches != 0) return std::nullopt;
   probe.mutable_workload()->set_sequences(uint32_t(sequences / strategy.microBatches));
+  return probe;
+}
+
+std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
+                                               const desc::Deployment &deployment,
+                                               const StrategySpec &strategy, int64_t seqLen) {
+  std::optional<desc::Deployment> probe = probeDeployment(deployment, strategy, seqLen);
+  if (!probe) return std::nullopt;
   google::protobuf::Arena arena;
   plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
   CompileOptions quiet;
@@ -85,7 +185,7 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   quiet.verifyEachPass = false;
   quiet.validatePlan = false;
   quiet.into = compiled;
-  if (!session.compile(probe, "probe", quiet).exported) return std::nullopt;
+  if (!session.compile(*probe, "probe", quiet).exported) return std::nullopt;
   // Per rank, its compute time for one micro-batch; per stage, the least over its ranks.
   sim::applyExpectedWork(*compiled);  // the probe's own plan: scaled once, copied never
   const sim::Prediction pred = sim::simulateExpectedWork(*compiled);
@@ -115,47 +215,8 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
     const double perMicroBatch = dual ? t.computeBusy : std::max(t.computeBusy, spans[t.rank]);
     out.latencyS = std::max(out.latencyS, fill + m * perMicroBatch);
   }
-  // plan-memory lays out what lives for the whole program first, each buffer aligned:
-  // weights once, and the batch's caches, inputs and outputs once per micro-batch (each
-  // micro-batch has its own, the probe's size). The rest live at the probe's peak belongs
-  // to its one micro-batch and lies above them.
-  //
-  // A program that receives nothing (one stage, or the first), without overlap, begins with
-  // exactly the probe's instructions in the strategy's plan: plan-schedule emits micro-batch
-  // 0's, then 1's, ...; only a RECV of micro-batch j + 1 is issued before micro-batch j's
-  // compute. So plan-memory places micro-batch 0's transient buffers as it places the
-  // probe's, at the same offsets above its base, and the arena also holds the probe's
-  // transient extent, fragmentation included. That extent is at least the arena less the
-  // lowest offset of a buffer certainly transient (not live over the whole program:
-  // plan-memory places every transient at or above its base).
-  for (const plan::Program &program : compiled->programs()) {
-    const bool probeIsPrefix =
-        !dual && std::none_of(program.instructions().begin(), program.instructions().end(),
-                              [](const plan::Instruction &i) {
-                                return i.has_collective() && i.collective().kind() == plan::RECV;
-                              });
-    double wholeAligned = 0, wholeBytes = 0, batchWideAligned = 0;
-    uint64_t lowestTransient = UINT64_MAX;
-    const uint64_t last = program.instructions_size() > 0 ? program.instructions_size() - 1 : 0;
-    for (const plan::Buffer &b : program.buffers()) {
-      const bool batchWide =
-          b.kind() == plan::KV_CACHE || b.kind() == plan::INPUT || b.kind() == plan::OUTPUT;
-      if (!batchWide && b.kind() != plan::WEIGHT) {
-        if (b.live_begin() > 0 || b.live_end() < last)
-          lowestTransient = std::min(lowestTransient, b.offset());
-        continue;
-      }
-      const double aligned = double(alignedBufferBytes(int64_t(b.bytes())));
-      wholeAligned += aligned, wholeBytes += double(b.bytes());
-      if (batchWide) batchWideAligned += aligned;
-    }
-    double transient =
-        std::max(0.0, double(report::memoryAtPeak(program).liveBytes) - wholeBytes);
-    if (probeIsPrefix && lowestTransient < program.arena_bytes())
-      transient = std::max(transient, double(program.arena_bytes() - lowestTransient));
-    out.memoryBytes =
-        std::max(out.memoryBytes, wholeAligned + (m - 1) * batchWideAligned + transient);
-  }
+  for (double bound : arenaBounds(*compiled, strategy))
+    out.memoryBytes = std::max(out.memoryBytes, bound);
   return out;
 }
 

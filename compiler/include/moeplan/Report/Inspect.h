@@ -79,6 +79,9 @@ struct MemoryAtPeak {
   }
 };
 MemoryAtPeak memoryAtPeak(const plan::Program &program);
+// The buffers (indices) an instruction reads and writes.
+void instructionOperands(const plan::Instruction &inst, std::vector<uint32_t> &in,
+                         std::vector<uint32_t> &out);
 
 struct KernelTotals {
   plan::KernelKind kind = plan::KERNEL_KIND_UNSPECIFIED;

@@ -120,18 +120,28 @@ struct Evaluated {
 //   rank), since the next micro-batch's kernels follow all of this one's on that stream;
 //   under DUAL_MICRO_BATCH the halves' collectives overlap the other half's kernels, so
 //   only the kernels count.
-// - Memory: weights, caches, inputs and outputs live for the whole program (plan-memory
-//   lays them out first, each at an aligned offset); caches, inputs and outputs are per
-//   micro-batch, micro_batches copies of the probe's. Above them the arena holds at least
-//   what else the probe holds live at its peak: the strategy's first micro-batch holds the
-//   same. A program that receives nothing, without overlap, issues the probe's instructions
-//   first, and its arena holds the probe's whole transient extent (fragmentation too).
+// - Memory: the largest of arenaBounds.
 // SearchTest holds both against every strategy of a small model. nullopt when the probe does
 // not compile.
 struct MicroBatchProbe {
   double latencyS = 0;
   double memoryBytes = 0;
 };
+// The probe's description: the strategy with micro_batches 1 on sequences / micro_batches
+// sequences of seqLen tokens; nullopt when micro_batches does not divide the sequences.
+std::optional<desc::Deployment> probeDeployment(const desc::Deployment &deployment,
+                                                const StrategySpec &strategy, int64_t seqLen);
+// Per program of the probe's plan, a lower bound on the arena of the same stage's program in
+// the strategy's plan (Search.cpp says why each term holds):
+// - weights, caches, inputs and outputs live for the whole program (plan-memory lays them
+//   out first, each at an aligned offset); caches, inputs and outputs are per micro-batch,
+//   micro_batches copies of the probe's;
+// - above them, what else the probe holds live at its peak: the first micro-batch holds the
+//   same;
+// - without overlap, in a program that receives nothing: the probe's whole transient extent
+//   (fragmentation too), and the SENDs' buffers of every micro-batch but the last beside
+//   what the last holds at its peak, when nothing waits for a SEND.
+std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &strategy);
 std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
                                                const desc::Deployment &deployment,
                                                const StrategySpec &strategy, int64_t seqLen);
