@@ -21,6 +21,7 @@
 #include "llvm/Support/SaveAndRestore.h"
 
 #include <map>
+#include <unordered_map>
 
 namespace moeplan {
 #define GEN_PASS_DEF_MODELTOPLAN
@@ -99,6 +100,7 @@ private:
                                IntegerAttr(), DenseI64ArrayAttr());
   }
   llvm::StringMap<int> names_;
+  std::unordered_map<KernelDims, KernelDimsAttr, KernelDims::Hash> dims_;
   // MemRefType::get builds the identity layout's affine map anew on every call without one.
   MemRefLayoutAttrInterface identityLayout(size_t rank) {
     if (identity_.size() <= rank) identity_.resize(rank + 1);
@@ -137,8 +139,11 @@ private:
   void kernel(KernelKind kind, StringRef suffix, ValueRange ins, ValueRange outs,
               const KernelDims &dims) {
     const IntegerAttr zero = b_.getI64IntegerAttr(0);
+    // Every layer's kernels repeat the first's dimensions: one uniqued attribute each.
+    auto [it, fresh] = dims_.try_emplace(dims, KernelDimsAttr());
+    if (fresh) it->second = dims.attr(ctx_);
     b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
-                        dims.attr(ctx_), zero, b_.getI64IntegerAttr(layer_),
+                        it->second, zero, b_.getI64IntegerAttr(layer_),
                         b_.getStringAttr(prefix_ + "." + suffix.str()), zero,
                         DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(),
                         routed_ ? b_.getUnitAttr() : UnitAttr());
