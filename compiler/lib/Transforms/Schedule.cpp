@@ -92,12 +92,14 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
   std::map<int64_t, IRMapping> maps;
   // Buffers are named per micro-batch when the program runs more than one.
   const bool severalMicroBatches = order.size() > 1 || (!order.empty() && order[0].size() > 1);
-  // With one micro-batch every template op is emitted once: moved to the end in emission
-  // order rather than cloned and erased (the same program, at half the cost).
-  const bool move = order.size() == 1 && order[0].size() == 1;
+  // Every template op is emitted once per micro-batch, the last micro-batch of `order` last
+  // (in each part, for every op): that emission moves the template itself to the end rather
+  // than cloning it, so the templates need no erasing. Its operands are templates moved for
+  // the same micro-batch, or weights; the other micro-batches' clones map theirs.
+  const int64_t last = order.empty() ? -1 : order.back().back();
   auto emit = [&](Operation *op, int64_t mb) {
     Operation *c = op;
-    if (move) op->moveBefore(&body, body.end());
+    if (mb == last) op->moveBefore(&body, body.end());
     else c = b.clone(*op, maps[mb]);
     if (auto inst = dyn_cast<InstructionOpInterface>(c)) inst.setMicroBatch(mb);
     if (auto buf = dyn_cast<BufferOp>(c); buf && buf.getSlice() && buf.getSlice()->getMicroBatch() >= 0) {
@@ -122,12 +124,12 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
     }
   };
   for (auto [p, tmpl] : llvm::enumerate(parts)) {
-    if (p > 0 && move) markers[p - 1]->moveBefore(&body, body.end());
-    else if (p > 0) b.clone(*markers[p - 1]);
+    if (p > 0) markers[p - 1]->moveBefore(&body, body.end());
     SmallVector<Operation *> recvGroup, deferred;
     for (Operation *op : tmpl) {
       if (auto r = dyn_cast<RecvOp>(op)) {
-        recvGroup.push_back(r.getOutput().getDefiningOp());
+        if (!llvm::is_contained(recvGroup, r.getOutput().getDefiningOp()))
+          recvGroup.push_back(r.getOutput().getDefiningOp());
         recvGroup.push_back(op);
       }
       if (auto s = dyn_cast<SendOp>(op); s && s.getFeedsNextStep() && p == 0) deferred.push_back(op);
@@ -154,11 +156,10 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
       for (int64_t mb : unit)
         for (Operation *op : deferred) emit(op, mb);
   }
-  if (move) return;
-  // Templates last to first: a decode step's ops use its prefill's.
+  if (!order.empty()) return;
+  // No micro-batch: the templates go. Last to first: a decode step's ops use its prefill's.
   for (auto &tmpl : llvm::reverse(parts))
     for (Operation *op : llvm::reverse(tmpl)) op->erase();
-  for (Operation *m : markers) m->erase();
 }
 
 // Streams by kind, and an event for every dependency that crosses streams.
