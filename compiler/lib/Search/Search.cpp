@@ -69,7 +69,11 @@ desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) 
 }
 
 std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &strategy) {
-  const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
+  // Under DUAL_MICRO_BATCH pairs of micro-batches interleave; in a GENERATE plan each rank
+  // drains its streams between prefill and decode steps: neither is emitted micro-batch
+  // after micro-batch with SENDs left unwaited.
+  const bool sequential = strategy.overlap != desc::DUAL_MICRO_BATCH &&
+                          probe.workload().phase() != plan::GENERATE;
   const double m = double(strategy.microBatches);
   std::vector<double> bounds;
   // plan-memory lays out what lives for the whole program first, each buffer aligned:
@@ -126,7 +130,8 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
         if (b < sent.size()) sent[b] = 1;
     }
     for (const plan::Instruction &inst : program.instructions())
-      for (uint32_t e : inst.wait_events()) transferWaitedFor = transferWaitedFor || transferEvents.count(e);
+      for (uint32_t e : inst.wait_events())
+        transferWaitedFor = transferWaitedFor || transferEvents.count(e) > 0;
     // What the probe holds in transients, aligned, at its peak; and the SENDs' buffers.
     std::vector<double> starting(size_t(n) + 1, 0), ending(size_t(n) + 2, 0);
     double sentAligned = 0;
@@ -150,7 +155,7 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
     }
     double transientBound =
         std::max(0.0, double(report::memoryAtPeak(program).liveBytes) - wholeBytes);
-    if (!dual && !receives) {
+    if (sequential && !receives) {
       if (lowestTransient < program.arena_bytes())
         transientBound = std::max(transientBound, double(program.arena_bytes() - lowestTransient));
       if (!transferWaitedFor && !transferFirst)
