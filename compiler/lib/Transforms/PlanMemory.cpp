@@ -5,6 +5,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <unordered_map>
+
 namespace moeplan {
 #define GEN_PASS_DEF_PLANMEMORY
 #include "moeplan/Compiler/Passes.h.inc"
@@ -42,11 +44,19 @@ void planProgram(ProgramOp program) {
     llvm::sort(uses[i]);
     uses[i].erase(std::unique(uses[i].begin(), uses[i].end()), uses[i].end());
   }
+  // Offsets repeat (every micro-batch reuses the same blocks): one attribute per value.
+  // (Not a DenseMap: its hash of an int keeps the low bits, all zero in aligned offsets.)
+  std::unordered_map<int64_t, IntegerAttr> offsetAttrs;
+  auto offsetAttr = [&](int64_t offset) {
+    IntegerAttr &a = offsetAttrs[offset];
+    if (!a) a = b.getI64IntegerAttr(offset);
+    return a;
+  };
   int64_t top = 0;
   SmallVector<int64_t> transient;
   for (auto [i, buf] : llvm::enumerate(buffers)) {
     if (wholeProgram(buf.getKind()) || uses[i].empty()) {
-      buf.setOffsetAttr(b.getI64IntegerAttr(top));
+      buf.setOffsetAttr(offsetAttr(top));
       buf.setLiveAttr(b.getDenseI64ArrayAttr({0, std::max<int64_t>(n - 1, 0)}));
       top = align(top + buf.getBytes());
     } else {
@@ -80,7 +90,7 @@ void planProgram(ProgramOp program) {
     // Live until the first instruction every use happens before.
     int64_t end = uses[i].back() + 1;
     while (end < n && !order.allBefore(uses[i], end)) ++end;
-    buffers[i].setOffsetAttr(b.getI64IntegerAttr(offset));
+    buffers[i].setOffsetAttr(offsetAttr(offset));
     buffers[i].setLiveAttr(b.getDenseI64ArrayAttr({first, std::min(end, n) - 1}));
   }
   program.setArenaBytesAttr(b.getI64IntegerAttr(peak));
