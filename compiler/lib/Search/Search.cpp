@@ -75,6 +75,10 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
   const bool sequential = strategy.overlap != desc::DUAL_MICRO_BATCH &&
                           probe.workload().phase() != plan::GENERATE;
   const double m = double(strategy.microBatches);
+  auto isTransfer = [](const plan::Instruction &i) {
+    return i.has_collective() &&
+           (i.collective().kind() == plan::SEND || i.collective().kind() == plan::RECV);
+  };
   std::vector<double> bounds;
   // plan-memory lays out what lives for the whole program first, each buffer aligned:
   // weights once, and the batch's caches, inputs and outputs once per micro-batch (each
@@ -120,9 +124,7 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
     std::vector<char> sent(transient.size(), 0);
     std::vector<uint32_t> in, written;
     for (const plan::Instruction &inst : program.instructions()) {
-      const bool transfer = inst.has_collective() && (inst.collective().kind() == plan::SEND ||
-                                                      inst.collective().kind() == plan::RECV);
-      if (!transfer) continue;
+      if (!isTransfer(inst)) continue;
       receives = receives || inst.collective().kind() == plan::RECV;
       if (inst.record_event() != 0) transferEvents.insert(inst.record_event());
       report::instructionOperands(inst, in, written);
@@ -139,10 +141,7 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
       if (!transient[b]) continue;
       const plan::Buffer &buf = program.buffers(int(b));
       if (buf.live_begin() > buf.live_end() || buf.live_end() >= uint32_t(n)) continue;
-      const plan::Instruction &first = program.instructions(int(buf.live_begin()));
-      transferFirst = transferFirst || (first.has_collective() &&
-                                        (first.collective().kind() == plan::SEND ||
-                                         first.collective().kind() == plan::RECV));
+      transferFirst = transferFirst || isTransfer(program.instructions(int(buf.live_begin())));
       const double aligned = double(alignedBufferBytes(int64_t(buf.bytes())));
       starting[buf.live_begin()] += aligned;
       ending[buf.live_end() + 1] += aligned;
