@@ -3,7 +3,14 @@
 // ranks x layers (least squares on log-log). A benchmark that prints figures, not a test.
 //
 //   moeplan-compile-bench [--quick]      (--quick: up to 64 GPUs and 32 layers)
+//   moeplan-compile-bench --session DESC N
+//     DESC compiled N times in one CompileSession as search compiles a candidate (quiet, no
+//     verifier or validator, the plan on an arena) and simulated: milliseconds per compile
+//     and per simulation. For profiling a search's unit of work.
 #include "moeplan/Compiler/Pipeline.h"
+#include "moeplan/Simulate/Simulator.h"
+
+#include <google/protobuf/arena.h>
 
 #include <chrono>
 #include <cmath>
@@ -51,9 +58,46 @@ std::string generated(int64_t gpus, int64_t layers) {
          " expert_tp: 1 micro_batches: 8 capacity_factor: 1.25 }\n";
 }
 
+int sessionMode(const std::string &path, int repeats) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    return 2;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  moeplan::CompileSession session;
+  moeplan::CompileOptions quiet;
+  quiet.printDiagnostics = false;
+  quiet.judgeWorkload = false;
+  quiet.verifyEachPass = false;
+  quiet.validatePlan = false;
+  double compileS = 0, simulateS = 0;
+  for (int i = 0; i < repeats; ++i) {
+    google::protobuf::Arena arena;
+    moeplan::plan::Plan *plan = google::protobuf::Arena::CreateMessage<moeplan::plan::Plan>(&arena);
+    quiet.into = plan;
+    auto t0 = std::chrono::steady_clock::now();
+    if (!session.compile(text, path, quiet).exported) {
+      std::fprintf(stderr, "compile failed: %s\n", path.c_str());
+      return 1;
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    moeplan::sim::applyExpectedWork(*plan);
+    moeplan::sim::Prediction p = moeplan::sim::simulateExpectedWork(*plan);
+    auto t2 = std::chrono::steady_clock::now();
+    compileS += std::chrono::duration<double>(t1 - t0).count();
+    simulateS += std::chrono::duration<double>(t2 - t1).count();
+  }
+  std::printf("%s: %.3f ms per compile, %.3f ms per simulation (mean of %d)\n", path.c_str(),
+              1e3 * compileS / repeats, 1e3 * simulateS / repeats, repeats);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--session") == 0)
+    return sessionMode(argv[2], std::atoi(argv[3]));
   bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   // Findings of the seed go to stderr; keep the figures readable.
   std::string seed = std::string(MOEPLAN_SOURCE_DIR) + "/examples/seed-moe-30b/deployment.textproto";

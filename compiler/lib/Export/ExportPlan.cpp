@@ -143,7 +143,9 @@ void exportHeader(const DeploymentSpec &d, const std::string &source, plan::Plan
 
 void exportKernel(KernelOp k, const DenseMap<Value, uint32_t> &bufferIndex, plan::Kernel *out) {
   out->set_kind(plan::KernelKind(static_cast<int>(k.getKind())));
+  out->mutable_inputs()->Reserve(int(k.getInputs().size()));
   for (Value v : k.getInputs()) out->add_inputs(bufferIndex.lookup(v));
+  out->mutable_outputs()->Reserve(int(k.getOutputs().size()));
   for (Value v : k.getOutputs()) out->add_outputs(bufferIndex.lookup(v));
   const KernelDimsAttr d = k.getDims();
   out->set_m(d.getM());
@@ -224,7 +226,12 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
   if (!program.getArenaBytes()) return program.emitOpError("is not placed: run plan-memory");
   out->set_arena_bytes(*program.getArenaBytes());
   out->set_streams(kStreams);
+  // Room for every op as a buffer or an instruction: growing them one by one costs more.
+  const int ops = int(program.getBody().front().getOperations().size());
+  out->mutable_buffers()->Reserve(ops);
+  out->mutable_instructions()->Reserve(ops);
   DenseMap<Value, uint32_t> bufferIndex;
+  bufferIndex.reserve(ops);
   int64_t events = 0;
   for (Operation &op : program.getBody().front()) {
     if (isa<DecodeStepOp>(op)) {
@@ -238,7 +245,7 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
       pb->set_kind(plan::BufferKind(static_cast<int>(b.getKind())));
       auto t = cast<MemRefType>(b.getType());
       pb->set_dtype(dtypeOf(t.getElementType()));
-      for (int64_t d : t.getShape()) pb->add_shape(d);
+      pb->mutable_shape()->Add(t.getShape().begin(), t.getShape().end());
       pb->set_bytes(b.getBytes());
       if (!b.getOffset() || !b.getLive()) return b.emitOpError("is not placed: run plan-memory");
       pb->set_offset(*b.getOffset());
@@ -247,7 +254,7 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
       if (auto s = b.getSlice()) {
         plan::TensorSlice *ps = pb->mutable_slice();
         ps->set_tensor(s->getTensor().str());
-        for (int64_t d : s->getFullShape()) ps->add_full_shape(d);
+        ps->mutable_full_shape()->Add(s->getFullShape().begin(), s->getFullShape().end());
         for (SplitAttr sp : s->getSplits()) {
           plan::Split *x = ps->add_splits();
           x->set_dim(sp.getDim());
@@ -267,7 +274,7 @@ LogicalResult exportProgram(ProgramOp program, plan::Program *out) {
       return failure();
     pi->set_stream(inst.getStreamIndex());
     if (DenseI64ArrayAttr w = inst.getWaitEvents())
-      for (int64_t e : w.asArrayRef()) pi->add_wait_events(e);
+      pi->mutable_wait_events()->Add(w.asArrayRef().begin(), w.asArrayRef().end());
     if (std::optional<int64_t> r = inst.getRecordEvent()) {
       pi->set_record_event(*r);
       events = std::max(events, *r);

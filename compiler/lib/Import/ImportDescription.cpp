@@ -62,8 +62,12 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
                                      b.getFunctionType({input}, {output}));
     b.setInsertionPointToEnd(fn.addEntryBlock());
     Value x = fn.getArgument(0);
+    // One attribute per layer (index layer + 1; -1 outside the layers), shared by its ops.
+    std::vector<IntegerAttr> layerAttrs(size_t(m.layers + 1));
     auto layerAttr = [&](Operation *op, int64_t layer) {
-      op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+      IntegerAttr &a = layerAttrs[size_t(layer + 1)];
+      if (!a) a = b.getI64IntegerAttr(layer);
+      op->setAttr(kLayerAttr, a);
       return op;
     };
     auto normKind = m.norm == desc::RMS_NORM ? model::NormKind::rms_norm : model::NormKind::layer_norm;
@@ -191,6 +195,21 @@ std::optional<DeploymentSpec> deploymentOf(ModuleOp module, std::vector<Finding>
     module.emitError("the module carries no deployment (") << kDeploymentAttr << ")";
     return std::nullopt;
   }
+  // Every pass of a compile reads the same attribute: it is resolved once per context and
+  // attribute (the model dialect's memo slot), not once per pass.
+  struct Resolved {
+    DeploymentSpec spec;
+    std::vector<Finding> findings;
+  };
+  auto *dialect = module->getContext()->getLoadedDialect<model::ModelDialect>();
+  if (dialect) {
+    std::lock_guard<std::mutex> lock(dialect->resolvedDeploymentMutex);
+    if (dialect->resolvedDeployment.key == attr) {
+      const auto &r = *static_cast<const Resolved *>(dialect->resolvedDeployment.value.get());
+      if (fieldFindings) fieldFindings->insert(fieldFindings->end(), r.findings.begin(), r.findings.end());
+      return r.spec;
+    }
+  }
   desc::Deployment d;
   std::string error;
   if (!attrToMessage(attr, d, error)) {
@@ -206,6 +225,10 @@ std::optional<DeploymentSpec> deploymentOf(ModuleOp module, std::vector<Finding>
     return std::nullopt;
   }
   if (fieldFindings) fieldFindings->insert(fieldFindings->end(), findings.begin(), findings.end());
+  if (dialect) {
+    std::lock_guard<std::mutex> lock(dialect->resolvedDeploymentMutex);
+    dialect->resolvedDeployment = {attr, std::make_shared<const Resolved>(Resolved{*spec, std::move(findings)})};
+  }
   return spec;
 }
 

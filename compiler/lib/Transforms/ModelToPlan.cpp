@@ -83,6 +83,14 @@ private:
   bool routed_ = false;
 
   Type i32() { return b_.getI32Type(); }
+  // An i64 attribute, memoized: every instruction carries several (layer, micro-batch,
+  // stream, peers), few distinct, and the context's uniquer hashes an APInt per call.
+  IntegerAttr i64(int64_t v) {
+    auto [it, fresh] = i64s_.try_emplace(v, IntegerAttr());
+    if (fresh) it->second = b_.getI64IntegerAttr(v);
+    return it->second;
+  }
+  std::unordered_map<int64_t, IntegerAttr> i64s_;
 
   SliceAttr slice(StringRef tensor, ArrayRef<int64_t> full, ArrayRef<Split> splits, int64_t mb) {
     SmallVector<SplitAttr> ss;
@@ -132,18 +140,18 @@ private:
   OpT instruction(StringRef suffix, Args &&...args) {
     auto op = b_.create<OpT>(b_.getUnknownLoc(), std::forward<Args>(args)...);
     op.setLabelAttr(b_.getStringAttr(prefix_ + (suffix.empty() ? "" : "." + suffix.str())));
-    op.setLayerAttr(b_.getI64IntegerAttr(layer_));
+    op.setLayerAttr(i64(layer_));
     op.setRouted(routed_);
     return op;
   }
   void kernel(KernelKind kind, StringRef suffix, ValueRange ins, ValueRange outs,
               const KernelDims &dims) {
-    const IntegerAttr zero = b_.getI64IntegerAttr(0);
+    const IntegerAttr zero = i64(0);
     // Every layer's kernels repeat the first's dimensions: one uniqued attribute each.
     auto [it, fresh] = dims_.try_emplace(dims, KernelDimsAttr());
     if (fresh) it->second = dims.attr(ctx_);
     b_.create<KernelOp>(b_.getUnknownLoc(), KernelKindAttr::get(ctx_, kind), ins, outs,
-                        it->second, zero, b_.getI64IntegerAttr(layer_),
+                        it->second, zero, i64(layer_),
                         b_.getStringAttr(prefix_ + "." + suffix.str()), zero,
                         DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(),
                         routed_ ? b_.getUnitAttr() : UnitAttr());
@@ -216,9 +224,9 @@ public:
       if (stage == s_.pp - 1) return stepTokens();
       Value ids = stepTokens();
       setLayer(-1, "sample.recv");
-      instruction<RecvOp>("", ids, b_.getI64IntegerAttr(s_.pp - 1), b_.getStringAttr("pp"),
-                          b_.getI64IntegerAttr(l_.tokens), IntegerAttr(), b_.getI64IntegerAttr(0),
-                          b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
+      instruction<RecvOp>("", ids, i64(s_.pp - 1), b_.getStringAttr("pp"),
+                          i64(l_.tokens), IntegerAttr(), i64(0),
+                          i64(-1), b_.getStringAttr(""), i64(2),
                           DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
       return ids;
     }
@@ -256,9 +264,9 @@ public:
     if (tp > 1) {
       gathered = activation("tp.all_gather", {tp, S, 2}, i32());
       instruction<AllGatherOp>("tp.all_gather", pairs, gathered, b_.getStringAttr("tp"),
-                               b_.getI64IntegerAttr(S * 2), IntegerAttr(), b_.getI64IntegerAttr(0),
-                               b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                               b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(),
+                               i64(S * 2), IntegerAttr(), i64(0),
+                               i64(-1), b_.getStringAttr(""),
+                               i64(1), DenseI64ArrayAttr(), IntegerAttr(),
                                CostAttr(), CostAttr(), UnitAttr());
     }
     const bool oneStage = s_.pp == 1;
@@ -268,9 +276,9 @@ public:
                .firstPosition(decodeStep_ ? 1 : 0).perStep(decodeStep_));
     if (!oneStage) {
       setLayer(-1, "sample.send");
-      instruction<SendOp>("", ids, b_.getI64IntegerAttr(0), b_.getStringAttr("pp"),
-                          b_.getI64IntegerAttr(S), IntegerAttr(), b_.getI64IntegerAttr(0),
-                          b_.getI64IntegerAttr(-1), b_.getStringAttr(""), b_.getI64IntegerAttr(2),
+      instruction<SendOp>("", ids, i64(0), b_.getStringAttr("pp"),
+                          i64(S), IntegerAttr(), i64(0),
+                          i64(-1), b_.getStringAttr(""), i64(2),
                           DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(), b_.getUnitAttr());
     }
   }
@@ -301,19 +309,19 @@ public:
   Value recv(int64_t stage) {
     setLayer(-1, "pipeline.recv");
     Value buf = buffer(BufferKind::comm, "pipeline.recv", {l_.tokensPerRank, m_.dModel}, et_);
-    instruction<RecvOp>("", buf, b_.getI64IntegerAttr(stage - 1), b_.getStringAttr("pp"),
-                        b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
-                        b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(),
+    instruction<RecvOp>("", buf, i64(stage - 1), b_.getStringAttr("pp"),
+                        i64(l_.tokensPerRank * m_.dModel), IntegerAttr(),
+                        i64(0), i64(-1), b_.getStringAttr(""),
+                        i64(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(),
                         UnitAttr());
     return buf;
   }
   void send(Value buf, int64_t stage) {
     setLayer(-1, "pipeline.send");
-    instruction<SendOp>("", buf, b_.getI64IntegerAttr(stage + 1), b_.getStringAttr("pp"),
-                        b_.getI64IntegerAttr(l_.tokensPerRank * m_.dModel), IntegerAttr(),
-                        b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(-1), b_.getStringAttr(""),
-                        b_.getI64IntegerAttr(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(),
+    instruction<SendOp>("", buf, i64(stage + 1), b_.getStringAttr("pp"),
+                        i64(l_.tokensPerRank * m_.dModel), IntegerAttr(),
+                        i64(0), i64(-1), b_.getStringAttr(""),
+                        i64(2), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr(),
                         UnitAttr());
   }
 };
@@ -589,9 +597,9 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
   std::string what = (axis + "." + stringifyReshardKind(r.getKind())).str();
   auto coll = [&](auto tag, Value in, Value out, int64_t count) {
     using OpT = decltype(tag);
-    instruction<OpT>(what, in, out, b_.getStringAttr(axis), b_.getI64IntegerAttr(count),
-                     IntegerAttr(), b_.getI64IntegerAttr(0), b_.getI64IntegerAttr(layer_),
-                     b_.getStringAttr(""), b_.getI64IntegerAttr(1), DenseI64ArrayAttr(),
+    instruction<OpT>(what, in, out, b_.getStringAttr(axis), i64(count),
+                     IntegerAttr(), i64(0), i64(layer_),
+                     b_.getStringAttr(""), i64(1), DenseI64ArrayAttr(),
                      IntegerAttr(), CostAttr(), CostAttr(), UnitAttr());
   };
   const int64_t D = m_.dModel, El = l_.localExperts, C = l_.capacity;
@@ -632,9 +640,9 @@ LogicalResult StageLowering::lowerReshard(model::ReshardOp r) {
     auto a2a = [&](Value in, Value out) {
       instruction<AllToAllOp>(what, in, out, b_.getDenseI64ArrayAttr(counts),
                               b_.getDenseI64ArrayAttr(counts), b_.getStringAttr(axis),
-                              b_.getI64IntegerAttr(inN), IntegerAttr(), b_.getI64IntegerAttr(0),
-                              b_.getI64IntegerAttr(layer_), b_.getStringAttr(""),
-                              b_.getI64IntegerAttr(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr());
+                              i64(inN), IntegerAttr(), i64(0),
+                              i64(layer_), b_.getStringAttr(""),
+                              i64(1), DenseI64ArrayAttr(), IntegerAttr(), CostAttr(), CostAttr(), UnitAttr());
     };
     if (toExperts) {
       // [E, C, D] = [ep, El, C, D] in owner order -> from every source [ep, El, C, D]

@@ -5,6 +5,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <map>
+
 namespace moeplan {
 #define GEN_PASS_DEF_MODELPIPELINEPARTITION
 #include "moeplan/Compiler/Passes.h.inc"
@@ -49,6 +51,7 @@ struct ModelPipelinePartitionPass
   // Every op of `fn` to its stage, and a transfer per stage boundary a value crosses.
   LogicalResult partition(func::FuncOp fn, const std::vector<int64_t> &stageOf, int64_t last) {
     OpBuilder b(fn.getContext());
+    std::map<int64_t, IntegerAttr> stageAttrs;
 
     // Ops outside the layers go with their neighbours: before the first layer to stage 0,
     // after the last one to the last stage.
@@ -72,7 +75,9 @@ struct ModelPipelinePartitionPass
       } else {
         stage = seenLayer ? last : 0;
       }
-      op.setAttr(kStageAttr, b.getI64IntegerAttr(stage));
+      IntegerAttr &attr = stageAttrs[stage];
+      if (!attr) attr = b.getI64IntegerAttr(stage);  // one per stage, shared by its ops
+      op.setAttr(kStageAttr, attr);
     }
 
     // A value used by a later stage crosses every boundary in between, one transfer each.

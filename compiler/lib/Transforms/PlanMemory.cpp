@@ -54,10 +54,11 @@ void planProgram(ProgramOp program) {
   };
   int64_t top = 0;
   SmallVector<int64_t> transient;
+  const DenseI64ArrayAttr wholeLive = b.getDenseI64ArrayAttr({0, std::max<int64_t>(n - 1, 0)});
   for (auto [i, buf] : llvm::enumerate(buffers)) {
     if (wholeProgram(buf.getKind()) || uses[i].empty()) {
       buf.setOffsetAttr(offsetAttr(top));
-      buf.setLiveAttr(b.getDenseI64ArrayAttr({0, std::max<int64_t>(n - 1, 0)}));
+      buf.setLiveAttr(wholeLive);
       top = align(top + buf.getBytes());
     } else {
       transient.push_back(i);
@@ -65,12 +66,12 @@ void planProgram(ProgramOp program) {
   }
   const int64_t base = top;
   llvm::stable_sort(transient, [&](int64_t a, int64_t c) { return uses[a][0] < uses[c][0]; });
-  std::vector<Block> active;
+  std::vector<Block> active, busy;
   int64_t peak = base;
   for (int64_t i : transient) {
     int64_t first = uses[i][0], size = align(buffers[i].getBytes());
     // Blocks whose tenant may still be in use when this buffer is first written.
-    std::vector<Block> busy;
+    busy.clear();
     for (const Block &blk : active)
       if (!order.allBefore(uses[blk.buffer], first)) busy.push_back(blk);
     llvm::sort(busy, [](const Block &a, const Block &c) { return a.offset < c.offset; });

@@ -97,11 +97,17 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
   // than cloning it, so the templates need no erasing. Its operands are templates moved for
   // the same micro-batch, or weights; the other micro-batches' clones map theirs.
   const int64_t last = order.empty() ? -1 : order.back().back();
+  // One attribute per micro-batch, shared by its instructions (a template carries 0).
+  std::unordered_map<int64_t, IntegerAttr> mbAttrs;
   auto emit = [&](Operation *op, int64_t mb) {
     Operation *c = op;
     if (mb == last) op->moveBefore(&body, body.end());
     else c = b.clone(*op, maps[mb]);
-    if (auto inst = dyn_cast<InstructionOpInterface>(c)) inst.setMicroBatch(mb);
+    if (auto inst = dyn_cast<InstructionOpInterface>(c); inst && inst.getMicroBatch() != mb) {
+      auto [it, fresh] = mbAttrs.try_emplace(mb, IntegerAttr());
+      if (fresh) it->second = b.getI64IntegerAttr(mb);
+      inst.setMicroBatchAttr(it->second);
+    }
     if (auto buf = dyn_cast<BufferOp>(c); buf && buf.getSlice() && buf.getSlice()->getMicroBatch() >= 0) {
       SliceAttr s = *buf.getSlice();
       buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));

@@ -18,6 +18,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include <unordered_map>
+
 namespace moeplan {
 #define GEN_PASS_DEF_MODELSHARD
 #include "moeplan/Compiler/Passes.h.inc"
@@ -61,6 +63,13 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     const ModelSpec &m = d.model;
     LocalShapes l = localShapes(d, part);
     OpBuilder b(ctx);
+    // i64 attributes memoized: every op of every layer carries its layer's.
+    std::unordered_map<int64_t, IntegerAttr> ints;
+    auto i64 = [&](int64_t v) {
+      auto [it, fresh] = ints.try_emplace(v, IntegerAttr());
+      if (fresh) it->second = b.getI64IntegerAttr(v);
+      return it->second;
+    };
     Type et = modelElementType(ctx, m.dtype);
     auto tensor = [&](ArrayRef<int64_t> shape, Type t) { return RankedTensorType::get(shape, t); };
     auto residual = tensor({l.tokensPerRank, m.dModel}, et);
@@ -78,7 +87,7 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
           loc, to, v, kind, b.getStringAttr(axis),
           direction ? model::ExchangeDirectionAttr::get(b.getContext(), *direction)
                     : model::ExchangeDirectionAttr());
-      op->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+      op->setAttr(kLayerAttr, i64(layer));
       return op;
     };
     // Residual stream <-> whole tokens for the tp-parallel weights, skipped when tp == 1.
@@ -110,7 +119,7 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
       int64_t layer = -1;
       if (auto a = op->getAttrOfType<IntegerAttr>(kLayerAttr)) layer = a.getInt();
       auto keep = [&](Operation *created) {
-        created->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        created->setAttr(kLayerAttr, i64(layer));
         for (auto [o, n] : llvm::zip(op->getResults(), created->getResults())) map.map(o, n);
         return created;
       };
@@ -118,19 +127,19 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
 
       if (auto e = dyn_cast<model::EmbeddingOp>(op)) {
         // Vocabulary-parallel: each rank holds vocab/tp rows; partial sums over tp.
-        Value x = b.create<model::EmbeddingOp>(loc, gathered, in0, b.getI64IntegerAttr(l.vocab),
+        Value x = b.create<model::EmbeddingOp>(loc, gathered, in0, i64(l.vocab),
                                                e.getWeightPrefixAttr());
-        x.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        x.getDefiningOp()->setAttr(kLayerAttr, i64(layer));
         map.map(e.getResult(), scatterTp(loc, x, layer));
       } else if (auto n = dyn_cast<model::NormOp>(op)) {
         keep(b.create<model::NormOp>(loc, n.getKind(), in0, n.getWeightPrefixAttr(),
                                      n.getEpsilon()));
       } else if (auto a = dyn_cast<model::AttentionOp>(op)) {
         Value x = gatherTp(loc, in0, layer);
-        auto att = b.create<model::AttentionOp>(loc, x, b.getI64IntegerAttr(l.heads),
-                                                b.getI64IntegerAttr(l.kvHeads), a.getHeadDimAttr(),
+        auto att = b.create<model::AttentionOp>(loc, x, i64(l.heads),
+                                                i64(l.kvHeads), a.getHeadDimAttr(),
                                                 a.getWeightPrefixAttr(), a.getRopeThetaAttr());
-        att->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        att->setAttr(kLayerAttr, i64(layer));
         map.map(a.getResult(), scatterTp(loc, att, layer));
       } else if (auto add = dyn_cast<model::AddOp>(op)) {
         keep(b.create<model::AddOp>(loc, in0, map.lookup(add.getRhs())));
@@ -142,7 +151,7 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
         keep(b.create<model::ExpertDispatchOp>(
             loc, tensor({m.experts, l.capacity, m.dModel}, et), topk(b.getI32Type()), in0,
             map.lookup(dsp.getIndices()), dsp.getGates() ? map.lookup(dsp.getGates()) : Value(),
-            dsp.getExpertsAttr(), b.getI64IntegerAttr(l.capacity)));
+            dsp.getExpertsAttr(), i64(l.capacity)));
       } else if (auto f = dyn_cast<model::ExpertFfnOp>(op)) {
         Value x = in0;
         auto slots = [&](int64_t rows) { return tensor({l.localExperts, rows, m.dModel}, et); };
@@ -153,9 +162,9 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
         if (s.expertTp > 1)
           x = reshard(loc, x, model::ReshardKind::all_gather, "etp", slots(l.expertRows), layer);
         Value y = b.create<model::ExpertFfnOp>(loc, f.getActivationAttr(), x,
-                                               b.getI64IntegerAttr(l.expertHidden),
+                                               i64(l.expertHidden),
                                                f.getWeightPrefixAttr());
-        y.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        y.getDefiningOp()->setAttr(kLayerAttr, i64(layer));
         if (s.expertTp > 1)
           y = reshard(loc, y, model::ReshardKind::reduce_scatter, "etp", slots(s.ep * l.capacity), layer);
         if (s.ep > 1) {
@@ -171,9 +180,9 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
         Value x = gatherTp(loc, in0, layer);
         // Column- then row-parallel: the hidden (dense FFN's or a shared expert's) over tp.
         Value y = b.create<model::DenseFfnOp>(loc, f.getActivationAttr(), x,
-                                              b.getI64IntegerAttr(f.getHidden() / s.tp),
+                                              i64(f.getHidden() / s.tp),
                                               f.getWeightPrefixAttr());
-        y.getDefiningOp()->setAttr(kLayerAttr, b.getI64IntegerAttr(layer));
+        y.getDefiningOp()->setAttr(kLayerAttr, i64(layer));
         map.map(f.getResult(), scatterTp(loc, y, layer));
       } else if (auto g = dyn_cast<model::SharedExpertGateOp>(op)) {
         // Token-local: each rank gates its own tokens' rows; the weight is replicated.
@@ -181,7 +190,7 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
                                                  g.getWeightPrefixAttr()));
       } else if (auto h = dyn_cast<model::LmHeadOp>(op)) {
         Value x = gatherTp(loc, in0, layer);
-        keep(b.create<model::LmHeadOp>(loc, outT, x, b.getI64IntegerAttr(l.vocab), h.getWeightPrefixAttr()));
+        keep(b.create<model::LmHeadOp>(loc, outT, x, i64(l.vocab), h.getWeightPrefixAttr()));
       } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
         b.create<func::ReturnOp>(loc, in0);
       } else {

@@ -8,6 +8,9 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include <memory>
+#include <mutex>
+
 #include "moeplan/Dialect/Model/ModelOpsDialect.h.inc"
 #include "moeplan/Dialect/Model/ModelOpsEnums.h.inc"
 
