@@ -1,5 +1,6 @@
 // Import: description -> model dialect (the whole batch, unsharded).
 #include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/I64Attrs.h"
 #include "moeplan/Analysis/Capacity.h"
 #include "moeplan/Dialect/Model/ModelDialect.h"
 
@@ -62,12 +63,9 @@ OwningOpRef<ModuleOp> importDeployment(MLIRContext *ctx, const LoadedDescription
                                      b.getFunctionType({input}, {output}));
     b.setInsertionPointToEnd(fn.addEntryBlock());
     Value x = fn.getArgument(0);
-    // One attribute per layer (index layer + 1; -1 outside the layers), shared by its ops.
-    std::vector<IntegerAttr> layerAttrs(size_t(m.layers + 1));
+    I64Attrs layerAttrs(ctx);  // one per layer, shared by its ops
     auto layerAttr = [&](Operation *op, int64_t layer) {
-      IntegerAttr &a = layerAttrs[size_t(layer + 1)];
-      if (!a) a = b.getI64IntegerAttr(layer);
-      op->setAttr(kLayerAttr, a);
+      op->setAttr(kLayerAttr, layerAttrs.get(layer));
       return op;
     };
     auto normKind = m.norm == desc::RMS_NORM ? model::NormKind::rms_norm : model::NormKind::layer_norm;

@@ -10,6 +10,7 @@
 //   layers.i.experts.w_down [experts, hidden, d]         layers.i.ffn.w_{gate,up,down}
 //   final_norm.weight [d]                    lm_head.weight [d, vocab]
 #include "moeplan/Analysis/DeviceMesh.h"
+#include "moeplan/Compiler/I64Attrs.h"
 #include "moeplan/Compiler/Import.h"
 #include "moeplan/Compiler/LocalShapes.h"
 #include "moeplan/Compiler/Passes.h"
@@ -83,14 +84,10 @@ private:
   bool routed_ = false;
 
   Type i32() { return b_.getI32Type(); }
-  // An i64 attribute, memoized: every instruction carries several (layer, micro-batch,
-  // stream, peers), few distinct, and the context's uniquer hashes an APInt per call.
-  IntegerAttr i64(int64_t v) {
-    auto [it, fresh] = i64s_.try_emplace(v, IntegerAttr());
-    if (fresh) it->second = b_.getI64IntegerAttr(v);
-    return it->second;
-  }
-  std::unordered_map<int64_t, IntegerAttr> i64s_;
+  // Every instruction carries several i64 attributes (layer, micro-batch, stream, peers),
+  // few distinct.
+  IntegerAttr i64(int64_t v) { return i64s_.get(v); }
+  I64Attrs i64s_{ctx_};
 
   SliceAttr slice(StringRef tensor, ArrayRef<int64_t> full, ArrayRef<Split> splits, int64_t mb) {
     SmallVector<SplitAttr> ss;

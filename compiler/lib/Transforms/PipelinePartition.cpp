@@ -1,11 +1,10 @@
 // model-pipeline-partition: a stage for every op, transfers across stage boundaries.
 #include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/I64Attrs.h"
 #include "moeplan/Compiler/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
-
-#include <map>
 
 namespace moeplan {
 #define GEN_PASS_DEF_MODELPIPELINEPARTITION
@@ -51,7 +50,7 @@ struct ModelPipelinePartitionPass
   // Every op of `fn` to its stage, and a transfer per stage boundary a value crosses.
   LogicalResult partition(func::FuncOp fn, const std::vector<int64_t> &stageOf, int64_t last) {
     OpBuilder b(fn.getContext());
-    std::map<int64_t, IntegerAttr> stageAttrs;
+    I64Attrs stageAttrs(fn.getContext());  // one per stage, shared by its ops
 
     // Ops outside the layers go with their neighbours: before the first layer to stage 0,
     // after the last one to the last stage.
@@ -75,9 +74,7 @@ struct ModelPipelinePartitionPass
       } else {
         stage = seenLayer ? last : 0;
       }
-      IntegerAttr &attr = stageAttrs[stage];
-      if (!attr) attr = b.getI64IntegerAttr(stage);  // one per stage, shared by its ops
-      op.setAttr(kStageAttr, attr);
+      op.setAttr(kStageAttr, stageAttrs.get(stage));
     }
 
     // A value used by a later stage crosses every boundary in between, one transfer each.

@@ -1,11 +1,11 @@
 // plan-memory: one arena per rank, buffer bytes reused once provably free.
 #include "moeplan/Compiler/Passes.h"
+#include "moeplan/Compiler/I64Attrs.h"
 #include "moeplan/Compiler/PlanMemory.h"
 #include "moeplan/Compiler/PlanOrder.h"
 
 #include "mlir/IR/Builders.h"
 
-#include <unordered_map>
 
 namespace moeplan {
 #define GEN_PASS_DEF_PLANMEMORY
@@ -45,19 +45,13 @@ void planProgram(ProgramOp program) {
     uses[i].erase(std::unique(uses[i].begin(), uses[i].end()), uses[i].end());
   }
   // Offsets repeat (every micro-batch reuses the same blocks): one attribute per value.
-  // (Not a DenseMap: its hash of an int keeps the low bits, all zero in aligned offsets.)
-  std::unordered_map<int64_t, IntegerAttr> offsetAttrs;
-  auto offsetAttr = [&](int64_t offset) {
-    IntegerAttr &a = offsetAttrs[offset];
-    if (!a) a = b.getI64IntegerAttr(offset);
-    return a;
-  };
+  I64Attrs offsets(program.getContext());
   int64_t top = 0;
   SmallVector<int64_t> transient;
   const DenseI64ArrayAttr wholeLive = b.getDenseI64ArrayAttr({0, std::max<int64_t>(n - 1, 0)});
   for (auto [i, buf] : llvm::enumerate(buffers)) {
     if (wholeProgram(buf.getKind()) || uses[i].empty()) {
-      buf.setOffsetAttr(offsetAttr(top));
+      buf.setOffsetAttr(offsets.get(top));
       buf.setLiveAttr(wholeLive);
       top = align(top + buf.getBytes());
     } else {
@@ -91,7 +85,7 @@ void planProgram(ProgramOp program) {
     // Live until the first instruction every use happens before.
     int64_t end = uses[i].back() + 1;
     while (end < n && !order.allBefore(uses[i], end)) ++end;
-    buffers[i].setOffsetAttr(offsetAttr(offset));
+    buffers[i].setOffsetAttr(offsets.get(offset));
     buffers[i].setLiveAttr(b.getDenseI64ArrayAttr({first, std::min(end, n) - 1}));
   }
   program.setArenaBytesAttr(b.getI64IntegerAttr(peak));

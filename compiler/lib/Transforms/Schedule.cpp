@@ -1,6 +1,7 @@
 // plan-schedule: micro-batches in schedule order (DUAL_MICRO_BATCH's halves interleaved),
 // streams, events, and one global order of all communication.
 #include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/I64Attrs.h"
 #include "moeplan/Compiler/Passes.h"
 #include "moeplan/Compiler/PlanOrder.h"
 
@@ -98,16 +99,13 @@ void expandMicroBatches(ProgramOp program, const std::vector<SmallVector<int64_t
   // the same micro-batch, or weights; the other micro-batches' clones map theirs.
   const int64_t last = order.empty() ? -1 : order.back().back();
   // One attribute per micro-batch, shared by its instructions (a template carries 0).
-  std::unordered_map<int64_t, IntegerAttr> mbAttrs;
+  I64Attrs mbAttrs(program.getContext());
   auto emit = [&](Operation *op, int64_t mb) {
     Operation *c = op;
     if (mb == last) op->moveBefore(&body, body.end());
     else c = b.clone(*op, maps[mb]);
-    if (auto inst = dyn_cast<InstructionOpInterface>(c); inst && inst.getMicroBatch() != mb) {
-      auto [it, fresh] = mbAttrs.try_emplace(mb, IntegerAttr());
-      if (fresh) it->second = b.getI64IntegerAttr(mb);
-      inst.setMicroBatchAttr(it->second);
-    }
+    if (auto inst = dyn_cast<InstructionOpInterface>(c); inst && inst.getMicroBatch() != mb)
+      inst.setMicroBatchAttr(mbAttrs.get(mb));
     if (auto buf = dyn_cast<BufferOp>(c); buf && buf.getSlice() && buf.getSlice()->getMicroBatch() >= 0) {
       SliceAttr s = *buf.getSlice();
       buf.setSliceAttr(SliceAttr::get(c->getContext(), s.getTensor(), s.getFullShape(), s.getSplits(), mb));

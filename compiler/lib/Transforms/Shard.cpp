@@ -11,14 +11,13 @@
 // expert hidden is split over etp and a reduce-scatter sums the partial outputs; the reverse
 // all-to-all brings results home for combine.
 #include "moeplan/Compiler/Import.h"
+#include "moeplan/Compiler/I64Attrs.h"
 #include "moeplan/Compiler/LocalShapes.h"
 #include "moeplan/Compiler/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
-
-#include <unordered_map>
 
 namespace moeplan {
 #define GEN_PASS_DEF_MODELSHARD
@@ -63,13 +62,9 @@ struct ModelShardPass : impl::ModelShardBase<ModelShardPass> {
     const ModelSpec &m = d.model;
     LocalShapes l = localShapes(d, part);
     OpBuilder b(ctx);
-    // i64 attributes memoized: every op of every layer carries its layer's.
-    std::unordered_map<int64_t, IntegerAttr> ints;
-    auto i64 = [&](int64_t v) {
-      auto [it, fresh] = ints.try_emplace(v, IntegerAttr());
-      if (fresh) it->second = b.getI64IntegerAttr(v);
-      return it->second;
-    };
+    // Every op of every layer carries its layer's attribute.
+    I64Attrs ints(ctx);
+    auto i64 = [&](int64_t v) { return ints.get(v); };
     Type et = modelElementType(ctx, m.dtype);
     auto tensor = [&](ArrayRef<int64_t> shape, Type t) { return RankedTensorType::get(shape, t); };
     auto residual = tensor({l.tokensPerRank, m.dModel}, et);

@@ -199,9 +199,7 @@ def Plan_InstructionOpInterface : OpInterface<"InstructionOpInterface"> {
   let methods = [
     InterfaceMethod<"micro-batch", "int64_t", "getMicroBatch", (ins), [{}],
                     [{ return int64_t($_op.getMb()); }]>,
-    InterfaceMethod<"", "void", "setMicroBatch", (ins "int64_t":$mb), [{}],
-                    [{ if (int64_t($_op.getMb()) != mb) $_op.setMb(uint64_t(mb)); }]>,
-    InterfaceMethod<"the micro-batch as an i64 attribute (a caller that memoizes them)",
+    InterfaceMethod<"the micro-batch, an i64 attribute (plan-schedule shares one per value)",
                     "void", "setMicroBatchAttr", (ins "::mlir::IntegerAttr":$mb), [{}],
                     [{ $_op.setMbAttr(mb); }]>,
     InterfaceMethod<"layer, -1 outside the layers", "int64_t", "getLayerIndex", (ins), [{}],
