@@ -279,6 +279,62 @@ TEST(Search, ProgressReachesTheTotal) {
   }
 }
 
+// Threads share candidates and the points of one candidate, and a candidate waits while one
+// in flight is likely to beat it: that changes which candidates are compiled, never a figure
+// reported. Every thread count gives the best and the frontier one thread gives, and any
+// strategy evaluated under both the same figures at every point.
+TEST(Search, ThreadCountChangesNoReportedFigure) {
+  Parsed p = parse(kSmall);
+  auto run = [&](unsigned threads) {
+    search::SearchOptions options;
+    options.threads = threads;
+    search::SearchResult r = search::searchStrategies(p.deployment, p.spec, options);
+    EXPECT_TRUE(r.refused.empty()) << r.refused;
+    EXPECT_EQ(r.threads, threads);
+    EXPECT_EQ(r.enumerated - r.rejected,
+              r.evaluated + r.pruned + r.prunedByProbe + r.prunedAfterFirst +
+                  r.equivalentSchedule + r.equivalentRankOrder);
+    return r;
+  };
+  const search::SearchResult one = run(1);
+  ASSERT_TRUE(one.best.has_value());
+  ASSERT_GT(one.prunedByProbe, 0u);  // candidates were probed: the blocking rule was at work
+  auto key = [](const StrategySpec &s) {
+    return s.str() + " " + formatRankOrder(s.rankOrder) + " " + std::to_string(int(s.schedule)) +
+           " " + std::to_string(s.capacityFactor.value_or(0)) + " " + std::to_string(int(s.overlap));
+  };
+  std::map<std::string, const search::Evaluated *> byStrategy;
+  for (const search::Evaluated &e : one.candidates) byStrategy[key(e.strategy)] = &e;
+  auto frontier = [](const search::SearchResult &r) {
+    std::set<std::vector<double>> out;
+    for (size_t i : r.frontier) {
+      const search::Evaluated &e = r.candidates[i];
+      out.insert({e.latencyS, e.throughputPerGpu, e.memoryBytes});
+    }
+    return out;
+  };
+  for (unsigned threads : {2u, 3u, 8u}) {
+    const search::SearchResult r = run(threads);
+    ASSERT_TRUE(r.best.has_value());
+    EXPECT_EQ(r.candidates[*r.best].throughputPerGpu, one.candidates[*one.best].throughputPerGpu)
+        << threads << " threads";
+    EXPECT_EQ(frontier(r), frontier(one)) << threads << " threads";
+    size_t shared = 0;
+    for (const search::Evaluated &e : r.candidates) {
+      auto it = byStrategy.find(key(e.strategy));
+      if (it == byStrategy.end()) continue;
+      ++shared;
+      ASSERT_EQ(e.points.size(), it->second->points.size());
+      for (size_t k = 0; k < e.points.size(); ++k) {
+        EXPECT_EQ(e.points[k].latency_s(), it->second->points[k].latency_s()) << e.strategy.str();
+        EXPECT_EQ(e.points[k].memory_bytes(), it->second->points[k].memory_bytes());
+      }
+      EXPECT_EQ(e.feasible, it->second->feasible) << e.strategy.str();
+    }
+    EXPECT_GT(shared, 0u);
+  }
+}
+
 // The bounds search prunes with hold for every strategy: the batch's least FLOPs over the
 // strategy's GPUs at peak x mfu is at most its latency, its weights at most its memory.
 TEST(Search, BoundsHoldForEveryStrategy) {

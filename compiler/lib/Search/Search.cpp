@@ -16,6 +16,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -643,12 +645,70 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     return (!feasibleSoFar.empty() && boundsFail(p)) ||
            (!generates && beaten(lbLatency, ubThroughput, p.lbMemory));
   };
-  // Evaluates candidate i (or prunes it) with one of the threads' compilers.
-  auto evaluate = [&](CompileSession &compiler, size_t i) {
+  // A candidate under evaluation: its longest point first (which may prune it), then its
+  // other points, each a task of its own (see `parallel`).
+  struct InFlight {
+    Evaluated e;
+    desc::Deployment candidate;  // the description with the candidate's strategy
+    bool failed = false;         // some point did not compile (guarded by mutex)
+  };
+  std::vector<InFlight> inFlight(planned.size());
+  // Compiles and simulates candidate i at point k into its evaluation; false when it does not
+  // compile there. Threads compile different points of one candidate at once: each writes
+  // its own point's slots.
+  auto compilePoint = [&](CompileSession &compiler, size_t i, size_t k) {
+    InFlight &f = inFlight[i];
+    // The plan lives on an arena: building and freeing tens of thousands of instructions is
+    // a large part of a candidate's time otherwise.
+    google::protobuf::Arena arena;
+    plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
+    CompileOptions into = quiet;
+    into.into = compiled;
+    CompileResult c = compiler.compile(atSeqLen(f.candidate, r.seqPoints[k]), "search", into);
+    if (!c.exported) return false;
+    sim::applyExpectedWork(*compiled);  // discarded after this point: scaled, not copied
+    plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulateExpectedWork(*compiled));
+    f.e.verdicts[k] = report::judgeRequirements(*compiled, w);
+    f.e.points[k] = std::move(w);
+    return true;
+  };
+  // Candidate i compiled at every point: its worst figures, its verdicts, its feasibility.
+  auto finish = [&](size_t i) {
+    Evaluated &e = inFlight[i].e;
+    double gpus = double(e.strategy.world());
+    e.throughputPerGpu = INFINITY;
+    if (generates) e.decodeTokensPerSPerGpu = INFINITY;
+    for (const plan::WorkloadPoint &w : e.points) {
+      e.latencyS = std::max(e.latencyS, w.latency_s());
+      e.throughputPerGpu = std::min(e.throughputPerGpu, w.throughput_tokens_per_s() / gpus);
+      e.memoryBytes = std::max(e.memoryBytes, double(w.memory_bytes()));
+      if (generates) {
+        e.ttftS = std::max(e.ttftS, w.ttft_s());
+        e.tpotS = std::max(e.tpotS, w.tpot_p99_s());
+        e.decodeTokensPerSPerGpu = std::min(e.decodeTokensPerSPerGpu, w.decode_tokens_per_s() / gpus);
+      }
+    }
+    for (const auto &point : e.verdicts)
+      for (const report::RequirementCheck &c : point)
+        if (!c.pass && !excluded.count(c.field)) {
+          ++e.failures;
+          if (c.required > 0 && c.predicted > 0)
+            e.shortfall += std::fabs(std::log(c.predicted / c.required));
+          else
+            e.shortfall += 1;
+        }
+    e.feasible = e.failures == 0;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (e.feasible) feasibleSoFar.push_back(e);
+    evaluated.push_back(std::move(e));
+  };
+  // Starts candidate i with one of the threads' compilers: prunes it, or compiles its longest
+  // point. Returns the points left to compile (none: the candidate is done).
+  auto startCandidate = [&](CompileSession &compiler, size_t i) -> std::vector<size_t> {
     const Planned &p = planned[i];
     if (prunedByBounds(p)) {
       ++pruned;
-      return;
+      return {};
     }
     std::vector<std::optional<Bound>> &probedHere = probed[i];
     probedHere.resize(r.seqPoints.size());
@@ -677,103 +737,143 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       }
       if (prune) {
         ++prunedByProbe;
-        return;
+        return {};
       }
     }
-    Evaluated e;
-    e.strategy = p.strategy;
-    const desc::Deployment candidate = withStrategy(deployment, p.strategy);
-    bool ok = true, dominated = false;
+    InFlight &f = inFlight[i];
+    f.e.strategy = p.strategy;
+    f.candidate = withStrategy(deployment, p.strategy);
+    f.e.points.resize(r.seqPoints.size());
+    f.e.verdicts.resize(r.seqPoints.size());
     // The longest sequence first: its latency and memory bound the candidate's worst over
     // the workload from below, its throughput bounds the worst from above, so a feasible
     // strategy that beats those already beats the candidate, and the other lengths need
     // not be compiled.
-    std::vector<size_t> order(r.seqPoints.size());
-    for (size_t k = 0; k < order.size(); ++k) order[k] = order.size() - 1 - k;
-    e.points.resize(order.size());
-    e.verdicts.resize(order.size());
-    for (size_t k : order) {
-      // The plan lives on an arena: building and freeing tens of thousands of
-      // instructions is a large part of a candidate's time otherwise.
-      google::protobuf::Arena arena;
-      plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
-      CompileOptions into = quiet;
-      into.into = compiled;
-      CompileResult c = compiler.compile(atSeqLen(candidate, r.seqPoints[k]), "search", into);
-      if (!c.exported) {
-        ok = false;
-        break;
-      }
-      sim::applyExpectedWork(*compiled);  // discarded after this point: scaled, not copied
-      plan::WorkloadPoint w =
-          report::workloadPoint(*compiled, sim::simulateExpectedWork(*compiled));
-      e.verdicts[k] = report::judgeRequirements(*compiled, w);
-      e.points[k] = std::move(w);
-      if (options.prune && !generates && k == order.front() && order.size() > 1) {
-        // The longest point's figures, with the other points' probes where there are.
-        const plan::WorkloadPoint &first = e.points[k];
-        Bound worst{first.latency_s(), first.throughput_tokens_per_s() / double(p.strategy.world()),
-                    double(first.memory_bytes())};
-        for (const std::optional<Bound> &b : probedHere)
-          if (b) worst.include(*b);
-        std::lock_guard<std::mutex> lock(mutex);
-        dominated = beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes);
-        if (dominated) break;
-      }
-    }
-    if (dominated) {
-      ++prunedAfterFirst;
-      return;
-    }
-    if (!ok) {
+    const size_t longest = r.seqPoints.size() - 1;
+    if (!compilePoint(compiler, i, longest)) {
       std::lock_guard<std::mutex> lock(mutex);
       ++compileFailures;
-      return;
+      return {};
     }
-    double gpus = double(p.strategy.world());
-    e.throughputPerGpu = INFINITY;
-    if (generates) e.decodeTokensPerSPerGpu = INFINITY;
-    for (const plan::WorkloadPoint &w : e.points) {
-      e.latencyS = std::max(e.latencyS, w.latency_s());
-      e.throughputPerGpu = std::min(e.throughputPerGpu, w.throughput_tokens_per_s() / gpus);
-      e.memoryBytes = std::max(e.memoryBytes, double(w.memory_bytes()));
-      if (generates) {
-        e.ttftS = std::max(e.ttftS, w.ttft_s());
-        e.tpotS = std::max(e.tpotS, w.tpot_p99_s());
-        e.decodeTokensPerSPerGpu = std::min(e.decodeTokensPerSPerGpu, w.decode_tokens_per_s() / gpus);
+    if (options.prune && !generates && longest > 0) {
+      // The longest point's figures, with the other points' probes where there are.
+      const plan::WorkloadPoint &first = f.e.points[longest];
+      Bound worst{first.latency_s(), first.throughput_tokens_per_s() / double(p.strategy.world()),
+                  double(first.memory_bytes())};
+      for (const std::optional<Bound> &b : probedHere)
+        if (b) worst.include(*b);
+      std::lock_guard<std::mutex> lock(mutex);
+      if (beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes)) {
+        ++prunedAfterFirst;
+        return {};
       }
     }
-    for (const auto &point : e.verdicts)
-      for (const report::RequirementCheck &c : point)
-        if (!c.pass && !excluded.count(c.field)) {
-          ++e.failures;
-          if (c.required > 0 && c.predicted > 0)
-            e.shortfall += std::fabs(std::log(c.predicted / c.required));
-          else
-            e.shortfall += 1;
-        }
-    e.feasible = e.failures == 0;
-    std::lock_guard<std::mutex> lock(mutex);
-    if (e.feasible) feasibleSoFar.push_back(e);
-    evaluated.push_back(std::move(e));
+    if (longest == 0) {
+      finish(i);
+      return {};
+    }
+    std::vector<size_t> rest(longest);  // the others, longest first (the order they are taken)
+    for (size_t k = 0; k < longest; ++k) rest[k] = longest - 1 - k;
+    return rest;
   };
-  // Runs fn(compiler, order[j]) for every j on the threads, each with its own compiler.
+  // Compiles candidate i's point k (a task of `parallel`).
+  auto pointTask = [&](CompileSession &compiler, size_t i, size_t k) {
+    if (compilePoint(compiler, i, k)) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    inFlight[i].failed = true;
+  };
+  // Candidate i's points are all compiled.
+  auto endCandidate = [&](size_t i) {
+    bool failed;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      failed = inFlight[i].failed;
+      if (failed) ++compileFailures;
+    }
+    if (!failed) finish(i);
+    progress.advance();
+  };
+  // Runs startFn(compiler, i) for every candidate i of `order` on the threads, each thread
+  // with its own compiler. startFn returns the candidate's points left to compile: each
+  // becomes a task (pointTask), and the thread that compiles the last of them ends the
+  // candidate (endCandidate).
+  // - A thread takes a pending point before the next candidate: a candidate is finished, and
+  //   prunes others, as soon as may be, and the points of a costly candidate at the end of
+  //   the order are compiled side by side.
+  // - A candidate that some candidate in flight `blocks` (likely to beat it) waits until no
+  //   candidate in flight blocks it, the threads taking the next ones meanwhile: else two
+  //   costly candidates of one class run side by side, and the better never prunes the other.
+  //   This changes which candidates are compiled, never what the search reports of them.
+  // On one thread: candidate after candidate, each point longest first.
   std::vector<std::unique_ptr<CompileSession>> sessions;
   for (unsigned t = 1; t < threads; ++t) sessions.push_back(std::make_unique<CompileSession>());
-  auto parallel = [&](const std::vector<size_t> &order, auto fn) {
-    std::atomic<size_t> next{0};
+  auto parallel = [&](const std::vector<size_t> &order, auto startFn, auto blocks) {
+    std::mutex poolMutex;
+    std::condition_variable wake;
+    std::deque<size_t> queue(order.begin(), order.end());
+    std::vector<size_t> waiting;                     // blocked, in order
+    std::vector<std::pair<size_t, size_t>> pending;  // (candidate, point), taken from the back
+    std::map<size_t, size_t> active;  // candidates in flight: their points not yet compiled
+    // A candidate in flight has ended: those waiting go first again.
+    auto ended = [&](size_t i) {
+      active.erase(i);
+      queue.insert(queue.begin(), waiting.begin(), waiting.end());
+      waiting.clear();
+      wake.notify_all();
+    };
     auto worker = [&](CompileSession &compiler) {
-      for (size_t j = next++; j < order.size(); j = next++) fn(compiler, order[j]);
+      std::unique_lock<std::mutex> lock(poolMutex);
+      for (;;) {
+        if (!pending.empty()) {
+          const auto [i, k] = pending.back();
+          pending.pop_back();
+          lock.unlock();
+          pointTask(compiler, i, k);
+          lock.lock();
+          if (--active[i] > 0) continue;
+          lock.unlock();
+          endCandidate(i);  // still in flight meanwhile: what it blocks keeps waiting
+          lock.lock();
+          ended(i);
+        } else if (!queue.empty()) {
+          const size_t i = queue.front();
+          queue.pop_front();
+          if (std::any_of(active.begin(), active.end(),
+                          [&](const auto &a) { return blocks(a.first, i); })) {
+            waiting.push_back(i);
+            continue;
+          }
+          active[i] = 0;
+          lock.unlock();
+          const std::vector<size_t> rest = startFn(compiler, i);
+          lock.lock();
+          if (rest.empty()) {
+            ended(i);
+            continue;
+          }
+          active[i] = rest.size();
+          for (auto k = rest.rbegin(); k != rest.rend(); ++k) pending.emplace_back(i, *k);
+          wake.notify_all();
+        } else if (active.empty()) {
+          if (waiting.empty()) return;
+          queue.insert(queue.begin(), waiting.begin(), waiting.end());  // nothing blocks them
+          waiting.clear();
+        } else {
+          wake.wait(lock);
+        }
+      }
     };
     std::vector<std::thread> pool;
     for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, std::ref(*sessions[t - 1]));
     worker(session);
     for (std::thread &t : pool) t.join();
   };
-  auto evaluateCounted = [&](CompileSession &compiler, size_t i) {
-    evaluate(compiler, i);
-    progress.advance();
+  auto evaluate = [&](CompileSession &compiler, size_t i) {
+    std::vector<size_t> rest = startCandidate(compiler, i);
+    if (rest.empty()) progress.advance();
+    return rest;
   };
+  auto blocksNone = [](size_t, size_t) { return false; };
   // First the candidates compiled without a probe, cheapest first: they find the first
   // feasible strategies. The others are probed at the longest sequence (what pruning would
   // do first anyway), then evaluated cheapest first and, among equally costly ones, lowest
@@ -783,13 +883,20 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   for (size_t i = 0; i < planned.size(); ++i)
     (probes && planned[i].strategy.microBatches >= kProbeMicroBatches ? toProbe : unprobed)
         .push_back(i);
-  parallel(unprobed, evaluateCounted);
+  parallel(unprobed, evaluate, blocksNone);
+  // Per candidate, its probe at the longest sequence (read while others probe more points).
+  std::vector<std::optional<Bound>> longestProbe(planned.size());
   if (!feasibleSoFar.empty()) {
-    parallel(toProbe, [&](CompileSession &compiler, size_t i) {
-      if (prunedByBounds(planned[i])) return;  // evaluate prunes it before its probe
-      probed[i].resize(r.seqPoints.size());
-      probed[i].back() = probeAt(compiler, planned[i], r.seqPoints.size() - 1);
-    });
+    parallel(
+        toProbe,
+        [&](CompileSession &compiler, size_t i) {
+          if (prunedByBounds(planned[i])) return std::vector<size_t>();  // pruned before a probe
+          probed[i].resize(r.seqPoints.size());
+          probed[i].back() = probeAt(compiler, planned[i], r.seqPoints.size() - 1);
+          longestProbe[i] = probed[i].back();
+          return std::vector<size_t>();
+        },
+        blocksNone);
     auto key = [&](size_t i) {
       const StrategySpec &x = planned[i].strategy;
       const double latency =
@@ -800,7 +907,12 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     std::stable_sort(toProbe.begin(), toProbe.end(),
                      [&](size_t a, size_t b) { return key(a) < key(b); });
   }
-  parallel(toProbe, evaluateCounted);
+  // A candidate in flight blocks one its probe beats on every figure.
+  parallel(toProbe, evaluate, [&](size_t a, size_t b) {
+    const std::optional<Bound> &x = longestProbe[a], &y = longestProbe[b];
+    return x && y && x->latencyS <= y->latencyS && x->throughputPerGpu >= y->throughputPerGpu &&
+           x->memoryBytes <= y->memoryBytes;
+  });
   progress.finish();
   r.pruned = pruned;
   r.prunedByProbe = prunedByProbe;

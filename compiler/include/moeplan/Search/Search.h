@@ -45,6 +45,13 @@
 // lowest probed latency first: each class's best is compiled before the rest of its class,
 // which it then prunes at their probes.
 //
+// Threads. Each thread compiles with a session of its own. A candidate's points after its
+// longest are tasks, which a thread takes before the next candidate: a costly candidate's
+// points compile side by side. A candidate whose probe a candidate in flight beats on every
+// figure waits for it to finish (it may then be pruned), the threads taking the next ones
+// meanwhile. Threads change which candidates are compiled, never a figure reported; on one
+// thread the order above is followed exactly.
+//
 // A GENERATE workload's candidates are pruned only by requirements their bounds fail: the
 // bounds say nothing of decode steps.
 #pragma once
