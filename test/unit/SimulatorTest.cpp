@@ -429,7 +429,13 @@ TEST(Simulator, RoutedWorkIsTheBusiestRanksFill) {
   EXPECT_DOUBLE_EQ(same.latencySeconds, pred.latencySeconds);
   EXPECT_DOUBLE_EQ(same.loadBalance, pred.loadBalance);
   EXPECT_DOUBLE_EQ(same.droppedTokenFraction, pred.droppedTokenFraction);
-  EXPECT_EQ(soloComputeSpansOfExpectedWork(scaled), soloComputeSpans(plan));
+  const std::vector<SoloCompute> solo = soloComputeOfExpectedWork(scaled), fresh = soloCompute(plan);
+  ASSERT_EQ(solo.size(), fresh.size());
+  for (size_t r = 0; r < solo.size(); ++r) {
+    EXPECT_EQ(solo[r].busy, fresh[r].busy);
+    EXPECT_EQ(solo[r].span, fresh[r].span);
+  }
+  for (const RankTimeline &t : same.ranks) EXPECT_DOUBLE_EQ(solo[t.rank].busy, t.computeBusy);
 
   gemm.set_layer(1);  // no DISPATCH of its layer before it
   EXPECT_THROW(simulate(plan), std::invalid_argument);

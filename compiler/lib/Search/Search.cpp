@@ -192,16 +192,17 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   quiet.validatePlan = false;
   quiet.into = compiled;
   if (!session.compile(*probe, "probe", quiet).exported) return std::nullopt;
-  // Per rank, its compute time for one micro-batch; per stage, the least over its ranks.
+  // Per rank, its compute time for one micro-batch (its kernels), and its own chain from its
+  // first kernel to its last; per stage, the least compute time over its ranks.
   sim::applyExpectedWork(*compiled);  // the probe's own plan: scaled once, copied never
-  const sim::Prediction pred = sim::simulateExpectedWork(*compiled);
+  const std::vector<sim::SoloCompute> solo = sim::soloComputeOfExpectedWork(*compiled);
   auto stageOf = [&](uint32_t rank) {
     return compiled->programs(int(compiled->ranks(int(rank)).program())).stage();
   };
   std::map<uint32_t, double> leastByStage;
-  for (const sim::RankTimeline &t : pred.ranks) {
-    auto [it, fresh] = leastByStage.emplace(stageOf(t.rank), t.computeBusy);
-    if (!fresh) it->second = std::min(it->second, t.computeBusy);
+  for (uint32_t rank = 0; rank < solo.size(); ++rank) {
+    auto [it, fresh] = leastByStage.emplace(stageOf(rank), solo[rank].busy);
+    if (!fresh) it->second = std::min(it->second, solo[rank].busy);
   }
   // The first micro-batch reaches a rank through every stage before it, computed there in
   // full before it is sent; the last leaves through every stage after it. Under
@@ -209,16 +210,15 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
   const double travelling = dual ? 0.5 : 1.0;
   const double m = double(strategy.microBatches);
-  // Per micro-batch, what a rank's compute stream holds at least: its kernels, and without
-  // overlap also the collectives its own chain passes through between them.
-  const std::vector<double> spans = dual ? std::vector<double>() : sim::soloComputeSpansOfExpectedWork(*compiled);
   MicroBatchProbe out;
-  for (const sim::RankTimeline &t : pred.ranks) {
-    const uint32_t stage = stageOf(t.rank);
+  for (uint32_t rank = 0; rank < solo.size(); ++rank) {
+    const uint32_t stage = stageOf(rank);
     double fill = 0;
     for (const auto &[other, least] : leastByStage)
       if (other != stage) fill += travelling * least;
-    const double perMicroBatch = dual ? t.computeBusy : std::max(t.computeBusy, spans[t.rank]);
+    // Per micro-batch, what the rank's compute stream holds at least: its kernels, and
+    // without overlap also the collectives its own chain passes through between them.
+    const double perMicroBatch = dual ? solo[rank].busy : std::max(solo[rank].busy, solo[rank].span);
     out.latencyS = std::max(out.latencyS, fill + m * perMicroBatch);
   }
   for (double bound : arenaBounds(*compiled, strategy))

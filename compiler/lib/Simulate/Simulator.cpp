@@ -290,20 +290,21 @@ private:
   }
 
 public:
-  // Per rank, from its first compute-stream kernel's start to its last one's end, with no
-  // rank waiting for another: every instruction at its own duration (a collective at this
-  // rank's cost of it, a transfer at its own), after its stream predecessor and its events,
-  // in issue order (a producer issued later, which the compiler never emits, is ignored: it
-  // could only delay). What the run of one micro-batch occupies the compute stream at least.
-  std::vector<double> soloComputeSpans() {
+  // Per rank, its compute-stream kernels' time, and the span from its first one's start to
+  // its last one's end with no rank waiting for another: every instruction at its own
+  // duration (a collective at this rank's cost of it, a transfer at its own), after its
+  // stream predecessor and its events, in issue order (a producer issued later, which the
+  // compiler never emits, is ignored: it could only delay). What the run of one micro-batch
+  // occupies the compute stream at least.
+  std::vector<SoloCompute> soloCompute() {
     indexPrograms();
     resolveRanks();
     findRepresentatives();
-    std::vector<double> spans(ranks_.size(), 0.0);
+    std::vector<SoloCompute> out(ranks_.size());
     std::vector<double> end;
     for (uint32_t r = 0; r < ranks_.size(); ++r) {
       if (representative_[r] != r) {  // an earlier rank, already done
-        spans[r] = spans[representative_[r]];
+        out[r] = out[representative_[r]];
         continue;
       }
       const RankState &state = ranks_[r];
@@ -311,7 +312,7 @@ public:
       const plan::Program &program = plan_.programs(int(state.program));
       const uint32_t n = uint32_t(index.prevOnStream.size());
       end.assign(n, 0.0);
-      double first = INFINITY, last = 0;
+      double first = INFINITY, last = 0, busy = 0;
       for (uint32_t i = 0; i < n; ++i) {
         double ready = 0;
         if (uint32_t prev = index.prevOnStream[i]; prev != kNone && prev < i) ready = end[prev];
@@ -327,11 +328,13 @@ public:
         if (index.channel[i] == kNone && inst.stream() == kComputeStream) {
           first = std::min(first, ready);
           last = std::max(last, end[i]);
+          busy += seconds;
         }
       }
-      spans[r] = std::isfinite(first) ? last - first : 0;
+      out[r].busy = busy;
+      out[r].span = std::isfinite(first) ? last - first : 0;
     }
-    return spans;
+    return out;
   }
 
   const ProgramIndex &programOf(uint32_t rank) const { return programs_[ranks_[rank].program]; }
@@ -1043,14 +1046,14 @@ const plan::Plan &expectedCopy(google::protobuf::Arena &arena, const plan::Plan 
 }
 } // namespace
 
-std::vector<double> soloComputeSpans(const plan::Plan &p) {
-  if (!hasRouted(p)) return soloComputeSpansOfExpectedWork(p);
+std::vector<SoloCompute> soloCompute(const plan::Plan &p) {
+  if (!hasRouted(p)) return soloComputeOfExpectedWork(p);
   google::protobuf::Arena arena;
-  return soloComputeSpansOfExpectedWork(expectedCopy(arena, p));
+  return soloComputeOfExpectedWork(expectedCopy(arena, p));
 }
 
-std::vector<double> soloComputeSpansOfExpectedWork(const plan::Plan &expected) {
-  return Simulation(expected).soloComputeSpans();
+std::vector<SoloCompute> soloComputeOfExpectedWork(const plan::Plan &expected) {
+  return Simulation(expected).soloCompute();
 }
 
 Prediction simulate(const plan::Plan &p) {

@@ -123,7 +123,7 @@ struct Evaluated {
 //   after its last, the last micro-batch is computed on every later stage: at least the
 //   least probe rank's time on each. Without overlap, each micro-batch holds the compute
 //   stream at least for the probe rank's own chain from its first kernel to its last
-//   (sim::soloComputeSpans: its collectives between them included, none waiting for another
+//   (sim::soloCompute: its collectives between them included, none waiting for another
 //   rank), since the next micro-batch's kernels follow all of this one's on that stream;
 //   under DUAL_MICRO_BATCH the halves' collectives overlap the other half's kernels, so
 //   only the kernels count.

@@ -136,13 +136,20 @@ GenerationPrediction simulateGeneration(const plan::Plan &p,
 Prediction simulateEveryRank(const plan::Plan &p);
 } // namespace detail
 
-// Per rank (by plan rank), a lower bound on the time from its first compute-stream kernel's
-// start to its last one's end, whatever the other ranks do: the rank's own dependency chain
-// with every instruction at its own duration (a collective at this rank's cost of it), none
-// waiting for another rank. The same expected work as simulate() times.
-std::vector<double> soloComputeSpans(const plan::Plan &p);
+// Per rank (by plan rank), what its compute stream holds whatever the other ranks do, with
+// the same expected work as simulate() times:
+struct SoloCompute {
+  // Its kernels' time: simulate()'s RankTimeline::computeBusy (summed in issue order, not
+  // as end - start differences, so equal to it up to rounding).
+  double busy = 0;
+  // A lower bound on the time from its first compute-stream kernel's start to its last
+  // one's end: the rank's own dependency chain with every instruction at its own duration
+  // (a collective at this rank's cost of it), none waiting for another rank.
+  double span = 0;
+};
+std::vector<SoloCompute> soloCompute(const plan::Plan &p);
 // The same of a plan already holding its expected work, as simulateExpectedWork.
-std::vector<double> soloComputeSpansOfExpectedWork(const plan::Plan &expected);
+std::vector<SoloCompute> soloComputeOfExpectedWork(const plan::Plan &expected);
 
 // The simulated timeline as trace events (stream names: compute, collectives, pipeline).
 std::vector<trace::TraceEvent> traceEvents(const plan::Plan &p, const Prediction &pred);
