@@ -34,10 +34,12 @@ void report(const char *title, const moeplan::search::SearchResult &r) {
   const uint64_t compiled = r.evaluated + r.prunedAfterFirst;
   std::printf("%s\n", title);
   std::printf("  enumerated %llu, rejected %llu, equivalent %llu, pruned before compiling %llu, "
-              "pruned by a one-micro-batch probe %llu, pruned after the longest sequence %llu, evaluated fully %llu\n",
+              "pruned by a one-micro-batch probe %llu (%llu by its layer probe), pruned after the "
+              "longest sequence %llu, evaluated fully %llu\n",
               (unsigned long long)r.enumerated, (unsigned long long)r.rejected,
               (unsigned long long)(r.equivalentSchedule + r.equivalentRankOrder),
               (unsigned long long)r.pruned, (unsigned long long)r.prunedByProbe,
+              (unsigned long long)r.prunedByLayerProbe,
               (unsigned long long)r.prunedAfterFirst,
               (unsigned long long)r.evaluated);
   std::printf("  %.2f s on %u thread%s: %.1f candidates compiled per second, %zu sequence "

@@ -394,7 +394,7 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
   Parsed p = parse(text);
   CompileSession session;
   const int64_t longest = p.spec.workload.seqPoints(3).back();
-  int checked = 0;
+  int checked = 0, layerProbes = 0;
   double tightest = 0, loosest = 1;  // bound / figure, over the latencies
   double loosestOneStage = 1;         // the same, one stage without overlap
   double loosestMemory = 1;           // bound / figure, over the arenas
@@ -426,6 +426,22 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
                 plan::WorkloadPoint w = report::workloadPoint(*full.plan, pred);
                 EXPECT_LE(probe->latencyS, w.latency_s() * (1 + 1e-12)) << s.str();
                 EXPECT_LE(probe->memoryBytes, double(w.memory_bytes())) << s.str();
+                // The layer probe (one layer per stage) where a stage holds several: a bound
+                // too, weaker than the whole probe, and under DUAL_MICRO_BATCH (kernels only,
+                // both) the same latency: its one layer's kernels stand for every layer's
+                // exactly.
+                if (search::alikeLayersPerStage(c, s) > 0) {
+                  std::optional<search::MicroBatchProbe> layer =
+                      search::probeMicroBatchLayer(session, p.deployment, c, s, longest);
+                  ASSERT_TRUE(layer.has_value()) << s.str();
+                  EXPECT_LE(layer->latencyS, w.latency_s() * (1 + 1e-12)) << s.str();
+                  EXPECT_LE(layer->memoryBytes, probe->memoryBytes) << s.str();
+                  if (overlap == desc::DUAL_MICRO_BATCH)
+                    EXPECT_NEAR(layer->latencyS, probe->latencyS, probe->latencyS * 1e-9) << s.str();
+                  else
+                    EXPECT_LE(layer->latencyS, probe->latencyS * (1 + 1e-12)) << s.str();
+                  ++layerProbes;
+                }
                 loosestMemory = std::min(loosestMemory, probe->memoryBytes / double(w.memory_bytes()));
                 tightest = std::max(tightest, probe->latencyS / w.latency_s());
                 loosest = std::min(loosest, probe->latencyS / w.latency_s());
@@ -450,11 +466,71 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
                 ++checked;
               }
   EXPECT_GT(checked, 50);
-  std::printf("%d strategies: latency bound / latency %.3f to %.3f (one stage, no overlap: "
+  EXPECT_GT(layerProbes, 20);
+  std::printf("%d strategies (%d with a layer probe): latency bound / latency %.3f to %.3f (one stage, no overlap: "
               "from %.3f); memory bound / arena from %.4f (without overlap: one stage from %.6f, "
               "several from %.4f)\n",
-              checked, loosest, tightest, loosestOneStage, loosestMemory, loosestMemoryOneStage,
+              checked, layerProbes, loosest, tightest, loosestOneStage, loosestMemory, loosestMemoryOneStage,
               loosestMemoryStages);
+}
+
+// The layer probe counts the whole-program buffers of the strategy's stages exactly: per
+// program, its one layer's weights and caches times the layers of the stage, and the rest
+// once, give what the probe of every layer lays out (wholeProgramBuffers), on the small model
+// with 4 layers and on the seed's 16.
+TEST(Search, LayerProbeCountsEveryLayersBuffers) {
+  std::string small = kSmall;
+  small.replace(small.find("layers: 2"), 9, "layers: 4");
+  std::string error;
+  const std::optional<std::string> seed =
+      readFile(std::string(MOEPLAN_SOURCE_DIR) + "/examples/seed-moe-30b/deployment.textproto", error);
+  ASSERT_TRUE(seed.has_value()) << error;
+  CompileSession session;
+  int compared = 0;
+  for (const std::string &text : {small, *seed}) {
+    Parsed p = parse(text);
+    const int64_t longest = p.spec.workload.seqPoints(3).back();
+    for (int64_t pp : {1, 2, 4})
+      for (int64_t tp : {1, 2})
+        for (int64_t ep : {1, 4}) {
+          StrategySpec s = p.spec.strategy;
+          s.tp = tp, s.pp = pp, s.dp = ep / std::min(ep, tp), s.ep = ep, s.expertTp = 1;
+          s.microBatches = 4;
+          s.expertTpDefaulted = false;
+          s.placement.clear();
+          DeploymentSpec c = p.spec;
+          c.strategy = s;
+          std::vector<Finding> findings;
+          checkStrategy(c, findings);
+          if (s.world() > p.spec.cluster.gpus() || hasErrors(findings)) continue;
+          const int64_t layers = search::alikeLayersPerStage(c, s);
+          if (layers == 0) {  // one layer per stage already: no layer probe
+            EXPECT_EQ(p.spec.model.layers, pp) << s.str();
+            continue;
+          }
+          CompileOptions quiet;
+          quiet.printDiagnostics = false;
+          quiet.judgeWorkload = false;
+          CompileResult whole = session.compile(
+              *search::probeDeployment(p.deployment, s, longest), "whole", quiet);
+          CompileResult one = session.compile(
+              *search::layerProbeDeployment(p.deployment, c, s, longest), "one", quiet);
+          ASSERT_TRUE(whole.plan && one.plan) << s.str();
+          ASSERT_EQ(whole.plan->programs_size(), one.plan->programs_size());
+          for (int i = 0; i < whole.plan->programs_size(); ++i) {
+            const search::WholeProgramBuffers a =
+                search::wholeProgramBuffers(whole.plan->programs(i), 1);
+            const search::WholeProgramBuffers b =
+                search::wholeProgramBuffers(one.plan->programs(i), layers);
+            EXPECT_EQ(a.aligned, b.aligned) << s.str() << " program " << i;
+            EXPECT_EQ(a.bytes, b.bytes) << s.str() << " program " << i;
+            EXPECT_EQ(a.batchWideAligned, b.batchWideAligned) << s.str() << " program " << i;
+            EXPECT_GT(b.aligned, 0);
+          }
+          ++compared;
+        }
+  }
+  EXPECT_GT(compared, 8);
 }
 
 // The arena bounds on the seed's model, in pipelines whose first stage SENDs a micro-batch's

@@ -70,6 +70,43 @@ desc::Deployment withStrategy(const desc::Deployment &d, const StrategySpec &s) 
   return out;
 }
 
+namespace {
+bool batchWide(const plan::Buffer &buf) {
+  return buf.kind() == plan::KV_CACHE || buf.kind() == plan::INPUT || buf.kind() == plan::OUTPUT;
+}
+// What plan-memory lays out for the whole program: weights, and the batch's caches, inputs
+// and outputs.
+bool wholeProgram(const plan::Buffer &buf) { return batchWide(buf) || buf.kind() == plan::WEIGHT; }
+} // namespace
+
+WholeProgramBuffers wholeProgramBuffers(const plan::Program &program, int64_t layerCopies) {
+  // The layer's own buffers: weights and caches that the layer's instructions use and no
+  // other (the stage's input and output are the batch's, however few instructions use them).
+  constexpr char kLayer = 1, kOutside = 2;
+  std::vector<char> users(size_t(program.buffers_size()), 0);
+  if (layerCopies > 1) {
+    std::vector<uint32_t> in, written;
+    for (const plan::Instruction &inst : program.instructions()) {
+      report::instructionOperands(inst, in, written);
+      for (const std::vector<uint32_t> *ids : {&in, &written})
+        for (uint32_t b : *ids)
+          if (b < users.size()) users[b] |= inst.layer() >= 0 ? kLayer : kOutside;
+    }
+  }
+  WholeProgramBuffers out;
+  for (int b = 0; b < program.buffers_size(); ++b) {
+    const plan::Buffer &buf = program.buffers(b);
+    if (!wholeProgram(buf)) continue;
+    const bool layers = (buf.kind() == plan::WEIGHT || buf.kind() == plan::KV_CACHE) &&
+                        users[size_t(b)] == kLayer;
+    const double copies = layers ? double(layerCopies) : 1.0;
+    const double aligned = copies * double(alignedBufferBytes(int64_t(buf.bytes())));
+    out.aligned += aligned, out.bytes += copies * double(buf.bytes());
+    if (batchWide(buf)) out.batchWideAligned += aligned;
+  }
+  return out;
+}
+
 std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &strategy) {
   // Under DUAL_MICRO_BATCH pairs of micro-batches interleave; in a GENERATE plan each rank
   // drains its streams between prefill and decode steps: neither is emitted micro-batch
@@ -103,23 +140,18 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
   for (const plan::Program &program : probe.programs()) {
     const int n = program.instructions_size();
     const uint32_t last = n > 0 ? uint32_t(n - 1) : 0;
-    double wholeAligned = 0, wholeBytes = 0, batchWideAligned = 0;
+    const WholeProgramBuffers whole = wholeProgramBuffers(program, 1);
+    const double wholeAligned = whole.aligned, wholeBytes = whole.bytes,
+                 batchWideAligned = whole.batchWideAligned;
     uint64_t lowestTransient = UINT64_MAX;
     std::vector<char> transient(size_t(program.buffers_size()), 0);
     for (int b = 0; b < program.buffers_size(); ++b) {
       const plan::Buffer &buf = program.buffers(b);
-      const bool batchWide = buf.kind() == plan::KV_CACHE || buf.kind() == plan::INPUT ||
-                             buf.kind() == plan::OUTPUT;
-      if (!batchWide && buf.kind() != plan::WEIGHT) {
-        if (buf.live_begin() > 0 || buf.live_end() < last) {
-          transient[size_t(b)] = 1;
-          lowestTransient = std::min(lowestTransient, buf.offset());
-        }
-        continue;
+      if (wholeProgram(buf)) continue;
+      if (buf.live_begin() > 0 || buf.live_end() < last) {
+        transient[size_t(b)] = 1;
+        lowestTransient = std::min(lowestTransient, buf.offset());
       }
-      const double aligned = double(alignedBufferBytes(int64_t(buf.bytes())));
-      wholeAligned += aligned, wholeBytes += double(buf.bytes());
-      if (batchWide) batchWideAligned += aligned;
     }
     bool receives = false, transferWaitedFor = false, transferFirst = false;
     std::set<uint32_t> transferEvents;
@@ -178,12 +210,11 @@ std::optional<desc::Deployment> probeDeployment(const desc::Deployment &deployme
   return probe;
 }
 
-std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
-                                               const desc::Deployment &deployment,
-                                               const StrategySpec &strategy, int64_t seqLen) {
-  std::optional<desc::Deployment> probe = probeDeployment(deployment, strategy, seqLen);
-  if (!probe) return std::nullopt;
-  google::protobuf::Arena arena;
+namespace {
+// The probe description compiled on `arena`, its expected work applied; nullptr when it does
+// not lower.
+plan::Plan *compileProbe(CompileSession &session, const desc::Deployment &probe,
+                         google::protobuf::Arena &arena) {
   plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
   CompileOptions quiet;
   quiet.printDiagnostics = false;
@@ -191,44 +222,136 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
   quiet.verifyEachPass = false;
   quiet.validatePlan = false;
   quiet.into = compiled;
-  if (!session.compile(*probe, "probe", quiet).exported) return std::nullopt;
-  // Per rank, its compute time for one micro-batch (its kernels), and its own chain from its
-  // first kernel to its last; per stage, the least compute time over its ranks.
+  if (!session.compile(probe, "probe", quiet).exported) return nullptr;
   sim::applyExpectedWork(*compiled);  // the probe's own plan: scaled once, copied never
-  const std::vector<sim::SoloCompute> solo = sim::soloComputeOfExpectedWork(*compiled);
+  return compiled;
+}
+
+// The latency bound of probeMicroBatch from the probe's plan: per rank, its kernels' time for
+// one micro-batch (`busy`) and what its compute stream holds at least per micro-batch
+// (`perMicroBatch`, at least `busy`).
+double latencyBound(const plan::Plan &probe, const StrategySpec &strategy,
+                    const std::vector<double> &busy, const std::vector<double> &perMicroBatch) {
   auto stageOf = [&](uint32_t rank) {
-    return compiled->programs(int(compiled->ranks(int(rank)).program())).stage();
+    return probe.programs(int(probe.ranks(int(rank)).program())).stage();
   };
+  // Per stage, the least kernel time over its ranks.
   std::map<uint32_t, double> leastByStage;
-  for (uint32_t rank = 0; rank < solo.size(); ++rank) {
-    auto [it, fresh] = leastByStage.emplace(stageOf(rank), solo[rank].busy);
-    if (!fresh) it->second = std::min(it->second, solo[rank].busy);
+  for (uint32_t rank = 0; rank < busy.size(); ++rank) {
+    auto [it, fresh] = leastByStage.emplace(stageOf(rank), busy[rank]);
+    if (!fresh) it->second = std::min(it->second, busy[rank]);
   }
   // The first micro-batch reaches a rank through every stage before it, computed there in
   // full before it is sent; the last leaves through every stage after it. Under
   // DUAL_MICRO_BATCH the halves travel apart: half the micro-batch's time per stage.
-  const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
-  const double travelling = dual ? 0.5 : 1.0;
+  const double travelling = strategy.overlap == desc::DUAL_MICRO_BATCH ? 0.5 : 1.0;
   const double m = double(strategy.microBatches);
-  MicroBatchProbe out;
-  for (uint32_t rank = 0; rank < solo.size(); ++rank) {
+  double latency = 0;
+  for (uint32_t rank = 0; rank < busy.size(); ++rank) {
     const uint32_t stage = stageOf(rank);
     double fill = 0;
     for (const auto &[other, least] : leastByStage)
       if (other != stage) fill += travelling * least;
-    // Per micro-batch, what the rank's compute stream holds at least: its kernels, and
-    // without overlap also the collectives its own chain passes through between them.
-    const double perMicroBatch = dual ? solo[rank].busy : std::max(solo[rank].busy, solo[rank].span);
-    out.latencyS = std::max(out.latencyS, fill + m * perMicroBatch);
+    latency = std::max(latency, fill + m * perMicroBatch[rank]);
   }
+  return latency;
+}
+} // namespace
+
+std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
+                                               const desc::Deployment &deployment,
+                                               const StrategySpec &strategy, int64_t seqLen) {
+  std::optional<desc::Deployment> probe = probeDeployment(deployment, strategy, seqLen);
+  if (!probe) return std::nullopt;
+  google::protobuf::Arena arena;
+  const plan::Plan *compiled = compileProbe(session, *probe, arena);
+  if (!compiled) return std::nullopt;
+  // Per micro-batch, what a rank's compute stream holds at least: its kernels, and without
+  // overlap also the collectives its own chain passes through between them.
+  const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
+  const std::vector<sim::SoloCompute> solo = sim::soloComputeOfExpectedWork(*compiled);
+  std::vector<double> busy, perMicroBatch;
+  for (const sim::SoloCompute &r : solo) {
+    busy.push_back(r.busy);
+    perMicroBatch.push_back(dual ? r.busy : std::max(r.busy, r.span));
+  }
+  MicroBatchProbe out;
+  out.latencyS = out.orderS = latencyBound(*compiled, strategy, busy, perMicroBatch);
   for (double bound : arenaBounds(*compiled, strategy))
     out.memoryBytes = std::max(out.memoryBytes, bound);
+  return out;
+}
+
+int64_t alikeLayersPerStage(const DeploymentSpec &spec, const StrategySpec &strategy) {
+  const ModelSpec &m = spec.model;
+  const int64_t moe = m.moeLayerCount();
+  const bool alike = (moe == 0 || moe == m.layers) &&
+                     spec.workload.expertLoad.size() <= size_t(std::max<int64_t>(m.experts, 1)) &&
+                     spec.workload.routingStickiness.size() <= 1;
+  if (!alike || strategy.pp < 1 || m.layers % strategy.pp != 0) return 0;
+  const int64_t perStage = m.layers / strategy.pp;
+  return perStage >= 2 ? perStage : 0;
+}
+
+std::optional<desc::Deployment> layerProbeDeployment(const desc::Deployment &deployment,
+                                                     const DeploymentSpec &spec,
+                                                     const StrategySpec &strategy,
+                                                     int64_t seqLen) {
+  if (alikeLayersPerStage(spec, strategy) == 0) return std::nullopt;
+  std::optional<desc::Deployment> probe = probeDeployment(deployment, strategy, seqLen);
+  if (!probe) return std::nullopt;
+  desc::Model *model = probe->mutable_model();
+  model->set_layers(uint32_t(strategy.pp));
+  if (spec.model.moeLayerCount() == 0) model->mutable_moe_layers()->set_none(true);
+  else model->mutable_moe_layers()->set_all(true);
+  model->clear_declared_params();  // of the whole model: not this one's
+  probe->clear_claims();
+  return probe;
+}
+
+std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
+                                                    const desc::Deployment &deployment,
+                                                    const DeploymentSpec &spec,
+                                                    const StrategySpec &strategy,
+                                                    int64_t seqLen) {
+  std::optional<desc::Deployment> probe = layerProbeDeployment(deployment, spec, strategy, seqLen);
+  if (!probe) return std::nullopt;
+  google::protobuf::Arena arena;
+  const plan::Plan *compiled = compileProbe(session, *probe, arena);
+  if (!compiled) return std::nullopt;
+  const int64_t layers = alikeLayersPerStage(spec, strategy);
+  // A rank's kernels in the strategy's stage: those outside the layers once, its one layer's
+  // `layers` times.
+  std::vector<double> busy, guess;
+  const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
+  for (const sim::SoloCompute &r : sim::soloComputeOfExpectedWork(*compiled)) {
+    busy.push_back(r.busy + double(layers - 1) * r.layerBusy);
+    // Not a bound: each layer's chain as long as the one layer's (its span less the kernels
+    // outside the layers).
+    const double layerSpan = std::max(r.layerBusy, r.span - (r.busy - r.layerBusy));
+    guess.push_back(dual ? busy.back() : std::max(busy.back(), r.span + double(layers - 1) * layerSpan));
+  }
+  MicroBatchProbe out;
+  out.latencyS = latencyBound(*compiled, strategy, busy, busy);
+  out.orderS = latencyBound(*compiled, strategy, busy, guess);
+  const double m = double(strategy.microBatches);
+  for (const plan::Program &program : compiled->programs()) {
+    const WholeProgramBuffers whole = wholeProgramBuffers(program, layers);
+    out.memoryBytes = std::max(out.memoryBytes, whole.aligned + (m - 1) * whole.batchWideAligned);
+  }
   return out;
 }
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The relative rounding a probe's latency bound may carry (probeAt).
+constexpr double kRounding = 1e-9;
+// Candidates of at least this many micro-batches per stage are ordered by their whole probe
+// (probeMicroBatch), the others by their layer probe's guess: measured on the seed, 16 and
+// 128 both cost more than 32 (or 64) on two threads.
+constexpr double kCostlyMicroBatchesPerStage = 32;
 
 std::vector<int64_t> divisorsUpTo(int64_t n, int64_t limit) {
   std::vector<int64_t> out = divisors(n);
@@ -599,7 +722,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   };
   std::vector<Evaluated> evaluated;      // guarded by mutex
   uint64_t compileFailures = 0;
-  std::atomic<uint64_t> pruned{0}, prunedByProbe{0}, prunedAfterFirst{0};
+  std::atomic<uint64_t> pruned{0}, prunedByProbe{0}, prunedByLayerProbe{0}, prunedAfterFirst{0};
   unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
   threads = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<size_t>(1, planned.size()))));
   r.threads = threads;
@@ -614,24 +737,47 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   // worst throughput at most the least.
   struct Bound {
     double latencyS = 0, throughputPerGpu = INFINITY, memoryBytes = 0;
+    double orderS = 0;  // MicroBatchProbe::orderS
     // The worst of both: what bounds a workload that holds both points.
     void include(const Bound &o) {
       latencyS = std::max(latencyS, o.latencyS);
+      orderS = std::max(orderS, o.orderS);
       throughputPerGpu = std::min(throughputPerGpu, o.throughputPerGpu);
       memoryBytes = std::max(memoryBytes, o.memoryBytes);
     }
   };
-  auto probeAt = [&](CompileSession &compiler, const Planned &p, size_t k) -> std::optional<Bound> {
+  // `layered`: the probe of one layer per stage (probeMicroBatchLayer), else probeMicroBatch.
+  auto probeAt = [&](CompileSession &compiler, const Planned &p, size_t k,
+                     bool layered) -> std::optional<Bound> {
     const int64_t len = r.seqPoints[k];
-    std::optional<MicroBatchProbe> b = probeMicroBatch(compiler, deployment, p.strategy, len);
+    std::optional<MicroBatchProbe> b =
+        layered ? probeMicroBatchLayer(compiler, deployment, spec, p.strategy, len)
+                : probeMicroBatch(compiler, deployment, p.strategy, len);
     if (!b) return std::nullopt;
+    // A probe sums kernel times in another order than the simulator (and the layer probe
+    // multiplies one layer's): a hair below, so that a candidate whose figures tie a feasible
+    // strategy's is never pruned by rounding.
+    const double latency = b->latencyS * (1 - kRounding);
     const double ubThroughput =
-        b->latencyS > 0 ? batchTokens(len) / b->latencyS / double(p.strategy.world()) : INFINITY;
-    return Bound{b->latencyS, ubThroughput, b->memoryBytes};
+        latency > 0 ? batchTokens(len) / latency / double(p.strategy.world()) : INFINITY;
+    return Bound{latency, ubThroughput, b->memoryBytes, b->orderS};
   };
   const bool probes = options.prune && !generates;
-  // Per candidate, its probes (filled as they are made; a thread owns a candidate at a time).
-  std::vector<std::vector<std::optional<Bound>>> probed(planned.size());
+  // Whether a probe's bounds `b` at one point, with `worst` over the points probed so far,
+  // prune candidate p: they already fail a requirement the cluster can meet at that point,
+  // or a feasible strategy beats them.
+  auto probePrunes = [&](const Planned &p, const Bound &b, const Bound &worst) {
+    const bool fails = b.memoryBytes > spec.cluster.memoryBytes ||
+                       (r.maxMemoryPerGpuBytes &&
+                        !excluded.count("requirements.max_memory_per_gpu_bytes") &&
+                        b.memoryBytes > *r.maxMemoryPerGpuBytes) ||
+                       timeFails(b.latencyS, b.throughputPerGpu * double(p.strategy.world()));
+    std::lock_guard<std::mutex> lock(mutex);
+    return fails || beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes);
+  };
+  // Per candidate, its probes, of one layer per stage and whole (filled as they are made; a
+  // thread owns a candidate at a time).
+  std::vector<std::vector<std::optional<Bound>>> probed(planned.size()), layerProbed(planned.size());
   // Whether the candidate's FLOP and weight bounds already prune it.
   auto prunedByBounds = [&](const Planned &p) {
     if (!options.prune) return false;
@@ -710,32 +856,38 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       ++pruned;
       return {};
     }
-    std::vector<std::optional<Bound>> &probedHere = probed[i];
+    std::vector<std::optional<Bound>> &probedHere = probed[i], &layerProbedHere = layerProbed[i];
     probedHere.resize(r.seqPoints.size());
-    if (probes && p.strategy.microBatches >= kProbeMicroBatches) {
-      bool anyFeasible;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        anyFeasible = !feasibleSoFar.empty();
+    layerProbedHere.resize(r.seqPoints.size());
+    bool anyFeasible;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      anyFeasible = !feasibleSoFar.empty();
+    }
+    if (probes && anyFeasible) {
+      // Whether the probes (`layered`: of one layer per stage) prune the candidate, made at
+      // each point of `points` as needed (longest first).
+      auto prunedBy = [&](std::vector<std::optional<Bound>> &made, bool layered, size_t points) {
+        Bound worst;
+        for (size_t k = r.seqPoints.size(); k-- > r.seqPoints.size() - points;) {
+          if (!made[k]) made[k] = probeAt(compiler, p, k, layered);  // the longest: maybe made
+          const std::optional<Bound> &b = made[k];
+          if (!b) return false;
+          worst.include(*b);
+          if (probePrunes(p, *b, worst)) return true;
+        }
+        return false;
+      };
+      // The cheap probe at the longest sequence first, whatever the micro-batches (it costs
+      // a fraction of any compile); the whole probes, at every point, only for candidates of
+      // many micro-batches it leaves.
+      if (alikeLayersPerStage(spec, p.strategy) > 0 && prunedBy(layerProbedHere, true, 1)) {
+        ++prunedByProbe;
+        ++prunedByLayerProbe;
+        return {};
       }
-      Bound worst;
-      bool prune = false;
-      for (size_t k = r.seqPoints.size(); anyFeasible && !prune && k-- > 0;) {
-        if (!probedHere[k]) probedHere[k] = probeAt(compiler, p, k);  // the longest: maybe made
-        const std::optional<Bound> &b = probedHere[k];
-        if (!b) break;
-        worst.include(*b);
-        // A requirement (the cluster can meet) the bounds already fail at this point.
-        const bool fails =
-            b->memoryBytes > spec.cluster.memoryBytes ||
-            (r.maxMemoryPerGpuBytes &&
-             !excluded.count("requirements.max_memory_per_gpu_bytes") &&
-             b->memoryBytes > *r.maxMemoryPerGpuBytes) ||
-            timeFails(b->latencyS, b->throughputPerGpu * double(p.strategy.world()));
-        std::lock_guard<std::mutex> lock(mutex);
-        prune = fails || beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes);
-      }
-      if (prune) {
+      if (p.strategy.microBatches >= kProbeMicroBatches &&
+          prunedBy(probedHere, false, r.seqPoints.size())) {
         ++prunedByProbe;
         return {};
       }
@@ -760,8 +912,9 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       const plan::WorkloadPoint &first = f.e.points[longest];
       Bound worst{first.latency_s(), first.throughput_tokens_per_s() / double(p.strategy.world()),
                   double(first.memory_bytes())};
-      for (const std::optional<Bound> &b : probedHere)
-        if (b) worst.include(*b);
+      for (const auto *made : {&probedHere, &layerProbedHere})
+        for (const std::optional<Bound> &b : *made)
+          if (b) worst.include(*b);
       std::lock_guard<std::mutex> lock(mutex);
       if (beaten(worst.latencyS, worst.throughputPerGpu, worst.memoryBytes)) {
         ++prunedAfterFirst;
@@ -891,16 +1044,27 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         toProbe,
         [&](CompileSession &compiler, size_t i) {
           if (prunedByBounds(planned[i])) return std::vector<size_t>();  // pruned before a probe
+          const size_t longest = r.seqPoints.size() - 1;
           probed[i].resize(r.seqPoints.size());
-          probed[i].back() = probeAt(compiler, planned[i], r.seqPoints.size() - 1);
-          longestProbe[i] = probed[i].back();
+          layerProbed[i].resize(r.seqPoints.size());
+          // The cheap probe where there is one (evaluate tries it first).
+          if (alikeLayersPerStage(spec, planned[i].strategy) > 0)
+            layerProbed[i][longest] = probeAt(compiler, planned[i], longest, true);
+          // The whole probe as well for a costly candidate that the cheap one leaves: the
+          // order reads the whole probe's tighter bound, and misplacing a costly candidate
+          // before the one that would prune it costs a compile of many micro-batches.
+          const StrategySpec &x = planned[i].strategy;
+          const std::optional<Bound> &cheap = layerProbed[i][longest];
+          if (!cheap || (double(x.microBatches) / double(x.pp) >= kCostlyMicroBatchesPerStage &&
+                         !probePrunes(planned[i], *cheap, *cheap)))
+            probed[i][longest] = probeAt(compiler, planned[i], longest, false);
+          longestProbe[i] = probed[i][longest] ? probed[i][longest] : cheap;
           return std::vector<size_t>();
         },
         blocksNone);
     auto key = [&](size_t i) {
       const StrategySpec &x = planned[i].strategy;
-      const double latency =
-          !probed[i].empty() && probed[i].back() ? probed[i].back()->latencyS : INFINITY;
+      const double latency = longestProbe[i] ? longestProbe[i]->orderS : INFINITY;
       return std::make_tuple(boundsFail(planned[i]), double(x.microBatches) / double(x.pp),
                              latency);
     };
@@ -910,12 +1074,13 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   // A candidate in flight blocks one its probe beats on every figure.
   parallel(toProbe, evaluate, [&](size_t a, size_t b) {
     const std::optional<Bound> &x = longestProbe[a], &y = longestProbe[b];
-    return x && y && x->latencyS <= y->latencyS && x->throughputPerGpu >= y->throughputPerGpu &&
+    return x && y && x->orderS <= y->orderS && x->throughputPerGpu >= y->throughputPerGpu &&
            x->memoryBytes <= y->memoryBytes;
   });
   progress.finish();
   r.pruned = pruned;
   r.prunedByProbe = prunedByProbe;
+  r.prunedByLayerProbe = prunedByLayerProbe;
   r.prunedAfterFirst = prunedAfterFirst;
   r.evaluated = evaluated.size();
   if (compileFailures > 0) r.rejectedByRule["compile (lowering failed)"] += compileFailures;
@@ -1044,9 +1209,9 @@ std::string renderSearchText(const SearchResult &r, const SearchOptions &options
   o << "  pruned     " << r.pruned + r.prunedByProbe + r.prunedAfterFirst << " (" << r.pruned
     << " not compiled: their bounds fail a requirement or lose to a feasible strategy on every "
        "figure; "
-    << r.prunedByProbe
-    << " one micro-batch compiled: the bounds it gives fail a requirement or lose to a "
-       "feasible strategy on every figure; "
+    << r.prunedByProbe << " one micro-batch compiled (" << r.prunedByLayerProbe
+    << " of them with one layer per stage): the bounds it gives fail a requirement or lose to "
+       "a feasible strategy on every figure; "
     << r.prunedAfterFirst
     << " compiled at the longest sequence only: a feasible strategy beats them there already)\n";
   char rate[64];
@@ -1147,6 +1312,7 @@ nlohmann::json searchJson(const SearchResult &r) {
             {"equivalent", {{"schedule", r.equivalentSchedule}, {"rank_order", r.equivalentRankOrder}}},
             {"pruned", r.pruned},
             {"pruned_by_probe", r.prunedByProbe},
+            {"pruned_by_layer_probe", r.prunedByLayerProbe},
             {"pruned_after_longest_sequence", r.prunedAfterFirst},
             {"evaluated", r.evaluated},
             {"seconds", r.seconds},

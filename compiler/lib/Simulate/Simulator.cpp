@@ -312,7 +312,7 @@ public:
       const plan::Program &program = plan_.programs(int(state.program));
       const uint32_t n = uint32_t(index.prevOnStream.size());
       end.assign(n, 0.0);
-      double first = INFINITY, last = 0, busy = 0;
+      double first = INFINITY, last = 0, busy = 0, layerBusy = 0;
       for (uint32_t i = 0; i < n; ++i) {
         double ready = 0;
         if (uint32_t prev = index.prevOnStream[i]; prev != kNone && prev < i) ready = end[prev];
@@ -329,9 +329,11 @@ public:
           first = std::min(first, ready);
           last = std::max(last, end[i]);
           busy += seconds;
+          if (inst.layer() >= 0) layerBusy += seconds;
         }
       }
       out[r].busy = busy;
+      out[r].layerBusy = layerBusy;
       out[r].span = std::isfinite(first) ? last - first : 0;
     }
     return out;

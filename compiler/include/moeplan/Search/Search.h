@@ -33,17 +33,24 @@
 // frontier, and is not compiled. Likewise after the longest sequence, whose latency and
 // memory are at most the candidate's worst and whose throughput at least its worst: a
 // candidate a feasible strategy beats there is not compiled at the other lengths. And before
-// any compile, a candidate of kProbeMicroBatches micro-batches or more is first bounded by
-// one of its micro-batches compiled alone (probeMicroBatch) at each point of the workload,
-// the longest first: a fraction of the cost, and nearly its figures; after its longest
-// sequence these bounds stand in for the other points' figures. Only when a feasible
-// candidate exists; the counts are reported.
+// any compile, once a feasible candidate exists, probes bound a candidate:
+// - the layer probe (probeMicroBatchLayer: one micro-batch, one layer per stage, its kernels
+//   and its whole-program buffers), at the longest sequence, for any number of
+//   micro-batches: a fifth of a probe's cost;
+// - if that does not prune it, and it has kProbeMicroBatches micro-batches or more, the
+//   probe (probeMicroBatch: one of its micro-batches compiled alone, with its collectives'
+//   chain and its transients) at each point of the workload, the longest first: a fraction
+//   of the candidate's cost, and nearly its figures.
+// After its longest sequence these bounds stand in for the other points' figures. The
+// counts are reported.
 //
-// Order. The candidates that are not probed go first, cheapest first (instructions grow with
-// micro-batches per stage); they find the first feasible strategies. The others are probed
-// at the longest sequence, then evaluated cheapest first and, among equally costly ones,
-// lowest probed latency first: each class's best is compiled before the rest of its class,
-// which it then prunes at their probes.
+// Order. The candidates of fewer than kProbeMicroBatches micro-batches go first, cheapest
+// first (instructions grow with micro-batches per stage); they find the first feasible
+// strategies. The others are probed at the longest sequence (the layer probe; the whole
+// probe as well for the costly ones it leaves, kCostlyMicroBatchesPerStage), then evaluated
+// cheapest first and, among equally costly ones, lowest probed latency first (the whole
+// probe's bound, or the layer probe's guess, MicroBatchProbe::orderS): each class's best is
+// compiled before the rest of its class, which it then prunes at their probes.
 //
 // Threads. Each thread compiles with a session of its own. A candidate's points after its
 // longest are tasks, which a thread takes before the next candidate: a costly candidate's
@@ -133,6 +140,9 @@ struct Evaluated {
 struct MicroBatchProbe {
   double latencyS = 0;
   double memoryBytes = 0;
+  // Not a bound: what search orders candidates by. probeMicroBatch's latency bound; the
+  // layer probe's guess of it (its one layer's chain taken for every layer's).
+  double orderS = 0;
 };
 // The probe's description: the strategy with micro_batches 1 on sequences / micro_batches
 // sequences of seqLen tokens; nullopt when micro_batches does not divide the sequences.
@@ -152,6 +162,40 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
 std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
                                                const desc::Deployment &deployment,
                                                const StrategySpec &strategy, int64_t seqLen);
+
+// The same bounds, weaker, for a fifth of the cost: the probe compiled with one layer per
+// stage (model.layers = pp), when the model's layers are all alike (all MoE or all dense, one
+// expert-load row and one stickiness for every layer) and a stage holds L >= 2 of them in
+// the strategy (alikeLayersPerStage; 0 otherwise).
+// - Latency: as probeMicroBatch's, each rank's kernels only: in its stage of L layers a rank
+//   runs its kernels outside the layers once and its one layer's L times (alike layers
+//   lower to the same kernels at the same costs; sim::SoloCompute::layerBusy).
+// - Memory: per program, what plan-memory lays out for the whole program (weights, and the
+//   batch's caches, inputs and outputs once per micro-batch), a buffer only the layer's
+//   instructions use counted L times (wholeProgramBuffers); none of the transients.
+// Search tries it first and compiles probeMicroBatch only for the candidates it does not
+// prune. SearchTest holds it against every strategy of a small model, and its kernel time
+// equal to probeMicroBatch's. nullopt when the layers are not alike, L < 2, or the probe
+// does not compile.
+int64_t alikeLayersPerStage(const DeploymentSpec &spec, const StrategySpec &strategy);
+std::optional<desc::Deployment> layerProbeDeployment(const desc::Deployment &deployment,
+                                                     const DeploymentSpec &spec,
+                                                     const StrategySpec &strategy,
+                                                     int64_t seqLen);
+std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
+                                                    const desc::Deployment &deployment,
+                                                    const DeploymentSpec &spec,
+                                                    const StrategySpec &strategy,
+                                                    int64_t seqLen);
+// Of a program, the buffers plan-memory lays out for its whole run, each aligned: weights,
+// and the batch's caches, inputs and outputs. With layerCopies > 1 (a probe of one layer per
+// stage), a buffer that only instructions of the layers use counts layerCopies times.
+struct WholeProgramBuffers {
+  double aligned = 0;           // every such buffer, aligned
+  double bytes = 0;             // the same, unaligned
+  double batchWideAligned = 0;  // of `aligned`, the caches, inputs and outputs
+};
+WholeProgramBuffers wholeProgramBuffers(const plan::Program &program, int64_t layerCopies);
 // Candidates with at least this many micro-batches are probed before they are compiled (a
 // probe costs about a compile of one micro-batch: below this, not worth its time).
 constexpr int64_t kProbeMicroBatches = 4;
@@ -177,6 +221,7 @@ struct SearchResult {
   uint64_t equivalentRankOrder = 0;  // rank orders with the same groups or costs
   uint64_t pruned = 0;               // by a bound (not compiled)
   uint64_t prunedByProbe = 0;        // one micro-batch compiled (probeMicroBatch), then beaten
+  uint64_t prunedByLayerProbe = 0;   // of them, by its layer probe (probeMicroBatchLayer)
   uint64_t prunedAfterFirst = 0;     // compiled at the longest sequence only, then beaten
   uint64_t evaluated = 0;            // compiled and simulated at every point
   double seconds = 0;                // wall time of the whole search

@@ -142,6 +142,7 @@ struct SoloCompute {
   // Its kernels' time: simulate()'s RankTimeline::computeBusy (summed in issue order, not
   // as end - start differences, so equal to it up to rounding).
   double busy = 0;
+  double layerBusy = 0;  // of it, the kernels of the transformer layers (Instruction.layer >= 0)
   // A lower bound on the time from its first compute-stream kernel's start to its last
   // one's end: the rank's own dependency chain with every instruction at its own duration
   // (a collective at this rank's cost of it), none waiting for another rank.
