@@ -797,6 +797,9 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     Evaluated e;
     desc::Deployment candidate;  // the description with the candidate's strategy
     bool failed = false;         // some point did not compile (guarded by mutex)
+    // Set up, its longest point compiling: an idle thread may compile its other points
+    // meanwhile (`parallel`).
+    std::atomic<bool> started{false};
   };
   std::vector<InFlight> inFlight(planned.size());
   // Compiles and simulates candidate i at point k into its evaluation; false when it does not
@@ -902,6 +905,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     // strategy that beats those already beats the candidate, and the other lengths need
     // not be compiled.
     const size_t longest = r.seqPoints.size() - 1;
+    f.started = true;
     if (!compilePoint(compiler, i, longest)) {
       std::lock_guard<std::mutex> lock(mutex);
       ++compileFailures;
@@ -967,12 +971,41 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     std::vector<size_t> waiting;                     // blocked, in order
     std::vector<std::pair<size_t, size_t>> pending;  // (candidate, point), taken from the back
     std::map<size_t, size_t> active;  // candidates in flight: their points not yet compiled
+    // Of a candidate compiling its longest point, the other points idle threads compiled
+    // ahead (`done`) or are compiling (`running`), and whether its longest point kept it.
+    struct Ahead {
+      std::set<size_t> running, done;
+      bool kept = false;
+    };
+    std::map<size_t, Ahead> ahead;
     // A candidate in flight has ended: those waiting go first again.
     auto ended = [&](size_t i) {
       active.erase(i);
+      if (auto it = ahead.find(i); it != ahead.end() && it->second.running.empty()) ahead.erase(it);
       queue.insert(queue.begin(), waiting.begin(), waiting.end());
       waiting.clear();
       wake.notify_all();
+    };
+    // A point of candidate i is compiled (under poolMutex, which `lock` holds): the last ends
+    // the candidate.
+    auto completed = [&](std::unique_lock<std::mutex> &lock, size_t i) {
+      if (--active[i] > 0) return;
+      lock.unlock();
+      endCandidate(i);  // still in flight meanwhile: what it blocks keeps waiting
+      lock.lock();
+      ended(i);
+    };
+    // A point an idle thread may compile ahead: of a candidate compiling its longest point,
+    // one no thread has taken. Its longest point may still prune the candidate: then the
+    // work is lost, but the thread had nothing else to do.
+    auto pointAhead = [&]() -> std::optional<std::pair<size_t, size_t>> {
+      for (const auto &[i, left] : active) {
+        if (left != 0 || !inFlight[i].started) continue;
+        Ahead &a = ahead[i];
+        for (size_t k = r.seqPoints.size() - 1; k-- > 0;)
+          if (!a.running.count(k) && !a.done.count(k)) return std::make_pair(i, k);
+      }
+      return std::nullopt;
     };
     auto worker = [&](CompileSession &compiler) {
       std::unique_lock<std::mutex> lock(poolMutex);
@@ -983,11 +1016,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
           lock.unlock();
           pointTask(compiler, i, k);
           lock.lock();
-          if (--active[i] > 0) continue;
-          lock.unlock();
-          endCandidate(i);  // still in flight meanwhile: what it blocks keeps waiting
-          lock.lock();
-          ended(i);
+          completed(lock, i);
         } else if (!queue.empty()) {
           const size_t i = queue.front();
           queue.pop_front();
@@ -1004,15 +1033,40 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
             ended(i);
             continue;
           }
+          // The points compiled ahead count; those running will.
+          Ahead &a = ahead[i];
+          a.kept = true;
           active[i] = rest.size();
-          for (auto k = rest.rbegin(); k != rest.rend(); ++k) pending.emplace_back(i, *k);
+          for (auto k = rest.rbegin(); k != rest.rend(); ++k)
+            if (!a.running.count(*k) && !a.done.count(*k)) pending.emplace_back(i, *k);
+          active[i] -= a.done.size();
+          if (active[i] == 0) {
+            active[i] = 1;
+            completed(lock, i);
+          }
           wake.notify_all();
+        } else if (std::optional<std::pair<size_t, size_t>> task = pointAhead()) {
+          const auto [i, k] = *task;
+          ahead[i].running.insert(k);
+          lock.unlock();
+          pointTask(compiler, i, k);
+          lock.lock();
+          Ahead &a = ahead[i];
+          a.running.erase(k);
+          if (a.kept) {
+            completed(lock, i);
+          } else if (active.count(i)) {
+            a.done.insert(k);  // its longest point still compiling
+          } else if (a.running.empty()) {
+            ahead.erase(i);    // pruned at its longest point: the work is lost
+          }
         } else if (active.empty()) {
           if (waiting.empty()) return;
           queue.insert(queue.begin(), waiting.begin(), waiting.end());  // nothing blocks them
           waiting.clear();
         } else {
-          wake.wait(lock);
+          // A candidate starting may soon have points to compile ahead: look again shortly.
+          wake.wait_for(lock, std::chrono::milliseconds(1));
         }
       }
     };
