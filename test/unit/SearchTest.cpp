@@ -474,11 +474,12 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
               loosestMemoryStages);
 }
 
-// The layer probe counts the whole-program buffers of the strategy's stages exactly: per
-// program, its one layer's weights and caches times the layers of the stage, and the rest
-// once, give what the probe of every layer lays out (wholeProgramBuffers), on the small model
+// The layer probe stands for every layer of the strategy's stages exactly: per program, its
+// one layer's weights and caches times the layers of the stage, and the rest once, give what
+// the probe of every layer lays out (wholeProgramBuffers); per rank, its one layer's kernel
+// time and chain times the layers give every layer's (sim::SoloCompute). On the small model
 // with 4 layers and on the seed's 16.
-TEST(Search, LayerProbeCountsEveryLayersBuffers) {
+TEST(Search, LayerProbeStandsForEveryLayer) {
   std::string small = kSmall;
   small.replace(small.find("layers: 2"), 9, "layers: 4");
   std::string error;
@@ -526,6 +527,22 @@ TEST(Search, LayerProbeCountsEveryLayersBuffers) {
             EXPECT_EQ(a.bytes, b.bytes) << s.str() << " program " << i;
             EXPECT_EQ(a.batchWideAligned, b.batchWideAligned) << s.str() << " program " << i;
             EXPECT_GT(b.aligned, 0);
+          }
+          // And each rank's kernels and chains: its one layer's `layers` times give every
+          // layer's (sim::SoloCompute), and the chains bound the whole probe's span.
+          const std::vector<sim::SoloCompute> all = sim::soloCompute(*whole.plan),
+                                              each = sim::soloCompute(*one.plan);
+          ASSERT_EQ(all.size(), each.size());
+          auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(a, b); };
+          for (size_t r = 0; r < all.size(); ++r) {
+            const double L = double(layers);
+            EXPECT_PRED2(near, all[r].layerBusy, L * each[r].layerBusy) << s.str() << " rank " << r;
+            EXPECT_PRED2(near, all[r].busy - all[r].layerBusy, each[r].busy - each[r].layerBusy)
+                << s.str() << " rank " << r;
+            EXPECT_PRED2(near, all[r].chainLayers, L * each[r].chainLayers) << s.str() << " rank " << r;
+            EXPECT_PRED2(near, all[r].chainOutside, each[r].chainOutside) << s.str() << " rank " << r;
+            EXPECT_LE(all[r].chainOutside + all[r].chainLayers, all[r].span * (1 + 1e-12)) << s.str();
+            EXPECT_GE(all[r].chainLayers, all[r].layerBusy * (1 - 1e-12)) << s.str();
           }
           ++compared;
         }

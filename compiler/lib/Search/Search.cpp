@@ -322,17 +322,22 @@ std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
   const int64_t layers = alikeLayersPerStage(spec, strategy);
   // A rank's kernels in the strategy's stage: those outside the layers once, its one layer's
   // `layers` times.
-  std::vector<double> busy, guess;
+  std::vector<double> busy, perMicroBatch, guess;
   const bool dual = strategy.overlap == desc::DUAL_MICRO_BATCH;
   for (const sim::SoloCompute &r : sim::soloComputeOfExpectedWork(*compiled)) {
     busy.push_back(r.busy + double(layers - 1) * r.layerBusy);
-    // Not a bound: each layer's chain as long as the one layer's (its span less the kernels
+    // Without overlap, its chain: the pieces outside the layers once, its one layer's
+    // `layers` times (sim::SoloCompute::chainLayers).
+    const double chain = r.chainOutside + double(layers) * r.chainLayers;
+    perMicroBatch.push_back(dual ? busy.back() : std::max(busy.back(), chain));
+    // Not a bound: each layer's span as long as the one layer's (the span less the kernels
     // outside the layers).
     const double layerSpan = std::max(r.layerBusy, r.span - (r.busy - r.layerBusy));
-    guess.push_back(dual ? busy.back() : std::max(busy.back(), r.span + double(layers - 1) * layerSpan));
+    guess.push_back(dual ? busy.back()
+                         : std::max(perMicroBatch.back(), r.span + double(layers - 1) * layerSpan));
   }
   MicroBatchProbe out;
-  out.latencyS = latencyBound(*compiled, strategy, busy, busy);
+  out.latencyS = latencyBound(*compiled, strategy, busy, perMicroBatch);
   out.orderS = latencyBound(*compiled, strategy, busy, guess);
   const double m = double(strategy.microBatches);
   for (const plan::Program &program : compiled->programs()) {

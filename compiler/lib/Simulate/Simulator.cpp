@@ -301,7 +301,8 @@ public:
     resolveRanks();
     findRepresentatives();
     std::vector<SoloCompute> out(ranks_.size());
-    std::vector<double> end;
+    std::vector<double> end, seconds, longest;
+    std::vector<uint32_t> kernels;  // the compute stream's kernels, in issue order
     for (uint32_t r = 0; r < ranks_.size(); ++r) {
       if (representative_[r] != r) {  // an earlier rank, already done
         out[r] = out[representative_[r]];
@@ -312,6 +313,8 @@ public:
       const plan::Program &program = plan_.programs(int(state.program));
       const uint32_t n = uint32_t(index.prevOnStream.size());
       end.assign(n, 0.0);
+      seconds.assign(n, 0.0);
+      kernels.clear();
       double first = INFINITY, last = 0, busy = 0, layerBusy = 0;
       for (uint32_t i = 0; i < n; ++i) {
         double ready = 0;
@@ -320,21 +323,50 @@ public:
           if (uint32_t producer = index.producers[k]; producer != kNone && producer < i)
             ready = std::max(ready, end[producer]);
         const plan::Instruction &inst = program.instructions(int(i));
-        const double seconds =
-            index.channel[i] == kNone
-                ? index.kernelSeconds[i]
-                : collectiveSeconds(plan_.cluster(), inst, state.routes[index.channel[i]].span);
-        end[i] = ready + seconds;
+        seconds[i] = index.channel[i] == kNone
+                         ? index.kernelSeconds[i]
+                         : collectiveSeconds(plan_.cluster(), inst, state.routes[index.channel[i]].span);
+        end[i] = ready + seconds[i];
         if (index.channel[i] == kNone && inst.stream() == kComputeStream) {
           first = std::min(first, ready);
           last = std::max(last, end[i]);
-          busy += seconds;
-          if (inst.layer() >= 0) layerBusy += seconds;
+          busy += seconds[i];
+          if (inst.layer() >= 0) layerBusy += seconds[i];
+          kernels.push_back(i);
         }
       }
       out[r].busy = busy;
       out[r].layerBusy = layerBusy;
       out[r].span = std::isfinite(first) ? last - first : 0;
+      // The chains (SoloCompute): the compute stream's kernels in runs of one `layer` value;
+      // per run, the longest path from its first kernel to its last through instructions of
+      // that value, each at its own duration, along stream order and producers.
+      auto layerOf = [&](uint32_t i) { return program.instructions(int(i)).layer(); };
+      for (size_t a = 0; a < kernels.size();) {
+        const int32_t layer = layerOf(kernels[a]);
+        size_t b = a;
+        double runBusy = seconds[kernels[a]];
+        while (b + 1 < kernels.size() && layerOf(kernels[b + 1]) == layer)
+          runBusy += seconds[kernels[++b]];
+        const uint32_t u = kernels[a], v = kernels[b];
+        longest.assign(v - u + 1, -1.0);  // -1: not reached from u
+        longest[0] = seconds[u];
+        for (uint32_t i = u + 1; i <= v; ++i) {
+          if (layerOf(i) != layer) continue;
+          double from = -1;
+          if (uint32_t prev = index.prevOnStream[i]; prev != kNone && prev >= u && prev < i)
+            from = std::max(from, longest[prev - u]);
+          for (uint32_t k = index.producerBegin[i]; k < index.producerBegin[i + 1]; ++k)
+            if (uint32_t producer = index.producers[k];
+                producer != kNone && producer >= u && producer < i)
+              from = std::max(from, longest[producer - u]);
+          if (from >= 0) longest[i - u] = from + seconds[i];
+        }
+        // Its kernels follow one another on the stream in any case.
+        const double chain = std::max(longest[v - u], runBusy);
+        (layer >= 0 ? out[r].chainLayers : out[r].chainOutside) += chain;
+        a = b + 1;
+      }
     }
     return out;
   }

@@ -147,6 +147,13 @@ struct SoloCompute {
   // one's end: the rank's own dependency chain with every instruction at its own duration
   // (a collective at this rank's cost of it), none waiting for another rank.
   double span = 0;
+  // A lower bound on `span` built from pieces: the compute stream's kernels in runs of one
+  // Instruction.layer value; per run, the longest path from its first kernel to its last
+  // through instructions of that value only (each run starts after the one before it ends,
+  // on the stream), at least the run's kernels. chainOutside sums the runs outside the
+  // transformer layers, chainLayers those of the layers. A layer's run depends on that
+  // layer's instructions alone: alike layers give alike runs (search's layer probe).
+  double chainOutside = 0, chainLayers = 0;
 };
 std::vector<SoloCompute> soloCompute(const plan::Plan &p);
 // The same of a plan already holding its expected work, as simulateExpectedWork.
