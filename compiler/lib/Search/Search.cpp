@@ -569,6 +569,10 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       std::find(schedules.begin(), schedules.end(), desc::ONE_F_ONE_B) != schedules.end();
   std::vector<Planned> planned;
   std::set<std::string> seen;  // candidates already planned (equivalence key)
+  DeploymentSpec cand = spec;   // the spec with each combination's strategy in turn
+  StrategySpec &s = cand.strategy;
+  s.expertTpDefaulted = false;
+  s.placement.clear();
   for (int64_t tp : tps)
     for (int64_t pp : pps)
       for (int64_t dp : dps) {
@@ -579,13 +583,10 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
             for (int64_t mb : mbs)
               for (desc::Overlap overlap : overlaps)
               for (const std::optional<double> &cf : cfs) {
-                DeploymentSpec cand = spec;
-                StrategySpec &s = cand.strategy;
                 s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
                 s.microBatches = mb, s.capacityFactor = cf, s.overlap = overlap;
-                s.expertTpDefaulted = false;
-                s.placement.clear();
                 s.rankOrder = orders.front();
+                s.schedule = spec.strategy.schedule;
                 // The rules that do not depend on the rank order; pp-groups-agree does.
                 std::vector<Finding> findings;
                 checkStrategy(cand, findings);
@@ -599,14 +600,13 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
                 }
                 for (const std::vector<Axis> &order : orders) {
                   s.rankOrder = order;
-                  std::set<std::string> rules = broken;
-                  if (s.expertDp() > 0 && world <= FieldLimits::kGpus &&
-                      DeviceMesh(s).firstPipelineDisagreement() >= 0)
-                    rules.insert("strategy.pp-groups-agree");
+                  const bool ppDisagree = s.expertDp() > 0 && world <= FieldLimits::kGpus &&
+                                          DeviceMesh(s).firstPipelineDisagreement() >= 0;
                   r.enumerated += schedules.size();
-                  if (!rules.empty()) {
+                  if (!broken.empty() || ppDisagree) {
                     r.rejected += schedules.size();
-                    for (const std::string &rule : rules) r.rejectedByRule[rule] += schedules.size();
+                    for (const std::string &rule : broken) r.rejectedByRule[rule] += schedules.size();
+                    if (ppDisagree) r.rejectedByRule["strategy.pp-groups-agree"] += schedules.size();
                     continue;
                   }
                   for (desc::Schedule schedule : schedules) {
