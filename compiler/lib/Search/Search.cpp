@@ -873,31 +873,30 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       anyFeasible = !feasibleSoFar.empty();
     }
     if (probes && anyFeasible) {
-      // Whether the probes (`layered`: of one layer per stage) prune the candidate, made at
-      // each point of `points` as needed (longest first).
-      auto prunedBy = [&](std::vector<std::optional<Bound>> &made, bool layered, size_t points) {
-        Bound worst;
-        for (size_t k = r.seqPoints.size(); k-- > r.seqPoints.size() - points;) {
-          if (!made[k]) made[k] = probeAt(compiler, p, k, layered);  // the longest: maybe made
-          const std::optional<Bound> &b = made[k];
-          if (!b) return false;
-          worst.include(*b);
-          if (probePrunes(p, *b, worst)) return true;
-        }
-        return false;
+      // At each point, the longest first, the cheap probe (where there is one), then for a
+      // candidate of many micro-batches the whole one: each prunes by its bounds with the
+      // worst of those made so far. A candidate of few micro-batches only has the cheap probe
+      // at the longest point: a compile costs it little more than a whole probe.
+      const bool layered = alikeLayersPerStage(spec, p.strategy) > 0;
+      const bool whole = p.strategy.microBatches >= kProbeMicroBatches;
+      Bound worst;
+      auto prunes = [&](std::vector<std::optional<Bound>> &made, size_t k, bool layer) {
+        if (!made[k]) made[k] = probeAt(compiler, p, k, layer);  // the longest: maybe made
+        if (!made[k]) return false;
+        worst.include(*made[k]);
+        return probePrunes(p, *made[k], worst);
       };
-      // The cheap probe at the longest sequence first, whatever the micro-batches (it costs
-      // a fraction of any compile); the whole probes, at every point, only for candidates of
-      // many micro-batches it leaves.
-      if (alikeLayersPerStage(spec, p.strategy) > 0 && prunedBy(layerProbedHere, true, 1)) {
-        ++prunedByProbe;
-        ++prunedByLayerProbe;
-        return {};
-      }
-      if (p.strategy.microBatches >= kProbeMicroBatches &&
-          prunedBy(probedHere, false, r.seqPoints.size())) {
-        ++prunedByProbe;
-        return {};
+      for (size_t k = r.seqPoints.size(); k-- > 0;) {
+        if (layered && (whole || k + 1 == r.seqPoints.size()) && prunes(layerProbedHere, k, true)) {
+          ++prunedByProbe;
+          ++prunedByLayerProbe;
+          return {};
+        }
+        if (!whole) break;
+        if (prunes(probedHere, k, false)) {
+          ++prunedByProbe;
+          return {};
+        }
       }
     }
     InFlight &f = inFlight[i];
