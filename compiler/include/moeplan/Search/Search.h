@@ -56,8 +56,10 @@
 // longest are tasks, which a thread takes before the next candidate: a costly candidate's
 // points compile side by side. A candidate whose probe a candidate in flight beats on every
 // figure waits for it to finish (it may then be pruned), the threads taking the next ones
-// meanwhile. Threads change which candidates are compiled, never a figure reported; on one
-// thread the order above is followed exactly.
+// meanwhile. A thread with nothing else to do compiles ahead the other points of a candidate
+// whose longest point is compiling (lost work if that point prunes it). Threads change which
+// candidates are compiled, never a figure reported; on one thread the order above is
+// followed exactly.
 //
 // A GENERATE workload's candidates are pruned only by requirements their bounds fail: the
 // bounds say nothing of decode steps.
