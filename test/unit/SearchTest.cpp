@@ -478,17 +478,22 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
 // one layer's weights and caches times the layers of the stage, and the rest once, give what
 // the probe of every layer lays out (wholeProgramBuffers); per rank, its one layer's kernel
 // time and chain times the layers give every layer's (sim::SoloCompute). On the small model
-// with 4 layers and on the seed's 16.
+// with 4 layers, a dense variant of it, and the seed's 16.
 TEST(Search, LayerProbeStandsForEveryLayer) {
   std::string small = kSmall;
   small.replace(small.find("layers: 2"), 9, "layers: 4");
+  // A dense transformer too (every layer without experts), with SwiGLU and RMS norm.
+  std::string dense = small;
+  dense.replace(dense.find("moe_layers { all: true }"), 24,
+                "moe_layers { none: true } dense_ffn_hidden: 96");
+  dense.replace(dense.find("norm: LAYER_NORM activation: GELU"), 33, "norm: RMS_NORM activation: SWIGLU");
   std::string error;
   const std::optional<std::string> seed =
       readFile(std::string(MOEPLAN_SOURCE_DIR) + "/examples/seed-moe-30b/deployment.textproto", error);
   ASSERT_TRUE(seed.has_value()) << error;
   CompileSession session;
   int compared = 0;
-  for (const std::string &text : {small, *seed}) {
+  for (const std::string &text : {small, dense, *seed}) {
     Parsed p = parse(text);
     const int64_t longest = p.spec.workload.seqPoints(3).back();
     for (int64_t pp : {1, 2, 4})
