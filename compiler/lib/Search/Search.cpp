@@ -982,6 +982,9 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
       bool kept = false;
     };
     std::map<size_t, Ahead> ahead;
+    // Candidates whose startFn runs: only these may have points compiled ahead (a candidate
+    // that has ended, or is ending, has moved its evaluation away).
+    std::set<size_t> starting;
     // A candidate in flight has ended: those waiting go first again.
     auto ended = [&](size_t i) {
       active.erase(i);
@@ -1003,8 +1006,8 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     // one no thread has taken. Its longest point may still prune the candidate: then the
     // work is lost, but the thread had nothing else to do.
     auto pointAhead = [&]() -> std::optional<std::pair<size_t, size_t>> {
-      for (const auto &[i, left] : active) {
-        if (left != 0 || !inFlight[i].started) continue;
+      for (size_t i : starting) {
+        if (!inFlight[i].started) continue;
         Ahead &a = ahead[i];
         for (size_t k = r.seqPoints.size() - 1; k-- > 0;)
           if (!a.running.count(k) && !a.done.count(k)) return std::make_pair(i, k);
@@ -1030,9 +1033,11 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
             continue;
           }
           active[i] = 0;
+          starting.insert(i);
           lock.unlock();
           const std::vector<size_t> rest = startFn(compiler, i);
           lock.lock();
+          starting.erase(i);
           if (rest.empty()) {
             ended(i);
             continue;
