@@ -211,18 +211,25 @@ std::optional<desc::Deployment> probeDeployment(const desc::Deployment &deployme
 }
 
 namespace {
+// How search compiles a candidate or a probe into `into` (on an arena): quietly, its plan
+// simulated and never written (the winner is compiled again), so neither verified after
+// each pass nor validated.
+CompileOptions searchCompile(plan::Plan *into) {
+  CompileOptions o;
+  o.printDiagnostics = false;
+  o.judgeWorkload = false;
+  o.verifyEachPass = false;
+  o.validatePlan = false;
+  o.into = into;
+  return o;
+}
+
 // The probe description compiled on `arena`, its expected work applied; nullptr when it does
 // not lower.
 plan::Plan *compileProbe(CompileSession &session, const desc::Deployment &probe,
                          google::protobuf::Arena &arena) {
   plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
-  CompileOptions quiet;
-  quiet.printDiagnostics = false;
-  quiet.judgeWorkload = false;
-  quiet.verifyEachPass = false;
-  quiet.validatePlan = false;
-  quiet.into = compiled;
-  if (!session.compile(probe, "probe", quiet).exported) return nullptr;
+  if (!session.compile(probe, "probe", searchCompile(compiled)).exported) return nullptr;
   sim::applyExpectedWork(*compiled);  // the probe's own plan: scaled once, copied never
   return compiled;
 }
@@ -732,11 +739,6 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
   threads = std::max(1u, std::min<unsigned>(threads, unsigned(std::max<size_t>(1, planned.size()))));
   r.threads = threads;
   ProgressCounter progress(options.progress, planned.size());
-  CompileOptions quiet;
-  quiet.printDiagnostics = false;
-  quiet.judgeWorkload = false;
-  quiet.verifyEachPass = false;  // simulated, never written: the winner is compiled again
-  quiet.validatePlan = false;
   // Bounds over the whole workload from one micro-batch compiled alone at each point
   // (longest first): the worst latency and memory are at least the largest of them, the
   // worst throughput at most the least.
@@ -816,9 +818,8 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     // a large part of a candidate's time otherwise.
     google::protobuf::Arena arena;
     plan::Plan *compiled = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
-    CompileOptions into = quiet;
-    into.into = compiled;
-    CompileResult c = compiler.compile(atSeqLen(f.candidate, r.seqPoints[k]), "search", into);
+    CompileResult c =
+        compiler.compile(atSeqLen(f.candidate, r.seqPoints[k]), "search", searchCompile(compiled));
     if (!c.exported) return false;
     sim::applyExpectedWork(*compiled);  // discarded after this point: scaled, not copied
     plan::WorkloadPoint w = report::workloadPoint(*compiled, sim::simulateExpectedWork(*compiled));
