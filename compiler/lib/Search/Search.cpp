@@ -107,6 +107,31 @@ WholeProgramBuffers wholeProgramBuffers(const plan::Program &program, int64_t la
   return out;
 }
 
+double transientsInUse(const plan::Program &program) {
+  // Per transient buffer, its first and last use in issue order (the instruction's index).
+  const size_t n = size_t(program.instructions_size());
+  std::vector<uint32_t> first(size_t(program.buffers_size()), UINT32_MAX),
+      last(size_t(program.buffers_size()), 0);
+  std::vector<uint32_t> in, written;
+  for (size_t i = 0; i < n; ++i) {
+    report::instructionOperands(program.instructions(int(i)), in, written);
+    for (const std::vector<uint32_t> *ids : {&in, &written})
+      for (uint32_t b : *ids)
+        if (b < first.size()) first[b] = std::min(first[b], uint32_t(i)), last[b] = uint32_t(i);
+  }
+  // Aligned bytes in use per instruction, from a difference array over those ranges.
+  std::vector<double> delta(n + 1, 0);
+  for (int b = 0; b < program.buffers_size(); ++b) {
+    if (wholeProgram(program.buffers(b)) || first[size_t(b)] == UINT32_MAX) continue;
+    const double aligned = double(alignedBufferBytes(int64_t(program.buffers(b).bytes())));
+    delta[first[size_t(b)]] += aligned;
+    delta[last[size_t(b)] + 1] -= aligned;
+  }
+  double inUse = 0, most = 0;
+  for (size_t i = 0; i < n; ++i) most = std::max(most, inUse += delta[i]);
+  return most;
+}
+
 std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &strategy) {
   // Under DUAL_MICRO_BATCH pairs of micro-batches interleave; in a GENERATE plan each rank
   // drains its streams between prefill and decode steps: neither is emitted micro-batch
@@ -347,9 +372,15 @@ std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
   out.latencyS = latencyBound(*compiled, strategy, busy, perMicroBatch);
   out.orderS = latencyBound(*compiled, strategy, busy, guess);
   const double m = double(strategy.microBatches);
+  // Transients as well where the strategy's first micro-batch runs in the probe's order
+  // (probeMicroBatchLayer in Search.h says why they bound its arena).
+  const bool sequential = strategy.overlap != desc::DUAL_MICRO_BATCH &&
+                          compiled->workload().phase() != plan::GENERATE;
   for (const plan::Program &program : compiled->programs()) {
     const WholeProgramBuffers whole = wholeProgramBuffers(program, layers);
-    out.memoryBytes = std::max(out.memoryBytes, whole.aligned + (m - 1) * whole.batchWideAligned);
+    out.memoryBytes =
+        std::max(out.memoryBytes, whole.aligned + (m - 1) * whole.batchWideAligned +
+                                      (sequential ? transientsInUse(program) : 0.0));
   }
   return out;
 }
@@ -449,7 +480,8 @@ bool better(const Evaluated &a, const Evaluated &b, Objective o) {
     }
     return std::make_tuple(-e.throughputPerGpu, e.latencyS, e.memoryBytes, world);
   };
-  return key(a) < key(b);
+  const auto x = key(a), y = key(b);
+  return x != y ? x < y : a.order < b.order;
 }
 
 // The figures the Pareto frontier is over, each oriented so that less is better: latency,
@@ -902,6 +934,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     }
     InFlight &f = inFlight[i];
     f.e.strategy = p.strategy;
+    f.e.order = i;
     f.candidate = withStrategy(deployment, p.strategy);
     f.e.points.resize(r.seqPoints.size());
     f.e.verdicts.resize(r.seqPoints.size());

@@ -120,6 +120,9 @@ struct Evaluated {
   bool feasible = false;          // meets every requirement the cluster can reach, everywhere
   int failures = 0;               // (requirement, point) pairs failed
   double shortfall = 0;           // sum over failures of |log(predicted / required)|
+  // The candidate's place in search's order of candidates: strategies whose figures tie are
+  // listed in it, whichever thread finished first.
+  size_t order = 0;
 };
 
 // Lower bounds on a strategy's latency and memory per GPU at one sequence length, from one
@@ -174,7 +177,14 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
 //   lower to the same kernels at the same costs; sim::SoloCompute::layerBusy).
 // - Memory: per program, what plan-memory lays out for the whole program (weights, and the
 //   batch's caches, inputs and outputs once per micro-batch), a buffer only the layer's
-//   instructions use counted L times (wholeProgramBuffers); none of the transients.
+//   instructions use counted L times (wholeProgramBuffers); above them, without overlap,
+//   the transients the probe has in use at one instruction (transientsInUse). The
+//   strategy's program runs its first micro-batch's instructions in the probe's order
+//   (plan-schedule only moves a RECV earlier or a SEND later), and what the probe's one
+//   layer hands to the stage's end its first layer hands to the next layer: each of those
+//   transients is in use there too, or an alike layer's buffer of the same size is (at
+//   the stage's end, the last layer's). plan-memory gives buffers in use at once disjoint
+//   aligned blocks above the whole-program ones.
 // Search tries it first and compiles probeMicroBatch only for the candidates it does not
 // prune. SearchTest holds it against every strategy of a small model, and its kernel time
 // equal to probeMicroBatch's. nullopt when the layers are not alike, L < 2, or the probe
@@ -198,6 +208,11 @@ struct WholeProgramBuffers {
   double batchWideAligned = 0;  // of `aligned`, the caches, inputs and outputs
 };
 WholeProgramBuffers wholeProgramBuffers(const plan::Program &program, int64_t layerCopies);
+// Of a program, the most aligned bytes of transient buffers (not laid out for the whole
+// program) that one instruction finds between their first and last use, in issue order.
+// plan-memory keeps each buffer live at least over that range, so its arena holds them
+// beside each other above the whole-program buffers.
+double transientsInUse(const plan::Program &program);
 // Candidates with at least this many micro-batches are probed before they are compiled (a
 // probe costs about a compile of one micro-batch: below this, not worth its time).
 constexpr int64_t kProbeMicroBatches = 4;
