@@ -341,6 +341,34 @@ std::optional<desc::Deployment> layerProbeDeployment(const desc::Deployment &dep
   return probe;
 }
 
+namespace {
+// Of a layer probe's program, the extent of the transients first used up to the end of its
+// one layer, above the lowest transient (probeMicroBatchLayer).
+double layerExtent(const plan::Program &program) {
+  const int n = program.instructions_size();
+  const uint32_t last = n > 0 ? uint32_t(n - 1) : 0;
+  // The first instruction after the layer's.
+  uint32_t end = uint32_t(n);
+  bool inLayer = false;
+  for (int i = 0; i < n; ++i) {
+    const bool layer = program.instructions(i).layer() >= 0;
+    if (inLayer && !layer) {
+      end = uint32_t(i);
+      break;
+    }
+    inLayer = inLayer || layer;
+  }
+  uint64_t lowest = UINT64_MAX, top = 0;
+  for (const plan::Buffer &buf : program.buffers()) {
+    if (wholeProgram(buf) || (buf.live_begin() == 0 && buf.live_end() >= last)) continue;
+    lowest = std::min(lowest, buf.offset());
+    if (buf.live_begin() < end)
+      top = std::max(top, buf.offset() + uint64_t(alignedBufferBytes(int64_t(buf.bytes()))));
+  }
+  return top > lowest ? double(top - lowest) : 0.0;
+}
+} // namespace
+
 std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
                                                     const desc::Deployment &deployment,
                                                     const DeploymentSpec &spec,
@@ -378,9 +406,21 @@ std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
                           compiled->workload().phase() != plan::GENERATE;
   for (const plan::Program &program : compiled->programs()) {
     const WholeProgramBuffers whole = wholeProgramBuffers(program, layers);
-    out.memoryBytes =
-        std::max(out.memoryBytes, whole.aligned + (m - 1) * whole.batchWideAligned +
-                                      (sequential ? transientsInUse(program) : 0.0));
+    double transients = 0;
+    if (sequential) {
+      transients = transientsInUse(program);
+      // A program that receives nothing issues the probe's instructions up to the end of its
+      // one layer first, and plan-memory places their transients as the probe's: its
+      // extent above the whole-program buffers, fragmentation included, is there too.
+      const bool receives = std::any_of(
+          program.instructions().begin(), program.instructions().end(),
+          [](const plan::Instruction &i) {
+            return i.has_collective() && i.collective().kind() == plan::RECV;
+          });
+      if (!receives) transients = std::max(transients, layerExtent(program));
+    }
+    out.memoryBytes = std::max(out.memoryBytes,
+                               whole.aligned + (m - 1) * whole.batchWideAligned + transients);
   }
   return out;
 }

@@ -184,7 +184,11 @@ std::optional<MicroBatchProbe> probeMicroBatch(CompileSession &session,
 //   layer hands to the stage's end its first layer hands to the next layer: each of those
 //   transients is in use there too, or an alike layer's buffer of the same size is (at
 //   the stage's end, the last layer's). plan-memory gives buffers in use at once disjoint
-//   aligned blocks above the whole-program ones.
+//   aligned blocks above the whole-program ones. In a program that receives nothing, the
+//   probe's instructions up to the end of its one layer come first in the strategy's too,
+//   and plan-memory places the transients first used there as the probe's (it takes
+//   buffers in order of first use, and whether an earlier one is free depends only on the
+//   instructions before): their extent above the lowest transient, fragmentation included.
 // Search tries it first and compiles probeMicroBatch only for the candidates it does not
 // prune. SearchTest holds it against every strategy of a small model, and its kernel time
 // equal to probeMicroBatch's. nullopt when the layers are not alike, L < 2, or the probe
