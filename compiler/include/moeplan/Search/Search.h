@@ -46,11 +46,12 @@
 //
 // Order. The candidates of fewer than kProbeMicroBatches micro-batches go first, cheapest
 // first (instructions grow with micro-batches per stage); they find the first feasible
-// strategies. The others are probed at the longest sequence (the layer probe; the whole
-// probe as well for the costly ones it leaves, kCostlyMicroBatchesPerStage), then evaluated
-// cheapest first and, among equally costly ones, lowest probed latency first (the whole
-// probe's bound, or the layer probe's guess, MicroBatchProbe::orderS): each class's best is
-// compiled before the rest of its class, which it then prunes at their probes.
+// strategies. The others are probed at the longest sequence (the layer probe, else the
+// whole one), then evaluated cheapest first and, among equally costly ones, lowest probed
+// latency first (the layer probe's guess or the whole probe's bound,
+// MicroBatchProbe::orderS): each class's best is compiled before the rest of its class,
+// which it then prunes at their probes. A candidate's layer probes at every point come
+// before its whole probes.
 //
 // Threads. Each thread compiles with a session of its own. A candidate's points after its
 // longest are tasks, which a thread takes before the next candidate: a costly candidate's
