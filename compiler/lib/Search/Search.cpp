@@ -944,10 +944,10 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
     if (probes && anyFeasible) {
       // The cheap probe (where there is one) at each point, the longest first, then for a
       // candidate of many micro-batches the whole one at each point: each prunes by its
-      // bounds with the worst of those made so far. A candidate of few micro-batches only has
-      // the cheap probe at the longest point: a compile costs it little more than a whole
-      // probe. On the seed, the cheap probes at the shorter points prune a candidate that
-      // survives the longest more often than a whole probe there does, at a fifth of its cost.
+      // bounds with the worst of those made so far (a shorter point's throughput bound is
+      // often the lowest). A candidate of few micro-batches has no whole probe: a compile
+      // costs it little more. On the seed, the cheap probes at the shorter points prune
+      // where the whole probes there never did, at a fifth of their cost.
       const bool layered = alikeLayersPerStage(spec, p.strategy) > 0;
       const bool whole = p.strategy.microBatches >= kProbeMicroBatches;
       Bound worst;
@@ -958,7 +958,7 @@ SearchResult searchStrategies(const desc::Deployment &deployment, const Deployme
         return probePrunes(p, *made[k], worst);
       };
       const size_t points = r.seqPoints.size();
-      for (size_t k = points; layered && k-- > 0 && (whole || k + 1 == points);)
+      for (size_t k = points; layered && k-- > 0;)
         if (prunes(layerProbedHere, k, true)) {
           ++prunedByProbe;
           ++prunedByLayerProbe;
