@@ -36,8 +36,8 @@ void planProgram(ProgramOp program) {
   int64_t n = order.instructions.size();
   OpBuilder b(program.getContext());
   SmallVector<BufferOp> buffers(program.getBody().front().getOps<BufferOp>());
-  // Uses of each buffer, in issue order.
-  std::vector<std::vector<int64_t>> uses(buffers.size());
+  // Uses of each buffer, in issue order (most have a few: kept inline).
+  std::vector<SmallVector<int64_t, 4>> uses(buffers.size());
   for (auto [i, buf] : llvm::enumerate(buffers)) {
     for (Operation *user : buf->getUsers())
       if (auto it = order.index.find(user); it != order.index.end()) uses[i].push_back(it->second);

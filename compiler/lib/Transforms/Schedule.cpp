@@ -183,9 +183,10 @@ void assignStreamsAndEvents(ProgramOp program) {
   }
   struct Access {
     int64_t lastWrite = -1;
-    std::vector<int64_t> readsSinceWrite;
+    SmallVector<int64_t, 4> readsSinceWrite;  // most buffers have a few readers
   };
   DenseMap<Value, Access> access;
+  access.reserve(insts.size());
   std::vector<int64_t> event(insts.size(), 0);
   int64_t events = 0;
   for (size_t i = 0; i < insts.size(); ++i) {
@@ -304,7 +305,9 @@ LogicalResult orderCollectives(ModuleOp module) {
           succ.emplace_back();
           indegree.push_back(0);
         }
-        if (!seq.empty()) {
+        // Ranks of one program mostly issue the same instances: an edge the previous rank
+        // added is not added again.
+        if (!seq.empty() && (succ[seq.back()].empty() || succ[seq.back()].back() != idIt->second)) {
           succ[seq.back()].push_back(idIt->second);
           ++indegree[idIt->second];
         }
