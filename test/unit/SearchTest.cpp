@@ -37,6 +37,15 @@ workload { sequences: 8 seq_len_range { min: 16 max: 64 } phase: PREFILL }
 strategy { capacity_factor: 1.5 }
 )";
 
+// How these tests compile a strategy: quietly, the plan returned without judging the
+// workload.
+CompileOptions quietly() {
+  CompileOptions o;
+  o.printDiagnostics = false;
+  o.judgeWorkload = false;
+  return o;
+}
+
 struct Brute {
   StrategySpec strategy;
   double latency = 0, throughputPerGpu = INFINITY, memory = 0;
@@ -80,9 +89,7 @@ std::vector<Brute> bruteForce(const desc::Deployment &d, const DeploymentSpec &s
                   b.strategy = s;
                   desc::Deployment cd = search::withStrategy(d, s);
                   for (int64_t len : points) {
-                    CompileOptions quiet;
-                    quiet.printDiagnostics = false;
-                    quiet.judgeWorkload = false;
+                    const CompileOptions quiet = quietly();
                     CompileResult r = session.compile(atSeqLen(cd, len), "brute", quiet);
                     EXPECT_TRUE(r.plan.has_value()) << s.str();
                     if (!r.plan) continue;
@@ -367,9 +374,7 @@ void expectArenaBoundsHold(CompileSession &session, const desc::Deployment &depl
                            std::vector<double> *bounds = nullptr) {
   std::optional<desc::Deployment> probe = search::probeDeployment(deployment, s, seqLen);
   ASSERT_TRUE(probe.has_value()) << s.str();
-  CompileOptions quiet;
-  quiet.printDiagnostics = false;
-  quiet.judgeWorkload = false;
+  const CompileOptions quiet = quietly();
   CompileResult one = session.compile(*probe, "probe", quiet);
   ASSERT_TRUE(one.plan.has_value()) << s.str();
   std::vector<double> each = search::arenaBounds(*one.plan, s);
@@ -412,9 +417,7 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
                 s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = etp;
                 s.microBatches = mb, s.overlap = overlap, s.expertTpDefaulted = false;
                 if (s.world() > p.spec.cluster.gpus() || hasErrors(checkDeployment(c))) continue;
-                CompileOptions quiet;
-                quiet.printDiagnostics = false;
-                quiet.judgeWorkload = false;
+                const CompileOptions quiet = quietly();
                 CompileResult full = session.compile(
                     atSeqLen(search::withStrategy(p.deployment, s), longest), "full", quiet);
                 ASSERT_TRUE(full.plan.has_value()) << s.str();
@@ -474,19 +477,48 @@ TEST(Search, MicroBatchProbeBoundsEveryStrategy) {
               loosestMemoryStages);
 }
 
+// The small model with `layers` layers.
+std::string smallModel(int layers) {
+  std::string text = kSmall;
+  text.replace(text.find("layers: 2"), 9, "layers: " + std::to_string(layers));
+  return text;
+}
+
+// A dense transformer of the same shape (every layer without experts), with SwiGLU and RMS
+// norm.
+std::string denseVariant(std::string text) {
+  text.replace(text.find("moe_layers { all: true }"), 24,
+               "moe_layers { none: true } dense_ffn_hidden: 96");
+  text.replace(text.find("norm: LAYER_NORM activation: GELU"), 33, "norm: RMS_NORM activation: SWIGLU");
+  return text;
+}
+
+// The deployment with tp, pp and ep (dp so that the EP group fits: ep / min(ep, tp)), whole
+// experts, no placement, and the schedule (the description's when none); nullopt when it
+// needs more GPUs than the cluster's or breaks an error rule.
+std::optional<DeploymentSpec> withShape(const DeploymentSpec &spec, int64_t tp, int64_t pp,
+                                        int64_t ep, int64_t microBatches,
+                                        std::optional<desc::Schedule> schedule = std::nullopt) {
+  DeploymentSpec c = spec;
+  StrategySpec &s = c.strategy;
+  s.tp = tp, s.pp = pp, s.dp = ep / std::min(ep, tp), s.ep = ep, s.expertTp = 1;
+  s.microBatches = microBatches;
+  if (schedule) s.schedule = *schedule;
+  s.expertTpDefaulted = false;
+  s.placement.clear();
+  std::vector<Finding> findings;
+  checkStrategy(c, findings);
+  if (s.world() > spec.cluster.gpus() || hasErrors(findings)) return std::nullopt;
+  return c;
+}
+
 // The layer probe stands for every layer of the strategy's stages exactly: per program, its
 // one layer's weights and caches times the layers of the stage, and the rest once, give what
 // the probe of every layer lays out (wholeProgramBuffers); per rank, its one layer's kernel
 // time and chain times the layers give every layer's (sim::SoloCompute). On the small model
 // with 4 layers, a dense variant of it, and the seed's 16.
 TEST(Search, LayerProbeStandsForEveryLayer) {
-  std::string small = kSmall;
-  small.replace(small.find("layers: 2"), 9, "layers: 4");
-  // A dense transformer too (every layer without experts), with SwiGLU and RMS norm.
-  std::string dense = small;
-  dense.replace(dense.find("moe_layers { all: true }"), 24,
-                "moe_layers { none: true } dense_ffn_hidden: 96");
-  dense.replace(dense.find("norm: LAYER_NORM activation: GELU"), 33, "norm: RMS_NORM activation: SWIGLU");
+  const std::string small = smallModel(4), dense = denseVariant(small);
   std::string error;
   const std::optional<std::string> seed =
       readFile(std::string(MOEPLAN_SOURCE_DIR) + "/examples/seed-moe-30b/deployment.textproto", error);
@@ -499,24 +531,16 @@ TEST(Search, LayerProbeStandsForEveryLayer) {
     for (int64_t pp : {1, 2, 4})
       for (int64_t tp : {1, 2})
         for (int64_t ep : {1, 4}) {
-          StrategySpec s = p.spec.strategy;
-          s.tp = tp, s.pp = pp, s.dp = ep / std::min(ep, tp), s.ep = ep, s.expertTp = 1;
-          s.microBatches = 4;
-          s.expertTpDefaulted = false;
-          s.placement.clear();
-          DeploymentSpec c = p.spec;
-          c.strategy = s;
-          std::vector<Finding> findings;
-          checkStrategy(c, findings);
-          if (s.world() > p.spec.cluster.gpus() || hasErrors(findings)) continue;
+          const std::optional<DeploymentSpec> shaped = withShape(p.spec, tp, pp, ep, 4);
+          if (!shaped) continue;
+          const DeploymentSpec &c = *shaped;
+          const StrategySpec &s = c.strategy;
           const int64_t layers = search::alikeLayersPerStage(c, s);
           if (layers == 0) {  // one layer per stage already: no layer probe
             EXPECT_EQ(p.spec.model.layers, pp) << s.str();
             continue;
           }
-          CompileOptions quiet;
-          quiet.printDiagnostics = false;
-          quiet.judgeWorkload = false;
+          const CompileOptions quiet = quietly();
           CompileResult whole = session.compile(
               *search::probeDeployment(p.deployment, s, longest), "whole", quiet);
           CompileResult one = session.compile(
@@ -561,13 +585,9 @@ TEST(Search, LayerProbeStandsForEveryLayer) {
 // shared experts, grouped-query attention, both schedules and several micro-batches; the
 // loosest and tightest ratios are printed.
 TEST(Search, LayerProbeMemoryBoundsTheArena) {
-  std::string small = kSmall;
-  small.replace(small.find("layers: 2"), 9, "layers: 8");
-  std::string dense = small;
-  dense.replace(dense.find("moe_layers { all: true }"), 24,
-                "moe_layers { none: true } dense_ffn_hidden: 96");
-  dense.replace(dense.find("norm: LAYER_NORM activation: GELU"), 33, "norm: RMS_NORM activation: SWIGLU");
-  dense.replace(dense.find("kv_heads: 4"), 11, "kv_heads: 2");
+  const std::string small = smallModel(8);
+  std::string dense = denseVariant(small);
+  dense.replace(dense.find("kv_heads: 4"), 11, "kv_heads: 2");  // grouped-query attention
   std::vector<std::string> texts{small, dense};
   for (const char *example : {"seed-moe-30b/deployment.textproto", "mixtral-8x7b/deployment.textproto",
                               "qwen2-moe-a2.7b/deployment.textproto"}) {
@@ -589,21 +609,14 @@ TEST(Search, LayerProbeMemoryBoundsTheArena) {
           for (int64_t mb : {1, 4, 16})
             for (desc::Schedule schedule : {desc::ONE_F_ONE_B, desc::GPIPE}) {
               if (schedule == desc::GPIPE && (pp == 1 || mb == 1)) continue;  // same order
-              DeploymentSpec c = p.spec;
-              StrategySpec &s = c.strategy;
-              s.tp = tp, s.pp = pp, s.dp = ep / std::min(ep, tp), s.ep = ep, s.expertTp = 1;
-              s.microBatches = mb, s.schedule = schedule, s.overlap = desc::NO_OVERLAP;
-              s.expertTpDefaulted = false;
-              s.placement.clear();
-              std::vector<Finding> findings;
-              checkStrategy(c, findings);
-              if (s.world() > p.spec.cluster.gpus() || hasErrors(findings) ||
-                  search::alikeLayersPerStage(c, s) == 0)
+              const std::optional<DeploymentSpec> shaped = withShape(p.spec, tp, pp, ep, mb, schedule);
+              if (!shaped || shaped->strategy.overlap != desc::NO_OVERLAP ||
+                  search::alikeLayersPerStage(*shaped, shaped->strategy) == 0)
                 continue;
+              const DeploymentSpec &c = *shaped;
+              const StrategySpec &s = c.strategy;
               for (int64_t len : {points.front(), points.back()}) {
-                CompileOptions quiet;
-                quiet.printDiagnostics = false;
-                quiet.judgeWorkload = false;
+                const CompileOptions quiet = quietly();
                 CompileResult full = session.compile(
                     atSeqLen(search::withStrategy(p.deployment, s), len), "full", quiet);
                 ASSERT_TRUE(full.plan.has_value()) << s.str();
@@ -648,9 +661,7 @@ TEST(Search, ArenaBoundsHoldOnTheSeed) {
         std::vector<Finding> findings;
         if (s.dp >= 1) checkStrategy(c, findings);
         if (s.dp < 1 || hasErrors(findings)) continue;
-        CompileOptions quiet;
-        quiet.printDiagnostics = false;
-        quiet.judgeWorkload = false;
+        const CompileOptions quiet = quietly();
         CompileResult full =
             session.compile(atSeqLen(search::withStrategy(p.deployment, s), 1152), "full", quiet);
         ASSERT_TRUE(full.plan.has_value()) << s.str();
@@ -727,9 +738,7 @@ TEST(Search, SharedTimelinesEqualEveryRankSimulated) {
                   s.tp = tp, s.pp = pp, s.dp = dp, s.ep = ep, s.expertTp = 1;
                   s.microBatches = mb, s.rankOrder = order, s.expertTpDefaulted = false;
                   if (s.world() > p.spec.cluster.gpus() || hasErrors(checkDeployment(c))) continue;
-                  CompileOptions quiet;
-                  quiet.printDiagnostics = false;
-                  quiet.judgeWorkload = false;
+                  const CompileOptions quiet = quietly();
                   desc::Deployment d = search::withStrategy(p.deployment, s);
                   if (!p.spec.workload.generates()) d = atSeqLen(d, p.spec.workload.seqPoints(3).back());
                   CompileResult r = session.compile(d, "shared", quiet);
