@@ -77,6 +77,23 @@ bool batchWide(const plan::Buffer &buf) {
 // What plan-memory lays out for the whole program: weights, and the batch's caches, inputs
 // and outputs.
 bool wholeProgram(const plan::Buffer &buf) { return batchWide(buf) || buf.kind() == plan::WEIGHT; }
+// A buffer certainly transient: not laid out for the whole program, nor live over all of it
+// (`last`: the program's last instruction).
+bool certainlyTransient(const plan::Buffer &buf, uint32_t last) {
+  return !wholeProgram(buf) && (buf.live_begin() > 0 || buf.live_end() < last);
+}
+// Whether the strategy's plan issues its micro-batches one after another, as the probe's one:
+// under DUAL_MICRO_BATCH pairs of micro-batches interleave; in a GENERATE plan each rank
+// drains its streams between prefill and decode steps.
+bool microBatchesInTurn(const plan::Plan &probe, const StrategySpec &strategy) {
+  return strategy.overlap != desc::DUAL_MICRO_BATCH && probe.workload().phase() != plan::GENERATE;
+}
+bool receives(const plan::Program &program) {
+  return std::any_of(program.instructions().begin(), program.instructions().end(),
+                     [](const plan::Instruction &i) {
+                       return i.has_collective() && i.collective().kind() == plan::RECV;
+                     });
+}
 } // namespace
 
 WholeProgramBuffers wholeProgramBuffers(const plan::Program &program, int64_t layerCopies) {
@@ -133,11 +150,9 @@ double transientsInUse(const plan::Program &program) {
 }
 
 std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &strategy) {
-  // Under DUAL_MICRO_BATCH pairs of micro-batches interleave; in a GENERATE plan each rank
-  // drains its streams between prefill and decode steps: neither is emitted micro-batch
-  // after micro-batch with SENDs left unwaited.
-  const bool sequential = strategy.overlap != desc::DUAL_MICRO_BATCH &&
-                          probe.workload().phase() != plan::GENERATE;
+  // Neither DUAL_MICRO_BATCH nor a GENERATE plan is emitted micro-batch after micro-batch
+  // with SENDs left unwaited.
+  const bool sequential = microBatchesInTurn(probe, strategy);
   const double m = double(strategy.microBatches);
   auto isTransfer = [](const plan::Instruction &i) {
     return i.has_collective() &&
@@ -172,19 +187,17 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
     std::vector<char> transient(size_t(program.buffers_size()), 0);
     for (int b = 0; b < program.buffers_size(); ++b) {
       const plan::Buffer &buf = program.buffers(b);
-      if (wholeProgram(buf)) continue;
-      if (buf.live_begin() > 0 || buf.live_end() < last) {
+      if (certainlyTransient(buf, last)) {
         transient[size_t(b)] = 1;
         lowestTransient = std::min(lowestTransient, buf.offset());
       }
     }
-    bool receives = false, transferWaitedFor = false, transferFirst = false;
+    bool transferWaitedFor = false, transferFirst = false;
     std::set<uint32_t> transferEvents;
     std::vector<char> sent(transient.size(), 0);
     std::vector<uint32_t> in, written;
     for (const plan::Instruction &inst : program.instructions()) {
       if (!isTransfer(inst)) continue;
-      receives = receives || inst.collective().kind() == plan::RECV;
       if (inst.record_event() != 0) transferEvents.insert(inst.record_event());
       report::instructionOperands(inst, in, written);
       for (uint32_t b : in)
@@ -213,7 +226,7 @@ std::vector<double> arenaBounds(const plan::Plan &probe, const StrategySpec &str
     }
     double transientBound =
         std::max(0.0, double(report::memoryAtPeak(program).liveBytes) - wholeBytes);
-    if (sequential && !receives) {
+    if (sequential && !receives(program)) {
       if (lowestTransient < program.arena_bytes())
         transientBound = std::max(transientBound, double(program.arena_bytes() - lowestTransient));
       if (!transferWaitedFor && !transferFirst)
@@ -360,7 +373,7 @@ double layerExtent(const plan::Program &program) {
   }
   uint64_t lowest = UINT64_MAX, top = 0;
   for (const plan::Buffer &buf : program.buffers()) {
-    if (wholeProgram(buf) || (buf.live_begin() == 0 && buf.live_end() >= last)) continue;
+    if (!certainlyTransient(buf, last)) continue;
     lowest = std::min(lowest, buf.offset());
     if (buf.live_begin() < end)
       top = std::max(top, buf.offset() + uint64_t(alignedBufferBytes(int64_t(buf.bytes()))));
@@ -402,8 +415,7 @@ std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
   const double m = double(strategy.microBatches);
   // Transients as well where the strategy's first micro-batch runs in the probe's order
   // (probeMicroBatchLayer in Search.h says why they bound its arena).
-  const bool sequential = strategy.overlap != desc::DUAL_MICRO_BATCH &&
-                          compiled->workload().phase() != plan::GENERATE;
+  const bool sequential = microBatchesInTurn(*compiled, strategy);
   for (const plan::Program &program : compiled->programs()) {
     const WholeProgramBuffers whole = wholeProgramBuffers(program, layers);
     double transients = 0;
@@ -412,12 +424,7 @@ std::optional<MicroBatchProbe> probeMicroBatchLayer(CompileSession &session,
       // A program that receives nothing issues the probe's instructions up to the end of its
       // one layer first, and plan-memory places their transients as the probe's: its
       // extent above the whole-program buffers, fragmentation included, is there too.
-      const bool receives = std::any_of(
-          program.instructions().begin(), program.instructions().end(),
-          [](const plan::Instruction &i) {
-            return i.has_collective() && i.collective().kind() == plan::RECV;
-          });
-      if (!receives) transients = std::max(transients, layerExtent(program));
+      if (!receives(program)) transients = std::max(transients, layerExtent(program));
     }
     out.memoryBytes = std::max(out.memoryBytes,
                                whole.aligned + (m - 1) * whole.batchWideAligned + transients);
